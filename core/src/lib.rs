@@ -1,0 +1,24 @@
+//! suriguard's core library: everything that can be done without Suricata.
+//!
+//! The plugin, `rulesync` and `suriguardctl` share this crate. It holds no `unsafe` and
+//! does not know about Suricata's ABI, so every piece of logic in it can be unit-tested
+//! and benchmarked on its own:
+//!
+//! - [`eve`]: typed, borrowed views of Suricata EVE records and their timestamps;
+//! - [`pipeline`]: what the plugin's worker does with each record (parse, count);
+//! - [`stats`]: the counters a run produces and their one-line summary;
+//! - [`settings`]: the plugin's settings from its eve-log node, validated;
+//! - [`config`]: the suriguard configuration file those settings point to.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod eve;
+pub mod pipeline;
+pub mod settings;
+pub mod stats;
+
+pub use eve::{EventType, EveRecord, EveTime};
+pub use pipeline::{Outcome, Pipeline};
+pub use settings::{PluginSettings, SettingsError};
+pub use stats::{EventCounts, IngestStats, PluginStats, WriteStats};

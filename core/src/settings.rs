@@ -1,0 +1,168 @@
+//! The plugin's settings, read from its own node inside the eve-log output:
+//!
+//! ```yaml
+//! outputs:
+//!   - eve-log:
+//!       filetype: suriguard
+//!       suriguard:
+//!         queue-size: 65536
+//!         config: /etc/suriguard/suriguard.toml
+//! ```
+//!
+//! The plugin walks that node and hands the key/value pairs here; validation happens in
+//! one place and every error names the offending key, so Suricata's log says exactly what
+//! to fix. Everything beyond these few start-up knobs lives in the `config` file.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// The key of the plugin's node inside its eve-log output.
+pub const NODE_NAME: &str = "suriguard";
+
+/// A value from Suricata's configuration tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfValue {
+    /// A scalar (Suricata keeps every scalar as a string).
+    Scalar(String),
+    /// A key with no value, or a map / sequence where a scalar was expected.
+    NotScalar,
+}
+
+/// Validated plugin settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginSettings {
+    /// Capacity of the queue between `Write` and the worker, in records. A full queue
+    /// drops (and counts) new records instead of blocking Suricata.
+    pub queue_size: usize,
+    /// Records longer than this are counted and dropped without being copied, which
+    /// bounds the queue's memory to about `queue_size * max_record_size` bytes.
+    pub max_record_size: usize,
+    /// The suriguard configuration file (TOML); `None` runs with built-in defaults.
+    pub config: Option<PathBuf>,
+    /// Where to write the run's counters as JSON at shutdown.
+    pub stats_file: Option<PathBuf>,
+}
+
+impl Default for PluginSettings {
+    fn default() -> Self {
+        PluginSettings {
+            queue_size: 65_536,
+            max_record_size: 256 * 1024,
+            config: None,
+            stats_file: None,
+        }
+    }
+}
+
+/// The largest queue we accept: beyond this a full queue is a memory problem, not a buffer.
+pub const MAX_QUEUE_SIZE: usize = 1 << 24;
+
+/// Why the plugin's settings were refused.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SettingsError {
+    #[error("unknown key `{key}` in the eve-log `suriguard` section (known keys: queue-size, max-record-size, config, stats-file)")]
+    UnknownKey { key: String },
+    #[error("`{key}` needs a value")]
+    Missing { key: &'static str },
+    #[error("`{key}` must be {expected}, got {value:?}")]
+    Invalid { key: &'static str, value: String, expected: &'static str },
+}
+
+impl PluginSettings {
+    /// Builds settings from the entries of the plugin's node, in order. Unknown keys are
+    /// errors (a typo must not silently fall back to a default).
+    pub fn from_entries<'a, I>(entries: I) -> Result<PluginSettings, SettingsError>
+    where
+        I: IntoIterator<Item = (&'a str, ConfValue)>,
+    {
+        let mut s = PluginSettings::default();
+        for (key, value) in entries {
+            match key {
+                "queue-size" => {
+                    s.queue_size = integer("queue-size", value, 1, MAX_QUEUE_SIZE, "an integer from 1 to 16777216")?
+                }
+                "max-record-size" => {
+                    s.max_record_size = integer(
+                        "max-record-size",
+                        value,
+                        64,
+                        64 << 20,
+                        "a size in bytes from 64 to 67108864",
+                    )?
+                }
+                "config" => s.config = Some(path("config", value)?),
+                "stats-file" => s.stats_file = Some(path("stats-file", value)?),
+                other => return Err(SettingsError::UnknownKey { key: other.to_owned() }),
+            }
+        }
+        Ok(s)
+    }
+}
+
+fn scalar(key: &'static str, value: ConfValue) -> Result<String, SettingsError> {
+    match value {
+        ConfValue::Scalar(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(SettingsError::Missing { key }),
+    }
+}
+
+fn integer(
+    key: &'static str,
+    value: ConfValue,
+    min: usize,
+    max: usize,
+    expected: &'static str,
+) -> Result<usize, SettingsError> {
+    let raw = scalar(key, value)?;
+    match raw.trim().parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(SettingsError::Invalid { key, value: raw, expected }),
+    }
+}
+
+fn path(key: &'static str, value: ConfValue) -> Result<PathBuf, SettingsError> {
+    scalar(key, value).map(|v| PathBuf::from(v.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> ConfValue {
+        ConfValue::Scalar(v.to_owned())
+    }
+
+    #[test]
+    fn defaults_when_empty() {
+        assert_eq!(PluginSettings::from_entries([]).unwrap(), PluginSettings::default());
+    }
+
+    #[test]
+    fn reads_every_key() {
+        let got = PluginSettings::from_entries([
+            ("queue-size", s("1024")),
+            ("max-record-size", s("4096")),
+            ("config", s("/etc/suriguard/suriguard.toml")),
+            ("stats-file", s("/tmp/x.json")),
+        ])
+        .unwrap();
+        assert_eq!(got.queue_size, 1024);
+        assert_eq!(got.max_record_size, 4096);
+        assert_eq!(got.config.unwrap().to_str(), Some("/etc/suriguard/suriguard.toml"));
+        assert_eq!(got.stats_file.unwrap().to_str(), Some("/tmp/x.json"));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = PluginSettings::from_entries([("queue-sise", s("10"))]).unwrap_err();
+        assert!(e.to_string().contains("`queue-sise`"), "{e}");
+        let e = PluginSettings::from_entries([("queue-size", s("lots"))]).unwrap_err();
+        assert_eq!(e.to_string(), "`queue-size` must be an integer from 1 to 16777216, got \"lots\"");
+        for bad in ["0", "-5", "99999999999"] {
+            assert!(PluginSettings::from_entries([("queue-size", s(bad))]).is_err(), "{bad}");
+        }
+        let e = PluginSettings::from_entries([("config", ConfValue::NotScalar)]).unwrap_err();
+        assert_eq!(e, SettingsError::Missing { key: "config" });
+    }
+}

@@ -1,0 +1,102 @@
+//! Safe wrappers around what Suricata offers the plugin: its logger and its
+//! configuration tree. The raw declarations live in `suricata-plugin-sys`.
+
+use std::borrow::Cow;
+use std::ffi::{CStr, CString};
+use std::marker::PhantomData;
+
+use suricata_plugin_sys as sys;
+use suriguard_core::settings::ConfValue;
+
+pub use sys::SCLogLevel::{SC_LOG_ERROR as ERROR, SC_LOG_NOTICE as NOTICE, SC_LOG_WARNING as WARNING};
+#[allow(unused_imports)]
+pub use sys::SCLogLevel::SC_LOG_INFO as INFO;
+
+const MODULE: &CStr = c"suriguard";
+
+/// Logs one line through Suricata's logger (which filters by its configured level).
+/// `file` must be NUL-terminated (the [`sclog!`] macro does that).
+pub fn log(level: sys::SCLogLevel::Type, file: &'static str, line: u32, message: &str) {
+    let file = CStr::from_bytes_with_nul(file.as_bytes()).unwrap_or(MODULE);
+    let message = CString::new(message).unwrap_or_else(|e| {
+        let mut bytes = e.into_vec();
+        bytes.retain(|&b| b != 0);
+        CString::new(bytes).unwrap_or_default()
+    });
+    // SAFETY: all pointers are valid NUL-terminated strings that outlive the call;
+    // SCLogMessage copies what it needs and is safe to call from any thread.
+    unsafe {
+        sys::SCLogMessage(level, file.as_ptr(), line, MODULE.as_ptr(), MODULE.as_ptr(), message.as_ptr());
+    }
+}
+
+/// `sclog!(level, "format", args..)`: logs with this call site's file and line.
+macro_rules! sclog {
+    ($level:expr, $($arg:tt)+) => {
+        $crate::host::log($level, concat!(file!(), "\0"), line!(), &format!($($arg)+))
+    };
+}
+pub(crate) use sclog;
+
+/// A borrowed node of Suricata's configuration tree. Valid for `'a`, which the caller
+/// ties to the callback that received the root pointer (Suricata owns the tree).
+#[derive(Clone, Copy)]
+pub struct ConfNode<'a> {
+    raw: *const sys::ConfNode,
+    _tree: PhantomData<&'a sys::ConfNode>,
+}
+
+impl<'a> ConfNode<'a> {
+    /// # Safety
+    /// `raw` must be NULL or point to a live `ConfNode` that stays valid and unmodified
+    /// for `'a`.
+    pub unsafe fn from_ptr(raw: *const sys::ConfNode) -> Option<ConfNode<'a>> {
+        (!raw.is_null()).then_some(ConfNode { raw, _tree: PhantomData })
+    }
+
+    fn node(&self) -> &'a sys::ConfNode {
+        // SAFETY: non-NULL and live for 'a by the contract of `from_ptr`.
+        unsafe { &*self.raw }
+    }
+
+    /// The child named `key`, looked up by Suricata itself.
+    pub fn child(&self, key: &CStr) -> Option<ConfNode<'a>> {
+        // SAFETY: self.raw is a live node, key a valid C string; the result is NULL or a
+        // node of the same tree, so it lives as long as self.
+        unsafe { ConfNode::from_ptr(sys::ConfNodeLookupChild(self.raw, key.as_ptr())) }
+    }
+
+    pub fn name(&self) -> Cow<'a, str> {
+        cstr_lossy(self.node().name).unwrap_or(Cow::Borrowed(""))
+    }
+
+    /// The node's value: a scalar, or [`ConfValue::NotScalar`] for maps, sequences and
+    /// empty keys.
+    pub fn value(&self) -> ConfValue {
+        let n = self.node();
+        if !n.head.tqh_first.is_null() {
+            return ConfValue::NotScalar;
+        }
+        match cstr_lossy(n.val) {
+            Some(v) => ConfValue::Scalar(v.into_owned()),
+            None => ConfValue::NotScalar,
+        }
+    }
+
+    /// The node's children in file order (walks the TAILQ Suricata keeps).
+    pub fn children(&self) -> impl Iterator<Item = ConfNode<'a>> {
+        let mut next = self.node().head.tqh_first as *const sys::ConfNode;
+        std::iter::from_fn(move || {
+            // SAFETY: every element of a live node's child list is a live node of the
+            // same tree; the list ends with NULL.
+            let cur = unsafe { ConfNode::from_ptr(next)? };
+            next = cur.node().next.tqe_next;
+            Some(cur)
+        })
+    }
+}
+
+fn cstr_lossy<'a>(p: *const std::ffi::c_char) -> Option<Cow<'a, str>> {
+    // SAFETY: Suricata's strings are NUL-terminated and live as long as the tree ('a).
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy())
+}

@@ -1,0 +1,18 @@
+//! libsuriguard.so: the Suricata 7 EVE output plugin.
+//!
+//! Suricata loads this library, calls [`SCPluginRegister`], and from then on hands every
+//! EVE record of the eve-log outputs whose `filetype` is `suriguard` to `Write`, from its
+//! packet, flow-recycler and stats threads, without locks. `Write` copies the record into
+//! a bounded queue and returns at once; one worker thread per output does all parsing and
+//! decision work through `suriguard-core`.
+//!
+//! This is the only crate with `extern "C"` entry points. Every one of them runs inside
+//! [`ffi_boundary!`], which contains panics: an unwinding panic across the boundary would
+//! abort Suricata.
+
+mod failpoints;
+mod ffi;
+mod host;
+mod output;
+
+pub use ffi::SCPluginRegister;

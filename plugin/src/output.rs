@@ -1,0 +1,228 @@
+//! One eve-log output of file type `suriguard`: the bounded queue, the counters of the
+//! `Write` side, and the worker thread that drains the queue into `suriguard-core`.
+//!
+//! Threading rules (see docs/ARCHITECTURE.md): `write` runs on any Suricata thread, many
+//! at once, and may only touch atomics and the channel's sender; it never blocks and never
+//! allocates more than the one copy of an accepted record. Everything else happens on the
+//! worker thread, which owns the pipeline outright.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use suriguard_core::config::Config;
+use suriguard_core::pipeline::{Outcome, Pipeline};
+use suriguard_core::settings::PluginSettings;
+use suriguard_core::stats::{IngestStats, PluginStats, WriteStats};
+
+use crate::failpoints::{Failpoints, PANIC_MARKER};
+use crate::host::{self, sclog};
+
+/// Parse errors logged individually before they are only counted.
+const LOGGED_PARSE_ERRORS: u64 = 3;
+
+/// Counters bumped on Suricata's threads.
+#[derive(Default)]
+struct WriteCounters {
+    calls: AtomicU64,
+    queued: AtomicU64,
+    dropped_queue_full: AtomicU64,
+    rejected_invalid: AtomicU64,
+    rejected_empty: AtomicU64,
+    rejected_oversized: AtomicU64,
+    write_panics: AtomicU64,
+}
+
+impl WriteCounters {
+    fn snapshot(&self) -> WriteStats {
+        WriteStats {
+            calls: self.calls.load(Relaxed),
+            queued: self.queued.load(Relaxed),
+            dropped_queue_full: self.dropped_queue_full.load(Relaxed),
+            rejected_invalid: self.rejected_invalid.load(Relaxed),
+            rejected_empty: self.rejected_empty.load(Relaxed),
+            rejected_oversized: self.rejected_oversized.load(Relaxed),
+            write_panics: self.write_panics.load(Relaxed),
+        }
+    }
+}
+
+/// Holds the worker back while the `pause-worker` failpoint is on.
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Gate {
+    fn new(open: bool) -> Gate {
+        Gate { open: Mutex::new(open), cv: Condvar::new() }
+    }
+
+    fn wait(&self) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        while !*open {
+            open = self.cv.wait(open).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn open(&self) {
+        *self.open.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.cv.notify_all();
+    }
+}
+
+/// The state behind Suricata's `init_data` pointer for one output.
+pub struct Output {
+    settings: PluginSettings,
+    threaded: bool,
+    failpoints: Failpoints,
+    tx: Option<Sender<Box<[u8]>>>,
+    counters: WriteCounters,
+    gate: Arc<Gate>,
+    worker: Option<JoinHandle<IngestStats>>,
+}
+
+impl Output {
+    /// Validates the configuration and starts the worker.
+    pub fn start(settings: PluginSettings, threaded: bool) -> Result<Output, String> {
+        if let Some(path) = &settings.config {
+            // Loaded here so a broken file stops Suricata at start-up with a clear line;
+            // later stages take their settings from it.
+            Config::load(path).map_err(|e| e.to_string())?;
+        }
+        let (failpoints, unknown) = Failpoints::from_env();
+        for name in unknown {
+            sclog!(host::WARNING, "ignoring unknown failpoint {name:?}");
+        }
+        if failpoints.any() {
+            sclog!(host::WARNING, "fault injection enabled ({failpoints:?}); test use only");
+        }
+
+        let (tx, rx) = crossbeam_channel::bounded::<Box<[u8]>>(settings.queue_size);
+        let gate = Arc::new(Gate::new(!failpoints.pause_worker));
+        let worker_gate = Arc::clone(&gate);
+        let worker = std::thread::Builder::new()
+            .name("SG-worker".into())
+            .spawn(move || run_worker(rx, worker_gate, failpoints))
+            .map_err(|e| format!("cannot start the worker thread: {e}"))?;
+
+        Ok(Output {
+            settings,
+            threaded,
+            failpoints,
+            tx: Some(tx),
+            counters: WriteCounters::default(),
+            gate,
+            worker: Some(worker),
+        })
+    }
+
+    pub fn settings(&self) -> &PluginSettings {
+        &self.settings
+    }
+
+    /// Copies one record into the queue. Never blocks: a full queue is a counted drop.
+    pub fn write(&self, record: Option<&[u8]>) {
+        let c = &self.counters;
+        c.calls.fetch_add(1, Relaxed);
+        let Some(bytes) = record else {
+            c.rejected_invalid.fetch_add(1, Relaxed);
+            return;
+        };
+        if bytes.is_empty() {
+            c.rejected_empty.fetch_add(1, Relaxed);
+            return;
+        }
+        if bytes.len() > self.settings.max_record_size {
+            c.rejected_oversized.fetch_add(1, Relaxed);
+            return;
+        }
+        if self.failpoints.panic_in_write && bytes.starts_with(PANIC_MARKER) {
+            panic!("failpoint panic-in-write");
+        }
+        let Some(tx) = &self.tx else {
+            c.dropped_queue_full.fetch_add(1, Relaxed);
+            return;
+        };
+        // Checked first so that a sustained overload does not allocate and free a copy of
+        // every record it drops.
+        if tx.is_full() {
+            c.dropped_queue_full.fetch_add(1, Relaxed);
+            return;
+        }
+        match tx.try_send(Box::from(bytes)) {
+            Ok(()) => c.queued.fetch_add(1, Relaxed),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                c.dropped_queue_full.fetch_add(1, Relaxed)
+            }
+        };
+    }
+
+    /// Counts a panic contained at the `Write` boundary.
+    pub fn count_write_panic(&self) {
+        self.counters.write_panics.fetch_add(1, Relaxed);
+    }
+
+    /// Drains the queue, joins the worker, and returns the run's counters.
+    pub fn shutdown(mut self) -> PluginStats {
+        // Closing the channel lets the worker finish what is queued and then return.
+        drop(self.tx.take());
+        self.gate.open();
+        let ingest = match self.worker.take().map(JoinHandle::join) {
+            Some(Ok(stats)) => stats,
+            Some(Err(_)) | None => {
+                sclog!(host::ERROR, "the worker thread died; its counters are lost");
+                IngestStats::default()
+            }
+        };
+        PluginStats {
+            threaded: self.threaded,
+            queue_size: self.settings.queue_size,
+            write: self.counters.snapshot(),
+            ingest,
+        }
+    }
+}
+
+fn run_worker(rx: Receiver<Box<[u8]>>, gate: Arc<Gate>, failpoints: Failpoints) -> IngestStats {
+    gate.wait();
+    let mut pipeline = Pipeline::new();
+    for record in rx.iter() {
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            if failpoints.panic_in_worker && record.starts_with(PANIC_MARKER) {
+                panic!("failpoint panic-in-worker");
+            }
+            pipeline.handle(&record)
+        }));
+        match outcome {
+            Ok(Outcome::Parsed) => {}
+            Ok(Outcome::ParseError(e)) => {
+                let n = pipeline.stats().parse_errors;
+                if n <= LOGGED_PARSE_ERRORS {
+                    let more = if n == LOGGED_PARSE_ERRORS { "; further parse errors are only counted" } else { "" };
+                    sclog!(
+                        host::WARNING,
+                        "skipped a record that is not valid EVE JSON ({} bytes): {e}{more}",
+                        record.len()
+                    );
+                }
+            }
+            Err(_) => pipeline.count_panic(),
+        }
+    }
+    pipeline.into_stats()
+}
+
+/// Writes the counters as JSON next to `path` and renames into place, so a reader never
+/// sees half a file.
+pub fn write_stats_file(path: &Path, stats: &PluginStats) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let json = serde_json::to_vec_pretty(stats).map_err(std::io::Error::other)?;
+    std::fs::write(&tmp, json)?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Installs what suriguard needs to build, demo and test on Debian 12 (bookworm), as root.
+# Idempotent: packages already present are not touched and apt is only refreshed when
+# something is missing. Suricata 7.0.10 comes from bookworm-backports.
+set -euo pipefail
+
+need_root() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "install-deps: must run as root (apt-get, network namespaces)" >&2
+        exit 1
+    fi
+}
+
+# Debian packages: name -> why
+PKGS=(
+    suricata          # the engine the plugin lives in (from bookworm-backports)
+    nftables          # enforcement backend
+    libclang-dev      # bindgen needs libclang to read our ABI header
+    clang             # bindgen's builtin headers
+    iproute2          # network namespaces for end-to-end tests
+    python3-aiosmtpd  # real SMTP server for notification tests
+    python3-scapy     # reproducible test captures
+    jq                # demo output formatting
+    make
+)
+
+need_root
+
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+suricata_ok() {
+    command -v suricata >/dev/null 2>&1 || return 1
+    suricata -V 2>/dev/null | grep -q 'version 7\.'
+}
+
+if [ ${#missing[@]} -eq 0 ] && suricata_ok; then
+    echo "install-deps: everything present"
+    exit 0
+fi
+
+if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    echo "install-deps: adding the bookworm-backports apt source"
+    cat > /etc/apt/sources.list.d/bookworm-backports.sources <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# suricata must come from backports (bookworm itself ships 6.0).
+apt-get install -y -qq -t bookworm-backports suricata
+apt-get install -y -qq --no-install-recommends "${PKGS[@]}"
+
+# The Debian package enables and starts a system Suricata on eth0; tests and the demo run
+# their own instances, so keep the packaged service from holding the machine.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl disable --now suricata >/dev/null 2>&1 || true
+fi
+
+suricata -V
+echo "install-deps: done"
