@@ -31,16 +31,16 @@ pub struct EveRecord<'a> {
     pub flow_id: Option<u64>,
     pub pcap_cnt: Option<u64>,
     #[serde(borrow)]
-    pub event_type: Cow<'a, str>,
+    pub event_type: Text<'a>,
     #[serde(borrow)]
-    pub in_iface: Option<Cow<'a, str>>,
+    pub in_iface: Option<Text<'a>>,
     pub src_ip: Option<IpAddr>,
     pub src_port: Option<u16>,
     pub dest_ip: Option<IpAddr>,
     pub dest_port: Option<u16>,
     pub proto: Option<Proto>,
     #[serde(borrow)]
-    pub app_proto: Option<Cow<'a, str>>,
+    pub app_proto: Option<Text<'a>>,
     pub icmp_type: Option<u8>,
     pub icmp_code: Option<u8>,
     pub tx_id: Option<u64>,
@@ -75,9 +75,9 @@ pub struct Flow<'a> {
     pub end: Option<EveTime>,
     pub age: Option<u64>,
     #[serde(borrow)]
-    pub state: Option<Cow<'a, str>>,
+    pub state: Option<Text<'a>>,
     #[serde(borrow)]
-    pub reason: Option<Cow<'a, str>>,
+    pub reason: Option<Text<'a>>,
     pub alerted: Option<bool>,
 }
 
@@ -142,14 +142,14 @@ impl<'de> Deserialize<'de> for TcpState {
 #[derive(Debug, Deserialize)]
 pub struct Alert<'a> {
     #[serde(borrow)]
-    pub action: Option<Cow<'a, str>>,
+    pub action: Option<Text<'a>>,
     pub gid: Option<u32>,
     pub signature_id: Option<u32>,
     pub rev: Option<u32>,
     #[serde(borrow)]
-    pub signature: Option<Cow<'a, str>>,
+    pub signature: Option<Text<'a>>,
     #[serde(borrow)]
-    pub category: Option<Cow<'a, str>>,
+    pub category: Option<Text<'a>>,
     pub severity: Option<u8>,
     /// Rule metadata kept raw (it is only read for alerts traced back to indicators).
     #[serde(borrow)]
@@ -160,26 +160,26 @@ pub struct Alert<'a> {
 #[derive(Debug, Deserialize)]
 pub struct Dns<'a> {
     #[serde(borrow, rename = "type")]
-    pub kind: Option<Cow<'a, str>>,
+    pub kind: Option<Text<'a>>,
     #[serde(borrow)]
-    pub rrname: Option<Cow<'a, str>>,
+    pub rrname: Option<Text<'a>>,
     #[serde(borrow)]
-    pub rrtype: Option<Cow<'a, str>>,
+    pub rrtype: Option<Text<'a>>,
     #[serde(borrow)]
-    pub rcode: Option<Cow<'a, str>>,
+    pub rcode: Option<Text<'a>>,
 }
 
 /// The `http` block.
 #[derive(Debug, Deserialize)]
 pub struct Http<'a> {
     #[serde(borrow)]
-    pub hostname: Option<Cow<'a, str>>,
+    pub hostname: Option<Text<'a>>,
     #[serde(borrow)]
-    pub url: Option<Cow<'a, str>>,
+    pub url: Option<Text<'a>>,
     #[serde(borrow)]
-    pub http_user_agent: Option<Cow<'a, str>>,
+    pub http_user_agent: Option<Text<'a>>,
     #[serde(borrow)]
-    pub http_method: Option<Cow<'a, str>>,
+    pub http_method: Option<Text<'a>>,
     pub status: Option<u16>,
 }
 
@@ -187,9 +187,9 @@ pub struct Http<'a> {
 #[derive(Debug, Deserialize)]
 pub struct Tls<'a> {
     #[serde(borrow)]
-    pub sni: Option<Cow<'a, str>>,
+    pub sni: Option<Text<'a>>,
     #[serde(borrow)]
-    pub version: Option<Cow<'a, str>>,
+    pub version: Option<Text<'a>>,
     #[serde(borrow)]
     pub ja3: Option<Ja3<'a>>,
 }
@@ -198,7 +198,52 @@ pub struct Tls<'a> {
 #[derive(Debug, Deserialize)]
 pub struct Ja3<'a> {
     #[serde(borrow)]
-    pub hash: Option<Cow<'a, str>>,
+    pub hash: Option<Text<'a>>,
+}
+
+/// A JSON string that borrows from the record unless it had escapes to undo.
+///
+/// (serde only borrows into a bare `Cow<str>` field; inside an `Option` it would allocate
+/// every string, which this type avoids.)
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Text<'a>(pub Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<&str> for Text<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl fmt::Display for Text<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 /// IP protocol of a record, from Suricata's `proto` name.
@@ -585,8 +630,8 @@ mod tests {
         let r = parse(rec).unwrap();
         let http = r.http.unwrap();
         assert_eq!(http.url.as_deref(), Some("/x?q=\"1\""));
-        assert!(matches!(http.url, Some(Cow::Owned(_))));
-        assert!(matches!(http.hostname, Some(Cow::Borrowed(_))));
+        assert!(matches!(http.url, Some(Text(Cow::Owned(_)))));
+        assert!(matches!(http.hostname, Some(Text(Cow::Borrowed(_)))));
     }
 
     #[test]
