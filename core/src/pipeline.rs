@@ -44,7 +44,12 @@ impl Pipeline {
     }
 
     /// Counts a record whose handling panicked (the caller contained the panic).
-    pub fn count_panic(&mut self) {
+    /// `handled` says whether the panic came from inside [`Pipeline::handle`] (which has
+    /// already counted the record as taken off the queue) or before it was called.
+    pub fn count_panic(&mut self, handled: bool) {
+        if !handled {
+            self.stats.records += 1;
+        }
         self.stats.worker_panics += 1;
     }
 
@@ -73,5 +78,18 @@ mod tests {
         assert_eq!(st.parsed.get("dns"), 1);
         assert_eq!(st.parsed.get("flow"), 1);
         assert_eq!(st.parse_errors, 2);
+    }
+
+    #[test]
+    fn panics_keep_the_books_balanced() {
+        let mut p = Pipeline::new();
+        p.handle(br#"{"event_type":"flow"}"#);
+        p.count_panic(false);
+        p.stats.records += 1; // as if handle() had started, then panicked
+        p.count_panic(true);
+        let st = p.into_stats();
+        assert_eq!(st.records, 3);
+        assert_eq!(st.worker_panics, 2);
+        assert_eq!(st.records, st.parsed.total() + st.parse_errors + st.worker_panics);
     }
 }

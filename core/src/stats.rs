@@ -126,6 +126,8 @@ pub struct IngestStats {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PluginStats {
     pub threaded: bool,
+    /// Eve threads that called `ThreadInit` (threaded eve only).
+    pub eve_threads: u64,
     pub queue_size: usize,
     pub write: WriteStats,
     pub ingest: IngestStats,

@@ -3,13 +3,15 @@
 //!
 //! - `pause-worker`: the worker takes nothing off the queue until `Deinit`, so a test can
 //!   fill the queue and count drops exactly;
-//! - `panic-in-worker` / `panic-in-write`: a record starting with [`PANIC_MARKER`] makes
-//!   the worker / `Write` panic, to prove panics are contained and counted.
+//! - `panic-in-worker` / `panic-in-write`: a record starting with [`WORKER_PANIC_MARKER`]
+//!   / [`WRITE_PANIC_MARKER`] makes the worker / `Write` panic, to prove panics are
+//!   contained and counted.
 //!
 //! Production cost: one predictable branch per record.
 
 pub const ENV: &str = "SURIGUARD_FAILPOINTS";
-pub const PANIC_MARKER: &[u8] = b"{\"suriguard-failpoint\":\"panic\"";
+pub const WORKER_PANIC_MARKER: &[u8] = b"{\"suriguard-failpoint\":\"panic-in-worker\"";
+pub const WRITE_PANIC_MARKER: &[u8] = b"{\"suriguard-failpoint\":\"panic-in-write\"";
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Failpoints {

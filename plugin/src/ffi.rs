@@ -207,10 +207,14 @@ extern "C" fn eve_deinit(init_data: *mut c_void) {
     })
 }
 
-extern "C" fn eve_thread_init(_init_data: *mut c_void, thread_id: c_int, thread_data: *mut *mut c_void) -> c_int {
+extern "C" fn eve_thread_init(init_data: *mut c_void, thread_id: c_int, thread_data: *mut *mut c_void) -> c_int {
     ffi_boundary!(-1, {
         if thread_data.is_null() {
             return -1;
+        }
+        // SAFETY: as in eve_write: NULL or our live Output, shared access only.
+        if let Some(output) = unsafe { init_data.cast::<Output>().as_ref() } {
+            output.count_thread();
         }
         // SAFETY: checked non-NULL; Suricata owns the slot and hands the pointer back to
         // Write and ThreadDeinit.

@@ -18,7 +18,7 @@ use suriguard_core::pipeline::{Outcome, Pipeline};
 use suriguard_core::settings::PluginSettings;
 use suriguard_core::stats::{IngestStats, PluginStats, WriteStats};
 
-use crate::failpoints::{Failpoints, PANIC_MARKER};
+use crate::failpoints::{Failpoints, WORKER_PANIC_MARKER, WRITE_PANIC_MARKER};
 use crate::host::{self, sclog};
 
 /// Parse errors logged individually before they are only counted.
@@ -82,6 +82,7 @@ pub struct Output {
     failpoints: Failpoints,
     tx: Option<Sender<Box<[u8]>>>,
     counters: WriteCounters,
+    eve_threads: AtomicU64,
     gate: Arc<Gate>,
     worker: Option<JoinHandle<IngestStats>>,
 }
@@ -116,6 +117,7 @@ impl Output {
             failpoints,
             tx: Some(tx),
             counters: WriteCounters::default(),
+            eve_threads: AtomicU64::new(0),
             gate,
             worker: Some(worker),
         })
@@ -141,7 +143,7 @@ impl Output {
             c.rejected_oversized.fetch_add(1, Relaxed);
             return;
         }
-        if self.failpoints.panic_in_write && bytes.starts_with(PANIC_MARKER) {
+        if self.failpoints.panic_in_write && bytes.starts_with(WRITE_PANIC_MARKER) {
             panic!("failpoint panic-in-write");
         }
         let Some(tx) = &self.tx else {
@@ -156,10 +158,16 @@ impl Output {
         }
         match tx.try_send(Box::from(bytes)) {
             Ok(()) => c.queued.fetch_add(1, Relaxed),
+            // Disconnected only happens if the worker died; the record is lost all the same.
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 c.dropped_queue_full.fetch_add(1, Relaxed)
             }
         };
+    }
+
+    /// Counts an eve thread joining (threaded eve).
+    pub fn count_thread(&self) {
+        self.eve_threads.fetch_add(1, Relaxed);
     }
 
     /// Counts a panic contained at the `Write` boundary.
@@ -181,6 +189,7 @@ impl Output {
         };
         PluginStats {
             threaded: self.threaded,
+            eve_threads: self.eve_threads.load(Relaxed),
             queue_size: self.settings.queue_size,
             write: self.counters.snapshot(),
             ingest,
@@ -192,8 +201,9 @@ fn run_worker(rx: Receiver<Box<[u8]>>, gate: Arc<Gate>, failpoints: Failpoints) 
     gate.wait();
     let mut pipeline = Pipeline::new();
     for record in rx.iter() {
+        let before = pipeline.stats().records;
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            if failpoints.panic_in_worker && record.starts_with(PANIC_MARKER) {
+            if failpoints.panic_in_worker && record.starts_with(WORKER_PANIC_MARKER) {
                 panic!("failpoint panic-in-worker");
             }
             pipeline.handle(&record)
@@ -211,7 +221,10 @@ fn run_worker(rx: Receiver<Box<[u8]>>, gate: Arc<Gate>, failpoints: Failpoints) 
                     );
                 }
             }
-            Err(_) => pipeline.count_panic(),
+            Err(_) => {
+                let handled = pipeline.stats().records != before;
+                pipeline.count_panic(handled)
+            }
         }
     }
     pipeline.into_stats()

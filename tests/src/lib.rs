@@ -1,1 +1,201 @@
-//! e2e helpers
+//! Helpers for suriguard's end-to-end tests: where things are, how to run the real
+//! Suricata with the real plugin, and how to read what came out.
+//!
+//! Nothing here is mocked. When a run does not go as a test expects, the helpers print
+//! the command, its working directory, and its whole stdout/stderr before failing.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use suriguard_core::stats::PluginStats;
+
+pub mod pcap;
+
+/// The workspace root (the directory holding the top-level Cargo.toml).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_owned()
+}
+
+/// The shared real-world data set, `../shared/data` beside the checkout
+/// (override with `SURIGUARD_SHARED_DATA`).
+pub fn shared_data() -> PathBuf {
+    let p = std::env::var_os("SURIGUARD_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/data"));
+    assert!(
+        p.join("README.md").is_file(),
+        "shared test data not found at {} (clone ../shared beside the repository, or set SURIGUARD_SHARED_DATA)",
+        p.display()
+    );
+    p
+}
+
+/// A capture from the suricata-verify set in the shared data.
+pub fn sv_pcap(rel: &str) -> PathBuf {
+    let p = shared_data().join("pcaps/suricata-verify/tests").join(rel);
+    assert!(p.is_file(), "missing capture {}", p.display());
+    p
+}
+
+/// The release build of the plugin (`SURIGUARD_PLUGIN` overrides). `make test` builds it
+/// before running the tests.
+pub fn plugin_path() -> PathBuf {
+    let p = std::env::var_os("SURIGUARD_PLUGIN").map(PathBuf::from).unwrap_or_else(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join("target"));
+        target.join("release/libsuriguard.so")
+    });
+    assert!(
+        p.is_file(),
+        "plugin not built: {} is missing (run `make build` or `cargo build --release -p suriguard-plugin`)",
+        p.display()
+    );
+    p
+}
+
+/// The complete minimal Suricata configuration shipped in `suricata-conf/`.
+pub fn minimal_config() -> PathBuf {
+    workspace_root().join("suricata-conf/suricata-minimal.yaml")
+}
+
+/// Index of the plugin's eve-log in `outputs:` of the minimal config.
+pub const PLUGIN_OUTPUT: usize = 1;
+
+/// A command's result, printable in full when a test needs to explain a failure.
+pub struct Ran {
+    pub command: String,
+    pub cwd: PathBuf,
+    pub output: Output,
+}
+
+impl Ran {
+    pub fn run(mut cmd: Command, cwd: &Path) -> Ran {
+        cmd.current_dir(cwd);
+        let command = format!("{cmd:?}");
+        let output = cmd.output().unwrap_or_else(|e| panic!("cannot start {command}: {e}"));
+        Ran { command, cwd: cwd.to_owned(), output }
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    pub fn success(&self) -> bool {
+        self.output.status.success()
+    }
+
+    /// Panics with the whole story unless the command exited 0.
+    pub fn assert_success(&self) -> &Ran {
+        assert!(self.success(), "command failed\n{self}");
+        self
+    }
+}
+
+impl fmt::Display for Ran {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "command: {}", self.command)?;
+        writeln!(f, "cwd:     {}", self.cwd.display())?;
+        writeln!(f, "status:  {}", self.output.status)?;
+        writeln!(f, "--- stdout ---\n{}", self.stdout())?;
+        writeln!(f, "--- stderr ---\n{}", self.stderr())
+    }
+}
+
+/// One offline Suricata run with the plugin, in its own log directory.
+pub struct SuricataRun {
+    pub ran: Ran,
+    pub log_dir: PathBuf,
+}
+
+impl SuricataRun {
+    pub fn eve_json(&self) -> PathBuf {
+        self.log_dir.join("eve.json")
+    }
+
+    pub fn stats_file(&self) -> PathBuf {
+        self.log_dir.join("suriguard-stats.json")
+    }
+
+    /// The plugin's counters, written at Deinit.
+    pub fn plugin_stats(&self) -> PluginStats {
+        let path = self.stats_file();
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("no plugin stats at {}: {e}\n{}", path.display(), self.ran));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad stats JSON in {}: {e}", path.display()))
+    }
+}
+
+/// Options for [`run_suricata`].
+#[derive(Default, Clone)]
+pub struct RunOptions {
+    /// `threaded:` of the plugin's eve-log.
+    pub threaded: bool,
+    /// Rule files to load (absolute paths).
+    pub rules: Vec<PathBuf>,
+    /// Extra `--set key=value` overrides.
+    pub set: Vec<String>,
+    /// Extra environment for Suricata.
+    pub env: Vec<(String, String)>,
+}
+
+/// Runs `suricata -r <pcap>` with the minimal config and the plugin, writing the regular
+/// eve.json and the plugin's stats file into `log_dir`.
+pub fn run_suricata(pcap: &Path, log_dir: &Path, opts: &RunOptions) -> SuricataRun {
+    std::fs::create_dir_all(log_dir).expect("create log dir");
+    let stats = log_dir.join("suriguard-stats.json");
+    let mut cmd = Command::new("suricata");
+    cmd.arg("-c")
+        .arg(minimal_config())
+        .arg("-l")
+        .arg(log_dir)
+        .arg("-r")
+        .arg(pcap)
+        .args(["-k", "none", "--runmode", "autofp"])
+        .arg("--set")
+        .arg(format!("plugins.0={}", plugin_path().display()))
+        .arg("--set")
+        .arg(format!("outputs.{PLUGIN_OUTPUT}.eve-log.threaded={}", if opts.threaded { "yes" } else { "no" }))
+        .arg("--set")
+        .arg(format!("outputs.{PLUGIN_OUTPUT}.eve-log.suriguard.stats-file={}", stats.display()));
+    if opts.rules.is_empty() {
+        // No rules at all: keep Suricata from looking for the distribution's rule file.
+        cmd.arg("-S").arg("/dev/null");
+    } else {
+        let joined = log_dir.join("all.rules");
+        let mut text = String::new();
+        for r in &opts.rules {
+            text.push_str(&std::fs::read_to_string(r).unwrap_or_else(|e| panic!("{}: {e}", r.display())));
+            text.push('\n');
+        }
+        std::fs::write(&joined, text).expect("write rules");
+        cmd.arg("-S").arg(&joined);
+    }
+    for s in &opts.set {
+        cmd.arg("--set").arg(s);
+    }
+    for (k, v) in &opts.env {
+        cmd.env(k, v);
+    }
+    let ran = Ran::run(cmd, log_dir);
+    SuricataRun { ran, log_dir: log_dir.to_owned() }
+}
+
+/// Counts records per `event_type` in an EVE JSON-lines file.
+pub fn eve_counts(path: &Path) -> BTreeMap<String, u64> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut counts = BTreeMap::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), n + 1));
+        let t = v["event_type"].as_str().unwrap_or_else(|| panic!("{}:{}: no event_type", path.display(), n + 1));
+        *counts.entry(t.to_owned()).or_insert(0) += 1;
+    }
+    counts
+}
