@@ -122,8 +122,9 @@ pub struct IngestStats {
     pub worker_panics: u64,
 }
 
-/// The whole picture at shutdown.
+/// The whole picture at shutdown. Fields missing from an older file read as zero.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PluginStats {
     pub threaded: bool,
     /// Eve threads that called `ThreadInit` (threaded eve only).
