@@ -15,7 +15,16 @@ fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("hostile-host");
     let cc = env::var("CC").unwrap_or_else(|_| "cc".into());
     let status = Command::new(&cc)
-        .args(["-O2", "-g", "-Wall", "-Wextra", "-Werror", "-std=c11", "-rdynamic", "-pthread"])
+        .args([
+            "-O2",
+            "-g",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-std=c11",
+            "-rdynamic",
+            "-pthread",
+        ])
         .arg(&src)
         .arg("-o")
         .arg(&out)

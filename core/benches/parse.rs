@@ -18,12 +18,29 @@ use suriguard_core::pipeline::Pipeline;
 fn records() -> Vec<Vec<u8>> {
     let path = std::env::var_os("SURIGUARD_BENCH_EVE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench/eve.json")));
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../target/bench/eve.json"
+            ))
+        });
     let text = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!("{}: {e}; run `make bench-data` first (or set SURIGUARD_BENCH_EVE)", path.display())
+        panic!(
+            "{}: {e}; run `make bench-data` first (or set SURIGUARD_BENCH_EVE)",
+            path.display()
+        )
     });
-    let recs: Vec<Vec<u8>> = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
-    assert!(recs.len() >= 100_000, "{} holds only {} records; the benchmark wants at least 100,000", path.display(), recs.len());
+    let recs: Vec<Vec<u8>> = text
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    assert!(
+        recs.len() >= 100_000,
+        "{} holds only {} records; the benchmark wants at least 100,000",
+        path.display(),
+        recs.len()
+    );
     recs
 }
 

@@ -20,7 +20,9 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { state_dir: default_state_dir() }
+        Config {
+            state_dir: default_state_dir(),
+        }
     }
 }
 
@@ -32,7 +34,10 @@ fn default_state_dir() -> PathBuf {
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config file {}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid config file {}: {message}", path.display())]
     Parse { path: PathBuf, message: String },
 }
@@ -40,9 +45,14 @@ pub enum ConfigError {
 impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        Config::from_toml(&text).map_err(|message| ConfigError::Parse { path: path.to_owned(), message })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
     }
 
     /// Parses configuration text; the error is a one-line message with the location.
@@ -69,6 +79,10 @@ mod tests {
     #[test]
     fn unreadable_file_names_the_path() {
         let e = Config::load(Path::new("/nonexistent/suriguard.toml")).unwrap_err();
-        assert!(e.to_string().starts_with("cannot read config file /nonexistent/suriguard.toml:"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("cannot read config file /nonexistent/suriguard.toml:"),
+            "{e}"
+        );
     }
 }

@@ -511,7 +511,12 @@ impl EveTime {
     /// 6); the offset is `+HHMM`, `-HHMM`, `+HH:MM` or `Z`.
     pub fn parse(s: &str) -> Option<EveTime> {
         let b = s.as_bytes();
-        if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':'
+        if b.len() < 19
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || b[10] != b'T'
+            || b[13] != b':'
+            || b[16] != b':'
         {
             return None;
         }
@@ -521,7 +526,12 @@ impl EveTime {
         let hour = digits(&b[11..13])? as i64;
         let min = digits(&b[14..16])? as i64;
         let sec = digits(&b[17..19])? as i64;
-        if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
+        if !(1..=12).contains(&month)
+            || !(1..=31).contains(&day)
+            || hour > 23
+            || min > 59
+            || sec > 60
+        {
             return None;
         }
         let mut i = 19;
@@ -609,7 +619,10 @@ mod tests {
         assert_eq!(r.kind(), EventType::Flow);
         assert_eq!(r.flow_id, Some(1_234_567_890_123));
         // Expanded IPv6 parses to the same address as its compressed form.
-        assert_eq!(r.src_ip, Some(IpAddr::V6("2001:db8:bad::50".parse::<Ipv6Addr>().unwrap())));
+        assert_eq!(
+            r.src_ip,
+            Some(IpAddr::V6("2001:db8:bad::50".parse::<Ipv6Addr>().unwrap()))
+        );
         assert_eq!(r.dest_port, Some(443));
         assert_eq!(r.proto, Some(Proto::Tcp));
         let flow = r.flow.unwrap();
@@ -656,7 +669,11 @@ mod tests {
             b"[1,2,3]",
             b"{\"src_ip\":\"1.2.3.4\"}",
         ] {
-            assert!(parse(bad).is_err(), "accepted {:?}", String::from_utf8_lossy(bad));
+            assert!(
+                parse(bad).is_err(),
+                "accepted {:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -680,7 +697,10 @@ mod tests {
     #[test]
     fn timestamps() {
         // 2016-02-29T15:04:14Z = 1456758254
-        assert_eq!(EveTime::parse("2016-02-29T15:04:14Z"), Some(EveTime(1_456_758_254_000_000)));
+        assert_eq!(
+            EveTime::parse("2016-02-29T15:04:14Z"),
+            Some(EveTime(1_456_758_254_000_000))
+        );
         assert_eq!(
             EveTime::parse("2016-02-29T16:04:14.000123+0100"),
             Some(EveTime(1_456_758_254_000_123))
@@ -689,9 +709,22 @@ mod tests {
             EveTime::parse("2016-02-29T10:04:14.5-05:00"),
             Some(EveTime(1_456_758_254_500_000))
         );
-        assert_eq!(EveTime::parse("1970-01-01T00:00:00.000000+0000"), Some(EveTime(0)));
-        assert_eq!(EveTime::parse("1969-12-31T23:59:59.000000+0000"), Some(EveTime(-1_000_000)));
-        for bad in ["", "2016-02-29", "2016-13-01T00:00:00Z", "2016-02-29T15:04:14.", "2016-02-29T15:04:14+01", "2016-02-29T15:04:14.123x"] {
+        assert_eq!(
+            EveTime::parse("1970-01-01T00:00:00.000000+0000"),
+            Some(EveTime(0))
+        );
+        assert_eq!(
+            EveTime::parse("1969-12-31T23:59:59.000000+0000"),
+            Some(EveTime(-1_000_000))
+        );
+        for bad in [
+            "",
+            "2016-02-29",
+            "2016-13-01T00:00:00Z",
+            "2016-02-29T15:04:14.",
+            "2016-02-29T15:04:14+01",
+            "2016-02-29T15:04:14.123x",
+        ] {
             assert_eq!(EveTime::parse(bad), None, "{bad}");
         }
     }

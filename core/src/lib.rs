@@ -18,7 +18,7 @@ pub mod pipeline;
 pub mod settings;
 pub mod stats;
 
-pub use eve::{EventType, EveRecord, EveTime};
+pub use eve::{EveRecord, EveTime, EventType};
 pub use pipeline::{Outcome, Pipeline};
 pub use settings::{PluginSettings, SettingsError};
 pub use stats::{EventCounts, IngestStats, PluginStats, WriteStats};

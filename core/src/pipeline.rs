@@ -69,9 +69,18 @@ mod tests {
     #[test]
     fn counts_by_type_and_errors() {
         let mut p = Pipeline::new();
-        assert!(matches!(p.handle(br#"{"event_type":"dns","dns":{"type":"query","rrname":"a.example"}}"#), Outcome::Parsed));
-        assert!(matches!(p.handle(br#"{"event_type":"flow"}"#), Outcome::Parsed));
-        assert!(matches!(p.handle(br#"{"event_type":"flow""#), Outcome::ParseError(_)));
+        assert!(matches!(
+            p.handle(br#"{"event_type":"dns","dns":{"type":"query","rrname":"a.example"}}"#),
+            Outcome::Parsed
+        ));
+        assert!(matches!(
+            p.handle(br#"{"event_type":"flow"}"#),
+            Outcome::Parsed
+        ));
+        assert!(matches!(
+            p.handle(br#"{"event_type":"flow""#),
+            Outcome::ParseError(_)
+        ));
         assert!(matches!(p.handle(b"\xff\xfe"), Outcome::ParseError(_)));
         let st = p.into_stats();
         assert_eq!(st.records, 4);
@@ -90,6 +99,9 @@ mod tests {
         let st = p.into_stats();
         assert_eq!(st.records, 3);
         assert_eq!(st.worker_panics, 2);
-        assert_eq!(st.records, st.parsed.total() + st.parse_errors + st.worker_panics);
+        assert_eq!(
+            st.records,
+            st.parsed.total() + st.parse_errors + st.worker_panics
+        );
     }
 }

@@ -35,9 +35,12 @@ pub struct PluginSettings {
     /// Capacity of the queue between `Write` and the worker, in records. A full queue
     /// drops (and counts) new records instead of blocking Suricata.
     pub queue_size: usize,
-    /// Records longer than this are counted and dropped without being copied, which
-    /// bounds the queue's memory to about `queue_size * max_record_size` bytes.
+    /// Records longer than this are counted and dropped without being copied.
     pub max_record_size: usize,
+    /// Bytes of record data the queue may hold at once; beyond it new records are
+    /// dropped and counted like a full queue. Bounds the plugin's buffer memory
+    /// whatever the record sizes.
+    pub queue_bytes: usize,
     /// The suriguard configuration file (TOML); `None` runs with built-in defaults.
     pub config: Option<PathBuf>,
     /// Where to write the run's counters as JSON at shutdown.
@@ -49,6 +52,7 @@ impl Default for PluginSettings {
         PluginSettings {
             queue_size: 65_536,
             max_record_size: 256 * 1024,
+            queue_bytes: 64 << 20,
             config: None,
             stats_file: None,
         }
@@ -61,12 +65,16 @@ pub const MAX_QUEUE_SIZE: usize = 1 << 24;
 /// Why the plugin's settings were refused.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SettingsError {
-    #[error("unknown key `{key}` in the eve-log `suriguard` section (known keys: queue-size, max-record-size, config, stats-file)")]
+    #[error("unknown key `{key}` in the eve-log `suriguard` section (known keys: queue-size, queue-bytes, max-record-size, config, stats-file)")]
     UnknownKey { key: String },
     #[error("`{key}` needs a value")]
     Missing { key: &'static str },
     #[error("`{key}` must be {expected}, got {value:?}")]
-    Invalid { key: &'static str, value: String, expected: &'static str },
+    Invalid {
+        key: &'static str,
+        value: String,
+        expected: &'static str,
+    },
 }
 
 impl PluginSettings {
@@ -80,7 +88,13 @@ impl PluginSettings {
         for (key, value) in entries {
             match key {
                 "queue-size" => {
-                    s.queue_size = integer("queue-size", value, 1, MAX_QUEUE_SIZE, "an integer from 1 to 16777216")?
+                    s.queue_size = integer(
+                        "queue-size",
+                        value,
+                        1,
+                        MAX_QUEUE_SIZE,
+                        "an integer from 1 to 16777216",
+                    )?
                 }
                 "max-record-size" => {
                     s.max_record_size = integer(
@@ -91,9 +105,22 @@ impl PluginSettings {
                         "a size in bytes from 64 to 67108864",
                     )?
                 }
+                "queue-bytes" => {
+                    s.queue_bytes = integer(
+                        "queue-bytes",
+                        value,
+                        4096,
+                        4 << 30,
+                        "a size in bytes from 4096 to 4294967296",
+                    )?
+                }
                 "config" => s.config = Some(path("config", value)?),
                 "stats-file" => s.stats_file = Some(path("stats-file", value)?),
-                other => return Err(SettingsError::UnknownKey { key: other.to_owned() }),
+                other => {
+                    return Err(SettingsError::UnknownKey {
+                        key: other.to_owned(),
+                    })
+                }
             }
         }
         Ok(s)
@@ -117,7 +144,11 @@ fn integer(
     let raw = scalar(key, value)?;
     match raw.trim().parse::<usize>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(SettingsError::Invalid { key, value: raw, expected }),
+        _ => Err(SettingsError::Invalid {
+            key,
+            value: raw,
+            expected,
+        }),
     }
 }
 
@@ -135,7 +166,10 @@ mod tests {
 
     #[test]
     fn defaults_when_empty() {
-        assert_eq!(PluginSettings::from_entries([]).unwrap(), PluginSettings::default());
+        assert_eq!(
+            PluginSettings::from_entries([]).unwrap(),
+            PluginSettings::default()
+        );
     }
 
     #[test]
@@ -143,13 +177,18 @@ mod tests {
         let got = PluginSettings::from_entries([
             ("queue-size", s("1024")),
             ("max-record-size", s("4096")),
+            ("queue-bytes", s("1048576")),
             ("config", s("/etc/suriguard/suriguard.toml")),
             ("stats-file", s("/tmp/x.json")),
         ])
         .unwrap();
         assert_eq!(got.queue_size, 1024);
         assert_eq!(got.max_record_size, 4096);
-        assert_eq!(got.config.unwrap().to_str(), Some("/etc/suriguard/suriguard.toml"));
+        assert_eq!(got.queue_bytes, 1 << 20);
+        assert_eq!(
+            got.config.unwrap().to_str(),
+            Some("/etc/suriguard/suriguard.toml")
+        );
         assert_eq!(got.stats_file.unwrap().to_str(), Some("/tmp/x.json"));
     }
 
@@ -158,9 +197,15 @@ mod tests {
         let e = PluginSettings::from_entries([("queue-sise", s("10"))]).unwrap_err();
         assert!(e.to_string().contains("`queue-sise`"), "{e}");
         let e = PluginSettings::from_entries([("queue-size", s("lots"))]).unwrap_err();
-        assert_eq!(e.to_string(), "`queue-size` must be an integer from 1 to 16777216, got \"lots\"");
+        assert_eq!(
+            e.to_string(),
+            "`queue-size` must be an integer from 1 to 16777216, got \"lots\""
+        );
         for bad in ["0", "-5", "99999999999"] {
-            assert!(PluginSettings::from_entries([("queue-size", s(bad))]).is_err(), "{bad}");
+            assert!(
+                PluginSettings::from_entries([("queue-size", s(bad))]).is_err(),
+                "{bad}"
+            );
         }
         let e = PluginSettings::from_entries([("config", ConfValue::NotScalar)]).unwrap_err();
         assert_eq!(e, SettingsError::Missing { key: "config" });

@@ -24,7 +24,10 @@ pub struct EventCounts {
 
 impl Default for EventCounts {
     fn default() -> Self {
-        EventCounts { known: [0; EventType::ALL.len()], other: BTreeMap::new() }
+        EventCounts {
+            known: [0; EventType::ALL.len()],
+            other: BTreeMap::new(),
+        }
     }
 }
 
@@ -139,11 +142,7 @@ impl PluginStats {
     pub fn summary_line(&self) -> String {
         let w = &self.write;
         let i = &self.ingest;
-        let mut s = format!(
-            "{} records received, {} parsed",
-            w.calls,
-            i.parsed.total()
-        );
+        let mut s = format!("{} records received, {} parsed", w.calls, i.parsed.total());
         let types = i.parsed.to_map();
         if !types.is_empty() {
             s.push_str(" (");
@@ -208,8 +207,18 @@ mod tests {
 
     #[test]
     fn summary_and_balance() {
-        let mut st = PluginStats { queue_size: 8, ..Default::default() };
-        st.write = WriteStats { calls: 10, queued: 6, dropped_queue_full: 2, rejected_empty: 1, rejected_invalid: 1, ..Default::default() };
+        let mut st = PluginStats {
+            queue_size: 8,
+            ..Default::default()
+        };
+        st.write = WriteStats {
+            calls: 10,
+            queued: 6,
+            dropped_queue_full: 2,
+            rejected_empty: 1,
+            rejected_invalid: 1,
+            ..Default::default()
+        };
         st.ingest.records = 6;
         st.ingest.parse_errors = 1;
         for _ in 0..5 {
@@ -217,7 +226,10 @@ mod tests {
         }
         assert!(st.balanced());
         let line = st.summary_line();
-        assert!(line.starts_with("10 records received, 5 parsed (dns 5); 1 parse errors, 2 dropped"), "{line}");
+        assert!(
+            line.starts_with("10 records received, 5 parsed (dns 5); 1 parse errors, 2 dropped"),
+            "{line}"
+        );
         st.ingest.records = 7;
         assert!(!st.balanced());
     }

@@ -59,17 +59,26 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.noun {
-        Noun::Stats { verb: StatsVerb::Show { file } } => {
+        Noun::Stats {
+            verb: StatsVerb::Show { file },
+        } => {
             let text = std::fs::read_to_string(&file).map_err(|e| {
-                format!("cannot read {}: {e} (set `stats-file` in the plugin's eve-log section)", file.display())
+                format!(
+                    "cannot read {}: {e} (set `stats-file` in the plugin's eve-log section)",
+                    file.display()
+                )
             })?;
-            let stats: PluginStats =
-                serde_json::from_str(&text).map_err(|e| format!("{} is not a suriguard stats file: {e}", file.display()))?;
+            let stats: PluginStats = serde_json::from_str(&text)
+                .map_err(|e| format!("{} is not a suriguard stats file: {e}", file.display()))?;
             let out = match cli.output {
-                Format::Json => serde_json::to_string_pretty(&stats).map_err(|e| e.to_string())? + "\n",
+                Format::Json => {
+                    serde_json::to_string_pretty(&stats).map_err(|e| e.to_string())? + "\n"
+                }
                 Format::Table => stats_table(&stats),
             };
-            std::io::stdout().write_all(out.as_bytes()).map_err(|e| e.to_string())
+            std::io::stdout()
+                .write_all(out.as_bytes())
+                .map_err(|e| e.to_string())
         }
     }
 }
@@ -86,7 +95,12 @@ fn stats_table(s: &PluginStats) -> String {
         ("  rejected: oversized".into(), w.rejected_oversized),
         ("records parsed".into(), i.parsed.total()),
     ];
-    rows.extend(i.parsed.to_map().into_iter().map(|(k, v)| (format!("  {k}"), v)));
+    rows.extend(
+        i.parsed
+            .to_map()
+            .into_iter()
+            .map(|(k, v)| (format!("  {k}"), v)),
+    );
     rows.push(("parse errors".into(), i.parse_errors));
     rows.push(("panics contained".into(), w.write_panics + i.worker_panics));
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
@@ -99,6 +113,10 @@ fn stats_table(s: &PluginStats) -> String {
     for (k, v) in rows {
         out.push_str(&format!("{k:<width$}  {v:>10}\n"));
     }
-    out.push_str(if s.balanced() { "every record accounted for\n" } else { "WARNING: counters do not add up\n" });
+    out.push_str(if s.balanced() {
+        "every record accounted for\n"
+    } else {
+        "WARNING: counters do not add up\n"
+    });
     out
 }

@@ -81,7 +81,10 @@ extern "C" fn plugin_init() {
             // SAFETY: `filetype` is leaked, so it outlives the process's use of it, and
             // Suricata is the only one to touch it from here on.
             if !unsafe { sys::SCRegisterEveFileType(filetype) } {
-                sclog!(host::ERROR, "Suricata refused to register the `suriguard` EVE file type");
+                sclog!(
+                    host::ERROR,
+                    "Suricata refused to register the `suriguard` EVE file type"
+                );
             }
         });
     })
@@ -99,13 +102,20 @@ fn install_panic_hook() {
                 .copied()
                 .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
                 .unwrap_or("non-text panic payload");
-            let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+            let at = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()))
+                .unwrap_or_default();
             sclog!(host::ERROR, "contained a panic at {at}: {what}");
         }));
     });
 }
 
-extern "C" fn eve_init(conf: *mut sys::ConfNode, threaded: bool, init_data: *mut *mut c_void) -> c_int {
+extern "C" fn eve_init(
+    conf: *mut sys::ConfNode,
+    threaded: bool,
+    init_data: *mut *mut c_void,
+) -> c_int {
     ffi_boundary!(-1, {
         if init_data.is_null() {
             sclog!(host::ERROR, "Init called without a place for init_data");
@@ -116,7 +126,11 @@ extern "C" fn eve_init(conf: *mut sys::ConfNode, threaded: bool, init_data: *mut
         let settings = match read_settings(eve) {
             Ok(s) => s,
             Err(e) => {
-                sclog!(host::ERROR, "invalid eve-log `{}` settings: {e}", settings::NODE_NAME);
+                sclog!(
+                    host::ERROR,
+                    "invalid eve-log `{}` settings: {e}",
+                    settings::NODE_NAME
+                );
                 return -1;
             }
         };
@@ -125,11 +139,14 @@ extern "C" fn eve_init(conf: *mut sys::ConfNode, threaded: bool, init_data: *mut
                 let s = output.settings();
                 sclog!(
                     host::NOTICE,
-                    "started (queue-size {}, max-record-size {}, threaded {}, config {})",
+                    "started (queue-size {}, queue-bytes {}, max-record-size {}, threaded {}, config {})",
                     s.queue_size,
+                    s.queue_bytes,
                     s.max_record_size,
                     if threaded { "yes" } else { "no" },
-                    s.config.as_deref().map_or("none".into(), |p| p.display().to_string())
+                    s.config
+                        .as_deref()
+                        .map_or("none".into(), |p| p.display().to_string())
                 );
                 // SAFETY: checked non-NULL above; Suricata owns the slot.
                 unsafe { *init_data = Box::into_raw(Box::new(output)).cast() };
@@ -173,9 +190,12 @@ extern "C" fn eve_write(
         },
         {
             let record = match usize::try_from(buffer_len) {
-                // SAFETY: Suricata guarantees `buffer` holds `buffer_len` readable bytes
-                // for the duration of this call; NULL is checked.
-                Ok(len) if !buffer.is_null() => Some(unsafe { std::slice::from_raw_parts(buffer.cast::<u8>(), len) }),
+                Ok(len) if !buffer.is_null() => {
+                    // SAFETY: Suricata guarantees `buffer` holds `buffer_len` readable
+                    // bytes for the duration of this call; NULL and negative lengths are
+                    // excluded above. The slice does not outlive the call.
+                    Some(unsafe { std::slice::from_raw_parts(buffer.cast::<u8>(), len) })
+                }
                 _ => None,
             };
             output.write(record);
@@ -197,17 +217,28 @@ extern "C" fn eve_deinit(init_data: *mut c_void) {
         sclog!(host::NOTICE, "{}", stats.summary_line());
         let orphans = ORPHAN_WRITES.load(Relaxed);
         if orphans > 0 {
-            sclog!(host::WARNING, "{orphans} writes arrived without init_data and were dropped");
+            sclog!(
+                host::WARNING,
+                "{orphans} writes arrived without init_data and were dropped"
+            );
         }
         if let Some(path) = stats_file {
             if let Err(e) = output::write_stats_file(&path, &stats) {
-                sclog!(host::ERROR, "cannot write stats-file {}: {e}", path.display());
+                sclog!(
+                    host::ERROR,
+                    "cannot write stats-file {}: {e}",
+                    path.display()
+                );
             }
         }
     })
 }
 
-extern "C" fn eve_thread_init(init_data: *mut c_void, thread_id: c_int, thread_data: *mut *mut c_void) -> c_int {
+extern "C" fn eve_thread_init(
+    init_data: *mut c_void,
+    thread_id: c_int,
+    thread_data: *mut *mut c_void,
+) -> c_int {
     ffi_boundary!(-1, {
         if thread_data.is_null() {
             return -1;

@@ -8,9 +8,11 @@ use std::marker::PhantomData;
 use suricata_plugin_sys as sys;
 use suriguard_core::settings::ConfValue;
 
-pub use sys::SCLogLevel::{SC_LOG_ERROR as ERROR, SC_LOG_NOTICE as NOTICE, SC_LOG_WARNING as WARNING};
 #[allow(unused_imports)]
 pub use sys::SCLogLevel::SC_LOG_INFO as INFO;
+pub use sys::SCLogLevel::{
+    SC_LOG_ERROR as ERROR, SC_LOG_NOTICE as NOTICE, SC_LOG_WARNING as WARNING,
+};
 
 const MODULE: &CStr = c"suriguard";
 
@@ -26,7 +28,14 @@ pub fn log(level: sys::SCLogLevel::Type, file: &'static str, line: u32, message:
     // SAFETY: all pointers are valid NUL-terminated strings that outlive the call;
     // SCLogMessage copies what it needs and is safe to call from any thread.
     unsafe {
-        sys::SCLogMessage(level, file.as_ptr(), line, MODULE.as_ptr(), MODULE.as_ptr(), message.as_ptr());
+        sys::SCLogMessage(
+            level,
+            file.as_ptr(),
+            line,
+            MODULE.as_ptr(),
+            MODULE.as_ptr(),
+            message.as_ptr(),
+        );
     }
 }
 
@@ -51,7 +60,10 @@ impl<'a> ConfNode<'a> {
     /// `raw` must be NULL or point to a live `ConfNode` that stays valid and unmodified
     /// for `'a`.
     pub unsafe fn from_ptr(raw: *const sys::ConfNode) -> Option<ConfNode<'a>> {
-        (!raw.is_null()).then_some(ConfNode { raw, _tree: PhantomData })
+        (!raw.is_null()).then_some(ConfNode {
+            raw,
+            _tree: PhantomData,
+        })
     }
 
     fn node(&self) -> &'a sys::ConfNode {

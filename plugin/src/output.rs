@@ -8,7 +8,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
@@ -59,7 +59,10 @@ struct Gate {
 
 impl Gate {
     fn new(open: bool) -> Gate {
-        Gate { open: Mutex::new(open), cv: Condvar::new() }
+        Gate {
+            open: Mutex::new(open),
+            cv: Condvar::new(),
+        }
     }
 
     fn wait(&self) {
@@ -82,6 +85,8 @@ pub struct Output {
     failpoints: Failpoints,
     tx: Option<Sender<Box<[u8]>>>,
     counters: WriteCounters,
+    /// Bytes of record data in the queue; the worker subtracts what it takes off.
+    queued_bytes: Arc<AtomicUsize>,
     eve_threads: AtomicU64,
     gate: Arc<Gate>,
     worker: Option<JoinHandle<IngestStats>>,
@@ -100,15 +105,20 @@ impl Output {
             sclog!(host::WARNING, "ignoring unknown failpoint {name:?}");
         }
         if failpoints.any() {
-            sclog!(host::WARNING, "fault injection enabled ({failpoints:?}); test use only");
+            sclog!(
+                host::WARNING,
+                "fault injection enabled ({failpoints:?}); test use only"
+            );
         }
 
         let (tx, rx) = crossbeam_channel::bounded::<Box<[u8]>>(settings.queue_size);
         let gate = Arc::new(Gate::new(!failpoints.pause_worker));
         let worker_gate = Arc::clone(&gate);
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let worker_bytes = Arc::clone(&queued_bytes);
         let worker = std::thread::Builder::new()
             .name("SG-worker".into())
-            .spawn(move || run_worker(rx, worker_gate, failpoints))
+            .spawn(move || run_worker(rx, worker_gate, worker_bytes, failpoints))
             .map_err(|e| format!("cannot start the worker thread: {e}"))?;
 
         Ok(Output {
@@ -117,6 +127,7 @@ impl Output {
             failpoints,
             tx: Some(tx),
             counters: WriteCounters::default(),
+            queued_bytes,
             eve_threads: AtomicU64::new(0),
             gate,
             worker: Some(worker),
@@ -156,10 +167,17 @@ impl Output {
             c.dropped_queue_full.fetch_add(1, Relaxed);
             return;
         }
+        let len = bytes.len();
+        if self.queued_bytes.fetch_add(len, Relaxed) + len > self.settings.queue_bytes {
+            self.queued_bytes.fetch_sub(len, Relaxed);
+            c.dropped_queue_full.fetch_add(1, Relaxed);
+            return;
+        }
         match tx.try_send(Box::from(bytes)) {
             Ok(()) => c.queued.fetch_add(1, Relaxed),
             // Disconnected only happens if the worker died; the record is lost all the same.
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.queued_bytes.fetch_sub(len, Relaxed);
                 c.dropped_queue_full.fetch_add(1, Relaxed)
             }
         };
@@ -197,10 +215,16 @@ impl Output {
     }
 }
 
-fn run_worker(rx: Receiver<Box<[u8]>>, gate: Arc<Gate>, failpoints: Failpoints) -> IngestStats {
+fn run_worker(
+    rx: Receiver<Box<[u8]>>,
+    gate: Arc<Gate>,
+    queued_bytes: Arc<AtomicUsize>,
+    failpoints: Failpoints,
+) -> IngestStats {
     gate.wait();
     let mut pipeline = Pipeline::new();
     for record in rx.iter() {
+        queued_bytes.fetch_sub(record.len(), Relaxed);
         let before = pipeline.stats().records;
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             if failpoints.panic_in_worker && record.starts_with(WORKER_PANIC_MARKER) {
@@ -213,7 +237,11 @@ fn run_worker(rx: Receiver<Box<[u8]>>, gate: Arc<Gate>, failpoints: Failpoints) 
             Ok(Outcome::ParseError(e)) => {
                 let n = pipeline.stats().parse_errors;
                 if n <= LOGGED_PARSE_ERRORS {
-                    let more = if n == LOGGED_PARSE_ERRORS { "; further parse errors are only counted" } else { "" };
+                    let more = if n == LOGGED_PARSE_ERRORS {
+                        "; further parse errors are only counted"
+                    } else {
+                        ""
+                    };
                     sclog!(
                         host::WARNING,
                         "skipped a record that is not valid EVE JSON ({} bytes): {e}{more}",

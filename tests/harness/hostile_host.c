@@ -10,7 +10,7 @@
  *
  * usage: hostile_host PLUGIN.so SCENARIO [key=value ...]
  *   key=value pairs become children of the eve-log output's `suriguard` node.
- *   SCENARIO: hostile | init-only
+ *   SCENARIO: hostile | budget | init-only
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -220,6 +220,20 @@ static int hostile(void *init_data)
     return 0;
 }
 
+/* Single-threaded writes of one record while the worker is held: with a byte budget
+ * smaller than queue-size records, the budget decides how many get in. */
+static int budget(void *init_data)
+{
+    int n = 1000;
+    for (int i = 0; i < n; i++)
+        timed_write(FLOW_RECORD, (int)strlen(FLOW_RECORD), init_data, NULL);
+    printf("RESULT record_len %zu\n", strlen(FLOW_RECORD));
+    printf("RESULT writes %d\n", n);
+    fflush(stdout);
+    registered->Deinit(init_data);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -287,6 +301,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[2], "hostile") == 0)
         return hostile(init_data);
+    if (strcmp(argv[2], "budget") == 0)
+        return budget(init_data);
     fprintf(stderr, "unknown scenario %s\n", argv[2]);
     return 2;
 }

@@ -12,10 +12,14 @@ use std::process::{Command, Output};
 use suriguard_core::stats::PluginStats;
 
 pub mod pcap;
+pub mod scenarios;
 
 /// The workspace root (the directory holding the top-level Cargo.toml).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_owned()
 }
 
 /// The shared real-world data set, `../shared/data` beside the checkout
@@ -42,12 +46,14 @@ pub fn sv_pcap(rel: &str) -> PathBuf {
 /// The release build of the plugin (`SURIGUARD_PLUGIN` overrides). `make test` builds it
 /// before running the tests.
 pub fn plugin_path() -> PathBuf {
-    let p = std::env::var_os("SURIGUARD_PLUGIN").map(PathBuf::from).unwrap_or_else(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace_root().join("target"));
-        target.join("release/libsuriguard.so")
-    });
+    let p = std::env::var_os("SURIGUARD_PLUGIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace_root().join("target"));
+            target.join("release/libsuriguard.so")
+        });
     assert!(
         p.is_file(),
         "plugin not built: {} is missing (run `make build` or `cargo build --release -p suriguard-plugin`)",
@@ -75,8 +81,14 @@ impl Ran {
     pub fn run(mut cmd: Command, cwd: &Path) -> Ran {
         cmd.current_dir(cwd);
         let command = format!("{cmd:?}");
-        let output = cmd.output().unwrap_or_else(|e| panic!("cannot start {command}: {e}"));
-        Ran { command, cwd: cwd.to_owned(), output }
+        let output = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot start {command}: {e}"));
+        Ran {
+            command,
+            cwd: cwd.to_owned(),
+            output,
+        }
     }
 
     pub fn stdout(&self) -> String {
@@ -128,7 +140,8 @@ impl SuricataRun {
         let path = self.stats_file();
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("no plugin stats at {}: {e}\n{}", path.display(), self.ran));
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad stats JSON in {}: {e}", path.display()))
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("bad stats JSON in {}: {e}", path.display()))
     }
 }
 
@@ -161,9 +174,15 @@ pub fn run_suricata(pcap: &Path, log_dir: &Path, opts: &RunOptions) -> SuricataR
         .arg("--set")
         .arg(format!("plugins.0={}", plugin_path().display()))
         .arg("--set")
-        .arg(format!("outputs.{PLUGIN_OUTPUT}.eve-log.threaded={}", if opts.threaded { "yes" } else { "no" }))
+        .arg(format!(
+            "outputs.{PLUGIN_OUTPUT}.eve-log.threaded={}",
+            if opts.threaded { "yes" } else { "no" }
+        ))
         .arg("--set")
-        .arg(format!("outputs.{PLUGIN_OUTPUT}.eve-log.suriguard.stats-file={}", stats.display()));
+        .arg(format!(
+            "outputs.{PLUGIN_OUTPUT}.eve-log.suriguard.stats-file={}",
+            stats.display()
+        ));
     if opts.rules.is_empty() {
         // No rules at all: keep Suricata from looking for the distribution's rule file.
         cmd.arg("-S").arg("/dev/null");
@@ -171,7 +190,9 @@ pub fn run_suricata(pcap: &Path, log_dir: &Path, opts: &RunOptions) -> SuricataR
         let joined = log_dir.join("all.rules");
         let mut text = String::new();
         for r in &opts.rules {
-            text.push_str(&std::fs::read_to_string(r).unwrap_or_else(|e| panic!("{}: {e}", r.display())));
+            text.push_str(
+                &std::fs::read_to_string(r).unwrap_or_else(|e| panic!("{}: {e}", r.display())),
+            );
             text.push('\n');
         }
         std::fs::write(&joined, text).expect("write rules");
@@ -184,17 +205,26 @@ pub fn run_suricata(pcap: &Path, log_dir: &Path, opts: &RunOptions) -> SuricataR
         cmd.env(k, v);
     }
     let ran = Ran::run(cmd, log_dir);
-    SuricataRun { ran, log_dir: log_dir.to_owned() }
+    SuricataRun {
+        ran,
+        log_dir: log_dir.to_owned(),
+    }
 }
 
 /// Counts records per `event_type` in an EVE JSON-lines file.
 pub fn eve_counts(path: &Path) -> BTreeMap<String, u64> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut counts = BTreeMap::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), n + 1));
-        let t = v["event_type"].as_str().unwrap_or_else(|| panic!("{}:{}: no event_type", path.display(), n + 1));
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), n + 1));
+        let t = v["event_type"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}:{}: no event_type", path.display(), n + 1));
         *counts.entry(t.to_owned()).or_insert(0) += 1;
     }
     counts

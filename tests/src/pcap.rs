@@ -33,8 +33,10 @@ impl<W: Write> PcapWriter<W> {
     /// Writes one frame at `ts_us` microseconds since the epoch.
     pub fn frame(&mut self, ts_us: i64, frame: &[u8]) -> io::Result<()> {
         let len = frame.len() as u32;
-        self.out.write_all(&((ts_us / 1_000_000) as u32).to_le_bytes())?;
-        self.out.write_all(&((ts_us % 1_000_000) as u32).to_le_bytes())?;
+        self.out
+            .write_all(&((ts_us / 1_000_000) as u32).to_le_bytes())?;
+        self.out
+            .write_all(&((ts_us % 1_000_000) as u32).to_le_bytes())?;
         self.out.write_all(&len.to_le_bytes())?;
         self.out.write_all(&len.to_le_bytes())?;
         self.out.write_all(frame)?;
@@ -141,7 +143,14 @@ fn ip_frame(src: IpAddr, dst: IpAddr, proto: u8, mut l4: Vec<u8>, csum_at: usize
 }
 
 /// A TCP segment as a full Ethernet frame.
-pub fn tcp_frame(from: Endpoint, to: Endpoint, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+pub fn tcp_frame(
+    from: Endpoint,
+    to: Endpoint,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut t = Vec::with_capacity(20 + payload.len());
     t.extend_from_slice(&from.port.to_be_bytes());
     t.extend_from_slice(&to.port.to_be_bytes());
@@ -208,7 +217,12 @@ pub fn tcp_session<W: Write>(
 }
 
 /// A SYN that gets no answer (a probe, or one packet of a SYN flood).
-pub fn syn_probe<W: Write>(w: &mut PcapWriter<W>, t_us: i64, from: Endpoint, to: Endpoint) -> io::Result<()> {
+pub fn syn_probe<W: Write>(
+    w: &mut PcapWriter<W>,
+    t_us: i64,
+    from: Endpoint,
+    to: Endpoint,
+) -> io::Result<()> {
     w.frame(t_us, &tcp_frame(from, to, 7_777, 0, SYN, &[]))
 }
 
@@ -258,7 +272,12 @@ mod tests {
         // UDP checksum over pseudo header + segment folds to zero as well.
         let l4 = &f[34..];
         let sum = checksum_add(
-            pseudo_header_sum("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap(), 17, l4.len()),
+            pseudo_header_sum(
+                "192.0.2.1".parse().unwrap(),
+                "192.0.2.2".parse().unwrap(),
+                17,
+                l4.len(),
+            ),
             l4,
         );
         assert_eq!(checksum_fold(sum), 0);
@@ -269,7 +288,16 @@ mod tests {
         let mut w = PcapWriter::new(Vec::new()).unwrap();
         let a = Endpoint::new("2001:db8::1".parse().unwrap(), 40000);
         let b = Endpoint::new("2001:db8::2".parse().unwrap(), 80);
-        let end = tcp_session(&mut w, 1_000_000, 10, a, b, b"GET / HTTP/1.1\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\n").unwrap();
+        let end = tcp_session(
+            &mut w,
+            1_000_000,
+            10,
+            a,
+            b,
+            b"GET / HTTP/1.1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\n\r\n",
+        )
+        .unwrap();
         assert_eq!(w.packets(), 10);
         assert_eq!(end, 1_000_100);
     }

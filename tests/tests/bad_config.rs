@@ -17,7 +17,10 @@ fn run(set: &[String], fatal: bool) -> (SuricataRun, tempfile::TempDir) {
     if fatal {
         set.push("engine.init-failure-fatal=yes".into());
     }
-    let opts = RunOptions { set, ..Default::default() };
+    let opts = RunOptions {
+        set,
+        ..Default::default()
+    };
     let run = run_suricata(&sv_pcap("http-all-headers/input.pcap"), tmp.path(), &opts);
     (run, tmp)
 }
@@ -29,16 +32,37 @@ fn refused(set: &[String], expect: &str) {
         let status = ran.output.status;
         assert_eq!(status.signal(), None, "Suricata died from a signal\n{ran}");
         let all = format!("{}{}", ran.stdout(), ran.stderr());
-        let line = all.lines().find(|l| l.starts_with("E: suriguard:") && l.contains(expect));
-        assert!(line.is_some(), "no `E: suriguard:` line mentioning {expect:?}\n{ran}");
-        assert!(!all.contains("panicked") && !all.contains("backtrace"), "a panic reached the console\n{ran}");
+        let line = all
+            .lines()
+            .find(|l| l.starts_with("E: suriguard:") && l.contains(expect));
+        assert!(
+            line.is_some(),
+            "no `E: suriguard:` line mentioning {expect:?}\n{ran}"
+        );
+        assert!(
+            !all.contains("panicked") && !all.contains("backtrace"),
+            "a panic reached the console\n{ran}"
+        );
         // The refused output never started: no worker, so no counters at shutdown.
-        assert!(!run.stats_file().exists(), "the plugin ran despite its bad config\n{ran}");
+        assert!(
+            !run.stats_file().exists(),
+            "the plugin ran despite its bad config\n{ran}"
+        );
         if fatal {
-            assert_eq!(status.code(), Some(1), "--init-errors-fatal should stop Suricata\n{ran}");
+            assert_eq!(
+                status.code(),
+                Some(1),
+                "--init-errors-fatal should stop Suricata\n{ran}"
+            );
         } else {
-            assert!(status.success(), "Suricata's default is to run on without the output\n{ran}");
-            assert!(all.contains("output module \"eve-log\": setup failed"), "{ran}");
+            assert!(
+                status.success(),
+                "Suricata's default is to run on without the output\n{ran}"
+            );
+            assert!(
+                all.contains("output module \"eve-log\": setup failed"),
+                "{ran}"
+            );
         }
     }
 }
@@ -54,7 +78,10 @@ fn unknown_key_is_named() {
 
 #[test]
 fn non_numeric_queue_size_is_named() {
-    refused(&[key("queue-size", "lots")], "`queue-size` must be an integer");
+    refused(
+        &[key("queue-size", "lots")],
+        "`queue-size` must be an integer",
+    );
 }
 
 #[test]
@@ -64,7 +91,10 @@ fn zero_queue_size_is_refused() {
 
 #[test]
 fn unreadable_config_file_is_named() {
-    refused(&[key("config", "/nonexistent/suriguard.toml")], "cannot read config file /nonexistent/suriguard.toml");
+    refused(
+        &[key("config", "/nonexistent/suriguard.toml")],
+        "cannot read config file /nonexistent/suriguard.toml",
+    );
 }
 
 #[test]
@@ -83,5 +113,8 @@ fn valid_config_file_is_accepted() {
     let (run, _logs) = run(&[key("config", cfg.to_str().unwrap())], true);
     run.ran.assert_success();
     let stats = run.plugin_stats();
-    assert!(stats.balanced() && stats.ingest.parsed.total() > 0, "{stats:?}");
+    assert!(
+        stats.balanced() && stats.ingest.parsed.total() > 0,
+        "{stats:?}"
+    );
 }

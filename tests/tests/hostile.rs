@@ -31,7 +31,10 @@ fn hostile_host_cannot_hurt_the_plugin() {
         .arg("hostile")
         .arg("queue-size=1024")
         .arg(format!("stats-file={}", stats_path.display()))
-        .env("SURIGUARD_FAILPOINTS", "pause-worker,panic-in-worker,panic-in-write")
+        .env(
+            "SURIGUARD_FAILPOINTS",
+            "pause-worker,panic-in-worker,panic-in-write",
+        )
         // Even with backtraces requested, a contained panic must log one line only.
         .env("RUST_BACKTRACE", "1");
     let ran = Ran::run(cmd, tmp.path());
@@ -40,7 +43,8 @@ fn hostile_host_cannot_hurt_the_plugin() {
     let res = results(&out);
     assert_eq!(res.get("init").map(String::as_str), Some("0"), "{ran}");
 
-    let stats: PluginStats = serde_json::from_str(&std::fs::read_to_string(&stats_path).unwrap()).unwrap();
+    let stats: PluginStats =
+        serde_json::from_str(&std::fs::read_to_string(&stats_path).unwrap()).unwrap();
     let w = &stats.write;
     let i = &stats.ingest;
 
@@ -61,7 +65,10 @@ fn hostile_host_cannot_hurt_the_plugin() {
     assert_eq!(i.parsed.get("dns"), 1);
     assert_eq!(i.parsed.get("alert"), 1);
     assert!(stats.balanced(), "{stats:?}");
-    assert_eq!(stats.eve_threads, 4, "each flood thread went through ThreadInit");
+    assert_eq!(
+        stats.eve_threads, 4,
+        "each flood thread went through ThreadInit"
+    );
 
     // Write never waited: the flood finished although nothing drained the queue, and
     // 99.9% of calls took under 100 µs of wall time (the max includes preemption of the
@@ -72,18 +79,32 @@ fn hostile_host_cannot_hurt_the_plugin() {
     assert!(max < 250_000.0, "a Write took {max} µs\n{ran}");
 
     // Panics: one line each through Suricata's logger, no backtrace anywhere.
-    let panic_lines: Vec<&str> = out.lines().filter(|l| l.contains("contained a panic")).collect();
+    let panic_lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("contained a panic"))
+        .collect();
     assert_eq!(panic_lines.len(), 2, "{ran}");
     assert!(panic_lines.iter().any(|l| l.contains("panic-in-write")));
     assert!(panic_lines.iter().any(|l| l.contains("panic-in-worker")));
     let all = format!("{out}{}", ran.stderr());
-    assert!(!all.contains("stack backtrace") && !all.contains("RUST_BACKTRACE"), "{ran}");
+    assert!(
+        !all.contains("stack backtrace") && !all.contains("RUST_BACKTRACE"),
+        "{ran}"
+    );
 
     // Parse errors were logged a bounded number of times, and the summary came last.
-    assert_eq!(out.lines().filter(|l| l.contains("not valid EVE JSON")).count(), 2);
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.contains("not valid EVE JSON"))
+            .count(),
+        2
+    );
     assert!(out.contains(&stats.summary_line()), "{ran}");
     assert!(out.contains("1 writes arrived without init_data"), "{ran}");
-    assert!(out.contains("Init called without a place for init_data"), "{ran}");
+    assert!(
+        out.contains("Init called without a place for init_data"),
+        "{ran}"
+    );
 }
 
 #[test]
@@ -91,20 +112,62 @@ fn init_and_deinit_without_traffic() {
     let tmp = tempfile::tempdir().unwrap();
     let stats_path = tmp.path().join("stats.json");
     let mut cmd = Command::new(HOST);
-    cmd.arg(plugin_path()).arg("init-only").arg(format!("stats-file={}", stats_path.display()));
+    cmd.arg(plugin_path())
+        .arg("init-only")
+        .arg(format!("stats-file={}", stats_path.display()));
     let ran = Ran::run(cmd, tmp.path());
     ran.assert_success();
-    let stats: PluginStats = serde_json::from_str(&std::fs::read_to_string(&stats_path).unwrap()).unwrap();
-    assert_eq!(stats, PluginStats { queue_size: 65_536, ..Default::default() });
+    let stats: PluginStats =
+        serde_json::from_str(&std::fs::read_to_string(&stats_path).unwrap()).unwrap();
+    assert_eq!(
+        stats,
+        PluginStats {
+            queue_size: 65_536,
+            ..Default::default()
+        }
+    );
 }
 
 #[test]
 fn bad_settings_fail_init_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(HOST);
-    cmd.arg(plugin_path()).arg("init-only").arg("queue-size=-3").arg("stats-file");
+    cmd.arg(plugin_path())
+        .arg("init-only")
+        .arg("queue-size=-3")
+        .arg("stats-file");
     let ran = Ran::run(cmd, tmp.path());
     assert_eq!(ran.output.status.code(), Some(1), "{ran}");
     assert!(ran.stdout().contains("RESULT init -1"), "{ran}");
-    assert!(ran.stdout().contains("`queue-size` must be an integer from 1 to 16777216, got \"-3\""), "{ran}");
+    assert!(
+        ran.stdout()
+            .contains("`queue-size` must be an integer from 1 to 16777216, got \"-3\""),
+        "{ran}"
+    );
+}
+
+#[test]
+fn queue_memory_is_bounded_by_queue_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stats_path = tmp.path().join("stats.json");
+    let mut cmd = Command::new(HOST);
+    cmd.arg(plugin_path())
+        .arg("budget")
+        .arg("queue-size=1024")
+        .arg("queue-bytes=20000")
+        .arg(format!("stats-file={}", stats_path.display()))
+        .env("SURIGUARD_FAILPOINTS", "pause-worker");
+    let ran = Ran::run(cmd, tmp.path());
+    ran.assert_success();
+    let res = results(&ran.stdout());
+    let len: u64 = res["record_len"].parse().unwrap();
+    let stats: PluginStats =
+        serde_json::from_str(&std::fs::read_to_string(&stats_path).unwrap()).unwrap();
+    // 1,000 records fit the queue's slot count but not its byte budget.
+    let fit = 20_000 / len;
+    assert!(fit < 1000);
+    assert_eq!(stats.write.queued, fit, "{stats:?}");
+    assert_eq!(stats.write.dropped_queue_full, 1000 - fit);
+    assert_eq!(stats.ingest.parsed.get("flow"), fit);
+    assert!(stats.balanced());
 }
