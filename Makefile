@@ -27,7 +27,7 @@ bench-data: build
 bench: bench-data
 	$(CARGO) bench -p suriguard-core --bench parse
 
-lint:
+lint: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --workspace --all-targets --locked -- -D warnings
 

@@ -10,7 +10,7 @@
  *
  * usage: hostile_host PLUGIN.so SCENARIO [key=value ...]
  *   key=value pairs become children of the eve-log output's `suriguard` node.
- *   SCENARIO: hostile | budget | init-only
+ *   SCENARIO: hostile | budget | throughput | init-only
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -234,6 +234,27 @@ static int budget(void *init_data)
     return 0;
 }
 
+/* The normal path, for docs/PERFORMANCE.md (measured, not asserted): one thread writes
+ * N flow records while the worker drains; the queue is large enough that nothing drops. */
+static int throughput(void *init_data)
+{
+    int n = 500000;
+    uint64_t t0 = now_ns();
+    for (int i = 0; i < n; i++)
+        timed_write(FLOW_RECORD, (int)strlen(FLOW_RECORD), init_data, NULL);
+    uint64_t dt = now_ns() - t0;
+    printf("RESULT writes %d\n", n);
+    printf("RESULT writes_per_s %.0f\n", n / ((double)dt / 1e9));
+    printf("RESULT p50_write_us %.3f\n", (double)latency_quantile_ns(500) / 1e3);
+    printf("RESULT p99_write_us %.3f\n", (double)latency_quantile_ns(990) / 1e3);
+    printf("RESULT p999_write_us %.3f\n", (double)latency_quantile_ns(999) / 1e3);
+    fflush(stdout);
+    uint64_t t1 = now_ns();
+    registered->Deinit(init_data);
+    printf("RESULT drain_ms %.1f\n", (double)(now_ns() - t1) / 1e6);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -303,6 +324,8 @@ int main(int argc, char **argv)
         return hostile(init_data);
     if (strcmp(argv[2], "budget") == 0)
         return budget(init_data);
+    if (strcmp(argv[2], "throughput") == 0)
+        return throughput(init_data);
     fprintf(stderr, "unknown scenario %s\n", argv[2]);
     return 2;
 }
