@@ -18,7 +18,7 @@ demo: build
 	scripts/demo.sh
 
 test: build
-	$(CARGO) test --release --workspace --locked
+	scripts/test.sh
 
 # Records for the parse benchmark: real Suricata over the pcapgen capture.
 bench-data: build

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# make test: every test of the workspace (unit, end-to-end with real Suricata, hostile
+# host), then one closing line with the totals across all test binaries.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --release --workspace --locked 2>&1 | tee "$log" || status=$?
+read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p+0, f+0 }' "$log")
+echo
+echo "tests: ${passed} passed, ${failed} failed"
+exit "$status"
