@@ -327,168 +327,79 @@ impl<T> Visitor<'_> for NameVisitor<T> {
     }
 }
 
-/// Suricata's event types. The list is closed so counters can live in a fixed array;
-/// anything new lands in [`EventType::Other`] and is counted by name separately.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EventType {
-    Alert,
-    Anomaly,
-    Dcerpc,
-    Dhcp,
-    Dnp3,
-    Dns,
-    Drop,
-    Enip,
-    Fileinfo,
-    Flow,
-    Frame,
-    Ftp,
-    FtpData,
-    Http,
-    Http2,
-    Ike,
-    Krb5,
-    Modbus,
-    Mqtt,
-    Netflow,
-    Nfs,
-    Pgsql,
-    Quic,
-    Rdp,
-    Rfb,
-    Sip,
-    Smb,
-    Smtp,
-    Snmp,
-    Ssh,
-    Stats,
-    Telnet,
-    Tftp,
-    Tls,
-    Other,
+macro_rules! event_types {
+    ($($variant:ident => $name:literal,)*) => {
+        /// Suricata's event types. The list is closed so counters can live in a fixed
+        /// array; anything new lands in [`EventType::Other`] and is counted by name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum EventType {
+            $($variant,)*
+            Other,
+        }
+
+        impl EventType {
+            /// Every variant, in counter order ([`EventType::Other`] last).
+            pub const ALL: &'static [EventType] = &[$(EventType::$variant,)* EventType::Other];
+
+            /// Number of variants, [`EventType::Other`] included.
+            pub const COUNT: usize = Self::ALL.len();
+
+            pub fn from_name(name: &str) -> EventType {
+                match name {
+                    $($name => EventType::$variant,)*
+                    _ => EventType::Other,
+                }
+            }
+
+            /// The name Suricata writes in `event_type` (`"other"` for [`EventType::Other`]).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(EventType::$variant => $name,)*
+                    EventType::Other => "other",
+                }
+            }
+        }
+    };
+}
+
+event_types! {
+    Alert => "alert",
+    Anomaly => "anomaly",
+    Dcerpc => "dcerpc",
+    Dhcp => "dhcp",
+    Dnp3 => "dnp3",
+    Dns => "dns",
+    Drop => "drop",
+    Enip => "enip",
+    Fileinfo => "fileinfo",
+    Flow => "flow",
+    Frame => "frame",
+    Ftp => "ftp",
+    FtpData => "ftp_data",
+    Http => "http",
+    Http2 => "http2",
+    Ike => "ike",
+    Krb5 => "krb5",
+    Modbus => "modbus",
+    Mqtt => "mqtt",
+    Netflow => "netflow",
+    Nfs => "nfs",
+    Pgsql => "pgsql",
+    Quic => "quic",
+    Rdp => "rdp",
+    Rfb => "rfb",
+    Sip => "sip",
+    Smb => "smb",
+    Smtp => "smtp",
+    Snmp => "snmp",
+    Ssh => "ssh",
+    Stats => "stats",
+    Telnet => "telnet",
+    Tftp => "tftp",
+    Tls => "tls",
 }
 
 impl EventType {
-    /// Every variant, in counter order.
-    pub const ALL: [EventType; 35] = [
-        EventType::Alert,
-        EventType::Anomaly,
-        EventType::Dcerpc,
-        EventType::Dhcp,
-        EventType::Dnp3,
-        EventType::Dns,
-        EventType::Drop,
-        EventType::Enip,
-        EventType::Fileinfo,
-        EventType::Flow,
-        EventType::Frame,
-        EventType::Ftp,
-        EventType::FtpData,
-        EventType::Http,
-        EventType::Http2,
-        EventType::Ike,
-        EventType::Krb5,
-        EventType::Modbus,
-        EventType::Mqtt,
-        EventType::Netflow,
-        EventType::Nfs,
-        EventType::Pgsql,
-        EventType::Quic,
-        EventType::Rdp,
-        EventType::Rfb,
-        EventType::Sip,
-        EventType::Smb,
-        EventType::Smtp,
-        EventType::Snmp,
-        EventType::Ssh,
-        EventType::Stats,
-        EventType::Telnet,
-        EventType::Tftp,
-        EventType::Tls,
-        EventType::Other,
-    ];
-
-    pub fn from_name(name: &str) -> EventType {
-        match name {
-            "alert" => EventType::Alert,
-            "anomaly" => EventType::Anomaly,
-            "dcerpc" => EventType::Dcerpc,
-            "dhcp" => EventType::Dhcp,
-            "dnp3" => EventType::Dnp3,
-            "dns" => EventType::Dns,
-            "drop" => EventType::Drop,
-            "enip" => EventType::Enip,
-            "fileinfo" => EventType::Fileinfo,
-            "flow" => EventType::Flow,
-            "frame" => EventType::Frame,
-            "ftp" => EventType::Ftp,
-            "ftp_data" => EventType::FtpData,
-            "http" => EventType::Http,
-            "http2" => EventType::Http2,
-            "ike" => EventType::Ike,
-            "krb5" => EventType::Krb5,
-            "modbus" => EventType::Modbus,
-            "mqtt" => EventType::Mqtt,
-            "netflow" => EventType::Netflow,
-            "nfs" => EventType::Nfs,
-            "pgsql" => EventType::Pgsql,
-            "quic" => EventType::Quic,
-            "rdp" => EventType::Rdp,
-            "rfb" => EventType::Rfb,
-            "sip" => EventType::Sip,
-            "smb" => EventType::Smb,
-            "smtp" => EventType::Smtp,
-            "snmp" => EventType::Snmp,
-            "ssh" => EventType::Ssh,
-            "stats" => EventType::Stats,
-            "telnet" => EventType::Telnet,
-            "tftp" => EventType::Tftp,
-            "tls" => EventType::Tls,
-            _ => EventType::Other,
-        }
-    }
-
-    /// The name Suricata writes in `event_type` (`"other"` for [`EventType::Other`]).
-    pub fn name(self) -> &'static str {
-        match self {
-            EventType::Alert => "alert",
-            EventType::Anomaly => "anomaly",
-            EventType::Dcerpc => "dcerpc",
-            EventType::Dhcp => "dhcp",
-            EventType::Dnp3 => "dnp3",
-            EventType::Dns => "dns",
-            EventType::Drop => "drop",
-            EventType::Enip => "enip",
-            EventType::Fileinfo => "fileinfo",
-            EventType::Flow => "flow",
-            EventType::Frame => "frame",
-            EventType::Ftp => "ftp",
-            EventType::FtpData => "ftp_data",
-            EventType::Http => "http",
-            EventType::Http2 => "http2",
-            EventType::Ike => "ike",
-            EventType::Krb5 => "krb5",
-            EventType::Modbus => "modbus",
-            EventType::Mqtt => "mqtt",
-            EventType::Netflow => "netflow",
-            EventType::Nfs => "nfs",
-            EventType::Pgsql => "pgsql",
-            EventType::Quic => "quic",
-            EventType::Rdp => "rdp",
-            EventType::Rfb => "rfb",
-            EventType::Sip => "sip",
-            EventType::Smb => "smb",
-            EventType::Smtp => "smtp",
-            EventType::Snmp => "snmp",
-            EventType::Ssh => "ssh",
-            EventType::Stats => "stats",
-            EventType::Telnet => "telnet",
-            EventType::Tftp => "tftp",
-            EventType::Tls => "tls",
-            EventType::Other => "other",
-        }
-    }
-
     /// Position in [`EventType::ALL`].
     pub fn index(self) -> usize {
         self as usize

@@ -80,13 +80,14 @@ pub enum SettingsError {
 impl PluginSettings {
     /// Builds settings from the entries of the plugin's node, in order. Unknown keys are
     /// errors (a typo must not silently fall back to a default).
-    pub fn from_entries<'a, I>(entries: I) -> Result<PluginSettings, SettingsError>
+    pub fn from_entries<I, K>(entries: I) -> Result<PluginSettings, SettingsError>
     where
-        I: IntoIterator<Item = (&'a str, ConfValue)>,
+        I: IntoIterator<Item = (K, ConfValue)>,
+        K: AsRef<str>,
     {
         let mut s = PluginSettings::default();
         for (key, value) in entries {
-            match key {
+            match key.as_ref() {
                 "queue-size" => {
                     s.queue_size = integer(
                         "queue-size",
@@ -167,7 +168,7 @@ mod tests {
     #[test]
     fn defaults_when_empty() {
         assert_eq!(
-            PluginSettings::from_entries([]).unwrap(),
+            PluginSettings::from_entries(Vec::<(&str, ConfValue)>::new()).unwrap(),
             PluginSettings::default()
         );
     }

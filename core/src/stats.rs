@@ -18,14 +18,14 @@ use crate::eve::EventType;
 /// Records counted per event type: a fixed array for known types, a map for the rest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventCounts {
-    known: [u64; EventType::ALL.len()],
+    known: [u64; EventType::COUNT],
     other: BTreeMap<String, u64>,
 }
 
 impl Default for EventCounts {
     fn default() -> Self {
         EventCounts {
-            known: [0; EventType::ALL.len()],
+            known: [0; EventType::COUNT],
             other: BTreeMap::new(),
         }
     }
@@ -61,7 +61,7 @@ impl EventCounts {
     /// Non-zero counts by event-type name, sorted by name.
     pub fn to_map(&self) -> BTreeMap<String, u64> {
         let mut m: BTreeMap<String, u64> = self.other.clone();
-        for kind in EventType::ALL {
+        for &kind in EventType::ALL {
             let n = self.known[kind.index()];
             if n > 0 && kind != EventType::Other {
                 m.insert(kind.name().to_owned(), n);

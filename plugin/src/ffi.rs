@@ -161,13 +161,9 @@ extern "C" fn eve_init(
 }
 
 fn read_settings(eve: Option<ConfNode<'_>>) -> Result<PluginSettings, settings::SettingsError> {
-    let node = eve.and_then(|e| e.child(c"suriguard"));
-    match node {
+    match eve.and_then(|e| e.child(c"suriguard")) {
         None => Ok(PluginSettings::default()),
-        Some(node) => {
-            let entries: Vec<_> = node.children().map(|c| (c.name(), c.value())).collect();
-            PluginSettings::from_entries(entries.iter().map(|(k, v)| (k.as_ref(), v.clone())))
-        }
+        Some(node) => PluginSettings::from_entries(node.children().map(|c| (c.name(), c.value()))),
     }
 }
 

@@ -8,8 +8,6 @@ use std::marker::PhantomData;
 use suricata_plugin_sys as sys;
 use suriguard_core::settings::ConfValue;
 
-#[allow(unused_imports)]
-pub use sys::SCLogLevel::SC_LOG_INFO as INFO;
 pub use sys::SCLogLevel::{
     SC_LOG_ERROR as ERROR, SC_LOG_NOTICE as NOTICE, SC_LOG_WARNING as WARNING,
 };
