@@ -5,6 +5,10 @@
 //! and benchmarked on its own:
 //!
 //! - [`eve`]: typed, borrowed views of Suricata EVE records and their timestamps;
+//! - [`net`]: home networks, allowlist, protected addresses, record direction;
+//! - [`window`]: sliding windows on EVE time with bounded memory;
+//! - [`detect`]: per-source state and heuristics that propose decisions;
+//! - [`decision`]: decisions, their cooldown and caps, the decisions journal;
 //! - [`pipeline`]: what the plugin's worker does with each record (parse, count);
 //! - [`stats`]: the counters a run produces and their one-line summary;
 //! - [`settings`]: the plugin's settings from its eve-log node, validated;
@@ -13,10 +17,14 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod decision;
+pub mod detect;
 pub mod eve;
+pub mod net;
 pub mod pipeline;
 pub mod settings;
 pub mod stats;
+pub mod window;
 
 pub use eve::{EveRecord, EveTime, EventType};
 pub use pipeline::{Outcome, Pipeline};

@@ -1,0 +1,165 @@
+//! Sliding windows on Suricata's clock, with bounded memory.
+//!
+//! Time is always an event's own EVE time (microseconds), never the wall clock, so a
+//! replayed capture gives the same counts as the live traffic did. Events may arrive out
+//! of order (flow records come when a flow ends, stamped with its start); an event older
+//! than the window, measured from the newest event seen, no longer counts.
+
+use std::net::IpAddr;
+
+/// Slots per window: counts have window/8 granularity.
+pub const SLOTS: usize = 8;
+
+/// Counts events in the last `window` of EVE time, in [`SLOTS`] slots. 40 bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WindowCount {
+    slots: [u32; SLOTS],
+    /// Slot number (time / slot width) of the newest slot.
+    head: i64,
+}
+
+impl WindowCount {
+    /// Adds one event at `t_us` and returns the count now in the window. `slot_us` is
+    /// the window divided by [`SLOTS`] and must be the same on every call.
+    pub fn add(&mut self, t_us: i64, slot_us: i64) -> u32 {
+        let slot = t_us.div_euclid(slot_us);
+        if slot > self.head {
+            let advance = (slot - self.head).min(SLOTS as i64);
+            for k in 1..=advance {
+                self.slots[(self.head + k).rem_euclid(SLOTS as i64) as usize] = 0;
+            }
+            self.head = slot;
+        } else if slot <= self.head - SLOTS as i64 {
+            return self.total();
+        }
+        let i = slot.rem_euclid(SLOTS as i64) as usize;
+        self.slots[i] = self.slots[i].saturating_add(1);
+        self.total()
+    }
+
+    pub fn total(&self) -> u32 {
+        self.slots.iter().fold(0u32, |a, &b| a.saturating_add(b))
+    }
+}
+
+/// Destinations (host, port) a source reached recently, each with its last time.
+/// Bounded: beyond `cap` entries the oldest is replaced.
+#[derive(Debug, Clone, Default)]
+pub struct Targets {
+    entries: Vec<(IpAddr, u16, i64)>,
+    newest: i64,
+}
+
+impl Targets {
+    /// Records a contact and forgets contacts older than `window_us` before the newest.
+    pub fn add(&mut self, host: IpAddr, port: u16, t_us: i64, window_us: i64, cap: usize) {
+        self.newest = self.newest.max(t_us);
+        let horizon = self.newest - window_us;
+        if t_us < horizon {
+            return;
+        }
+        self.entries.retain(|e| e.2 >= horizon);
+        if let Some(e) = self.entries.iter_mut().find(|e| e.0 == host && e.1 == port) {
+            e.2 = e.2.max(t_us);
+            return;
+        }
+        if self.entries.len() >= cap {
+            if let Some((oldest, _)) = self.entries.iter().enumerate().min_by_key(|(_, e)| e.2) {
+                self.entries.swap_remove(oldest);
+            }
+        }
+        self.entries.push((host, port, t_us));
+    }
+
+    /// Distinct ports contacted on `host`.
+    pub fn ports_on(&self, host: IpAddr) -> usize {
+        self.entries.iter().filter(|e| e.0 == host).count()
+    }
+
+    /// Distinct hosts contacted on `port` that satisfy `filter`.
+    pub fn hosts_on(&self, port: u16, filter: impl Fn(IpAddr) -> bool) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| e.1 == port && filter(e.0))
+            .count()
+    }
+
+    /// Distinct hosts contacted, any port, that satisfy `filter`.
+    pub fn hosts(&self, filter: impl Fn(IpAddr) -> bool) -> usize {
+        let mut seen: Vec<IpAddr> = Vec::new();
+        for e in &self.entries {
+            if filter(e.0) && !seen.contains(&e.0) {
+                seen.push(e.0);
+            }
+        }
+        seen.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<(IpAddr, u16, i64)>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000_000;
+
+    #[test]
+    fn counts_within_the_window_only() {
+        let slot = 3 * S / SLOTS as i64;
+        let mut w = WindowCount::default();
+        let t0 = 1_700_000_000 * S;
+        for i in 0..10 {
+            w.add(t0 + i * 100_000, slot); // 10 events in 1 s
+        }
+        assert_eq!(w.total(), 10);
+        // 5 s later the earlier events have left the 3 s window.
+        assert_eq!(w.add(t0 + 6 * S, slot), 1);
+        // An event older than the window is ignored.
+        assert_eq!(w.add(t0, slot), 1);
+        // Out of order but inside the window still counts.
+        assert_eq!(w.add(t0 + 5 * S, slot), 2);
+    }
+
+    #[test]
+    fn far_jumps_clear_everything() {
+        let mut w = WindowCount::default();
+        w.add(10 * S, S);
+        assert_eq!(w.add(1_000 * S, S), 1);
+    }
+
+    #[test]
+    fn targets_count_ports_and_hosts() {
+        let h1: IpAddr = "192.168.1.10".parse().unwrap();
+        let h2: IpAddr = "192.168.1.11".parse().unwrap();
+        let mut t = Targets::default();
+        for p in 1..=5 {
+            t.add(h1, p, p as i64 * 1000, 10 * S, 64);
+        }
+        t.add(h2, 22, 6000, 10 * S, 64);
+        t.add(h1, 22, 7000, 10 * S, 64);
+        t.add(h1, 22, 8000, 10 * S, 64); // repeat, not distinct
+        assert_eq!(t.ports_on(h1), 6);
+        assert_eq!(t.hosts_on(22, |_| true), 2);
+        assert_eq!(t.hosts(|ip| ip == h2), 1);
+        // Everything expires once the newest contact is far enough ahead.
+        t.add(h2, 80, 20 * S, 10 * S, 64);
+        assert_eq!(t.len(), 1);
+        // The cap holds.
+        for p in 0..100 {
+            t.add(h1, 1000 + p, 20 * S + p as i64, 10 * S, 16);
+        }
+        assert_eq!(t.len(), 16);
+    }
+}
