@@ -271,6 +271,33 @@ impl Engine {
         }
     }
 
+    /// Names of [`Engine::source_features`], in order.
+    pub const SOURCE_FEATURES: [&'static str; 7] = [
+        "answered_flows_in_window",
+        "syn_only_flows_in_window",
+        "web_flows_in_window",
+        "http_requests_in_window",
+        "login_sessions_in_window",
+        "distinct_targets_in_scan_window",
+        "distinct_external_hosts_in_scan_window",
+    ];
+
+    /// The per-source window features the model stage uses (names in
+    /// [`Engine::SOURCE_FEATURES`]); `None` for an untracked source.
+    pub fn source_features(&self, ip: IpAddr) -> Option<[f32; 7]> {
+        let s = self.sources.get(&ip)?;
+        let net = &self.net;
+        Some([
+            s.flows.total() as f32,
+            s.syn_only.total() as f32,
+            s.web_flows.total() as f32,
+            s.http_events.total() as f32,
+            s.auth_sessions.total() as f32,
+            s.targets.len() as f32,
+            s.targets.hosts(|h| !net.is_home(h)) as f32,
+        ])
+    }
+
     pub fn tracked_sources(&self) -> usize {
         self.sources.len()
     }
@@ -819,6 +846,9 @@ mod tests {
             (Action::Quarantine, Reason::OutboundScan)
         );
         assert_eq!(ds[0].target.to_string(), "192.168.1.50");
+        let f = e.source_features("192.168.1.50".parse().unwrap()).unwrap();
+        assert_eq!(f, [0.0, 25.0, 0.0, 0.0, 0.0, 25.0, 1.0]);
+        assert!(e.source_features("192.0.2.99".parse().unwrap()).is_none());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`window`]: sliding windows on EVE time with bounded memory;
 //! - [`detect`]: per-source state and heuristics that propose decisions;
 //! - [`decision`]: decisions, their cooldown and caps, the decisions journal;
+//! - [`features`]: model inputs (the replaced model's 24 seed features);
 //! - [`pipeline`]: what the plugin's worker does with each record (parse, count);
 //! - [`stats`]: the counters a run produces and their one-line summary;
 //! - [`settings`]: the plugin's settings from its eve-log node, validated;
@@ -20,6 +21,7 @@ pub mod config;
 pub mod decision;
 pub mod detect;
 pub mod eve;
+pub mod features;
 pub mod net;
 pub mod pipeline;
 pub mod settings;
