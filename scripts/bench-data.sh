@@ -5,11 +5,13 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$root/target/bench
 mkdir -p "$out/logs"
+printf 'state-dir = "%s"\n' "$out" > "$out/suriguard.toml"
 "$root/target/release/pcapgen" bench "$out/bench.pcap" 10000
 rm -f "$out/logs/eve.json"
 suricata -c "$root/suricata-conf/suricata-minimal.yaml" \
     --set "plugins.0=$root/target/release/libsuriguard.so" \
     --set flow.memcap=1gb \
+    --set "outputs.1.eve-log.suriguard.config=$out/suriguard.toml" \
     -S "$root/tests/data/bench.rules" -l "$out/logs" -r "$out/bench.pcap" -k none >/dev/null
 mv "$out/logs/eve.json" "$out/eve.json"
 echo "bench-data: $(wc -l < "$out/eve.json") records in $out/eve.json"

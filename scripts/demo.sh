@@ -17,7 +17,11 @@ plugin=$rel/libsuriguard.so
 [ -d "$shared/pcaps" ] || { echo "demo: shared data not found at $shared (clone ../shared beside the repo)" >&2; exit 1; }
 
 rm -rf "$out"
-mkdir -p "$out/pcaps" "$out/logs"
+mkdir -p "$out/pcaps" "$out/logs" "$out/state"
+# The demo's own suriguard config: state (the decisions journal) stays under target/.
+cat > "$out/suriguard.toml" <<TOML
+state-dir = "$out/state"
+TOML
 
 "$rel/pcapgen" bench "$out/pcaps/00-mixed-iot.pcap" 2000
 sv=$shared/pcaps/suricata-verify/tests
@@ -38,6 +42,7 @@ echo "== Suricata $(suricata -V | grep -o '[0-9][0-9.]*' | head -1) reads $(ls "
 suricata -c "$root/suricata-conf/suricata-minimal.yaml" \
     --set "plugins.0=$plugin" \
     --set "outputs.1.eve-log.suriguard.stats-file=$out/logs/suriguard-stats.json" \
+    --set "outputs.1.eve-log.suriguard.config=$out/suriguard.toml" \
     -S "$out/demo.rules" -l "$out/logs" -r "$out/pcaps" -k none 2>&1 \
     | grep -E 'plugin|suriguard|pcap:|Error|E:' || true
 

@@ -340,6 +340,71 @@ impl DecisionLog {
     }
 }
 
+/// Counters of a [`DecisionSink`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SinkStats {
+    pub journaled: u64,
+    pub journal_errors: u64,
+    pub enforced: u64,
+    pub enforce_errors: u64,
+    /// Decisions made in dry-run mode (journaled, not enforced).
+    pub dry_run: u64,
+}
+
+/// Where a made decision goes: first the journal (the record of truth), then, unless
+/// in dry-run, the enforcer. A failure of either is counted and reported, never fatal:
+/// detection goes on.
+pub struct DecisionSink {
+    log: DecisionLog,
+    enforcer: Box<dyn Enforcer>,
+    pub stats: SinkStats,
+}
+
+impl DecisionSink {
+    pub fn new(log: DecisionLog, enforcer: Box<dyn Enforcer>) -> Self {
+        DecisionSink {
+            log,
+            enforcer,
+            stats: SinkStats::default(),
+        }
+    }
+
+    pub fn journal_path(&self) -> &Path {
+        self.log.path()
+    }
+
+    /// Journals and enforces one decision; returns the errors met, for the caller to log.
+    pub fn take(&mut self, d: &Decision) -> Vec<String> {
+        let mut errors = Vec::new();
+        match self.log.append(d) {
+            Ok(()) => self.stats.journaled += 1,
+            Err(e) => {
+                self.stats.journal_errors += 1;
+                errors.push(format!(
+                    "cannot append to the decisions journal {}: {e}",
+                    self.log.path().display()
+                ));
+            }
+        }
+        if d.dry_run {
+            self.stats.dry_run += 1;
+        } else {
+            match self.enforcer.enforce(d) {
+                Ok(()) => self.stats.enforced += 1,
+                Err(e) => {
+                    self.stats.enforce_errors += 1;
+                    errors.push(format!(
+                        "cannot enforce decision {} against {}: {e}",
+                        d.id, d.target
+                    ));
+                }
+            }
+        }
+        errors
+    }
+}
+
 /// Formats EVE time as RFC 3339 UTC with microseconds.
 pub fn rfc3339(t: EveTime) -> String {
     let us = t.micros();

@@ -366,10 +366,12 @@ impl Engine {
         let dport = rec.dest_port.unwrap_or(0);
         let tcp = rec.proto == Some(Proto::Tcp);
         let no_reply = flow.pkts_toclient.unwrap_or(0) == 0;
+        // Client-side flags; records without them (non-Suricata producers) fall back to
+        // the flow's combined flags.
         let ts_flags = rec
             .tcp
             .as_ref()
-            .and_then(|t| t.tcp_flags_ts)
+            .and_then(|t| t.tcp_flags_ts.or(t.tcp_flags))
             .unwrap_or_default();
         let syn_only =
             tcp && no_reply && ts_flags.has(HexFlags::SYN) && !ts_flags.has(HexFlags::ACK);

@@ -1,30 +1,44 @@
-//! What the plugin's worker thread does with each record it takes off the queue.
+//! What the plugin's worker thread does with each record it takes off the queue: parse
+//! into the typed view, count, and run the detection engine.
 //!
-//! Today: parse into the typed view and count. Later stages (per-source state,
-//! heuristics, the model, decisions) hang off [`Pipeline::handle`] so that the plugin,
-//! offline analysis and benchmarks all run the very same code.
+//! The plugin, offline analysis (`suriguardctl analyze`) and the benchmarks all run this
+//! very code, so a capture analysed offline gives the verdicts the plugin gives live.
 
+use crate::decision::Decision;
+use crate::detect::Engine;
 use crate::eve;
 use crate::stats::IngestStats;
 
 /// The result of handling one record.
 #[derive(Debug)]
 pub enum Outcome {
-    /// Parsed and processed.
+    /// Parsed and processed; nothing decided.
     Parsed,
+    /// Parsed, and the record tipped a decision.
+    Decided(Box<Decision>),
     /// Not a valid EVE record; counted in `parse_errors`.
     ParseError(serde_json::Error),
 }
 
 /// The worker's state. One per worker thread; never shared.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Pipeline {
     stats: IngestStats,
+    engine: Option<Engine>,
 }
 
 impl Pipeline {
+    /// Parses and counts only.
     pub fn new() -> Self {
         Pipeline::default()
+    }
+
+    /// Parses, counts and detects.
+    pub fn with_engine(engine: Engine) -> Self {
+        Pipeline {
+            stats: IngestStats::default(),
+            engine: Some(engine),
+        }
     }
 
     /// Handles one record as Suricata produced it (one JSON object, no newline).
@@ -34,7 +48,10 @@ impl Pipeline {
         match eve::parse(bytes) {
             Ok(rec) => {
                 self.stats.parsed.add(rec.kind(), &rec.event_type);
-                Outcome::Parsed
+                match self.engine.as_mut().and_then(|e| e.handle(&rec)) {
+                    Some(d) => Outcome::Decided(Box::new(d)),
+                    None => Outcome::Parsed,
+                }
             }
             Err(e) => {
                 self.stats.parse_errors += 1;
@@ -57,8 +74,16 @@ impl Pipeline {
         &self.stats
     }
 
+    pub fn engine(&self) -> Option<&Engine> {
+        self.engine.as_ref()
+    }
+
+    /// The counters, with the engine's folded in.
     pub fn into_stats(self) -> IngestStats {
-        self.stats
+        IngestStats {
+            detect: self.engine.map(|e| e.stats()),
+            ..self.stats
+        }
     }
 }
 
@@ -87,6 +112,7 @@ mod tests {
         assert_eq!(st.parsed.get("dns"), 1);
         assert_eq!(st.parsed.get("flow"), 1);
         assert_eq!(st.parse_errors, 2);
+        assert!(st.detect.is_none());
     }
 
     #[test]
@@ -103,5 +129,24 @@ mod tests {
             st.records,
             st.parsed.total() + st.parse_errors + st.worker_panics
         );
+    }
+
+    #[test]
+    fn decisions_come_out_of_handle() {
+        use crate::config::Config;
+        let cfg = Config::default();
+        let mut p = Pipeline::with_engine(Engine::new(
+            cfg.detect.clone(),
+            cfg.network_model(),
+            cfg.decisions.clone(),
+        ));
+        let alert = br#"{"timestamp":"2024-01-01T00:00:00.000000+0000","event_type":"alert","src_ip":"203.0.113.1","dest_ip":"192.168.1.2","alert":{"signature_id":7,"severity":1,"signature":"x"}}"#;
+        match p.handle(alert) {
+            Outcome::Decided(d) => assert_eq!(d.target.to_string(), "203.0.113.1"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(p.handle(alert), Outcome::Parsed)); // cooldown
+        let st = p.into_stats();
+        assert_eq!(st.detect.unwrap().decisions, 1);
     }
 }

@@ -13,6 +13,8 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::decision::SinkStats;
+use crate::detect::EngineStats;
 use crate::eve::EventType;
 
 /// Records counted per event type: a fixed array for known types, a map for the rest.
@@ -114,6 +116,7 @@ pub struct WriteStats {
 
 /// What the worker saw.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct IngestStats {
     /// Records taken off the queue.
     pub records: u64,
@@ -123,6 +126,9 @@ pub struct IngestStats {
     pub parse_errors: u64,
     /// Panics contained while handling one record; the record counts as lost.
     pub worker_panics: u64,
+    /// The detection engine's counters, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detect: Option<EngineStats>,
 }
 
 /// The whole picture at shutdown. Fields missing from an older file read as zero.
@@ -135,6 +141,9 @@ pub struct PluginStats {
     pub queue_size: usize,
     pub write: WriteStats,
     pub ingest: IngestStats,
+    /// What happened to the decisions made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decisions: Option<SinkStats>,
 }
 
 impl PluginStats {
@@ -166,6 +175,14 @@ impl PluginStats {
             w.rejected_oversized,
             w.write_panics + i.worker_panics,
         );
+        if let Some(d) = &i.detect {
+            let g = &d.gate;
+            let _ = write!(
+                s,
+                "; {} decisions ({} refused: protected address, {} suppressed: already decided, {} over the rate cap, {} over the active cap)",
+                d.decisions, g.refused_protected, g.suppressed_cooldown, g.rate_limited, g.capped
+            );
+        }
         s
     }
 

@@ -14,6 +14,8 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use suriguard_core::config::Config;
+use suriguard_core::decision::{DecisionLog, DecisionSink, LogOnly, SinkStats};
+use suriguard_core::detect::Engine;
 use suriguard_core::pipeline::{Outcome, Pipeline};
 use suriguard_core::settings::PluginSettings;
 use suriguard_core::stats::{IngestStats, PluginStats, WriteStats};
@@ -89,17 +91,32 @@ pub struct Output {
     queued_bytes: Arc<AtomicUsize>,
     eve_threads: AtomicU64,
     gate: Arc<Gate>,
-    worker: Option<JoinHandle<IngestStats>>,
+    worker: Option<JoinHandle<(IngestStats, SinkStats)>>,
 }
 
 impl Output {
     /// Validates the configuration and starts the worker.
     pub fn start(settings: PluginSettings, threaded: bool) -> Result<Output, String> {
-        if let Some(path) = &settings.config {
-            // Loaded here so a broken file stops Suricata at start-up with a clear line;
-            // later stages take their settings from it.
-            Config::load(path).map_err(|e| e.to_string())?;
-        }
+        // Loaded here, on Suricata's main thread, so a broken file or an unwritable
+        // journal is reported at start-up with a clear line.
+        let config = match &settings.config {
+            Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+            None => Config::default(),
+        };
+        let journal = config.decisions_log();
+        let log = DecisionLog::open(&journal).map_err(|e| {
+            format!(
+                "cannot open the decisions journal {}: {e}",
+                journal.display()
+            )
+        })?;
+        let sink = DecisionSink::new(log, Box::new(LogOnly::default()));
+        let engine = Engine::new(
+            config.detect.clone(),
+            config.network_model(),
+            config.decisions.clone(),
+        );
+        let pipeline = Pipeline::with_engine(engine);
         let (failpoints, unknown) = Failpoints::from_env();
         for name in unknown {
             sclog!(host::WARNING, "ignoring unknown failpoint {name:?}");
@@ -118,7 +135,7 @@ impl Output {
         let worker_bytes = Arc::clone(&queued_bytes);
         let worker = std::thread::Builder::new()
             .name("SG-worker".into())
-            .spawn(move || run_worker(rx, worker_gate, worker_bytes, failpoints))
+            .spawn(move || run_worker(rx, pipeline, sink, worker_gate, worker_bytes, failpoints))
             .map_err(|e| format!("cannot start the worker thread: {e}"))?;
 
         Ok(Output {
@@ -198,11 +215,11 @@ impl Output {
         // Closing the channel lets the worker finish what is queued and then return.
         drop(self.tx.take());
         self.gate.open();
-        let ingest = match self.worker.take().map(JoinHandle::join) {
-            Some(Ok(stats)) => stats,
+        let (ingest, decisions) = match self.worker.take().map(JoinHandle::join) {
+            Some(Ok((ingest, sink))) => (ingest, Some(sink)),
             Some(Err(_)) | None => {
                 sclog!(host::ERROR, "the worker thread died; its counters are lost");
-                IngestStats::default()
+                (IngestStats::default(), None)
             }
         };
         PluginStats {
@@ -211,18 +228,20 @@ impl Output {
             queue_size: self.settings.queue_size,
             write: self.counters.snapshot(),
             ingest,
+            decisions,
         }
     }
 }
 
 fn run_worker(
     rx: Receiver<Box<[u8]>>,
+    mut pipeline: Pipeline,
+    mut sink: DecisionSink,
     gate: Arc<Gate>,
     queued_bytes: Arc<AtomicUsize>,
     failpoints: Failpoints,
-) -> IngestStats {
+) -> (IngestStats, SinkStats) {
     gate.wait();
-    let mut pipeline = Pipeline::new();
     for record in rx.iter() {
         queued_bytes.fetch_sub(record.len(), Relaxed);
         let before = pipeline.stats().records;
@@ -234,6 +253,21 @@ fn run_worker(
         }));
         match outcome {
             Ok(Outcome::Parsed) => {}
+            Ok(Outcome::Decided(d)) => {
+                sclog!(
+                    host::NOTICE,
+                    "decision {}: {}{} (reason {}, ttl {} s, confidence {})",
+                    d.id,
+                    d.summary,
+                    if d.dry_run { " [dry-run]" } else { "" },
+                    d.reason.as_str(),
+                    d.ttl,
+                    d.confidence
+                );
+                for e in sink.take(&d) {
+                    sclog!(host::ERROR, "{e}");
+                }
+            }
             Ok(Outcome::ParseError(e)) => {
                 let n = pipeline.stats().parse_errors;
                 if n <= LOGGED_PARSE_ERRORS {
@@ -255,7 +289,7 @@ fn run_worker(
             }
         }
     }
-    pipeline.into_stats()
+    (pipeline.into_stats(), sink.stats)
 }
 
 /// Writes the counters as JSON next to `path` and renames into place, so a reader never

@@ -135,6 +135,18 @@ impl SuricataRun {
         self.log_dir.join("suriguard-stats.json")
     }
 
+    /// The decisions the plugin journaled.
+    pub fn decisions(&self) -> Vec<suriguard_core::decision::Decision> {
+        let path = self.log_dir.join("decisions.jsonl");
+        suriguard_core::decision::DecisionLog::read_all(&path).unwrap_or_else(|e| {
+            panic!(
+                "no decisions journal at {}: {e}\n{}",
+                path.display(),
+                self.ran
+            )
+        })
+    }
+
     /// The plugin's counters, written at Deinit.
     pub fn plugin_stats(&self) -> PluginStats {
         let path = self.stats_file();
@@ -156,6 +168,9 @@ pub struct RunOptions {
     pub set: Vec<String>,
     /// Extra environment for Suricata.
     pub env: Vec<(String, String)>,
+    /// TOML appended to the suriguard config the run gets (its `state-dir` is the log
+    /// directory, so the decisions journal lands there).
+    pub config: String,
 }
 
 /// Runs `suricata -r <pcap>` with the minimal config and the plugin, writing the regular
@@ -163,6 +178,16 @@ pub struct RunOptions {
 pub fn run_suricata(pcap: &Path, log_dir: &Path, opts: &RunOptions) -> SuricataRun {
     std::fs::create_dir_all(log_dir).expect("create log dir");
     let stats = log_dir.join("suriguard-stats.json");
+    let config = log_dir.join("suriguard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state-dir = {:?}\n{}\n",
+            log_dir.display().to_string(),
+            opts.config
+        ),
+    )
+    .expect("write suriguard.toml");
     let mut cmd = Command::new("suricata");
     cmd.arg("-c")
         .arg(minimal_config())
@@ -182,6 +207,11 @@ pub fn run_suricata(pcap: &Path, log_dir: &Path, opts: &RunOptions) -> SuricataR
         .arg(format!(
             "outputs.{PLUGIN_OUTPUT}.eve-log.suriguard.stats-file={}",
             stats.display()
+        ))
+        .arg("--set")
+        .arg(format!(
+            "outputs.{PLUGIN_OUTPUT}.eve-log.suriguard.config={}",
+            config.display()
         ));
     if opts.rules.is_empty() {
         // No rules at all: keep Suricata from looking for the distribution's rule file.

@@ -22,29 +22,70 @@ fn results(stdout: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// One run of the harness: `scenario` with the plugin settings `settings` (key=value),
+/// a config and a `stats-file` in a temporary directory, `failpoints` in the environment.
+struct HostRun {
+    ran: Ran,
+    res: BTreeMap<String, String>,
+    stats_path: std::path::PathBuf,
+    tmp: tempfile::TempDir,
+}
+
+impl HostRun {
+    fn new(scenario: &str, settings: &[&str], failpoints: &str) -> HostRun {
+        let tmp = tempfile::tempdir().unwrap();
+        let stats_path = tmp.path().join("stats.json");
+        // The decisions journal goes to the state dir: keep it in the temporary directory.
+        let config = tmp.path().join("suriguard.toml");
+        std::fs::write(
+            &config,
+            format!("state-dir = {:?}\n", tmp.path().display().to_string()),
+        )
+        .unwrap();
+        let mut cmd = Command::new(HOST);
+        cmd.arg(plugin_path())
+            .arg(scenario)
+            .arg(format!("config={}", config.display()))
+            .args(settings)
+            .arg(format!("stats-file={}", stats_path.display()))
+            .env("SURIGUARD_FAILPOINTS", failpoints)
+            // Even with backtraces requested, a contained panic must log one line only.
+            .env("RUST_BACKTRACE", "1");
+        let ran = Ran::run(cmd, tmp.path());
+        let res = results(&ran.stdout());
+        HostRun {
+            ran,
+            res,
+            stats_path,
+            tmp,
+        }
+    }
+
+    fn dir(&self) -> &std::path::Path {
+        self.tmp.path()
+    }
+
+    fn stats(&self) -> PluginStats {
+        let text = std::fs::read_to_string(&self.stats_path)
+            .unwrap_or_else(|e| panic!("no stats file: {e}\n{}", self.ran));
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
 #[test]
 fn hostile_host_cannot_hurt_the_plugin() {
-    let tmp = tempfile::tempdir().unwrap();
-    let stats_path = tmp.path().join("stats.json");
-    let mut cmd = Command::new(HOST);
-    cmd.arg(plugin_path())
-        .arg("hostile")
-        .arg("queue-size=1024")
-        .arg(format!("stats-file={}", stats_path.display()))
-        .env(
-            "SURIGUARD_FAILPOINTS",
-            "pause-worker,panic-in-worker,panic-in-write",
-        )
-        // Even with backtraces requested, a contained panic must log one line only.
-        .env("RUST_BACKTRACE", "1");
-    let ran = Ran::run(cmd, tmp.path());
+    let run = HostRun::new(
+        "hostile",
+        &["queue-size=1024"],
+        "pause-worker,panic-in-worker,panic-in-write",
+    );
+    let ran = &run.ran;
     ran.assert_success();
     let out = ran.stdout();
-    let res = results(&out);
+    let res = &run.res;
     assert_eq!(res.get("init").map(String::as_str), Some("0"), "{ran}");
 
-    let stats: PluginStats =
-        serde_json::from_str(&std::fs::read_to_string(&stats_path).unwrap()).unwrap();
+    let stats = run.stats();
     let w = &stats.write;
     let i = &stats.ingest;
 
@@ -68,6 +109,18 @@ fn hostile_host_cannot_hurt_the_plugin() {
     assert_eq!(
         stats.eve_threads, 4,
         "each flood thread went through ThreadInit"
+    );
+    // The flood is 1,019 unanswered SYNs from one source: one SYN-flood decision, journaled.
+    assert_eq!(
+        stats.decisions.as_ref().map(|d| d.journaled),
+        Some(1),
+        "{stats:?}"
+    );
+    assert_eq!(stats.ingest.detect.as_ref().map(|d| d.decisions), Some(1));
+    let journal = std::fs::read_to_string(run.dir().join("decisions.jsonl")).unwrap();
+    assert!(
+        journal.contains(r#""target":"192.0.2.1","action":"block","reason":"syn-flood""#),
+        "{journal}"
     );
 
     // Write never waited: the flood finished although nothing drained the queue, and
@@ -109,60 +162,53 @@ fn hostile_host_cannot_hurt_the_plugin() {
 
 #[test]
 fn init_and_deinit_without_traffic() {
-    let tmp = tempfile::tempdir().unwrap();
-    let stats_path = tmp.path().join("stats.json");
-    let mut cmd = Command::new(HOST);
-    cmd.arg(plugin_path())
-        .arg("init-only")
-        .arg(format!("stats-file={}", stats_path.display()));
-    let ran = Ran::run(cmd, tmp.path());
-    ran.assert_success();
-    let stats: PluginStats =
-        serde_json::from_str(&std::fs::read_to_string(&stats_path).unwrap()).unwrap();
+    let run = HostRun::new("init-only", &[], "");
+    run.ran.assert_success();
+    let stats = run.stats();
     assert_eq!(
-        stats,
-        PluginStats {
-            queue_size: 65_536,
-            ..Default::default()
-        }
+        (stats.write.calls, stats.ingest.records, stats.queue_size),
+        (0, 0, 65_536)
     );
+    assert!(stats.balanced());
+    assert_eq!(stats.decisions, Some(Default::default()));
 }
 
 #[test]
 fn bad_settings_fail_init_cleanly() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(HOST);
-    cmd.arg(plugin_path())
-        .arg("init-only")
-        .arg("queue-size=-3")
-        .arg("stats-file");
-    let ran = Ran::run(cmd, tmp.path());
+    let run = HostRun::new("init-only", &["queue-size=-3"], "");
+    let ran = &run.ran;
     assert_eq!(ran.output.status.code(), Some(1), "{ran}");
-    assert!(ran.stdout().contains("RESULT init -1"), "{ran}");
+    assert_eq!(run.res.get("init").map(String::as_str), Some("-1"), "{ran}");
     assert!(
         ran.stdout()
             .contains("`queue-size` must be an integer from 1 to 16777216, got \"-3\""),
+        "{ran}"
+    );
+    assert!(!run.stats_path.exists());
+}
+
+#[test]
+fn unwritable_journal_fails_init_cleanly() {
+    let run = HostRun::new("init-only", &["config=/dev/null/suriguard.toml"], "");
+    let ran = &run.ran;
+    assert_eq!(run.res.get("init").map(String::as_str), Some("-1"), "{ran}");
+    assert!(
+        ran.stdout()
+            .contains("cannot read config file /dev/null/suriguard.toml"),
         "{ran}"
     );
 }
 
 #[test]
 fn queue_memory_is_bounded_by_queue_bytes() {
-    let tmp = tempfile::tempdir().unwrap();
-    let stats_path = tmp.path().join("stats.json");
-    let mut cmd = Command::new(HOST);
-    cmd.arg(plugin_path())
-        .arg("budget")
-        .arg("queue-size=1024")
-        .arg("queue-bytes=20000")
-        .arg(format!("stats-file={}", stats_path.display()))
-        .env("SURIGUARD_FAILPOINTS", "pause-worker");
-    let ran = Ran::run(cmd, tmp.path());
-    ran.assert_success();
-    let res = results(&ran.stdout());
-    let len: u64 = res["record_len"].parse().unwrap();
-    let stats: PluginStats =
-        serde_json::from_str(&std::fs::read_to_string(&stats_path).unwrap()).unwrap();
+    let run = HostRun::new(
+        "budget",
+        &["queue-size=1024", "queue-bytes=20000"],
+        "pause-worker",
+    );
+    run.ran.assert_success();
+    let len: u64 = run.res["record_len"].parse().unwrap();
+    let stats = run.stats();
     // 1,000 records fit the queue's slot count but not its byte budget.
     let fit = 20_000 / len;
     assert!(fit < 1000);
