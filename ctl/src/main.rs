@@ -1,13 +1,13 @@
 //! suriguardctl: suriguard's admin tool (`suriguardctl <noun> <verb>`, `-o table|json`).
-//!
-//! Today it reads the plugin's run counters; decisions, alerts, MISP events,
-//! notifications and offline analysis arrive with their issues.
+
+mod analyze;
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use suriguard_core::net::Cidr;
 use suriguard_core::stats::PluginStats;
 
 /// suriguard's admin tool.
@@ -34,6 +34,9 @@ enum Noun {
         #[command(subcommand)]
         verb: StatsVerb,
     },
+    /// Try the detection engine on recorded traffic and print the decisions it would make
+    /// (nothing is enforced).
+    Analyze(AnalyzeArgs),
 }
 
 #[derive(Subcommand)]
@@ -44,6 +47,46 @@ enum StatsVerb {
         #[arg(long, default_value = "/var/lib/suriguard/plugin-stats.json")]
         file: PathBuf,
     },
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false, id = "input")]
+struct Input {
+    /// An EVE JSON-lines file (Suricata's eve.json).
+    #[arg(long)]
+    eve: Option<PathBuf>,
+    /// A capture: runs real Suricata offline with the plugin loaded.
+    #[arg(long)]
+    pcap: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    #[command(flatten)]
+    input: Input,
+    /// suriguard configuration file (default: built-in defaults).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Add a home network (CIDR); repeatable. Without a config, home networks are the
+    /// private ranges (RFC 1918, RFC 4193).
+    #[arg(long = "home-net", value_name = "CIDR", value_parser = parse_cidr)]
+    home_net: Vec<Cidr>,
+    /// Write the full report (decisions and counters) as JSON to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// With --pcap: the plugin to load (default: next to this program, then /usr/lib/suriguard).
+    #[arg(long)]
+    plugin: Option<PathBuf>,
+    /// With --pcap: the Suricata configuration (default: suricata-conf/suricata-minimal.yaml).
+    #[arg(long)]
+    suricata_config: Option<PathBuf>,
+    /// With --pcap: a rule file to load.
+    #[arg(long)]
+    rules: Option<PathBuf>,
+}
+
+fn parse_cidr(s: &str) -> Result<Cidr, String> {
+    s.parse()
 }
 
 fn main() -> ExitCode {
@@ -58,7 +101,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), String> {
-    match cli.noun {
+    let out = match cli.noun {
         Noun::Stats {
             verb: StatsVerb::Show { file },
         } => {
@@ -70,17 +113,41 @@ fn run(cli: Cli) -> Result<(), String> {
             })?;
             let stats: PluginStats = serde_json::from_str(&text)
                 .map_err(|e| format!("{} is not a suriguard stats file: {e}", file.display()))?;
-            let out = match cli.output {
+            match cli.output {
                 Format::Json => {
                     serde_json::to_string_pretty(&stats).map_err(|e| e.to_string())? + "\n"
                 }
                 Format::Table => stats_table(&stats),
-            };
-            std::io::stdout()
-                .write_all(out.as_bytes())
-                .map_err(|e| e.to_string())
+            }
         }
-    }
+        Noun::Analyze(a) => {
+            let cfg = analyze::effective_config(a.config.as_deref(), &a.home_net)?;
+            let report = match (&a.input.eve, &a.input.pcap) {
+                (Some(eve), _) => analyze::eve_file(eve, &cfg)?,
+                (None, Some(pcap)) => {
+                    let setup =
+                        analyze::SuricataSetup::locate(a.plugin, a.suricata_config, a.rules)?;
+                    analyze::pcap_file(pcap, &cfg, &setup)?
+                }
+                (None, None) => unreachable!("clap requires one input"),
+            };
+            if let Some(path) = &a.out {
+                let json = serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?;
+                std::fs::write(path, json)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            }
+            match cli.output {
+                Format::Json => {
+                    serde_json::to_string_pretty(&report.decisions).map_err(|e| e.to_string())?
+                        + "\n"
+                }
+                Format::Table => analyze::table(&report),
+            }
+        }
+    };
+    std::io::stdout()
+        .write_all(out.as_bytes())
+        .map_err(|e| e.to_string())
 }
 
 fn stats_table(s: &PluginStats) -> String {
@@ -103,6 +170,19 @@ fn stats_table(s: &PluginStats) -> String {
     );
     rows.push(("parse errors".into(), i.parse_errors));
     rows.push(("panics contained".into(), w.write_panics + i.worker_panics));
+    if let Some(d) = &i.detect {
+        rows.push(("decisions".into(), d.decisions));
+        rows.push((
+            "  refused: protected address".into(),
+            d.gate.refused_protected,
+        ));
+        rows.push((
+            "  suppressed: already decided".into(),
+            d.gate.suppressed_cooldown,
+        ));
+        rows.push(("  over the per-minute cap".into(), d.gate.rate_limited));
+        rows.push(("  over the active cap".into(), d.gate.capped));
+    }
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let mut out = format!(
         "eve output: threaded {}, queue size {}, eve threads {}\n",

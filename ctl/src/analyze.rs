@@ -1,0 +1,265 @@
+//! `suriguardctl analyze`: run the detection engine over a recorded EVE file or, through
+//! real Suricata with the plugin, over a capture, and report the decisions it would make.
+//! Nothing is enforced: this is how a configuration is tried before it goes live.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Serialize;
+use suriguard_core::config::Config;
+use suriguard_core::decision::{Decision, DecisionLog};
+use suriguard_core::detect::{Engine, EngineStats};
+use suriguard_core::net::Cidr;
+use suriguard_core::pipeline::{Outcome, Pipeline};
+use suriguard_core::stats::{IngestStats, PluginStats};
+
+/// What an analysis found.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub input: String,
+    pub home_networks: Vec<String>,
+    pub records: u64,
+    pub parse_errors: u64,
+    pub detect: Option<EngineStats>,
+    pub decisions: Vec<Decision>,
+}
+
+/// The configuration an analysis runs with: the file if given (else defaults), plus any
+/// `--home-net` networks added to the home networks.
+pub fn effective_config(config: Option<&Path>, home_nets: &[Cidr]) -> Result<Config, String> {
+    let mut cfg = match config {
+        Some(p) => Config::load(p).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    for n in home_nets {
+        if !cfg.network.home_networks.contains(n) {
+            cfg.network.home_networks.push(*n);
+        }
+    }
+    // Analysis never enforces; the journal it writes is a temporary one.
+    cfg.decisions.dry_run = true;
+    Ok(cfg)
+}
+
+/// Runs the engine over an EVE JSON-lines file, exactly as the plugin's worker would.
+pub fn eve_file(path: &Path, cfg: &Config) -> Result<Report, String> {
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let engine = Engine::new(
+        cfg.detect.clone(),
+        cfg.network_model(),
+        cfg.decisions.clone(),
+    );
+    let mut pipeline = Pipeline::with_engine(engine);
+    let mut decisions = Vec::new();
+    let mut line = Vec::new();
+    let mut reader = std::io::BufReader::new(file);
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        let rec = line.strip_suffix(b"\n").unwrap_or(&line);
+        if rec.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if let Outcome::Decided(d) = pipeline.handle(rec) {
+            decisions.push(*d);
+        }
+    }
+    let stats: IngestStats = pipeline.into_stats();
+    Ok(Report {
+        input: path.display().to_string(),
+        home_networks: cfg
+            .network
+            .home_networks
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        records: stats.records,
+        parse_errors: stats.parse_errors,
+        detect: stats.detect,
+        decisions,
+    })
+}
+
+/// Where to find Suricata and the plugin for `--pcap`.
+pub struct SuricataSetup {
+    pub plugin: PathBuf,
+    pub suricata_config: PathBuf,
+    pub rules: Option<PathBuf>,
+}
+
+impl SuricataSetup {
+    /// Defaults: the plugin next to this executable (a build tree) or the installed one;
+    /// the minimal Suricata config from the source tree or the installed copy.
+    pub fn locate(
+        plugin: Option<PathBuf>,
+        suricata_config: Option<PathBuf>,
+        rules: Option<PathBuf>,
+    ) -> Result<Self, String> {
+        let exe_dir = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_owned));
+        let first =
+            |explicit: Option<PathBuf>, candidates: Vec<PathBuf>, what: &str, flag: &str| {
+                if let Some(p) = explicit {
+                    return if p.is_file() {
+                        Ok(p)
+                    } else {
+                        Err(format!("{what} {} does not exist", p.display()))
+                    };
+                }
+                candidates
+                    .into_iter()
+                    .find(|p| p.is_file())
+                    .ok_or_else(|| format!("cannot find the {what}; pass {flag}"))
+            };
+        let mut plugin_candidates = Vec::new();
+        let mut conf_candidates = Vec::new();
+        if let Some(d) = &exe_dir {
+            plugin_candidates.push(d.join("libsuriguard.so"));
+            conf_candidates.push(d.join("../../suricata-conf/suricata-minimal.yaml"));
+        }
+        plugin_candidates.push(PathBuf::from("/usr/lib/suriguard/libsuriguard.so"));
+        conf_candidates.push(PathBuf::from("/usr/share/suriguard/suricata-minimal.yaml"));
+        Ok(SuricataSetup {
+            plugin: first(plugin, plugin_candidates, "plugin", "--plugin")?,
+            suricata_config: first(
+                suricata_config,
+                conf_candidates,
+                "Suricata configuration",
+                "--suricata-config",
+            )?,
+            rules,
+        })
+    }
+}
+
+/// Runs real Suricata over `pcap` with the plugin and reads back its decisions.
+pub fn pcap_file(pcap: &Path, cfg: &Config, setup: &SuricataSetup) -> Result<Report, String> {
+    if !pcap.is_file() {
+        return Err(format!("capture {} does not exist", pcap.display()));
+    }
+    let tmp =
+        tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let dir = tmp.path();
+    let mut run_cfg = cfg.clone();
+    run_cfg.state_dir = dir.to_owned();
+    run_cfg.decisions.log = None;
+    let cfg_path = dir.join("suriguard.toml");
+    let text =
+        toml::to_string(&run_cfg).map_err(|e| format!("cannot write the analysis config: {e}"))?;
+    std::fs::write(&cfg_path, text).map_err(|e| format!("{}: {e}", cfg_path.display()))?;
+    let stats_path = dir.join("plugin-stats.json");
+    let rules = setup
+        .rules
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/dev/null"));
+    let mut cmd = Command::new("suricata");
+    cmd.arg("-c")
+        .arg(&setup.suricata_config)
+        .arg("-l")
+        .arg(dir)
+        .arg("-r")
+        .arg(pcap)
+        .arg("-S")
+        .arg(&rules)
+        // One packet thread: flow records come out in a reproducible order.
+        .args(["-k", "none", "--runmode", "single", "--init-errors-fatal"])
+        .arg("--set")
+        .arg(format!("plugins.0={}", setup.plugin.display()))
+        .arg("--set")
+        .arg(format!(
+            "outputs.1.eve-log.suriguard.config={}",
+            cfg_path.display()
+        ))
+        .arg("--set")
+        .arg(format!(
+            "outputs.1.eve-log.suriguard.stats-file={}",
+            stats_path.display()
+        ))
+        .current_dir(dir);
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run suricata: {e} (is it installed? `make deps`)"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "suricata failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let stats: PluginStats = std::fs::read_to_string(&stats_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| {
+            format!(
+                "the plugin wrote no stats; Suricata said:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })?;
+    let decisions = DecisionLog::read_all(&dir.join("decisions.jsonl"))
+        .map_err(|e| format!("reading decisions: {e}"))?;
+    Ok(Report {
+        input: pcap.display().to_string(),
+        home_networks: cfg
+            .network
+            .home_networks
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        records: stats.ingest.records,
+        parse_errors: stats.ingest.parse_errors,
+        detect: stats.ingest.detect,
+        decisions,
+    })
+}
+
+/// Decisions as an aligned table.
+pub fn table(report: &Report) -> String {
+    let mut rows = vec![[
+        "TIME".to_owned(),
+        "TARGET".into(),
+        "ACTION".into(),
+        "REASON".into(),
+        "CONF".into(),
+        "EVIDENCE".into(),
+    ]];
+    for d in &report.decisions {
+        rows.push([
+            d.time.clone(),
+            d.target.to_string(),
+            d.action.as_str().into(),
+            d.reason.as_str().into(),
+            format!("{:.2}", d.confidence),
+            d.summary
+                .split_once(": ")
+                .map_or(d.summary.clone(), |(_, s)| s.to_owned()),
+        ]);
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in &rows {
+        for (c, w) in widths.iter().enumerate() {
+            out.push_str(&format!("{:<w$}  ", r[c], w = w));
+        }
+        out.push_str(&r[5]);
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "{} decisions from {} records ({} parse errors) in {}\n",
+        report.decisions.len(),
+        report.records,
+        report.parse_errors,
+        report.input
+    ));
+    out
+}
