@@ -17,7 +17,7 @@ use crate::eve::EveTime;
 use crate::net::Direction;
 
 /// What to do about the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// Drop traffic from a remote address.

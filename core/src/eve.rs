@@ -62,6 +62,41 @@ impl EveRecord<'_> {
     pub fn kind(&self) -> EventType {
         EventType::from_name(&self.event_type)
     }
+
+    /// The time the detection engine files this record under: a flow's start, otherwise
+    /// the record's timestamp.
+    pub fn event_time(&self) -> Option<EveTime> {
+        self.flow
+            .as_ref()
+            .and_then(|f| f.start)
+            .filter(|_| self.kind() == EventType::Flow)
+            .or(self.timestamp)
+    }
+
+    /// A total order on records that does not depend on the order Suricata wrote them in
+    /// (which varies between runs: its flow table is seeded randomly). Replaying records
+    /// sorted by this key gives the same verdicts every time.
+    pub fn replay_key(&self) -> ReplayKey {
+        ReplayKey {
+            time: self.event_time().map_or(i64::MIN, EveTime::micros),
+            kind: self.kind(),
+            src: self.src_ip,
+            src_port: self.src_port,
+            dest: self.dest_ip,
+            dest_port: self.dest_port,
+        }
+    }
+}
+
+/// See [`EveRecord::replay_key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ReplayKey {
+    pub time: i64,
+    pub kind: EventType,
+    pub src: Option<IpAddr>,
+    pub src_port: Option<u16>,
+    pub dest: Option<IpAddr>,
+    pub dest_port: Option<u16>,
 }
 
 /// The `flow` block of flow records (and the shorter one carried by alerts).

@@ -2,7 +2,6 @@
 //! real Suricata with the plugin, over a capture, and report the decisions it would make.
 //! Nothing is enforced: this is how a configuration is tried before it goes live.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -10,6 +9,7 @@ use serde::Serialize;
 use suriguard_core::config::Config;
 use suriguard_core::decision::{Decision, DecisionLog};
 use suriguard_core::detect::{Engine, EngineStats};
+use suriguard_core::eve::{self, ReplayKey};
 use suriguard_core::net::Cidr;
 use suriguard_core::pipeline::{Outcome, Pipeline};
 use suriguard_core::stats::{IngestStats, PluginStats};
@@ -22,6 +22,17 @@ pub struct Report {
     pub records: u64,
     pub parse_errors: u64,
     pub detect: Option<EngineStats>,
+    /// With `--pcap`: what the plugin saw and decided live, inside Suricata.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<PluginRun>,
+    pub decisions: Vec<Decision>,
+}
+
+/// The plugin's own view of a `--pcap` run.
+#[derive(Debug, Serialize)]
+pub struct PluginRun {
+    pub stats: PluginStats,
+    /// Decisions the plugin journaled live, in Suricata's record order.
     pub decisions: Vec<Decision>,
 }
 
@@ -42,10 +53,18 @@ pub fn effective_config(config: Option<&Path>, home_nets: &[Cidr]) -> Result<Con
     Ok(cfg)
 }
 
-/// Runs the engine over an EVE JSON-lines file, exactly as the plugin's worker would.
+/// Runs the engine over an EVE JSON-lines file with the plugin worker's code. Records
+/// are replayed in canonical order (event time, then addresses and ports), because the
+/// order Suricata writes them in changes from run to run; so the same file, or the same
+/// capture through Suricata again, always gives the same verdicts.
 pub fn eve_file(path: &Path, cfg: &Config) -> Result<Report, String> {
-    let file =
-        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut records: Vec<(Option<ReplayKey>, &[u8])> = text
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .map(|l| (eve::parse(l).ok().map(|r| r.replay_key()), l))
+        .collect();
+    records.sort_by_key(|(k, _)| *k);
     let engine = Engine::new(
         cfg.detect.clone(),
         cfg.network_model(),
@@ -53,20 +72,7 @@ pub fn eve_file(path: &Path, cfg: &Config) -> Result<Report, String> {
     );
     let mut pipeline = Pipeline::with_engine(engine);
     let mut decisions = Vec::new();
-    let mut line = Vec::new();
-    let mut reader = std::io::BufReader::new(file);
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| format!("reading {}: {e}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        let rec = line.strip_suffix(b"\n").unwrap_or(&line);
-        if rec.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
+    for (_, rec) in records {
         if let Outcome::Decided(d) = pipeline.handle(rec) {
             decisions.push(*d);
         }
@@ -83,6 +89,7 @@ pub fn eve_file(path: &Path, cfg: &Config) -> Result<Report, String> {
         records: stats.records,
         parse_errors: stats.parse_errors,
         detect: stats.detect,
+        plugin: None,
         decisions,
     })
 }
@@ -140,7 +147,9 @@ impl SuricataSetup {
     }
 }
 
-/// Runs real Suricata over `pcap` with the plugin and reads back its decisions.
+/// Runs real Suricata over `pcap` with the plugin loaded, then replays the eve.json of
+/// that run canonically (see [`eve_file`]); the plugin's own live counters and decisions
+/// are reported alongside.
 pub fn pcap_file(pcap: &Path, cfg: &Config, setup: &SuricataSetup) -> Result<Report, String> {
     if !pcap.is_file() {
         return Err(format!("capture {} does not exist", pcap.display()));
@@ -204,21 +213,15 @@ pub fn pcap_file(pcap: &Path, cfg: &Config, setup: &SuricataSetup) -> Result<Rep
                 String::from_utf8_lossy(&out.stdout)
             )
         })?;
-    let decisions = DecisionLog::read_all(&dir.join("decisions.jsonl"))
+    let live = DecisionLog::read_all(&dir.join("decisions.jsonl"))
         .map_err(|e| format!("reading decisions: {e}"))?;
-    Ok(Report {
-        input: pcap.display().to_string(),
-        home_networks: cfg
-            .network
-            .home_networks
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-        records: stats.ingest.records,
-        parse_errors: stats.ingest.parse_errors,
-        detect: stats.ingest.detect,
-        decisions,
-    })
+    let mut report = eve_file(&dir.join("eve.json"), cfg)?;
+    report.input = pcap.display().to_string();
+    report.plugin = Some(PluginRun {
+        stats,
+        decisions: live,
+    });
+    Ok(report)
 }
 
 /// Decisions as an aligned table.

@@ -102,3 +102,175 @@ pub fn mixed_iot(out: &Path, sources: u32) -> std::io::Result<u64> {
     w.finish()?;
     Ok(packets)
 }
+
+fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+}
+
+fn writer(out: &Path) -> std::io::Result<PcapWriter<BufWriter<File>>> {
+    PcapWriter::new(BufWriter::new(File::create(out)?))
+}
+
+const HTTP_OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+/// HTTP flood: 203.0.113.50 makes 150 complete HTTP requests to 192.168.1.10:80 in 3 s,
+/// while a benign client 192.168.1.30 polls the same server 5 times.
+pub fn http_flood(out: &Path) -> std::io::Result<u64> {
+    let mut w = writer(out)?;
+    let server = Endpoint::new(v4(192, 168, 1, 10), 80);
+    let mut t = T0;
+    for i in 0..150u16 {
+        let req = format!("GET /index.html?i={i} HTTP/1.1\r\nHost: cam.home.arpa\r\n\r\n");
+        tcp_session(
+            &mut w,
+            t,
+            100,
+            Endpoint::new(v4(203, 0, 113, 50), 20_000 + i),
+            server,
+            req.as_bytes(),
+            HTTP_OK,
+        )?;
+        t += 20_000;
+    }
+    for i in 0..5u16 {
+        let req = "GET /status HTTP/1.1\r\nHost: cam.home.arpa\r\n\r\n";
+        tcp_session(
+            &mut w,
+            T0 + i as i64 * 600_000,
+            100,
+            Endpoint::new(v4(192, 168, 1, 30), 40_000 + i),
+            server,
+            req.as_bytes(),
+            HTTP_OK,
+        )?;
+    }
+    let n = w.packets();
+    w.finish()?;
+    Ok(n)
+}
+
+/// Horizontal scan: 203.0.113.60 probes telnet (23) on 30 home hosts in 1.5 s.
+pub fn horizontal_scan(out: &Path) -> std::io::Result<u64> {
+    let mut w = writer(out)?;
+    for h in 0..30u8 {
+        syn_probe(
+            &mut w,
+            T0 + h as i64 * 50_000,
+            Endpoint::new(v4(203, 0, 113, 60), 50_000 + h as u16),
+            Endpoint::new(v4(192, 168, 1, 100 + h), 23),
+        )?;
+    }
+    let n = w.packets();
+    w.finish()?;
+    Ok(n)
+}
+
+/// Telnet brute force (the Mirai pattern): 203.0.113.70 opens 15 short telnet sessions
+/// to 192.168.1.20, each a login attempt that the device answers, within 30 s.
+pub fn telnet_brute_force(out: &Path) -> std::io::Result<u64> {
+    let mut w = writer(out)?;
+    let device = Endpoint::new(v4(192, 168, 1, 20), 23);
+    for i in 0..15u16 {
+        let creds = format!("root\r\nxc3511-{i}\r\n");
+        tcp_session(
+            &mut w,
+            T0 + i as i64 * 2_000_000,
+            1_000,
+            Endpoint::new(v4(203, 0, 113, 70), 30_000 + i),
+            device,
+            creds.as_bytes(),
+            b"\r\nLogin incorrect\r\nlogin: ",
+        )?;
+    }
+    let n = w.packets();
+    w.finish()?;
+    Ok(n)
+}
+
+/// IPv6 port scan: 2001:db8:bad::66 probes 30 ports of fd00::1:10 in 1.5 s.
+pub fn ipv6_port_scan(out: &Path) -> std::io::Result<u64> {
+    let mut w = writer(out)?;
+    let attacker: IpAddr = "2001:db8:bad::66".parse().unwrap();
+    let target: IpAddr = "fd00::1:10".parse().unwrap();
+    for p in 0..30u16 {
+        syn_probe(
+            &mut w,
+            T0 + p as i64 * 50_000,
+            Endpoint::new(attacker, 55_000),
+            Endpoint::new(target, 20 + p),
+        )?;
+    }
+    let n = w.packets();
+    w.finish()?;
+    Ok(n)
+}
+
+/// An infected home device scanning out: 192.168.1.77 probes telnet on 40 external hosts
+/// in 2 s.
+pub fn outbound_scan(out: &Path) -> std::io::Result<u64> {
+    let mut w = writer(out)?;
+    for h in 0..40u8 {
+        syn_probe(
+            &mut w,
+            T0 + h as i64 * 50_000,
+            Endpoint::new(v4(192, 168, 1, 77), 40_000 + h as u16),
+            Endpoint::new(v4(203, 0, 113, 100 + h), 23),
+        )?;
+    }
+    let n = w.packets();
+    w.finish()?;
+    Ok(n)
+}
+
+/// Sources of [`spoofed_syn_flood`] that flood for real (250 SYNs each in 2.5 s).
+pub const REAL_FLOODERS: u8 = 10;
+/// An allowlisted address that floods too (a monitoring box gone wild).
+pub const ALLOWLISTED_FLOODER: &str = "198.51.100.10";
+
+/// A SYN flood from 50,000 spoofed sources (one SYN each, deterministic pseudo-random
+/// addresses outside the home networks) against 192.168.1.10:80, mixed with
+/// [`REAL_FLOODERS`] sources 203.0.113.1..=10 and [`ALLOWLISTED_FLOODER`] that each
+/// send 250 SYNs. All within 5 s.
+pub fn spoofed_syn_flood(out: &Path) -> std::io::Result<u64> {
+    let mut w = writer(out)?;
+    let target = Endpoint::new(v4(192, 168, 1, 10), 80);
+    let mut x: u32 = 0x9e37_79b9;
+    let mut t = T0;
+    for i in 0..50_000u32 {
+        // xorshift32; keep clear of private, loopback, multicast and reserved space.
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let a = 11 + (x >> 24) % 180; // 11..=190
+        let a = if a == 127 || a == 172 || a == 100 {
+            45
+        } else {
+            a
+        } as u8;
+        let src = v4(a, (x >> 16) as u8, (x >> 8) as u8, (x as u8).max(1));
+        syn_probe(
+            &mut w,
+            t,
+            Endpoint::new(src, 1024 + (i % 60_000) as u16),
+            target,
+        )?;
+        t += 50; // 50,000 SYNs in 2.5 s
+    }
+    let flooders: Vec<IpAddr> = (1..=REAL_FLOODERS)
+        .map(|k| v4(203, 0, 113, k))
+        .chain(std::iter::once(ALLOWLISTED_FLOODER.parse().unwrap()))
+        .collect();
+    for k in 0..250u16 {
+        for (j, src) in flooders.iter().enumerate() {
+            syn_probe(
+                &mut w,
+                t + (k as i64 * 10_000) + j as i64,
+                Endpoint::new(*src, 2_000 + k),
+                target,
+            )?;
+        }
+    }
+    let n = w.packets();
+    w.finish()?;
+    Ok(n)
+}
