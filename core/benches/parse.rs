@@ -1,8 +1,8 @@
 //! Throughput of the worker's parse path over a recorded EVE file.
 //!
 //! The file is produced by real Suricata from the `pcapgen bench` capture (`make
-//! bench-data` writes target/bench/eve.json: ~151k records, flows, http, dns and alerts
-//! from 10,000 sources). Override with SURIGUARD_BENCH_EVE=path.
+//! bench-data` writes target/bench/eve.json: ~191k records, 110k of them flows, with http,
+//! dns and alerts, from 10,000 sources). Override with SURIGUARD_BENCH_EVE=path.
 //!
 //! Compared side by side: suriguard's typed, borrowed parse + count (what the plugin's
 //! worker runs) and parsing into `serde_json::Value` (what a straightforward port of the
@@ -13,6 +13,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use suriguard_core::config::Config;
+use suriguard_core::detect::Engine;
 use suriguard_core::pipeline::Pipeline;
 
 fn records() -> Vec<Vec<u8>> {
@@ -74,5 +76,55 @@ fn parse(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parse);
+/// Issue 3: parse → per-source state → heuristics → gate, the plugin worker's full path,
+/// with the default configuration (home networks: the private ranges).
+fn detect(c: &mut Criterion) {
+    let recs = records();
+    let needle: &[u8] = b"\"event_type\":\"flow\"";
+    let flows: Vec<Vec<u8>> = recs
+        .iter()
+        .filter(|r| r.windows(needle.len()).any(|w| w == needle))
+        .cloned()
+        .collect();
+    assert!(
+        flows.len() >= 100_000,
+        "the benchmark wants at least 100,000 flow records, got {}",
+        flows.len()
+    );
+    let cfg = Config::default();
+    let engine = || {
+        Engine::new(
+            cfg.detect.clone(),
+            cfg.network_model(),
+            cfg.decisions.clone(),
+        )
+    };
+    let mut g = c.benchmark_group("detect");
+    g.sample_size(10).measurement_time(Duration::from_secs(8));
+
+    g.throughput(Throughput::Elements(flows.len() as u64));
+    g.bench_function("flow records: parse + state + heuristics", |b| {
+        b.iter(|| {
+            let mut p = Pipeline::with_engine(engine());
+            for r in &flows {
+                black_box(p.handle(black_box(r)));
+            }
+            p.into_stats()
+        })
+    });
+
+    g.throughput(Throughput::Elements(recs.len() as u64));
+    g.bench_function("all records: parse + state + heuristics", |b| {
+        b.iter(|| {
+            let mut p = Pipeline::with_engine(engine());
+            for r in &recs {
+                black_box(p.handle(black_box(r)));
+            }
+            p.into_stats()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, parse, detect);
 criterion_main!(benches);

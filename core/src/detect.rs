@@ -254,7 +254,7 @@ impl Engine {
             cfg,
             net,
             gate: Gate::new(decisions),
-            sources: HashMap::new(),
+            sources: HashMap::default(),
             newest: i64::MIN,
             stats: EngineStats::default(),
         }

@@ -86,13 +86,11 @@ impl Targets {
 
     /// Distinct hosts contacted, any port, that satisfy `filter`.
     pub fn hosts(&self, filter: impl Fn(IpAddr) -> bool) -> usize {
-        let mut seen: Vec<IpAddr> = Vec::new();
-        for e in &self.entries {
-            if filter(e.0) && !seen.contains(&e.0) {
-                seen.push(e.0);
-            }
-        }
-        seen.len()
+        // Counts each host at its first entry; no allocation on this per-flow path.
+        let e = &self.entries;
+        (0..e.len())
+            .filter(|&i| !e[..i].iter().any(|x| x.0 == e[i].0) && filter(e[i].0))
+            .count()
     }
 
     pub fn len(&self) -> usize {

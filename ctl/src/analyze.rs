@@ -151,7 +151,8 @@ impl SuricataSetup {
 /// that run canonically (see [`eve_file`]); the plugin's own live counters and decisions
 /// are reported alongside.
 pub fn pcap_file(pcap: &Path, cfg: &Config, setup: &SuricataSetup) -> Result<Report, String> {
-    if !pcap.is_file() {
+    // A directory works too: Suricata reads every capture in it.
+    if !pcap.exists() {
         return Err(format!("capture {} does not exist", pcap.display()));
     }
     let tmp =

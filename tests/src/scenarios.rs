@@ -39,8 +39,8 @@ fn home_addr(v6: bool, host: u32) -> IpAddr {
 /// `sources` external hosts (198.18.0.0/15, the benchmarking range; every tenth from
 /// 2001:db8::/32) each make four HTTP requests to home web servers (every tenth for
 /// `/admin`, alerted on by tests/data/bench.rules), two DNS lookups (every 25th for a
-/// `bad-*` name, also alerted on) and one unanswered SYN probe: about 15 EVE records per
-/// source. Returns the number of packets written.
+/// `bad-*` name, also alerted on) and five unanswered SYN probes: 11 flows and about 19
+/// EVE records per source. Returns the number of packets written.
 pub fn mixed_iot(out: &Path, sources: u32) -> std::io::Result<u64> {
     let mut w = PcapWriter::new(BufWriter::new(File::create(out)?))?;
     let response = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok";
@@ -91,12 +91,16 @@ pub fn mixed_iot(out: &Path, sources: u32) -> std::io::Result<u64> {
             )?;
             t += 2_000;
         }
-        syn_probe(
-            &mut w,
-            t,
-            Endpoint::new(src, port),
-            Endpoint::new(home_addr(v6, 10 + i % 50), 1_000 + (i % 1_000) as u16),
-        )?;
+        // Five unanswered probes on different ports: below every heuristic's threshold.
+        for k in 0..5u16 {
+            let dst = Endpoint::new(home_addr(v6, 10 + i % 50), 1_000 + (i % 1_000) as u16 + k);
+            syn_probe(
+                &mut w,
+                t + k as i64 * 1_000,
+                Endpoint::new(src, port + k),
+                dst,
+            )?;
+        }
     }
     let packets = w.packets();
     w.finish()?;

@@ -1,12 +1,16 @@
 //! pcapgen: writes reproducible captures for suriguard's benchmarks, demo and tests.
 //!
-//! usage: pcapgen bench OUT.pcap [SOURCES]
+//! usage: pcapgen SCENARIO OUT.pcap [SOURCES]
+//!
+//! Attack scenarios (`http-flood`, `horizontal-scan`, `telnet-brute-force`,
+//! `ipv6-port-scan`, `outbound-scan`, `spoofed-syn-flood`) are documented in
+//! `suriguard_e2e::scenarios`.
 //!
 //! `bench`: SOURCES external hosts (default 10,000; from 198.18.0.0/15, the range
 //! reserved for benchmarking, every tenth from 2001:db8::/32) each make four HTTP
 //! requests to home web servers (every tenth for /admin, which tests/data/bench.rules
-//! alerts on), two DNS lookups (some for `bad-*` names, also alerted on) and one SYN
-//! probe that gets no answer. Through Suricata that is about 15 EVE records per source:
+//! alerts on), two DNS lookups (some for `bad-*` names, also alerted on) and five SYN
+//! probes that get no answer. Through Suricata that is about 19 EVE records per source:
 //! flows, http, dns and alerts mixed. The same arguments always give the same bytes.
 
 use std::process::ExitCode;
@@ -15,29 +19,39 @@ use suriguard_e2e::scenarios;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [cmd, out, rest @ ..] if cmd == "bench" => {
-            let sources = match rest.first().map(|s| s.parse::<u32>()) {
-                None => 10_000,
-                Some(Ok(n)) if n > 0 => n,
-                Some(_) => return usage("SOURCES must be a positive integer"),
-            };
-            match scenarios::mixed_iot(std::path::Path::new(out), sources) {
-                Ok(packets) => {
-                    eprintln!("pcapgen: wrote {out}: {sources} sources, {packets} packets");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("pcapgen: error: {out}: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+    let (cmd, out, rest) = match args.as_slice() {
+        [cmd, out, rest @ ..] => (cmd.as_str(), std::path::Path::new(out), rest),
+        _ => return usage("missing arguments"),
+    };
+    let result = match cmd {
+        "bench" => match rest.first().map(|s| s.parse::<u32>()) {
+            None => scenarios::mixed_iot(out, 10_000),
+            Some(Ok(n)) if n > 0 => scenarios::mixed_iot(out, n),
+            Some(_) => return usage("SOURCES must be a positive integer"),
+        },
+        "http-flood" => scenarios::http_flood(out),
+        "horizontal-scan" => scenarios::horizontal_scan(out),
+        "telnet-brute-force" => scenarios::telnet_brute_force(out),
+        "ipv6-port-scan" => scenarios::ipv6_port_scan(out),
+        "outbound-scan" => scenarios::outbound_scan(out),
+        "spoofed-syn-flood" => scenarios::spoofed_syn_flood(out),
+        _ => return usage("unknown scenario"),
+    };
+    match result {
+        Ok(packets) => {
+            eprintln!("pcapgen: wrote {}: {cmd}, {packets} packets", out.display());
+            ExitCode::SUCCESS
         }
-        _ => usage("unknown command"),
+        Err(e) => {
+            eprintln!("pcapgen: error: {}: {e}", out.display());
+            ExitCode::FAILURE
+        }
     }
 }
 
 fn usage(why: &str) -> ExitCode {
-    eprintln!("pcapgen: {why}\nusage: pcapgen bench OUT.pcap [SOURCES]");
+    eprintln!(
+        "pcapgen: {why}\nusage: pcapgen SCENARIO OUT.pcap [SOURCES]\n  scenarios: bench [SOURCES], http-flood, horizontal-scan, telnet-brute-force,\n             ipv6-port-scan, outbound-scan, spoofed-syn-flood"
+    );
     ExitCode::from(2)
 }
