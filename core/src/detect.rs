@@ -226,6 +226,58 @@ pub struct EngineStats {
     pub gate: GateStats,
 }
 
+/// One heuristic's verdict on the current flow, in `on_flow`'s precedence table.
+struct Check<'a> {
+    hit: bool,
+    /// The reason when the source is outside the home networks (the action is block).
+    inbound: Option<Reason>,
+    /// The reason when the source is a home device (the action is quarantine).
+    home: Option<Reason>,
+    counter: &'static str,
+    observed: u64,
+    th: &'a Threshold,
+    detail: Detail,
+}
+
+impl<'a> Check<'a> {
+    fn new(
+        hit: bool,
+        inbound: Option<Reason>,
+        home: Option<Reason>,
+        counter: &'static str,
+        observed: u64,
+        th: &'a Threshold,
+        detail: Detail,
+    ) -> Self {
+        Check {
+            hit,
+            inbound,
+            home,
+            counter,
+            observed,
+            th,
+            detail,
+        }
+    }
+}
+
+/// What makes a proposal concrete, formatted only for the proposal chosen.
+enum Detail {
+    None,
+    Host(IpAddr),
+    Port(u16),
+}
+
+impl Detail {
+    fn describe(&self) -> Option<String> {
+        match self {
+            Detail::None => None,
+            Detail::Host(h) => Some(format!("host {h}")),
+            Detail::Port(p) => Some(format!("port {p}")),
+        }
+    }
+}
+
 /// A proposed decision before the gate.
 struct Proposal {
     action: Action,
@@ -432,127 +484,98 @@ impl Engine {
 
         let c = &self.cfg;
         let inbound = dir == Direction::Inbound;
-        let p = |action, reason, counter, observed, th: &Threshold| Proposal {
-            action,
-            reason,
-            counter,
-            observed,
-            threshold: th.threshold,
-            window: th.window,
-            detail: None,
-            confidence: threshold_confidence(observed, th.threshold),
-        };
-        let proposal = if inbound {
-            if c.syn_flood.hit(syn) {
-                Some(p(
-                    Action::Block,
-                    Reason::SynFlood,
-                    "SYN-only flows without reply",
-                    syn,
-                    &c.syn_flood,
-                ))
-            } else if c.brute_force.enabled && authn >= c.brute_force.threshold {
-                let th = Threshold::new(c.brute_force.window, c.brute_force.threshold);
-                let mut pr = p(
-                    Action::Block,
-                    Reason::BruteForce,
-                    "short sessions to login ports",
-                    authn,
-                    &th,
-                );
-                pr.detail = Some(format!("port {dport}"));
-                Some(pr)
-            } else if c.port_scan.hit(ports) {
-                let mut pr = p(
-                    Action::Block,
-                    Reason::PortScan,
-                    "distinct ports on one host",
-                    ports,
-                    &c.port_scan,
-                );
-                pr.detail = Some(format!("host {dst}"));
-                Some(pr)
-            } else if c.horizontal_scan.hit(hosts_on_port) {
-                let mut pr = p(
-                    Action::Block,
-                    Reason::HorizontalScan,
-                    "distinct home hosts on one port",
-                    hosts_on_port,
-                    &c.horizontal_scan,
-                );
-                pr.detail = Some(format!("port {dport}"));
-                Some(pr)
-            } else if c.http_flood.enabled && webn >= c.http_flood.flows {
-                let th = Threshold::new(c.http_flood.window, c.http_flood.flows);
-                Some(p(
-                    Action::Block,
-                    Reason::HttpFlood,
-                    "flows to web ports",
-                    webn,
-                    &th,
-                ))
-            } else if c.connection_rate.hit(flows) {
-                Some(p(
-                    Action::Block,
-                    Reason::ConnectionRate,
-                    "connections with a reply",
-                    flows,
-                    &c.connection_rate,
-                ))
-            } else {
-                None
-            }
-        } else if c.syn_flood.hit(syn) {
-            Some(p(
-                Action::Quarantine,
-                Reason::OutboundScan,
+        let bf = Threshold::new(c.brute_force.window, c.brute_force.threshold);
+        let hf = Threshold::new(c.http_flood.window, c.http_flood.flows);
+        // In order of precedence: the first check that trips proposes the decision. An
+        // inbound source is blocked; a home device (outbound or internal) is quarantined,
+        // and checks without a reason for its direction do not apply.
+        let checks = [
+            Check::new(
+                c.syn_flood.hit(syn),
+                Some(Reason::SynFlood),
+                Some(Reason::OutboundScan),
                 "SYN-only flows without reply",
                 syn,
                 &c.syn_flood,
-            ))
-        } else if c.port_scan.hit(ports) {
-            let mut pr = p(
-                Action::Quarantine,
-                Reason::OutboundScan,
+                Detail::None,
+            ),
+            Check::new(
+                c.brute_force.enabled && authn >= bf.threshold,
+                Some(Reason::BruteForce),
+                Some(Reason::BruteForce),
+                "short sessions to login ports",
+                authn,
+                &bf,
+                Detail::Port(dport),
+            ),
+            Check::new(
+                c.port_scan.hit(ports),
+                Some(Reason::PortScan),
+                Some(Reason::OutboundScan),
                 "distinct ports on one host",
                 ports,
                 &c.port_scan,
-            );
-            pr.detail = Some(format!("host {dst}"));
-            Some(pr)
-        } else if c.horizontal_scan.hit(hosts_on_port) {
-            let mut pr = p(
-                Action::Quarantine,
-                Reason::OutboundScan,
-                "distinct hosts on one port",
+                Detail::Host(dst),
+            ),
+            Check::new(
+                c.horizontal_scan.hit(hosts_on_port),
+                Some(Reason::HorizontalScan),
+                Some(Reason::OutboundScan),
+                if inbound {
+                    "distinct home hosts on one port"
+                } else {
+                    "distinct hosts on one port"
+                },
                 hosts_on_port,
                 &c.horizontal_scan,
-            );
-            pr.detail = Some(format!("port {dport}"));
-            Some(pr)
-        } else if c.brute_force.enabled && authn >= c.brute_force.threshold {
-            let th = Threshold::new(c.brute_force.window, c.brute_force.threshold);
-            let mut pr = p(
-                Action::Quarantine,
-                Reason::BruteForce,
-                "short sessions to login ports",
-                authn,
-                &th,
-            );
-            pr.detail = Some(format!("port {dport}"));
-            Some(pr)
-        } else if c.outbound_fan_out.hit(external_hosts) {
-            Some(p(
-                Action::Quarantine,
-                Reason::OutboundFanOut,
+                Detail::Port(dport),
+            ),
+            Check::new(
+                c.http_flood.enabled && webn >= hf.threshold,
+                Some(Reason::HttpFlood),
+                None,
+                "flows to web ports",
+                webn,
+                &hf,
+                Detail::None,
+            ),
+            Check::new(
+                c.connection_rate.hit(flows),
+                Some(Reason::ConnectionRate),
+                None,
+                "connections with a reply",
+                flows,
+                &c.connection_rate,
+                Detail::None,
+            ),
+            Check::new(
+                c.outbound_fan_out.hit(external_hosts),
+                None,
+                Some(Reason::OutboundFanOut),
                 "distinct external hosts",
                 external_hosts,
                 &c.outbound_fan_out,
-            ))
+                Detail::None,
+            ),
+        ];
+        let action = if inbound {
+            Action::Block
         } else {
-            None
+            Action::Quarantine
         };
-        let proposal = proposal?;
+        let proposal = checks.into_iter().find_map(|k| {
+            let reason = if inbound { k.inbound } else { k.home };
+            reason.filter(|_| k.hit).map(|reason| Proposal {
+                action,
+                reason,
+                counter: k.counter,
+                observed: k.observed,
+                threshold: k.th.threshold,
+                window: k.th.window,
+                detail: k.detail.describe(),
+                confidence: threshold_confidence(k.observed, k.th.threshold),
+            })
+        })?;
         self.decide(src, dir, t, proposal)
     }
 
