@@ -103,6 +103,15 @@ fn detect(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(8));
 
     g.throughput(Throughput::Elements(flows.len() as u64));
+    g.bench_function("flow records: parse only", |b| {
+        b.iter(|| {
+            let mut p = Pipeline::new();
+            for r in &flows {
+                black_box(p.handle(black_box(r)));
+            }
+            p.into_stats()
+        })
+    });
     g.bench_function("flow records: parse + state + heuristics", |b| {
         b.iter(|| {
             let mut p = Pipeline::with_engine(engine());

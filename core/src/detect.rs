@@ -370,7 +370,7 @@ impl Engine {
     /// Makes room for `ip` if it is new and the table is full; advances the clock.
     fn make_room(&mut self, ip: IpAddr, t: i64) {
         self.newest = self.newest.max(t);
-        if !self.sources.contains_key(&ip) && self.sources.len() >= self.cfg.max_sources {
+        if self.sources.len() >= self.cfg.max_sources && !self.sources.contains_key(&ip) {
             self.evict();
         }
     }

@@ -22,6 +22,7 @@ pub mod decision;
 pub mod detect;
 pub mod eve;
 pub mod features;
+pub mod json;
 pub mod net;
 pub mod pipeline;
 pub mod settings;

@@ -151,12 +151,56 @@ pub enum Direction {
     Transit,
 }
 
+/// A list of prefixes compiled for membership tests on the hot path: per family, the
+/// network and mask as integers, so a lookup canonicalises the address once and then does
+/// one AND and one compare per prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct PrefixSet {
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
+}
+
+impl PrefixSet {
+    fn new(cidrs: &[Cidr]) -> Self {
+        let mut set = PrefixSet::default();
+        for c in cidrs {
+            match c.addr {
+                IpAddr::V4(a) => {
+                    let m = u32::MAX.checked_shl(32 - c.len as u32).unwrap_or(0);
+                    set.v4.push((u32::from(a) & m, m));
+                }
+                IpAddr::V6(a) => {
+                    let m = u128::MAX.checked_shl(128 - c.len as u32).unwrap_or(0);
+                    set.v6.push((u128::from(a) & m, m));
+                }
+            }
+        }
+        set
+    }
+
+    #[inline]
+    fn contains(&self, ip: IpAddr) -> bool {
+        match canonical(ip) {
+            IpAddr::V4(a) => {
+                let a = u32::from(a);
+                self.v4.iter().any(|&(net, m)| a & m == net)
+            }
+            IpAddr::V6(a) => {
+                let a = u128::from(a);
+                self.v6.iter().any(|&(net, m)| a & m == net)
+            }
+        }
+    }
+}
+
 /// Home networks, the allowlist and the addresses that are never blocked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkModel {
     home: Vec<Cidr>,
     allowlist: Vec<Cidr>,
     own: Vec<IpAddr>,
+    home_set: PrefixSet,
+    allow_set: PrefixSet,
 }
 
 impl Default for NetworkModel {
@@ -168,6 +212,8 @@ impl Default for NetworkModel {
 impl NetworkModel {
     pub fn new(home: Vec<Cidr>, allowlist: Vec<Cidr>, own: Vec<IpAddr>) -> Self {
         NetworkModel {
+            home_set: PrefixSet::new(&home),
+            allow_set: PrefixSet::new(&allowlist),
             home,
             allowlist,
             own: own.into_iter().map(canonical).collect(),
@@ -179,7 +225,7 @@ impl NetworkModel {
     }
 
     pub fn is_home(&self, ip: IpAddr) -> bool {
-        self.home.iter().any(|c| c.contains(ip))
+        self.home_set.contains(ip)
     }
 
     /// Why `ip` must never be blocked, if it must not: the allowlist, our own or the
@@ -188,7 +234,7 @@ impl NetworkModel {
         let ip = canonical(ip);
         if self.own.contains(&ip) {
             Some("own or gateway address")
-        } else if self.allowlist.iter().any(|c| c.contains(ip)) {
+        } else if self.allow_set.contains(ip) {
             Some("allowlisted")
         } else if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || is_broadcast(ip) {
             Some("unspecified, loopback, multicast or broadcast address")
@@ -252,6 +298,45 @@ mod tests {
             "192.168.1.1"
         );
         assert!("0.0.0.0/0".parse::<Cidr>().unwrap().contains(ip("8.8.8.8")));
+    }
+
+    #[test]
+    fn compiled_prefixes_match_cidr_contains() {
+        let cidrs: Vec<Cidr> = [
+            "0.0.0.0/0",
+            "10.0.0.0/8",
+            "192.168.1.128/25",
+            "203.0.113.7/32",
+            "::/0",
+            "fd00::/8",
+            "2001:db8::/33",
+            "2001:db8::1/128",
+        ]
+        .iter()
+        .map(|c| c.parse().unwrap())
+        .collect();
+        let ips = [
+            "0.0.0.0",
+            "10.255.1.1",
+            "11.0.0.1",
+            "192.168.1.127",
+            "192.168.1.200",
+            "203.0.113.7",
+            "203.0.113.8",
+            "::ffff:10.0.0.1",
+            "fd12::1",
+            "fe00::1",
+            "2001:db8:7fff::1",
+            "2001:db8:8000::1",
+            "2001:db8::1",
+            "::",
+        ];
+        for c in &cidrs {
+            let set = PrefixSet::new(std::slice::from_ref(c));
+            for i in ips {
+                assert_eq!(set.contains(ip(i)), c.contains(ip(i)), "{c} {i}");
+            }
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub enum Outcome {
     /// Parsed, and the record tipped a decision.
     Decided(Box<Decision>),
     /// Not a valid EVE record; counted in `parse_errors`.
-    ParseError(serde_json::Error),
+    ParseError(eve::ParseError),
 }
 
 /// The worker's state. One per worker thread; never shared.
