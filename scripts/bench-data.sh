@@ -5,7 +5,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$root/target/bench
 mkdir -p "$out/logs"
-printf 'state-dir = "%s"\n' "$out" > "$out/suriguard.toml"
+printf 'state-dir = "%s"\n[enforce]\nbackend = "none"\n' "$out" > "$out/suriguard.toml"
 "$root/target/release/pcapgen" bench "$out/bench.pcap" 10000
 rm -f "$out/logs/eve.json"
 suricata -c "$root/suricata-conf/suricata-minimal.yaml" \

@@ -25,6 +25,8 @@ mkdir -p "$out/pcaps" "$out/logs" "$out/state"
 # The demo's own suriguard config: state (the decisions journal) stays under target/.
 cat > "$out/suriguard.toml" <<TOML
 state-dir = "$out/state"
+[enforce]
+backend = "none"   # offline analysis: decisions are journaled, the firewall is left alone
 TOML
 
 "$rel/pcapgen" bench "$out/pcaps/00-mixed-iot.pcap" 2000

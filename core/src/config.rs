@@ -19,6 +19,12 @@
 //! [decisions]
 //! ttl = 3600
 //! dry-run = true
+//!
+//! [enforce]
+//! backend = "nftables"            # or "none": journal only
+//! table = "suriguard"             # inet table; own-table = false to use an existing one
+//! hooks = ["input", "forward"]
+//! verdict = "drop"                # or "reject"
 //! ```
 
 use std::net::IpAddr;
@@ -29,6 +35,7 @@ use thiserror::Error;
 
 use crate::decision::DecisionConfig;
 use crate::detect::DetectConfig;
+use crate::enforce::EnforceConfig;
 use crate::net::{default_home_networks, Cidr, NetworkModel};
 
 /// The whole configuration file.
@@ -44,6 +51,8 @@ pub struct Config {
     pub detect: DetectConfig,
     #[serde(default)]
     pub decisions: DecisionConfig,
+    #[serde(default)]
+    pub enforce: EnforceConfig,
 }
 
 /// `[network]`.
@@ -75,6 +84,7 @@ impl Default for Config {
             network: NetworkConfig::default(),
             detect: DetectConfig::default(),
             decisions: DecisionConfig::default(),
+            enforce: EnforceConfig::default(),
         }
     }
 }
@@ -142,7 +152,7 @@ impl Config {
         if self.decisions.ttl == 0 {
             return Err("[decisions] ttl must be at least 1 second".into());
         }
-        Ok(())
+        self.enforce.validate()
     }
 
     pub fn network_model(&self) -> NetworkModel {
@@ -159,6 +169,14 @@ impl Config {
             .log
             .clone()
             .unwrap_or_else(|| self.state_dir.join("decisions.jsonl"))
+    }
+
+    /// The enforcement journal: `[enforce] journal`, or `enforce.jsonl` in the state dir.
+    pub fn enforce_journal(&self) -> PathBuf {
+        self.enforce
+            .journal
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("enforce.jsonl"))
     }
 }
 

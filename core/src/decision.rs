@@ -286,6 +286,11 @@ impl Gate {
 /// [`LogOnly`] records that a decision would have been enforced.
 pub trait Enforcer: Send {
     fn enforce(&mut self, decision: &Decision) -> Result<(), String>;
+
+    /// Stops the enforcer (applying what it holds) and returns its counters, if it keeps any.
+    fn finish(&mut self) -> Option<crate::enforce::EnforceStats> {
+        None
+    }
 }
 
 /// An enforcer that enforces nothing: decisions are only journaled.
@@ -372,6 +377,12 @@ impl DecisionSink {
 
     pub fn journal_path(&self) -> &Path {
         self.log.path()
+    }
+
+    /// Stops the enforcer and returns both sets of counters.
+    pub fn finish(mut self) -> (SinkStats, Option<crate::enforce::EnforceStats>) {
+        let e = self.enforcer.finish();
+        (self.stats, e)
     }
 
     /// Journals and enforces one decision; returns the errors met, for the caller to log.

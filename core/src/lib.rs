@@ -20,6 +20,7 @@
 pub mod config;
 pub mod decision;
 pub mod detect;
+pub mod enforce;
 pub mod eve;
 pub mod features;
 pub mod json;

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// An IPv4 or IPv6 prefix. Host bits are cleared on parse, so `10.1.2.3/8` is `10.0.0.0/8`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Cidr {
     addr: IpAddr,
     len: u8,
@@ -222,6 +222,29 @@ impl NetworkModel {
 
     pub fn home_networks(&self) -> &[Cidr] {
         &self.home
+    }
+
+    pub fn allowlist(&self) -> &[Cidr] {
+        &self.allowlist
+    }
+
+    pub fn own_addresses(&self) -> &[IpAddr] {
+        &self.own
+    }
+
+    /// What goes into the firewall's allow sets: the allowlist and our own addresses,
+    /// nested prefixes folded into the widest (interval sets refuse overlaps).
+    pub fn never_blocked(&self) -> Vec<Cidr> {
+        let mut v: Vec<Cidr> = self.allowlist.clone();
+        v.extend(self.own.iter().map(|&ip| Cidr::host(ip)));
+        v.sort_by_key(|c| c.prefix_len());
+        let mut out: Vec<Cidr> = Vec::new();
+        for c in v {
+            if !out.iter().any(|o| o.contains(c.addr())) {
+                out.push(c);
+            }
+        }
+        out
     }
 
     pub fn is_home(&self, ip: IpAddr) -> bool {

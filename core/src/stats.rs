@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::decision::SinkStats;
 use crate::detect::EngineStats;
+use crate::enforce::EnforceStats;
 use crate::eve::EventType;
 
 /// Records counted per event type: a fixed array for known types, a map for the rest.
@@ -144,6 +145,9 @@ pub struct PluginStats {
     /// What happened to the decisions made.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decisions: Option<SinkStats>,
+    /// What the nftables enforcer did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enforcement: Option<EnforceStats>,
 }
 
 impl PluginStats {
@@ -181,6 +185,21 @@ impl PluginStats {
                 s,
                 "; {} decisions ({} refused: protected address, {} suppressed: already decided, {} over the rate cap, {} over the active cap)",
                 d.decisions, g.refused_protected, g.suppressed_cooldown, g.rate_limited, g.capped
+            );
+        }
+        if let Some(e) = &self.enforcement {
+            let _ = write!(
+                s,
+                "; nftables: {} elements applied in {} batches, {} refused (protected), {} already covered, {} failed transactions, {} re-applications{}",
+                e.applied,
+                e.batches,
+                e.refused_protected,
+                e.already_covered,
+                e.apply_errors,
+                e.reapplies,
+                e.latency_quantile_us(0.99)
+                    .map(|us| format!(", p99 decision-to-commit <= {} us", us))
+                    .unwrap_or_default()
             );
         }
         s

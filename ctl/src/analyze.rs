@@ -161,6 +161,9 @@ pub fn pcap_file(pcap: &Path, cfg: &Config, setup: &SuricataSetup) -> Result<Rep
     let mut run_cfg = cfg.clone();
     run_cfg.state_dir = dir.to_owned();
     run_cfg.decisions.log = None;
+    // Analysis never touches the firewall.
+    run_cfg.enforce.backend = suriguard_core::enforce::Backend::None;
+    run_cfg.enforce.journal = None;
     let cfg_path = dir.join("suriguard.toml");
     let text =
         toml::to_string(&run_cfg).map_err(|e| format!("cannot write the analysis config: {e}"))?;

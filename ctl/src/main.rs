@@ -1,6 +1,7 @@
 //! suriguardctl: suriguard's admin tool (`suriguardctl <noun> <verb>`, `-o table|json`).
 
 mod analyze;
+mod decisions;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -37,6 +38,59 @@ enum Noun {
     /// Try the detection engine on recorded traffic and print the decisions it would make
     /// (nothing is enforced).
     Analyze(AnalyzeArgs),
+    /// Decisions in force: the live nftables sets and the enforcement journal.
+    Decisions {
+        /// suriguard configuration file (default /etc/suriguard/suriguard.toml if present).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        verb: DecisionsVerb,
+    },
+    /// suriguard's nftables table, sets and chains.
+    Firewall {
+        /// suriguard configuration file (default /etc/suriguard/suriguard.toml if present).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        verb: FirewallVerb,
+    },
+}
+
+#[derive(Subcommand)]
+enum DecisionsVerb {
+    /// What is in force, from the live sets and the journal.
+    List,
+    /// Block (or quarantine) an address or prefix now.
+    Add {
+        /// IPv4/IPv6 address or CIDR.
+        #[arg(value_parser = parse_cidr)]
+        target: Cidr,
+        /// How long: 3600, 90s, 15m, 4h, 2d.
+        #[arg(long, default_value = "4h", value_parser = decisions::parse_ttl)]
+        ttl: u64,
+        #[arg(long, default_value = "manual")]
+        reason: String,
+        /// Quarantine a home device instead of blocking a remote address.
+        #[arg(long)]
+        quarantine: bool,
+    },
+    /// Lift the decisions against an address or prefix.
+    Delete {
+        #[arg(value_parser = parse_cidr)]
+        target: Cidr,
+    },
+    /// Lift every decision.
+    Flush,
+}
+
+#[derive(Subcommand)]
+enum FirewallVerb {
+    /// Create (or refresh) the table, sets and chains; elements in force are kept.
+    Setup,
+    /// Setup, then re-apply everything the journal holds in force (at boot, before Suricata).
+    Restore,
+    /// Remove what setup created (the whole table if it is ours, else our chains and sets).
+    Teardown,
 }
 
 #[derive(Subcommand)]
@@ -85,6 +139,10 @@ struct AnalyzeArgs {
     rules: Option<PathBuf>,
 }
 
+fn to_json_text<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string_pretty(v).expect("plain data serializes") + "\n"
+}
+
 fn parse_cidr(s: &str) -> Result<Cidr, String> {
     s.parse()
 }
@@ -118,6 +176,93 @@ fn run(cli: Cli) -> Result<(), String> {
                     serde_json::to_string_pretty(&stats).map_err(|e| e.to_string())? + "\n"
                 }
                 Format::Table => stats_table(&stats),
+            }
+        }
+        Noun::Decisions { config, verb } => {
+            let cfg = decisions::load_config(config.as_deref())?;
+            let json = matches!(cli.output, Format::Json);
+            match verb {
+                DecisionsVerb::List => {
+                    let (rows, warning) = decisions::list(&cfg)?;
+                    if let Some(w) = warning {
+                        eprintln!("suriguardctl: warning: {w}");
+                    }
+                    if json {
+                        to_json_text(&rows)
+                    } else {
+                        decisions::table(&rows)
+                    }
+                }
+                DecisionsVerb::Add {
+                    target,
+                    ttl,
+                    reason,
+                    quarantine,
+                } => {
+                    let kind = if quarantine {
+                        suriguard_core::enforce::SetKind::Quarantine
+                    } else {
+                        suriguard_core::enforce::SetKind::Block
+                    };
+                    let a = decisions::add(&cfg, target, kind, ttl, &reason)?;
+                    if json {
+                        to_json_text(&a)
+                    } else {
+                        let mut s = format!(
+                            "{} {} for {} s ({}){}\n",
+                            a.action.as_str(),
+                            a.target,
+                            a.ttl,
+                            a.reason,
+                            if a.enforced { "" } else { " [journal only]" }
+                        );
+                        for r in &a.replaced {
+                            s.push_str(&format!("replaced {r} (inside {})\n", a.target));
+                        }
+                        s
+                    }
+                }
+                DecisionsVerb::Delete { target } => {
+                    let kinds = decisions::delete(&cfg, target)?;
+                    let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+                    if json {
+                        to_json_text(&serde_json::json!({"target": target, "deleted": names}))
+                    } else {
+                        format!("deleted {} ({})\n", target, names.join(", "))
+                    }
+                }
+                DecisionsVerb::Flush => {
+                    decisions::flush(&cfg)?;
+                    if json {
+                        to_json_text(&serde_json::json!({"flushed": true}))
+                    } else {
+                        "flushed every decision\n".into()
+                    }
+                }
+            }
+        }
+        Noun::Firewall { config, verb } => {
+            let cfg = decisions::load_config(config.as_deref())?;
+            let (what, n) = match verb {
+                FirewallVerb::Setup => decisions::setup(&cfg).map(|()| ("set up", None))?,
+                FirewallVerb::Restore => decisions::restore(&cfg).map(|n| ("restored", Some(n)))?,
+                FirewallVerb::Teardown => decisions::teardown(&cfg).map(|()| ("removed", None))?,
+            };
+            match cli.output {
+                Format::Json => {
+                    serde_json::json!({
+                        "table": cfg.enforce.table, "done": what, "elements": n
+                    })
+                    .to_string()
+                        + "\n"
+                }
+                Format::Table => match n {
+                    Some(n) => format!(
+                        "table inet {} {what}; {n} element(s) in force re-applied\n",
+                        cfg.enforce.table
+                    ),
+                    None => format!("table inet {} {what}\n", cfg.enforce.table),
+                },
             }
         }
         Noun::Analyze(a) => {

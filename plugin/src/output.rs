@@ -14,8 +14,9 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use suriguard_core::config::Config;
-use suriguard_core::decision::{DecisionLog, DecisionSink, LogOnly, SinkStats};
+use suriguard_core::decision::{DecisionLog, DecisionSink, Enforcer, LogOnly, SinkStats};
 use suriguard_core::detect::Engine;
+use suriguard_core::enforce::{self, Backend, EnforceStats, EnforcerSetup, LogLevel};
 use suriguard_core::pipeline::{Outcome, Pipeline};
 use suriguard_core::settings::PluginSettings;
 use suriguard_core::stats::{IngestStats, PluginStats, WriteStats};
@@ -91,7 +92,7 @@ pub struct Output {
     queued_bytes: Arc<AtomicUsize>,
     eve_threads: AtomicU64,
     gate: Arc<Gate>,
-    worker: Option<JoinHandle<(IngestStats, SinkStats)>>,
+    worker: Option<JoinHandle<(IngestStats, SinkStats, Option<EnforceStats>)>>,
 }
 
 impl Output {
@@ -110,7 +111,26 @@ impl Output {
                 journal.display()
             )
         })?;
-        let sink = DecisionSink::new(log, Box::new(LogOnly::default()));
+        let enforcer: Box<dyn Enforcer> = match config.enforce.backend {
+            Backend::Nftables => Box::new(
+                enforce::start(EnforcerSetup {
+                    cfg: config.enforce.clone(),
+                    net: config.network_model(),
+                    journal: config.enforce_journal(),
+                    log: Box::new(|level, msg| {
+                        let level = match level {
+                            LogLevel::Info => host::NOTICE,
+                            LogLevel::Warning => host::WARNING,
+                            LogLevel::Error => host::ERROR,
+                        };
+                        sclog!(level, "{msg}");
+                    }),
+                })
+                .map_err(|e| format!("cannot start the enforcer thread: {e}"))?,
+            ),
+            Backend::None => Box::new(LogOnly::default()),
+        };
+        let sink = DecisionSink::new(log, enforcer);
         let engine = Engine::new(
             config.detect.clone(),
             config.network_model(),
@@ -215,11 +235,11 @@ impl Output {
         // Closing the channel lets the worker finish what is queued and then return.
         drop(self.tx.take());
         self.gate.open();
-        let (ingest, decisions) = match self.worker.take().map(JoinHandle::join) {
-            Some(Ok((ingest, sink))) => (ingest, Some(sink)),
+        let (ingest, decisions, enforcement) = match self.worker.take().map(JoinHandle::join) {
+            Some(Ok((ingest, sink, enforcement))) => (ingest, Some(sink), enforcement),
             Some(Err(_)) | None => {
                 sclog!(host::ERROR, "the worker thread died; its counters are lost");
-                (IngestStats::default(), None)
+                (IngestStats::default(), None, None)
             }
         };
         PluginStats {
@@ -229,6 +249,7 @@ impl Output {
             write: self.counters.snapshot(),
             ingest,
             decisions,
+            enforcement,
         }
     }
 }
@@ -240,7 +261,7 @@ fn run_worker(
     gate: Arc<Gate>,
     queued_bytes: Arc<AtomicUsize>,
     failpoints: Failpoints,
-) -> (IngestStats, SinkStats) {
+) -> (IngestStats, SinkStats, Option<EnforceStats>) {
     gate.wait();
     for record in rx.iter() {
         queued_bytes.fetch_sub(record.len(), Relaxed);
@@ -289,7 +310,8 @@ fn run_worker(
             }
         }
     }
-    (pipeline.into_stats(), sink.stats)
+    let (sink_stats, enforcement) = sink.finish();
+    (pipeline.into_stats(), sink_stats, enforcement)
 }
 
 /// Writes the counters as JSON next to `path` and renames into place, so a reader never

@@ -179,10 +179,17 @@ pub fn run_suricata(pcap: &Path, log_dir: &Path, opts: &RunOptions) -> SuricataR
     std::fs::create_dir_all(log_dir).expect("create log dir");
     let stats = log_dir.join("suriguard-stats.json");
     let config = log_dir.join("suriguard.toml");
+    // Tests that do not ask for enforcement never touch the firewall of the namespace
+    // they run in.
+    let enforce = if opts.config.contains("[enforce]") {
+        ""
+    } else {
+        "[enforce]\nbackend = \"none\"\n"
+    };
     std::fs::write(
         &config,
         format!(
-            "state-dir = {:?}\n{}\n",
+            "state-dir = {:?}\n{}\n{enforce}",
             log_dir.display().to_string(),
             opts.config
         ),

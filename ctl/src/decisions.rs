@@ -1,0 +1,316 @@
+//! `suriguardctl decisions list|add|delete|flush` and `suriguardctl firewall
+//! setup|restore|teardown`: the live nftables sets and the enforcement journal.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+use suriguard_core::config::Config;
+use suriguard_core::enforce::journal::{self, Entry};
+use suriguard_core::enforce::nft::{LiveElement, Nft, Op};
+use suriguard_core::enforce::{self, now_secs, Backend, SetKind};
+use suriguard_core::net::Cidr;
+
+const BY: &str = "suriguardctl";
+
+/// The configuration `--config` names, else /etc/suriguard/suriguard.toml if present,
+/// else the built-in defaults.
+pub fn load_config(path: Option<&Path>) -> Result<Config, String> {
+    let default = Path::new("/etc/suriguard/suriguard.toml");
+    match path {
+        Some(p) => Config::load(p).map_err(|e| e.to_string()),
+        None if default.exists() => Config::load(default).map_err(|e| e.to_string()),
+        None => Ok(Config::default()),
+    }
+}
+
+fn backend(cfg: &Config) -> Option<Nft> {
+    (cfg.enforce.backend == Backend::Nftables).then(|| Nft::new(cfg.enforce.clone()))
+}
+
+/// One row of `decisions list`.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub target: Cidr,
+    pub action: SetKind,
+    pub reason: String,
+    /// Seconds left: the kernel's figure when the element is in the set.
+    pub expires_in: Option<u64>,
+    /// `enforced` (set and journal), `journal-only` (not in the set: waiting for nft,
+    /// or removed behind our back), `set-only` (in the set, not journaled).
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub by: String,
+}
+
+pub fn list(cfg: &Config) -> Result<(Vec<Row>, Option<String>), String> {
+    let now = now_secs();
+    let replay = journal::replay(&cfg.enforce_journal(), now)
+        .map_err(|e| format!("{}: {e}", cfg.enforce_journal().display()))?;
+    let (live, warning): (Vec<LiveElement>, Option<String>) = match backend(cfg) {
+        Some(nft) => match nft.list() {
+            Ok(l) => (l, None),
+            Err(e) => (
+                Vec::new(),
+                Some(format!("cannot read the nftables sets: {e}")),
+            ),
+        },
+        None => (
+            Vec::new(),
+            Some("[enforce] backend = \"none\": journal only".into()),
+        ),
+    };
+    let mut rows: BTreeMap<(SetKind, Cidr), Row> = BTreeMap::new();
+    for f in replay.in_force {
+        rows.insert(
+            (f.kind, f.target),
+            Row {
+                target: f.target,
+                action: f.kind,
+                reason: f.reason,
+                expires_in: Some(f.until.saturating_sub(now)),
+                state: "journal-only",
+                id: f.id,
+                by: f.by,
+            },
+        );
+    }
+    for l in live {
+        let row = rows.entry((l.kind, l.target)).or_insert_with(|| Row {
+            target: l.target,
+            action: l.kind,
+            reason: String::new(),
+            expires_in: None,
+            state: "set-only",
+            id: None,
+            by: String::new(),
+        });
+        if row.state == "journal-only" {
+            row.state = "enforced";
+        }
+        if l.expires_secs.is_some() {
+            row.expires_in = l.expires_secs;
+        }
+    }
+    Ok((rows.into_values().collect(), warning))
+}
+
+pub fn table(rows: &[Row]) -> String {
+    let mut s = format!(
+        "{:<24} {:<10} {:<18} {:>10} {:<12} {:<12} {}\n",
+        "TARGET", "ACTION", "REASON", "EXPIRES", "STATE", "BY", "ID"
+    );
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "{:<24} {:<10} {:<18} {:>10} {:<12} {:<12} {}",
+            r.target.to_string(),
+            r.action.as_str(),
+            r.reason,
+            r.expires_in.map_or("-".into(), human_secs),
+            r.state,
+            r.by,
+            r.id.as_deref().unwrap_or("")
+        );
+    }
+    if rows.is_empty() {
+        s.push_str("(no decisions in force)\n");
+    }
+    s
+}
+
+fn human_secs(s: u64) -> String {
+    match s {
+        0..=119 => format!("{s}s"),
+        120..=7199 => format!("{}m{}s", s / 60, s % 60),
+        _ => format!("{}h{}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// Parses `3600`, `90s`, `15m`, `4h`, `2d`.
+pub fn parse_ttl(s: &str) -> Result<u64, String> {
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 's')) => (&s[..i], 1),
+        Some((i, 'm')) => (&s[..i], 60),
+        Some((i, 'h')) => (&s[..i], 3600),
+        Some((i, 'd')) => (&s[..i], 86_400),
+        _ => (s, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: a duration such as 3600, 90s, 15m, 4h or 2d"))?;
+    match n.checked_mul(mult) {
+        Some(0) | None => Err(format!("{s:?}: must be between 1 s and a few years")),
+        Some(v) if v > u32::MAX as u64 => Err(format!("{s:?}: at most {} s", u32::MAX)),
+        Some(v) => Ok(v),
+    }
+}
+
+/// What `add` did.
+#[derive(Debug, Serialize)]
+pub struct Added {
+    pub target: Cidr,
+    pub action: SetKind,
+    pub ttl: u64,
+    pub reason: String,
+    /// Smaller elements of the same set the new prefix replaced.
+    pub replaced: Vec<Cidr>,
+    pub enforced: bool,
+}
+
+pub fn add(
+    cfg: &Config,
+    target: Cidr,
+    kind: SetKind,
+    ttl: u64,
+    reason: &str,
+) -> Result<Added, String> {
+    let net = cfg.network_model();
+    if let Some(why) = net.protected_cidr(&target) {
+        return Err(format!("refusing to {} {target}: {why}", kind.as_str()));
+    }
+    if kind == SetKind::Quarantine && !target.is_host() {
+        return Err(format!(
+            "quarantine is for one home device; {target} is a prefix"
+        ));
+    }
+    let now = now_secs();
+    let until = now + ttl;
+    let nft = backend(cfg);
+    // Interval sets refuse overlapping elements: a prefix replaces the smaller elements
+    // it covers, and a target already covered is reported, not added twice.
+    let live = match &nft {
+        Some(n) => {
+            n.setup(&net.never_blocked()).map_err(|e| e.to_string())?;
+            n.list().map_err(|e| e.to_string())?
+        }
+        None => Vec::new(),
+    };
+    if let Some(c) = live.iter().find(|l| {
+        l.kind == kind
+            && l.target != target
+            && l.target.contains(target.addr())
+            && l.target.prefix_len() <= target.prefix_len()
+    }) {
+        return Err(format!(
+            "{target} is already covered by {} in the {} set",
+            c.target,
+            kind.as_str()
+        ));
+    }
+    let replaced: Vec<Cidr> = live
+        .iter()
+        .filter(|l| l.kind == kind && l.target != target && target.contains(l.target.addr()))
+        .map(|l| l.target)
+        .collect();
+    let mut entries: Vec<Entry> = replaced
+        .iter()
+        .map(|&c| Entry::delete(kind, c, BY))
+        .collect();
+    entries.push(Entry::add(kind, target, until, reason, "", BY));
+    journal::append_to(&cfg.enforce_journal(), &entries)
+        .map_err(|e| format!("{}: {e}", cfg.enforce_journal().display()))?;
+    let mut enforced = false;
+    if let Some(n) = &nft {
+        let mut ops: Vec<Op> = replaced
+            .iter()
+            .map(|&c| Op::Delete { kind, target: c })
+            .collect();
+        ops.push(Op::Add {
+            kind,
+            target,
+            timeout_secs: ttl,
+        });
+        n.apply(&ops).map_err(|e| {
+            format!("{e} (the decision is journaled and will be applied when nftables works)")
+        })?;
+        enforced = true;
+    }
+    Ok(Added {
+        target,
+        action: kind,
+        ttl,
+        reason: reason.to_owned(),
+        replaced,
+        enforced,
+    })
+}
+
+/// Lifts every decision (block and quarantine) against exactly `target`.
+pub fn delete(cfg: &Config, target: Cidr) -> Result<Vec<SetKind>, String> {
+    let (rows, _) = list(cfg)?;
+    let kinds: Vec<SetKind> = rows
+        .iter()
+        .filter(|r| r.target == target)
+        .map(|r| r.action)
+        .collect();
+    if kinds.is_empty() {
+        return Err(format!("no decision in force against {target}"));
+    }
+    let entries: Vec<Entry> = kinds
+        .iter()
+        .map(|&k| Entry::delete(k, target, BY))
+        .collect();
+    journal::append_to(&cfg.enforce_journal(), &entries)
+        .map_err(|e| format!("{}: {e}", cfg.enforce_journal().display()))?;
+    if let Some(n) = backend(cfg) {
+        let live = n.list().map_err(|e| e.to_string())?;
+        let ops: Vec<Op> = kinds
+            .iter()
+            .filter(|&&k| live.iter().any(|l| l.kind == k && l.target == target))
+            .map(|&k| Op::Delete { kind: k, target })
+            .collect();
+        n.apply(&ops).map_err(|e| e.to_string())?;
+    }
+    Ok(kinds)
+}
+
+pub fn flush(cfg: &Config) -> Result<(), String> {
+    journal::append_to(&cfg.enforce_journal(), &[Entry::flush(BY)])
+        .map_err(|e| format!("{}: {e}", cfg.enforce_journal().display()))?;
+    if let Some(n) = backend(cfg) {
+        n.apply(&[Op::Flush]).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// `firewall restore`: setup plus everything the journal holds in force.
+pub fn restore(cfg: &Config) -> Result<usize, String> {
+    let nft = backend(cfg).ok_or("[enforce] backend = \"none\": nothing to restore")?;
+    let now = now_secs();
+    let replay = journal::replay(&cfg.enforce_journal(), now)
+        .map_err(|e| format!("{}: {e}", cfg.enforce_journal().display()))?;
+    let items = replay.in_force.iter().map(|f| (f.kind, f.target, f.until));
+    enforce::restore(&nft, &cfg.network_model(), items, now).map_err(|e| e.to_string())
+}
+
+pub fn setup(cfg: &Config) -> Result<(), String> {
+    let nft = backend(cfg).ok_or("[enforce] backend = \"none\": nothing to set up")?;
+    nft.setup(&cfg.network_model().never_blocked())
+        .map_err(|e| e.to_string())
+}
+
+pub fn teardown(cfg: &Config) -> Result<(), String> {
+    let nft = backend(cfg).ok_or("[enforce] backend = \"none\": nothing to remove")?;
+    nft.teardown().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls() {
+        assert_eq!(parse_ttl("3600"), Ok(3600));
+        assert_eq!(parse_ttl("90s"), Ok(90));
+        assert_eq!(parse_ttl("15m"), Ok(900));
+        assert_eq!(parse_ttl("4h"), Ok(14_400));
+        assert_eq!(parse_ttl("2d"), Ok(172_800));
+        assert!(parse_ttl("0").is_err());
+        assert!(parse_ttl("h").is_err());
+        assert!(parse_ttl("-5m").is_err());
+        assert!(parse_ttl("99999999999d").is_err());
+    }
+}
