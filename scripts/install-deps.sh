@@ -18,6 +18,7 @@ PKGS=(
     libclang-dev      # bindgen needs libclang to read our ABI header
     clang             # bindgen's builtin headers
     iproute2          # network namespaces for end-to-end tests
+    iputils-ping      # ping across the test namespaces (IPv4 and IPv6)
     python3-aiosmtpd  # real SMTP server for notification tests
     python3-scapy     # reproducible test captures
     jq                # demo output formatting

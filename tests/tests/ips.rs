@@ -1,0 +1,301 @@
+//! The golden end-to-end IPS test: real Suricata with the plugin, capturing with
+//! af-packet inside a gateway namespace that routes between an attacker, a benign client
+//! and a home device, and real nftables in that namespace.
+//!
+//! ```text
+//!   attacker  203.0.113.2 / 2001:db8:a::2 ──ga┐
+//!                                            gateway (Suricata on gh, nftables)
+//!   client    198.51.100.2 / 2001:db8:b::2 ──gb┘   └gh── home 192.168.50.2 / fd50::2
+//! ```
+//!
+//! The attacker scans the home device; its address must land in the block set, its
+//! connects and pings must then fail while the client's still work, and once the ttl has
+//! run out the element must be gone and the attacker's traffic flow again. Then the same
+//! over IPv6.
+
+use std::path::Path;
+use std::time::Duration;
+
+use suriguard_core::stats::PluginStats;
+use suriguard_e2e::netns::{wait_for, Lab};
+use suriguard_e2e::{minimal_config, plugin_path};
+
+const TTL: u64 = 6;
+
+struct Topology {
+    lab: Lab,
+    attacker: String,
+    client: String,
+    gateway: String,
+    home: String,
+}
+
+fn topology() -> Topology {
+    let mut lab = Lab::new();
+    let attacker = lab.ns("a");
+    let client = lab.ns("b");
+    let gateway = lab.ns("g");
+    let home = lab.ns("h");
+    lab.link(
+        &attacker,
+        "a0",
+        &["203.0.113.2/24", "2001:db8:a::2/64"],
+        &gateway,
+        "ga",
+        &["203.0.113.1/24", "2001:db8:a::1/64"],
+    );
+    lab.link(
+        &client,
+        "b0",
+        &["198.51.100.2/24", "2001:db8:b::2/64"],
+        &gateway,
+        "gb",
+        &["198.51.100.1/24", "2001:db8:b::1/64"],
+    );
+    lab.link(
+        &home,
+        "h0",
+        &["192.168.50.2/24", "fd50::2/64"],
+        &gateway,
+        "gh",
+        &["192.168.50.1/24", "fd50::1/64"],
+    );
+    for (ns, gw4, gw6) in [
+        (&attacker, "203.0.113.1", "2001:db8:a::1"),
+        (&client, "198.51.100.1", "2001:db8:b::1"),
+        (&home, "192.168.50.1", "fd50::1"),
+    ] {
+        lab.sh(
+            ns,
+            &format!("ip route add default via {gw4} && ip -6 route add default via {gw6}"),
+        );
+    }
+    lab.sh(
+        &gateway,
+        "sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1",
+    );
+    Topology {
+        lab,
+        attacker,
+        client,
+        gateway,
+        home,
+    }
+}
+
+fn suriguard_toml(dir: &Path) -> String {
+    format!(
+        r#"state-dir = "{}"
+[network]
+home-networks = ["192.168.50.0/24", "fd50::/64"]
+own-addresses = ["192.168.50.1", "203.0.113.1", "198.51.100.1", "fd50::1", "2001:db8:a::1", "2001:db8:b::1"]
+[detect]
+port-scan = {{ window = 10, threshold = 15 }}
+[decisions]
+ttl = {TTL}
+[enforce]
+table = "suriguard"
+"#,
+        dir.display()
+    )
+}
+
+/// Starts Suricata in the gateway namespace, capturing on the home-side interface; waits
+/// until the engine runs and the plugin's table exists.
+fn start_suricata(t: &mut Topology, dir: &Path) -> u32 {
+    let cfg = dir.join("suriguard.toml");
+    std::fs::write(&cfg, suriguard_toml(dir)).unwrap();
+    let log = dir.join("suricata.out");
+    let args: Vec<String> = vec![
+        "-c".into(),
+        minimal_config().display().to_string(),
+        "-l".into(),
+        dir.display().to_string(),
+        "--af-packet=gh".into(),
+        "-k".into(),
+        "none".into(),
+        "-S".into(),
+        "/dev/null".into(),
+        "--set".into(),
+        format!("plugins.0={}", plugin_path().display()),
+        "--set".into(),
+        format!("outputs.1.eve-log.suriguard.config={}", cfg.display()),
+        "--set".into(),
+        format!(
+            "outputs.1.eve-log.suriguard.stats-file={}",
+            dir.join("stats.json").display()
+        ),
+        // Flows are logged when they time out: keep that short for scans (closed by RST)
+        // and unanswered SYNs.
+        "--set".into(),
+        "flow-timeouts.tcp.new=2".into(),
+        "--set".into(),
+        "flow-timeouts.tcp.emergency-new=1".into(),
+        "--set".into(),
+        "flow-timeouts.tcp.closed=0".into(),
+        "--set".into(),
+        "flow-timeouts.tcp.emergency-closed=0".into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let gw = t.gateway.clone();
+    let pid = t.lab.spawn(&gw, "suricata", &args, &log);
+    let ready = wait_for(Duration::from_secs(30), || {
+        // suricata.log is written line by line (the console copy is buffered).
+        std::fs::read_to_string(dir.join("suricata.log"))
+            .is_ok_and(|s| s.contains("Engine started"))
+            && t.lab
+                .try_sh(&gw, "nft list set inet suriguard sg_block4")
+                .status
+                .success()
+    });
+    assert!(
+        ready.is_some(),
+        "Suricata did not start:\n{}\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default(),
+        std::fs::read_to_string(dir.join("suricata.log")).unwrap_or_default()
+    );
+    pid
+}
+
+fn in_block_set(t: &Topology, addr: &str) -> bool {
+    let set = if addr.contains(':') {
+        "sg_block6"
+    } else {
+        "sg_block4"
+    };
+    let out = t
+        .lab
+        .try_sh(&t.gateway, &format!("nft -j list set inet suriguard {set}"));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|o| o["set"]["elem"].as_array().cloned().unwrap_or_default())
+        .any(|e| e["elem"]["val"].as_str() == Some(addr))
+}
+
+/// One scan, blocked, lifted after the ttl; `home`, `attacker_addr` are of one family.
+fn scan_block_and_expire(
+    t: &mut Topology,
+    dir: &Path,
+    attacker_addr: &str,
+    home: &str,
+    client: &str,
+) {
+    let _ = client;
+    // Before: everyone reaches the home device's service.
+    assert!(
+        t.lab.tcp_connects(&t.attacker, home, 8080, 2.0),
+        "attacker → home before the scan"
+    );
+    assert!(
+        t.lab.pings(&t.attacker, home),
+        "attacker pings home before the scan"
+    );
+    assert!(
+        t.lab.tcp_connects(&t.client, home, 8080, 2.0),
+        "client → home before the scan"
+    );
+
+    // A bounded scan: 40 closed ports, each connect answered by RST or given up after
+    // 0.3 s once the block lands.
+    let scan = format!(
+        "python3 -c 'import socket\nfor p in range(2000, 2040):\n    s = socket.socket(socket.AF_INET6 if \":\" in \"{home}\" else socket.AF_INET)\n    s.settimeout(0.3)\n    try: s.connect((\"{home}\", p))\n    except OSError: pass\n    s.close()'"
+    );
+    let attacker = t.attacker.clone();
+    let scan_log = dir.join(format!("scan-{}.log", attacker_addr.replace(':', "_")));
+    t.lab.spawn(&attacker, "sh", &["-c", &scan], &scan_log);
+
+    let took = wait_for(Duration::from_secs(30), || in_block_set(t, attacker_addr));
+    assert!(
+        took.is_some(),
+        "{attacker_addr} never reached the block set; decisions: {}",
+        std::fs::read_to_string(dir.join("decisions.jsonl")).unwrap_or_default()
+    );
+    eprintln!(
+        "{attacker_addr} blocked {:?} after the scan started",
+        took.unwrap()
+    );
+
+    assert!(
+        !t.lab.tcp_connects(&t.attacker, home, 8080, 1.0),
+        "attacker connects while blocked"
+    );
+    assert!(
+        !t.lab.pings(&t.attacker, home),
+        "attacker pings while blocked"
+    );
+    assert!(
+        t.lab.tcp_connects(&t.client, home, 8080, 2.0),
+        "client cut off by the attacker's block"
+    );
+    assert!(
+        t.lab.pings(&t.client, home),
+        "client's ping cut off by the attacker's block"
+    );
+
+    // The kernel lifts it when the ttl runs out.
+    let gone = wait_for(Duration::from_secs(TTL + 10), || {
+        !in_block_set(t, attacker_addr)
+    });
+    assert!(
+        gone.is_some(),
+        "{attacker_addr} still blocked long after its ttl"
+    );
+    assert!(
+        t.lab.tcp_connects(&t.attacker, home, 8080, 2.0),
+        "attacker still cut off after the ttl"
+    );
+}
+
+#[test]
+fn scan_is_blocked_in_nftables_and_lifted_after_the_ttl_ipv4_and_ipv6() {
+    let mut t = topology();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_owned();
+    let home = t.home.clone();
+    t.lab.spawn(
+        &home,
+        "python3",
+        &["-m", "http.server", "8080", "--bind", "::"],
+        &dir.join("http.log"),
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || t.lab.tcp_connects(
+            &home,
+            "127.0.0.1",
+            8080,
+            1.0
+        ))
+        .is_some(),
+        "home service did not start"
+    );
+    let pid = start_suricata(&mut t, &dir);
+
+    scan_block_and_expire(&mut t, &dir, "203.0.113.2", "192.168.50.2", "198.51.100.2");
+    scan_block_and_expire(&mut t, &dir, "2001:db8:a::2", "fd50::2", "2001:db8:b::2");
+
+    let status = t.lab.stop(pid, Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "Suricata did not stop cleanly: {status:?}"
+    );
+    let stats: PluginStats =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("stats.json")).unwrap()).unwrap();
+    let e = stats.enforcement.expect("enforcement counters");
+    assert!(e.applied >= 2 && e.apply_errors == 0, "{e:?}");
+    assert_eq!(e.refused_protected, 0, "{e:?}");
+    // The journal recorded both decisions with their targets.
+    let journal = std::fs::read_to_string(dir.join("enforce.jsonl")).unwrap();
+    assert!(
+        journal.contains("\"203.0.113.2\"") && journal.contains("\"2001:db8:a::2\""),
+        "{journal}"
+    );
+    // Stopping Suricata leaves the table in place (no gap across a restart).
+    assert!(t
+        .lab
+        .try_sh(&t.gateway, "nft list table inet suriguard")
+        .status
+        .success());
+}
