@@ -104,16 +104,15 @@ impl Lab {
             .args(["-TERM", &pid.to_string()])
             .status();
         let i = self.children.iter().position(|c| c.id() == pid)?;
+        let mut child = self.children.remove(i);
         let deadline = Instant::now() + within;
         loop {
-            if let Ok(Some(st)) = self.children[i].try_wait() {
-                self.children.remove(i);
+            if let Ok(Some(st)) = child.try_wait() {
                 return Some(st);
             }
             if Instant::now() > deadline {
-                let _ = self.children[i].kill();
-                let _ = self.children[i].wait();
-                self.children.remove(i);
+                let _ = child.kill();
+                let _ = child.wait();
                 return None;
             }
             std::thread::sleep(Duration::from_millis(50));
