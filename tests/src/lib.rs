@@ -172,6 +172,8 @@ pub struct RunOptions {
     /// TOML appended to the suriguard config the run gets (its `state-dir` is the log
     /// directory, so the decisions journal lands there).
     pub config: String,
+    /// Run Suricata inside this network namespace (`ip netns exec`).
+    pub netns: Option<String>,
 }
 
 /// Runs `suricata -r <pcap>` with the minimal config and the plugin, writing the regular
@@ -196,7 +198,14 @@ pub fn run_suricata(pcap: &Path, log_dir: &Path, opts: &RunOptions) -> SuricataR
         ),
     )
     .expect("write suriguard.toml");
-    let mut cmd = Command::new("suricata");
+    let mut cmd = match &opts.netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "suricata"]);
+            c
+        }
+        None => Command::new("suricata"),
+    };
     cmd.arg("-c")
         .arg(minimal_config())
         .arg("-l")

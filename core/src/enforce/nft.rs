@@ -28,7 +28,6 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 
 use nftables::expr::{Elem, Expression, NamedExpression, Payload, PayloadField, Prefix};
-use nftables::helper::{self, NftablesError};
 use nftables::schema::{
     Chain, Element, FlushObject, NfCmd, NfListObject, NfObject, Nftables, Rule, Set, SetFlag,
     SetType, SetTypeValue, Table,
@@ -60,26 +59,56 @@ pub enum NftError {
 }
 
 impl NftError {
-    fn from_helper(e: NftablesError) -> NftError {
-        match e {
-            NftablesError::NftExecution { program, inner } => NftError::Spawn {
-                program: program.to_string_lossy().into_owned(),
-                source: inner,
-            },
-            NftablesError::NftFailed { stderr, .. } => {
-                let msg = stderr.trim().lines().next().unwrap_or("").to_owned();
-                if stderr.contains("No such file or directory") {
-                    NftError::Missing(msg)
-                } else if stderr.contains("Operation not permitted")
-                    || stderr.contains("Permission denied")
-                {
-                    NftError::Permission(msg)
-                } else {
-                    NftError::Failed(stderr.trim().replace('\n', " | "))
-                }
-            }
-            other => NftError::Output(other.to_string()),
+    /// Classifies what nft printed when it failed.
+    fn from_stderr(stderr: &str) -> NftError {
+        let first = stderr
+            .lines()
+            .find(|l| l.contains("Error"))
+            .unwrap_or(stderr.trim())
+            .trim()
+            .to_owned();
+        if stderr.contains("No such file or directory") {
+            NftError::Missing(first)
+        } else if stderr.contains("Operation not permitted") || stderr.contains("Permission denied")
+        {
+            NftError::Permission(first)
+        } else {
+            NftError::Failed(stderr.trim().replace('\n', " | "))
         }
+    }
+}
+
+/// Runs nft with `args`, feeding `input` on stdin; returns its stdout. Both output
+/// streams are captured (nothing of nft's leaks into the host process's output).
+fn nft_exec(program: &str, args: &[&str], input: Option<&str>) -> Result<String, NftError> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| NftError::Spawn {
+            program: program.to_owned(),
+            source,
+        })?;
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        // A write error means nft exited early; its status and stderr say why.
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    let out = child.wait_with_output().map_err(|source| NftError::Spawn {
+        program: program.to_owned(),
+        source,
+    })?;
+    if out.status.success() {
+        String::from_utf8(out.stdout).map_err(|e| NftError::Output(e.to_string()))
+    } else {
+        Err(NftError::from_stderr(&String::from_utf8_lossy(&out.stderr)))
     }
 }
 
@@ -177,8 +206,8 @@ impl Nft {
         let ruleset = Nftables {
             objects: Cow::Owned(cmds),
         };
-        helper::apply_ruleset_with_args(&ruleset, Some(&self.cfg.nft), helper::DEFAULT_ARGS)
-            .map_err(NftError::from_helper)
+        let json = serde_json::to_string(&ruleset).map_err(|e| NftError::Output(e.to_string()))?;
+        nft_exec(&self.cfg.nft, &["-j", "-f", "-"], Some(&json)).map(drop)
     }
 
     /// Creates (or refreshes) our objects; `allow` fills the allow sets.
@@ -428,9 +457,7 @@ impl Nft {
     /// The elements of the block and quarantine sets, read from the kernel.
     pub fn list(&self) -> Result<Vec<LiveElement>, NftError> {
         let table = self.cfg.table.as_str();
-        let out =
-            helper::get_current_ruleset_raw(Some(&self.cfg.nft), ["list", "table", "inet", table])
-                .map_err(NftError::from_helper)?;
+        let out = nft_exec(&self.cfg.nft, &["-j", "list", "table", "inet", table], None)?;
         let v: serde_json::Value =
             serde_json::from_str(&out).map_err(|e| NftError::Output(e.to_string()))?;
         let mut live = Vec::new();

@@ -1,0 +1,399 @@
+//! The enforcer against real nftables, each test in a namespace of its own: restart
+//! without a gap (and back within a second after the ruleset is wiped), the allowlist and
+//! own addresses under a spoofed flood, and nft failing in every way we know (table
+//! deleted, program missing, permission denied) — decisions stay journaled and land when
+//! nft works again.
+//!
+//! The enforcer runs in the test process; its `nft` is a small script that runs the real
+//! nft inside the test's namespace (and, on request, without CAP_NET_ADMIN).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use std::sync::{Arc, Mutex};
+
+use suriguard_core::decision::{Action, Decision, Enforcer, Evidence, Reason};
+use suriguard_core::enforce::nft::{LiveElement, Nft};
+use suriguard_core::enforce::{
+    self, EnforceConfig, EnforceStats, EnforcerHandle, EnforcerSetup, SetKind,
+};
+use suriguard_core::net::{Cidr, Direction, NetworkModel};
+use suriguard_e2e::netns::{wait_for, Lab};
+use suriguard_e2e::{run_suricata, scenarios, RunOptions};
+
+struct Bed {
+    lab: Lab,
+    ns: String,
+    dir: tempfile::TempDir,
+    nft: PathBuf,
+}
+
+/// A namespace and an `nft` wrapper for it. `deny` (a file next to the wrapper) makes nft
+/// run without CAP_NET_ADMIN; `missing` is a path that is only created on demand.
+fn bed() -> Bed {
+    let mut lab = Lab::new();
+    let ns = lab.ns("e");
+    let dir = tempfile::tempdir().unwrap();
+    let nft = dir.path().join("nft");
+    std::fs::write(
+        &nft,
+        format!(
+            "#!/bin/sh\nif [ -e {deny} ]; then exec ip netns exec {ns} setpriv --bounding-set -net_admin nft \"$@\"; fi\nexec ip netns exec {ns} nft \"$@\"\n",
+            deny = dir.path().join("deny").display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&nft)
+        .status()
+        .unwrap();
+    Bed { lab, ns, dir, nft }
+}
+
+fn net() -> NetworkModel {
+    NetworkModel::new(
+        vec![
+            "192.168.50.0/24".parse().unwrap(),
+            "fd50::/64".parse().unwrap(),
+        ],
+        vec!["198.51.100.0/24".parse().unwrap()],
+        vec!["192.168.50.1".parse().unwrap()],
+    )
+}
+
+fn config(nft: &Path) -> EnforceConfig {
+    EnforceConfig {
+        nft: nft.display().to_string(),
+        retry_secs: 1,
+        ..EnforceConfig::default()
+    }
+}
+
+fn start(cfg: EnforceConfig, journal: &Path) -> EnforcerHandle {
+    start_logged(cfg, journal).0
+}
+
+/// Starts an enforcer whose log lines are also kept for the test to read.
+fn start_logged(cfg: EnforceConfig, journal: &Path) -> (EnforcerHandle, Arc<Mutex<Vec<String>>>) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let keep = Arc::clone(&lines);
+    let h = enforce::start(EnforcerSetup {
+        cfg,
+        net: net(),
+        journal: journal.to_owned(),
+        log: Box::new(move |lvl, msg| {
+            eprintln!("enforcer {lvl:?}: {msg}");
+            keep.lock().unwrap().push(msg.to_owned());
+        }),
+    })
+    .unwrap();
+    (h, lines)
+}
+
+fn decision(target: &str, action: Action, ttl: u64) -> Decision {
+    let target: IpAddr = target.parse().unwrap();
+    Decision {
+        id: Decision::make_id(target, Reason::PortScan, 0),
+        time: "2024-01-01T00:00:00.000000Z".into(),
+        time_us: 0,
+        target,
+        action,
+        reason: Reason::PortScan,
+        direction: Direction::Inbound,
+        summary: "test".into(),
+        evidence: Evidence {
+            counter: "distinct ports on one host".into(),
+            observed: 30,
+            threshold: 20,
+            window_secs: 10.0,
+            example_flow_ids: vec![],
+            detail: None,
+        },
+        ttl,
+        confidence: 0.9,
+        dry_run: false,
+    }
+}
+
+fn live(b: &Bed) -> Vec<LiveElement> {
+    Nft::new(config(&b.nft)).list().unwrap_or_default()
+}
+
+fn has(els: &[LiveElement], kind: SetKind, target: &str) -> Option<u64> {
+    let t: Cidr = target.parse().unwrap();
+    els.iter()
+        .find(|e| e.kind == kind && e.target == t)
+        .map(|e| e.expires_secs.unwrap_or(0))
+}
+
+const TARGETS: [(&str, Action, SetKind); 3] = [
+    ("203.0.113.7", Action::Block, SetKind::Block),
+    ("2001:db8::7", Action::Block, SetKind::Block),
+    ("192.168.50.23", Action::Quarantine, SetKind::Quarantine),
+];
+
+#[test]
+fn restart_keeps_elements_and_restores_a_wiped_ruleset_within_a_second() {
+    let b = bed();
+    let journal = b.dir.path().join("enforce.jsonl");
+    let mut h = start(config(&b.nft), &journal);
+    for (t, a, _) in TARGETS {
+        h.enforce(&decision(t, a, 60)).unwrap();
+    }
+    let all_in = |els: &[LiveElement]| TARGETS.iter().all(|&(t, _, k)| has(els, k, t).is_some());
+    assert!(
+        wait_for(Duration::from_secs(5), || all_in(&live(&b))).is_some(),
+        "{:?}",
+        live(&b)
+    );
+    let st = h.stop();
+    assert_eq!(
+        (st.received, st.applied, st.apply_errors),
+        (3, 3, 0),
+        "{st:?}"
+    );
+
+    // Stopped: the elements stay (the kernel expires them), so a restart has no gap.
+    assert!(all_in(&live(&b)));
+    let h = start(config(&b.nft), &journal);
+    assert!(all_in(&live(&b)));
+    drop(h);
+
+    // The ruleset wiped (a reboot, a firewall reload): a new enforcer puts everything
+    // back with the time it has left.
+    b.lab.sh(&b.ns, "nft flush ruleset");
+    assert!(live(&b).is_empty());
+    let t0 = Instant::now();
+    let h = start(config(&b.nft), &journal);
+    let back = wait_for(Duration::from_secs(5), || all_in(&live(&b)));
+    let back = back.expect("elements not restored");
+    eprintln!("restored in {:?}", t0.elapsed());
+    assert!(back <= Duration::from_secs(1), "restored after {back:?}");
+    let els = live(&b);
+    for (t, _, k) in TARGETS {
+        let left = has(&els, k, t).unwrap();
+        assert!((45..=60).contains(&left), "{t}: {left} s left");
+    }
+    let st = h.stop();
+    assert_eq!(st.reapplies, 1);
+}
+
+#[test]
+fn protected_targets_are_refused_and_never_reach_the_sets() {
+    let b = bed();
+    let mut h = start(config(&b.nft), &b.dir.path().join("enforce.jsonl"));
+    for t in [
+        "198.51.100.7",
+        "192.168.50.1",
+        "127.0.0.1",
+        "255.255.255.255",
+        "224.0.0.1",
+    ] {
+        h.enforce(&decision(t, Action::Block, 60)).unwrap();
+    }
+    h.enforce(&decision("203.0.113.9", Action::Block, 60))
+        .unwrap();
+    let st = h.stop();
+    assert_eq!(st.refused_protected, 5, "{st:?}");
+    let els = live(&b);
+    assert_eq!(els.len(), 1, "{els:?}");
+    assert!(has(&els, SetKind::Block, "203.0.113.9").is_some());
+    // The allow sets hold the allowlist and own addresses, and are consulted first.
+    let ruleset = b.lab.sh(&b.ns, "nft list table inet suriguard");
+    assert!(
+        ruleset.contains("elements = { 192.168.50.1, 198.51.100.0/24 }"),
+        "{ruleset}"
+    );
+    let input = &ruleset[ruleset.find("chain sg_input").unwrap()..];
+    assert!(input.find("@sg_allow4 accept").unwrap() < input.find("@sg_block4 drop").unwrap());
+}
+
+#[test]
+fn spoofed_flood_through_suricata_fills_the_set_only_up_to_the_caps() {
+    let b = bed();
+    let pcap = b.dir.path().join("flood.pcap");
+    scenarios::spoofed_syn_flood(&pcap).unwrap();
+    let run = run_suricata(
+        &pcap,
+        &b.dir.path().join("logs"),
+        &RunOptions {
+            netns: Some(b.ns.clone()),
+            config: format!(
+                "[network]\nallowlist = [\"{}\"]\n[decisions]\nmax-per-minute = 5\nmax-active = 8\n[enforce]\nretry-secs = 1\n",
+                scenarios::ALLOWLISTED_FLOODER
+            ),
+            ..Default::default()
+        },
+    );
+    run.ran.assert_success();
+    let els = live(&b);
+    let stats = run.plugin_stats();
+    let e: EnforceStats = stats.enforcement.clone().expect("enforcement counters");
+    assert_eq!(els.len(), 5, "{els:?}\n{e:?}");
+    assert!(
+        els.iter()
+            .all(|l| l.target.to_string().starts_with("203.0.113.")),
+        "{els:?}"
+    );
+    assert!(has(&els, SetKind::Block, scenarios::ALLOWLISTED_FLOODER).is_none());
+    assert_eq!((e.applied, e.apply_errors), (5, 0), "{e:?}");
+    let gate = &stats.ingest.detect.as_ref().unwrap().gate;
+    assert!(
+        gate.refused_protected >= 1 && gate.rate_limited >= 5,
+        "{gate:?}"
+    );
+    // The allowlisted flooder is in the allow set, ahead of the block rules.
+    let allow = b.lab.sh(&b.ns, "nft list set inet suriguard sg_allow4");
+    assert!(allow.contains(scenarios::ALLOWLISTED_FLOODER), "{allow}");
+}
+
+#[test]
+fn table_deleted_behind_our_back_is_rebuilt_with_everything_in_force() {
+    let b = bed();
+    let mut h = start(config(&b.nft), &b.dir.path().join("enforce.jsonl"));
+    h.enforce(&decision("203.0.113.7", Action::Block, 60))
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(5), || has(
+        &live(&b),
+        SetKind::Block,
+        "203.0.113.7"
+    )
+    .is_some())
+    .is_some());
+    b.lab.sh(&b.ns, "nft delete table inet suriguard");
+    let t0 = Instant::now();
+    h.enforce(&decision("203.0.113.8", Action::Block, 60))
+        .unwrap();
+    let both = wait_for(Duration::from_secs(5), || {
+        let els = live(&b);
+        has(&els, SetKind::Block, "203.0.113.7").is_some()
+            && has(&els, SetKind::Block, "203.0.113.8").is_some()
+    });
+    assert!(both.is_some(), "{:?}", live(&b));
+    eprintln!("rebuilt in {:?}", t0.elapsed());
+    let st = h.stop();
+    assert_eq!(st.reapplies, 2, "{st:?}"); // start-up, and after the deletion
+}
+
+/// nft failing, then working again: decisions arriving meanwhile are journaled, counted,
+/// and applied on the next retry; the caller is never held up.
+fn fails_then_recovers(
+    b: &Bed,
+    cfg: EnforceConfig,
+    break_it: impl FnOnce(),
+    fix_it: impl FnOnce(),
+    expect: &str,
+) {
+    break_it();
+    let journal = b.dir.path().join("enforce.jsonl");
+    let (mut h, logs) = start_logged(cfg, &journal);
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    for (t, a, _) in TARGETS {
+        h.enforce(&decision(t, a, 60)).unwrap();
+    }
+    assert!(
+        t0.elapsed() < Duration::from_millis(50),
+        "enforce() waited {:?}",
+        t0.elapsed()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(live(b).is_empty());
+    let text = std::fs::read_to_string(&journal).unwrap();
+    for (t, _, _) in TARGETS {
+        assert!(
+            text.contains(&format!("\"{t}\"")),
+            "{t} not journaled:\n{text}"
+        );
+    }
+    fix_it();
+    let all = wait_for(Duration::from_secs(5), || {
+        let els = live(b);
+        TARGETS.iter().all(|&(t, _, k)| has(&els, k, t).is_some())
+    });
+    assert!(
+        all.is_some(),
+        "not applied after nft came back: {:?}",
+        live(b)
+    );
+    let st = h.stop();
+    assert!(st.apply_errors >= 1, "{st:?}");
+    assert!(st.last_error.is_none(), "healthy again: {st:?}");
+    let logs = logs.lock().unwrap();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains(expect) && l.contains("journaled")),
+        "no clear error mentioning {expect:?}: {logs:#?}"
+    );
+}
+
+#[test]
+fn nft_missing_then_installed() {
+    let b = bed();
+    let late = b.dir.path().join("later/nft");
+    let cfg = EnforceConfig {
+        nft: late.display().to_string(),
+        ..config(&b.nft)
+    };
+    fails_then_recovers(
+        &b,
+        cfg,
+        || {},
+        || {
+            std::fs::create_dir_all(late.parent().unwrap()).unwrap();
+            std::fs::copy(&b.nft, &late).unwrap();
+        },
+        "cannot run",
+    );
+}
+
+#[test]
+fn permission_denied_then_granted() {
+    let b = bed();
+    let deny = b.dir.path().join("deny");
+    fails_then_recovers(
+        &b,
+        config(&b.nft),
+        || std::fs::write(&deny, "").unwrap(),
+        || std::fs::remove_file(&deny).unwrap(),
+        "permission denied",
+    );
+}
+
+#[test]
+fn suricata_runs_on_when_nft_cannot_be_run() {
+    // No namespace needed: nft is never reached.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = run_suricata(
+        &suriguard_e2e::sv_pcap("firewall/tcp-session-syn-flood-drop-precedence/input.pcap"),
+        &tmp.path().join("logs"),
+        &RunOptions {
+            // The capture's victim is in 198.51.100.0/24: make it home.
+            config: "[network]\nhome-networks = [\"198.51.100.0/24\"]\n[enforce]\nnft = \"/nonexistent/nft\"\n".into(),
+            ..Default::default()
+        },
+    );
+    run.ran.assert_success();
+    assert!(!run.decisions().is_empty(), "{}", run.ran);
+    let stats = run.plugin_stats();
+    assert!(stats.balanced(), "{stats:?}");
+    let e = stats.enforcement.expect("enforcement counters");
+    assert!(e.apply_errors >= 1 && e.applied == 0, "{e:?}");
+    assert!(
+        e.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("/nonexistent/nft"),
+        "{e:?}"
+    );
+    let journal = std::fs::read_to_string(tmp.path().join("logs/enforce.jsonl")).unwrap();
+    assert!(journal.contains("\"op\":\"add\""), "{journal}");
+    assert!(
+        run.ran.stderr().contains("/nonexistent/nft")
+            || run.ran.stdout().contains("/nonexistent/nft"),
+        "{}",
+        run.ran
+    );
+}
