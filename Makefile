@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all deps build demo test bench bench-data lint clean
+.PHONY: all deps build demo test bench bench-data bench-enforce lint clean
 
 all: build
 
@@ -24,8 +24,14 @@ test: build
 bench-data: build
 	scripts/bench-data.sh
 
-bench: bench-data
+bench: bench-data bench-enforce
 	$(CARGO) bench -p suriguard-core --bench parse
+
+# Enforcement figures (docs/PERFORMANCE.md): runs inside a namespace of its own.
+bench-enforce: build
+	ip netns del sgbench 2>/dev/null || true
+	ip netns add sgbench
+	ip netns exec sgbench target/release/enforce-bench; rc=$$?; ip netns del sgbench; exit $$rc
 
 lint: deps
 	$(CARGO) fmt --all --check

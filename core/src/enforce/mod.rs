@@ -275,38 +275,42 @@ pub struct EnforceStats {
     /// Setups that re-created our objects and re-applied the journal.
     pub reapplies: u64,
     pub journal_errors: u64,
-    /// Decision-to-commit latency, power-of-two microsecond buckets: `latency_us[i]`
-    /// counts commits that took less than 2^i µs (the last bucket takes the rest).
-    pub latency_us: Vec<u64>,
+    /// Decision-to-commit latency: upper bound of a bucket (µs) → commits that took at
+    /// most that long. Eight buckets per power of two (each at most 12.5 % wide).
+    pub latency_us: std::collections::BTreeMap<u64, u64>,
     /// The last error met, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
 }
 
 impl EnforceStats {
-    const BUCKETS: usize = 28;
-
-    fn record_latency(&mut self, d: Duration) {
-        if self.latency_us.is_empty() {
-            self.latency_us = vec![0; Self::BUCKETS];
+    /// The upper bound of the bucket `us` falls in: exact below 16 µs, then eight
+    /// buckets per power of two.
+    pub fn latency_bucket(us: u64) -> u64 {
+        if us < 16 {
+            return us;
         }
-        let us = d.as_micros().max(1) as u64;
-        let b = (64 - us.leading_zeros()) as usize;
-        self.latency_us[b.min(Self::BUCKETS - 1)] += 1;
+        let shift = 63 - us.leading_zeros() - 3; // keep the top four bits
+        ((us >> shift) + 1) << shift
+    }
+
+    pub fn record_latency(&mut self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2);
+        *self.latency_us.entry(Self::latency_bucket(us)).or_default() += 1;
     }
 
     /// The upper bound (µs) of the bucket holding quantile `q` of the latencies.
     pub fn latency_quantile_us(&self, q: f64) -> Option<u64> {
-        let total: u64 = self.latency_us.iter().sum();
+        let total: u64 = self.latency_us.values().sum();
         if total == 0 {
             return None;
         }
         let want = (q * total as f64).ceil().max(1.0) as u64;
         let mut seen = 0;
-        for (i, n) in self.latency_us.iter().enumerate() {
+        for (&bound, &n) in &self.latency_us {
             seen += n;
             if seen >= want {
-                return Some(1u64 << i);
+                return Some(bound);
             }
         }
         None
@@ -386,6 +390,30 @@ pub struct EnforcerSetup {
     pub net: NetworkModel,
     pub journal: PathBuf,
     pub log: LogFn,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_are_tight_upper_bounds() {
+        for us in [0, 1, 15, 16, 17, 100, 1000, 4095, 4096, 9999, 123_456_789] {
+            let b = EnforceStats::latency_bucket(us);
+            assert!(
+                b >= us && (b - us) as f64 <= us as f64 / 8.0 + 1.0,
+                "{us} -> {b}"
+            );
+        }
+        let mut st = EnforceStats::default();
+        for ms in 1..=100 {
+            st.record_latency(Duration::from_millis(ms));
+        }
+        let p50 = st.latency_quantile_us(0.5).unwrap();
+        let p99 = st.latency_quantile_us(0.99).unwrap();
+        assert!((50_000..=56_250).contains(&p50), "{p50}");
+        assert!((99_000..=111_375).contains(&p99), "{p99}");
+    }
 }
 
 /// Starts the enforcer thread. It loads the journal, sets nftables up and re-applies
