@@ -397,3 +397,139 @@ fn suricata_runs_on_when_nft_cannot_be_run() {
         run.ran
     );
 }
+
+fn ctl(b: &Bed, cfg: &Path, args: &[&str]) -> std::process::Output {
+    let exe = suriguard_e2e::workspace_root().join("target/release/suriguardctl");
+    std::process::Command::new("ip")
+        .args(["netns", "exec", &b.ns])
+        .arg(exe)
+        .args(args)
+        .arg("--config")
+        .arg(cfg)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn suriguardctl_decisions_add_list_delete_flush() {
+    let b = bed();
+    let cfg = b.dir.path().join("suriguard.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "state-dir = \"{}\"\n[network]\nhome-networks = [\"192.168.50.0/24\"]\nallowlist = [\"198.51.100.0/24\"]\nown-addresses = [\"192.168.50.1\"]\n",
+            b.dir.path().display()
+        ),
+    )
+    .unwrap();
+    let ok = |args: &[&str]| {
+        let o = ctl(&b, &cfg, args);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    ok(&[
+        "decisions",
+        "add",
+        "203.0.113.7",
+        "--ttl",
+        "10m",
+        "--reason",
+        "manual-test",
+    ]);
+    ok(&["decisions", "add", "2001:db8::7", "--ttl", "90"]);
+    ok(&[
+        "decisions",
+        "add",
+        "192.168.50.23",
+        "--quarantine",
+        "--ttl",
+        "1h",
+    ]);
+    // A prefix replaces the addresses it covers.
+    let out = ok(&["decisions", "add", "203.0.113.0/24", "--ttl", "1h"]);
+    assert!(out.contains("replaced 203.0.113.7"), "{out}");
+    for (target, why) in [
+        ("198.51.100.9", "allowlisted"),
+        ("192.168.50.1", "own or gateway address"),
+        ("0.0.0.0/0", ""),
+    ] {
+        let o = ctl(&b, &cfg, &["decisions", "add", target]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains("refusing to block") && err.contains(why),
+            "{target}: {err}"
+        );
+    }
+    let rows: serde_json::Value =
+        serde_json::from_str(&ok(&["decisions", "list", "-o", "json"])).unwrap();
+    let got: Vec<(String, String, String)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["target"].as_str().unwrap().into(),
+                r["action"].as_str().unwrap().into(),
+                r["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("203.0.113.0/24".into(), "block".into(), "enforced".into()),
+            ("2001:db8::7".into(), "block".into(), "enforced".into()),
+            (
+                "192.168.50.23".into(),
+                "quarantine".into(),
+                "enforced".into()
+            ),
+        ]
+    );
+    let left = rows[1]["expires_in"].as_u64().unwrap();
+    assert!((80..=90).contains(&left), "{left}");
+    ok(&["decisions", "delete", "2001:db8::7"]);
+    assert!(has(&live(&b), SetKind::Block, "2001:db8::7").is_none());
+    assert!(!ctl(&b, &cfg, &["decisions", "delete", "2001:db8::7"])
+        .status
+        .success());
+    ok(&["decisions", "flush"]);
+    assert!(live(&b).is_empty());
+    assert!(ok(&["decisions", "list"]).contains("no decisions in force"));
+    // The journal says the same after a restart of nothing: a restore brings back nothing.
+    assert!(ok(&["firewall", "restore"]).contains("0 element(s)"));
+    ok(&["firewall", "teardown"]);
+    assert!(!b
+        .lab
+        .try_sh(&b.ns, "nft list table inet suriguard")
+        .status
+        .success());
+}
+
+#[test]
+fn chains_in_an_existing_table_are_added_and_removed_without_touching_the_rest() {
+    let b = bed();
+    b.lab.sh(&b.ns, "nft add table inet filter && nft add chain inet filter theirs '{ type filter hook input priority 0; }' && nft add rule inet filter theirs tcp dport 22 accept");
+    let cfg = EnforceConfig {
+        table: "filter".into(),
+        own_table: false,
+        ..config(&b.nft)
+    };
+    let nft = Nft::new(cfg);
+    nft.setup(&net().never_blocked()).unwrap();
+    nft.setup(&net().never_blocked()).unwrap(); // idempotent: rules are not doubled
+    let text = b.lab.sh(&b.ns, "nft list table inet filter");
+    // input: saddr; forward: saddr and daddr — once each after two setups
+    assert_eq!(text.matches("@sg_block4 drop").count(), 3, "{text}");
+    assert!(text.contains("chain theirs"));
+    nft.teardown().unwrap();
+    let text = b.lab.sh(&b.ns, "nft list table inet filter");
+    assert!(
+        !text.contains("sg_") && text.contains("tcp dport 22 accept"),
+        "{text}"
+    );
+}
