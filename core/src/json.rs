@@ -491,52 +491,61 @@ impl<'a> Reader<'a> {
         Ok(start..self.i)
     }
 
+    // Objects and arrays keep their own separator loops: folding them into one helper
+    // taking a closure measured 3-5 % slower on the detection benchmark.
     fn skip_at(&mut self, depth: usize) -> Result<()> {
         match self.peek()? {
             b'"' => self.skip_string(),
-            b'{' => self.skip_items(b'}', "`,` or `}`", depth, |r| {
-                if r.peek()? != b'"' {
-                    return r.err(ErrorKind::Expected("a string"));
+            b'{' => {
+                if depth >= MAX_DEPTH {
+                    return self.err(ErrorKind::TooDeep);
                 }
-                r.skip_string()?;
-                r.expect(b':', "`:`")?;
-                r.skip_at(depth + 1)
-            }),
-            b'[' => self.skip_items(b']', "`,` or `]`", depth, |r| r.skip_at(depth + 1)),
+                self.i += 1;
+                let mut first = true;
+                loop {
+                    match self.peek()? {
+                        b'}' => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        b',' if !first => self.i += 1,
+                        _ if first => {}
+                        _ => return self.err(ErrorKind::Expected("`,` or `}`")),
+                    }
+                    first = false;
+                    if self.peek()? != b'"' {
+                        return self.err(ErrorKind::Expected("a string"));
+                    }
+                    self.skip_string()?;
+                    self.expect(b':', "`:`")?;
+                    self.skip_at(depth + 1)?;
+                }
+            }
+            b'[' => {
+                if depth >= MAX_DEPTH {
+                    return self.err(ErrorKind::TooDeep);
+                }
+                self.i += 1;
+                let mut first = true;
+                loop {
+                    match self.peek()? {
+                        b']' => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        b',' if !first => self.i += 1,
+                        _ if first => {}
+                        _ => return self.err(ErrorKind::Expected("`,` or `]`")),
+                    }
+                    first = false;
+                    self.skip_at(depth + 1)?;
+                }
+            }
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
             b'-' | b'0'..=b'9' => self.number(),
             _ => self.err(ErrorKind::Expected("a value")),
-        }
-    }
-
-    /// Moves past an object or array (the cursor is on its opening byte): `item` reads
-    /// one member or element, separators and the closing byte are checked here.
-    fn skip_items(
-        &mut self,
-        close: u8,
-        expected: &'static str,
-        depth: usize,
-        mut item: impl FnMut(&mut Self) -> Result<()>,
-    ) -> Result<()> {
-        if depth >= MAX_DEPTH {
-            return self.err(ErrorKind::TooDeep);
-        }
-        self.i += 1;
-        let mut first = true;
-        loop {
-            match self.peek()? {
-                c if c == close => {
-                    self.i += 1;
-                    return Ok(());
-                }
-                b',' if !first => self.i += 1,
-                _ if first => {}
-                _ => return self.err(ErrorKind::Expected(expected)),
-            }
-            first = false;
-            item(self)?;
         }
     }
 
