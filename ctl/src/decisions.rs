@@ -240,31 +240,34 @@ pub fn add(
 
 /// Lifts every decision (block and quarantine) against exactly `target`.
 pub fn delete(cfg: &Config, target: Cidr) -> Result<Vec<SetKind>, String> {
-    let (rows, _) = list(cfg)?;
-    let kinds: Vec<SetKind> = rows
-        .iter()
-        .filter(|r| r.target == target)
-        .map(|r| r.action)
-        .collect();
-    if kinds.is_empty() {
+    let (rows, warning) = list(cfg)?;
+    let rows: Vec<&Row> = rows.iter().filter(|r| r.target == target).collect();
+    if rows.is_empty() {
         return Err(format!("no decision in force against {target}"));
     }
-    let entries: Vec<Entry> = kinds
+    let entries: Vec<Entry> = rows
         .iter()
-        .map(|&k| Entry::delete(k, target, BY))
+        .map(|r| Entry::delete(r.action, target, BY))
         .collect();
     journal::append_to(&cfg.enforce_journal(), &entries)
         .map_err(|e| format!("{}: {e}", cfg.enforce_journal().display()))?;
     if let Some(n) = backend(cfg) {
-        let live = n.list().map_err(|e| e.to_string())?;
-        let ops: Vec<Op> = kinds
+        if let Some(w) = warning {
+            return Err(format!("{w} (the deletion is journaled)"));
+        }
+        // Only what the listing above found in the set: deleting an absent element
+        // fails the whole transaction.
+        let ops: Vec<Op> = rows
             .iter()
-            .filter(|&&k| live.iter().any(|l| l.kind == k && l.target == target))
-            .map(|&k| Op::Delete { kind: k, target })
+            .filter(|r| r.state != "journal-only")
+            .map(|r| Op::Delete {
+                kind: r.action,
+                target,
+            })
             .collect();
         n.apply(&ops).map_err(|e| e.to_string())?;
     }
-    Ok(kinds)
+    Ok(rows.iter().map(|r| r.action).collect())
 }
 
 pub fn flush(cfg: &Config) -> Result<(), String> {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use std::sync::{Arc, Mutex};
 
 use suriguard_core::decision::{Action, Decision, Enforcer, Evidence, Reason};
-use suriguard_core::enforce::nft::{LiveElement, Nft};
+use suriguard_core::enforce::nft::{LiveElement, Nft, NftError};
 use suriguard_core::enforce::{
     self, EnforceConfig, EnforceStats, EnforcerHandle, EnforcerSetup, SetKind,
 };
@@ -26,11 +26,14 @@ struct Bed {
     lab: Lab,
     ns: String,
     dir: tempfile::TempDir,
+    /// What the enforcer runs (fails on request).
     nft: PathBuf,
+    /// What the test reads the sets with (always works).
+    nft_admin: PathBuf,
 }
 
-/// A namespace and an `nft` wrapper for it. `deny` (a file next to the wrapper) makes nft
-/// run without CAP_NET_ADMIN; `missing` is a path that is only created on demand.
+/// A namespace and two `nft` wrappers for it: `nft`, which runs without CAP_NET_ADMIN
+/// while a file `deny` exists next to it, and `nft-admin`, which always works.
 fn bed() -> Bed {
     let mut lab = Lab::new();
     let ns = lab.ns("e");
@@ -44,12 +47,25 @@ fn bed() -> Bed {
         ),
     )
     .unwrap();
+    let nft_admin = dir.path().join("nft-admin");
+    std::fs::write(
+        &nft_admin,
+        format!("#!/bin/sh\nexec ip netns exec {ns} nft \"$@\"\n"),
+    )
+    .unwrap();
     std::process::Command::new("chmod")
         .arg("+x")
         .arg(&nft)
+        .arg(&nft_admin)
         .status()
         .unwrap();
-    Bed { lab, ns, dir, nft }
+    Bed {
+        lab,
+        ns,
+        dir,
+        nft,
+        nft_admin,
+    }
 }
 
 fn net() -> NetworkModel {
@@ -117,8 +133,14 @@ fn decision(target: &str, action: Action, ttl: u64) -> Decision {
     }
 }
 
+/// The elements in the sets; none when our table does not exist. Any other failure to
+/// read them fails the test.
 fn live(b: &Bed) -> Vec<LiveElement> {
-    Nft::new(config(&b.nft)).list().unwrap_or_default()
+    match Nft::new(config(&b.nft_admin)).list() {
+        Ok(els) => els,
+        Err(NftError::Missing(_)) => Vec::new(),
+        Err(e) => panic!("cannot list the sets: {e}"),
+    }
 }
 
 fn has(els: &[LiveElement], kind: SetKind, target: &str) -> Option<u64> {

@@ -166,7 +166,12 @@ fn in_block_set(t: &Topology, addr: &str) -> bool {
     let out = t
         .lab
         .try_sh(&t.gateway, &format!("nft -j list set inet suriguard {set}"));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "nft list set: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["nftables"]
         .as_array()
         .into_iter()

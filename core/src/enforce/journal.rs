@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -186,17 +186,13 @@ fn write_entries(f: &mut File, entries: &[Entry]) -> std::io::Result<()> {
 
 /// The enforcer's open journal.
 pub struct Journal {
-    path: Option<PathBuf>,
     file: Option<File>,
 }
 
 impl Journal {
     /// A journal that records nothing (when the file cannot be opened).
     pub fn disabled() -> Journal {
-        Journal {
-            path: None,
-            file: None,
-        }
+        Journal { file: None }
     }
 
     /// Replays the journal, rewrites it to what is still in force, and opens it for
@@ -228,17 +224,7 @@ impl Journal {
         }
         std::fs::rename(&tmp, path)?;
         let file = OpenOptions::new().append(true).open(path)?;
-        Ok((
-            Journal {
-                path: Some(path.to_owned()),
-                file: Some(file),
-            },
-            replayed.in_force,
-        ))
-    }
-
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
+        Ok((Journal { file: Some(file) }, replayed.in_force))
     }
 
     pub fn append(&mut self, entries: &[Entry]) -> std::io::Result<()> {

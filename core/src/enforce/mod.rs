@@ -18,8 +18,6 @@ pub mod nft;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -317,14 +315,14 @@ impl EnforceStats {
     }
 }
 
-enum Msg {
-    Decision(Box<Decision>, Instant),
-}
+/// A decision and when it was handed over.
+type Msg = (Box<Decision>, Instant);
 
 /// The worker's side: hand decisions over without waiting.
 pub struct EnforcerHandle {
     tx: Option<Sender<Msg>>,
-    dropped: Arc<AtomicU64>,
+    /// Decisions dropped because the queue was full.
+    dropped: u64,
     thread: Option<JoinHandle<EnforceStats>>,
 }
 
@@ -333,10 +331,10 @@ impl Enforcer for EnforcerHandle {
         let Some(tx) = &self.tx else {
             return Err("enforcer stopped".into());
         };
-        match tx.try_send(Msg::Decision(Box::new(d.clone()), Instant::now())) {
+        match tx.try_send((Box::new(d.clone()), Instant::now())) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.dropped += 1;
                 Err("enforcer queue full; decision journaled but not enforced".into())
             }
             Err(TrySendError::Disconnected(_)) => Err("enforcer thread is gone".into()),
@@ -361,7 +359,7 @@ impl EnforcerHandle {
             .take()
             .and_then(|t| t.join().ok())
             .unwrap_or_default();
-        st.dropped_queue_full += self.dropped.load(Ordering::Relaxed);
+        st.dropped_queue_full += self.dropped;
         st
     }
 }
@@ -392,32 +390,9 @@ pub struct EnforcerSetup {
     pub log: LogFn,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn latency_buckets_are_tight_upper_bounds() {
-        for us in [0, 1, 15, 16, 17, 100, 1000, 4095, 4096, 9999, 123_456_789] {
-            let b = EnforceStats::latency_bucket(us);
-            assert!(
-                b >= us && (b - us) as f64 <= us as f64 / 8.0 + 1.0,
-                "{us} -> {b}"
-            );
-        }
-        let mut st = EnforceStats::default();
-        for ms in 1..=100 {
-            st.record_latency(Duration::from_millis(ms));
-        }
-        let p50 = st.latency_quantile_us(0.5).unwrap();
-        let p99 = st.latency_quantile_us(0.99).unwrap();
-        assert!((50_000..=56_250).contains(&p50), "{p50}");
-        assert!((99_000..=111_375).contains(&p99), "{p99}");
-    }
-}
-
 /// Starts the enforcer thread. It loads the journal, sets nftables up and re-applies
 /// what is in force before taking new decisions; none of that delays the caller.
+/// (`cfg.backend` is the caller's to honour: this always enforces with nftables.)
 pub fn start(setup: EnforcerSetup) -> std::io::Result<EnforcerHandle> {
     let (tx, rx) = crossbeam_channel::bounded(setup.cfg.queue_size);
     let thread = std::thread::Builder::new()
@@ -425,24 +400,19 @@ pub fn start(setup: EnforcerSetup) -> std::io::Result<EnforcerHandle> {
         .spawn(move || run(setup, rx))?;
     Ok(EnforcerHandle {
         tx: Some(tx),
-        dropped: Arc::new(AtomicU64::new(0)),
+        dropped: 0,
         thread: Some(thread),
     })
 }
 
-/// An element in force, as the enforcer tracks it.
-#[derive(Debug, Clone)]
-struct Active {
-    until: u64,
-}
-
 struct State {
-    nft: Option<Nft>,
+    nft: Nft,
     net: NetworkModel,
     journal: Journal,
-    active: HashMap<(SetKind, Cidr), Active>,
-    /// Whether any element in force is a prefix (then new targets are checked against
-    /// them: interval sets refuse an element inside another).
+    /// Elements in force → when they expire (Unix seconds).
+    active: HashMap<(SetKind, Cidr), u64>,
+    /// Whether any element in force is a prefix (only then can a new address already be
+    /// covered by another element).
     has_prefixes: bool,
     healthy: bool,
     next_retry: Instant,
@@ -471,13 +441,10 @@ impl State {
 
     /// Setup plus every element in force, with the time it has left.
     fn reapply(&mut self) -> bool {
-        let Some(nft) = self.nft.clone() else {
-            return true;
-        };
         let now = now_secs();
-        self.active.retain(|_, a| a.until > now);
-        let items = self.active.iter().map(|(&(k, t), a)| (k, t, a.until));
-        let n = match restore(&nft, &self.net, items, now) {
+        self.active.retain(|_, &mut until| until > now);
+        let items = self.active.iter().map(|(&(k, t), &until)| (k, t, until));
+        let n = match restore(&self.nft, &self.net, items, now) {
             Ok(n) => n,
             Err(e) => {
                 self.fail("nftables setup or re-applying the journal failed", &e);
@@ -491,7 +458,7 @@ impl State {
                 LogLevel::Info,
                 &format!(
                     "nftables table inet {} ready; {n} element(s) in force re-applied",
-                    nft.config().table,
+                    self.nft.config().table,
                 ),
             );
         }
@@ -521,7 +488,7 @@ impl State {
                 self.stats.already_covered += 1;
                 continue;
             }
-            self.active.insert((kind, target), Active { until });
+            self.active.insert((kind, target), until);
             entries.push(Entry::add(
                 kind,
                 target,
@@ -547,9 +514,7 @@ impl State {
                 &format!("cannot write the enforcement journal: {e}"),
             );
         }
-        let Some(nft) = self.nft.clone() else {
-            return;
-        };
+        let nft = self.nft.clone();
         if !self.healthy {
             return; // applied with everything else at the next retry
         }
@@ -598,8 +563,8 @@ impl State {
 
     /// An element in force for `kind` contains `target` and lasts at least until `until`.
     fn covered(&self, kind: SetKind, target: &Cidr, until: u64) -> bool {
-        if let Some(a) = self.active.get(&(kind, *target)) {
-            return a.until >= until;
+        if let Some(&in_force) = self.active.get(&(kind, *target)) {
+            return in_force >= until;
         }
         self.has_prefixes
             && self
@@ -631,13 +596,13 @@ fn run(setup: EnforcerSetup, rx: Receiver<Msg>) -> EnforceStats {
         }
     };
     let mut st = State {
-        nft: (cfg.backend == Backend::Nftables).then(|| Nft::new(cfg.clone())),
+        nft: Nft::new(cfg.clone()),
         net,
         journal,
         has_prefixes: loaded.iter().any(|f: &InForce| !f.target.is_host()),
         active: loaded
             .into_iter()
-            .map(|e| ((e.kind, e.target), Active { until: e.until }))
+            .map(|e| ((e.kind, e.target), e.until))
             .collect(),
         healthy: false,
         next_retry: Instant::now(),
@@ -654,7 +619,7 @@ fn run(setup: EnforcerSetup, rx: Receiver<Msg>) -> EnforceStats {
             st.next_retry.saturating_duration_since(Instant::now())
         };
         let first = match rx.recv_timeout(wait) {
-            Ok(Msg::Decision(d, t0)) => (d, t0),
+            Ok(msg) => msg,
             Err(RecvTimeoutError::Timeout) => {
                 if !st.healthy && Instant::now() >= st.next_retry {
                     st.reapply();
@@ -668,7 +633,7 @@ fn run(setup: EnforcerSetup, rx: Receiver<Msg>) -> EnforceStats {
         let mut closed = false;
         while batch.len() < cfg.batch_size {
             match rx.recv_deadline(deadline) {
-                Ok(Msg::Decision(d, t0)) => batch.push((d, t0)),
+                Ok(msg) => batch.push(msg),
                 Err(RecvTimeoutError::Timeout) => break,
                 Err(RecvTimeoutError::Disconnected) => {
                     closed = true;
@@ -685,4 +650,28 @@ fn run(setup: EnforcerSetup, rx: Receiver<Msg>) -> EnforceStats {
         }
     }
     st.stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_are_tight_upper_bounds() {
+        for us in [0, 1, 15, 16, 17, 100, 1000, 4095, 4096, 9999, 123_456_789] {
+            let b = EnforceStats::latency_bucket(us);
+            assert!(
+                b >= us && (b - us) as f64 <= us as f64 / 8.0 + 1.0,
+                "{us} -> {b}"
+            );
+        }
+        let mut st = EnforceStats::default();
+        for ms in 1..=100 {
+            st.record_latency(Duration::from_millis(ms));
+        }
+        let p50 = st.latency_quantile_us(0.5).unwrap();
+        let p99 = st.latency_quantile_us(0.99).unwrap();
+        assert!((50_000..=56_250).contains(&p50), "{p50}");
+        assert!((99_000..=111_375).contains(&p99), "{p99}");
+    }
 }
