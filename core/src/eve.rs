@@ -716,4 +716,38 @@ mod tests {
             assert_eq!(EveTime::parse(bad), None, "{bad}");
         }
     }
+
+    #[test]
+    fn the_remembered_day_follows_the_date() {
+        // Alternating dates, a refused date between them, and a date whose digits are
+        // cached but whose separators differ: each answer equals a fresh computation.
+        let day = |d: &str| {
+            days_from_civil(
+                d[0..4].parse().unwrap(),
+                d[5..7].parse().unwrap(),
+                d[8..10].parse().unwrap(),
+            )
+        };
+        for d in [
+            "2024-02-29",
+            "2024-03-01",
+            "2024-02-29",
+            "2024-02-30",
+            "2024-03-01",
+            "1999-12-31",
+        ] {
+            let t = EveTime::parse(&format!("{d}T00:00:01Z")).unwrap();
+            assert_eq!(t.micros(), (day(d) * 86_400 + 1) * 1_000_000, "{d}");
+        }
+        assert_eq!(
+            EveTime::parse("2024-03-01T00:00:01Z").map(|t| t.micros() / 1_000_000),
+            Some(1_709_251_201)
+        );
+        assert_eq!(EveTime::parse("2024-13-01T00:00:01Z"), None);
+        assert_eq!(
+            EveTime::parse("2024-03-01T00:00:01Z").map(|t| t.micros() / 1_000_000),
+            Some(1_709_251_201)
+        );
+        assert_eq!(EveTime::parse("2024/03/01T00:00:01Z"), None);
+    }
 }
