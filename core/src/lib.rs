@@ -9,6 +9,7 @@
 //! - [`window`]: sliding windows on EVE time with bounded memory;
 //! - [`detect`]: per-source state and heuristics that propose decisions;
 //! - [`decision`]: decisions, their cooldown and caps, the decisions journal;
+//! - [`intel`]: threat-intelligence indicators compiled into Suricata datasets (rulesync);
 //! - [`features`]: model inputs (the replaced model's 24 seed features);
 //! - [`pipeline`]: what the plugin's worker does with each record (parse, count);
 //! - [`stats`]: the counters a run produces and their one-line summary;
@@ -23,6 +24,7 @@ pub mod detect;
 pub mod enforce;
 pub mod eve;
 pub mod features;
+pub mod intel;
 pub mod json;
 pub mod net;
 pub mod pipeline;
