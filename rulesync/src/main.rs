@@ -1,31 +1,542 @@
 //! rulesync: MISP and threat feeds compiled into Suricata datasets and rules.
 //!
-//! Only the command-line skeleton exists so far; the sources, normalisation and the
-//! compiler arrive with the rulesync issue.
+//! `rulesync run` pulls every configured source, normalises and deduplicates what they
+//! offer, compiles datasets and a handful of rules, validates them with `suricata -T`,
+//! swaps them in atomically and tells Suricata over its unix socket. See
+//! `docs/RULESYNC.md`.
 
+mod apply;
+mod config;
+mod misp;
+mod pull;
+mod socket;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+use suriguard_core::intel::compile::RULES_FILE;
+use suriguard_core::intel::{CompileOptions, Compiled, Kind, Normalizer, Store, Warninglists};
+
+use crate::apply::Generations;
+use crate::config::Config;
 
 /// Compile threat intelligence (MISP, feeds, STIX, OpenIOC, Cowrie) into Suricata datasets.
 #[derive(Parser)]
 #[command(name = "rulesync", version, about)]
 struct Cli {
+    /// Configuration file.
+    #[arg(
+        long,
+        short,
+        global = true,
+        default_value = "/etc/suriguard/rulesync.toml"
+    )]
+    config: PathBuf,
+    /// Output format.
+    #[arg(long, short, global = true, value_enum, default_value_t = Output::Table)]
+    output: Output,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Pull every configured source, compile, validate and apply.
-    Run,
+    /// Pull every source, compile, validate with `suricata -T`, swap and reload.
+    Run {
+        /// Pull and compile, print what would change, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Per source: last success, counts, rejects, last error.
+    Status,
+    /// Where an indicator came from (sources, MISP events and attributes).
+    Lookup {
+        /// An address, domain, URL (host/path) or hash, as it appears in an alert.
+        value: String,
+    },
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::Run => {
-            eprintln!("rulesync: error: `run` is not implemented yet");
-            ExitCode::from(2)
+    let cli = Cli::parse();
+    let cfg = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rulesync: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let r = match cli.command {
+        Command::Run { dry_run } => run(&cfg, dry_run, cli.output),
+        Command::Status => status(&cfg, cli.output),
+        Command::Lookup { value } => lookup(&cfg, &value, cli.output),
+    };
+    match r {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rulesync: error: {e}");
+            ExitCode::from(1)
         }
     }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn state_path(cfg: &Config) -> PathBuf {
+    cfg.state_dir.join("rulesync-state.json")
+}
+
+fn normalizer(cfg: &Config) -> Result<Normalizer, String> {
+    let mut w = Warninglists::builtin();
+    for p in &cfg.warninglists {
+        w.load_misp(p)?;
+    }
+    let mut nets = Vec::new();
+    let mut hosts = Vec::new();
+    for a in &cfg.allowlist {
+        match a.parse() {
+            Ok(c) => nets.push(c),
+            Err(_) => hosts.push(a.clone()),
+        }
+    }
+    w.add_prefixes("allowlist", &nets);
+    w.add_hostnames("allowlist", &hosts);
+    Ok(Normalizer {
+        min_prefix_v4: cfg.min_prefix_v4,
+        min_prefix_v6: cfg.min_prefix_v6,
+        warninglists: w,
+    })
+}
+
+#[derive(Serialize)]
+struct SourceReport {
+    name: String,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// `full` or `incremental` (MISP), `complete` for documents.
+    pull: &'static str,
+    offered: u64,
+    accepted: u64,
+    rejected: u64,
+    rejects: BTreeMap<String, u64>,
+    expired: usize,
+}
+
+#[derive(Serialize)]
+struct SetChange {
+    set: &'static str,
+    entries: usize,
+    added: usize,
+    removed: usize,
+}
+
+#[derive(Serialize)]
+struct RunReport {
+    dry_run: bool,
+    sources: Vec<SourceReport>,
+    indicators: usize,
+    by_kind: BTreeMap<String, usize>,
+    changes: Vec<SetChange>,
+    rules_changed: bool,
+    /// `unchanged`, `dry-run`, `swapped`, `live`, `reloaded`, `live-and-reloaded`.
+    applied: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    generation: Option<PathBuf>,
+}
+
+fn progress_bar(name: &str) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.set_message(format!("pulling {name}"));
+    pb
+}
+
+fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
+    std::fs::create_dir_all(&cfg.state_dir)
+        .map_err(|e| format!("{}: {e}", cfg.state_dir.display()))?;
+    // One run at a time: a timer and a hand-started run must not interleave.
+    let lock_path = cfg.state_dir.join("rulesync.lock");
+    let lock =
+        std::fs::File::create(&lock_path).map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    lock.try_lock()
+        .map_err(|_| format!("another rulesync run holds {}", lock_path.display()))?;
+
+    let n = normalizer(cfg)?;
+    let mut store = Store::load(&state_path(cfg))?;
+    let t = now();
+    let mut reports = Vec::new();
+    let mut failed = 0;
+    for s in cfg.sources.iter().filter(|s| s.enabled) {
+        let prev = store.sources.get(&s.name).cloned().unwrap_or_default();
+        let pb = progress_bar(&s.name);
+        let progress = |done: u64, total: Option<u64>| {
+            if let Some(t) = total {
+                pb.set_length(t);
+            }
+            pb.set_position(done);
+            pb.tick();
+        };
+        let res = pull::pull(s, &prev, t, &n, &progress);
+        pb.finish_and_clear();
+        let st = store.sources.entry(s.name.clone()).or_default();
+        st.last_attempt = Some(t);
+        match res {
+            Ok(p) => {
+                let kind = if matches!(s.kind, config::SourceType::Misp) {
+                    if p.complete {
+                        "full"
+                    } else {
+                        "incremental"
+                    }
+                } else {
+                    "complete"
+                };
+                st.last_success = Some(t);
+                st.last_error = None;
+                st.cursor = p.cursor;
+                if p.complete {
+                    st.last_full = Some(t);
+                }
+                st.offered = p.intake.offered;
+                st.accepted = p.intake.accepted.len() as u64;
+                st.rejects = p.intake.rejects.clone();
+                let mut rep = SourceReport {
+                    name: s.name.clone(),
+                    ok: true,
+                    error: None,
+                    pull: kind,
+                    offered: p.intake.offered,
+                    accepted: p.intake.accepted.len() as u64,
+                    rejected: p.intake.rejected(),
+                    rejects: p.intake.rejects.clone(),
+                    expired: 0,
+                };
+                store.merge(&s.name, p.intake.accepted, t);
+                if p.complete {
+                    let days = s.expire_after_days.unwrap_or(cfg.expire_after_days);
+                    rep.expired = store.expire(&s.name, t - i64::from(days) * 86_400);
+                }
+                reports.push(rep);
+            }
+            Err(e) => {
+                failed += 1;
+                st.last_error = Some(e.clone());
+                reports.push(SourceReport {
+                    name: s.name.clone(),
+                    ok: false,
+                    error: Some(e),
+                    pull: "failed",
+                    offered: 0,
+                    accepted: 0,
+                    rejected: 0,
+                    rejects: BTreeMap::new(),
+                    expired: 0,
+                });
+            }
+        }
+    }
+    let configured: BTreeSet<String> = cfg.sources.iter().map(|s| s.name.clone()).collect();
+    store.forget_other_sources(&configured);
+
+    let opts = CompileOptions {
+        sid_base: cfg.sid_base,
+        mode: cfg.dataset_mode,
+        action: cfg.action.clone(),
+        ..CompileOptions::default()
+    };
+    let compiled = Compiled::from_store(&store);
+    let gens = Generations::new(&cfg.output_dir)?;
+    let current = gens.current()?;
+    let old = match &current {
+        Some(dir) => Compiled::read(dir).map_err(|e| format!("{}: {e}", dir.display()))?,
+        None => Compiled::read(std::path::Path::new("/nonexistent/")).map_err(|e| e.to_string())?,
+    };
+    let changes = compiled.diff(&old);
+    let new_rules = compiled.rules(&opts, &cfg.output_dir);
+    let rules_changed =
+        current.as_deref().and_then(apply::rules_text).as_deref() != Some(new_rules.as_str());
+    let any_change = rules_changed
+        || changes
+            .values()
+            .any(|(a, r)| !a.is_empty() || !r.is_empty());
+
+    let mut report = RunReport {
+        dry_run,
+        sources: reports,
+        indicators: store.len(),
+        by_kind: store
+            .indicators
+            .iter()
+            .map(|(k, m)| (k.name().to_string(), m.len()))
+            .collect(),
+        changes: changes
+            .iter()
+            .map(|(n, (a, r))| SetChange {
+                set: n,
+                entries: compiled.sets[n].values.len(),
+                added: a.len(),
+                removed: r.len(),
+            })
+            .collect(),
+        rules_changed,
+        applied: String::new(),
+        generation: None,
+    };
+
+    let mut result: Result<(), String> = Ok(());
+    if dry_run {
+        report.applied = "dry-run".into();
+    } else if !any_change {
+        report.applied = "unchanged".into();
+        store.save(&state_path(cfg))?;
+    } else {
+        let gen = gens.stage()?;
+        let applied = apply::write_generation(&gen, &compiled, &store, &opts, &cfg.output_dir)
+            .and_then(|()| {
+                if cfg.suricata.validate {
+                    apply::validate(cfg, &gen)
+                } else {
+                    Ok(())
+                }
+            })
+            .and_then(|()| {
+                gens.point_at(&gen)?;
+                match apply::notify(cfg, &compiled, &changes, rules_changed) {
+                    Ok(a) => Ok(a),
+                    Err(e) => {
+                        // Suricata did not take it: the files go back to what it runs on.
+                        match &current {
+                            Some(c) => gens.point_at(c)?,
+                            None => {
+                                let _ = std::fs::remove_file(&cfg.output_dir);
+                            }
+                        }
+                        Err(e)
+                    }
+                }
+            });
+        match applied {
+            Ok(a) => {
+                // The state is saved only once the output matches it.
+                store.save(&state_path(cfg))?;
+                let keep: Vec<&std::path::Path> = [Some(gen.as_path()), current.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                gens.prune(&keep);
+                report.applied = serde_json::to_value(a)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                report.generation = Some(gen);
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&gen);
+                report.applied = "failed".into();
+                result = Err(e);
+            }
+        }
+    }
+
+    match out {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
+        Output::Table => print_run(&report),
+    }
+    if let Err(e) = result {
+        return Err(format!(
+            "nothing applied; Suricata keeps its current rules: {e}"
+        ));
+    }
+    if failed > 0 {
+        eprintln!(
+            "rulesync: error: {failed} source(s) failed; their previous indicators were kept"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_run(r: &RunReport) {
+    println!(
+        "{:<20} {:<12} {:>9} {:>9} {:>9} {:>8}  REJECTS / ERROR",
+        "SOURCE", "PULL", "OFFERED", "ACCEPTED", "REJECTED", "EXPIRED"
+    );
+    for s in &r.sources {
+        let tail = match &s.error {
+            Some(e) => e.clone(),
+            None => s
+                .rejects
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        println!(
+            "{:<20} {:<12} {:>9} {:>9} {:>9} {:>8}  {tail}",
+            s.name, s.pull, s.offered, s.accepted, s.rejected, s.expired
+        );
+    }
+    println!();
+    println!(
+        "{:<22} {:>9} {:>9} {:>9}",
+        "SET", "ENTRIES", "ADDED", "REMOVED"
+    );
+    for c in &r.changes {
+        if c.entries + c.added + c.removed > 0 {
+            println!(
+                "{:<22} {:>9} {:>9} {:>9}",
+                c.set, c.entries, c.added, c.removed
+            );
+        }
+    }
+    println!();
+    println!(
+        "{} indicators; rules {}; {}",
+        r.indicators,
+        if r.rules_changed {
+            "changed"
+        } else {
+            "unchanged"
+        },
+        r.applied
+    );
+}
+
+fn status(cfg: &Config, out: Output) -> Result<ExitCode, String> {
+    let store = Store::load(&state_path(cfg))?;
+    let by_kind: BTreeMap<&str, usize> = store
+        .indicators
+        .iter()
+        .map(|(k, m)| (k.name(), m.len()))
+        .collect();
+    let current = Generations::new(&cfg.output_dir)?.current().ok().flatten();
+    if out == Output::Json {
+        let v = serde_json::json!({
+            "indicators": store.len(),
+            "by_kind": by_kind,
+            "sources": store.sources,
+            "generation": current,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<20} {:>12} {:>9} {:>9}  REJECTS / LAST ERROR",
+        "SOURCE", "LAST OK", "OFFERED", "ACCEPTED"
+    );
+    for (name, s) in &store.sources {
+        let tail = match &s.last_error {
+            Some(e) => format!("error: {e}"),
+            None => s
+                .rejects
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        let ok = s
+            .last_success
+            .map_or("never".to_string(), |t| format!("{}s ago", now() - t));
+        println!(
+            "{name:<20} {ok:>12} {:>9} {:>9}  {tail}",
+            s.offered, s.accepted
+        );
+    }
+    println!();
+    let kinds: Vec<String> = by_kind.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("{} indicators ({})", store.len(), kinds.join(" "));
+    if let Some(g) = current {
+        println!("in force: {}", g.join(RULES_FILE).display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn lookup(cfg: &Config, value: &str, out: Output) -> Result<ExitCode, String> {
+    let store = Store::load(&state_path(cfg))?;
+    let v = value.trim();
+    let mut found = Vec::new();
+    for kind in Kind::ALL {
+        let candidates = [
+            v.to_string(),
+            v.to_ascii_lowercase(),
+            v.trim_end_matches('.').to_ascii_lowercase(),
+        ];
+        for c in candidates.iter().collect::<BTreeSet<_>>() {
+            if let Some(e) = store.get(kind, c) {
+                found.push(serde_json::json!({"kind": kind, "value": c, "sides": e.sides, "sources": e.sources}));
+            }
+        }
+        // An address inside a compiled prefix.
+        if kind == Kind::Net {
+            if let Ok(ip) = v.parse::<std::net::IpAddr>() {
+                for (net, e) in store.indicators.get(&Kind::Net).into_iter().flatten() {
+                    if net
+                        .parse::<suriguard_core::net::Cidr>()
+                        .is_ok_and(|c| c.contains(ip))
+                    {
+                        found.push(serde_json::json!({"kind": kind, "value": net, "sides": e.sides, "sources": e.sources}));
+                    }
+                }
+            }
+        }
+    }
+    if out == Output::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&found).unwrap_or_default()
+        );
+    } else if found.is_empty() {
+        println!("{v}: not an indicator in force");
+    } else {
+        for f in &found {
+            println!(
+                "{} {}",
+                f["kind"].as_str().unwrap_or_default(),
+                f["value"].as_str().unwrap_or_default()
+            );
+            for (src, m) in f["sources"].as_object().into_iter().flatten() {
+                let list = |k: &str| {
+                    m[k].as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x.as_str())
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        })
+                        .unwrap_or_default()
+                };
+                println!(
+                    "  {src}: events [{}] attributes [{}] tags [{}]",
+                    list("events"),
+                    list("attributes"),
+                    list("tags")
+                );
+            }
+        }
+    }
+    Ok(if found.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -110,6 +110,9 @@ struct MispAttribute {
     event: Option<EventRef>,
     #[serde(default)]
     event_uuid: Option<String>,
+    /// Unix seconds, as a string or a number depending on the MISP version.
+    #[serde(default, deserialize_with = "loose_int")]
+    timestamp: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -152,13 +155,15 @@ fn loose_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> 
     })
 }
 
-fn attribute(
-    a: MispAttribute,
-    ev: &Origin,
-    f: &MispFilter,
-    n: &Normalizer,
-    out: &mut Intake,
-) {
+fn loose_int<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    })
+}
+
+fn attribute(a: MispAttribute, ev: &Origin, f: &MispFilter, n: &Normalizer, out: &mut Intake) {
     if a.deleted || (f.to_ids_only && !a.to_ids) {
         // Not an indicator the source asks to detect on: not offered at all.
         return;
@@ -185,7 +190,12 @@ fn attribute(
 }
 
 /// A MISP event document (`{"Event": {...}}`, as in a MISP feed or `/events/view`).
-pub fn misp_event(text: &str, f: &MispFilter, n: &Normalizer, out: &mut Intake) -> Result<(), String> {
+pub fn misp_event(
+    text: &str,
+    f: &MispFilter,
+    n: &Normalizer,
+    out: &mut Intake,
+) -> Result<(), String> {
     #[derive(Deserialize)]
     struct Doc {
         #[serde(rename = "Event")]
@@ -211,13 +221,14 @@ pub fn misp_event(text: &str, f: &MispFilter, n: &Normalizer, out: &mut Intake) 
 }
 
 /// One page of a MISP `/attributes/restSearch` answer (`{"response": {"Attribute":
-/// [...]}}`). Returns how many attributes the page held (paging stops on a short page).
+/// [...]}}`). Returns how many attributes the page held (paging stops on a short page)
+/// and the newest attribute `timestamp` on it (the next incremental pull starts there).
 pub fn misp_attributes(
     text: &str,
     f: &MispFilter,
     n: &Normalizer,
     out: &mut Intake,
-) -> Result<usize, String> {
+) -> Result<(usize, Option<i64>), String> {
     #[derive(Deserialize)]
     struct Resp {
         #[serde(default, rename = "Attribute")]
@@ -230,10 +241,16 @@ pub fn misp_attributes(
     let doc: Doc = serde_json::from_str(text)
         .map_err(|e| format!("not a MISP attribute search answer: {e}"))?;
     let count = doc.response.attributes.len();
+    let newest = doc
+        .response
+        .attributes
+        .iter()
+        .filter_map(|a| a.timestamp)
+        .max();
     for a in doc.response.attributes {
         attribute(a, &Origin::default(), f, n, out);
     }
-    Ok(count)
+    Ok((count, newest))
 }
 
 /// The event UUIDs of a MISP feed's `manifest.json`.
@@ -257,12 +274,15 @@ pub fn guess_type(v: &str) -> &'static str {
     let hex = !v.is_empty() && v.bytes().all(|b| b.is_ascii_hexdigit());
     if hex && matches!(v.len(), 32 | 40 | 64) {
         "hash"
-    } else if v.contains("://") || v.contains('/') && !v.contains(':') && v.parse::<crate::net::Cidr>().is_err() {
+    } else if v.contains("://")
+        || v.contains('/') && !v.contains(':') && v.parse::<crate::net::Cidr>().is_err()
+    {
         "url"
     } else if v.parse::<crate::net::Cidr>().is_ok() || v.parse::<std::net::SocketAddr>().is_ok() {
         "ip"
     } else if v.bytes().next().is_some_and(|b| b.is_ascii_digit())
-        && v.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b':' || b == b'/')
+        && v.bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b':' || b == b'/')
     {
         // Looks numeric but did not parse: let the address parser say why.
         "ip"
@@ -329,9 +349,15 @@ pub fn list(bytes: &[u8], fmt: &ListFormat, name: &str, n: &Normalizer, out: &mu
             }
         } else {
             // Plain text: the first word; the rest of the line is a comment.
-            line.split_whitespace().next().unwrap_or_default().to_string()
+            line.split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string()
         };
-        let hint = fmt.kind.clone().unwrap_or_else(|| guess_type(&value).to_string());
+        let hint = fmt
+            .kind
+            .clone()
+            .unwrap_or_else(|| guess_type(&value).to_string());
         out.offer(
             n,
             Observation {
@@ -500,7 +526,10 @@ pub fn stix_pattern(p: &str) -> Result<Vec<(String, String)>, Reject> {
         } else {
             let start = i;
             // A path may hold quoted keys: file:hashes.'SHA-256'.
-            while i < b.len() && !b[i].is_ascii_whitespace() && !matches!(b[i], b'[' | b']' | b'(' | b')') {
+            while i < b.len()
+                && !b[i].is_ascii_whitespace()
+                && !matches!(b[i], b'[' | b']' | b'(' | b')')
+            {
                 if b[i] == b'\'' && i > start && b[i - 1] == b'.' {
                     i += 1;
                     while i < b.len() && b[i] != b'\'' {
@@ -517,10 +546,17 @@ pub fn stix_pattern(p: &str) -> Result<Vec<(String, String)>, Reject> {
         match &tokens[k] {
             Tok::Punct(_) => k += 1,
             Tok::Word(w) if w.eq_ignore_ascii_case("OR") => k += 1,
-            Tok::Word(w) if w.eq_ignore_ascii_case("AND") || w.eq_ignore_ascii_case("FOLLOWEDBY") => {
+            Tok::Word(w)
+                if w.eq_ignore_ascii_case("AND") || w.eq_ignore_ascii_case("FOLLOWEDBY") =>
+            {
                 return Err(Reject::Unsupported("stix pattern with AND"));
             }
-            Tok::Word(w) if matches!(w.to_ascii_uppercase().as_str(), "WITHIN" | "REPEATS" | "START" | "STOP") => {
+            Tok::Word(w)
+                if matches!(
+                    w.to_ascii_uppercase().as_str(),
+                    "WITHIN" | "REPEATS" | "START" | "STOP"
+                ) =>
+            {
                 // Qualifiers narrow in time; the values still identify the threat.
                 k += 1;
                 while k < tokens.len() && !matches!(&tokens[k], Tok::Punct(b'[')) {
@@ -528,7 +564,9 @@ pub fn stix_pattern(p: &str) -> Result<Vec<(String, String)>, Reject> {
                 }
             }
             Tok::Word(path) => {
-                let (Some(Tok::Word(op)), Some(Tok::Str(v))) = (tokens.get(k + 1), tokens.get(k + 2)) else {
+                let (Some(Tok::Word(op)), Some(Tok::Str(v))) =
+                    (tokens.get(k + 1), tokens.get(k + 2))
+                else {
                     return Err(Reject::Invalid);
                 };
                 if op != "=" {
@@ -586,6 +624,7 @@ pub fn stix1(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), String>
     let mut indicator: Option<(Option<String>, Option<String>)> = None;
     let mut depth_props = 0usize;
     let mut depth = 0usize;
+    let mut saw_package = false;
     loop {
         match r.read_event() {
             Err(e) => return Err(format!("XML error at byte {}: {e}", r.error_position())),
@@ -594,7 +633,10 @@ pub fn stix1(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), String>
                 depth += 1;
                 let name = local(e.name().as_ref()).to_vec();
                 match name.as_slice() {
-                    b"STIX_Package" => package_id = attr(&e, b"id"),
+                    b"STIX_Package" => {
+                        saw_package = true;
+                        package_id = attr(&e, b"id");
+                    }
                     b"Indicator" => indicator = Some((attr(&e, b"id"), None)),
                     b"Properties" | b"Defined_Object" => {
                         let t = attr(&e, b"type").unwrap_or_default();
@@ -609,14 +651,19 @@ pub fn stix1(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), String>
                         depth_props = depth;
                     }
                     b"Address_Value" | b"Value" | b"Simple_Hash_Value" | b"Type" => {
-                        field = Some((String::from_utf8_lossy(&name).into_owned(), attr(&e, b"condition")));
+                        field = Some((
+                            String::from_utf8_lossy(&name).into_owned(),
+                            attr(&e, b"condition"),
+                        ));
                     }
                     _ => {}
                 }
             }
             Ok(XmlEvent::End(e)) => {
                 let name = local(e.name().as_ref()).to_vec();
-                if matches!(name.as_slice(), b"Properties" | b"Defined_Object") && depth == depth_props {
+                if matches!(name.as_slice(), b"Properties" | b"Defined_Object")
+                    && depth == depth_props
+                {
                     props = None;
                     hash_type = None;
                 }
@@ -630,7 +677,11 @@ pub fn stix1(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), String>
                 let (Some((ptype, sides)), Some((fname, cond))) = (&props, &field) else {
                     continue;
                 };
-                let value = t.unescape().map_err(|e| format!("XML text: {e}"))?.trim().to_string();
+                let value = t
+                    .unescape()
+                    .map_err(|e| format!("XML text: {e}"))?
+                    .trim()
+                    .to_string();
                 if value.is_empty() {
                     continue;
                 }
@@ -655,14 +706,12 @@ pub fn stix1(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), String>
                     },
                     ("DomainNameObj", "Value") => "domain",
                     ("URIObj", "Value") => "url",
-                    (o, "Simple_Hash_Value") if o.contains("File") => {
-                        match hash_type.as_deref() {
-                            Some("md5") => "md5",
-                            Some("sha1") => "sha1",
-                            Some("sha256") => "sha256",
-                            _ => "hash",
-                        }
-                    }
+                    (o, "Simple_Hash_Value") if o.contains("File") => match hash_type.as_deref() {
+                        Some("md5") => "md5",
+                        Some("sha1") => "sha1",
+                        Some("sha256") => "sha256",
+                        _ => "hash",
+                    },
                     _ => continue,
                 };
                 // Lists in one value: `a##comma##b` (CybOX's delimiter).
@@ -685,6 +734,9 @@ pub fn stix1(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), String>
             Ok(_) => {}
         }
     }
+    if !saw_package {
+        return Err("not a STIX 1 document (no <STIX_Package> element)".into());
+    }
     Ok(())
 }
 
@@ -702,7 +754,9 @@ pub fn openioc(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), Strin
         match r.read_event() {
             Err(e) => return Err(format!("XML error at byte {}: {e}", r.error_position())),
             Ok(XmlEvent::Eof) => break,
-            Ok(XmlEvent::Start(e)) | Ok(XmlEvent::Empty(e)) if local(e.name().as_ref()) == b"Context" => {
+            Ok(XmlEvent::Start(e)) | Ok(XmlEvent::Empty(e))
+                if local(e.name().as_ref()) == b"Context" =>
+            {
                 if let Some(it) = item.as_mut() {
                     it.1 = attr(&e, b"search");
                 }
@@ -712,7 +766,11 @@ pub fn openioc(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), Strin
                     saw_ioc = true;
                     ioc_id = attr(&e, b"id");
                 }
-                b"Indicator" => ops.push(attr(&e, b"operator").unwrap_or_else(|| "OR".into()).to_ascii_uppercase()),
+                b"Indicator" => ops.push(
+                    attr(&e, b"operator")
+                        .unwrap_or_else(|| "OR".into())
+                        .to_ascii_uppercase(),
+                ),
                 b"IndicatorItem" => item = Some((attr(&e, b"condition").unwrap_or_default(), None)),
                 b"Content" => in_content = true,
                 _ => {}
@@ -726,9 +784,13 @@ pub fn openioc(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), Strin
                 _ => {}
             },
             Ok(XmlEvent::Text(t)) if in_content => {
-                let Some((cond, Some(search))) = &item else { continue };
+                let Some((cond, Some(search))) = &item else {
+                    continue;
+                };
                 let hint = match search.as_str() {
-                    "PortItem/remoteIP" | "Network/IP" | "ProcessItem/PortList/PortItem/remoteIP" => "ip-dst",
+                    "PortItem/remoteIP"
+                    | "Network/IP"
+                    | "ProcessItem/PortList/PortItem/remoteIP" => "ip-dst",
                     "DnsEntryItem/RecordName" | "DnsEntryItem/Host" | "Network/DNS" => "domain",
                     "Network/URI" | "UrlHistoryItem/URL" => "url",
                     "FileItem/Md5sum" => "md5",
@@ -744,7 +806,11 @@ pub fn openioc(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), Strin
                     out.reject(Reject::Unsupported("openioc condition other than is"));
                     continue;
                 }
-                let value = t.unescape().map_err(|e| format!("XML text: {e}"))?.trim().to_string();
+                let value = t
+                    .unescape()
+                    .map_err(|e| format!("XML text: {e}"))?
+                    .trim()
+                    .to_string();
                 out.offer(
                     n,
                     Observation {
@@ -769,7 +835,13 @@ pub fn openioc(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), Strin
 /// Cowrie scoring: a source's score is failed logins + 2 × successful logins + 3 ×
 /// commands; sources at or above `min_score` become `ip-src` indicators. Bare connections
 /// (scanners that never tried to log in) score nothing.
-pub fn cowrie(bytes: &[u8], min_score: u64, sensor: &str, n: &Normalizer, out: &mut Intake) -> Result<(), String> {
+pub fn cowrie(
+    bytes: &[u8],
+    min_score: u64,
+    sensor: &str,
+    n: &Normalizer,
+    out: &mut Intake,
+) -> Result<(), String> {
     let mut scores: BTreeMap<String, u64> = BTreeMap::new();
     let mut lines = 0usize;
     let mut bad = 0usize;
@@ -829,7 +901,8 @@ mod tests {
     #[test]
     fn stix_patterns() {
         assert_eq!(
-            stix_pattern("[ipv4-addr:value = '198.51.100.1' OR domain-name:value = 'a.xyz']").unwrap(),
+            stix_pattern("[ipv4-addr:value = '198.51.100.1' OR domain-name:value = 'a.xyz']")
+                .unwrap(),
             vec![
                 ("ipv4-addr:value".into(), "198.51.100.1".into()),
                 ("domain-name:value".into(), "a.xyz".into())
@@ -852,7 +925,10 @@ mod tests {
 
     #[test]
     fn csv_fields_and_guesses() {
-        assert_eq!(csv_field(r#"1,"evil, inc.xyz",x"#, b',', 2).as_deref(), Some("evil, inc.xyz"));
+        assert_eq!(
+            csv_field(r#"1,"evil, inc.xyz",x"#, b',', 2).as_deref(),
+            Some("evil, inc.xyz")
+        );
         assert_eq!(csv_field(r#"a;"b""c";d"#, b';', 2).as_deref(), Some("b\"c"));
         assert_eq!(csv_field("a,b", b',', 3), None);
         assert_eq!(guess_type("45.9.148.108"), "ip");
@@ -870,12 +946,16 @@ mod tests {
     fn lists_count_what_they_refuse() {
         let n = Normalizer::default();
         let mut out = Intake::default();
-        let text = b"# comment\n45.9.148.108 seen twice\n\n8.8.8.8\nevil.xyz\r\n\xff\xfe\nnot a domain!\n";
+        let text =
+            b"# comment\n45.9.148.108 seen twice\n\n8.8.8.8\nevil.xyz\r\n\xff\xfe\nnot a domain!\n";
         list(text, &ListFormat::default(), "t", &n, &mut out);
         let got: Vec<_> = out.accepted.iter().map(|(i, _)| i.value.as_str()).collect();
         assert_eq!(got, ["45.9.148.108", "evil.xyz"]);
         assert_eq!(out.offered, 5);
-        assert_eq!(out.rejects.get("warninglist:public-dns-resolvers"), Some(&1));
+        assert_eq!(
+            out.rejects.get("warninglist:public-dns-resolvers"),
+            Some(&1)
+        );
         assert_eq!(out.rejects.get("not-text"), Some(&1));
         assert_eq!(out.rejects.get("invalid"), Some(&1));
     }

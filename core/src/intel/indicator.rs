@@ -128,6 +128,9 @@ pub enum Reject {
     Unsupported(&'static str),
     /// Past its end of validity (STIX `valid_until`) or revoked.
     Expired,
+    /// Listed by the source but not retrievable (a MISP feed event named in
+    /// `manifest.json` whose file is missing).
+    Unavailable,
 }
 
 impl fmt::Display for Reject {
@@ -142,6 +145,7 @@ impl fmt::Display for Reject {
             Reject::Warninglisted(w) => write!(f, "warninglist:{w}"),
             Reject::Unsupported(w) => write!(f, "unsupported:{w}"),
             Reject::Expired => f.write_str("expired"),
+            Reject::Unavailable => f.write_str("unavailable"),
         }
     }
 }
@@ -210,9 +214,10 @@ impl Normalizer {
                 let (_, h) = raw.rsplit_once('|').ok_or(Reject::Invalid)?;
                 one(hash(&hint[9..], h))
             }
-            "ja3-fingerprint-md5" | "ja3" => {
-                one(hash("md5", raw).map(|i| Indicator { kind: Kind::Ja3, ..i }))
-            }
+            "ja3-fingerprint-md5" | "ja3" => one(hash("md5", raw).map(|i| Indicator {
+                kind: Kind::Ja3,
+                ..i
+            })),
             // A hash whose algorithm the source does not name: by its length.
             "hash" => one(match raw.len() {
                 32 => hash("md5", raw),
@@ -369,8 +374,7 @@ pub fn domain_name(raw: &str) -> Result<String, Reject> {
             && l.len() <= 63
             && !l.starts_with('-')
             && !l.ends_with('-')
-            && l
-                .bytes()
+            && l.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
         if !ok {
             return Err(if l.len() > 63 {
@@ -461,15 +465,30 @@ mod tests {
 
     #[test]
     fn addresses_and_prefixes() {
-        assert_eq!(ok("ip-dst", " 45.9.148.108 "), [(Kind::Ip, "45.9.148.108".into())]);
-        assert_eq!(ok("ip-dst", "45.9.0.0/16"), [(Kind::Net, "45.9.0.0/16".into())]);
-        assert_eq!(ok("ip-src", "45.9.148.108/32"), [(Kind::Ip, "45.9.148.108".into())]);
+        assert_eq!(
+            ok("ip-dst", " 45.9.148.108 "),
+            [(Kind::Ip, "45.9.148.108".into())]
+        );
+        assert_eq!(
+            ok("ip-dst", "45.9.0.0/16"),
+            [(Kind::Net, "45.9.0.0/16".into())]
+        );
+        assert_eq!(
+            ok("ip-src", "45.9.148.108/32"),
+            [(Kind::Ip, "45.9.148.108".into())]
+        );
         assert_eq!(
             ok("ip", "2A03:2880:F10C:0083:FACE:B00C:0000:25DE"),
             [(Kind::Ip, "2a03:2880:f10c:83:face:b00c:0:25de".into())]
         );
-        assert_eq!(ok("ip-dst", "::ffff:45.9.148.108"), [(Kind::Ip, "45.9.148.108".into())]);
-        assert_eq!(ok("ip-dst|port", "45.9.148.108|443"), [(Kind::Ip, "45.9.148.108".into())]);
+        assert_eq!(
+            ok("ip-dst", "::ffff:45.9.148.108"),
+            [(Kind::Ip, "45.9.148.108".into())]
+        );
+        assert_eq!(
+            ok("ip-dst|port", "45.9.148.108|443"),
+            [(Kind::Ip, "45.9.148.108".into())]
+        );
         assert_eq!(rej("ip-dst", "0.0.0.0/0"), "prefix-too-broad");
         assert_eq!(rej("ip-dst", "45.8.0.0/15"), "prefix-too-broad");
         assert_eq!(rej("ip-dst", "2a03:2880::/32"), "prefix-too-broad");
@@ -478,35 +497,53 @@ mod tests {
         assert_eq!(rej("ip-dst", "45.9.148.1/16"), "invalid");
         assert_eq!(rej("ip-dst", "45.9.148"), "invalid");
         assert_eq!(rej("ip-dst", "8.8.8.8"), "warninglist:public-dns-resolvers");
-        assert_eq!(rej("ip-dst", "8.8.0.0/16"), "warninglist:public-dns-resolvers");
+        assert_eq!(
+            rej("ip-dst", "8.8.0.0/16"),
+            "warninglist:public-dns-resolvers"
+        );
         assert_eq!(rej("ip-dst", "10.0.0.0"), "warninglist:private-networks");
         assert_eq!(rej("ip-dst", "127.0.0.1"), "warninglist:loopback");
         assert_eq!(rej("ip-dst", "224.0.0.251"), "warninglist:multicast");
         assert_eq!(rej("ip-dst", "fe80::1"), "warninglist:link-local");
-        assert_eq!(rej("ip-dst", "2606:4700:4700::1111"), "warninglist:public-dns-resolvers");
+        assert_eq!(
+            rej("ip-dst", "2606:4700:4700::1111"),
+            "warninglist:public-dns-resolvers"
+        );
     }
 
     #[test]
     fn domains() {
-        assert_eq!(ok("domain", "Evil.Shop.COM."), [(Kind::Domain, "evil.shop.com".into())]);
+        assert_eq!(
+            ok("domain", "Evil.Shop.COM."),
+            [(Kind::Domain, "evil.shop.com".into())]
+        );
         assert_eq!(
             ok("hostname", "bücher.xyz"),
             [(Kind::Domain, "xn--bcher-kva.xyz".into())]
         );
         assert_eq!(
             ok("domain|ip", "comalign.pro|45.9.148.108"),
-            [(Kind::Domain, "comalign.pro".into()), (Kind::Ip, "45.9.148.108".into())]
+            [
+                (Kind::Domain, "comalign.pro".into()),
+                (Kind::Ip, "45.9.148.108".into())
+            ]
         );
         assert_eq!(rej("domain", "localhost"), "invalid");
         assert_eq!(rej("domain", "google.com"), "warninglist:top-domains");
         assert_eq!(rej("domain", "www.google.com"), "warninglist:top-domains");
-        assert_eq!(rej("domain", &format!("{}.com", "a".repeat(496))), "too-long");
+        assert_eq!(
+            rej("domain", &format!("{}.com", "a".repeat(496))),
+            "too-long"
+        );
         assert_eq!(rej("domain", "domain autuo.xicp.net"), "invalid");
         assert_eq!(rej("domain", "-bad.xyz"), "invalid");
         assert_eq!(rej("domain", "1.2.3.4"), "invalid");
         assert_eq!(rej("domain", "evil\u{0}.com"), "not-text");
         assert_eq!(rej("domain", "x.local"), "warninglist:reserved-domains");
-        assert_eq!(rej("domain", "evil.example"), "warninglist:reserved-domains");
+        assert_eq!(
+            rej("domain", "evil.example"),
+            "warninglist:reserved-domains"
+        );
     }
 
     #[test]
@@ -515,17 +552,32 @@ mod tests {
             ok("url", "hxxps://User@Evil.XYZ:8443/a/b.php?x=1#frag"),
             [(Kind::Url, "evil.xyz/a/b.php?x=1".into())]
         );
-        assert_eq!(ok("url", "http://45.9.148.108"), [(Kind::Url, "45.9.148.108/".into())]);
+        assert_eq!(
+            ok("url", "http://45.9.148.108"),
+            [(Kind::Url, "45.9.148.108/".into())]
+        );
         assert_eq!(ok("url", "evil.xyz?q"), [(Kind::Url, "evil.xyz/?q".into())]);
         assert_eq!(rej("url", "ftp://evil.xyz/x"), "unsupported:url scheme");
-        assert_eq!(rej("url", "https://www.google.com/search?q=x"), "warninglist:top-domains");
+        assert_eq!(
+            rej("url", "https://www.google.com/search?q=x"),
+            "warninglist:top-domains"
+        );
         let sha = "EF537F25C895BFA782526529A9B63D97AA631564D5D789C2B765448C8635FB6C";
-        assert_eq!(ok("sha256", sha), [(Kind::Sha256, sha.to_ascii_lowercase())]);
-        assert_eq!(ok("filename|sha256", &format!("a.exe|{sha}"))[0].0, Kind::Sha256);
+        assert_eq!(
+            ok("sha256", sha),
+            [(Kind::Sha256, sha.to_ascii_lowercase())]
+        );
+        assert_eq!(
+            ok("filename|sha256", &format!("a.exe|{sha}"))[0].0,
+            Kind::Sha256
+        );
         assert_eq!(ok("hash", &sha[..40])[0].0, Kind::Sha1);
         assert_eq!(ok("ja3-fingerprint-md5", &sha[..32])[0].0, Kind::Ja3);
         assert_eq!(rej("md5", &sha[..31]), "invalid");
         assert_eq!(rej("md5", "zz537f25c895bfa782526529a9b63d97"), "invalid");
-        assert_eq!(rej("email-src", "a@b.example"), "unsupported-type:email-src");
+        assert_eq!(
+            rej("email-src", "a@b.example"),
+            "unsupported-type:email-src"
+        );
     }
 }

@@ -115,10 +115,13 @@ impl Store {
                 .entry(ind.value)
                 .or_default();
             e.sides = e.sides.union(ind.sides);
-            let m = e.sources.entry(source.to_string()).or_insert_with(|| Mention {
-                first_seen: now,
-                ..Mention::default()
-            });
+            let m = e
+                .sources
+                .entry(source.to_string())
+                .or_insert_with(|| Mention {
+                    first_seen: now,
+                    ..Mention::default()
+                });
             m.last_seen = now;
             m.events.extend(origin.event);
             m.attributes.extend(origin.attribute);
@@ -209,9 +212,30 @@ mod tests {
     #[test]
     fn one_indicator_many_sources_then_expiry() {
         let mut s = Store::new();
-        s.merge("misp", vec![(ind(Kind::Ip, "45.9.148.108", Sides::DST), origin("e1", "a1"))], 100);
-        s.merge("feed", vec![(ind(Kind::Ip, "45.9.148.108", Sides::SRC), origin("e2", "a2"))], 150);
-        s.merge("feed", vec![(ind(Kind::Domain, "evil.xyz", Sides::BOTH), origin("e2", "a3"))], 150);
+        s.merge(
+            "misp",
+            vec![(
+                ind(Kind::Ip, "45.9.148.108", Sides::DST),
+                origin("e1", "a1"),
+            )],
+            100,
+        );
+        s.merge(
+            "feed",
+            vec![(
+                ind(Kind::Ip, "45.9.148.108", Sides::SRC),
+                origin("e2", "a2"),
+            )],
+            150,
+        );
+        s.merge(
+            "feed",
+            vec![(
+                ind(Kind::Domain, "evil.xyz", Sides::BOTH),
+                origin("e2", "a3"),
+            )],
+            150,
+        );
         assert_eq!(s.len(), 2);
         let e = s.get(Kind::Ip, "45.9.148.108").unwrap();
         assert_eq!(e.sides, Sides::BOTH);
@@ -220,10 +244,20 @@ mod tests {
         assert_eq!(e.sources["feed"].first_seen, 150);
 
         // The feed's next pull no longer has the IP: it stays until it expires.
-        s.merge("feed", vec![(ind(Kind::Domain, "evil.xyz", Sides::BOTH), origin("e2", "a3"))], 300);
+        s.merge(
+            "feed",
+            vec![(
+                ind(Kind::Domain, "evil.xyz", Sides::BOTH),
+                origin("e2", "a3"),
+            )],
+            300,
+        );
         assert_eq!(s.expire("feed", 200), 0, "misp still names the IP");
         assert_eq!(s.get(Kind::Ip, "45.9.148.108").unwrap().sources.len(), 1);
-        assert_eq!(s.get(Kind::Domain, "evil.xyz").unwrap().sources["feed"].first_seen, 150);
+        assert_eq!(
+            s.get(Kind::Domain, "evil.xyz").unwrap().sources["feed"].first_seen,
+            150
+        );
         assert_eq!(s.expire("misp", 200), 1);
         assert!(s.get(Kind::Ip, "45.9.148.108").is_none());
         assert_eq!(s.forget_other_sources(&["misp".to_string()].into()), 1);
@@ -236,7 +270,14 @@ mod tests {
         let p = dir.path().join("state.json");
         assert_eq!(Store::load(&p).unwrap(), Store::new());
         let mut s = Store::new();
-        s.merge("m", vec![(ind(Kind::Sha256, &"a".repeat(64), Sides::BOTH), origin("e", "a"))], 7);
+        s.merge(
+            "m",
+            vec![(
+                ind(Kind::Sha256, &"a".repeat(64), Sides::BOTH),
+                origin("e", "a"),
+            )],
+            7,
+        );
         s.sources.entry("m".into()).or_default().cursor = Some(42);
         s.save(&p).unwrap();
         assert!(!dir.path().join("state.json.tmp").exists());

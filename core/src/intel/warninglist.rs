@@ -160,7 +160,10 @@ impl Warninglists {
             }
             w.names.push(name);
         }
-        for (name, list) in [("top-domains", TOP_DOMAINS), ("reserved-domains", RESERVED_DOMAINS)] {
+        for (name, list) in [
+            ("top-domains", TOP_DOMAINS),
+            ("reserved-domains", RESERVED_DOMAINS),
+        ] {
             let name: Arc<str> = name.into();
             for d in list {
                 w.hostnames.insert(d.to_string(), name.clone());
@@ -215,8 +218,12 @@ impl Warninglists {
         }
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("warninglist {}: {e}", path.display()))?;
-        let l: List = serde_json::from_str(&text)
-            .map_err(|e| format!("warninglist {}: not a MISP warninglist: {e}", path.display()))?;
+        let l: List = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "warninglist {}: not a MISP warninglist: {e}",
+                path.display()
+            )
+        })?;
         let name: Arc<str> = format!("misp:{}", l.name).into();
         match l.kind.as_str() {
             "cidr" => {
@@ -344,9 +351,17 @@ mod tests {
         let mut w = Warninglists::empty();
         std::fs::write(&p, r#"{"name":"CDN","type":"cidr","list":["45.9.0.0/16"],"version":1,"description":"x","matching_attributes":["ip-dst"]}"#).unwrap();
         w.load_misp(&p).unwrap();
-        std::fs::write(&p, r#"{"name":"Hosts","type":"hostname","list":["*.cdn.example.net","good.example"]}"#).unwrap();
+        std::fs::write(
+            &p,
+            r#"{"name":"Hosts","type":"hostname","list":["*.cdn.example.net","good.example"]}"#,
+        )
+        .unwrap();
         w.load_misp(&p).unwrap();
-        std::fs::write(&p, r#"{"name":"Sub","type":"substring","list":["safebrowsing"]}"#).unwrap();
+        std::fs::write(
+            &p,
+            r#"{"name":"Sub","type":"substring","list":["safebrowsing"]}"#,
+        )
+        .unwrap();
         w.load_misp(&p).unwrap();
         assert_eq!(w.cidr(&"45.9.148.108".parse().unwrap()), Some("misp:CDN"));
         assert_eq!(w.domain("a.b.cdn.example.net"), Some("misp:Hosts"));
@@ -356,6 +371,9 @@ mod tests {
         std::fs::write(&p, r#"{"name":"R","type":"regex","list":["^a"]}"#).unwrap();
         assert!(w.load_misp(&p).unwrap_err().contains("not supported"));
         std::fs::write(&p, "{").unwrap();
-        assert!(w.load_misp(&p).unwrap_err().contains("not a MISP warninglist"));
+        assert!(w
+            .load_misp(&p)
+            .unwrap_err()
+            .contains("not a MISP warninglist"));
     }
 }

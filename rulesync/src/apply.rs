@@ -1,0 +1,265 @@
+//! Putting a compiled generation in force without ever breaking a running Suricata.
+//!
+//! `output-dir` is a symbolic link to a generation directory beside it
+//! (`.<name>.gen/<n>`). A run writes generation n+1, validates it with the real
+//! `suricata -T`, then replaces the link in one `rename` and tells Suricata over its
+//! socket. If Suricata does not take the new generation, the link is put back, so the
+//! files on disk are always the ones Suricata runs on.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use suriguard_core::intel::compile::{SetType, RULES_FILE};
+use suriguard_core::intel::{CompileOptions, Compiled, DatasetMode, Store};
+
+use crate::config::Config;
+use crate::socket::Suricata;
+
+pub struct Generations {
+    link: PathBuf,
+    dir: PathBuf,
+}
+
+impl Generations {
+    pub fn new(output_dir: &Path) -> Result<Generations, String> {
+        let name = output_dir.file_name().ok_or_else(|| {
+            format!(
+                "output-dir {}: needs a final component",
+                output_dir.display()
+            )
+        })?;
+        let parent = output_dir.parent().unwrap_or(Path::new("."));
+        let mut gen_name = std::ffi::OsString::from(".");
+        gen_name.push(name);
+        gen_name.push(".gen");
+        Ok(Generations {
+            link: output_dir.to_path_buf(),
+            dir: parent.join(gen_name),
+        })
+    }
+
+    /// The directory the link points at now, if any.
+    pub fn current(&self) -> Result<Option<PathBuf>, String> {
+        match std::fs::symlink_metadata(&self.link) {
+            Ok(md) if md.file_type().is_symlink() => {
+                let t = std::fs::read_link(&self.link).map_err(|e| e.to_string())?;
+                Ok(Some(if t.is_absolute() { t } else { self.link.parent().unwrap_or(Path::new(".")).join(t) }))
+            }
+            Ok(_) => Err(format!(
+                "output-dir {} exists and is not a link made by rulesync: move it away (rulesync keeps it as a link to its generations)",
+                self.link.display()
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("output-dir {}: {e}", self.link.display())),
+        }
+    }
+
+    /// A new, empty generation directory.
+    pub fn stage(&self) -> Result<PathBuf, String> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| format!("{}: {e}", self.dir.display()))?;
+        let next = std::fs::read_dir(&self.dir)
+            .map_err(|e| format!("{}: {e}", self.dir.display()))?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let p = self.dir.join(next.to_string());
+        std::fs::create_dir(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok(p)
+    }
+
+    /// Points the link at `target` atomically (a new link renamed over the old one).
+    pub fn point_at(&self, target: &Path) -> Result<(), String> {
+        let mut tmp = self.link.as_os_str().to_owned();
+        tmp.push(".new");
+        let tmp = PathBuf::from(tmp);
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(target, &tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, &self.link).map_err(|e| format!("{}: {e}", self.link.display()))?;
+        if let Some(p) = self.link.parent() {
+            std::fs::File::open(p)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Removes generations other than `keep` (the current and the previous one).
+    pub fn prune(&self, keep: &[&Path]) {
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if !keep.iter().any(|k| *k == p) {
+                let _ = std::fs::remove_dir_all(&p);
+            }
+        }
+    }
+}
+
+/// Writes a generation: the files, the rule file that Suricata will load (referring to
+/// `output-dir`), and `validate.rules` (the same rules referring to the generation
+/// itself, for `suricata -T` before the swap).
+pub fn write_generation(
+    gen: &Path,
+    compiled: &Compiled,
+    store: &Store,
+    opts: &CompileOptions,
+    output_dir: &Path,
+) -> Result<(), String> {
+    compiled
+        .write(store, opts, gen, output_dir)
+        .map_err(|e| format!("{}: {e}", gen.display()))?;
+    std::fs::write(gen.join("validate.rules"), compiled.rules(opts, gen))
+        .map_err(|e| format!("{}: {e}", gen.display()))?;
+    for f in std::fs::read_dir(gen).map_err(|e| e.to_string())?.flatten() {
+        std::fs::File::open(f.path())
+            .and_then(|f| f.sync_all())
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// `suricata -T` over the generation's rules with the user's configuration.
+pub fn validate(cfg: &Config, gen: &Path) -> Result<(), String> {
+    let logs = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(&cfg.suricata.binary);
+    cmd.arg("-T");
+    if let Some(c) = &cfg.suricata.config {
+        cmd.arg("-c").arg(c);
+    }
+    cmd.arg("-S")
+        .arg(gen.join("validate.rules"))
+        .arg("-l")
+        .arg(logs.path());
+    cmd.args(&cfg.suricata.test_args);
+    let out = cmd
+        .output()
+        .map_err(|e| format!("running {}: {e}", cfg.suricata.binary.display()))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("E: ") || l.contains("Error"))
+        .collect();
+    let shown = if errors.is_empty() {
+        text.lines().rev().take(5).collect::<Vec<_>>().join("\n")
+    } else {
+        errors.join("\n")
+    };
+    Err(format!(
+        "suricata -T refused the generated rules ({}):\n{shown}",
+        out.status
+    ))
+}
+
+/// How a generation was put in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Applied {
+    /// Files swapped; no socket configured, Suricata picks them up at its next reload.
+    Swapped,
+    /// Dataset changes pushed with `dataset-add` / `dataset-remove`.
+    Live,
+    /// Rules reloaded over the socket.
+    Reloaded,
+    /// Both: pushed (datasets declared with `state` keep their content over a reload)
+    /// and reloaded (the rule file changed).
+    LiveAndReloaded,
+}
+
+/// Tells Suricata about the new generation. `changes` is per set (added, removed).
+pub fn notify(
+    cfg: &Config,
+    compiled: &Compiled,
+    changes: &std::collections::BTreeMap<&'static str, (Vec<String>, Vec<String>)>,
+    rules_changed: bool,
+) -> Result<Applied, String> {
+    let Some(sock) = &cfg.suricata.socket else {
+        return Ok(Applied::Swapped);
+    };
+    let timeout = Duration::from_secs(cfg.suricata.reload_timeout_secs);
+    let mut s = Suricata::connect(sock, Duration::from_secs(30))?;
+    let n_changes: usize = changes.values().map(|(a, r)| a.len() + r.len()).sum();
+    let hash_lists_changed = changes.iter().any(|(n, (a, r))| {
+        compiled.sets[n].set_type == SetType::HashList && !(a.is_empty() && r.is_empty())
+    });
+    let mut pushed = false;
+    if cfg.dataset_mode == DatasetMode::State {
+        // Datasets declared with `state` survive reloads with their content: the changes
+        // must be pushed whatever else happens.
+        for (name, (added, removed)) in changes {
+            let set = &compiled.sets[name];
+            if set.set_type == SetType::HashList {
+                continue;
+            }
+            for (cmd, vals) in [("dataset-add", added), ("dataset-remove", removed)] {
+                for v in vals {
+                    s.command(
+                        cmd,
+                        Some(json!({"setname": set.name, "settype": set.set_type.name(), "datavalue": set.wire(v)})),
+                    )?;
+                }
+            }
+            pushed |= !(added.is_empty() && removed.is_empty());
+        }
+        if !rules_changed && !hash_lists_changed && n_changes <= cfg.live_max_changes {
+            return Ok(Applied::Live);
+        }
+    }
+    reload(&mut s, timeout)?;
+    Ok(if pushed {
+        Applied::LiveAndReloaded
+    } else {
+        Applied::Reloaded
+    })
+}
+
+/// `ruleset-reload-nonblocking`, then waits until `ruleset-reload-time` shows a reload
+/// newer than the one before, and checks that none of our rules failed to load.
+fn reload(s: &mut Suricata, timeout: Duration) -> Result<(), String> {
+    let before = s.command("ruleset-reload-time", None).unwrap_or_default();
+    s.command("ruleset-reload-nonblocking", None)?;
+    let start = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = s.command("ruleset-reload-time", None)?;
+        if now != before {
+            break;
+        }
+        if start.elapsed() > timeout {
+            return Err(format!(
+                "Suricata did not finish the rule reload within {} s (see its log)",
+                timeout.as_secs()
+            ));
+        }
+    }
+    let failed = s.command("ruleset-failed-rules", None).unwrap_or_default();
+    let ours: Vec<String> = failed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["rule"].as_str())
+        .filter(|r| r.contains("suriguard"))
+        .map(str::to_string)
+        .collect();
+    if !ours.is_empty() {
+        return Err(format!(
+            "Suricata failed to load {} generated rules: {}",
+            ours.len(),
+            ours.join(" | ")
+        ));
+    }
+    Ok(())
+}
+
+/// The rule text of the generation at `dir`, if it has one.
+pub fn rules_text(dir: &Path) -> Option<String> {
+    std::fs::read_to_string(dir.join(RULES_FILE)).ok()
+}

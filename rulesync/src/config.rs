@@ -1,0 +1,278 @@
+//! rulesync's configuration file (TOML). Unknown keys are refused, so a typo never
+//! silently disables a setting.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use suriguard_core::intel::DatasetMode;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Config {
+    /// Where the rule file and datasets go (Suricata's rule-files point here).
+    pub output_dir: PathBuf,
+    /// Where rulesync keeps its state (`rulesync-state.json`).
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    #[serde(default = "default_sid_base")]
+    pub sid_base: u32,
+    #[serde(default)]
+    pub dataset_mode: DatasetMode,
+    /// `alert` or `drop`.
+    #[serde(default = "default_action")]
+    pub action: String,
+    #[serde(default = "default_v4")]
+    pub min_prefix_v4: u8,
+    #[serde(default = "default_v6")]
+    pub min_prefix_v6: u8,
+    /// MISP warninglist files (`list.json`) to add to the built-in ones.
+    #[serde(default)]
+    pub warninglists: Vec<PathBuf>,
+    /// Addresses, prefixes and domains never to compile (your own, your partners').
+    #[serde(default)]
+    pub allowlist: Vec<String>,
+    /// Default for sources: days an indicator stays after its source stops naming it.
+    #[serde(default = "default_expire")]
+    pub expire_after_days: u32,
+    /// At most this many dataset changes are pushed live (`dataset-add`/`-remove`);
+    /// more, or a changed rule file, means a rule reload.
+    #[serde(default = "default_live_max")]
+    pub live_max_changes: usize,
+    #[serde(default)]
+    pub suricata: SuricataConfig,
+    #[serde(default, rename = "source")]
+    pub sources: Vec<SourceConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SuricataConfig {
+    /// The `suricata` binary used for `-T`.
+    #[serde(default = "default_suricata")]
+    pub binary: PathBuf,
+    /// The suricata.yaml the generated rules are validated against.
+    #[serde(default)]
+    pub config: Option<PathBuf>,
+    /// Run `suricata -T` before applying (default true).
+    #[serde(default = "yes")]
+    pub validate: bool,
+    /// Extra arguments for `suricata -T` (`--set` overrides, for instance).
+    #[serde(default)]
+    pub test_args: Vec<String>,
+    /// Suricata's unix socket; without it the files are swapped but nothing is reloaded.
+    #[serde(default)]
+    pub socket: Option<PathBuf>,
+    /// How long to wait for a rule reload to finish.
+    #[serde(default = "default_reload_timeout")]
+    pub reload_timeout_secs: u64,
+}
+
+impl Default for SuricataConfig {
+    fn default() -> Self {
+        SuricataConfig {
+            binary: default_suricata(),
+            config: None,
+            validate: true,
+            test_args: Vec::new(),
+            socket: None,
+            reload_timeout_secs: default_reload_timeout(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceType {
+    Misp,
+    MispFeed,
+    Csv,
+    Text,
+    Stix2,
+    Stix1,
+    Openioc,
+    Cowrie,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SourceConfig {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: SourceType,
+    /// A local file (or directory, for `misp-feed`).
+    pub path: Option<PathBuf>,
+    /// An http(s) URL (a MISP server's base URL for `misp`).
+    pub url: Option<String>,
+    /// With a directory `path`: only files whose name ends with this (`.json`).
+    pub suffix: Option<String>,
+    #[serde(default)]
+    pub expire_after_days: Option<u32>,
+    /// Off: the source is kept in the configuration but not pulled (its indicators stay
+    /// until they expire).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+
+    // HTTP
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// A PEM CA certificate to trust in addition to the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Never set this outside a lab: turns TLS certificate verification off.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+
+    // MISP
+    /// Environment variable holding the API key.
+    pub api_key_env: Option<String>,
+    /// File holding the API key; must be readable by its owner only.
+    pub api_key_file: Option<PathBuf>,
+    #[serde(default = "yes")]
+    pub to_ids: bool,
+    #[serde(default = "yes")]
+    pub published: bool,
+    /// MISP attribute types to pull; empty = all types rulesync compiles.
+    #[serde(default)]
+    pub types: Vec<String>,
+    #[serde(default = "default_page")]
+    pub page_size: u32,
+    #[serde(default = "yes")]
+    pub enforce_warninglist: bool,
+    /// Hours between full (non-incremental) pulls, which refresh what is still present
+    /// so that only what disappeared expires.
+    #[serde(default = "default_full")]
+    pub full_pull_hours: u32,
+
+    // CSV / text
+    #[serde(default = "one")]
+    pub column: usize,
+    #[serde(default = "comma")]
+    pub delimiter: char,
+    #[serde(default)]
+    pub header: bool,
+    #[serde(default = "hash")]
+    pub comment: String,
+    /// The MISP type of every value (`ip-dst`, `domain`, …); guessed per value if unset.
+    pub indicator_type: Option<String>,
+
+    // Cowrie
+    #[serde(default = "one_u64")]
+    pub min_score: u64,
+}
+
+fn default_state_dir() -> PathBuf {
+    "/var/lib/suriguard".into()
+}
+fn default_sid_base() -> u32 {
+    9_700_000
+}
+fn default_action() -> String {
+    "alert".into()
+}
+fn default_v4() -> u8 {
+    16
+}
+fn default_v6() -> u8 {
+    48
+}
+fn default_expire() -> u32 {
+    30
+}
+fn default_live_max() -> usize {
+    1000
+}
+fn default_suricata() -> PathBuf {
+    "suricata".into()
+}
+fn default_reload_timeout() -> u64 {
+    120
+}
+fn default_timeout() -> u64 {
+    60
+}
+fn default_page() -> u32 {
+    5000
+}
+fn default_full() -> u32 {
+    24
+}
+fn yes() -> bool {
+    true
+}
+fn one() -> usize {
+    1
+}
+fn one_u64() -> u64 {
+    1
+}
+fn comma() -> char {
+    ','
+}
+fn hash() -> String {
+    "#".into()
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let c: Config = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        c.check().map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(c)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if !matches!(self.action.as_str(), "alert" | "drop" | "reject") {
+            return Err(format!(
+                "action {:?}: use alert, drop or reject",
+                self.action
+            ));
+        }
+        if self.min_prefix_v4 > 32 || self.min_prefix_v6 > 128 {
+            return Err("min-prefix-v4 is at most 32 and min-prefix-v6 at most 128".into());
+        }
+        if self.sid_base == 0 || self.sid_base > u32::MAX - 100 {
+            return Err("sid-base must leave room for 100 SIDs".into());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for s in &self.sources {
+            if s.name.is_empty()
+                || !s
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                return Err(format!(
+                    "source name {:?}: use letters, digits, '-', '_', '.'",
+                    s.name
+                ));
+            }
+            if !names.insert(&s.name) {
+                return Err(format!("source {:?} is defined twice", s.name));
+            }
+            match (&s.path, &s.url) {
+                (Some(_), None) | (None, Some(_)) => {}
+                _ => {
+                    return Err(format!(
+                        "source {:?}: give exactly one of path and url",
+                        s.name
+                    ))
+                }
+            }
+            if s.kind == SourceType::Misp && s.url.is_none() {
+                return Err(format!("source {:?}: a misp source needs url", s.name));
+            }
+            if s.kind == SourceType::Misp && s.api_key_env.is_none() && s.api_key_file.is_none() {
+                return Err(format!(
+                    "source {:?}: a misp source needs api-key-env or api-key-file",
+                    s.name
+                ));
+            }
+            if s.page_size == 0 || s.column == 0 {
+                return Err(format!(
+                    "source {:?}: page-size and column start at 1",
+                    s.name
+                ));
+            }
+        }
+        Ok(())
+    }
+}
