@@ -21,6 +21,9 @@ pub struct Config {
     /// `alert` or `drop`.
     #[serde(default = "default_action")]
     pub action: String,
+    /// Rule options added to every generated rule (`classtype:trojan-activity;`).
+    #[serde(default)]
+    pub extra_rule_options: String,
     #[serde(default = "default_v4")]
     pub min_prefix_v4: u8,
     #[serde(default = "default_v6")]

@@ -259,6 +259,7 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
         sid_base: cfg.sid_base,
         mode: cfg.dataset_mode,
         action: cfg.action.clone(),
+        extra_options: cfg.extra_rule_options.clone(),
         ..CompileOptions::default()
     };
     let compiled = Compiled::from_store(&store);

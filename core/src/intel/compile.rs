@@ -49,6 +49,9 @@ pub struct CompileOptions {
     /// `alert` (default) or `drop` for an inline Suricata.
     pub action: String,
     pub msg_prefix: String,
+    /// Rule options added to every rule before its `sid` (`classtype:trojan-activity;
+    /// priority:1;`).
+    pub extra_options: String,
 }
 
 impl Default for CompileOptions {
@@ -58,6 +61,7 @@ impl Default for CompileOptions {
             mode: DatasetMode::Load,
             action: "alert".into(),
             msg_prefix: "SURIGUARD threat intel".into(),
+            extra_options: String::new(),
         }
     }
 }
@@ -259,9 +263,18 @@ impl Compiled {
         let msg = &opts.msg_prefix;
         let sid = |off: u32| opts.sid_base + off;
         let set = |n: &str| &self.sets[n];
+        let extra = opts.extra_options.trim();
         let mut rule = |s: &Set, body: String| {
-            if !s.values.is_empty() {
-                let _ = writeln!(r, "{body}");
+            if s.values.is_empty() {
+                return;
+            }
+            match body.rfind(" sid:") {
+                Some(i) if !extra.is_empty() => {
+                    let _ = writeln!(r, "{} {extra}{}", &body[..i], &body[i..]);
+                }
+                _ => {
+                    let _ = writeln!(r, "{body}");
+                }
             }
         };
         for (off, name, key, dir_word, track) in [

@@ -1,0 +1,327 @@
+//! rulesync against the real feeds and documents in `../shared/data`, poisoned input,
+//! and a generated rule file that `suricata -T` refuses.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use suriguard_e2e::{shared_data, workspace_root, Ran};
+
+fn rulesync() -> PathBuf {
+    workspace_root().join("target/release/rulesync")
+}
+
+fn run(cfg: &Path, args: &[&str]) -> Ran {
+    let mut c = Command::new(rulesync());
+    c.arg("-c").arg(cfg).args(args);
+    Ran::run(c, cfg.parent().unwrap())
+}
+
+fn json(r: &Ran) -> Value {
+    serde_json::from_str(&r.stdout()).unwrap_or_else(|e| panic!("{e}: not JSON\n{r}"))
+}
+
+fn source<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no source {name} in {report}"))
+}
+
+fn write_config(dir: &Path, body: &str) -> PathBuf {
+    write_config_as(dir, "rulesync.toml", body)
+}
+
+fn write_config_as(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    let head = format!(
+        "output-dir = \"{out}\"\nstate-dir = \"{state}\"\n",
+        out = dir.join("out").display(),
+        state = dir.join("state").display()
+    );
+    std::fs::write(&p, head + body).unwrap();
+    p
+}
+
+/// Every real feed and document in the shared data, one source each (directories where
+/// the data set has several files), pulled in one dry run.
+#[test]
+fn every_shared_feed_and_document_parses_with_known_counts() {
+    let d = shared_data();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = |name: &str, ty: &str, path: PathBuf, suffix: Option<&str>| {
+        let mut s = format!(
+            "[[source]]\nname = \"{name}\"\ntype = \"{ty}\"\npath = \"{}\"\n",
+            path.display()
+        );
+        if let Some(x) = suffix {
+            s += &format!("suffix = \"{x}\"\n");
+        }
+        s
+    };
+    let oi = d.join("stix/stix1-openioc/openioc-to-stix");
+    let ms = d.join("stix/stix1-openioc/misp-stix");
+    let body = [
+        src("infoblox", "misp-feed", d.join("misp/feeds/infoblox"), None),
+        src("stix21", "stix2", d.join("stix/stix21"), None),
+        src("misp-stix21", "stix2", ms.clone(), Some("stix21.json")),
+        src("stix1", "stix1", oi.clone(), Some(".stix.xml")),
+        src("misp-stix1", "stix1", ms, Some(".xml")),
+        src(
+            "pymisp-stix1",
+            "stix1",
+            d.join("misp/pymisp/stix1.xml-utf8"),
+            None,
+        ),
+        src("openioc", "openioc", oi.clone(), Some(".ioc")),
+        src("openioc-xml", "openioc", oi, Some(".ioc.xml")),
+        src(
+            "cowrie",
+            "cowrie",
+            d.join("cowrie/cowrie.json.2018-05-06"),
+            None,
+        ),
+    ]
+    .concat();
+    let cfg = write_config(tmp.path(), &body);
+    let r = run(&cfg, &["run", "--dry-run", "-o", "json"]);
+    r.assert_success();
+    let rep = json(&r);
+    let counts = |name: &str| {
+        let s = source(&rep, name);
+        assert_eq!(s["ok"], true, "{name}: {s}");
+        (
+            s["offered"].as_u64().unwrap(),
+            s["accepted"].as_u64().unwrap(),
+            s["rejects"].clone(),
+        )
+    };
+    // The Infoblox feed: 46 events in manifest.json, 35 of them in the data set; 12,530
+    // to_ids attributes: 12,179 domains, 179 URLs, 110 ip-dst, 30 sha256, 1
+    // filename|sha256, 31 email-src.
+    let (offered, accepted, rejects) = counts("infoblox");
+    assert_eq!(rejects["unavailable"], 11, "{rejects}");
+    assert_eq!(rejects["unsupported-type:email-src"], 31, "{rejects}");
+    assert_eq!(offered, 12_530 + 11);
+    assert_eq!(
+        offered - accepted,
+        rejects
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum::<u64>()
+    );
+    assert!(accepted > 12_400, "{accepted}");
+    // STIX 2.1: APT1's four /15 networks are too broad, the x509 AND patterns and the
+    // e-mail MATCHES pattern cannot be matched value by value, 10.0.0.0 is private.
+    let (_, accepted, rejects) = counts("stix21");
+    assert_eq!(rejects["prefix-too-broad"], 4, "{rejects}");
+    assert_eq!(rejects["unsupported:stix pattern with AND"], 2, "{rejects}");
+    assert_eq!(rejects["warninglist:private-networks"], 2, "{rejects}");
+    assert!(accepted >= 60, "{accepted}");
+    // misp-stix's collections name circl.lu (a top domain) and AND patterns only.
+    let (_, accepted, rejects) = counts("misp-stix21");
+    assert_eq!(accepted, 0);
+    assert_eq!(rejects["warninglist:top-domains"], 2, "{rejects}");
+    let (offered, accepted, _) = counts("stix1");
+    assert_eq!((offered, accepted), (3, 3));
+    let (_, _, rejects) = counts("misp-stix1");
+    assert_eq!(rejects["warninglist:top-domains"], 5, "{rejects}");
+    let (offered, _, _) = counts("pymisp-stix1");
+    assert!(offered > 0, "PyMISP's STIX 1 export offered nothing");
+    // The OpenIOC file from iocbucket uses `contains` everywhere.
+    let (_, accepted, rejects) = counts("openioc");
+    assert_eq!(accepted, 0);
+    assert_eq!(
+        rejects["unsupported:openioc condition other than is"], 14,
+        "{rejects}"
+    );
+    let (offered, accepted, _) = counts("openioc-xml");
+    assert_eq!((offered, accepted), (4, 4));
+    // Cowrie: three sources logged in or ran commands; the rest only connected.
+    let (offered, accepted, _) = counts("cowrie");
+    assert_eq!((offered, accepted), (3, 3));
+
+    // A dry run writes nothing.
+    assert!(!tmp.path().join("out").exists());
+    assert!(!tmp.path().join("state/rulesync-state.json").exists());
+}
+
+/// Poisoned values are refused with their reason and never reach a compiled file; what
+/// is good in the same list is compiled and validated by the real `suricata -T`.
+#[test]
+fn poisoned_indicators_are_rejected_and_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let list = tmp.path().join("list.txt");
+    let long = format!("{}.com", "a".repeat(496));
+    let mut text = format!(
+        "# poisoned\n0.0.0.0/0\n8.8.8.8\ngoogle.com\nlocalhost\n203.0.113.9:8080\n45.9.148.9:80\n{long}\n"
+    )
+    .into_bytes();
+    text.extend_from_slice(b"bad\xff\xfeutf8.com\n");
+    text.extend_from_slice(b"# good\n45.9.148.108\ncomalign.pro\nhttp://evil-site.xyz/gate.php\n");
+    std::fs::write(&list, text).unwrap();
+    let csv = tmp.path().join("list.csv");
+    std::fs::write(
+        &csv,
+        "id,value,note\n1,\"ns1.comalign.pro\",c2\n2,127.0.0.1,loop\n3,2001:4860:4860::8888,dns\n",
+    )
+    .unwrap();
+    let cfg = write_config(
+        tmp.path(),
+        &format!(
+            "[[source]]\nname = \"list\"\ntype = \"text\"\npath = \"{}\"\n[[source]]\nname = \"csv\"\ntype = \"csv\"\npath = \"{}\"\ncolumn = 2\nheader = true\n",
+            list.display(),
+            csv.display()
+        ),
+    );
+    let r = run(&cfg, &["run", "-o", "json"]);
+    r.assert_success();
+    let rep = json(&r);
+    let s = source(&rep, "list");
+    let rejects = &s["rejects"];
+    assert_eq!(rejects["prefix-too-broad"], 1, "{s}");
+    assert_eq!(rejects["warninglist:public-dns-resolvers"], 1, "{s}");
+    assert_eq!(rejects["warninglist:top-domains"], 1, "{s}");
+    assert_eq!(rejects["invalid"], 1, "localhost: {s}");
+    assert_eq!(rejects["has-port"], 2, "{s}");
+    assert_eq!(rejects["too-long"], 1, "{s}");
+    assert_eq!(rejects["not-text"], 1, "{s}");
+    assert_eq!(s["accepted"], 3, "{s}");
+    let c = source(&rep, "csv");
+    assert_eq!(c["accepted"], 1, "{c}");
+    assert_eq!(c["rejects"]["warninglist:loopback"], 1, "{c}");
+    assert_eq!(c["rejects"]["warninglist:public-dns-resolvers"], 1, "{c}");
+
+    let out = tmp.path().join("out");
+    let all: String = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name() != "validate.rules")
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    let b64 = |s: &str| {
+        use std::fmt::Write;
+        // Base64 as Suricata's string datasets store it.
+        let table = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut o = String::new();
+        for ch in s.as_bytes().chunks(3) {
+            let n = (ch[0] as u32) << 16
+                | (*ch.get(1).unwrap_or(&0) as u32) << 8
+                | *ch.get(2).unwrap_or(&0) as u32;
+            for i in 0..4 {
+                if i <= ch.len() {
+                    let _ = write!(o, "{}", table[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    o.push('=');
+                }
+            }
+        }
+        o
+    };
+    for bad in [
+        "0.0.0.0",
+        "8.8.8.8",
+        "2001:4860:4860::8888",
+        "127.0.0.1",
+        "203.0.113.9",
+        "45.9.148.9",
+    ] {
+        assert!(!all.contains(bad), "{bad} was compiled");
+    }
+    for bad in ["google.com", "localhost", &long] {
+        assert!(!all.contains(&b64(bad)), "{bad} was compiled");
+    }
+    let domains = std::fs::read_to_string(out.join("domains.lst")).unwrap();
+    assert_eq!(
+        domains,
+        format!("{}\n{}\n", b64("comalign.pro"), b64("ns1.comalign.pro"))
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("ip-dst-v4.lst")).unwrap(),
+        "45.9.148.108\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("url-paths.lst")).unwrap(),
+        format!("{}\n", b64("/gate.php"))
+    );
+
+    // Provenance: the domain's source and the lookup command agree.
+    let l = run(&cfg, &["lookup", "NS1.comalign.pro.", "-o", "json"]);
+    l.assert_success();
+    let found = json(&l);
+    assert_eq!(found[0]["kind"], "domain", "{found}");
+    assert!(found[0]["sources"]["csv"].is_object(), "{found}");
+}
+
+/// A generated rule file that `suricata -T` refuses leaves the files in force and the
+/// state as they were; the run exits non-zero with Suricata's reason.
+#[test]
+fn a_rule_file_suricata_refuses_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let list = tmp.path().join("list.txt");
+    std::fs::write(&list, "45.9.148.108\n").unwrap();
+    let body = format!(
+        "[[source]]\nname = \"list\"\ntype = \"text\"\npath = \"{}\"\n",
+        list.display()
+    );
+    let cfg = write_config(tmp.path(), &body);
+    run(&cfg, &["run"]).assert_success();
+    let out = tmp.path().join("out");
+    let gen1 = std::fs::read_link(&out).unwrap();
+    let rules1 = std::fs::read_to_string(out.join("suriguard.rules")).unwrap();
+    let state1 = std::fs::read(tmp.path().join("state/rulesync-state.json")).unwrap();
+
+    std::fs::write(&list, "45.9.148.108\n45.9.148.109\n").unwrap();
+    let bad = write_config_as(
+        tmp.path(),
+        "bad.toml",
+        &format!("extra-rule-options = \"nosuchkeyword:1;\"\n{body}"),
+    );
+    let r = run(&bad, &["run"]);
+    assert!(!r.success(), "{r}");
+    assert!(r.stderr().contains("suricata -T refused"), "{r}");
+    assert!(
+        r.stderr().contains("nosuchkeyword"),
+        "Suricata's reason is shown: {r}"
+    );
+    assert_eq!(std::fs::read_link(&out).unwrap(), gen1);
+    assert_eq!(
+        std::fs::read_to_string(out.join("suriguard.rules")).unwrap(),
+        rules1
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("ip-dst-v4.lst")).unwrap(),
+        "45.9.148.108\n"
+    );
+    assert_eq!(
+        std::fs::read(tmp.path().join("state/rulesync-state.json")).unwrap(),
+        state1
+    );
+    // Only the generation in force is left.
+    let gens: Vec<_> = std::fs::read_dir(tmp.path().join(".out.gen"))
+        .unwrap()
+        .collect();
+    assert_eq!(gens.len(), 1);
+
+    // The same change with a good configuration goes through.
+    let r = run(&cfg, &["run", "-o", "json"]);
+    r.assert_success();
+    // A plain list does not say which way: the address goes to the ip.src and ip.dst sets.
+    assert_eq!(
+        json(&r)["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["added"].as_u64().unwrap())
+            .sum::<u64>(),
+        2
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("ip-dst-v4.lst")).unwrap(),
+        "45.9.148.108\n45.9.148.109\n"
+    );
+}
