@@ -21,6 +21,7 @@ PKGS=(
     iputils-ping      # ping across the test namespaces (IPv4 and IPv6)
     python3-aiosmtpd  # real SMTP server for notification tests
     python3-scapy     # reproducible test captures
+    python3-yaml      # the MISP test server reads MISP's openapi.yaml
     jq                # demo output formatting
     make
 )

@@ -325,3 +325,223 @@ fn a_rule_file_suricata_refuses_changes_nothing() {
         "45.9.148.108\n45.9.148.109\n"
     );
 }
+
+/// The MISP test server (`tests/misp/misp_server.py`) on loopback.
+struct Misp {
+    child: std::process::Child,
+    port: u16,
+    mode: PathBuf,
+    log: PathBuf,
+}
+
+impl Misp {
+    const KEY: &'static str = "suriguard-test-key-0123456789abcdef0123456";
+
+    fn start(dir: &Path) -> Misp {
+        use std::io::BufRead;
+        let mode = dir.join("misp-mode");
+        let log = dir.join("misp-requests.jsonl");
+        std::fs::write(&mode, "ok").unwrap();
+        let mut child = Command::new("python3")
+            .arg(workspace_root().join("tests/misp/misp_server.py"))
+            .arg("--data")
+            .arg(shared_data())
+            .arg("--mode-file")
+            .arg(&mode)
+            .arg("--log")
+            .arg(&log)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("MISP server said {line:?}"));
+        Misp {
+            child,
+            port,
+            mode,
+            log,
+        }
+    }
+
+    fn set_mode(&self, m: &str) {
+        std::fs::write(&self.mode, m).unwrap();
+    }
+
+    /// The requests logged since the last call.
+    fn take_requests(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let _ = std::fs::write(&self.log, "");
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Misp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Full pull paged to the end, then incremental pulls by timestamp; every request is
+/// valid against MISP's openapi.yaml; 403, 500, an HTML error page, a truncated body and
+/// a timeout each fail the source with a clear reason and keep its indicators.
+#[test]
+fn misp_rest_api_paged_incremental_and_failures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let misp = Misp::start(tmp.path());
+    let body = format!(
+        "[[source]]\nname = \"misp\"\ntype = \"misp\"\nurl = \"http://127.0.0.1:{}\"\napi-key-env = \"SG_TEST_MISP_KEY\"\npage-size = 1000\ntimeout-secs = 2\nfull-pull-hours = 1000\n",
+        misp.port
+    );
+    let cfg = write_config(tmp.path(), &body);
+    let run_misp = |args: &[&str]| {
+        let mut c = Command::new(rulesync());
+        c.arg("-c")
+            .arg(&cfg)
+            .args(args)
+            .env("SG_TEST_MISP_KEY", Misp::KEY);
+        Ran::run(c, tmp.path())
+    };
+
+    let r = run_misp(&["run", "-o", "json"]);
+    r.assert_success();
+    let rep = json(&r);
+    let s = source(&rep, "misp");
+    assert_eq!(s["pull"], "full", "{s}");
+    let reqs = misp.take_requests();
+    for q in &reqs {
+        assert_eq!(
+            q["errors"],
+            Value::Array(vec![]),
+            "request not valid against openapi.yaml: {q}"
+        );
+        assert_eq!(q["auth_ok"], true);
+        assert_eq!(q["body"]["to_ids"], true);
+        assert_eq!(q["body"]["published"], true);
+        assert_eq!(q["body"]["enforceWarninglist"], true);
+        assert!(
+            q["body"].get("timestamp").is_none(),
+            "a full pull has no timestamp: {q}"
+        );
+    }
+    let pages: Vec<u64> = reqs
+        .iter()
+        .map(|q| q["body"]["page"].as_u64().unwrap())
+        .collect();
+    assert!(
+        pages.len() >= 13,
+        "12,500+ attributes in pages of 1,000: {pages:?}"
+    );
+    assert_eq!(pages, (1..=pages.len() as u64).collect::<Vec<_>>());
+    let offered = s["offered"].as_u64().unwrap();
+    assert!(offered > 12_500 && offered < 13_000 + 1000, "{s}");
+    assert!(s["accepted"].as_u64().unwrap() > 12_400, "{s}");
+    let domains = std::fs::read_to_string(tmp.path().join("out/domains.lst")).unwrap();
+    let state: Value = serde_json::from_slice(
+        &std::fs::read(tmp.path().join("state/rulesync-state.json")).unwrap(),
+    )
+    .unwrap();
+    let cursor = state["sources"]["misp"]["cursor"]
+        .as_i64()
+        .expect("cursor saved");
+    // The event in the data with the newest attribute timestamps.
+    assert!(cursor > 1_700_000_000, "{cursor}");
+    // Provenance names the MISP event and attribute.
+    let l = run_misp(&["lookup", "comalign.pro", "-o", "json"]);
+    l.assert_success();
+    let m = &json(&l)[0]["sources"]["misp"];
+    assert_eq!(
+        m["events"][0], "0dbb179a-1c8c-4e7c-a264-2440414dbac8",
+        "{m}"
+    );
+    assert_eq!(
+        m["attributes"][0], "77084a53-a024-43cb-8881-c8a715bf9de3",
+        "{m}"
+    );
+
+    // Incremental: only what changed since the cursor.
+    let r = run_misp(&["run", "-o", "json"]);
+    r.assert_success();
+    let rep = json(&r);
+    assert_eq!(source(&rep, "misp")["pull"], "incremental");
+    assert_eq!(rep["applied"], "unchanged", "{rep}");
+    let reqs = misp.take_requests();
+    assert!(!reqs.is_empty());
+    for q in &reqs {
+        assert_eq!(q["body"]["timestamp"], cursor.to_string(), "{q}");
+        assert_eq!(q["errors"], Value::Array(vec![]), "{q}");
+    }
+    assert!(source(&rep, "misp")["offered"].as_u64().unwrap() < 1000);
+
+    // Failures: the source fails with its reason, the indicators stay.
+    for (mode, reason) in [
+        ("403", "refused the API key"),
+        ("500", "HTTP 500"),
+        ("html", "HTTP 502"),
+        ("truncated", "not a MISP attribute search answer"),
+        ("slow", "timed out"),
+    ] {
+        misp.set_mode(mode);
+        let r = run_misp(&["run", "-o", "json"]);
+        assert_eq!(r.output.status.code(), Some(1), "{mode}: {r}");
+        let rep = json(&r);
+        let s = source(&rep, "misp");
+        assert_eq!(s["ok"], false, "{mode}: {s}");
+        assert!(s["error"].as_str().unwrap().contains(reason), "{mode}: {s}");
+        assert!(
+            r.stderr().contains("previous indicators were kept"),
+            "{mode}: {r}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("out/domains.lst")).unwrap(),
+            domains,
+            "{mode}"
+        );
+        let st = run_misp(&["status", "-o", "json"]);
+        let sv = json(&st);
+        assert!(
+            sv["sources"]["misp"]["last_error"]
+                .as_str()
+                .unwrap()
+                .contains(reason),
+            "{sv}"
+        );
+        assert!(sv["indicators"].as_u64().unwrap() > 12_000);
+    }
+
+    // A key file others can read is refused before anything is sent.
+    misp.set_mode("ok");
+    let key = tmp.path().join("misp.key");
+    std::fs::write(&key, Misp::KEY).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let keyed = write_config_as(
+        tmp.path(),
+        "keyfile.toml",
+        &body.replace(
+            "api-key-env = \"SG_TEST_MISP_KEY\"",
+            &format!("api-key-file = \"{}\"", key.display()),
+        ),
+    );
+    misp.take_requests();
+    let r = run(&keyed, &["run", "-o", "json"]);
+    assert!(!r.success());
+    assert!(
+        source(&json(&r), "misp")["error"]
+            .as_str()
+            .unwrap()
+            .contains("readable by others"),
+        "{r}"
+    );
+    assert!(misp.take_requests().is_empty());
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    run(&keyed, &["run"]).assert_success();
+}
