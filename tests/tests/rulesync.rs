@@ -545,3 +545,33 @@ fn misp_rest_api_paged_incremental_and_failures() {
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     run(&keyed, &["run"]).assert_success();
 }
+
+/// The example configuration in `suricata-conf/` is valid; a typo in a key is refused
+/// with its name.
+#[test]
+fn shipped_config_is_valid_and_typos_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let example =
+        std::fs::read_to_string(workspace_root().join("suricata-conf/rulesync.toml")).unwrap();
+    let state = tmp.path().join("state");
+    let cfg = write_config_as(
+        tmp.path(),
+        "example.toml",
+        &example.replace(
+            "state-dir = \"/var/lib/suriguard\"",
+            &format!("state-dir = \"{}\"", state.display()),
+        ),
+    );
+    let ex = std::fs::read_to_string(&cfg).unwrap();
+    // write_config_as put its own output-dir/state-dir first: keep the example's only.
+    let ex: String = ex.lines().skip(2).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&cfg, ex).unwrap();
+    let r = run(&cfg, &["status", "-o", "json"]);
+    r.assert_success();
+    assert_eq!(json(&r)["indicators"], 0);
+
+    let typo = write_config(tmp.path(), "expire-afterdays = 3\n");
+    let r = run(&typo, &["status"]);
+    assert_eq!(r.output.status.code(), Some(2), "{r}");
+    assert!(r.stderr().contains("expire-afterdays"), "{r}");
+}
