@@ -21,8 +21,9 @@ use crate::net::Cidr;
 
 #[derive(Debug, Clone, Default)]
 pub struct Warninglists {
-    /// Listed prefixes by family and length, for "is the value inside a listed prefix".
-    by_len: HashMap<(bool, u8), HashMap<u128, Arc<str>>>,
+    /// Listed prefixes by family and length, for "is the value inside a listed prefix";
+    /// searched longest prefix first, so the most specific list names the reason.
+    by_len: BTreeMap<(bool, u8), HashMap<u128, Arc<str>>>,
     /// Listed prefixes by first address, for "does the value contain a listed prefix".
     by_start: BTreeMap<(bool, u128), Arc<str>>,
     /// Exact values (MISP `string` lists; compared with canonical indicator text).
@@ -52,7 +53,7 @@ const RESERVED: &[&str] = &[
     "198.51.100.0/24",
     "203.0.113.0/24",
     "240.0.0.0/4",
-    "::/127",
+    "::/128",
     "64:ff9b::/96",
     "100::/64",
     "2001:db8::/32",
@@ -266,7 +267,7 @@ impl Warninglists {
         let (v4, start) = key(c.addr());
         let bits: u8 = if v4 { 32 } else { 128 };
         // Inside a listed prefix?
-        for (&(fam, len), set) in &self.by_len {
+        for (&(fam, len), set) in self.by_len.iter().rev() {
             if fam != v4 || len > c.prefix_len() {
                 continue;
             }
