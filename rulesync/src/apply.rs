@@ -160,8 +160,7 @@ pub fn validate(cfg: &Config, gen: &Path) -> Result<(), String> {
 }
 
 /// How a generation was put in force.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
     /// Files swapped; no socket configured, Suricata picks them up at its next reload.
     Swapped,
@@ -172,6 +171,17 @@ pub enum Applied {
     /// Both: pushed (datasets declared with `state` keep their content over a reload)
     /// and reloaded (the rule file changed).
     LiveAndReloaded,
+}
+
+impl Applied {
+    pub fn name(self) -> &'static str {
+        match self {
+            Applied::Swapped => "swapped",
+            Applied::Live => "live",
+            Applied::Reloaded => "reloaded",
+            Applied::LiveAndReloaded => "live-and-reloaded",
+        }
+    }
 }
 
 /// Tells Suricata about the new generation. `changes` is per set (added, removed).

@@ -267,7 +267,7 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
     let current = gens.current()?;
     let old = match &current {
         Some(dir) => Compiled::read(dir).map_err(|e| format!("{}: {e}", dir.display()))?,
-        None => Compiled::read(std::path::Path::new("/nonexistent/")).map_err(|e| e.to_string())?,
+        None => Compiled::from_store(&Store::new()),
     };
     let changes = compiled.diff(&old);
     let new_rules = compiled.rules(&opts, &cfg.output_dir);
@@ -342,10 +342,7 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
                     .flatten()
                     .collect();
                 gens.prune(&keep);
-                report.applied = serde_json::to_value(a)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default();
+                report.applied = a.name().to_string();
                 report.generation = Some(gen);
             }
             Err(e) => {
@@ -377,6 +374,14 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `reason=count` pairs on one line.
+fn reject_summary(r: &BTreeMap<String, u64>) -> String {
+    r.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn print_run(r: &RunReport) {
     println!(
         "{:<20} {:<12} {:>9} {:>9} {:>9} {:>8}  REJECTS / ERROR",
@@ -385,12 +390,7 @@ fn print_run(r: &RunReport) {
     for s in &r.sources {
         let tail = match &s.error {
             Some(e) => e.clone(),
-            None => s
-                .rejects
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" "),
+            None => reject_summary(&s.rejects),
         };
         println!(
             "{:<20} {:<12} {:>9} {:>9} {:>9} {:>8}  {tail}",
@@ -448,12 +448,7 @@ fn status(cfg: &Config, out: Output) -> Result<ExitCode, String> {
     for (name, s) in &store.sources {
         let tail = match &s.last_error {
             Some(e) => format!("error: {e}"),
-            None => s
-                .rejects
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" "),
+            None => reject_summary(&s.rejects),
         };
         let ok = s
             .last_success

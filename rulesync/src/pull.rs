@@ -119,13 +119,6 @@ pub fn pull(
     progress: &dyn Fn(u64, Option<u64>),
 ) -> Result<Pulled, String> {
     let mut intake = Intake::default();
-    let complete = |intake| {
-        Ok(Pulled {
-            intake,
-            cursor: None,
-            complete: true,
-        })
-    };
     let filter = MispFilter {
         to_ids_only: s.to_ids,
         types: s.types.iter().cloned().collect(),
@@ -161,7 +154,11 @@ pub fn pull(
             }
         }
     }
-    complete(intake)
+    Ok(Pulled {
+        intake,
+        cursor: None,
+        complete: true,
+    })
 }
 
 /// A MISP feed: `manifest.json` and one `<uuid>.json` per event, from a directory or a

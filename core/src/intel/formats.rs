@@ -604,6 +604,14 @@ fn local(name: &[u8]) -> &[u8] {
     }
 }
 
+/// An element's text, unescaped and trimmed.
+fn xml_text(t: &quick_xml::events::BytesText<'_>) -> Result<String, String> {
+    Ok(t.unescape()
+        .map_err(|e| format!("XML text: {e}"))?
+        .trim()
+        .to_string())
+}
+
 fn attr(e: &quick_xml::events::BytesStart<'_>, want: &[u8]) -> Option<String> {
     e.attributes()
         .flatten()
@@ -677,11 +685,7 @@ pub fn stix1(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), String>
                 let (Some((ptype, sides)), Some((fname, cond))) = (&props, &field) else {
                     continue;
                 };
-                let value = t
-                    .unescape()
-                    .map_err(|e| format!("XML text: {e}"))?
-                    .trim()
-                    .to_string();
+                let value = xml_text(&t)?;
                 if value.is_empty() {
                     continue;
                 }
@@ -806,11 +810,7 @@ pub fn openioc(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), Strin
                     out.reject(Reject::Unsupported("openioc condition other than is"));
                     continue;
                 }
-                let value = t
-                    .unescape()
-                    .map_err(|e| format!("XML text: {e}"))?
-                    .trim()
-                    .to_string();
+                let value = xml_text(&t)?;
                 out.offer(
                     n,
                     Observation {

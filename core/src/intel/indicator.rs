@@ -5,7 +5,6 @@
 //! either returns indicators in canonical form or a [`Reject`] reason, which the caller
 //! counts. Nothing that fails here reaches a compiled dataset.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -415,32 +414,6 @@ pub type RejectCounts = std::collections::BTreeMap<String, u64>;
 /// Adds one reject to `counts`.
 pub fn count_reject(counts: &mut RejectCounts, r: &Reject) {
     *counts.entry(r.to_string()).or_insert(0) += 1;
-}
-
-/// The MISP attribute types rulesync compiles (anything else is counted as unsupported).
-pub fn supported_misp_types() -> BTreeSet<&'static str> {
-    [
-        "ip-src",
-        "ip-dst",
-        "ip-src|port",
-        "ip-dst|port",
-        "domain",
-        "hostname",
-        "domain|ip",
-        "hostname|port",
-        "url",
-        "uri",
-        "link",
-        "md5",
-        "sha1",
-        "sha256",
-        "filename|md5",
-        "filename|sha1",
-        "filename|sha256",
-        "ja3-fingerprint-md5",
-    ]
-    .into_iter()
-    .collect()
 }
 
 #[cfg(test)]

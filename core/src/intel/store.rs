@@ -135,35 +135,28 @@ impl Store {
     /// Drops `source`'s mentions last seen before `cutoff`, and indicators left with no
     /// mention. Returns how many indicators disappeared.
     pub fn expire(&mut self, source: &str, cutoff: i64) -> usize {
-        let mut gone = 0;
-        for map in self.indicators.values_mut() {
-            map.retain(|_, e| {
-                if e.sources.get(source).is_some_and(|m| m.last_seen < cutoff) {
-                    e.sources.remove(source);
-                }
-                let keep = !e.sources.is_empty();
-                gone += usize::from(!keep);
-                keep
-            });
-        }
-        self.indicators.retain(|_, m| !m.is_empty());
-        gone
+        self.retain_mentions(|s, m| s != source || m.last_seen >= cutoff)
     }
 
     /// Drops every mention of sources not in `configured` (a source removed from the
     /// configuration takes its indicators with it).
     pub fn forget_other_sources(&mut self, configured: &BTreeSet<String>) -> usize {
+        self.sources.retain(|s, _| configured.contains(s));
+        self.retain_mentions(|s, _| configured.contains(s))
+    }
+
+    /// Keeps the mentions `keep` accepts and drops indicators left with none. Returns
+    /// how many indicators disappeared.
+    fn retain_mentions(&mut self, mut keep: impl FnMut(&str, &Mention) -> bool) -> usize {
         let mut gone = 0;
         for map in self.indicators.values_mut() {
             map.retain(|_, e| {
-                e.sources.retain(|s, _| configured.contains(s));
-                let keep = !e.sources.is_empty();
-                gone += usize::from(!keep);
-                keep
+                e.sources.retain(|s, m| keep(s, m));
+                gone += usize::from(e.sources.is_empty());
+                !e.sources.is_empty()
             });
         }
         self.indicators.retain(|_, m| !m.is_empty());
-        self.sources.retain(|s, _| configured.contains(s));
         gone
     }
 }

@@ -32,7 +32,6 @@ pub struct Warninglists {
     hostnames: HashMap<String, Arc<str>>,
     /// Substrings of a domain (MISP `substring` lists).
     substrings: Vec<(String, Arc<str>)>,
-    names: Vec<Arc<str>>,
 }
 
 const LOOPBACK: &[&str] = &["127.0.0.0/8", "::1/128"];
@@ -159,7 +158,6 @@ impl Warninglists {
             for c in list {
                 w.add_cidr(c.parse().expect("built-in prefix"), &name);
             }
-            w.names.push(name);
         }
         for (name, list) in [
             ("top-domains", TOP_DOMAINS),
@@ -169,14 +167,8 @@ impl Warninglists {
             for d in list {
                 w.hostnames.insert(d.to_string(), name.clone());
             }
-            w.names.push(name);
         }
         w
-    }
-
-    /// Names of the lists in force, built-in and loaded.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.names.iter().map(|n| &**n)
     }
 
     /// Adds prefixes to be treated like a list named `name` (the user's allowlist, the
@@ -186,7 +178,6 @@ impl Warninglists {
         for c in prefixes {
             self.add_cidr(*c, &name);
         }
-        self.names.push(name);
     }
 
     /// Adds host names (matched with their subdomains) under `name`.
@@ -196,7 +187,6 @@ impl Warninglists {
             let h = h.trim().trim_end_matches('.').to_ascii_lowercase();
             self.hostnames.insert(h, name.clone());
         }
-        self.names.push(name);
     }
 
     fn add_cidr(&mut self, c: Cidr, name: &Arc<str>) {
@@ -258,7 +248,6 @@ impl Warninglists {
                 ))
             }
         }
-        self.names.push(name);
         Ok(())
     }
 
