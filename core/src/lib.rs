@@ -13,6 +13,7 @@
 //! - [`features`]: model inputs (the replaced model's 24 seed features);
 //! - [`pipeline`]: what the plugin's worker does with each record (parse, count);
 //! - [`stats`]: the counters a run produces and their one-line summary;
+//! - [`suricatasc`]: a client for Suricata's unix socket (the `suricatasc` protocol);
 //! - [`settings`]: the plugin's settings from its eve-log node, validated;
 //! - [`config`]: the suriguard configuration file those settings point to.
 
@@ -30,6 +31,7 @@ pub mod net;
 pub mod pipeline;
 pub mod settings;
 pub mod stats;
+pub mod suricatasc;
 pub mod window;
 
 pub use eve::{EveRecord, EveTime, EventType};

@@ -15,7 +15,7 @@ use suriguard_core::intel::compile::{SetType, RULES_FILE};
 use suriguard_core::intel::{CompileOptions, Compiled, DatasetMode, Store};
 
 use crate::config::Config;
-use crate::socket::Suricata;
+use suriguard_core::suricatasc::Suricata;
 
 pub struct Generations {
     link: PathBuf,
@@ -164,6 +164,8 @@ pub fn validate(cfg: &Config, gen: &Path) -> Result<(), String> {
 pub enum Applied {
     /// Files swapped; no socket configured, Suricata picks them up at its next reload.
     Swapped,
+    /// Files swapped; Suricata is not running and reads them when it starts.
+    NotRunning,
     /// Dataset changes pushed with `dataset-add` / `dataset-remove`.
     Live,
     /// Rules reloaded over the socket.
@@ -177,6 +179,7 @@ impl Applied {
     pub fn name(self) -> &'static str {
         match self {
             Applied::Swapped => "swapped",
+            Applied::NotRunning => "swapped-not-running",
             Applied::Live => "live",
             Applied::Reloaded => "reloaded",
             Applied::LiveAndReloaded => "live-and-reloaded",
@@ -195,31 +198,42 @@ pub fn notify(
         return Ok(Applied::Swapped);
     };
     let timeout = Duration::from_secs(cfg.suricata.reload_timeout_secs);
-    let mut s = Suricata::connect(sock, Duration::from_secs(30))?;
+    let Some(mut s) = Suricata::connect(sock, Duration::from_secs(30))? else {
+        return Ok(Applied::NotRunning);
+    };
     let n_changes: usize = changes.values().map(|(a, r)| a.len() + r.len()).sum();
     let hash_lists_changed = changes.iter().any(|(n, (a, r))| {
         compiled.sets[n].set_type == SetType::HashList && !(a.is_empty() && r.is_empty())
     });
     let mut pushed = false;
+    // A set Suricata does not run yet (first run, or a set that was empty) is read from
+    // its file by the reload.
+    let mut unknown_set = false;
     if cfg.dataset_mode == DatasetMode::State {
-        // Datasets declared with `state` survive reloads with their content: the changes
-        // must be pushed whatever else happens.
+        // Datasets declared with `state` keep their content over a reload (Suricata does
+        // not read the file again): the changes must be pushed whatever else happens.
         for (name, (added, removed)) in changes {
             let set = &compiled.sets[name];
             if set.set_type == SetType::HashList {
                 continue;
             }
-            for (cmd, vals) in [("dataset-add", added), ("dataset-remove", removed)] {
+            'set: for (cmd, vals) in [("dataset-add", added), ("dataset-remove", removed)] {
                 for v in vals {
-                    s.command(
-                        cmd,
-                        Some(json!({"setname": set.name, "settype": set.set_type.name(), "datavalue": set.wire(v)})),
-                    )?;
+                    let args = json!({"setname": set.name, "settype": set.set_type.name(), "datavalue": set.wire(v)});
+                    match s.answer(cmd, Some(args))? {
+                        Ok(_) => pushed = true,
+                        Err(m) if m.contains("set not found") => {
+                            unknown_set = true;
+                            break 'set;
+                        }
+                        // Already gone (Suricata's saved state did not have it).
+                        Err(m) if cmd == "dataset-remove" && m.contains("failed to remove") => {}
+                        Err(m) => return Err(format!("{cmd} {}: {m}", set.name)),
+                    }
                 }
             }
-            pushed |= !(added.is_empty() && removed.is_empty());
         }
-        if !rules_changed && !hash_lists_changed && n_changes <= cfg.live_max_changes {
+        if !rules_changed && !hash_lists_changed && !unknown_set && n_changes <= cfg.live_max_changes {
             return Ok(Applied::Live);
         }
     }

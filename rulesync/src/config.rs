@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use suriguard_core::intel::DatasetMode;
+use suriguard_core::intel::{CompileOptions, DatasetMode};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -68,6 +68,11 @@ pub struct SuricataConfig {
     /// How long to wait for a rule reload to finish.
     #[serde(default = "default_reload_timeout")]
     pub reload_timeout_secs: u64,
+    /// Suricata's data directory (`default-data-dir`). With `dataset-mode = "state"`
+    /// Suricata only reads and writes dataset state files inside it, named relative to
+    /// it, so `output-dir` must lie under it.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
 }
 
 impl Default for SuricataConfig {
@@ -79,6 +84,7 @@ impl Default for SuricataConfig {
             test_args: Vec::new(),
             socket: None,
             reload_timeout_secs: default_reload_timeout(),
+            data_dir: default_data_dir(),
         }
     }
 }
@@ -189,6 +195,9 @@ fn default_suricata() -> PathBuf {
 fn default_reload_timeout() -> u64 {
     120
 }
+fn default_data_dir() -> PathBuf {
+    "/var/lib/suricata/data".into()
+}
 fn default_timeout() -> u64 {
     60
 }
@@ -215,6 +224,17 @@ fn hash() -> String {
 }
 
 impl Config {
+    pub fn compile_options(&self) -> CompileOptions {
+        CompileOptions {
+            sid_base: self.sid_base,
+            mode: self.dataset_mode,
+            action: self.action.clone(),
+            extra_options: self.extra_rule_options.clone(),
+            data_dir: self.suricata.data_dir.clone(),
+            ..CompileOptions::default()
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Config, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let c: Config = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -234,6 +254,13 @@ impl Config {
         }
         if self.sid_base == 0 || self.sid_base > u32::MAX - 100 {
             return Err("sid-base must leave room for 100 SIDs".into());
+        }
+        if self.compile_options().dataset_dir(&self.output_dir).is_none() {
+            return Err(format!(
+                "dataset-mode = \"state\": Suricata keeps dataset state files only inside its data directory ({}) and refuses absolute paths for them; put output-dir under it (for example {}/suriguard) or set [suricata] data-dir to Suricata's default-data-dir",
+                self.suricata.data_dir.display(),
+                self.suricata.data_dir.display()
+            ));
         }
         let mut names = std::collections::BTreeSet::new();
         for s in &self.sources {

@@ -9,18 +9,17 @@ mod apply;
 mod config;
 mod misp;
 mod pull;
-mod socket;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use suriguard_core::intel::compile::RULES_FILE;
-use suriguard_core::intel::{CompileOptions, Compiled, Kind, Normalizer, Store, Warninglists};
+use suriguard_core::intel::{trace, Compiled, Kind, Normalizer, Store, Warninglists};
 
 use crate::apply::Generations;
 use crate::config::Config;
@@ -63,7 +62,12 @@ enum Command {
     /// Where an indicator came from (sources, MISP events and attributes).
     Lookup {
         /// An address, domain, URL (host/path) or hash, as it appears in an alert.
-        value: String,
+        #[arg(required_unless_present = "eve")]
+        value: Option<String>,
+        /// Instead: every alert of a rulesync rule in this EVE file, traced to the
+        /// indicators and MISP events behind it.
+        #[arg(long, conflicts_with = "value")]
+        eve: Option<PathBuf>,
     },
 }
 
@@ -79,7 +83,9 @@ fn main() -> ExitCode {
     let r = match cli.command {
         Command::Run { dry_run } => run(&cfg, dry_run, cli.output),
         Command::Status => status(&cfg, cli.output),
-        Command::Lookup { value } => lookup(&cfg, &value, cli.output),
+        Command::Lookup { value: Some(v), .. } => lookup(&cfg, &v, cli.output),
+        Command::Lookup { eve: Some(f), .. } => lookup_alerts(&cfg, &f, cli.output),
+        Command::Lookup { .. } => unreachable!("clap requires a value or --eve"),
     };
     match r {
         Ok(code) => code,
@@ -255,13 +261,7 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
     let configured: BTreeSet<String> = cfg.sources.iter().map(|s| s.name.clone()).collect();
     store.forget_other_sources(&configured);
 
-    let opts = CompileOptions {
-        sid_base: cfg.sid_base,
-        mode: cfg.dataset_mode,
-        action: cfg.action.clone(),
-        extra_options: cfg.extra_rule_options.clone(),
-        ..CompileOptions::default()
-    };
+    let opts = cfg.compile_options();
     let compiled = Compiled::from_store(&store);
     let gens = Generations::new(&cfg.output_dir)?;
     let current = gens.current()?;
@@ -463,6 +463,78 @@ fn status(cfg: &Config, out: Output) -> Result<ExitCode, String> {
     println!("{} indicators ({})", store.len(), kinds.join(" "));
     if let Some(g) = current {
         println!("in force: {}", g.join(RULES_FILE).display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Alerts of rulesync rules in an EVE file, each with the indicators behind it.
+fn lookup_alerts(cfg: &Config, eve: &Path, out: Output) -> Result<ExitCode, String> {
+    use std::io::BufRead;
+    let store = Store::load(&state_path(cfg))?;
+    let f = std::fs::File::open(eve).map_err(|e| format!("{}: {e}", eve.display()))?;
+    let mut traced = Vec::new();
+    let mut untraced = 0u64;
+    for line in std::io::BufReader::new(f).lines() {
+        let line = line.map_err(|e| format!("{}: {e}", eve.display()))?;
+        let Ok(rec) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if rec["event_type"] != "alert" || trace::alert_set(&rec).is_none() {
+            continue;
+        }
+        let found = trace::trace(&store.indicators, &rec);
+        if found.is_empty() {
+            untraced += 1;
+            continue;
+        }
+        traced.push(serde_json::json!({
+            "timestamp": rec["timestamp"],
+            "signature_id": rec["alert"]["signature_id"],
+            "signature": rec["alert"]["signature"],
+            "src_ip": rec["src_ip"],
+            "dest_ip": rec["dest_ip"],
+            "indicators": found,
+        }));
+    }
+    if out == Output::Json {
+        let v = serde_json::json!({"alerts": traced, "untraced": untraced});
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        for a in &traced {
+            for i in a["indicators"].as_array().into_iter().flatten() {
+                let sources: Vec<String> = i["entry"]["sources"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(name, m)| {
+                        let events: Vec<&str> = m["events"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|e| e.as_str())
+                            .collect();
+                        if events.is_empty() {
+                            name.clone()
+                        } else {
+                            format!("{name} (events {})", events.join(","))
+                        }
+                    })
+                    .collect();
+                println!(
+                    "{} sid {} {} -> {}: {} {} from {}",
+                    a["timestamp"].as_str().unwrap_or_default(),
+                    a["signature_id"],
+                    a["src_ip"].as_str().unwrap_or_default(),
+                    a["dest_ip"].as_str().unwrap_or_default(),
+                    i["kind"].as_str().unwrap_or_default(),
+                    i["value"].as_str().unwrap_or_default(),
+                    sources.join("; ")
+                );
+            }
+        }
+        if untraced > 0 {
+            println!("{untraced} alerts of rulesync rules name values no longer in force");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

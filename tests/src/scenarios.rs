@@ -278,3 +278,36 @@ pub fn spoofed_syn_flood(out: &Path) -> std::io::Result<u64> {
     w.finish()?;
     Ok(n)
 }
+
+/// A home device (192.168.1.50) that, for each `(name, address)`, asks the home resolver
+/// (192.168.1.1) for `name`, gets `address` back, and makes one HTTP request to it with
+/// `Host: name`: a DNS query, an HTTP host and a destination address per contact, each
+/// a second apart, for threat-intelligence rules to match.
+pub fn intel_contacts(out: &Path, contacts: &[(&str, Ipv4Addr)]) -> std::io::Result<u64> {
+    let mut w = writer(out)?;
+    let device = v4(192, 168, 1, 50);
+    let resolver = Endpoint::new(v4(192, 168, 1, 1), 53);
+    for (i, (name, addr)) in contacts.iter().enumerate() {
+        let t = T0 + i as i64 * 1_000_000;
+        let id = 100 + i as u16;
+        let client = Endpoint::new(device, 30_000 + i as u16);
+        w.frame(t, &udp_frame(client, resolver, &dns_query(id, name)))?;
+        w.frame(
+            t + 2_000,
+            &udp_frame(resolver, client, &dns_answer(id, name, addr.octets())),
+        )?;
+        let req = format!("GET /gate.php HTTP/1.1\r\nHost: {name}\r\nUser-Agent: iot-agent/2.0\r\n\r\n");
+        tcp_session(
+            &mut w,
+            t + 10_000,
+            1_000,
+            Endpoint::new(device, 40_000 + i as u16),
+            Endpoint::new(IpAddr::V4(*addr), 80),
+            req.as_bytes(),
+            HTTP_OK,
+        )?;
+    }
+    let n = w.packets();
+    w.finish()?;
+    Ok(n)
+}

@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -52,6 +52,28 @@ pub struct CompileOptions {
     /// Rule options added to every rule before its `sid` (`classtype:trojan-activity;
     /// priority:1;`).
     pub extra_options: String,
+    /// Suricata's data directory (`default-data-dir`): Suricata reads and writes `state`
+    /// dataset files only under it, named relative to it.
+    pub data_dir: PathBuf,
+}
+
+impl CompileOptions {
+    /// How rules name a dataset file kept in `dir`: the absolute directory for `load`,
+    /// the directory relative to Suricata's data directory for `state` (Suricata refuses
+    /// absolute paths, and `..`, for files it writes). `None` when a `state` set cannot
+    /// be named from `dir`, which is outside the data directory.
+    pub fn dataset_dir(&self, dir: &Path) -> Option<PathBuf> {
+        match self.mode {
+            DatasetMode::Load => Some(dir.to_path_buf()),
+            DatasetMode::State => {
+                let rel = dir.strip_prefix(&self.data_dir).ok()?;
+                let plain = rel
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+                (plain && rel.components().next().is_some()).then(|| rel.to_path_buf())
+            }
+        }
+    }
 }
 
 impl Default for CompileOptions {
@@ -62,6 +84,7 @@ impl Default for CompileOptions {
             action: "alert".into(),
             msg_prefix: "SURIGUARD threat intel".into(),
             extra_options: String::new(),
+            data_dir: "/var/lib/suricata/data".into(),
         }
     }
 }
@@ -217,8 +240,8 @@ impl Compiled {
         out
     }
 
-    /// The rule file, with data files referenced under `dir` (absolute paths, so the
-    /// result does not depend on Suricata's data directory).
+    /// The rule file, with data files referenced under `dir` (absolute): hash lists by
+    /// absolute path, datasets as [`CompileOptions::dataset_dir`] names them.
     pub fn rules(&self, opts: &CompileOptions, dir: &Path) -> String {
         let mut r = String::new();
         let _ = writeln!(
@@ -228,6 +251,7 @@ impl Compiled {
             self.sets.values().filter(|s| !s.values.is_empty()).count()
         );
         let path = |s: &Set| dir.join(s.file).display().to_string();
+        let ds_dir = opts.dataset_dir(dir).unwrap_or_else(|| dir.to_path_buf());
         let ds = |s: &Set| {
             let how = match opts.mode {
                 DatasetMode::Load => "load",
@@ -237,7 +261,7 @@ impl Compiled {
                 "dataset:isset,{},type {},{how} {},hashsize {}",
                 s.name,
                 s.set_type.name(),
-                path(s),
+                ds_dir.join(s.file).display(),
                 s.hashsize()
             )
         };

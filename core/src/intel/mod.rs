@@ -5,12 +5,14 @@
 //! - [`warninglist`]: values that must never become indicators;
 //! - [`formats`]: readers for MISP, CSV/text, STIX 2.1, STIX 1.x, OpenIOC, Cowrie;
 //! - [`store`]: the deduplicated store with provenance and expiry, saved crash-safely;
-//! - [`compile`]: dataset files and rules with stable SIDs.
+//! - [`compile`]: dataset files and rules with stable SIDs;
+//! - [`trace`]: from an alert back to the indicators and MISP events behind it.
 
 pub mod compile;
 pub mod formats;
 pub mod indicator;
 pub mod store;
+pub mod trace;
 pub mod warninglist;
 
 pub use compile::{CompileOptions, Compiled, DatasetMode};

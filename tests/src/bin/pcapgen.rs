@@ -6,6 +6,9 @@
 //! `ipv6-port-scan`, `outbound-scan`, `spoofed-syn-flood`) are documented in
 //! `suriguard_e2e::scenarios`.
 //!
+//! `intel OUT.pcap NAME=IPV4...`: a home device resolves each NAME (answered with IPV4)
+//! and makes one HTTP request to it, for threat-intelligence rules to match.
+//!
 //! `bench`: SOURCES external hosts (default 10,000; from 198.18.0.0/15, the range
 //! reserved for benchmarking, every tenth from 2001:db8::/32) each make four HTTP
 //! requests to home web servers (every tenth for /admin, which tests/data/bench.rules
@@ -35,6 +38,16 @@ fn main() -> ExitCode {
         "ipv6-port-scan" => scenarios::ipv6_port_scan(out),
         "outbound-scan" => scenarios::outbound_scan(out),
         "spoofed-syn-flood" => scenarios::spoofed_syn_flood(out),
+        "intel" => {
+            let mut contacts = Vec::new();
+            for c in rest {
+                match c.split_once('=').map(|(n, a)| (n, a.parse())) {
+                    Some((name, Ok(addr))) => contacts.push((name, addr)),
+                    _ => return usage("intel takes NAME=IPV4 arguments"),
+                }
+            }
+            scenarios::intel_contacts(out, &contacts)
+        }
         _ => return usage("unknown scenario"),
     };
     match result {
@@ -51,7 +64,7 @@ fn main() -> ExitCode {
 
 fn usage(why: &str) -> ExitCode {
     eprintln!(
-        "pcapgen: {why}\nusage: pcapgen SCENARIO OUT.pcap [SOURCES]\n  scenarios: bench [SOURCES], http-flood, horizontal-scan, telnet-brute-force,\n             ipv6-port-scan, outbound-scan, spoofed-syn-flood"
+        "pcapgen: {why}\nusage: pcapgen SCENARIO OUT.pcap [SOURCES]\n  scenarios: bench [SOURCES], http-flood, horizontal-scan, telnet-brute-force,\n             ipv6-port-scan, outbound-scan, spoofed-syn-flood, intel NAME=IPV4..."
     );
     ExitCode::from(2)
 }

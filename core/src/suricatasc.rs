@@ -14,9 +14,16 @@ pub struct Suricata {
 }
 
 impl Suricata {
-    pub fn connect(path: &Path, timeout: Duration) -> Result<Suricata, String> {
-        let s = UnixStream::connect(path)
-            .map_err(|e| format!("unix socket {}: {e}", path.display()))?;
+    /// `Ok(None)` when no Suricata listens there (no socket file, or nobody accepting).
+    pub fn connect(path: &Path, timeout: Duration) -> Result<Option<Suricata>, String> {
+        use std::io::ErrorKind;
+        let s = match UnixStream::connect(path) {
+            Ok(s) => s,
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(format!("unix socket {}: {e}", path.display())),
+        };
         s.set_read_timeout(Some(timeout))
             .map_err(|e| e.to_string())?;
         s.set_write_timeout(Some(timeout))
@@ -32,7 +39,7 @@ impl Suricata {
                 path.display()
             ));
         }
-        Ok(c)
+        Ok(Some(c))
     }
 
     fn send(&mut self, v: &Value) -> Result<Value, String> {
@@ -60,15 +67,29 @@ impl Suricata {
     /// Runs one command; `Ok(message)` when Suricata answers OK, `Err` with its message
     /// otherwise.
     pub fn command(&mut self, name: &str, args: Option<Value>) -> Result<Value, String> {
+        self.answer(name, args)?
+            .map_err(|m| format!("{name}: {m}"))
+    }
+
+    /// Runs one command: the outer `Err` is a socket failure, the inner one Suricata's
+    /// NOK message.
+    pub fn answer(
+        &mut self,
+        name: &str,
+        args: Option<Value>,
+    ) -> Result<Result<Value, String>, String> {
         let mut cmd = json!({"command": name});
         if let Some(a) = args {
             cmd["arguments"] = a;
         }
         let ans = self.send(&cmd)?;
-        if ans["return"] == "OK" {
+        Ok(if ans["return"] == "OK" {
             Ok(ans["message"].clone())
         } else {
-            Err(format!("{name}: {}", ans["message"]))
-        }
+            Err(match &ans["message"] {
+                Value::String(m) => m.clone(),
+                other => other.to_string(),
+            })
+        })
     }
 }
