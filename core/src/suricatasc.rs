@@ -67,8 +67,7 @@ impl Suricata {
     /// Runs one command; `Ok(message)` when Suricata answers OK, `Err` with its message
     /// otherwise.
     pub fn command(&mut self, name: &str, args: Option<Value>) -> Result<Value, String> {
-        self.answer(name, args)?
-            .map_err(|m| format!("{name}: {m}"))
+        self.answer(name, args)?.map_err(|m| format!("{name}: {m}"))
     }
 
     /// Runs one command: the outer `Err` is a socket failure, the inner one Suricata's

@@ -233,7 +233,11 @@ pub fn notify(
                 }
             }
         }
-        if !rules_changed && !hash_lists_changed && !unknown_set && n_changes <= cfg.live_max_changes {
+        if !rules_changed
+            && !hash_lists_changed
+            && !unknown_set
+            && n_changes <= cfg.live_max_changes
+        {
             return Ok(Applied::Live);
         }
     }

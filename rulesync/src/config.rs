@@ -255,7 +255,11 @@ impl Config {
         if self.sid_base == 0 || self.sid_base > u32::MAX - 100 {
             return Err("sid-base must leave room for 100 SIDs".into());
         }
-        if self.compile_options().dataset_dir(&self.output_dir).is_none() {
+        if self
+            .compile_options()
+            .dataset_dir(&self.output_dir)
+            .is_none()
+        {
             return Err(format!(
                 "dataset-mode = \"state\": Suricata keeps dataset state files only inside its data directory ({}) and refuses absolute paths for them; put output-dir under it (for example {}/suriguard) or set [suricata] data-dir to Suricata's default-data-dir",
                 self.suricata.data_dir.display(),

@@ -186,7 +186,7 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
 
     let n = normalizer(cfg)?;
     let mut store = Store::load(&state_path(cfg))?;
-    let t = now();
+    let t = store.run_time(now());
     let mut reports = Vec::new();
     let mut failed = 0;
     for s in cfg.sources.iter().filter(|s| s.enabled) {
@@ -271,8 +271,18 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
     };
     let changes = compiled.diff(&old);
     let new_rules = compiled.rules(&opts, &cfg.output_dir);
-    let rules_changed =
-        current.as_deref().and_then(apply::rules_text).as_deref() != Some(new_rules.as_str());
+    // Comments (the entry counts) do not make a reload necessary.
+    let rules_of = |t: &str| {
+        t.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let rules_changed = current
+        .as_deref()
+        .and_then(apply::rules_text)
+        .map(|t| rules_of(&t))
+        != Some(rules_of(&new_rules));
     let any_change = rules_changed
         || changes
             .values()

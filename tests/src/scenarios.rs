@@ -296,7 +296,8 @@ pub fn intel_contacts(out: &Path, contacts: &[(&str, Ipv4Addr)]) -> std::io::Res
             t + 2_000,
             &udp_frame(resolver, client, &dns_answer(id, name, addr.octets())),
         )?;
-        let req = format!("GET /gate.php HTTP/1.1\r\nHost: {name}\r\nUser-Agent: iot-agent/2.0\r\n\r\n");
+        let req =
+            format!("GET /gate.php HTTP/1.1\r\nHost: {name}\r\nUser-Agent: iot-agent/2.0\r\n\r\n");
         tcp_session(
             &mut w,
             t + 10_000,

@@ -132,6 +132,19 @@ impl Store {
         }
     }
 
+    /// The time of a run starting at `now`: later than every earlier run's, so a pull's
+    /// mentions are told from the previous pull's even when both happen within one
+    /// second (with `expire-after-days = 0`, what a source stopped naming goes at once).
+    pub fn run_time(&self, now: i64) -> i64 {
+        let last = self
+            .sources
+            .values()
+            .filter_map(|s| s.last_attempt)
+            .max()
+            .unwrap_or(i64::MIN);
+        now.max(last.saturating_add(1))
+    }
+
     /// Drops `source`'s mentions last seen before `cutoff`, and indicators left with no
     /// mention. Returns how many indicators disappeared.
     pub fn expire(&mut self, source: &str, cutoff: i64) -> usize {
@@ -255,6 +268,29 @@ mod tests {
         assert!(s.get(Kind::Ip, "45.9.148.108").is_none());
         assert_eq!(s.forget_other_sources(&["misp".to_string()].into()), 1);
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn runs_within_one_second_get_distinct_times() {
+        let mut s = Store::new();
+        assert_eq!(s.run_time(1000), 1000);
+        s.sources.entry("feed".into()).or_default().last_attempt = Some(1000);
+        assert_eq!(s.run_time(1000), 1001);
+        assert_eq!(s.run_time(5000), 5000);
+        // A list dropping a value, pulled again in the same second with no grace period.
+        s.merge(
+            "feed",
+            vec![(ind(Kind::Domain, "a.xyz", Sides::BOTH), origin("e", "a"))],
+            1000,
+        );
+        let t = s.run_time(1000);
+        s.merge(
+            "feed",
+            vec![(ind(Kind::Domain, "b.xyz", Sides::BOTH), origin("e", "b"))],
+            t,
+        );
+        assert_eq!(s.expire("feed", t), 1);
+        assert!(s.get(Kind::Domain, "a.xyz").is_none() && s.get(Kind::Domain, "b.xyz").is_some());
     }
 
     #[test]

@@ -191,12 +191,21 @@ mod tests {
         let cases = [
             (alert("suriguard-ip-dst-v4", json!({})), "ev-ip"),
             (
-                alert("suriguard-domains", json!({"dns": {"query": [{"rrname": "Evil.XYZ."}]}})),
+                alert(
+                    "suriguard-domains",
+                    json!({"dns": {"query": [{"rrname": "Evil.XYZ."}]}}),
+                ),
                 "ev-domain",
             ),
-            (alert("suriguard-domains", json!({"tls": {"sni": "evil.xyz"}})), "ev-domain"),
             (
-                alert("suriguard-url-hosts", json!({"http": {"hostname": "evil.xyz", "url": "/gate.php"}})),
+                alert("suriguard-domains", json!({"tls": {"sni": "evil.xyz"}})),
+                "ev-domain",
+            ),
+            (
+                alert(
+                    "suriguard-url-hosts",
+                    json!({"http": {"hostname": "evil.xyz", "url": "/gate.php"}}),
+                ),
                 "ev-url",
             ),
             (
@@ -204,14 +213,20 @@ mod tests {
                 "ev-net",
             ),
             (
-                alert("suriguard-sha256", json!({"files": [{"sha256": "AB".repeat(32)}]})),
+                alert(
+                    "suriguard-sha256",
+                    json!({"files": [{"sha256": "AB".repeat(32)}]}),
+                ),
                 "ev-hash",
             ),
         ];
         for (a, want) in cases {
             assert_eq!(events(&trace(&i, &a)), [want], "{a}");
         }
-        let net = trace(&i, &alert("suriguard-net-dst", json!({"dest_ip": "45.10.3.4"})));
+        let net = trace(
+            &i,
+            &alert("suriguard-net-dst", json!({"dest_ip": "45.10.3.4"})),
+        );
         assert_eq!(net[0].value, "45.10.0.0/16");
         assert_eq!(net[0].observed.as_deref(), Some("45.10.3.4"));
     }
@@ -224,7 +239,10 @@ mod tests {
         assert!(trace(&i, &foreign).is_empty());
         // The source side was not an indicator.
         assert!(trace(&i, &alert("suriguard-ip-src-v4", json!({}))).is_empty());
-        let other = alert("suriguard-domains", json!({"dns": {"query": [{"rrname": "good.org"}]}}));
+        let other = alert(
+            "suriguard-domains",
+            json!({"dns": {"query": [{"rrname": "good.org"}]}}),
+        );
         assert!(trace(&i, &other).is_empty());
     }
 }

@@ -1,0 +1,389 @@
+//! rulesync with a running Suricata: the Infoblox MISP feed compiled into datasets, the
+//! real Suricata in unix-socket mode replaying a capture that resolves and connects to
+//! indicators, then later rulesync runs changing what is in force while the same
+//! Suricata process keeps running: pushed live with `dataset-add`/`dataset-remove`
+//! (`state` datasets), by rule reload (`load` datasets, a new rule), and a run whose
+//! rules `suricata -T` refuses changing nothing at all.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use suriguard_e2e::daemon::{socket_mode_yaml, Daemon};
+use suriguard_e2e::{scenarios, shared_data, workspace_root, Ran};
+
+fn rulesync(cfg: &Path, args: &[&str]) -> Ran {
+    let mut c = Command::new(workspace_root().join("target/release/rulesync"));
+    c.arg("-c").arg(cfg).args(args);
+    Ran::run(c, cfg.parent().unwrap())
+}
+
+fn run_json(cfg: &Path) -> (Ran, Value) {
+    let r = rulesync(cfg, &["run", "-o", "json"]);
+    let v = serde_json::from_str(&r.stdout()).unwrap_or_else(|e| panic!("{e}: not JSON\n{r}"));
+    (r, v)
+}
+
+/// The MISP event and attribute UUIDs of `value` in the recorded Infoblox feed.
+fn infoblox_origin(value: &str) -> (String, String) {
+    let dir = shared_data().join("misp/feeds/infoblox");
+    for f in std::fs::read_dir(&dir).unwrap().flatten() {
+        if f.file_name() == "manifest.json" {
+            continue;
+        }
+        let ev: Value = serde_json::from_slice(&std::fs::read(f.path()).unwrap()).unwrap();
+        for a in ev["Event"]["Attribute"].as_array().into_iter().flatten() {
+            if a["value"] == value && a["to_ids"] == true {
+                return (
+                    ev["Event"]["uuid"].as_str().unwrap().to_string(),
+                    a["uuid"].as_str().unwrap().to_string(),
+                );
+            }
+        }
+    }
+    panic!("{value} is not an IDS attribute of the Infoblox feed");
+}
+
+/// What fired: (sid, the value the rule looks at).
+fn hits(alerts: &[Value], base: u64) -> BTreeSet<(u64, String)> {
+    alerts
+        .iter()
+        .map(|a| {
+            let sid = a["alert"]["signature_id"].as_u64().unwrap() - base;
+            let v = match sid {
+                1 | 3 | 5 => &a["src_ip"],
+                10 => &a["dns"]["query"][0]["rrname"],
+                12 => &a["http"]["hostname"],
+                _ => &a["dest_ip"],
+            };
+            (sid, v.as_str().unwrap_or("?").to_string())
+        })
+        .collect()
+}
+
+fn hit(sid: u64, v: &str) -> (u64, String) {
+    (sid, v.to_string())
+}
+
+const BASE: u64 = 9_700_000;
+const C2_DOMAIN: &str = "0u9rg3v.top";
+const C2_ADDR: &str = "45.63.119.177";
+
+struct Lab {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    out: PathBuf,
+    extra: PathBuf,
+    pcap: PathBuf,
+    yaml: PathBuf,
+    socket: PathBuf,
+}
+
+/// A home device resolving and reaching the Infoblox C2 domain and address, and two
+/// addresses and names a local list will name and drop.
+fn lab() -> Lab {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_owned();
+    let data = root.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let out = data.join("suriguard");
+    let pcap = root.join("contacts.pcap");
+    scenarios::intel_contacts(
+        &pcap,
+        &[
+            (C2_DOMAIN, C2_ADDR.parse().unwrap()),
+            ("later-bad.xyz", Ipv4Addr::new(5, 6, 7, 8)),
+            ("gone-soon.xyz", Ipv4Addr::new(5, 6, 7, 9)),
+        ],
+    )
+    .unwrap();
+    let socket = root.join("suricata.sock");
+    let yaml = root.join("suricata.yaml");
+    std::fs::write(
+        &yaml,
+        socket_mode_yaml(
+            &out.join("suriguard.rules"),
+            &socket,
+            &root.join("log"),
+            &data,
+        ),
+    )
+    .unwrap();
+    Lab {
+        extra: root.join("extra.txt"),
+        _tmp: tmp,
+        root,
+        out,
+        pcap,
+        yaml,
+        socket,
+    }
+}
+
+impl Lab {
+    fn config(&self, mode: &str, infoblox: bool, extra_options: &str) -> PathBuf {
+        let mut body = format!(
+            "output-dir = \"{out}\"\nstate-dir = \"{root}/state\"\ndataset-mode = \"{mode}\"\nextra-rule-options = \"{extra_options}\"\n\
+             [suricata]\nconfig = \"{yaml}\"\ndata-dir = \"{root}/data\"\nsocket = \"{sock}\"\nreload-timeout-secs = 60\n\
+             [[source]]\nname = \"extra\"\ntype = \"text\"\npath = \"{extra}\"\nexpire-after-days = 0\n",
+            out = self.out.display(),
+            root = self.root.display(),
+            yaml = self.yaml.display(),
+            sock = self.socket.display(),
+            extra = self.extra.display(),
+        );
+        if infoblox {
+            body += &format!(
+                "[[source]]\nname = \"infoblox\"\ntype = \"misp-feed\"\npath = \"{}\"\n",
+                shared_data().join("misp/feeds/infoblox").display()
+            );
+        }
+        let tag = if extra_options.is_empty() {
+            ""
+        } else {
+            "-extra"
+        };
+        let p = self.root.join(format!("rulesync-{mode}{tag}.toml"));
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+
+    fn replay(&self, d: &Daemon, name: &str) -> Vec<Value> {
+        d.replay(&self.pcap, &self.root.join("log").join(name))
+    }
+}
+
+/// Every file of the generation in force, by name.
+fn snapshot(out: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(out)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn infoblox_alerts_trace_to_misp_events_and_state_datasets_change_live() {
+    let lab = lab();
+    let cfg = lab.config("state", true, "");
+    std::fs::write(&lab.extra, "gone-soon.xyz\n5.6.7.9\n").unwrap();
+
+    // Before Suricata runs: the files are made for it to load when it starts.
+    let (r, rep) = run_json(&cfg);
+    r.assert_success();
+    assert_eq!(rep["applied"], "swapped-not-running", "{r}");
+    let rules = std::fs::read_to_string(lab.out.join("suriguard.rules")).unwrap();
+    assert!(rules.contains("state suriguard/domains.lst"), "{rules}");
+
+    let mut d = Daemon::start(&lab.yaml, &lab.socket, &lab.root.join("log"));
+    let pid = d.pid();
+    let a1 = lab.replay(&d, "1");
+    let h1 = hits(&a1, BASE);
+    for want in [
+        hit(10, C2_DOMAIN),
+        hit(12, C2_DOMAIN),
+        hit(2, C2_ADDR),
+        hit(10, "gone-soon.xyz"),
+        hit(2, "5.6.7.9"),
+    ] {
+        assert!(
+            h1.contains(&want),
+            "{want:?} did not fire: {h1:?}\n{}",
+            d.console()
+        );
+    }
+    assert!(
+        !h1.iter()
+            .any(|(_, v)| v == "later-bad.xyz" || v == "5.6.7.8"),
+        "{h1:?}"
+    );
+
+    // The rule metadata names the set and the sources; the index names the MISP event
+    // and attribute of the value that matched.
+    let dns = a1
+        .iter()
+        .find(|a| a["dns"]["query"][0]["rrname"] == C2_DOMAIN)
+        .unwrap();
+    let meta = &dns["alert"]["metadata"];
+    assert_eq!(meta["suriguard_set"][0], "suriguard-domains", "{dns}");
+    let srcs: Vec<&str> = meta["suriguard_source"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(
+        srcs.contains(&"infoblox") && srcs.contains(&"extra"),
+        "{meta}"
+    );
+    let traced = rulesync(
+        &cfg,
+        &[
+            "lookup",
+            "--eve",
+            lab.root.join("log/1/eve.json").to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+    );
+    traced.assert_success();
+    let t: Value = serde_json::from_str(&traced.stdout()).unwrap();
+    for value in [C2_DOMAIN, C2_ADDR] {
+        let (event, attr) = infoblox_origin(value);
+        let found = t["alerts"].as_array().unwrap().iter().any(|a| {
+            a["indicators"].as_array().unwrap().iter().any(|i| {
+                let m = &i["entry"]["sources"]["infoblox"];
+                i["value"] == value
+                    && m["events"].as_array().unwrap().iter().any(|e| e == &event)
+                    && m["attributes"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|x| x == &attr)
+            })
+        });
+        assert!(
+            found,
+            "{value}: event {event} attribute {attr} not traced\n{t:#}"
+        );
+    }
+    assert_eq!(t["untraced"], 0, "{t:#}");
+
+    // Live: one name and one address in, one of each out, pushed over the socket. No
+    // reload, no restart.
+    let loaded = d.reload_time();
+    std::fs::write(&lab.extra, "later-bad.xyz\n5.6.7.8\n").unwrap();
+    let (r, rep) = run_json(&cfg);
+    r.assert_success();
+    assert_eq!(rep["applied"], "live", "{r}");
+    assert_eq!(d.reload_time(), loaded, "a reload happened");
+    let h2 = hits(&lab.replay(&d, "2"), BASE);
+    for want in [
+        hit(10, "later-bad.xyz"),
+        hit(2, "5.6.7.8"),
+        hit(1, "5.6.7.8"),
+        hit(10, C2_DOMAIN),
+    ] {
+        assert!(
+            h2.contains(&want),
+            "{want:?} did not fire after the live change: {h2:?}"
+        );
+    }
+    assert!(
+        !h2.iter()
+            .any(|(_, v)| v == "gone-soon.xyz" || v == "5.6.7.9"),
+        "{h2:?}"
+    );
+
+    // Reload: a network indicator is a new rule (addresses in the rule itself).
+    std::fs::write(&lab.extra, "later-bad.xyz\n5.6.7.8\n5.6.7.0/24\n").unwrap();
+    let (r, rep) = run_json(&cfg);
+    r.assert_success();
+    assert_eq!(rep["applied"], "reloaded", "{r}");
+    assert_ne!(d.reload_time(), loaded, "no reload happened");
+    let h3 = hits(&lab.replay(&d, "3"), BASE);
+    assert!(
+        h3.contains(&hit(6, "5.6.7.9")),
+        "the new network rule did not fire: {h3:?}"
+    );
+    assert!(
+        h3.contains(&hit(10, "later-bad.xyz")),
+        "live changes lost over the reload: {h3:?}"
+    );
+
+    // A generation suricata -T refuses: nothing changes, neither on disk nor in Suricata.
+    let bad = lab.config("state", true, "nosuchkeyword;");
+    std::fs::write(
+        &lab.extra,
+        "later-bad.xyz\n5.6.7.8\n5.6.7.0/24\nnever-applied.xyz\n",
+    )
+    .unwrap();
+    let link = std::fs::read_link(&lab.out).unwrap();
+    let files = snapshot(&lab.out);
+    let state = std::fs::read(lab.root.join("state/rulesync-state.json")).unwrap();
+    let reloaded = d.reload_time();
+    let r = rulesync(&bad, &["run"]);
+    assert_eq!(r.output.status.code(), Some(1), "{r}");
+    assert!(r.stderr().contains("nosuchkeyword"), "{r}");
+    assert_eq!(std::fs::read_link(&lab.out).unwrap(), link);
+    assert!(
+        snapshot(&lab.out) == files,
+        "files of the generation in force changed"
+    );
+    assert_eq!(
+        std::fs::read(lab.root.join("state/rulesync-state.json")).unwrap(),
+        state
+    );
+    assert_eq!(d.reload_time(), reloaded);
+    let h4 = hits(&lab.replay(&d, "4"), BASE);
+    assert_eq!(h4, h3, "what fires changed after a refused run");
+    let lookup = |b64: &str| {
+        d.client()
+            .answer(
+                "dataset-lookup",
+                Some(serde_json::json!({"setname": "suriguard-domains", "settype": "string", "datavalue": b64})),
+            )
+            .unwrap()
+    };
+    // later-bad.xyz is in the set, never-applied.xyz is not.
+    assert!(lookup("bGF0ZXItYmFkLnh5eg==").is_ok());
+    assert!(
+        lookup("bmV2ZXItYXBwbGllZC54eXo=").is_err(),
+        "never-applied.xyz reached Suricata"
+    );
+
+    assert!(
+        d.running() && d.pid() == pid,
+        "Suricata was restarted or died"
+    );
+}
+
+/// `load` datasets (the default): every change goes through a rule reload, which reads
+/// the new files; the process keeps running.
+#[test]
+fn load_datasets_change_by_reload_without_restart() {
+    let lab = lab();
+    let cfg = lab.config("load", false, "");
+    std::fs::write(&lab.extra, "gone-soon.xyz\n").unwrap();
+    rulesync(&cfg, &["run"]).assert_success();
+    let rules = std::fs::read_to_string(lab.out.join("suriguard.rules")).unwrap();
+    assert!(
+        rules.contains(&format!("load {}/domains.lst", lab.out.display())),
+        "{rules}"
+    );
+
+    let mut d = Daemon::start(&lab.yaml, &lab.socket, &lab.root.join("log"));
+    let pid = d.pid();
+    let h1 = hits(&lab.replay(&d, "1"), BASE);
+    assert!(
+        h1.contains(&hit(10, "gone-soon.xyz")),
+        "{h1:?}\n{}",
+        d.console()
+    );
+    assert!(
+        !h1.iter()
+            .any(|(_, v)| v == "later-bad.xyz" || v == C2_DOMAIN),
+        "{h1:?}"
+    );
+
+    let loaded = d.reload_time();
+    std::fs::write(&lab.extra, "later-bad.xyz\n").unwrap();
+    let (r, rep) = run_json(&cfg);
+    r.assert_success();
+    assert_eq!(rep["applied"], "reloaded", "{r}");
+    assert_ne!(d.reload_time(), loaded);
+    let h2 = hits(&lab.replay(&d, "2"), BASE);
+    assert!(h2.contains(&hit(10, "later-bad.xyz")), "{h2:?}");
+    assert!(h2.contains(&hit(12, "later-bad.xyz")), "{h2:?}");
+    assert!(!h2.iter().any(|(_, v)| v == "gone-soon.xyz"), "{h2:?}");
+    assert!(d.running() && d.pid() == pid);
+}
