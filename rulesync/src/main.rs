@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
-use suriguard_core::intel::compile::RULES_FILE;
+use suriguard_core::intel::compile::{INDEX_FILE, RULES_FILE};
 use suriguard_core::intel::{trace, Compiled, Kind, Normalizer, Store, Warninglists};
 
 use crate::apply::Generations;
@@ -163,6 +163,30 @@ struct RunReport {
     applied: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     generation: Option<PathBuf>,
+    /// Milliseconds per phase: pull (read, normalise, merge), compile (sets, diff),
+    /// write, validate, apply (swap, socket), save (the store).
+    timings_ms: Vec<(&'static str, u64)>,
+}
+
+/// Wall-clock time per phase of a run.
+struct Laps {
+    mark: std::time::Instant,
+    laps: Vec<(&'static str, u64)>,
+}
+
+impl Laps {
+    fn new() -> Laps {
+        Laps {
+            mark: std::time::Instant::now(),
+            laps: Vec::new(),
+        }
+    }
+
+    fn lap(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.laps.push((name, (now - self.mark).as_millis() as u64));
+        self.mark = now;
+    }
 }
 
 fn progress_bar(name: &str) -> indicatif::ProgressBar {
@@ -184,6 +208,7 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
     lock.try_lock()
         .map_err(|_| format!("another rulesync run holds {}", lock_path.display()))?;
 
+    let mut laps = Laps::new();
     let n = normalizer(cfg)?;
     let mut store = Store::load(&state_path(cfg))?;
     let t = store.run_time(now());
@@ -261,6 +286,7 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
     let configured: BTreeSet<String> = cfg.sources.iter().map(|s| s.name.clone()).collect();
     store.forget_other_sources(&configured);
 
+    laps.lap("pull");
     let opts = cfg.compile_options();
     let compiled = Compiled::from_store(&store);
     let gens = Generations::new(&cfg.output_dir)?;
@@ -283,6 +309,7 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
         .and_then(apply::rules_text)
         .map(|t| rules_of(&t))
         != Some(rules_of(&new_rules));
+    laps.lap("compile");
     let any_change = rules_changed
         || changes
             .values()
@@ -309,6 +336,7 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
         rules_changed,
         applied: String::new(),
         generation: None,
+        timings_ms: Vec::new(),
     };
 
     let mut result: Result<(), String> = Ok(());
@@ -321,11 +349,12 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
         let gen = gens.stage()?;
         let applied = apply::write_generation(&gen, &compiled, &store, &opts, &cfg.output_dir)
             .and_then(|()| {
+                laps.lap("write");
                 if cfg.suricata.validate {
-                    apply::validate(cfg, &gen)
-                } else {
-                    Ok(())
+                    apply::validate(cfg, &gen)?;
+                    laps.lap("validate");
                 }
+                Ok(())
             })
             .and_then(|()| {
                 gens.point_at(&gen)?;
@@ -345,8 +374,11 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
             });
         match applied {
             Ok(a) => {
-                // The state is saved only once the output matches it.
-                store.save(&state_path(cfg))?;
+                laps.lap("apply");
+                // The state is saved only once the output matches it: the generation's
+                // index is the store, byte for byte.
+                Store::install(&gen.join(INDEX_FILE), &state_path(cfg))?;
+                laps.lap("save");
                 let keep: Vec<&std::path::Path> = [Some(gen.as_path()), current.as_deref()]
                     .into_iter()
                     .flatten()
@@ -363,6 +395,7 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
         }
     }
 
+    report.timings_ms = laps.laps;
     match out {
         Output::Json => println!(
             "{}",

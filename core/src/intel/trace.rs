@@ -17,7 +17,8 @@ use super::indicator::Kind;
 use super::store::Entry;
 use crate::net::Cidr;
 
-/// The index: indicators by kind and canonical value, as `index.json` holds them.
+/// Indicators by kind and canonical value: `Store::indicators`, as rulesync's state and
+/// each generation's `index.json` (a serialised `Store`) hold them.
 pub type Index = BTreeMap<Kind, BTreeMap<String, Entry>>;
 
 /// One indicator an alert matched, with its provenance.
@@ -141,18 +142,15 @@ mod tests {
     use serde_json::json;
 
     fn entry(event: &str) -> Entry {
-        let mut sources = BTreeMap::new();
-        sources.insert(
-            "misp".to_string(),
-            Mention {
-                events: [event.to_string()].into(),
-                ..Mention::default()
-            },
-        );
-        Entry {
+        let mut e = Entry {
             sides: Sides::BOTH,
-            sources,
-        }
+            ..Entry::default()
+        };
+        e.sources.mention("misp", || Mention {
+            events: [event.to_string()].into(),
+            ..Mention::default()
+        });
+        e
     }
 
     fn index() -> Index {
