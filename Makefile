@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all deps build demo test bench bench-data bench-enforce lint clean
+.PHONY: all deps build demo test bench bench-data bench-enforce bench-intel lint clean
 
 all: build
 
@@ -28,6 +28,11 @@ bench: bench-data bench-enforce
 	$(CARGO) bench -p suriguard-core --bench parse
 
 # Enforcement figures (docs/PERFORMANCE.md): runs inside a namespace of its own.
+# rulesync: a million indicators, and Suricata start-up with datasets against one rule
+# per indicator (prints Markdown for docs/PERFORMANCE.md).
+bench-intel: build
+	python3 scripts/bench-intel.py
+
 bench-enforce: build
 	ip netns del sgbench 2>/dev/null || true
 	ip netns add sgbench

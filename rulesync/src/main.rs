@@ -344,7 +344,9 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
         report.applied = "dry-run".into();
     } else if !any_change {
         report.applied = "unchanged".into();
+        // Nothing to compile, but the pull refreshed when each value was last seen.
         store.save(&state_path(cfg))?;
+        laps.lap("save");
     } else {
         let gen = gens.stage()?;
         let applied = apply::write_generation(&gen, &compiled, &store, &opts, &cfg.output_dir)
@@ -396,6 +398,9 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
     }
 
     report.timings_ms = laps.laps;
+    // The process ends after this: freeing a million indicators one allocation at a
+    // time would only add a third of a second to every large run.
+    std::mem::forget((store, compiled, old, changes));
     match out {
         Output::Json => println!(
             "{}",

@@ -163,14 +163,30 @@ impl Store {
         .map_err(|e| format!("state file {}: {e}", path.display()))
     }
 
-    /// Installs `from`, a file holding a store (a generation's `index.json`), as the
-    /// state file at `path`, crash-safely: a copy of the bytes instead of serialising
-    /// the store a second time.
+    /// Installs `from`, a file holding a store (a generation's `index.json`, already
+    /// synced), as the state file at `path`, crash-safely and without serialising the
+    /// store a second time: a hard link renamed over `path` (a copy when the two are on
+    /// different file systems), then the directory synced.
     pub fn install(from: &Path, path: &Path) -> Result<(), String> {
-        write_atomic(path, |w| {
-            std::io::copy(&mut File::open(from)?, w).map(|_| ())
-        })
-        .map_err(|e| format!("state file {} from {}: {e}", path.display(), from.display()))
+        let err = |e: std::io::Error| {
+            format!("state file {} from {}: {e}", path.display(), from.display())
+        };
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = std::path::PathBuf::from(tmp);
+        let _ = std::fs::remove_file(&tmp);
+        match std::fs::hard_link(from, &tmp) {
+            Ok(()) => {
+                std::fs::rename(&tmp, path).map_err(err)?;
+                File::open(path.parent().unwrap_or(Path::new(".")))
+                    .and_then(|d| d.sync_all())
+                    .map_err(err)
+            }
+            Err(_) => write_atomic(path, |w| {
+                std::io::copy(&mut File::open(from)?, w).map(|_| ())
+            })
+            .map_err(err),
+        }
     }
 
     pub fn len(&self) -> usize {
