@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{json, Value};
 use suriguard_core::intel::compile::{SetType, RULES_FILE};
 use suriguard_core::intel::{CompileOptions, Compiled, DatasetMode, Store};
 
@@ -205,35 +205,51 @@ pub fn notify(
     let hash_lists_changed = changes.iter().any(|(n, (a, r))| {
         compiled.sets[n].set_type == SetType::HashList && !(a.is_empty() && r.is_empty())
     });
-    let mut pushed = false;
+    // What was pushed, as the commands that take it back: if the generation is not put
+    // in force after all, Suricata must not keep values the files in force lack (it
+    // would even write them into those files at shutdown).
+    let mut undo: Vec<(&str, Value)> = Vec::new();
     // A set Suricata does not run yet (first run, or a set that was empty) is read from
     // its file by the reload.
     let mut unknown_set = false;
+    let mut failed = None;
     if cfg.dataset_mode == DatasetMode::State {
         // Datasets declared with `state` keep their content over a reload (Suricata does
         // not read the file again): the changes must be pushed whatever else happens.
-        for (name, (added, removed)) in changes {
+        'sets: for (name, (added, removed)) in changes {
             let set = &compiled.sets[name];
             if set.set_type == SetType::HashList {
                 continue;
             }
-            'set: for (cmd, vals) in [("dataset-add", added), ("dataset-remove", removed)] {
+            for (cmd, inverse, vals) in [
+                ("dataset-add", "dataset-remove", added),
+                ("dataset-remove", "dataset-add", removed),
+            ] {
                 for v in vals {
                     let args = json!({"setname": set.name, "settype": set.set_type.name(), "datavalue": set.wire(v)});
-                    match s.answer(cmd, Some(args))? {
-                        Ok(_) => pushed = true,
-                        Err(m) if m.contains("set not found") => {
+                    match s.answer(cmd, Some(args.clone())) {
+                        Ok(Ok(_)) => undo.push((inverse, args)),
+                        Ok(Err(m)) if m.contains("set not found") => {
                             unknown_set = true;
-                            break 'set;
+                            continue 'sets;
                         }
                         // Already gone (Suricata's saved state did not have it).
-                        Err(m) if cmd == "dataset-remove" && m.contains("failed to remove") => {}
-                        Err(m) => return Err(format!("{cmd} {}: {m}", set.name)),
+                        Ok(Err(m)) if cmd == "dataset-remove" && m.contains("failed to remove") => {
+                        }
+                        Ok(Err(m)) => {
+                            failed = Some(format!("{cmd} {}: {m}", set.name));
+                            break 'sets;
+                        }
+                        Err(e) => {
+                            failed = Some(e);
+                            break 'sets;
+                        }
                     }
                 }
             }
         }
-        if !rules_changed
+        if failed.is_none()
+            && !rules_changed
             && !hash_lists_changed
             && !unknown_set
             && n_changes <= cfg.live_max_changes
@@ -241,11 +257,20 @@ pub fn notify(
             return Ok(Applied::Live);
         }
     }
-    reload(&mut s, timeout)?;
-    Ok(if pushed {
-        Applied::LiveAndReloaded
-    } else {
+    let result = match failed {
+        Some(e) => Err(e),
+        None => reload(&mut s, timeout),
+    };
+    if let Err(e) = result {
+        for (cmd, args) in undo.iter().rev() {
+            let _ = s.answer(cmd, Some(args.clone()));
+        }
+        return Err(e);
+    }
+    Ok(if undo.is_empty() {
         Applied::Reloaded
+    } else {
+        Applied::LiveAndReloaded
     })
 }
 

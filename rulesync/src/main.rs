@@ -194,7 +194,12 @@ fn progress_bar(name: &str) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let pb = indicatif::ProgressBar::new_spinner();
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg}: {human_pos}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
     pb.set_message(format!("pulling {name}"));
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
     pb
 }
 
@@ -217,12 +222,21 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
     for s in cfg.sources.iter().filter(|s| s.enabled) {
         let prev = store.sources.get(&s.name).cloned().unwrap_or_default();
         let pb = progress_bar(&s.name);
+        // A bar once the total is known (feed events), a running count otherwise (MISP
+        // attributes, page by page).
         let progress = |done: u64, total: Option<u64>| {
             if let Some(t) = total {
-                pb.set_length(t);
+                if pb.length() != Some(t) {
+                    pb.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{msg} [{bar:30}] {human_pos}/{human_len} ({eta})",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                    pb.set_length(t);
+                }
             }
             pb.set_position(done);
-            pb.tick();
         };
         let res = pull::pull(s, &prev, t, &n, &progress);
         pb.finish_and_clear();
