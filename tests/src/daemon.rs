@@ -115,11 +115,8 @@ impl Daemon {
         }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Still the process that was started (not restarted, not dead).
+    /// The process that was started is still running (every check of a test is made
+    /// against this one process: nothing restarts it).
     pub fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
