@@ -36,6 +36,10 @@ use thiserror::Error;
 use crate::decision::DecisionConfig;
 use crate::detect::DetectConfig;
 use crate::enforce::EnforceConfig;
+use crate::incident::AlertsConfig;
+use crate::misp_event::MispPushConfig;
+use crate::mitigate::MitigateConfig;
+use crate::notify::NotifyConfig;
 use crate::net::{default_home_networks, Cidr, NetworkModel};
 
 /// The whole configuration file.
@@ -53,6 +57,14 @@ pub struct Config {
     pub decisions: DecisionConfig,
     #[serde(default)]
     pub enforce: EnforceConfig,
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    #[serde(default)]
+    pub misp: MispPushConfig,
+    #[serde(default)]
+    pub mitigate: MitigateConfig,
+    #[serde(default)]
+    pub notify: NotifyConfig,
 }
 
 /// `[network]`.
@@ -85,6 +97,10 @@ impl Default for Config {
             detect: DetectConfig::default(),
             decisions: DecisionConfig::default(),
             enforce: EnforceConfig::default(),
+            alerts: AlertsConfig::default(),
+            misp: MispPushConfig::default(),
+            mitigate: MitigateConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -152,7 +168,10 @@ impl Config {
         if self.decisions.ttl == 0 {
             return Err("[decisions] ttl must be at least 1 second".into());
         }
-        self.enforce.validate()
+        self.enforce.validate()?;
+        self.misp.validate()?;
+        self.mitigate.validate()?;
+        self.notify.validate()
     }
 
     pub fn network_model(&self) -> NetworkModel {
@@ -169,6 +188,14 @@ impl Config {
             .log
             .clone()
             .unwrap_or_else(|| self.state_dir.join("decisions.jsonl"))
+    }
+
+    /// suriguardctl's store: `[alerts] database`, or `suriguard.db` in the state dir.
+    pub fn database(&self) -> PathBuf {
+        self.alerts
+            .database
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("suriguard.db"))
     }
 
     /// The enforcement journal: `[enforce] journal`, or `enforce.jsonl` in the state dir.

@@ -13,6 +13,8 @@
 //! - [`features`]: model inputs (the replaced model's 24 seed features);
 //! - [`pipeline`]: what the plugin's worker does with each record (parse, count);
 //! - [`stats`]: the counters a run produces and their one-line summary;
+//! - [`incident`], [`misp_event`], [`mitigate`], [`notify`], [`secret`]: what
+//!   `suriguardctl` reports (alerts and decisions), to MISP and to people;
 //! - [`suricatasc`]: a client for Suricata's unix socket (the `suricatasc` protocol);
 //! - [`settings`]: the plugin's settings from its eve-log node, validated;
 //! - [`config`]: the suriguard configuration file those settings point to.
@@ -25,10 +27,15 @@ pub mod detect;
 pub mod enforce;
 pub mod eve;
 pub mod features;
+pub mod incident;
 pub mod intel;
 pub mod json;
+pub mod misp_event;
+pub mod mitigate;
 pub mod net;
+pub mod notify;
 pub mod pipeline;
+pub mod secret;
 pub mod settings;
 pub mod stats;
 pub mod suricatasc;
