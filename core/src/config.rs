@@ -39,8 +39,8 @@ use crate::enforce::EnforceConfig;
 use crate::incident::AlertsConfig;
 use crate::misp_event::MispPushConfig;
 use crate::mitigate::MitigateConfig;
-use crate::notify::NotifyConfig;
 use crate::net::{default_home_networks, Cidr, NetworkModel};
+use crate::notify::NotifyConfig;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -150,7 +150,10 @@ impl Incident {
         let src = text(&rec["src_ip"]);
         let dst = text(&rec["dest_ip"]);
         let flow_id = rec["flow_id"].as_u64();
-        let pkt = rec["pcap_cnt"].as_u64().map(|n| n.to_string()).unwrap_or_default();
+        let pkt = rec["pcap_cnt"]
+            .as_u64()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
         let key = key_of(&[
             "alert",
             ts,
@@ -176,7 +179,10 @@ impl Incident {
             key,
             time: EveTime::parse(ts).map(rfc3339).unwrap_or_else(|| clean(ts)),
             time_us,
-            severity: a["severity"].as_u64().map(|s| s.clamp(1, 255) as u8).unwrap_or(3),
+            severity: a["severity"]
+                .as_u64()
+                .map(|s| s.clamp(1, 255) as u8)
+                .unwrap_or(3),
             src_ip: src,
             src_port: port(&rec["src_port"]),
             dest_ip: dst,
@@ -224,11 +230,7 @@ impl Incident {
             src_ip: Some(target.clone()),
             src_port: None,
             dest_ip: None,
-            dest_port: d
-                .evidence
-                .detail
-                .as_deref()
-                .and_then(port_in_detail),
+            dest_port: d.evidence.detail.as_deref().and_then(port_in_detail),
             proto: None,
             app_proto: None,
             flow_id: d.evidence.example_flow_ids.last().copied(),
@@ -324,7 +326,9 @@ mod tests {
 
     #[test]
     fn other_records_and_garbage() {
-        assert!(from_line(r#"{"event_type":"flow","src_ip":"1.2.3.4"}"#).unwrap().is_none());
+        assert!(from_line(r#"{"event_type":"flow","src_ip":"1.2.3.4"}"#)
+            .unwrap()
+            .is_none());
         assert!(from_line("").unwrap().is_none());
         assert!(from_line("{\"event_type\":\"alert\",").is_err());
         let long = "x".repeat(5000);
@@ -333,8 +337,14 @@ mod tests {
 
     #[test]
     fn port_from_evidence_detail() {
-        assert_eq!(port_in_detail("telnet login failures to dport 23"), Some(23));
-        assert_eq!(port_in_detail("SYN to 192.168.1.5 port 80 (http)"), Some(80));
+        assert_eq!(
+            port_in_detail("telnet login failures to dport 23"),
+            Some(23)
+        );
+        assert_eq!(
+            port_in_detail("SYN to 192.168.1.5 port 80 (http)"),
+            Some(80)
+        );
         assert_eq!(port_in_detail("no number"), None);
     }
 }

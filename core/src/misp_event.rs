@@ -95,10 +95,14 @@ impl MispPushConfig {
     pub fn validate(&self) -> Result<(), String> {
         for (k, v) in &self.threat_level {
             if k.parse::<u8>().is_err() {
-                return Err(format!("[misp] threat-level key {k:?} is not a Suricata severity"));
+                return Err(format!(
+                    "[misp] threat-level key {k:?} is not a Suricata severity"
+                ));
             }
             if !(1..=4).contains(v) {
-                return Err(format!("[misp] threat-level.{k} = {v}: MISP threat levels are 1..4"));
+                return Err(format!(
+                    "[misp] threat-level.{k} = {v}: MISP threat levels are 1..4"
+                ));
             }
         }
         if self.distribution > 4 {
@@ -111,17 +115,25 @@ impl MispPushConfig {
             return Err("[misp] distribution = 4 needs sharing-group-id".into());
         }
         if self.analysis > 2 {
-            return Err(format!("[misp] analysis = {}: must be 0, 1 or 2", self.analysis));
+            return Err(format!(
+                "[misp] analysis = {}: must be 0, 1 or 2",
+                self.analysis
+            ));
         }
         if !(self.timeout > 0.0 && self.timeout <= 600.0) {
             return Err("[misp] timeout must be between 0 and 600 seconds".into());
         }
         if let Some(u) = &self.url {
             if !(u.starts_with("https://") || u.starts_with("http://")) {
-                return Err(format!("[misp] url {u:?} must start with https:// or http://"));
+                return Err(format!(
+                    "[misp] url {u:?} must start with https:// or http://"
+                ));
             }
             if self.key.is_none() {
-                return Err("[misp] url is set but key is not ({ env = \"...\" } or { file = \"...\" })".into());
+                return Err(
+                    "[misp] url is set but key is not ({ env = \"...\" } or { file = \"...\" })"
+                        .into(),
+                );
             }
         }
         Ok(())
@@ -158,7 +170,13 @@ pub fn group_key(inc: &Incident) -> String {
 pub fn event_uuid(group: &str, first_key: &str) -> String {
     let mut a: u64 = 0xcbf2_9ce4_8422_2325;
     let mut b: u64 = 0x8422_2325_cbf2_9ce4;
-    for &x in group.bytes().chain([0x1f]).chain(first_key.bytes()).collect::<Vec<_>>().iter() {
+    for &x in group
+        .bytes()
+        .chain([0x1f])
+        .chain(first_key.bytes())
+        .collect::<Vec<_>>()
+        .iter()
+    {
         a ^= x as u64;
         a = a.wrapping_mul(0x0100_0000_01b3);
         b = b.rotate_left(5) ^ (x as u64);
@@ -265,31 +283,58 @@ pub fn attributes(cfg: &MispPushConfig, net: &NetworkModel, inc: &Incident) -> V
     let proto = inc.proto.as_deref().unwrap_or("");
     if let Some(ip) = inc.src_ip.as_deref() {
         if let Some(remote) = shareable(ip) {
-            add("ip-src", "Network activity", ip, remote, format!("source {proto}").trim().to_string());
+            add(
+                "ip-src",
+                "Network activity",
+                ip,
+                remote,
+                format!("source {proto}").trim().to_string(),
+            );
         }
     }
     if let Some(ip) = inc.dest_ip.as_deref() {
         if let Some(remote) = shareable(ip) {
-            add("ip-dst", "Network activity", ip, remote, format!("destination {proto}").trim().to_string());
+            add(
+                "ip-dst",
+                "Network activity",
+                ip,
+                remote,
+                format!("destination {proto}").trim().to_string(),
+            );
         }
     }
     if let Some(p) = inc.src_port {
-        add("port", "Network activity", &p.to_string(), false, "source port".into());
+        add(
+            "port",
+            "Network activity",
+            &p.to_string(),
+            false,
+            "source port".into(),
+        );
     }
     if let Some(p) = inc.dest_port {
-        add("port", "Network activity", &p.to_string(), false, "destination port".into());
+        add(
+            "port",
+            "Network activity",
+            &p.to_string(),
+            false,
+            "destination port".into(),
+        );
     }
     let sig = match inc.signature_id {
         Some(sid) => format!("[{sid}] {}", inc.signature),
-        None => inc
-            .summary
-            .clone()
-            .unwrap_or_else(|| inc.signature.clone()),
+        None => inc.summary.clone().unwrap_or_else(|| inc.signature.clone()),
     };
-    add("text", "Other", &sig, false, match inc.origin {
-        Origin::Alert => "Suricata signature".into(),
-        Origin::Decision => format!("suriguard decision {}", inc.key),
-    });
+    add(
+        "text",
+        "Other",
+        &sig,
+        false,
+        match inc.origin {
+            Origin::Alert => "Suricata signature".into(),
+            Origin::Decision => format!("suriguard decision {}", inc.key),
+        },
+    );
     if !proto.is_empty() {
         add("text", "Network activity", proto, false, "protocol".into());
     }
@@ -308,7 +353,13 @@ pub fn attributes(cfg: &MispPushConfig, net: &NetworkModel, inc: &Incident) -> V
         add("url", "Network activity", &url, false, "HTTP URL".into());
     }
     if let Some(ua) = &inc.http_user_agent {
-        add("user-agent", "Network activity", ua, false, "HTTP user agent".into());
+        add(
+            "user-agent",
+            "Network activity",
+            ua,
+            false,
+            "HTTP user agent".into(),
+        );
     }
     out.sort();
     out.dedup();
@@ -338,7 +389,10 @@ mod tests {
         assert!(cfg.wants(&inc));
         inc.severity = 3;
         assert_eq!(cfg.threat_level_of(&inc), 3);
-        assert!(!cfg.wants(&inc), "severity 3 is below the default threshold");
+        assert!(
+            !cfg.wants(&inc),
+            "severity 3 is below the default threshold"
+        );
         inc.severity = 4;
         assert_eq!(cfg.threat_level_of(&inc), 4);
     }
@@ -350,11 +404,17 @@ mod tests {
         let attrs = attributes(&cfg, &net(), &inc);
         let kinds: Vec<_> = attrs.iter().map(|a| (a.kind, a.value.as_str())).collect();
         assert!(kinds.contains(&("ip-src", "198.51.100.7")));
-        assert!(!kinds.iter().any(|(_, v)| *v == "192.168.1.20"), "{kinds:?}");
+        assert!(
+            !kinds.iter().any(|(_, v)| *v == "192.168.1.20"),
+            "{kinds:?}"
+        );
         assert!(kinds.contains(&("url", "http://evil.example/a")));
         assert!(kinds.contains(&("user-agent", "curl/8")));
         assert!(kinds.contains(&("port", "80")));
-        let shared = MispPushConfig { share_home_addresses: true, ..cfg };
+        let shared = MispPushConfig {
+            share_home_addresses: true,
+            ..cfg
+        };
         let attrs = attributes(&shared, &net(), &inc);
         let dst = attrs.iter().find(|a| a.kind == "ip-dst").unwrap();
         assert!(!dst.to_ids, "a home address is never an IDS indicator");
@@ -373,12 +433,18 @@ mod tests {
 
     #[test]
     fn config_is_checked() {
-        let bad = MispPushConfig { distribution: 4, ..Default::default() };
+        let bad = MispPushConfig {
+            distribution: 4,
+            ..Default::default()
+        };
         assert!(bad.validate().unwrap_err().contains("sharing-group-id"));
         let mut bad = MispPushConfig::default();
         bad.threat_level.insert("1".into(), 7);
         assert!(bad.validate().is_err());
-        let bad = MispPushConfig { url: Some("https://m".into()), ..Default::default() };
+        let bad = MispPushConfig {
+            url: Some("https://m".into()),
+            ..Default::default()
+        };
         assert!(bad.validate().unwrap_err().contains("key"));
     }
 }

@@ -106,24 +106,52 @@ fn classify_text(inc: &Incident, telnet: bool) -> AttackClass {
     )
     .to_ascii_lowercase();
     let has = |w: &[&str]| w.iter().any(|w| text.contains(w));
-    if has(&["mirai", "gafgyt", "bashlite", "busybox"]) || (telnet && has(&["telnet", "login", "brute"])) {
+    if has(&["mirai", "gafgyt", "bashlite", "busybox"])
+        || (telnet && has(&["telnet", "login", "brute"]))
+    {
         AttackClass::MiraiTelnet
     } else if has(&["mqtt"]) || inc.dest_port.is_some_and(|p| MQTT.contains(&p)) {
         AttackClass::MqttAbuse
     } else if has(&["syn flood", "synflood", "syn-flood"]) {
         AttackClass::SynFlood
-    } else if has(&["http flood", "http-flood", "ddos", "dos attack", "denial of service"]) {
+    } else if has(&[
+        "http flood",
+        "http-flood",
+        "ddos",
+        "dos attack",
+        "denial of service",
+    ]) {
         AttackClass::HttpFlood
-    } else if has(&["brute", "login fail", "authentication fail", "password guess"]) {
+    } else if has(&[
+        "brute",
+        "login fail",
+        "authentication fail",
+        "password guess",
+    ]) {
         AttackClass::BruteForce
     } else if has(&["scan", "nmap", "masscan", "zmap", "recon"]) {
         AttackClass::PortScan
     } else if has(&[
-        "trojan", "cnc", "c2", "command and control", "botnet", "malware", "backdoor",
-        "coinminer", "id check returned root", "attack_response",
+        "trojan",
+        "cnc",
+        "c2",
+        "command and control",
+        "botnet",
+        "malware",
+        "backdoor",
+        "coinminer",
+        "id check returned root",
+        "attack_response",
     ]) {
         AttackClass::CompromisedDevice
-    } else if has(&["blocklist", "block list", "misp", "known bad", "drop list", "threat intel"]) {
+    } else if has(&[
+        "blocklist",
+        "block list",
+        "misp",
+        "known bad",
+        "drop list",
+        "threat intel",
+    ]) {
         AttackClass::KnownBadIndicator
     } else {
         AttackClass::Other
@@ -148,7 +176,10 @@ pub struct Advice {
 pub fn knowledge_base(inc: &Incident, home: &dyn Fn(&str) -> bool) -> Advice {
     let class = classify(inc);
     let src = inc.subject_ip().unwrap_or("the source").to_string();
-    let dst = inc.dest_ip.clone().unwrap_or_else(|| "the targeted device".into());
+    let dst = inc
+        .dest_ip
+        .clone()
+        .unwrap_or_else(|| "the targeted device".into());
     let port = inc
         .dest_port
         .map(|p| p.to_string())
@@ -156,12 +187,23 @@ pub fn knowledge_base(inc: &Incident, home: &dyn Fn(&str) -> bool) -> Advice {
     // The home device involved: the source when it is at home (it is the one
     // misbehaving), else the destination.
     let (device, remote) = if home(&src) {
-        (src.clone(), inc.dest_ip.clone().unwrap_or_else(|| "the remote address".into()))
+        (
+            src.clone(),
+            inc.dest_ip
+                .clone()
+                .unwrap_or_else(|| "the remote address".into()),
+        )
     } else {
         (dst.clone(), src.clone())
     };
-    let block = format!("suriguardctl decisions add {remote} --ttl 24h --reason {}", class.as_str());
-    let quarantine = format!("suriguardctl decisions add {device} --quarantine --ttl 24h --reason {}", class.as_str());
+    let block = format!(
+        "suriguardctl decisions add {remote} --ttl 24h --reason {}",
+        class.as_str()
+    );
+    let quarantine = format!(
+        "suriguardctl decisions add {device} --quarantine --ttl 24h --reason {}",
+        class.as_str()
+    );
     let steps: Vec<String> = match class {
         AttackClass::SynFlood => vec![
             format!("Block the flooding source now: `{block}` (suriguard blocks it itself when enforcement is on)."),
@@ -349,7 +391,12 @@ pub fn llm_summary(inc: &Incident, class: AttackClass, max: usize) -> String {
     opt("application protocol", inc.app_proto.clone());
     opt("http host", inc.http_host.clone());
     // Paths only: query strings can carry tokens and personal data.
-    opt("http path", inc.http_url.as_ref().map(|u| u.split(['?', '#']).next().unwrap_or("").to_string()));
+    opt(
+        "http path",
+        inc.http_url
+            .as_ref()
+            .map(|u| u.split(['?', '#']).next().unwrap_or("").to_string()),
+    );
     opt("threat-intel set", inc.intel_set.clone());
     opt("decision summary", inc.summary.clone());
     opt("evidence", inc.detail.clone());
@@ -386,16 +433,16 @@ pub fn llm_request(cfg: &MitigateConfig, summary: &str) -> Value {
 /// `choices[0].message.content`.
 pub fn llm_answer(provider: Provider, body: &Value) -> Result<String, String> {
     let text = match provider {
-        Provider::Cohere => body["message"]["content"]
-            .as_array()
-            .map(|parts| {
-                parts
-                    .iter()
-                    .filter_map(|p| p["text"].as_str())
-                    .collect::<Vec<_>>()
-                    .join("")
-            }),
-        _ => body["choices"][0]["message"]["content"].as_str().map(str::to_string),
+        Provider::Cohere => body["message"]["content"].as_array().map(|parts| {
+            parts
+                .iter()
+                .filter_map(|p| p["text"].as_str())
+                .collect::<Vec<_>>()
+                .join("")
+        }),
+        _ => body["choices"][0]["message"]["content"]
+            .as_str()
+            .map(str::to_string),
     };
     let text = text.ok_or_else(|| "the answer has no text where the API puts it".to_string())?;
     if text.trim().is_empty() {
@@ -479,16 +526,71 @@ mod tests {
     #[test]
     fn every_class_has_concrete_steps() {
         let cases = [
-            (decision(Reason::SynFlood, Some("port 80")), AttackClass::SynFlood, "80"),
-            (decision(Reason::HttpFlood, None), AttackClass::HttpFlood, "203.0.113.9"),
-            (decision(Reason::PortScan, None), AttackClass::PortScan, "203.0.113.9"),
-            (decision(Reason::BruteForce, Some("port 22")), AttackClass::BruteForce, "22"),
-            (decision(Reason::BruteForce, Some("port 23")), AttackClass::MiraiTelnet, "23"),
-            (alert("ET MALWARE Possible Mirai Variant", "A Network Trojan was detected", 23, ""), AttackClass::MiraiTelnet, "192.168.1.30"),
-            (alert("ET TROJAN CnC Beacon", "Malware Command and Control Activity Detected", 443, ""), AttackClass::CompromisedDevice, "192.168.1.30"),
-            (alert("suriguard intel: ip.dst", "", 443, r#","metadata":{"suriguard_set":["suriguard-ip-dst-v4"]}"#), AttackClass::KnownBadIndicator, "rulesync lookup"),
-            (alert("MQTT CONNECT without credentials", "", 1883, ""), AttackClass::MqttAbuse, "1883"),
-            (alert("Something odd", "", 9, ""), AttackClass::Other, "suriguardctl"),
+            (
+                decision(Reason::SynFlood, Some("port 80")),
+                AttackClass::SynFlood,
+                "80",
+            ),
+            (
+                decision(Reason::HttpFlood, None),
+                AttackClass::HttpFlood,
+                "203.0.113.9",
+            ),
+            (
+                decision(Reason::PortScan, None),
+                AttackClass::PortScan,
+                "203.0.113.9",
+            ),
+            (
+                decision(Reason::BruteForce, Some("port 22")),
+                AttackClass::BruteForce,
+                "22",
+            ),
+            (
+                decision(Reason::BruteForce, Some("port 23")),
+                AttackClass::MiraiTelnet,
+                "23",
+            ),
+            (
+                alert(
+                    "ET MALWARE Possible Mirai Variant",
+                    "A Network Trojan was detected",
+                    23,
+                    "",
+                ),
+                AttackClass::MiraiTelnet,
+                "192.168.1.30",
+            ),
+            (
+                alert(
+                    "ET TROJAN CnC Beacon",
+                    "Malware Command and Control Activity Detected",
+                    443,
+                    "",
+                ),
+                AttackClass::CompromisedDevice,
+                "192.168.1.30",
+            ),
+            (
+                alert(
+                    "suriguard intel: ip.dst",
+                    "",
+                    443,
+                    r#","metadata":{"suriguard_set":["suriguard-ip-dst-v4"]}"#,
+                ),
+                AttackClass::KnownBadIndicator,
+                "rulesync lookup",
+            ),
+            (
+                alert("MQTT CONNECT without credentials", "", 1883, ""),
+                AttackClass::MqttAbuse,
+                "1883",
+            ),
+            (
+                alert("Something odd", "", 9, ""),
+                AttackClass::Other,
+                "suriguardctl",
+            ),
         ];
         for (inc, class, needle) in cases {
             let a = knowledge_base(&inc, &home);
@@ -496,7 +598,10 @@ mod tests {
             assert!(a.steps.len() >= 2, "{class:?}");
             let all = a.steps.join("\n");
             assert!(all.contains(needle), "{class:?} steps lack {needle}: {all}");
-            assert!(all.contains("suriguardctl") || all.contains("rulesync"), "{class:?}: no command");
+            assert!(
+                all.contains("suriguardctl") || all.contains("rulesync"),
+                "{class:?}: no command"
+            );
         }
         // Every class is covered by the cases above.
         for c in AttackClass::ALL {
@@ -518,9 +623,15 @@ mod tests {
     #[test]
     fn answers_of_both_providers() {
         let cohere = json!({"id":"x","finish_reason":"COMPLETE","message":{"role":"assistant","content":[{"type":"text","text":"1. Block it\n2. Patch it"}]}});
-        assert_eq!(steps_of(&llm_answer(Provider::Cohere, &cohere).unwrap()), ["Block it", "Patch it"]);
+        assert_eq!(
+            steps_of(&llm_answer(Provider::Cohere, &cohere).unwrap()),
+            ["Block it", "Patch it"]
+        );
         let openai = json!({"choices":[{"index":0,"message":{"role":"assistant","content":"- a\n  more\n- b"}}]});
-        assert_eq!(steps_of(&llm_answer(Provider::Openai, &openai).unwrap()), ["a more", "b"]);
+        assert_eq!(
+            steps_of(&llm_answer(Provider::Openai, &openai).unwrap()),
+            ["a more", "b"]
+        );
         assert!(llm_answer(Provider::Openai, &json!({"error":{"message":"x"}})).is_err());
         assert!(llm_answer(Provider::Cohere, &json!({"message":{"content":[]}})).is_err());
     }

@@ -145,7 +145,10 @@ impl NotifyConfig {
                 return Err("[notify.email] password without username".into());
             }
             if e.password.is_some() && e.security == SmtpSecurity::None {
-                return Err("[notify.email] refusing to send a password without TLS (security = \"none\")".into());
+                return Err(
+                    "[notify.email] refusing to send a password without TLS (security = \"none\")"
+                        .into(),
+                );
             }
         }
         if let Some(t) = &self.telegram {
@@ -219,28 +222,44 @@ fn esc(s: &str) -> String {
 }
 
 fn facts(inc: &Incident) -> Vec<(&'static str, String)> {
-    let mut f = vec![("When", inc.time.clone()), ("Severity", format!("{} (1 = most severe)", inc.severity))];
+    let mut f = vec![
+        ("When", inc.time.clone()),
+        ("Severity", format!("{} (1 = most severe)", inc.severity)),
+    ];
     let mut add = |k, v: Option<String>| {
         if let Some(v) = v {
             f.push((k, v));
         }
     };
-    add("Source", inc.src_ip.as_ref().map(|ip| match inc.src_port {
-        Some(p) => format!("{ip} port {p}"),
-        None => ip.clone(),
-    }));
-    add("Destination", inc.dest_ip.as_ref().map(|ip| match inc.dest_port {
-        Some(p) => format!("{ip} port {p}"),
-        None => ip.clone(),
-    }));
+    add(
+        "Source",
+        inc.src_ip.as_ref().map(|ip| match inc.src_port {
+            Some(p) => format!("{ip} port {p}"),
+            None => ip.clone(),
+        }),
+    );
+    add(
+        "Destination",
+        inc.dest_ip.as_ref().map(|ip| match inc.dest_port {
+            Some(p) => format!("{ip} port {p}"),
+            None => ip.clone(),
+        }),
+    );
     add("Protocol", inc.proto.clone());
-    add("Signature", inc.signature_id.map(|sid| format!("{sid}: {}", inc.signature)));
+    add(
+        "Signature",
+        inc.signature_id
+            .map(|sid| format!("{sid}: {}", inc.signature)),
+    );
     add("Category", inc.category.clone());
     add("HTTP host", inc.http_host.clone());
     add("Decision", inc.summary.clone());
     add("Evidence", inc.detail.clone());
     add("Threat-intel set", inc.intel_set.clone());
-    add("Reference", Some(format!("{} {}", inc.origin.as_str(), inc.key)));
+    add(
+        "Reference",
+        Some(format!("{} {}", inc.origin.as_str(), inc.key)),
+    );
     f
 }
 
@@ -261,12 +280,19 @@ pub fn render(inc: &Incident, advice: Option<&Advice>) -> Message {
     }
     let mut html = format!("<h2>{}</h2>\n<table>\n", esc(&what));
     for (k, v) in &facts {
-        html.push_str(&format!("<tr><th align=\"left\">{}</th><td>{}</td></tr>\n", esc(k), esc(v)));
+        html.push_str(&format!(
+            "<tr><th align=\"left\">{}</th><td>{}</td></tr>\n",
+            esc(k),
+            esc(v)
+        ));
     }
     html.push_str("</table>\n");
     if let Some(a) = advice {
         text.push_str(&format!("\nWhat to do ({}):\n", a.source));
-        html.push_str(&format!("<h3>What to do</h3>\n<p><small>from {}</small></p>\n<ol>\n", esc(&a.source)));
+        html.push_str(&format!(
+            "<h3>What to do</h3>\n<p><small>from {}</small></p>\n<ol>\n",
+            esc(&a.source)
+        ));
         for (i, s) in a.steps.iter().enumerate() {
             text.push_str(&format!("{}. {s}\n", i + 1));
             html.push_str(&format!("<li>{}</li>\n", esc(s)));
@@ -285,13 +311,24 @@ pub fn render(inc: &Incident, advice: Option<&Advice>) -> Message {
         },
         "mitigation": advice.map(|a| json!({"class": a.class, "source": a.source, "steps": a.steps})),
     });
-    Message { subject, text, html, json }
+    Message {
+        subject,
+        text,
+        html,
+        json,
+    }
 }
 
 /// One message for a batch of low-severity incidents.
 pub fn render_digest(items: &[Incident]) -> Message {
-    let subject = format!("[suriguard] digest: {} low-severity incident(s)", items.len());
-    let mut text = format!("{} incident(s) below the immediate-notification severity:\n\n", items.len());
+    let subject = format!(
+        "[suriguard] digest: {} low-severity incident(s)",
+        items.len()
+    );
+    let mut text = format!(
+        "{} incident(s) below the immediate-notification severity:\n\n",
+        items.len()
+    );
     let mut html = format!("<h2>{}</h2>\n<ul>\n", esc(&subject));
     for i in items {
         let line = format!(
@@ -300,7 +337,10 @@ pub fn render_digest(items: &[Incident]) -> Message {
             i.severity,
             i.signature,
             i.subject_ip().unwrap_or("?"),
-            i.dest_ip.as_ref().map(|d| format!(" to {d}")).unwrap_or_default()
+            i.dest_ip
+                .as_ref()
+                .map(|d| format!(" to {d}"))
+                .unwrap_or_default()
         );
         text.push_str(&format!("- {line}\n"));
         html.push_str(&format!("<li>{}</li>\n", esc(&line)));
@@ -315,13 +355,20 @@ pub fn render_digest(items: &[Incident]) -> Message {
             "src_ip": i.src_ip, "dest_ip": i.dest_ip,
         })).collect::<Vec<_>>(),
     });
-    Message { subject, text, html, json }
+    Message {
+        subject,
+        text,
+        html,
+        json,
+    }
 }
 
 /// The message `suriguardctl notify test` sends.
 pub fn render_test(host: &str) -> Message {
     let subject = format!("[suriguard] test message from {host}");
-    let text = format!("This is a test message from suriguard on {host}. If you read it, this channel works.\n");
+    let text = format!(
+        "This is a test message from suriguard on {host}. If you read it, this channel works.\n"
+    );
     Message {
         html: format!("<p>{}</p>\n", esc(&text)),
         json: json!({"type": "test", "subject": subject, "host": host}),
@@ -368,7 +415,12 @@ mod tests {
         assert!(m.html.contains("&lt;script&gt;") && !m.html.contains("<script>"));
         assert!(m.text.contains("Source: 203.0.113.9 port 5555"));
         assert!(m.subject.contains("203.0.113.9") && m.subject.contains("sid:7"));
-        let long = Message { subject: "s".into(), text: "x".repeat(10_000), html: String::new(), json: Value::Null };
+        let long = Message {
+            subject: "s".into(),
+            text: "x".repeat(10_000),
+            html: String::new(),
+            json: Value::Null,
+        };
         assert!(telegram_text(&long).chars().count() <= 4096);
     }
 

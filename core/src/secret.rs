@@ -123,7 +123,10 @@ mod tests {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         let r = SecretRef::File(p.clone());
         let e = r.resolve().unwrap_err();
-        assert!(e.contains("readable by others") && !e.contains("s3cr3t"), "{e}");
+        assert!(
+            e.contains("readable by others") && !e.contains("s3cr3t"),
+            "{e}"
+        );
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         let s = r.resolve().unwrap();
         assert_eq!(s.expose(), "s3cr3t-value");
@@ -134,7 +137,10 @@ mod tests {
     #[test]
     fn env_secret_and_its_errors() {
         let r = SecretRef::Env("SURIGUARD_TEST_SECRET_UNSET_42".into());
-        assert!(r.resolve().unwrap_err().contains("SURIGUARD_TEST_SECRET_UNSET_42"));
+        assert!(r
+            .resolve()
+            .unwrap_err()
+            .contains("SURIGUARD_TEST_SECRET_UNSET_42"));
         let parsed: SecretRef = toml::from_str::<toml::Table>("k = { env = \"X\" }").unwrap()["k"]
             .clone()
             .try_into()

@@ -1,7 +1,14 @@
 //! suriguardctl: suriguard's admin tool (`suriguardctl <noun> <verb>`, `-o table|json`).
 
+mod advice;
 mod analyze;
 mod decisions;
+mod http;
+mod intake;
+mod misp;
+mod notify;
+mod ops;
+mod store;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -46,6 +53,48 @@ enum Noun {
         #[command(subcommand)]
         verb: DecisionsVerb,
     },
+    /// Suricata alerts and suriguard decisions kept in the local store.
+    Alerts {
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        verb: AlertsVerb,
+    },
+    /// Incidents as MISP events.
+    Events {
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        verb: EventsVerb,
+    },
+    /// Concrete steps against an incident (built-in knowledge base, or the LLM configured).
+    Mitigate {
+        /// Incident id from `alerts list`, or its key (a prefix of 6+ characters will do).
+        id: String,
+        /// Never ask the LLM.
+        #[arg(long)]
+        offline: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Email, Telegram and webhook notifications.
+    Notify {
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        verb: NotifyVerb,
+    },
+    /// The whole loop once (or forever with --follow): ingest, push to MISP, notify.
+    /// This is what suriguard-report.service runs.
+    Run {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Keep going, one round every --interval seconds.
+        #[arg(long)]
+        follow: bool,
+        #[arg(long, default_value_t = 10.0)]
+        interval: f64,
+    },
     /// suriguard's nftables table, sets and chains.
     Firewall {
         /// suriguard configuration file (default /etc/suriguard/suriguard.toml if present).
@@ -54,6 +103,63 @@ enum Noun {
         #[command(subcommand)]
         verb: FirewallVerb,
     },
+}
+
+#[derive(Subcommand)]
+enum AlertsVerb {
+    /// Incidents in the store (alerts and decisions), oldest first.
+    List {
+        /// Only since: 30m, 24h, 7d, a date or an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only severity ≤ this (1 = most severe).
+        #[arg(long, default_value_t = 255)]
+        severity: u8,
+        /// At most this many (the most recent).
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        /// Read new records first.
+        #[arg(long)]
+        ingest: bool,
+    },
+    /// Read new alert records and decisions into the store.
+    Ingest {
+        /// An EVE file (default: `[alerts] eve`).
+        #[arg(long)]
+        eve: Option<PathBuf>,
+        /// A decisions journal (default: the plugin's).
+        #[arg(long)]
+        decisions: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsVerb {
+    /// Push queued incidents to MISP (events, attributes, tags, sightings, publish).
+    Push {
+        /// Queue again the incidents given up after max-attempts.
+        #[arg(long)]
+        retry_failed: bool,
+        /// Read new records first.
+        #[arg(long)]
+        ingest: bool,
+    },
+    /// MISP events suriguard created or updated.
+    List,
+}
+
+#[derive(Subcommand)]
+enum NotifyVerb {
+    /// Send a test message through every configured channel.
+    Test,
+    /// Deliver what is due (new incidents, digests, retries).
+    Send {
+        /// Send waiting digests now.
+        #[arg(long)]
+        flush_digest: bool,
+    },
+    /// Every notification: sent, suppressed, waiting for a retry, dead.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -239,6 +345,224 @@ fn run(cli: Cli) -> Result<(), String> {
                         "flushed every decision\n".into()
                     }
                 }
+            }
+        }
+        Noun::Alerts { config, verb } => {
+            let cfg = decisions::load_config(config.as_deref())?;
+            let store = ops::open(&cfg)?;
+            match verb {
+                AlertsVerb::List {
+                    since,
+                    severity,
+                    limit,
+                    ingest,
+                } => {
+                    if ingest {
+                        ops::ingest(&store, &cfg, None, None)?;
+                    }
+                    let since = since
+                        .as_deref()
+                        .map(ops::parse_since)
+                        .transpose()?
+                        .unwrap_or(i64::MIN);
+                    let rows = store.list(since, severity, limit)?;
+                    match cli.output {
+                        Format::Json => to_json_text(&rows),
+                        Format::Table => ops::alerts_table(&rows),
+                    }
+                }
+                AlertsVerb::Ingest { eve, decisions } => {
+                    let reps = ops::ingest(&store, &cfg, eve.as_deref(), decisions.as_deref())?;
+                    match cli.output {
+                        Format::Json => to_json_text(&reps),
+                        Format::Table => ops::run_summary(&ops::RunReport {
+                            ingest: reps,
+                            misp: None,
+                            notify: Default::default(),
+                        })
+                        .lines()
+                        .filter(|l| !l.starts_with("notify:"))
+                        .map(|l| format!("{l}\n"))
+                        .collect(),
+                    }
+                }
+            }
+        }
+        Noun::Events { config, verb } => {
+            let cfg = decisions::load_config(config.as_deref())?;
+            let store = ops::open(&cfg)?;
+            match verb {
+                EventsVerb::Push {
+                    retry_failed,
+                    ingest,
+                } => {
+                    if ingest {
+                        ops::ingest(&store, &cfg, None, None)?;
+                    }
+                    if cfg.misp.url.is_none() {
+                        return Err("[misp] url is not set in the configuration".into());
+                    }
+                    let rep = misp::push(&store, &cfg.misp, &cfg.network_model(), retry_failed)?;
+                    let failed = rep.error.clone();
+                    let text = match cli.output {
+                        Format::Json => to_json_text(&rep),
+                        Format::Table => ops::run_summary(&ops::RunReport {
+                            ingest: Vec::new(),
+                            misp: Some(rep),
+                            notify: Default::default(),
+                        })
+                        .lines()
+                        .filter(|l| l.starts_with("misp:"))
+                        .map(|l| format!("{l}\n"))
+                        .collect(),
+                    };
+                    if let Some(e) = failed {
+                        std::io::stdout()
+                            .write_all(text.as_bytes())
+                            .map_err(|e| e.to_string())?;
+                        return Err(format!(
+                            "MISP: {e}; the incidents stay queued for the next run"
+                        ));
+                    }
+                    text
+                }
+                EventsVerb::List => {
+                    let rows = misp::list(&store)?;
+                    match cli.output {
+                        Format::Json => to_json_text(&rows),
+                        Format::Table => ops::events_table(&rows),
+                    }
+                }
+            }
+        }
+        Noun::Mitigate {
+            id,
+            offline,
+            config,
+        } => {
+            let cfg = decisions::load_config(config.as_deref())?;
+            let store = ops::open(&cfg)?;
+            let (inc, advice) = ops::mitigate(&store, &cfg, &id, offline)?;
+            if let Some(why) = &advice.fallback_reason {
+                eprintln!(
+                    "suriguardctl: warning: {why}; falling back to the built-in knowledge base"
+                );
+            }
+            match cli.output {
+                Format::Json => {
+                    to_json_text(&serde_json::json!({"incident": inc.key, "advice": advice}))
+                }
+                Format::Table => ops::advice_text(&inc, &advice),
+            }
+        }
+        Noun::Notify { config, verb } => {
+            let cfg = decisions::load_config(config.as_deref())?;
+            match verb {
+                NotifyVerb::Test => {
+                    let channels = cfg.notify.channels();
+                    if channels.is_empty() {
+                        return Err("no channel configured ([notify.email], [notify.telegram], [notify.webhook])".into());
+                    }
+                    let host = std::fs::read_to_string("/etc/hostname")
+                        .map(|h| h.trim().to_string())
+                        .unwrap_or_else(|_| "this host".into());
+                    let msg = suriguard_core::notify::render_test(&host);
+                    let mut results = Vec::new();
+                    for c in channels {
+                        let r = notify::send(&cfg.notify, c, &msg);
+                        results.push(
+                            serde_json::json!({"channel": c, "ok": r.is_ok(), "error": r.err()}),
+                        );
+                    }
+                    let failed = results.iter().filter(|r| r["ok"] == false).count();
+                    let text = match cli.output {
+                        Format::Json => to_json_text(&results),
+                        Format::Table => results
+                            .iter()
+                            .map(|r| match r["error"].as_str() {
+                                None => format!("{}: sent\n", r["channel"].as_str().unwrap_or("")),
+                                Some(e) => format!(
+                                    "{}: FAILED: {e}\n",
+                                    r["channel"].as_str().unwrap_or("")
+                                ),
+                            })
+                            .collect(),
+                    };
+                    if failed > 0 {
+                        std::io::stdout()
+                            .write_all(text.as_bytes())
+                            .map_err(|e| e.to_string())?;
+                        return Err(format!("{failed} channel(s) failed"));
+                    }
+                    text
+                }
+                NotifyVerb::Send { flush_digest } => {
+                    let store = ops::open(&cfg)?;
+                    let net = cfg.network_model();
+                    let rep = notify::deliver(
+                        &store,
+                        &cfg.notify,
+                        &cfg.mitigate,
+                        &net,
+                        store::now_us(),
+                        flush_digest,
+                    )?;
+                    match cli.output {
+                        Format::Json => to_json_text(&rep),
+                        Format::Table => format!(
+                            "{} sent, {} digest(s) built, {} to retry, {} waiting, {} dead\n",
+                            rep.sent, rep.digests_built, rep.failed, rep.waiting, rep.dead
+                        ),
+                    }
+                }
+                NotifyVerb::List => {
+                    let store = ops::open(&cfg)?;
+                    let rows = notify::list(&store)?;
+                    match cli.output {
+                        Format::Json => to_json_text(&rows),
+                        Format::Table => {
+                            let mut s = format!(
+                                "{:<5} {:<9} {:<9} {:<11} {:>3}  {}\n",
+                                "ID", "CHANNEL", "KIND", "STATE", "TRY", "SUBJECT / ERROR"
+                            );
+                            for r in rows {
+                                s.push_str(&format!(
+                                    "{:<5} {:<9} {:<9} {:<11} {:>3}  {}{}\n",
+                                    r.id,
+                                    r.channel,
+                                    r.kind,
+                                    r.state,
+                                    r.attempts,
+                                    r.subject.as_deref().unwrap_or("-"),
+                                    r.last_error.map(|e| format!("  [{e}]")).unwrap_or_default()
+                                ));
+                            }
+                            s
+                        }
+                    }
+                }
+            }
+        }
+        Noun::Run {
+            config,
+            follow,
+            interval,
+        } => {
+            let cfg = decisions::load_config(config.as_deref())?;
+            let store = ops::open(&cfg)?;
+            loop {
+                let rep = ops::run_once(&store, &cfg)?;
+                let text = match cli.output {
+                    Format::Json => serde_json::to_string(&rep).map_err(|e| e.to_string())? + "\n",
+                    Format::Table => ops::run_summary(&rep),
+                };
+                if !follow {
+                    break text;
+                }
+                std::io::stdout()
+                    .write_all(text.as_bytes())
+                    .map_err(|e| e.to_string())?;
+                std::thread::sleep(std::time::Duration::from_secs_f64(interval.max(0.5)));
             }
         }
         Noun::Firewall { config, verb } => {

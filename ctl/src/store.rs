@@ -1,0 +1,340 @@
+//! suriguardctl's local store: SQLite (bundled), WAL mode.
+//!
+//! Tables: `incidents` (alerts and decisions, with their MISP state), `misp_events`,
+//! `misp_attributes`, `misp_tags`, `sightings`, `outbox` (every notification, sent or
+//! not, with its attempts), `digest_queue`, and `cursors` (how far each input file has
+//! been read). Several suriguardctl processes may use it at once (a timer run and an
+//! operator's `alerts list`): WAL lets readers go on while one writes, and the busy
+//! timeout makes a second writer wait instead of failing.
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use suriguard_core::incident::Incident;
+
+pub struct Store {
+    pub db: Connection,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS incidents(
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    origin TEXT NOT NULL,
+    time TEXT NOT NULL,
+    time_us INTEGER NOT NULL,
+    severity INTEGER NOT NULL,
+    subject_ip TEXT,
+    reason_key TEXT NOT NULL,
+    json TEXT NOT NULL,
+    ingested_us INTEGER NOT NULL,
+    misp_state TEXT NOT NULL,
+    misp_event TEXT,
+    misp_attempts INTEGER NOT NULL DEFAULT 0,
+    misp_error TEXT
+);
+CREATE INDEX IF NOT EXISTS incidents_time ON incidents(time_us);
+CREATE INDEX IF NOT EXISTS incidents_misp ON incidents(misp_state);
+CREATE TABLE IF NOT EXISTS misp_events(
+    uuid TEXT PRIMARY KEY,
+    group_key TEXT NOT NULL,
+    misp_id TEXT,
+    info TEXT NOT NULL,
+    threat_level INTEGER NOT NULL,
+    first_us INTEGER NOT NULL,
+    last_us INTEGER NOT NULL,
+    incidents INTEGER NOT NULL DEFAULT 0,
+    created_us INTEGER NOT NULL,
+    updated_us INTEGER NOT NULL,
+    published INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS misp_events_group ON misp_events(group_key, first_us);
+CREATE TABLE IF NOT EXISTS misp_attributes(
+    event_uuid TEXT NOT NULL,
+    type TEXT NOT NULL,
+    value TEXT NOT NULL,
+    misp_id TEXT,
+    PRIMARY KEY(event_uuid, type, value)
+);
+CREATE TABLE IF NOT EXISTS misp_tags(event_uuid TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY(event_uuid, name));
+CREATE TABLE IF NOT EXISTS misp_tag_ids(name TEXT PRIMARY KEY, id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sightings(
+    incident_key TEXT NOT NULL,
+    attribute_uuid TEXT NOT NULL,
+    state TEXT NOT NULL,
+    error TEXT,
+    PRIMARY KEY(incident_key, attribute_uuid)
+);
+CREATE TABLE IF NOT EXISTS outbox(
+    id INTEGER PRIMARY KEY,
+    channel TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    cooldown_key TEXT,
+    incident_key TEXT,
+    subject TEXT,
+    message TEXT,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_try_us INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_us INTEGER NOT NULL,
+    sent_us INTEGER
+);
+CREATE INDEX IF NOT EXISTS outbox_cooldown ON outbox(channel, cooldown_key, created_us);
+CREATE INDEX IF NOT EXISTS outbox_state ON outbox(state);
+CREATE TABLE IF NOT EXISTS digest_queue(
+    id INTEGER PRIMARY KEY,
+    channel TEXT NOT NULL,
+    incident_key TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    outbox_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS cursors(path TEXT PRIMARY KEY, ino INTEGER NOT NULL, offset INTEGER NOT NULL);
+";
+
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// One stored incident.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Row {
+    pub id: i64,
+    #[serde(flatten)]
+    pub incident: Incident,
+    pub misp_state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub misp_event: Option<String>,
+    pub misp_attempts: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub misp_error: Option<String>,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store, String> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let db = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mode: String = db
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if mode != "wal" {
+            return Err(format!(
+                "{}: SQLite refused WAL mode ({mode})",
+                path.display()
+            ));
+        }
+        db.busy_timeout(std::time::Duration::from_secs(10))
+            .and_then(|_| db.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"))
+            .and_then(|_| db.execute_batch(SCHEMA))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Store { db })
+    }
+
+    /// Inserts an incident unless its key is known; true when it is new.
+    pub fn insert(&self, inc: &Incident, misp_state: &str, now: i64) -> Result<bool, String> {
+        let json = serde_json::to_string(inc).map_err(|e| e.to_string())?;
+        let n = self
+            .db
+            .execute(
+                "INSERT OR IGNORE INTO incidents(key, origin, time, time_us, severity, subject_ip,
+                 reason_key, json, ingested_us, misp_state) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                params![
+                    inc.key,
+                    inc.origin.as_str(),
+                    inc.time,
+                    inc.time_us,
+                    inc.severity,
+                    inc.subject_ip(),
+                    inc.reason_key(),
+                    json,
+                    now,
+                    misp_state
+                ],
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(n == 1)
+    }
+
+    fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        let json: String = r.get(1)?;
+        let incident: Incident = serde_json::from_str(&json).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
+        })?;
+        Ok(Row {
+            id: r.get(0)?,
+            incident,
+            misp_state: r.get(2)?,
+            misp_event: r.get(3)?,
+            misp_attempts: r.get(4)?,
+            misp_error: r.get(5)?,
+        })
+    }
+
+    const COLS: &'static str = "id, json, misp_state, misp_event, misp_attempts, misp_error";
+
+    /// Incidents at or after `since_us` with severity ≤ `max_severity`, oldest first.
+    pub fn list(&self, since_us: i64, max_severity: u8, limit: usize) -> Result<Vec<Row>, String> {
+        let sql = format!(
+            "SELECT {} FROM (SELECT * FROM incidents WHERE time_us >= ?1 AND severity <= ?2
+             ORDER BY time_us DESC, id DESC LIMIT ?3) ORDER BY time_us, id",
+            Self::COLS
+        );
+        let mut st = self.db.prepare(&sql).map_err(|e| e.to_string())?;
+        let rows = st
+            .query_map(params![since_us, max_severity, limit as i64], Self::row)
+            .map_err(|e| e.to_string())?;
+        rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
+    }
+
+    /// One incident by store id or key (a unique key prefix of 6+ characters is enough).
+    pub fn get(&self, id: &str) -> Result<Option<Row>, String> {
+        let sql = format!(
+            "SELECT {} FROM incidents WHERE id = ?1 OR key = ?2",
+            Self::COLS
+        );
+        let by_id: i64 = id.parse().unwrap_or(-1);
+        let found = self
+            .db
+            .query_row(&sql, params![by_id, id], Self::row)
+            .optional()
+            .map_err(|e| e.to_string())?;
+        if found.is_some() || id.len() < 6 {
+            return Ok(found);
+        }
+        let sql = format!(
+            "SELECT {} FROM incidents WHERE key LIKE ?1 || '%' LIMIT 2",
+            Self::COLS
+        );
+        let mut st = self.db.prepare(&sql).map_err(|e| e.to_string())?;
+        let rows: Vec<Row> = st
+            .query_map(params![id], Self::row)
+            .map_err(|e| e.to_string())?
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        match rows.len() {
+            1 => Ok(rows.into_iter().next()),
+            0 => Ok(None),
+            _ => Err(format!(
+                "{id} matches several incidents; give more of the key"
+            )),
+        }
+    }
+
+    /// Incidents waiting for MISP, oldest first.
+    pub fn misp_queue(&self) -> Result<Vec<Row>, String> {
+        let sql = format!(
+            "SELECT {} FROM incidents WHERE misp_state IN ('pending', 'retry') ORDER BY time_us, id",
+            Self::COLS
+        );
+        let mut st = self.db.prepare(&sql).map_err(|e| e.to_string())?;
+        let rows = st.query_map([], Self::row).map_err(|e| e.to_string())?;
+        rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
+    }
+
+    pub fn set_misp(
+        &self,
+        id: i64,
+        state: &str,
+        event: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), String> {
+        self.db
+            .execute(
+                "UPDATE incidents SET misp_state = ?2, misp_event = COALESCE(?3, misp_event),
+                 misp_error = ?4, misp_attempts = misp_attempts + (?4 IS NOT NULL) WHERE id = ?1",
+                params![id, state, event, error],
+            )
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Where reading `path` should resume, given its inode and length now.
+    pub fn cursor(&self, path: &str, ino: u64, len: u64) -> Result<u64, String> {
+        let found: Option<(i64, i64)> = self
+            .db
+            .query_row(
+                "SELECT ino, offset FROM cursors WHERE path = ?1",
+                params![path],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| e.to_string())?;
+        Ok(match found {
+            // Same file, not truncated: go on where we stopped.
+            Some((i, off)) if i as u64 == ino && off as u64 <= len => off as u64,
+            // Rotated or truncated: from the start (incident keys keep it idempotent).
+            _ => 0,
+        })
+    }
+
+    pub fn set_cursor(&self, path: &str, ino: u64, offset: u64) -> Result<(), String> {
+        self.db
+            .execute(
+                "INSERT INTO cursors(path, ino, offset) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(path) DO UPDATE SET ino = ?2, offset = ?3",
+                params![path, ino as i64, offset as i64],
+            )
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Removes incidents older than `cutoff_us` (and their delivered notifications).
+    pub fn prune(&self, cutoff_us: i64) -> Result<usize, String> {
+        let n = self
+            .db
+            .execute(
+                "DELETE FROM incidents WHERE time_us < ?1 AND misp_state NOT IN ('pending', 'retry')",
+                params![cutoff_us],
+            )
+            .map_err(|e| e.to_string())?;
+        self.db
+            .execute(
+                "DELETE FROM outbox WHERE created_us < ?1 AND state IN ('sent', 'suppressed')",
+                params![cutoff_us],
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use suriguard_core::incident::from_line;
+
+    #[test]
+    fn wal_insert_once_list_and_find() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let s = Store::open(&path).unwrap();
+        let line = r#"{"timestamp":"2024-01-01T00:00:00.000000+0000","flow_id":5,"event_type":"alert","src_ip":"203.0.113.9","dest_ip":"192.168.1.2","alert":{"signature_id":1,"signature":"x","severity":1}}"#;
+        let inc = from_line(line).unwrap().unwrap();
+        assert!(s.insert(&inc, "pending", 1).unwrap());
+        assert!(!s.insert(&inc, "pending", 2).unwrap(), "same key twice");
+        let rows = s.list(0, 3, 10).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].incident, inc);
+        assert!(s.list(0, 0, 10).unwrap().is_empty());
+        assert_eq!(s.get(&inc.key[..8]).unwrap().unwrap().id, rows[0].id);
+        assert_eq!(
+            s.get(&rows[0].id.to_string())
+                .unwrap()
+                .unwrap()
+                .incident
+                .key,
+            inc.key
+        );
+        // A second connection reads while the first holds the file.
+        let other = Store::open(&path).unwrap();
+        assert_eq!(other.misp_queue().unwrap().len(), 1);
+        assert!(
+            std::fs::metadata(dir.path().join("s.db-wal")).is_ok(),
+            "WAL file exists"
+        );
+    }
+}
