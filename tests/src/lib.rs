@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod netns;
 pub mod pcap;
 pub mod scenarios;
+pub mod servers;
 
 /// The workspace root (the directory holding the top-level Cargo.toml).
 pub fn workspace_root() -> PathBuf {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
+use suriguard_e2e::servers::{PyServer, MISP_KEY};
 use suriguard_e2e::{shared_data, workspace_root, Ran};
 
 fn rulesync() -> PathBuf {
@@ -326,77 +327,13 @@ fn a_rule_file_suricata_refuses_changes_nothing() {
     );
 }
 
-/// The MISP test server (`tests/misp/misp_server.py`) on loopback.
-struct Misp {
-    child: std::process::Child,
-    port: u16,
-    mode: PathBuf,
-    log: PathBuf,
-}
-
-impl Misp {
-    const KEY: &'static str = "suriguard-test-key-0123456789abcdef0123456";
-
-    fn start(dir: &Path) -> Misp {
-        use std::io::BufRead;
-        let mode = dir.join("misp-mode");
-        let log = dir.join("misp-requests.jsonl");
-        std::fs::write(&mode, "ok").unwrap();
-        let mut child = Command::new("python3")
-            .arg(workspace_root().join("tests/misp/misp_server.py"))
-            .arg("--data")
-            .arg(shared_data())
-            .arg("--mode-file")
-            .arg(&mode)
-            .arg("--log")
-            .arg(&log)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("MISP server said {line:?}"));
-        Misp {
-            child,
-            port,
-            mode,
-            log,
-        }
-    }
-
-    fn set_mode(&self, m: &str) {
-        std::fs::write(&self.mode, m).unwrap();
-    }
-
-    /// The requests logged since the last call.
-    fn take_requests(&self) -> Vec<Value> {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let _ = std::fs::write(&self.log, "");
-        text.lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for Misp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Full pull paged to the end, then incremental pulls by timestamp; every request is
 /// valid against MISP's openapi.yaml; 403, 500, an HTML error page, a truncated body and
 /// a timeout each fail the source with a clear reason and keep its indicators.
 #[test]
 fn misp_rest_api_paged_incremental_and_failures() {
     let tmp = tempfile::tempdir().unwrap();
-    let misp = Misp::start(tmp.path());
+    let misp = PyServer::misp(tmp.path());
     let body = format!(
         "[[source]]\nname = \"misp\"\ntype = \"misp\"\nurl = \"http://127.0.0.1:{}\"\napi-key-env = \"SG_TEST_MISP_KEY\"\npage-size = 1000\ntimeout-secs = 2\nfull-pull-hours = 1000\n",
         misp.port
@@ -407,7 +344,7 @@ fn misp_rest_api_paged_incremental_and_failures() {
         c.arg("-c")
             .arg(&cfg)
             .args(args)
-            .env("SG_TEST_MISP_KEY", Misp::KEY);
+            .env("SG_TEST_MISP_KEY", MISP_KEY);
         Ran::run(c, tmp.path())
     };
 
@@ -520,7 +457,7 @@ fn misp_rest_api_paged_incremental_and_failures() {
     // A key file others can read is refused before anything is sent.
     misp.set_mode("ok");
     let key = tmp.path().join("misp.key");
-    std::fs::write(&key, Misp::KEY).unwrap();
+    std::fs::write(&key, MISP_KEY).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let keyed = write_config_as(
