@@ -283,12 +283,13 @@ impl Store {
             .map_err(|e| e.to_string())
     }
 
-    /// Removes incidents older than `cutoff_us` (and their delivered notifications).
+    /// Removes incidents stored before `cutoff_us` (and delivered notifications). Intake
+    /// time, not EVE time: a capture replayed today is kept, whatever its timestamps.
     pub fn prune(&self, cutoff_us: i64) -> Result<usize, String> {
         let n = self
             .db
             .execute(
-                "DELETE FROM incidents WHERE time_us < ?1 AND misp_state NOT IN ('pending', 'retry')",
+                "DELETE FROM incidents WHERE ingested_us < ?1 AND misp_state NOT IN ('pending', 'retry')",
                 params![cutoff_us],
             )
             .map_err(|e| e.to_string())?;

@@ -201,8 +201,7 @@ def main():
 
         def do_GET(self):
             entry, body, mode = self.common("GET")
-            if self.path == "/__state":
-                self.finish_entry(entry, [])
+            if self.path == "/__state":  # the test's own look, not logged
                 with lock:
                     out = json.dumps({"events": list(misp.events.values()), "sightings": misp.sightings, "tags": misp.tags})
                 return self.answer(200, out.encode())

@@ -278,3 +278,24 @@ pub fn eve_counts(path: &Path) -> BTreeMap<String, u64> {
     }
     counts
 }
+
+/// The MISP event and attribute UUIDs of `value` in the recorded Infoblox feed.
+pub fn infoblox_origin(value: &str) -> (String, String) {
+    let dir = shared_data().join("misp/feeds/infoblox");
+    for f in std::fs::read_dir(&dir).unwrap().flatten() {
+        if f.file_name() == "manifest.json" {
+            continue;
+        }
+        let ev: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(f.path()).unwrap()).unwrap();
+        for a in ev["Event"]["Attribute"].as_array().into_iter().flatten() {
+            if a["value"] == value && a["to_ids"] == true {
+                return (
+                    ev["Event"]["uuid"].as_str().unwrap().to_string(),
+                    a["uuid"].as_str().unwrap().to_string(),
+                );
+            }
+        }
+    }
+    panic!("{value} is not an IDS attribute of the Infoblox feed");
+}

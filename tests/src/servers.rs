@@ -97,6 +97,17 @@ impl PyServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// GET `path` and parse the JSON answer (plain HTTP/1.0, no client library).
+    pub fn get_json(&self, path: &str) -> Value {
+        use std::io::{Read as _, Write as _};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).unwrap();
+        let body = buf.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {path}: {e}: {buf}"))
+    }
+
     pub fn set_mode(&self, m: &str) {
         std::fs::write(&self.mode, m).unwrap();
     }

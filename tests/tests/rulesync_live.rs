@@ -12,7 +12,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use suriguard_e2e::daemon::{socket_mode_yaml, Daemon};
-use suriguard_e2e::{scenarios, shared_data, workspace_root, Ran};
+use suriguard_e2e::{infoblox_origin, scenarios, shared_data, workspace_root, Ran};
 
 fn rulesync(cfg: &Path, args: &[&str]) -> Ran {
     let mut c = Command::new(workspace_root().join("target/release/rulesync"));
@@ -24,26 +24,6 @@ fn run_json(cfg: &Path) -> (Ran, Value) {
     let r = rulesync(cfg, &["run", "-o", "json"]);
     let v = serde_json::from_str(&r.stdout()).unwrap_or_else(|e| panic!("{e}: not JSON\n{r}"));
     (r, v)
-}
-
-/// The MISP event and attribute UUIDs of `value` in the recorded Infoblox feed.
-fn infoblox_origin(value: &str) -> (String, String) {
-    let dir = shared_data().join("misp/feeds/infoblox");
-    for f in std::fs::read_dir(&dir).unwrap().flatten() {
-        if f.file_name() == "manifest.json" {
-            continue;
-        }
-        let ev: Value = serde_json::from_slice(&std::fs::read(f.path()).unwrap()).unwrap();
-        for a in ev["Event"]["Attribute"].as_array().into_iter().flatten() {
-            if a["value"] == value && a["to_ids"] == true {
-                return (
-                    ev["Event"]["uuid"].as_str().unwrap().to_string(),
-                    a["uuid"].as_str().unwrap().to_string(),
-                );
-            }
-        }
-    }
-    panic!("{value} is not an IDS attribute of the Infoblox feed");
 }
 
 /// What fired: (sid, the value the rule looks at).
