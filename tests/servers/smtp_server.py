@@ -48,7 +48,8 @@ class Handler:
         meta = {
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
-            "tls": session.ssl is not None,
+            # What the connection really is, not what was configured.
+            "tls": server.transport.get_extra_info("ssl_object") is not None,
             "authenticated": bool(session.authenticated),
             "login": session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None,
         }
@@ -83,7 +84,7 @@ def main():
                   and auth_data.password.decode() == password)
             return AuthResult(success=ok, handled=False)
 
-        kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=bool(ctx))
+        kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=bool(ctx) and not args.implicit_tls)
     port = free_port()
     controller = Controller(
         Handler(args.maildir),

@@ -386,3 +386,428 @@ fn rulesync_index(dir: &Path) -> PathBuf {
     assert!(index.exists());
     index
 }
+
+/// A test CA and a server certificate for 127.0.0.1 it signed (openssl), as
+/// (CA certificate, server certificate, server key).
+fn test_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let p = |n: &str| dir.join(n);
+    std::fs::write(
+        p("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let steps: [Vec<String>; 3] = [
+        "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=suriguard-test-ca -keyout ca.key -out ca.pem",
+        "req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout key.pem -out leaf.csr",
+        "x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -out cert.pem -extfile ext.cnf",
+    ]
+    .map(|s| s.split(' ').map(str::to_string).collect());
+    for args in steps {
+        let out = Command::new("openssl")
+            .args(&args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    (p("ca.pem"), p("cert.pem"), p("key.pem"))
+}
+
+/// The mails a test SMTP server received: (envelope, parsed message), parsed by
+/// Python's email package.
+fn mails(maildir: &Path) -> Vec<(Value, Value)> {
+    let mut names: Vec<_> = std::fs::read_dir(maildir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+        .into_iter()
+        .map(|meta| {
+            let eml = meta.with_extension("eml");
+            let out = Command::new("/usr/bin/python3")
+                .args([
+                    "-c",
+                    "import email,email.policy,json,sys\n\
+                     m=email.message_from_binary_file(open(sys.argv[1],'rb'),policy=email.policy.default)\n\
+                     print(json.dumps({'subject':str(m['subject']),'to':[str(a) for a in m['to'].addresses],'from':str(m['from']),\
+                     'text':m.get_body(('plain',)).get_content(),'html':m.get_body(('html',)).get_content()}))",
+                ])
+                .arg(&eml)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            (
+                serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap(),
+                serde_json::from_slice(&out.stdout).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn wait_for_mails(maildir: &Path, n: usize) -> Vec<(Value, Value)> {
+    for _ in 0..50 {
+        let m = mails(maildir);
+        if m.len() >= n {
+            return m;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    mails(maildir)
+}
+
+fn owner_only(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+const TG_TOKEN: &str = "123456:TEST-token";
+const SMTP_PASS: &str = "correct-horse-battery";
+
+/// Email over STARTTLS with AUTH to two recipients, Telegram and a webhook: one message
+/// per incident with the mitigation steps, nothing for a repeat inside the cooldown, a
+/// digest for low severity, failures retried with backoff and recorded.
+#[test]
+fn notifications_email_telegram_webhook_cooldown_digest_retries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (ca, cert, key) = test_pki(dir);
+    let maildir = dir.join("mail-starttls");
+    let smtp = PyServer::smtp(
+        dir,
+        "smtp-starttls",
+        &[
+            "--maildir",
+            maildir.to_str().unwrap(),
+            "--starttls",
+            cert.to_str().unwrap(),
+            key.to_str().unwrap(),
+            "--auth",
+            &format!("ops:{SMTP_PASS}"),
+        ],
+    );
+    let stub = PyServer::http_stub(dir);
+    let pass_file = dir.join("smtp.pass");
+    owner_only(&pass_file, SMTP_PASS);
+    let cfg = base_config(
+        dir,
+        &format!(
+            "[notify]\ncooldown = 3600\nretry-base = 1\nmax-attempts = 3\n\
+             [notify.email]\nserver = \"127.0.0.1\"\nport = {port}\nsecurity = \"starttls\"\nusername = \"ops\"\npassword = {{ file = \"{pf}\" }}\n\
+             from = \"suriguard <ids@home.example>\"\nto = [\"admin@home.example\", \"second@home.example\"]\nca-file = \"{cert}\"\n\
+             [notify.telegram]\nbase-url = \"{stub}\"\ntoken = {{ env = \"SG_TEST_TG\" }}\nchat-id = \"-100200300\"\n\
+             [notify.webhook]\nurl = \"{stub}/hook\"\n",
+            port = smtp.port,
+            pf = pass_file.display(),
+            cert = ca.display(),
+            stub = stub.url(),
+        ),
+    );
+    let env = [("SG_TEST_TG", TG_TOKEN)];
+    let eve = dir.join("eve.json");
+    append(
+        &eve,
+        &alert(
+            "2024-03-01T10:00:00.000000+0000",
+            1,
+            ATTACKER,
+            HOME_DEVICE,
+            23,
+            9100001,
+            "SG TEST telnet login attempt",
+            1,
+            "",
+        ),
+    );
+
+    let r = ctl_run(&cfg, &["run", "-o", "json"], &env);
+    r.assert_success();
+    let rep = json(&r);
+    assert_eq!(rep["notify"]["sent"], 3, "{rep}");
+    let m = wait_for_mails(&maildir, 1);
+    assert_eq!(m.len(), 1);
+    let (envelope, mail) = &m[0];
+    assert_eq!(envelope["tls"], true, "sent over STARTTLS");
+    assert_eq!(envelope["authenticated"], true);
+    assert_eq!(
+        envelope["rcpt_tos"],
+        serde_json::json!(["admin@home.example", "second@home.example"])
+    );
+    assert_eq!(
+        mail["to"],
+        serde_json::json!(["admin@home.example", "second@home.example"])
+    );
+    let subject = mail["subject"].as_str().unwrap();
+    assert!(
+        subject.contains("Mirai-style telnet attack") && subject.contains(ATTACKER),
+        "{subject}"
+    );
+    let text = mail["text"].as_str().unwrap();
+    assert!(text.contains("What to do"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "suriguardctl decisions add {HOME_DEVICE} --quarantine"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Destination: {HOME_DEVICE} port 23")),
+        "{text}"
+    );
+    assert!(mail["html"].as_str().unwrap().contains("<ol>"), "{mail}");
+    let reqs = stub.take_requests();
+    let tg = reqs
+        .iter()
+        .find(|q| q["path"].as_str().unwrap().ends_with("/sendMessage"))
+        .expect("telegram");
+    assert_eq!(tg["body"]["chat_id"], "-100200300");
+    assert!(tg["body"]["text"].as_str().unwrap().contains(ATTACKER));
+    let hook = reqs.iter().find(|q| q["path"] == "/hook").expect("webhook");
+    assert_eq!(hook["body"]["type"], "incident");
+    assert_eq!(hook["body"]["incident"]["signature_id"], 9100001);
+    assert_eq!(hook["content_type"], "application/json");
+
+    // The same target and reason again, inside the cooldown: nothing is sent.
+    append(
+        &eve,
+        &alert(
+            "2024-03-01T10:05:00.000000+0000",
+            2,
+            ATTACKER,
+            HOME_DEVICE,
+            23,
+            9100001,
+            "SG TEST telnet login attempt",
+            1,
+            "",
+        ),
+    );
+    let r = ctl_run(&cfg, &["run", "-o", "json"], &env);
+    r.assert_success();
+    assert_eq!(json(&r)["notify"]["sent"], 0, "{r}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        mails(&maildir).len(),
+        1,
+        "a second mail inside the cooldown"
+    );
+    assert!(stub.take_requests().is_empty());
+    let listed = json(&ctl_run(&cfg, &["notify", "list", "-o", "json"], &[]));
+    let suppressed = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["state"] == "suppressed")
+        .count();
+    assert_eq!(
+        suppressed, 3,
+        "recorded as suppressed on each channel: {listed}"
+    );
+
+    // Low severity: nothing at once, one digest when flushed.
+    append(
+        &eve,
+        &alert(
+            "2024-03-01T10:06:00.000000+0000",
+            3,
+            "198.51.100.21",
+            HOME_DEVICE,
+            8080,
+            9100009,
+            "SG TEST low one",
+            3,
+            "",
+        ),
+    );
+    append(
+        &eve,
+        &alert(
+            "2024-03-01T10:07:00.000000+0000",
+            4,
+            "198.51.100.22",
+            HOME_DEVICE,
+            8080,
+            9100010,
+            "SG TEST low two",
+            3,
+            "",
+        ),
+    );
+    let r = ctl_run(&cfg, &["run", "-o", "json"], &env);
+    r.assert_success();
+    assert_eq!(json(&r)["notify"]["sent"], 0, "{r}");
+    let r = ctl_run(
+        &cfg,
+        &["notify", "send", "--flush-digest", "-o", "json"],
+        &env,
+    );
+    r.assert_success();
+    assert_eq!(json(&r)["digests_built"], 3, "{r}");
+    let m = wait_for_mails(&maildir, 2);
+    assert_eq!(m.len(), 2);
+    let digest = &m[1].1;
+    assert!(
+        digest["subject"].as_str().unwrap().contains("digest: 2"),
+        "{digest}"
+    );
+    let dt = digest["text"].as_str().unwrap();
+    assert!(
+        dt.contains("SG TEST low one") && dt.contains("SG TEST low two"),
+        "{dt}"
+    );
+    stub.take_requests();
+
+    // Telegram and the webhook fail: recorded with their error, retried after the backoff.
+    stub.set_mode("500");
+    append(
+        &eve,
+        &alert(
+            "2024-03-01T10:08:00.000000+0000",
+            5,
+            "198.51.100.30",
+            HOME_DEVICE,
+            22,
+            9100020,
+            "SG TEST ssh brute force",
+            2,
+            "",
+        ),
+    );
+    let r = ctl_run(&cfg, &["run", "-o", "json"], &env);
+    r.assert_success();
+    let rep = json(&r);
+    assert_eq!(
+        (
+            rep["notify"]["sent"].as_u64(),
+            rep["notify"]["failed"].as_u64()
+        ),
+        (Some(1), Some(2)),
+        "{rep}"
+    );
+    assert!(
+        !r.stderr().contains(TG_TOKEN) && !r.stdout().contains(TG_TOKEN),
+        "token leaked: {r}"
+    );
+    assert!(!r.stderr().contains(SMTP_PASS));
+    let listed = json(&ctl_run(&cfg, &["notify", "list", "-o", "json"], &[]));
+    let retry: Vec<&Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["state"] == "retry")
+        .collect();
+    assert_eq!(retry.len(), 2, "{listed}");
+    assert!(
+        retry
+            .iter()
+            .all(|r| r["attempts"] == 1 && r["last_error"].as_str().unwrap().contains("500")),
+        "{retry:?}"
+    );
+    stub.set_mode("ok");
+    // Right away: still inside the backoff, nothing is sent.
+    let r = ctl_run(&cfg, &["notify", "send", "-o", "json"], &env);
+    assert_eq!(json(&r)["waiting"], 2, "{r}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = ctl_run(&cfg, &["notify", "send", "-o", "json"], &env);
+    assert_eq!(json(&r)["sent"], 2, "{r}");
+    let listed = json(&ctl_run(&cfg, &["notify", "list", "-o", "json"], &[]));
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] == "sent" || r["state"] == "suppressed"),
+        "{listed}"
+    );
+}
+
+/// `notify test` through plain SMTP, implicit TLS with AUTH, and a server that cannot
+/// STARTTLS (refused, not sent in clear); a wrong Telegram token fails without appearing
+/// anywhere in the output.
+#[test]
+fn notify_test_plain_implicit_tls_and_refusals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (ca, cert, key) = test_pki(dir);
+    let plain_dir = dir.join("mail-plain");
+    let plain = PyServer::smtp(
+        dir,
+        "smtp-plain",
+        &["--maildir", plain_dir.to_str().unwrap()],
+    );
+    let tls_dir = dir.join("mail-tls");
+    let tls = PyServer::smtp(
+        dir,
+        "smtp-tls",
+        &[
+            "--maildir",
+            tls_dir.to_str().unwrap(),
+            "--starttls",
+            cert.to_str().unwrap(),
+            key.to_str().unwrap(),
+            "--implicit-tls",
+            "--auth",
+            &format!("ops:{SMTP_PASS}"),
+        ],
+    );
+    let stub = PyServer::http_stub(dir);
+    let email = |port: u16, security: &str, auth: bool| {
+        format!(
+            "[notify.email]\nserver = \"127.0.0.1\"\nport = {port}\nsecurity = \"{security}\"\nfrom = \"ids@home.example\"\nto = [\"admin@home.example\"]\nca-file = \"{}\"\n{}",
+            ca.display(),
+            if auth { "username = \"ops\"\npassword = { env = \"SG_TEST_SMTP_PASS\" }\n" } else { "" }
+        )
+    };
+    let env = [
+        ("SG_TEST_SMTP_PASS", SMTP_PASS),
+        ("SG_TEST_TG", "999:wrong-token-value"),
+    ];
+
+    let cfg = base_config(dir, &email(plain.port, "none", false));
+    let r = ctl_run(&cfg, &["notify", "test"], &env);
+    r.assert_success();
+    let m = wait_for_mails(&plain_dir, 1);
+    assert_eq!(m[0].0["tls"], false);
+    assert!(m[0].1["subject"].as_str().unwrap().contains("test message"));
+
+    let cfg = base_config(dir, &email(tls.port, "tls", true));
+    ctl_run(&cfg, &["notify", "test"], &env).assert_success();
+    let m = wait_for_mails(&tls_dir, 1);
+    assert_eq!(
+        (m[0].0["tls"].as_bool(), m[0].0["authenticated"].as_bool()),
+        (Some(true), Some(true))
+    );
+
+    // STARTTLS demanded of a server that does not offer it: refused, nothing delivered.
+    let cfg = base_config(dir, &email(plain.port, "starttls", true));
+    let r = ctl_run(&cfg, &["notify", "test"], &env);
+    assert!(!r.success(), "{r}");
+    assert!(r.stdout().contains("email: FAILED"), "{r}");
+    assert_eq!(mails(&plain_dir).len(), 1);
+    assert!(
+        !(r.stdout() + &r.stderr()).contains(SMTP_PASS),
+        "password in output: {r}"
+    );
+
+    let cfg = base_config(
+        dir,
+        &format!("[notify.telegram]\nbase-url = \"{}\"\ntoken = {{ env = \"SG_TEST_TG\" }}\nchat-id = \"42\"\n", stub.url()),
+    );
+    let r = ctl_run(&cfg, &["notify", "test", "-o", "json"], &env);
+    assert!(!r.success());
+    let out = json(&r);
+    assert!(out[0]["error"].as_str().unwrap().contains("401"), "{out}");
+    assert!(
+        !(r.stdout() + &r.stderr()).contains("wrong-token-value"),
+        "token in output: {r}"
+    );
+}
