@@ -35,7 +35,7 @@ pub fn ingest(
     store: &Store,
     path: &Path,
     now: i64,
-    misp_state: &dyn Fn(&Incident) -> &'static str,
+    misp_state: &dyn Fn(&Incident) -> (&'static str, Option<&'static str>),
     new: &mut dyn FnMut(&Store, &Incident) -> Result<(), String>,
 ) -> Result<FileReport, String> {
     let name = path.to_string_lossy().to_string();
@@ -96,7 +96,7 @@ fn read_lines(
     name: &str,
     start: u64,
     now: i64,
-    misp_state: &dyn Fn(&Incident) -> &'static str,
+    misp_state: &dyn Fn(&Incident) -> (&'static str, Option<&'static str>),
     new: &mut dyn FnMut(&Store, &Incident) -> Result<(), String>,
     rep: &mut FileReport,
 ) -> Result<u64, String> {
@@ -144,7 +144,8 @@ fn read_lines(
         match incident::from_line(text) {
             Ok(Some(inc)) => {
                 rep.incidents += 1;
-                if view.insert(&inc, misp_state(&inc), now)? {
+                let (state, sight) = misp_state(&inc);
+                if view.insert(&inc, state, sight, now)? {
                     rep.new += 1;
                     new(view, &inc)?;
                 }

@@ -166,11 +166,12 @@ pub fn push(
             .map_err(|e| e.to_string())?;
     }
     let queue = store.misp_queue()?;
+    let sight_queue = store.sighting_queue()?.len();
     let mut rep = PushReport {
-        queued: queue.len(),
+        queued: queue.len() + sight_queue,
         ..Default::default()
     };
-    if queue.is_empty() {
+    if rep.queued == 0 {
         return Ok(rep);
     }
     let misp = Misp::new(cfg)?;
@@ -185,15 +186,7 @@ pub fn push(
             rep.left_queued += 1;
             continue;
         }
-        match push_one(
-            store,
-            cfg,
-            net,
-            &misp,
-            index.as_ref(),
-            &row.incident,
-            &mut rep,
-        ) {
+        match push_one(store, cfg, net, &misp, &row.incident, &mut rep) {
             Ok((uuid, misp_id)) => {
                 store.set_misp(row.id, "pushed", Some(&uuid), None)?;
                 touched.insert((uuid, misp_id));
@@ -216,6 +209,26 @@ pub fn push(
                 if stops_run(&f) {
                     rep.error = Some(msg);
                     stopped = true;
+                }
+            }
+        }
+    }
+    // Sightings: every alert from a rulesync rule, whatever its severity.
+    if let Some(index) = index.as_ref().filter(|_| !stopped) {
+        for row in store.sighting_queue()? {
+            if stopped {
+                rep.left_queued += 1;
+                continue;
+            }
+            match sight_one(store, &misp, index, &row.incident, &mut rep) {
+                Ok(()) => store.set_sight(row.id, "done")?,
+                Err(f) => {
+                    store.set_sight(row.id, "retry")?;
+                    rep.left_queued += 1;
+                    if stops_run(&f) {
+                        rep.error = Some(format!("sighting: {f}"));
+                        stopped = true;
+                    }
                 }
             }
         }
@@ -287,7 +300,6 @@ fn push_one(
     cfg: &MispPushConfig,
     net: &NetworkModel,
     misp: &Misp,
-    index: Option<&IntelStore>,
     inc: &Incident,
     rep: &mut PushReport,
 ) -> Result<(String, String), Failure> {
@@ -394,8 +406,26 @@ fn push_one(
             .map_err(db)?;
         rep.attributes_added += 1;
     }
-    // Sightings on the attributes behind a rulesync rule's alert.
-    if let Some(index) = index {
+    store
+        .db
+        .execute(
+            "UPDATE misp_events SET incidents = incidents + 1, last_us = max(last_us, ?2), updated_us = ?3 WHERE uuid = ?1",
+            params![uuid, inc.time_us, now_us()],
+        )
+        .map_err(db)?;
+    Ok((uuid, id))
+}
+
+/// The sightings of one alert: one per MISP attribute behind the indicator it matched.
+fn sight_one(
+    store: &Store,
+    misp: &Misp,
+    index: &IntelStore,
+    inc: &Incident,
+    rep: &mut PushReport,
+) -> Result<(), Failure> {
+    let db = |e: rusqlite::Error| Failure::Body(e.to_string());
+    {
         for t in trace::trace(&index.indicators, &inc.raw) {
             let uuids: BTreeSet<&String> = t
                 .entry
@@ -443,14 +473,7 @@ fn push_one(
             }
         }
     }
-    store
-        .db
-        .execute(
-            "UPDATE misp_events SET incidents = incidents + 1, last_us = max(last_us, ?2), updated_us = ?3 WHERE uuid = ?1",
-            params![uuid, inc.time_us, now_us()],
-        )
-        .map_err(db)?;
-    Ok((uuid, id))
+    Ok(())
 }
 
 /// One row of `events list`.

@@ -23,12 +23,16 @@ pub fn ingest(
 ) -> Result<Vec<FileReport>, String> {
     let now = now_us();
     let misp_on = cfg.misp.url.is_some();
-    let misp_state = |inc: &Incident| -> &'static str {
-        if misp_on && cfg.misp.wants(inc) {
+    let sightings = misp_on && cfg.misp.sightings && cfg.misp.intel_index.is_some();
+    let misp_state = |inc: &Incident| -> (&'static str, Option<&'static str>) {
+        let state = if misp_on && cfg.misp.wants(inc) {
             "pending"
         } else {
             "local"
-        }
+        };
+        // Sightings do not depend on severity: every hit on an indicator is one.
+        let sight = (sightings && inc.intel_set.is_some()).then_some("pending");
+        (state, sight)
     };
     let mut new = |s: &Store, inc: &Incident| notify::plan(s, &cfg.notify, inc, now);
     let eve: PathBuf = eve

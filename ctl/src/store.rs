@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS incidents(
     misp_state TEXT NOT NULL,
     misp_event TEXT,
     misp_attempts INTEGER NOT NULL DEFAULT 0,
-    misp_error TEXT
+    misp_error TEXT,
+    sight_state TEXT
 );
 CREATE INDEX IF NOT EXISTS incidents_time ON incidents(time_us);
 CREATE INDEX IF NOT EXISTS incidents_misp ON incidents(misp_state);
@@ -136,13 +137,21 @@ impl Store {
     }
 
     /// Inserts an incident unless its key is known; true when it is new.
-    pub fn insert(&self, inc: &Incident, misp_state: &str, now: i64) -> Result<bool, String> {
+    /// `sight_state`: `pending` when the incident should add a MISP sighting.
+    pub fn insert(
+        &self,
+        inc: &Incident,
+        misp_state: &str,
+        sight_state: Option<&str>,
+        now: i64,
+    ) -> Result<bool, String> {
         let json = serde_json::to_string(inc).map_err(|e| e.to_string())?;
         let n = self
             .db
             .execute(
                 "INSERT OR IGNORE INTO incidents(key, origin, time, time_us, severity, subject_ip,
-                 reason_key, json, ingested_us, misp_state) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                 reason_key, json, ingested_us, misp_state, sight_state)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
                 params![
                     inc.key,
                     inc.origin.as_str(),
@@ -153,7 +162,8 @@ impl Store {
                     inc.reason_key(),
                     json,
                     now,
-                    misp_state
+                    misp_state,
+                    sight_state
                 ],
             )
             .map_err(|e| e.to_string())?;
@@ -236,6 +246,27 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
     }
 
+    /// Incidents whose sighting is still to be added, oldest first.
+    pub fn sighting_queue(&self) -> Result<Vec<Row>, String> {
+        let sql = format!(
+            "SELECT {} FROM incidents WHERE sight_state IN ('pending', 'retry') ORDER BY time_us, id",
+            Self::COLS
+        );
+        let mut st = self.db.prepare(&sql).map_err(|e| e.to_string())?;
+        let rows = st.query_map([], Self::row).map_err(|e| e.to_string())?;
+        rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
+    }
+
+    pub fn set_sight(&self, id: i64, state: &str) -> Result<(), String> {
+        self.db
+            .execute(
+                "UPDATE incidents SET sight_state = ?2 WHERE id = ?1",
+                params![id, state],
+            )
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
     pub fn set_misp(
         &self,
         id: i64,
@@ -289,7 +320,8 @@ impl Store {
         let n = self
             .db
             .execute(
-                "DELETE FROM incidents WHERE ingested_us < ?1 AND misp_state NOT IN ('pending', 'retry')",
+                "DELETE FROM incidents WHERE ingested_us < ?1 AND misp_state NOT IN ('pending', 'retry')
+                 AND coalesce(sight_state, '') NOT IN ('pending', 'retry')",
                 params![cutoff_us],
             )
             .map_err(|e| e.to_string())?;
@@ -315,8 +347,11 @@ mod tests {
         let s = Store::open(&path).unwrap();
         let line = r#"{"timestamp":"2024-01-01T00:00:00.000000+0000","flow_id":5,"event_type":"alert","src_ip":"203.0.113.9","dest_ip":"192.168.1.2","alert":{"signature_id":1,"signature":"x","severity":1}}"#;
         let inc = from_line(line).unwrap().unwrap();
-        assert!(s.insert(&inc, "pending", 1).unwrap());
-        assert!(!s.insert(&inc, "pending", 2).unwrap(), "same key twice");
+        assert!(s.insert(&inc, "pending", None, 1).unwrap());
+        assert!(
+            !s.insert(&inc, "pending", None, 2).unwrap(),
+            "same key twice"
+        );
         let rows = s.list(0, 3, 10).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].incident, inc);

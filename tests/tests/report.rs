@@ -8,7 +8,9 @@ use std::process::Command;
 
 use serde_json::Value;
 use suriguard_e2e::servers::{PyServer, MISP_KEY};
-use suriguard_e2e::{infoblox_origin, shared_data, workspace_root, Ran};
+use suriguard_e2e::{
+    infoblox_origin, run_suricata, scenarios, shared_data, sv_pcap, workspace_root, Ran, RunOptions,
+};
 
 fn ctl() -> PathBuf {
     workspace_root().join("target/release/suriguardctl")
@@ -810,4 +812,262 @@ fn notify_test_plain_implicit_tls_and_refusals() {
         !(r.stdout() + &r.stderr()).contains("wrong-token-value"),
         "token in output: {r}"
     );
+}
+
+/// Mitigation through Cohere's chat API and an OpenAI-compatible endpoint, with the
+/// knowledge base as the fallback for errors, timeouts, garbage and a refused key.
+#[test]
+fn mitigate_with_llm_providers_and_fallbacks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let stub = PyServer::http_stub(dir);
+    let eve = dir.join("eve.json");
+    append(
+        &eve,
+        &alert(
+            "2024-03-01T10:20:00.000000+0000",
+            3,
+            "198.51.100.9",
+            HOME_DEVICE,
+            80,
+            9100002,
+            "SG TEST web exploit",
+            2,
+            r#","app_proto":"http","http":{"hostname":"bad.example","url":"/cgi-bin/x?token=SECRET","http_user_agent":"Mozi/1.0"}"#,
+        ),
+    );
+    let llm = |provider: &str, url: &str| {
+        base_config(
+            dir,
+            &format!(
+                "[mitigate]\nprovider = \"{provider}\"\nurl = \"{url}\"\nmodel = \"test-model\"\nkey = {{ env = \"SG_TEST_LLM_KEY\" }}\ntimeout = 1.5\n"
+            ),
+        )
+    };
+    let env = [("SG_TEST_LLM_KEY", "llm-test-key")];
+    let cfg = llm("cohere", &stub.url());
+    ctl_run(&cfg, &["alerts", "ingest"], &[]).assert_success();
+    let id = incidents(&cfg)[0]["key"].as_str().unwrap().to_string();
+
+    // Offline: the knowledge base, no request.
+    let r = ctl_run(&cfg, &["mitigate", &id, "--offline", "-o", "json"], &env);
+    r.assert_success();
+    assert_eq!(json(&r)["advice"]["source"], "knowledge-base");
+    assert!(stub.take_requests().is_empty());
+
+    for (provider, url, path) in [
+        ("cohere", stub.url(), "/v2/chat"),
+        (
+            "openai",
+            format!("{}/v1", stub.url()),
+            "/v1/chat/completions",
+        ),
+    ] {
+        let cfg = llm(provider, &url);
+        let r = ctl_run(&cfg, &["mitigate", &id, "-o", "json"], &env);
+        r.assert_success();
+        let a = &json(&r)["advice"];
+        assert!(a["source"].as_str().unwrap().contains("test-model"), "{a}");
+        assert_eq!(a["steps"][0], "Quarantine the device at once.", "{a}");
+        assert_eq!(a["steps"].as_array().unwrap().len(), 3);
+        let reqs = stub.take_requests();
+        assert_eq!(reqs.len(), 1);
+        assert_eq!(reqs[0]["path"], path);
+        assert_eq!(reqs[0]["authorization"], "Bearer llm-test-key");
+        let user = reqs[0]["body"]["messages"][1]["content"].as_str().unwrap();
+        assert!(
+            user.contains("http path: /cgi-bin/x\n") && user.contains("198.51.100.9"),
+            "{user}"
+        );
+        assert!(
+            !user.contains("SECRET"),
+            "query string sent to the LLM: {user}"
+        );
+        assert!(user.len() <= 2048 + 64);
+    }
+
+    // Failures: the knowledge base answers, the reason is given, the command succeeds.
+    let cfg = llm("openai", &format!("{}/v1", stub.url()));
+    for (mode, env, needle) in [
+        ("500", env, "HTTP 500"),
+        ("slow", env, "timed out"),
+        ("garbage", env, "not JSON"),
+        ("ok", [("SG_TEST_LLM_KEY", "a-wrong-key")], "HTTP 401"),
+    ] {
+        stub.set_mode(mode);
+        let r = ctl_run(&cfg, &["mitigate", &id, "-o", "json"], &env);
+        r.assert_success();
+        let a = &json(&r)["advice"];
+        assert_eq!(a["source"], "knowledge-base", "{mode}: {a}");
+        assert!(
+            a["fallback_reason"].as_str().unwrap().contains(needle),
+            "{mode}: {a}"
+        );
+        assert!(r.stderr().contains("falling back"), "{mode}: {r}");
+        assert!(!(r.stdout() + &r.stderr()).contains("a-wrong-key"));
+        assert!(a["steps"].as_array().unwrap().len() >= 2);
+    }
+    stub.set_mode("ok");
+    // The text form names the class and numbers the steps.
+    let r = ctl_run(&cfg, &["mitigate", &id, "--offline"], &env);
+    r.assert_success();
+    assert!(
+        r.stdout().contains("1. ") && r.stdout().contains("knowledge-base"),
+        "{r}"
+    );
+}
+
+/// Real Suricata on real captures: the suricata-verify telnet session with a rule that
+/// fires (priority 1), and a home device reaching an Infoblox C2 address under rulesync's
+/// rules. suriguardctl stores the alerts, pushes them, and sights the Infoblox attribute.
+#[test]
+fn alerts_from_real_suricata_reach_the_store_and_misp() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let misp = PyServer::misp(dir);
+    let index = rulesync_index(dir);
+    let (_, c2_attr) = infoblox_origin("45.63.119.177");
+
+    let rules = dir.join("sg-test.rules");
+    std::fs::write(
+        &rules,
+        "alert tcp any any -> any 23 (msg:\"SG TEST telnet session to a device\"; flow:to_server,established; priority:1; sid:9100101; rev:1;)\n",
+    )
+    .unwrap();
+    let telnet = run_suricata(
+        &sv_pcap("telnet/telnet-01/telnet.pcap"),
+        &dir.join("log-telnet"),
+        &RunOptions {
+            rules: vec![rules],
+            ..Default::default()
+        },
+    );
+    telnet.ran.assert_success();
+    let pcap = dir.join("contacts.pcap");
+    scenarios::intel_contacts(&pcap, &[("0u9rg3v.top", "45.63.119.177".parse().unwrap())]).unwrap();
+    let intel = run_suricata(
+        &pcap,
+        &dir.join("log-intel"),
+        &RunOptions {
+            rules: vec![dir.join("intel/suriguard.rules")],
+            ..Default::default()
+        },
+    );
+    intel.ran.assert_success();
+
+    let cfg = base_config(
+        dir,
+        &format!(
+            "[misp]\nurl = \"{}\"\nkey = {{ env = \"SG_TEST_MISP_KEY\" }}\nintel-index = \"{}\"\n",
+            misp.url(),
+            index.display()
+        ),
+    );
+    let env = [("SG_TEST_MISP_KEY", MISP_KEY)];
+    let mut total = 0;
+    for log in [&telnet, &intel] {
+        let r = ctl_run(
+            &cfg,
+            &[
+                "alerts",
+                "ingest",
+                "--eve",
+                log.eve_json().to_str().unwrap(),
+                "-o",
+                "json",
+            ],
+            &[],
+        );
+        r.assert_success();
+        let rep = json(&r);
+        let eve_alerts = suriguard_e2e::eve_counts(&log.eve_json())
+            .get("alert")
+            .copied()
+            .unwrap_or(0);
+        assert!(eve_alerts > 0, "no alert in {}", log.eve_json().display());
+        assert_eq!(rep[0]["new"], eve_alerts, "every alert stored once: {rep}");
+        total += eve_alerts;
+        // Reading again adds nothing.
+        let r = ctl_run(
+            &cfg,
+            &[
+                "alerts",
+                "ingest",
+                "--eve",
+                log.eve_json().to_str().unwrap(),
+                "-o",
+                "json",
+            ],
+            &[],
+        );
+        assert_eq!(json(&r)[0]["new"], 0, "{r}");
+    }
+    let stored = incidents(&cfg);
+    assert_eq!(stored.len() as u64, total);
+    let telnet_alerts: Vec<_> = stored
+        .iter()
+        .filter(|i| i["signature_id"] == 9100101)
+        .collect();
+    assert!(!telnet_alerts.is_empty());
+    assert!(telnet_alerts
+        .iter()
+        .all(|i| i["severity"] == 1 && i["dest_port"] == 23));
+    assert!(
+        stored
+            .iter()
+            .any(|i| i["intel_set"] == "suriguard-ip-dst-v4" && i["dest_ip"] == "45.63.119.177"),
+        "{stored:?}"
+    );
+
+    let r = ctl_run(&cfg, &["events", "push", "-o", "json"], &env);
+    r.assert_success();
+    let rep = json(&r);
+    let reqs = misp.take_requests();
+    assert!(
+        reqs.iter().all(|q| q["errors"] == serde_json::json!([])),
+        "{reqs:?}"
+    );
+    let state = misp.get_json("/__state");
+    let events = state["events"].as_array().unwrap();
+    let telnet_event = events
+        .iter()
+        .find(|e| {
+            e["info"]
+                .as_str()
+                .unwrap()
+                .contains("SG TEST telnet session")
+        })
+        .unwrap_or_else(|| panic!("{events:?}"));
+    assert_eq!(telnet_event["threat_level_id"], "1");
+    // Alerts of one session (same source and signature) share one event.
+    let sources: std::collections::BTreeSet<&str> = telnet_alerts
+        .iter()
+        .map(|i| i["src_ip"].as_str().unwrap())
+        .collect();
+    let telnet_events = events
+        .iter()
+        .filter(|e| {
+            e["info"]
+                .as_str()
+                .unwrap()
+                .contains("SG TEST telnet session")
+        })
+        .count();
+    assert_eq!(telnet_events, sources.len(), "{rep}");
+    let sightings: Vec<&str> = state["sightings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["attribute_uuid"].as_str().unwrap())
+        .collect();
+    assert!(sightings.contains(&c2_attr.as_str()), "{sightings:?}");
+    let pushed = incidents(&cfg)
+        .iter()
+        .filter(|i| i["misp_state"] == "pushed")
+        .count() as u64;
+    let wanted = stored
+        .iter()
+        .filter(|i| i["severity"].as_u64().unwrap() <= 2)
+        .count() as u64;
+    assert_eq!(pushed, wanted, "{rep}");
 }
