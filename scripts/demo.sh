@@ -27,7 +27,10 @@ cat > "$out/suriguard.toml" <<TOML
 state-dir = "$out/state"
 [enforce]
 backend = "none"   # offline analysis: decisions are journaled, the firewall is left alone
+[alerts]
+eve = "$out/logs/eve.json"
 TOML
+rm -f "$out/state/suriguard.db"*
 
 "$rel/pcapgen" bench "$out/pcaps/00-mixed-iot.pcap" 2000
 # Attacks mixed in: each is written by pcapgen from tests/src/scenarios.rs.
@@ -68,6 +71,16 @@ fi
 echo
 echo "== The decisions, as suriguardctl analyze reports them (dry-run: nothing enforced)"
 "$rel/suriguardctl" analyze --pcap "$out/pcaps" --rules "$out/demo.rules" --out "$out/report.json"
+echo
+echo "== suriguardctl reads the alerts and the decisions into its store (no MISP, no mail configured)"
+"$rel/suriguardctl" alerts ingest --config "$out/suriguard.toml"
+"$rel/suriguardctl" alerts list --config "$out/suriguard.toml" --severity 2 --limit 8 | cut -c1-200
+first=$("$rel/suriguardctl" alerts list --config "$out/suriguard.toml" --severity 1 -o json | jq -r '.[0].key // empty')
+if [ -n "$first" ]; then
+    echo
+    echo "== What to do about the first one (suriguardctl mitigate $first, built-in knowledge base)"
+    "$rel/suriguardctl" mitigate "$first" --config "$out/suriguard.toml"
+fi
 echo
 echo "Logs, eve.json and the stats file are in $out/logs; the decisions journal of the live"
 echo "run is $out/state/decisions.jsonl; the analysis report is $out/report.json"

@@ -20,6 +20,7 @@ PKGS=(
     iproute2          # network namespaces for end-to-end tests
     iputils-ping      # ping across the test namespaces (IPv4 and IPv6)
     python3-aiosmtpd  # real SMTP server for notification tests
+    openssl           # a test CA and server certificate for the SMTP TLS tests
     python3-scapy     # reproducible test captures
     python3-yaml      # the MISP test server reads MISP's openapi.yaml
     jq                # demo output formatting

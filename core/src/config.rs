@@ -212,6 +212,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn shipped_example_is_valid() {
+        let text = include_str!("../../suricata-conf/suriguard.toml");
+        let cfg = Config::from_toml(text).unwrap();
+        assert_eq!(cfg.misp.min_severity, 2);
+        assert_eq!(cfg.notify.cooldown, 3600);
+    }
+
+    #[test]
     fn empty_file_is_defaults() {
         assert_eq!(Config::from_toml("").unwrap(), Config::default());
     }

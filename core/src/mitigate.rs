@@ -175,87 +175,91 @@ pub struct Advice {
 /// The built-in advice for an incident.
 pub fn knowledge_base(inc: &Incident, home: &dyn Fn(&str) -> bool) -> Advice {
     let class = classify(inc);
-    let src = inc.subject_ip().unwrap_or("the source").to_string();
-    let dst = inc
-        .dest_ip
-        .clone()
-        .unwrap_or_else(|| "the targeted device".into());
+    let src = inc.subject_ip().map(str::to_string);
+    let dst = inc.dest_ip.clone();
     let port = inc
         .dest_port
         .map(|p| p.to_string())
         .unwrap_or_else(|| "the targeted port".into());
     // The home device involved: the source when it is at home (it is the one
-    // misbehaving), else the destination.
-    let (device, remote) = if home(&src) {
-        (
-            src.clone(),
-            inc.dest_ip
-                .clone()
-                .unwrap_or_else(|| "the remote address".into()),
-        )
-    } else {
-        (dst.clone(), src.clone())
+    // misbehaving), else the destination; the remote side is the other one.
+    let (device_ip, remote_ip) = match &src {
+        Some(s) if home(s) => (Some(s.clone()), dst.clone()),
+        _ => (dst.clone(), src.clone()),
     };
-    let block = format!(
-        "suriguardctl decisions add {remote} --ttl 24h --reason {}",
-        class.as_str()
-    );
-    let quarantine = format!(
-        "suriguardctl decisions add {device} --quarantine --ttl 24h --reason {}",
-        class.as_str()
-    );
+    let device = device_ip
+        .clone()
+        .unwrap_or_else(|| "the targeted device".into());
+    let remote = remote_ip
+        .clone()
+        .unwrap_or_else(|| "the remote address".into());
+    // Commands only with a real address in them; otherwise how to find it.
+    let block = match &remote_ip {
+        Some(r) => format!("`suriguardctl decisions add {r} --ttl 24h --reason {}`", class.as_str()),
+        None => format!(
+            "find the addresses involved with `suriguardctl alerts list --since 24h` and block each with `suriguardctl decisions add <ip> --ttl 24h --reason {}`",
+            class.as_str()
+        ),
+    };
+    let quarantine = match &device_ip {
+        Some(d) => format!("`suriguardctl decisions add {d} --quarantine --ttl 24h --reason {}`", class.as_str()),
+        None => format!(
+            "find the device with `suriguardctl alerts list --since 24h` and run `suriguardctl decisions add <device-ip> --quarantine --ttl 24h --reason {}`",
+            class.as_str()
+        ),
+    };
     let steps: Vec<String> = match class {
         AttackClass::SynFlood => vec![
-            format!("Block the flooding source now: `{block}` (suriguard blocks it itself when enforcement is on)."),
+            format!("Block the flooding source now: {block} (suriguard blocks it itself when enforcement is on)."),
             format!("On {device}, keep SYN cookies on (`sysctl -w net.ipv4.tcp_syncookies=1`) and lower `net.ipv4.tcp_synack_retries` to 2."),
             format!("Do not expose port {port} of {device} to the Internet: remove the port forward on the router, or limit it (`nft add rule inet filter input tcp dport {port} ct state new limit rate over 50/second drop`)."),
             "If the flood comes from many addresses, ask your ISP for upstream filtering; a home link cannot absorb a large flood.".into(),
         ],
         AttackClass::HttpFlood => vec![
-            format!("Block {remote}: `{block}`."),
+            format!("Block {remote}: {block}."),
             format!("Put the web interface of {device} (port {port}) behind the VPN or rate-limit it in the reverse proxy (nginx `limit_req`)."),
             format!("Check {device} is still responsive; restart its web service if it hung."),
             "Lower `[detect] http-flood.threshold` if this was only noticed late.".into(),
         ],
         AttackClass::PortScan => vec![
-            format!("Scanning is reconnaissance: {remote} is looking for open services. Block it: `{block}`."),
+            format!("Scanning is reconnaissance: {remote} is looking for open services. Block it: {block}."),
             format!("List what {device} exposes (`nmap -Pn {device}` from inside) and close every port forward on the router that is not needed."),
             "Watch for follow-up alerts from the same source: `suriguardctl alerts list --since 24h`.".into(),
         ],
         AttackClass::BruteForce => vec![
-            format!("Block {remote}: `{block}`."),
+            format!("Block {remote}: {block}."),
             format!("Change the password of the service on port {port} of {device} to a long unique one; use keys instead of passwords for SSH (`PasswordAuthentication no`)."),
-            format!("Check {device}'s login log for a success from {remote}; if there is one, treat it as compromised: `{quarantine}`."),
+            format!("Check {device}'s login log for a success from {remote}; if there is one, treat it as compromised: {quarantine}."),
             "Install fail2ban or an equivalent on the device if it supports it.".into(),
         ],
         AttackClass::MiraiTelnet => vec![
-            format!("Quarantine {device} now: `{quarantine}`; Mirai-style malware spreads over telnet (ports 23/2323) with factory passwords."),
-            format!("Block the remote side: `{block}`."),
+            format!("Quarantine {device} now: {quarantine}; Mirai-style malware spreads over telnet (ports 23/2323) with factory passwords."),
+            format!("Block the remote side: {block}."),
             format!("Power-cycle {device} (Mirai lives in memory), then immediately change its default password and disable telnet on port {port}."),
             format!("Update {device}'s firmware; if the vendor offers none, keep it quarantined or replace it."),
             "Make sure no router port forward or UPnP mapping exposes telnet (disable UPnP on the router).".into(),
         ],
         AttackClass::CompromisedDevice => vec![
-            format!("Quarantine {device}: `{quarantine}`; it is talking to {remote} as infected devices do."),
-            format!("Block {remote} for the whole network: `{block}`."),
+            format!("Quarantine {device}: {quarantine}; it is talking to {remote} as infected devices do."),
+            format!("Block {remote} for the whole network: {block}."),
             format!("Reset {device} to factory settings, update its firmware, and set a new unique password before it goes back online."),
             format!("Look for other devices talking to {remote}: `suriguardctl alerts list -o json | jq 'select(.dest_ip == \"{remote}\")'`."),
         ],
         AttackClass::KnownBadIndicator => vec![
             format!("{remote} is on a threat-intelligence list (rulesync set {}). See where it comes from: `rulesync lookup {remote}`.", inc.intel_set.as_deref().unwrap_or("?")),
-            format!("Block it: `{block}`."),
-            format!("Find out why {device} contacted it (browser, app, malware); if nothing explains it, quarantine it: `{quarantine}`."),
+            format!("Block it: {block}."),
+            format!("Find out why {device} contacted it (browser, app, malware); if nothing explains it, quarantine it: {quarantine}."),
             "If the indicator is a false positive, add it to a local exclusion list and run `rulesync run`.".into(),
         ],
         AttackClass::MqttAbuse => vec![
             format!("Turn on authentication on the MQTT broker {device} (port {port}): `allow_anonymous false` and a password file in mosquitto."),
             format!("Do not expose port {port} to the Internet; serve MQTT over TLS (8883) inside the network only."),
-            format!("Block {remote} if it is not one of your devices: `{block}`."),
+            format!("Block {remote} if it is not one of your devices: {block}."),
             "Restrict topics with an ACL so a device can only publish to its own topics.".into(),
         ],
         AttackClass::Other => vec![
             format!("Look at the alert and the traffic around it: `suriguardctl alerts list --since 24h` and eve.json entries with flow_id {}.", inc.flow_id.map(|f| f.to_string()).unwrap_or_else(|| "?".into())),
-            format!("If {remote} has no business with {device}, block it: `{block}`."),
+            format!("If {remote} has no business with {device}, block it: {block}."),
         ],
     };
     Advice {

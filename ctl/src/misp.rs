@@ -425,16 +425,15 @@ fn sight_one(
     rep: &mut PushReport,
 ) -> Result<(), Failure> {
     let db = |e: rusqlite::Error| Failure::Body(e.to_string());
-    {
-        for t in trace::trace(&index.indicators, &inc.raw) {
-            let uuids: BTreeSet<&String> = t
-                .entry
-                .sources
-                .iter()
-                .flat_map(|(_, m)| m.attributes.iter())
-                .collect();
-            for attr in uuids {
-                let done: bool = store
+    for t in trace::trace(&index.indicators, &inc.raw) {
+        let uuids: BTreeSet<&String> = t
+            .entry
+            .sources
+            .iter()
+            .flat_map(|(_, m)| m.attributes.iter())
+            .collect();
+        for attr in uuids {
+            let done: bool = store
                     .db
                     .query_row(
                         "SELECT 1 FROM sightings WHERE incident_key = ?1 AND attribute_uuid = ?2 AND state = 'done'",
@@ -444,32 +443,31 @@ fn sight_one(
                     .optional()
                     .map_err(db)?
                     .unwrap_or(false);
-                if done {
-                    continue;
-                }
-                match misp.call("POST", &format!("/sightings/add/{attr}"), None) {
-                    Ok(_) => {
-                        store
+            if done {
+                continue;
+            }
+            match misp.call("POST", &format!("/sightings/add/{attr}"), None) {
+                Ok(_) => {
+                    store
                             .db
                             .execute(
                                 "INSERT OR REPLACE INTO sightings(incident_key, attribute_uuid, state, error) VALUES (?1, ?2, 'done', NULL)",
                                 params![inc.key, attr],
                             )
                             .map_err(db)?;
-                        rep.sightings += 1;
-                    }
-                    // The attribute is not on this MISP (it came from a feed): noted, not retried.
-                    Err(Failure::Status(404, m)) => {
-                        store
+                    rep.sightings += 1;
+                }
+                // The attribute is not on this MISP (it came from a feed): noted, not retried.
+                Err(Failure::Status(404, m)) => {
+                    store
                             .db
                             .execute(
                                 "INSERT OR REPLACE INTO sightings(incident_key, attribute_uuid, state, error) VALUES (?1, ?2, 'unknown', ?3)",
                                 params![inc.key, attr, m],
                             )
                             .map_err(db)?;
-                    }
-                    Err(f) => return Err(f),
                 }
+                Err(f) => return Err(f),
             }
         }
     }

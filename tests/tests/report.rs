@@ -33,6 +33,7 @@ const HOME_DEVICE: &str = "192.168.1.20";
 const ATTACKER: &str = "203.0.113.50";
 
 /// An alert record in the shape Suricata 7 writes.
+#[allow(clippy::too_many_arguments)]
 fn alert(
     ts: &str,
     flow: u64,
