@@ -128,6 +128,15 @@ impl Misp {
     }
 }
 
+/// Whether `sql` (a `SELECT 1 ...`) finds a row.
+fn exists(store: &Store, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<bool> {
+    Ok(store
+        .db
+        .query_row(sql, p, |_| Ok(true))
+        .optional()?
+        .unwrap_or(false))
+}
+
 fn url_escape(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
@@ -348,16 +357,12 @@ fn push_one(
     };
     // Tags.
     for tag in misp_event::event_tags(cfg, inc) {
-        let have: bool = store
-            .db
-            .query_row(
-                "SELECT 1 FROM misp_tags WHERE event_uuid = ?1 AND name = ?2",
-                params![uuid, tag],
-                |_| Ok(true),
-            )
-            .optional()
-            .map_err(db)?
-            .unwrap_or(false);
+        let have = exists(
+            store,
+            "SELECT 1 FROM misp_tags WHERE event_uuid = ?1 AND name = ?2",
+            params![uuid, tag],
+        )
+        .map_err(db)?;
         if have {
             continue;
         }
@@ -378,16 +383,12 @@ fn push_one(
     }
     // Attributes not yet on the event.
     for a in misp_event::attributes(cfg, net, inc) {
-        let have: bool = store
-            .db
-            .query_row(
-                "SELECT 1 FROM misp_attributes WHERE event_uuid = ?1 AND type = ?2 AND value = ?3",
-                params![uuid, a.kind, a.value],
-                |_| Ok(true),
-            )
-            .optional()
-            .map_err(db)?
-            .unwrap_or(false);
+        let have = exists(
+            store,
+            "SELECT 1 FROM misp_attributes WHERE event_uuid = ?1 AND type = ?2 AND value = ?3",
+            params![uuid, a.kind, a.value],
+        )
+        .map_err(db)?;
         if have {
             continue;
         }
@@ -433,16 +434,7 @@ fn sight_one(
             .flat_map(|(_, m)| m.attributes.iter())
             .collect();
         for attr in uuids {
-            let done: bool = store
-                    .db
-                    .query_row(
-                        "SELECT 1 FROM sightings WHERE incident_key = ?1 AND attribute_uuid = ?2 AND state = 'done'",
-                        params![inc.key, attr],
-                        |_| Ok(true),
-                    )
-                    .optional()
-                    .map_err(db)?
-                    .unwrap_or(false);
+            let done = exists(store, "SELECT 1 FROM sightings WHERE incident_key = ?1 AND attribute_uuid = ?2 AND state = 'done'", params![inc.key, attr]).map_err(db)?;
             if done {
                 continue;
             }

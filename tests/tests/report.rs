@@ -50,6 +50,21 @@ fn alert(
     ) + "\n"
 }
 
+/// The attacker's telnet alert against the home device (severity 1, sid 9100001).
+fn telnet_alert(ts: &str, flow: u64, dport: u16) -> String {
+    alert(
+        ts,
+        flow,
+        ATTACKER,
+        HOME_DEVICE,
+        dport,
+        9100001,
+        "SG TEST telnet login attempt",
+        1,
+        "",
+    )
+}
+
 fn append(path: &Path, text: &str) {
     use std::io::Write as _;
     let mut f = std::fs::OpenOptions::new()
@@ -100,28 +115,8 @@ fn misp_events_severity_dedupe_sightings_and_failures() {
     let env = [("SG_TEST_MISP_KEY", MISP_KEY)];
     let eve = dir.join("eve.json");
     let mut text = String::new();
-    text += &alert(
-        "2024-03-01T10:00:00.000000+0000",
-        1,
-        ATTACKER,
-        HOME_DEVICE,
-        23,
-        9100001,
-        "SG TEST telnet login attempt",
-        1,
-        "",
-    );
-    text += &alert(
-        "2024-03-01T10:10:00.000000+0000",
-        2,
-        ATTACKER,
-        HOME_DEVICE,
-        2323,
-        9100001,
-        "SG TEST telnet login attempt",
-        1,
-        "",
-    );
+    text += &telnet_alert("2024-03-01T10:00:00.000000+0000", 1, 23);
+    text += &telnet_alert("2024-03-01T10:10:00.000000+0000", 2, 2323);
     text += &alert(
         "2024-03-01T10:20:00.000000+0000",
         3,
@@ -312,17 +307,7 @@ fn misp_events_severity_dedupe_sightings_and_failures() {
     // The same source and signature 20 minutes later: the existing event is updated.
     append(
         &eve,
-        &alert(
-            "2024-03-01T10:20:00.000000+0000",
-            7,
-            ATTACKER,
-            HOME_DEVICE,
-            8023,
-            9100001,
-            "SG TEST telnet login attempt",
-            1,
-            "",
-        ),
+        &telnet_alert("2024-03-01T10:20:00.000000+0000", 7, 8023),
     );
     let r = ctl_run(&cfg, &["events", "push", "--ingest", "-o", "json"], &env);
     r.assert_success();
@@ -519,17 +504,7 @@ fn notifications_email_telegram_webhook_cooldown_digest_retries() {
     let eve = dir.join("eve.json");
     append(
         &eve,
-        &alert(
-            "2024-03-01T10:00:00.000000+0000",
-            1,
-            ATTACKER,
-            HOME_DEVICE,
-            23,
-            9100001,
-            "SG TEST telnet login attempt",
-            1,
-            "",
-        ),
+        &telnet_alert("2024-03-01T10:00:00.000000+0000", 1, 23),
     );
 
     let r = ctl_run(&cfg, &["run", "-o", "json"], &env);
@@ -582,17 +557,7 @@ fn notifications_email_telegram_webhook_cooldown_digest_retries() {
     // The same target and reason again, inside the cooldown: nothing is sent.
     append(
         &eve,
-        &alert(
-            "2024-03-01T10:05:00.000000+0000",
-            2,
-            ATTACKER,
-            HOME_DEVICE,
-            23,
-            9100001,
-            "SG TEST telnet login attempt",
-            1,
-            "",
-        ),
+        &telnet_alert("2024-03-01T10:05:00.000000+0000", 2, 23),
     );
     let r = ctl_run(&cfg, &["run", "-o", "json"], &env);
     r.assert_success();
