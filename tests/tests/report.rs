@@ -778,6 +778,33 @@ fn notify_test_plain_implicit_tls_and_refusals() {
         !(r.stdout() + &r.stderr()).contains("wrong-token-value"),
         "token in output: {r}"
     );
+
+    // A Telegram API that does not answer in time: a clear timeout, the token still hidden.
+    let cfg = base_config(
+        dir,
+        &format!("[notify.telegram]\nbase-url = \"{}\"\ntoken = {{ env = \"SG_TEST_TG\" }}\nchat-id = \"42\"\ntimeout = 1\n", stub.url()),
+    );
+    stub.set_mode("slow");
+    let started = std::time::Instant::now();
+    let r = ctl_run(
+        &cfg,
+        &["notify", "test", "-o", "json"],
+        &[("SG_TEST_TG", TG_TOKEN)],
+    );
+    assert!(!r.success());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "the timeout was not applied"
+    );
+    let out = json(&r);
+    assert!(
+        out[0]["error"].as_str().unwrap().contains("timed out"),
+        "{out}"
+    );
+    assert!(
+        !(r.stdout() + &r.stderr()).contains(TG_TOKEN),
+        "token in output: {r}"
+    );
 }
 
 /// Mitigation through Cohere's chat API and an OpenAI-compatible endpoint, with the
