@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all deps build demo test bench bench-data bench-enforce bench-intel lint clean
+.PHONY: all deps build demo test bench bench-data bench-enforce bench-intel bench-report lint clean
 
 all: build
 
@@ -32,6 +32,9 @@ bench: bench-data bench-enforce
 # per indicator (prints Markdown for docs/PERFORMANCE.md).
 bench-intel: build
 	python3 scripts/bench-intel.py
+
+bench-report: build
+	bash scripts/bench-report.sh
 
 bench-enforce: build
 	ip netns del sgbench 2>/dev/null || true

@@ -278,6 +278,16 @@ fn port_in_detail(detail: &str) -> Option<u16> {
     })
 }
 
+/// The `event_type` of a JSON line, read without parsing it (whitespace around the colon
+/// allowed, as tools that re-serialise EVE write it). `None` when it cannot be told.
+fn event_type_of(line: &str) -> Option<&str> {
+    let at = line.find("\"event_type\"")? + "\"event_type\"".len();
+    let rest = line[at..].trim_start().strip_prefix(':')?.trim_start();
+    let rest = rest.strip_prefix('"')?;
+    let end = rest.find(['"', '\\'])?;
+    Some(&rest[..end])
+}
+
 /// Reads alert records and decisions from JSON lines; other records are skipped.
 /// `line` is one line of eve.json or of the decisions journal.
 pub fn from_line(line: &str) -> Result<Option<Incident>, String> {
@@ -286,7 +296,7 @@ pub fn from_line(line: &str) -> Result<Option<Incident>, String> {
         return Ok(None);
     }
     // Fast path: eve.json is mostly flow, dns, http... records.
-    if line.contains("\"event_type\"") && !line.contains("\"event_type\":\"alert\"") {
+    if event_type_of(line).is_some_and(|t| t != "alert") {
         return Ok(None);
     }
     let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
@@ -333,6 +343,17 @@ mod tests {
         assert!(from_line("{\"event_type\":\"alert\",").is_err());
         let long = "x".repeat(5000);
         assert!(clean(&long).len() <= MAX_FIELD + '…'.len_utf8());
+    }
+
+    #[test]
+    fn spaced_json_is_read_too() {
+        let spaced = ALERT.replace("\"event_type\":\"alert\"", "\"event_type\": \"alert\"");
+        assert!(from_line(&spaced).unwrap().is_some());
+        assert!(from_line(r#"{"event_type" : "flow"}"#).unwrap().is_none());
+        assert_eq!(
+            event_type_of(r#"{"a":1, "event_type" :  "dns", "x":2}"#),
+            Some("dns")
+        );
     }
 
     #[test]
