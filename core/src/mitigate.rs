@@ -545,6 +545,12 @@ mod tests {
                 AttackClass::PortScan,
                 "203.0.113.9",
             ),
+            // No address of the remote side: the steps say how to find it.
+            (
+                decision(Reason::OutboundScan, Some("port 23")),
+                AttackClass::MiraiTelnet,
+                "alerts list",
+            ),
             (
                 decision(Reason::BruteForce, Some("port 22")),
                 AttackClass::BruteForce,
@@ -596,7 +602,9 @@ mod tests {
                 "suriguardctl",
             ),
         ];
+        let mut covered = std::collections::HashSet::new();
         for (inc, class, needle) in cases {
+            covered.insert(class);
             let a = knowledge_base(&inc, &home);
             assert_eq!(a.class, class, "{}", inc.signature);
             assert!(a.steps.len() >= 2, "{class:?}");
@@ -606,10 +614,13 @@ mod tests {
                 all.contains("suriguardctl") || all.contains("rulesync"),
                 "{class:?}: no command"
             );
+            assert!(
+                !all.contains("decisions add the "),
+                "{class:?}: a command without an address: {all}"
+            );
         }
-        // Every class is covered by the cases above.
         for c in AttackClass::ALL {
-            assert!(!c.title().is_empty());
+            assert!(covered.contains(&c), "no case for {c:?}");
         }
     }
 

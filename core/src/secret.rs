@@ -55,6 +55,14 @@ impl Secret {
     }
 }
 
+/// `text` without `secret`, when there is one (an optional key or password).
+pub fn scrub_opt(secret: Option<&Secret>, text: String) -> String {
+    match secret {
+        Some(s) => s.scrub(&text),
+        None => text,
+    }
+}
+
 impl SecretRef {
     /// Reads the secret. The error names where it was looked for, never the value.
     pub fn resolve(&self) -> Result<Secret, String> {

@@ -4,6 +4,7 @@
 use suriguard_core::incident::Incident;
 use suriguard_core::mitigate::{self, Advice, MitigateConfig, Provider};
 use suriguard_core::net::NetworkModel;
+use suriguard_core::secret::scrub_opt;
 
 use crate::http;
 
@@ -50,13 +51,7 @@ fn ask(
     if let Some(k) = &key {
         req = req.bearer_auth(k.expose());
     }
-    let answer = http::send_json(req).map_err(|f| {
-        let m = format!("LLM: {f}");
-        match &key {
-            Some(k) => k.scrub(&m),
-            None => m,
-        }
-    })?;
+    let answer = http::send_json(req).map_err(|f| scrub_opt(key.as_ref(), format!("LLM: {f}")))?;
     let text = mitigate::llm_answer(cfg.provider, &answer).map_err(|e| format!("LLM: {e}"))?;
     let steps = mitigate::steps_of(&text);
     if steps.is_empty() {

@@ -30,12 +30,13 @@ pub struct FileReport {
 const MAX_LINE: usize = 4 << 20;
 
 /// Reads `path` from its cursor; `new` is called for every incident not seen before
-/// (inside the transaction that stores it).
+/// (inside the transaction that stores it); `states` gives a new incident its MISP and
+/// sighting states.
 pub fn ingest(
     store: &Store,
     path: &Path,
     now: i64,
-    misp_state: &dyn Fn(&Incident) -> (&'static str, Option<&'static str>),
+    states: &dyn Fn(&Incident) -> (&'static str, Option<&'static str>),
     new: &mut dyn FnMut(&Store, &Incident) -> Result<(), String>,
 ) -> Result<FileReport, String> {
     let name = path.to_string_lossy().to_string();
@@ -62,16 +63,7 @@ pub fn ingest(
         .db
         .execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| e.to_string())?;
-    let result = read_lines(
-        store,
-        &mut reader,
-        &name,
-        start,
-        now,
-        misp_state,
-        new,
-        &mut rep,
-    );
+    let result = read_lines(store, &mut reader, &name, start, now, states, new, &mut rep);
     match result {
         Ok(offset) => {
             rep.bytes = offset - start;
@@ -96,7 +88,7 @@ fn read_lines(
     name: &str,
     start: u64,
     now: i64,
-    misp_state: &dyn Fn(&Incident) -> (&'static str, Option<&'static str>),
+    states: &dyn Fn(&Incident) -> (&'static str, Option<&'static str>),
     new: &mut dyn FnMut(&Store, &Incident) -> Result<(), String>,
     rep: &mut FileReport,
 ) -> Result<u64, String> {
@@ -144,7 +136,7 @@ fn read_lines(
         match incident::from_line(text) {
             Ok(Some(inc)) => {
                 rep.incidents += 1;
-                let (state, sight) = misp_state(&inc);
+                let (state, sight) = states(&inc);
                 if view.insert(&inc, state, sight, now)? {
                     rep.new += 1;
                     new(view, &inc)?;

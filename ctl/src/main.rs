@@ -375,15 +375,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     let reps = ops::ingest(&store, &cfg, eve.as_deref(), decisions.as_deref())?;
                     match cli.output {
                         Format::Json => to_json_text(&reps),
-                        Format::Table => ops::run_summary(&ops::RunReport {
-                            ingest: reps,
-                            misp: None,
-                            notify: Default::default(),
-                        })
-                        .lines()
-                        .filter(|l| !l.starts_with("notify:"))
-                        .map(|l| format!("{l}\n"))
-                        .collect(),
+                        Format::Table => ops::ingest_summary(&reps),
                     }
                 }
             }
@@ -406,15 +398,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     let failed = rep.error.clone();
                     let text = match cli.output {
                         Format::Json => to_json_text(&rep),
-                        Format::Table => ops::run_summary(&ops::RunReport {
-                            ingest: Vec::new(),
-                            misp: Some(rep),
-                            notify: Default::default(),
-                        })
-                        .lines()
-                        .filter(|l| l.starts_with("misp:"))
-                        .map(|l| format!("{l}\n"))
-                        .collect(),
+                        Format::Table => ops::misp_summary(&rep),
                     };
                     if let Some(e) = failed {
                         std::io::stdout()
@@ -509,10 +493,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     )?;
                     match cli.output {
                         Format::Json => to_json_text(&rep),
-                        Format::Table => format!(
-                            "{} sent, {} digest(s) built, {} to retry, {} waiting, {} dead\n",
-                            rep.sent, rep.digests_built, rep.failed, rep.waiting, rep.dead
-                        ),
+                        Format::Table => ops::notify_summary(&rep),
                     }
                 }
                 NotifyVerb::List => {

@@ -330,10 +330,10 @@ fn push_one(
                     Err(f) => return Err(f),
                 }
             };
+            let body = misp_event::event_body(cfg, inc, &uuid);
             let id = match existing {
                 Some(id) => id,
                 None => {
-                    let body = misp_event::event_body(cfg, inc, &uuid);
                     let made = misp.call("POST", "/events/add", Some(&body))?;
                     rep.events_created += 1;
                     Misp::id_of(&made, "Event").ok_or_else(|| {
@@ -341,10 +341,7 @@ fn push_one(
                     })?
                 }
             };
-            let info = misp_event::event_body(cfg, inc, &uuid)["info"]
-                .as_str()
-                .unwrap_or("")
-                .to_string();
+            let info = body["info"].as_str().unwrap_or("").to_string();
             store
                 .db
                 .execute(

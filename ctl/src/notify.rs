@@ -20,6 +20,7 @@ use suriguard_core::net::NetworkModel;
 use suriguard_core::notify::{
     self, EmailConfig, Message, NotifyConfig, Route, SmtpSecurity, TelegramConfig, WebhookConfig,
 };
+use suriguard_core::secret::scrub_opt;
 
 use crate::store::Store;
 use crate::{advice, http};
@@ -80,8 +81,8 @@ pub struct SendReport {
     pub errors: Vec<String>,
 }
 
-/// An outbox row due: id, channel, kind, incident key, rendered message, attempts.
-type Due = (i64, String, String, Option<String>, Option<String>, i64);
+/// An outbox row waiting: id, channel, next try, incident key, rendered message, attempts.
+type Due = (i64, String, i64, Option<String>, Option<String>, i64);
 
 /// Sends what is due. `flush` sends digests now, whatever their age.
 pub fn deliver(
@@ -98,7 +99,7 @@ pub fn deliver(
         let mut st = store
             .db
             .prepare(
-                "SELECT id, channel, kind, incident_key, message, attempts FROM outbox
+                "SELECT id, channel, next_try_us, incident_key, message, attempts FROM outbox
                  WHERE state IN ('pending', 'retry') ORDER BY id",
             )
             .map_err(|e| e.to_string())?;
@@ -117,15 +118,7 @@ pub fn deliver(
         rows.collect::<Result<_, _>>().map_err(|e| e.to_string())?
     };
     let mut rendered: HashMap<String, Message> = HashMap::new();
-    for (id, channel, _kind, incident_key, message, attempts) in due {
-        let next: i64 = store
-            .db
-            .query_row(
-                "SELECT next_try_us FROM outbox WHERE id = ?1",
-                params![id],
-                |r| r.get(0),
-            )
-            .map_err(|e| e.to_string())?;
+    for (id, channel, next, incident_key, message, attempts) in due {
         if next > now {
             rep.waiting += 1;
             continue;
@@ -337,11 +330,10 @@ fn send_email(e: &EmailConfig, msg: &Message) -> Result<(), String> {
         password = Some(p);
     }
     t.build().send(&mail).map(drop).map_err(|err| {
-        let m = format!("SMTP {}:{}: {err}", e.server, e.port());
-        match &password {
-            Some(p) => p.scrub(&m),
-            None => m,
-        }
+        scrub_opt(
+            password.as_ref(),
+            format!("SMTP {}:{}: {err}", e.server, e.port()),
+        )
     })
 }
 
@@ -379,13 +371,9 @@ fn send_webhook(w: &WebhookConfig, msg: &Message) -> Result<(), String> {
     if let Some(t) = &token {
         req = req.bearer_auth(t.expose());
     }
-    http::send_json(req).map(drop).map_err(|f| {
-        let m = format!("webhook: {f}");
-        match &token {
-            Some(t) => t.scrub(&m),
-            None => m,
-        }
-    })
+    http::send_json(req)
+        .map(drop)
+        .map_err(|f| scrub_opt(token.as_ref(), format!("webhook: {f}")))
 }
 
 /// One row of `notify list`.

@@ -24,7 +24,7 @@ pub fn ingest(
     let now = now_us();
     let misp_on = cfg.misp.url.is_some();
     let sightings = misp_on && cfg.misp.sightings && cfg.misp.intel_index.is_some();
-    let misp_state = |inc: &Incident| -> (&'static str, Option<&'static str>) {
+    let states = |inc: &Incident| -> (&'static str, Option<&'static str>) {
         let state = if misp_on && cfg.misp.wants(inc) {
             "pending"
         } else {
@@ -43,7 +43,7 @@ pub fn ingest(
         .unwrap_or_else(|| cfg.decisions_log());
     let mut out = Vec::new();
     for path in [eve, journal] {
-        out.push(intake::ingest(store, &path, now, &misp_state, &mut new)?);
+        out.push(intake::ingest(store, &path, now, &states, &mut new)?);
     }
     let cutoff = now - cfg.alerts.keep_days as i64 * 86_400 * 1_000_000;
     store.prune(cutoff)?;
@@ -159,9 +159,9 @@ pub fn run_once(store: &Store, cfg: &Config) -> Result<RunReport, String> {
     })
 }
 
-pub fn run_summary(r: &RunReport) -> String {
+pub fn ingest_summary(files: &[FileReport]) -> String {
     let mut s = String::new();
-    for f in &r.ingest {
+    for f in files {
         if f.missing {
             s.push_str(&format!("{}: not there (yet)\n", f.path));
         } else {
@@ -179,19 +179,31 @@ pub fn run_summary(r: &RunReport) -> String {
             ));
         }
     }
-    if let Some(m) = &r.misp {
-        s.push_str(&format!(
-            "misp: {} pushed ({} event(s) created, {} updated, {} attribute(s), {} sighting(s), {} published), {} still queued, {} failed{}\n",
-            m.pushed, m.events_created, m.events_updated, m.attributes_added, m.sightings, m.published,
-            m.left_queued, m.failed,
-            m.error.as_ref().map(|e| format!(" — {e}")).unwrap_or_default()
-        ));
-    }
-    let n = &r.notify;
-    s.push_str(&format!(
+    s
+}
+
+pub fn misp_summary(m: &misp::PushReport) -> String {
+    format!(
+        "misp: {} pushed ({} event(s) created, {} updated, {} attribute(s), {} sighting(s), {} published), {} still queued, {} failed{}\n",
+        m.pushed, m.events_created, m.events_updated, m.attributes_added, m.sightings, m.published,
+        m.left_queued, m.failed,
+        m.error.as_ref().map(|e| format!(" — {e}")).unwrap_or_default()
+    )
+}
+
+pub fn notify_summary(n: &notify::SendReport) -> String {
+    format!(
         "notify: {} sent, {} digest(s) built, {} to retry, {} waiting, {} dead\n",
         n.sent, n.digests_built, n.failed, n.waiting, n.dead
-    ));
+    )
+}
+
+pub fn run_summary(r: &RunReport) -> String {
+    let mut s = ingest_summary(&r.ingest);
+    if let Some(m) = &r.misp {
+        s.push_str(&misp_summary(m));
+    }
+    s.push_str(&notify_summary(&r.notify));
     s
 }
 
