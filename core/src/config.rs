@@ -39,6 +39,7 @@ use crate::enforce::EnforceConfig;
 use crate::incident::AlertsConfig;
 use crate::misp_event::MispPushConfig;
 use crate::mitigate::MitigateConfig;
+use crate::model::ModelConfig;
 use crate::net::{default_home_networks, Cidr, NetworkModel};
 use crate::notify::NotifyConfig;
 
@@ -53,6 +54,9 @@ pub struct Config {
     pub network: NetworkConfig,
     #[serde(default)]
     pub detect: DetectConfig,
+    /// The model stage (off unless `path` is set).
+    #[serde(default)]
+    pub model: ModelConfig,
     #[serde(default)]
     pub decisions: DecisionConfig,
     #[serde(default)]
@@ -95,6 +99,7 @@ impl Default for Config {
             state_dir: default_state_dir(),
             network: NetworkConfig::default(),
             detect: DetectConfig::default(),
+            model: ModelConfig::default(),
             decisions: DecisionConfig::default(),
             enforce: EnforceConfig::default(),
             alerts: AlertsConfig::default(),
@@ -128,10 +133,21 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+        let mut cfg = Config::from_toml(&text).map_err(|message| ConfigError::Parse {
             path: path.to_owned(),
             message,
-        })
+        })?;
+        // A relative model path is relative to the configuration file.
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for p in [&mut cfg.model.path, &mut cfg.model.meta]
+            .into_iter()
+            .flatten()
+        {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
+        Ok(cfg)
     }
 
     /// Parses configuration text; the error is a one-line message with the location.
@@ -146,6 +162,7 @@ impl Config {
         if self.network.home_networks.is_empty() {
             return Err("[network] home-networks must not be empty".into());
         }
+        self.model.validate()?;
         let d = &self.detect;
         for (name, window) in [
             ("syn-flood", d.syn_flood.window),

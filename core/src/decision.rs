@@ -51,6 +51,8 @@ pub enum Reason {
     SuricataAlert,
     OutboundScan,
     OutboundFanOut,
+    /// The model stage: enough malicious model verdicts within the policy's window.
+    Model,
 }
 
 impl Reason {
@@ -65,6 +67,7 @@ impl Reason {
             Reason::SuricataAlert => "suricata-alert",
             Reason::OutboundScan => "outbound-scan",
             Reason::OutboundFanOut => "outbound-fan-out",
+            Reason::Model => "model",
         }
     }
 }
@@ -82,6 +85,33 @@ pub struct Evidence {
     /// Alert signature, destination, port... whatever makes this decision concrete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// For decisions of the model stage: which model, and the verdicts that made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelEvidence>,
+}
+
+/// The model verdicts behind a decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelEvidence {
+    /// The model's name and version from its metadata.
+    pub model: String,
+    /// The policy: this many verdicts with at least this confidence within the window.
+    pub min_confidence: f64,
+    pub verdicts: Vec<ModelVerdict>,
+}
+
+/// One malicious verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelVerdict {
+    /// EVE time of the flow the model judged (RFC 3339, UTC).
+    pub time: String,
+    /// The most likely non-benign class.
+    pub class: String,
+    /// 1 - p(benign), rounded to 4 places.
+    pub confidence: f64,
+    /// Flows of the source the model read (its sequence length, or fewer for a new
+    /// source).
+    pub steps: u32,
 }
 
 /// One decision.
@@ -556,6 +586,7 @@ mod tests {
                 window_secs: 1.0,
                 example_flow_ids: vec![1],
                 detail: None,
+                model: None,
             },
             ttl: 10,
             confidence: 0.8,

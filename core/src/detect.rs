@@ -22,9 +22,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::decision::{
     rfc3339, threshold_confidence, Action, Decision, DecisionConfig, Evidence, Gate, GateStats,
-    Reason,
+    ModelEvidence, ModelVerdict, Reason,
 };
 use crate::eve::{EveRecord, EveTime, EventType, HexFlags, Proto};
+use crate::model::policy::{PolicyConfig, Verdict};
 use crate::net::{Direction, NetworkModel};
 use crate::window::{Targets, WindowCount, SLOTS};
 
@@ -141,6 +142,10 @@ impl Default for AlertPath {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct DetectConfig {
+    /// Whether the heuristics below may propose decisions. Off, the engine still keeps
+    /// every source's window counters (the model stage reads them) but only the model
+    /// stage decides.
+    pub heuristics: bool,
     /// Sources tracked at once (least recently seen evicted beyond it).
     pub max_sources: usize,
     /// Distinct (host, port) contacts remembered per source.
@@ -163,6 +168,7 @@ pub struct DetectConfig {
 impl Default for DetectConfig {
     fn default() -> Self {
         DetectConfig {
+            heuristics: true,
             max_sources: 100_000,
             max_targets: 128,
             syn_flood: Threshold::new(3.0, 200),
@@ -484,6 +490,9 @@ impl Engine {
             .hosts_on(dport, |h| dir != Direction::Inbound || net.is_home(h))
             as u64;
         let external_hosts = s.targets.hosts(|h| !net.is_home(h)) as u64;
+        if !self.cfg.heuristics {
+            return None;
+        }
 
         let c = &self.cfg;
         let inbound = dir == Direction::Inbound;
@@ -599,7 +608,7 @@ impl Engine {
         s.touch(t, rec.flow_id);
         let n = s.http_events.add(t, slot) as u64;
         let hf = &self.cfg.http_flood;
-        if n < hf.events {
+        if !self.cfg.heuristics || n < hf.events {
             return None;
         }
         let proposal = Proposal {
@@ -628,6 +637,9 @@ impl Engine {
             return None;
         };
         let ap = &self.cfg.alert;
+        if !self.cfg.heuristics {
+            return None;
+        }
         let severity = alert.severity.unwrap_or(u8::MAX);
         let sid = alert.signature_id.unwrap_or(0);
         let listed = ap.sids.contains(&sid);
@@ -675,6 +687,73 @@ impl Engine {
         };
         let mut d = self.admit(target, dir, t, proposal)?;
         d.evidence.example_flow_ids = rec.flow_id.into_iter().collect();
+        Some(d)
+    }
+
+    /// Whether a decision against `target` at `t` could be admitted now: not a protected
+    /// address and not already decided within its time to live. The model stage asks
+    /// before spending a model run on a source.
+    pub fn may_decide(&self, target: IpAddr, t: i64) -> bool {
+        self.net.protected(target).is_none() && !self.gate.is_active(target, t)
+    }
+
+    /// The model stage's proposal: `verdicts` malicious verdicts (oldest first) on `src`,
+    /// whose latest flow went in `dir`. Passes the same gate as the heuristics.
+    pub fn model_decision(
+        &mut self,
+        src: IpAddr,
+        dir: Direction,
+        verdicts: &[Verdict],
+        model: &str,
+        classes: &[String],
+        policy: &PolicyConfig,
+    ) -> Option<Decision> {
+        let last = verdicts.last()?;
+        let t = last.time_us;
+        self.newest = self.newest.max(t);
+        let class = |v: &Verdict| {
+            classes
+                .get(v.class as usize)
+                .cloned()
+                .unwrap_or_else(|| format!("class-{}", v.class))
+        };
+        let mean =
+            verdicts.iter().map(|v| v.confidence as f64).sum::<f64>() / verdicts.len() as f64;
+        let proposal = Proposal {
+            action: if dir == Direction::Inbound {
+                Action::Block
+            } else {
+                Action::Quarantine
+            },
+            reason: Reason::Model,
+            counter: "malicious model verdicts",
+            observed: verdicts.len() as u64,
+            threshold: policy.verdicts as u64,
+            window: policy.window,
+            detail: Some(format!(
+                "model {model}: {}",
+                verdicts
+                    .iter()
+                    .map(|v| format!("{} {:.2}", class(v), v.confidence))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            confidence: (mean * 10_000.0).round() / 10_000.0,
+        };
+        let mut d = self.decide(src, dir, t, proposal)?;
+        d.evidence.model = Some(ModelEvidence {
+            model: model.to_owned(),
+            min_confidence: policy.min_confidence,
+            verdicts: verdicts
+                .iter()
+                .map(|v| ModelVerdict {
+                    time: rfc3339(EveTime(v.time_us)),
+                    class: class(v),
+                    confidence: (v.confidence as f64 * 10_000.0).round() / 10_000.0,
+                    steps: v.steps,
+                })
+                .collect(),
+        });
         Some(d)
     }
 
@@ -735,6 +814,7 @@ impl Engine {
                 window_secs: p.window,
                 example_flow_ids: Vec::new(),
                 detail: p.detail,
+                model: None,
             },
             ttl: cfg.ttl,
             confidence: p.confidence,

@@ -1,9 +1,16 @@
 //! Feature vectors for models.
 //!
-//! [`seed_features`] computes exactly the 24 inputs of the model suriguard replaces
-//! (`../shared/data/README.md`: one EVE flow record, unnormalised, in this order), so that
-//! model can be run for comparison. Per-source window features for our own model come
-//! from the detection engine ([`crate::detect::Engine::source_features`]).
+//! Two extractors, named in a model's sidecar metadata and checked at load:
+//!
+//! - `seed-v1`: [`seed_features`] computes exactly the 24 inputs of the model suriguard
+//!   replaces (`../shared/data/README.md`: one EVE flow record, unnormalised, in this
+//!   order), so that model can be run for comparison.
+//! - `flow-seq-v1`: [`flow_step`] describes one flow of a source (sizes, duration,
+//!   protocol, handshake outcome, destination port class, time since the source's
+//!   previous flow) together with the detection engine's window counters for that source
+//!   right after the flow ([`crate::detect::Engine::source_features`]). Our own model reads
+//!   the last T such steps of a source. Counts and sizes are `ln(1 + x)`, so the sidecar's
+//!   normalisation (mean, standard deviation) works on a tame range.
 
 use crate::eve::{EveRecord, HexFlags, Proto};
 
@@ -34,6 +41,102 @@ pub const SEED_FEATURES: [&str; 24] = [
     "alerted",
     "app_code",
 ];
+
+/// The `flow-seq-v1` step features, in input order.
+pub const FLOW_STEP_FEATURES: [&str; 24] = [
+    "present",
+    "log_bytes_toserver",
+    "log_bytes_toclient",
+    "log_pkts_toserver",
+    "log_pkts_toclient",
+    "log_duration",
+    "is_tcp",
+    "is_udp",
+    "is_icmp",
+    "syn_no_reply",
+    "replied",
+    "rst",
+    "dport_login",
+    "dport_web",
+    "dport_below_1024",
+    "log_gap",
+    "from_home",
+    "log_answered_flows_in_window",
+    "log_syn_only_flows_in_window",
+    "log_web_flows_in_window",
+    "log_http_requests_in_window",
+    "log_login_sessions_in_window",
+    "log_distinct_targets_in_scan_window",
+    "log_distinct_external_hosts_in_scan_window",
+];
+
+/// Longest gap between two flows of a source that [`flow_step`] tells apart (1 hour); a
+/// source's first flow counts as this far from its previous one.
+pub const MAX_GAP_SECS: f64 = 3600.0;
+
+/// Destination ports of login services (telnet, SSH and their common alternates).
+pub const LOGIN_PORTS: [u16; 4] = [22, 23, 2222, 2323];
+/// Destination ports of web services.
+pub const WEB_PORTS: [u16; 5] = [80, 443, 8000, 8080, 8443];
+
+/// The `flow-seq-v1` step of one flow record: `window` is the engine's
+/// [`crate::detect::Engine::source_features`] for the source after this flow, `gap_secs`
+/// the time since the source's previous flow (`None` for its first), `from_home` whether
+/// the source is a home device. `None` for records that are not flows.
+pub fn flow_step(
+    rec: &EveRecord<'_>,
+    window: &[f32; 7],
+    gap_secs: Option<f64>,
+    from_home: bool,
+) -> Option<[f32; 24]> {
+    let flow = rec.flow.as_ref()?;
+    let pts = flow.pkts_toserver.unwrap_or(0);
+    let ptc = flow.pkts_toclient.unwrap_or(0);
+    let duration = match (flow.start, flow.end) {
+        (Some(s), Some(e)) if e.micros() >= s.micros() => (e.micros() - s.micros()) as f64 / 1e6,
+        _ => flow.age.unwrap_or(0) as f64,
+    };
+    let proto = rec.proto.unwrap_or(Proto::Other);
+    let tcp = rec.tcp.as_ref();
+    let flags_ts = tcp
+        .and_then(|t| t.tcp_flags_ts.or(t.tcp_flags))
+        .unwrap_or_default();
+    let flags_any = tcp
+        .map(|t| {
+            let mut f = t.tcp_flags.unwrap_or_default().0;
+            f |= t.tcp_flags_ts.unwrap_or_default().0 | t.tcp_flags_tc.unwrap_or_default().0;
+            HexFlags(f)
+        })
+        .unwrap_or_default();
+    let is_tcp = proto == Proto::Tcp;
+    let dport = rec.dest_port.unwrap_or(0);
+    let ln = |x: f64| (x.max(0.0)).ln_1p() as f32;
+    let gap = gap_secs.unwrap_or(MAX_GAP_SECS).clamp(0.0, MAX_GAP_SECS);
+    let mut v = [0f32; 24];
+    v[0] = 1.0;
+    v[1] = ln(flow.bytes_toserver.unwrap_or(0) as f64);
+    v[2] = ln(flow.bytes_toclient.unwrap_or(0) as f64);
+    v[3] = ln(pts as f64);
+    v[4] = ln(ptc as f64);
+    v[5] = ln(duration);
+    v[6] = b(is_tcp) as f32;
+    v[7] = b(proto == Proto::Udp) as f32;
+    v[8] = b(matches!(proto, Proto::Icmp | Proto::Icmpv6)) as f32;
+    v[9] =
+        b(is_tcp && ptc == 0 && flags_ts.has(HexFlags::SYN) && !flags_ts.has(HexFlags::ACK)) as f32;
+    v[10] = b(ptc > 0) as f32;
+    v[11] = b(flags_any.has(HexFlags::RST) || tcp.is_some_and(|t| t.rst)) as f32;
+    let port_proto = is_tcp || proto == Proto::Udp;
+    v[12] = b(port_proto && LOGIN_PORTS.contains(&dport)) as f32;
+    v[13] = b(port_proto && WEB_PORTS.contains(&dport)) as f32;
+    v[14] = b(port_proto && dport < 1024) as f32;
+    v[15] = ln(gap);
+    v[16] = b(from_home) as f32;
+    for (k, w) in window.iter().enumerate() {
+        v[17 + k] = ln(*w as f64);
+    }
+    Some(v)
+}
 
 /// The 24 seed features of a flow record, or `None` for records that are not flows and
 /// for flows whose bytes, packets and ports are all zero (the replaced system skipped

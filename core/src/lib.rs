@@ -32,6 +32,7 @@ pub mod intel;
 pub mod json;
 pub mod misp_event;
 pub mod mitigate;
+pub mod model;
 pub mod net;
 pub mod notify;
 pub mod pipeline;

@@ -514,6 +514,7 @@ mod tests {
                 window_secs: 1.0,
                 example_flow_ids: vec![],
                 detail: detail.map(str::to_string),
+                model: None,
             },
             ttl: 60,
             confidence: 0.9,

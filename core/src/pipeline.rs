@@ -25,6 +25,8 @@ pub enum Outcome {
 pub struct Pipeline {
     stats: IngestStats,
     engine: Option<Engine>,
+    #[cfg(feature = "ml")]
+    model: Option<crate::model::stage::MlStage>,
 }
 
 impl Pipeline {
@@ -38,6 +40,53 @@ impl Pipeline {
         Pipeline {
             stats: IngestStats::default(),
             engine: Some(engine),
+            #[cfg(feature = "ml")]
+            model: None,
+        }
+    }
+
+    /// Adds the model stage (it reads the engine's windows, so it needs an engine).
+    #[cfg(feature = "ml")]
+    pub fn with_model(mut self, stage: crate::model::stage::MlStage) -> Self {
+        self.model = Some(stage);
+        self
+    }
+
+    #[cfg(feature = "ml")]
+    pub fn model(&self) -> Option<&crate::model::stage::MlStage> {
+        self.model.as_ref()
+    }
+
+    /// Runs the model's pending batch if its deadline has passed, and returns the model
+    /// stage's decisions since the last call. The worker calls this after every record
+    /// and whenever the queue has been idle for [`Pipeline::due_in`].
+    #[cfg(feature = "ml")]
+    pub fn poll_model(&mut self, now: std::time::Instant) -> Vec<Decision> {
+        match (self.model.as_mut(), self.engine.as_mut()) {
+            (Some(m), Some(e)) => {
+                m.poll(now, e);
+                m.take_decisions()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// How long until the model's pending batch is due.
+    #[cfg(feature = "ml")]
+    pub fn due_in(&self, now: std::time::Instant) -> Option<std::time::Duration> {
+        self.model.as_ref().and_then(|m| m.due_in(now))
+    }
+
+    /// Runs whatever the model stage has pending (end of input) and returns its
+    /// decisions.
+    #[cfg(feature = "ml")]
+    pub fn finish_model(&mut self) -> Vec<Decision> {
+        match (self.model.as_mut(), self.engine.as_mut()) {
+            (Some(m), Some(e)) => {
+                m.finish(e);
+                m.take_decisions()
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -48,7 +97,12 @@ impl Pipeline {
         match eve::parse(bytes) {
             Ok(rec) => {
                 self.stats.parsed.add(rec.kind(), &rec.event_type);
-                match self.engine.as_mut().and_then(|e| e.handle(&rec)) {
+                let decided = self.engine.as_mut().and_then(|e| e.handle(&rec));
+                #[cfg(feature = "ml")]
+                if let (Some(m), Some(e)) = (self.model.as_mut(), self.engine.as_mut()) {
+                    m.observe(&rec, e);
+                }
+                match decided {
                     Some(d) => Outcome::Decided(Box::new(d)),
                     None => Outcome::Parsed,
                 }
@@ -80,8 +134,13 @@ impl Pipeline {
 
     /// The counters, with the engine's folded in.
     pub fn into_stats(self) -> IngestStats {
+        #[cfg(feature = "ml")]
+        let model = self.model.as_ref().map(|m| m.stats());
+        #[cfg(not(feature = "ml"))]
+        let model = None;
         IngestStats {
             detect: self.engine.map(|e| e.stats()),
+            model,
             ..self.stats
         }
     }

@@ -17,6 +17,7 @@ use crate::decision::SinkStats;
 use crate::detect::EngineStats;
 use crate::enforce::EnforceStats;
 use crate::eve::EventType;
+use crate::model::ModelStats;
 
 /// Records counted per event type: a fixed array for known types, a map for the rest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +131,9 @@ pub struct IngestStats {
     /// The detection engine's counters, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detect: Option<EngineStats>,
+    /// The model stage's counters, when a model was loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelStats>,
 }
 
 /// The whole picture at shutdown. Fields missing from an older file read as zero.

@@ -2,6 +2,7 @@
 
 mod advice;
 mod analyze;
+mod dataset;
 mod decisions;
 mod http;
 mod intake;
@@ -45,6 +46,11 @@ enum Noun {
     /// Try the detection engine on recorded traffic and print the decisions it would make
     /// (nothing is enforced).
     Analyze(AnalyzeArgs),
+    /// The model stage: check a model file, export training data from flow records.
+    Model {
+        #[command(subcommand)]
+        verb: ModelVerb,
+    },
     /// Decisions in force: the live nftables sets and the enforcement journal.
     Decisions {
         /// suriguard configuration file (default /etc/suriguard/suriguard.toml if present).
@@ -103,6 +109,54 @@ enum Noun {
         #[command(subcommand)]
         verb: FirewallVerb,
     },
+}
+
+#[derive(Subcommand)]
+enum ModelVerb {
+    /// Load a model with its sidecar metadata, check both against the feature
+    /// extractor, and run it once on zeros.
+    Check {
+        /// The model file (.onnx or .tflite).
+        model: PathBuf,
+        /// Its metadata (default: the model's path with .meta.json).
+        #[arg(long)]
+        meta: Option<PathBuf>,
+    },
+    /// Write feature sequences and labels for training (x.npy, samples.csv,
+    /// export.json), computed by the plugin's own feature code.
+    Export {
+        /// An eve.json with flow records ...
+        #[arg(
+            long,
+            required_unless_present = "zeek",
+            conflicts_with = "zeek",
+            requires = "labels"
+        )]
+        eve: Option<PathBuf>,
+        /// ... labelled by this JSON-lines file (from `pcapgen lab`).
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Or a labelled Zeek conn.log (IoT-23), mapped onto EVE flow records.
+        #[arg(long)]
+        zeek: Option<PathBuf>,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Feature extractor: flow-seq-v1 (our model) or seed-v1 (the replaced model).
+        #[arg(long, default_value = "flow-seq-v1", value_parser = parse_extractor)]
+        extractor: suriguard_core::model::Extractor,
+        /// Flows per sequence (1 for seed-v1).
+        #[arg(long, default_value_t = 8)]
+        sequence_length: usize,
+        /// suriguard configuration (home networks, detection windows); default built-in.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn parse_extractor(s: &str) -> Result<suriguard_core::model::Extractor, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|_| format!("unknown extractor {s:?} (flow-seq-v1 or seed-v1)"))
 }
 
 #[derive(Subcommand)]
@@ -570,6 +624,75 @@ fn run(cli: Cli) -> Result<(), String> {
                 },
             }
         }
+        Noun::Model { verb } => match verb {
+            ModelVerb::Check { model, meta } => {
+                let meta =
+                    meta.unwrap_or_else(|| suriguard_core::model::meta::default_meta_path(&model));
+                let cfg = suriguard_core::model::ModelConfig {
+                    path: Some(model),
+                    meta: Some(meta),
+                    ..Default::default()
+                };
+                let stage = suriguard_core::model::stage::MlStage::load(&cfg)
+                    .map_err(|e| e.to_string())?
+                    .ok_or("no model")?;
+                match cli.output {
+                    Format::Json => to_json_text(&serde_json::json!({
+                        "ok": true,
+                        "model": stage.describe(),
+                    })),
+                    Format::Table => format!("ok: {}\n", stage.describe()),
+                }
+            }
+            ModelVerb::Export {
+                eve,
+                labels,
+                zeek,
+                out,
+                extractor,
+                sequence_length,
+                config,
+            } => {
+                let cfg = match &config {
+                    Some(p) => {
+                        suriguard_core::config::Config::load(p).map_err(|e| e.to_string())?
+                    }
+                    None => suriguard_core::config::Config::default(),
+                };
+                let t = if extractor == suriguard_core::model::Extractor::SeedV1 {
+                    1
+                } else {
+                    sequence_length.clamp(1, suriguard_core::model::meta::MAX_SEQUENCE)
+                };
+                let source = match (&eve, &zeek) {
+                    (Some(e), _) => dataset::Source::Eve {
+                        path: e,
+                        labels: dataset::Labels::read(
+                            labels.as_deref().ok_or("--eve needs --labels")?,
+                        )?,
+                    },
+                    (None, Some(z)) => dataset::Source::Zeek { path: z },
+                    (None, None) => return Err("give --eve and --labels, or --zeek".into()),
+                };
+                let summary = dataset::export(source, &cfg, extractor, t, &out)?;
+                match cli.output {
+                    Format::Json => to_json_text(&summary),
+                    Format::Table => format!(
+                        "{}: {} samples of {} × {} ({}) by class {:?}; {} flows, {} unlabelled, {} unreadable, {} Zeek rows without packets\n",
+                        out.display(),
+                        summary.samples,
+                        t,
+                        summary.features.len(),
+                        summary.extractor.as_str(),
+                        summary.by_class,
+                        summary.flows,
+                        summary.unlabelled_flows,
+                        summary.unreadable_lines,
+                        summary.zeek_rows_without_packets
+                    ),
+                }
+            }
+        },
         Noun::Analyze(a) => {
             let cfg = analyze::effective_config(a.config.as_deref(), &a.home_net)?;
             let report = match (&a.input.eve, &a.input.pcap) {

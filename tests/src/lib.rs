@@ -12,6 +12,7 @@ use std::process::{Command, Output};
 use suriguard_core::stats::PluginStats;
 
 pub mod daemon;
+pub mod lab;
 pub mod netns;
 pub mod pcap;
 pub mod scenarios;

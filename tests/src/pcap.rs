@@ -12,6 +12,38 @@ pub const RST: u8 = 0x04;
 pub const PSH: u8 = 0x08;
 pub const ACK: u8 = 0x10;
 
+/// Where the session helpers put their frames: a pcap file, or a list sorted later.
+pub trait FrameSink {
+    fn frame(&mut self, ts_us: i64, frame: &[u8]) -> io::Result<()>;
+}
+
+impl<W: Write> FrameSink for PcapWriter<W> {
+    fn frame(&mut self, ts_us: i64, frame: &[u8]) -> io::Result<()> {
+        PcapWriter::frame(self, ts_us, frame)
+    }
+}
+
+/// Frames collected out of order, written to a pcap in time order by [`write_sorted`].
+impl FrameSink for Vec<(i64, Vec<u8>)> {
+    fn frame(&mut self, ts_us: i64, frame: &[u8]) -> io::Result<()> {
+        self.push((ts_us, frame.to_vec()));
+        Ok(())
+    }
+}
+
+/// Writes collected frames in time order (stable: frames at the same instant keep the
+/// order they were made in). Returns the number of packets.
+pub fn write_sorted<W: Write>(mut frames: Vec<(i64, Vec<u8>)>, out: W) -> io::Result<u64> {
+    frames.sort_by_key(|(t, _)| *t);
+    let mut w = PcapWriter::new(out)?;
+    for (t, f) in &frames {
+        w.frame(*t, f)?;
+    }
+    let n = w.packets();
+    w.finish()?;
+    Ok(n)
+}
+
 /// Writes classic pcap (microsecond timestamps, Ethernet link type).
 pub struct PcapWriter<W: Write> {
     out: W,
@@ -177,8 +209,8 @@ pub fn udp_frame(from: Endpoint, to: Endpoint, payload: &[u8]) -> Vec<u8> {
 
 /// A complete TCP conversation: handshake, one request, one response, orderly close.
 /// Packets are `gap_us` apart starting at `t_us`; returns the time after the last one.
-pub fn tcp_session<W: Write>(
-    w: &mut PcapWriter<W>,
+pub fn tcp_session<S: FrameSink>(
+    w: &mut S,
     t_us: i64,
     gap_us: i64,
     client: Endpoint,
@@ -186,39 +218,63 @@ pub fn tcp_session<W: Write>(
     request: &[u8],
     response: &[u8],
 ) -> io::Result<i64> {
+    tcp_conversation(w, t_us, gap_us, client, server, &[(0, request, response)])
+}
+
+/// One request/response turn of [`tcp_conversation`]: a pause (µs) before it, the
+/// client's bytes, the server's bytes (either may be empty).
+pub type Turn<'a> = (i64, &'a [u8], &'a [u8]);
+
+/// A TCP conversation of several turns on one connection (an MQTT session, a download
+/// in chunks), with handshake and orderly close. Returns the time after the last packet.
+pub fn tcp_conversation<S: FrameSink>(
+    w: &mut S,
+    t_us: i64,
+    gap_us: i64,
+    client: Endpoint,
+    server: Endpoint,
+    turns: &[Turn<'_>],
+) -> io::Result<i64> {
     let (mut c, mut s) = (1_000u32, 50_000u32);
     let mut t = t_us;
-    let mut send = |w: &mut PcapWriter<W>, frame: Vec<u8>| -> io::Result<()> {
-        w.frame(t, &frame)?;
-        t += gap_us;
+    let send = |w: &mut S, t: &mut i64, frame: Vec<u8>| -> io::Result<()> {
+        w.frame(*t, &frame)?;
+        *t += gap_us;
         Ok(())
     };
-    send(w, tcp_frame(client, server, c, 0, SYN, &[]))?;
-    send(w, tcp_frame(server, client, s, c + 1, SYN | ACK, &[]))?;
+    send(w, &mut t, tcp_frame(client, server, c, 0, SYN, &[]))?;
+    send(
+        w,
+        &mut t,
+        tcp_frame(server, client, s, c + 1, SYN | ACK, &[]),
+    )?;
     c += 1;
     s += 1;
-    send(w, tcp_frame(client, server, c, s, ACK, &[]))?;
-    if !request.is_empty() {
-        send(w, tcp_frame(client, server, c, s, PSH | ACK, request))?;
-        c += request.len() as u32;
-        send(w, tcp_frame(server, client, s, c, ACK, &[]))?;
+    send(w, &mut t, tcp_frame(client, server, c, s, ACK, &[]))?;
+    for (pause, request, response) in turns {
+        t += pause;
+        for chunk in request.chunks(1400) {
+            send(w, &mut t, tcp_frame(client, server, c, s, PSH | ACK, chunk))?;
+            c = c.wrapping_add(chunk.len() as u32);
+            send(w, &mut t, tcp_frame(server, client, s, c, ACK, &[]))?;
+        }
+        for chunk in response.chunks(1400) {
+            send(w, &mut t, tcp_frame(server, client, s, c, PSH | ACK, chunk))?;
+            s = s.wrapping_add(chunk.len() as u32);
+            send(w, &mut t, tcp_frame(client, server, c, s, ACK, &[]))?;
+        }
     }
-    if !response.is_empty() {
-        send(w, tcp_frame(server, client, s, c, PSH | ACK, response))?;
-        s += response.len() as u32;
-        send(w, tcp_frame(client, server, c, s, ACK, &[]))?;
-    }
-    send(w, tcp_frame(client, server, c, s, FIN | ACK, &[]))?;
+    send(w, &mut t, tcp_frame(client, server, c, s, FIN | ACK, &[]))?;
     c += 1;
-    send(w, tcp_frame(server, client, s, c, FIN | ACK, &[]))?;
+    send(w, &mut t, tcp_frame(server, client, s, c, FIN | ACK, &[]))?;
     s += 1;
-    send(w, tcp_frame(client, server, c, s, ACK, &[]))?;
+    send(w, &mut t, tcp_frame(client, server, c, s, ACK, &[]))?;
     Ok(t)
 }
 
 /// A SYN that gets no answer (a probe, or one packet of a SYN flood).
-pub fn syn_probe<W: Write>(
-    w: &mut PcapWriter<W>,
+pub fn syn_probe<S: FrameSink>(
+    w: &mut S,
     t_us: i64,
     from: Endpoint,
     to: Endpoint,

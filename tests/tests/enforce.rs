@@ -126,6 +126,7 @@ fn decision(target: &str, action: Action, ttl: u64) -> Decision {
             window_secs: 10.0,
             example_flow_ids: vec![],
             detail: None,
+            model: None,
         },
         ttl,
         confidence: 0.9,

@@ -44,6 +44,7 @@ fn decision(target: IpAddr) -> Decision {
             window_secs: 1.0,
             example_flow_ids: vec![],
             detail: None,
+            model: None,
         },
         ttl: 3600,
         confidence: 1.0,

@@ -6,6 +6,9 @@
 //! `ipv6-port-scan`, `outbound-scan`, `spoofed-syn-flood`) are documented in
 //! `suriguard_e2e::scenarios`.
 //!
+//! `lab OUT.pcap SEED [MINUTES]`: the labelled traffic lab of `suriguard_e2e::lab` (a
+//! home network with benign IoT devices and attacks), labels in OUT.labels.jsonl.
+//!
 //! `intel OUT.pcap NAME=IPV4...`: a home device resolves each NAME (answered with IPV4)
 //! and makes one HTTP request to it, for threat-intelligence rules to match.
 //!
@@ -18,7 +21,7 @@
 
 use std::process::ExitCode;
 
-use suriguard_e2e::scenarios;
+use suriguard_e2e::{lab, scenarios};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -38,6 +41,31 @@ fn main() -> ExitCode {
         "ipv6-port-scan" => scenarios::ipv6_port_scan(out),
         "outbound-scan" => scenarios::outbound_scan(out),
         "spoofed-syn-flood" => scenarios::spoofed_syn_flood(out),
+        "lab" => {
+            let seed = match rest.first().map(|s| s.parse::<u64>()) {
+                Some(Ok(s)) => s,
+                _ => return usage("lab takes a SEED"),
+            };
+            let mut spec = lab::LabSpec::new(seed);
+            if let Some(m) = rest.get(1) {
+                match m.parse::<u32>() {
+                    Ok(m) if (1..=240).contains(&m) => spec.minutes = m,
+                    _ => return usage("MINUTES must be 1..=240"),
+                }
+            }
+            let labels = out.with_extension("labels.jsonl");
+            match lab::generate(&spec, out, &labels) {
+                Ok(summary) => {
+                    eprintln!(
+                        "pcapgen: wrote {} and {}: flows by class {summary:?}",
+                        out.display(),
+                        labels.display()
+                    );
+                    return ExitCode::SUCCESS;
+                }
+                Err(e) => Err(e),
+            }
+        }
         "intel" => {
             let mut contacts = Vec::new();
             for c in rest {
@@ -64,7 +92,7 @@ fn main() -> ExitCode {
 
 fn usage(why: &str) -> ExitCode {
     eprintln!(
-        "pcapgen: {why}\nusage: pcapgen SCENARIO OUT.pcap [SOURCES]\n  scenarios: bench [SOURCES], http-flood, horizontal-scan, telnet-brute-force,\n             ipv6-port-scan, outbound-scan, spoofed-syn-flood, intel NAME=IPV4..."
+        "pcapgen: {why}\nusage: pcapgen SCENARIO OUT.pcap [SOURCES]\n  scenarios: bench [SOURCES], http-flood, horizontal-scan, telnet-brute-force,\n             ipv6-port-scan, outbound-scan, spoofed-syn-flood, intel NAME=IPV4...,\n             lab SEED [MINUTES] (also writes OUT.labels.jsonl)"
     );
     ExitCode::from(2)
 }

@@ -1,0 +1,273 @@
+//! The model stage as the plugin's worker runs it: sequences in, batches through the
+//! model, verdicts through the policy, decisions out.
+//!
+//! Each flow record (after the engine has counted it) adds a step to its source's
+//! sequence; unless the source is protected or already decided, the sequence is copied
+//! into the pending batch. The batch runs when it is full ([`ModelConfig::batch`]) or
+//! when its oldest sample has waited [`ModelConfig::deadline_ms`] ([`MlStage::poll`],
+//! which the worker calls between records and when the queue is idle). Decisions wait in
+//! the stage until [`MlStage::take_decisions`].
+//!
+//! A model that fails to run is retried on the next batch; after
+//! [`MAX_CONSECUTIVE_FAILURES`] failures in a row the stage switches itself off and says
+//! why ([`MlStage::disabled`]); the heuristics carry on.
+
+use std::net::IpAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::decision::Decision;
+use crate::detect::Engine;
+use crate::eve::EveRecord;
+use crate::model::policy::{PolicyConfig, Verdict};
+use crate::model::runtime::{Model, ModelError, Runner};
+use crate::model::seq::{Sequencer, Step};
+use crate::model::{ModelConfig, ModelStats};
+use crate::net::Direction;
+
+/// Failed runs in a row after which the stage turns itself off.
+pub const MAX_CONSECUTIVE_FAILURES: u32 = 3;
+
+struct Pending {
+    step: Step,
+    steps: u32,
+}
+
+/// The model stage of one worker thread.
+pub struct MlStage {
+    runner: Runner,
+    seq: Sequencer,
+    policy: PolicyConfig,
+    batch: usize,
+    deadline: Duration,
+    input: Vec<f32>,
+    output: Vec<f32>,
+    pending: Vec<Pending>,
+    oldest: Option<Instant>,
+    decisions: Vec<Decision>,
+    failures: u32,
+    label: String,
+    stats: ModelStats,
+}
+
+impl std::fmt::Debug for MlStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MlStage")
+            .field("model", &self.label)
+            .finish()
+    }
+}
+
+impl MlStage {
+    /// Loads the configured model. `Ok(None)` when no model is configured.
+    pub fn load(cfg: &ModelConfig) -> Result<Option<MlStage>, ModelError> {
+        let (Some(path), Some(meta)) = (cfg.path.as_ref(), cfg.meta_path()) else {
+            return Ok(None);
+        };
+        let model = Model::load(path, &meta, cfg.batch)?;
+        Ok(Some(MlStage::new(model, cfg)))
+    }
+
+    pub fn new(model: Arc<Model>, cfg: &ModelConfig) -> MlStage {
+        let meta = model.meta();
+        let label = if meta.version.is_empty() {
+            meta.name.clone()
+        } else {
+            format!("{} {}", meta.name, meta.version)
+        };
+        let seq = Sequencer::new(meta.extractor, meta.sequence_length, cfg.max_sources);
+        let batch = cfg.batch.clamp(1, model.max_batch().max(1));
+        MlStage {
+            input: Vec::with_capacity(batch * model.sample_len()),
+            runner: model.runner(),
+            seq,
+            policy: cfg.policy.clone(),
+            batch,
+            deadline: Duration::from_millis(cfg.deadline_ms),
+            output: Vec::new(),
+            pending: Vec::with_capacity(batch),
+            oldest: None,
+            decisions: Vec::new(),
+            failures: 0,
+            stats: ModelStats {
+                model: label.clone(),
+                ..ModelStats::default()
+            },
+            label,
+        }
+    }
+
+    /// A line for the log: what was loaded.
+    pub fn describe(&self) -> String {
+        let m = self.runner.model();
+        let meta = m.meta();
+        format!(
+            "model {} loaded from {} ({}, {} steps × {} features, {} classes, batches {:?}; policy {} verdicts ≥ {} within {} s)",
+            self.label,
+            m.path().display(),
+            meta.extractor.as_str(),
+            meta.sequence_length,
+            meta.width(),
+            meta.classes.len(),
+            m.batch_sizes(),
+            self.policy.verdicts,
+            self.policy.min_confidence,
+            self.policy.window
+        )
+    }
+
+    pub fn disabled(&self) -> Option<&str> {
+        self.stats.disabled.as_deref()
+    }
+
+    /// Adds the flow's step and queues its source's sequence; runs the batch when full.
+    /// Call after `engine.handle(rec)`.
+    pub fn observe(&mut self, rec: &EveRecord<'_>, engine: &mut Engine) {
+        if self.stats.disabled.is_some() {
+            return;
+        }
+        let Some(step) = self.seq.observe(rec, engine) else {
+            return;
+        };
+        self.stats.steps += 1;
+        if !engine.may_decide(step.src, step.time_us) {
+            self.stats.skipped_gated += 1;
+            return;
+        }
+        let per = self.seq.sample_len();
+        let at = self.input.len();
+        self.input.resize(at + per, 0.0);
+        let norm = self.runner.model().meta().normalisation.as_ref();
+        self.seq.snapshot(step.src, norm, &mut self.input[at..]);
+        let steps = self
+            .seq
+            .source(step.src)
+            .map(|s| s.steps().min(self.seq.sequence_length() as u64) as u32)
+            .unwrap_or(1);
+        self.pending.push(Pending { step, steps });
+        if self.oldest.is_none() {
+            self.oldest = Some(Instant::now());
+        }
+        if self.pending.len() >= self.batch {
+            self.stats.flushed_full += 1;
+            self.flush(engine);
+        }
+    }
+
+    /// Runs the pending batch if its deadline has passed.
+    pub fn poll(&mut self, now: Instant, engine: &mut Engine) {
+        if self
+            .oldest
+            .is_some_and(|t| now.duration_since(t) >= self.deadline)
+        {
+            self.stats.flushed_deadline += 1;
+            self.flush(engine);
+        }
+    }
+
+    /// How long until the pending batch is due (`None`: nothing pending).
+    pub fn due_in(&self, now: Instant) -> Option<Duration> {
+        self.oldest
+            .map(|t| self.deadline.saturating_sub(now.duration_since(t)))
+    }
+
+    /// Runs whatever is pending (end of input).
+    pub fn finish(&mut self, engine: &mut Engine) {
+        if !self.pending.is_empty() {
+            self.stats.flushed_final += 1;
+            self.flush(engine);
+        }
+    }
+
+    /// Decisions made since the last call.
+    pub fn take_decisions(&mut self) -> Vec<Decision> {
+        std::mem::take(&mut self.decisions)
+    }
+
+    pub fn stats(&self) -> ModelStats {
+        ModelStats {
+            sources_evicted: self.seq.stats.sources_evicted,
+            ..self.stats.clone()
+        }
+    }
+
+    fn flush(&mut self, engine: &mut Engine) {
+        let n = self.pending.len();
+        self.oldest = None;
+        if n == 0 {
+            return;
+        }
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            self.runner.run(&self.input, n, &mut self.output)
+        }));
+        let failed = match run {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some("the model run panicked".to_owned()),
+        };
+        self.input.clear();
+        let pending = std::mem::take(&mut self.pending);
+        if let Some(why) = failed {
+            self.stats.run_errors += 1;
+            self.failures += 1;
+            if self.failures >= MAX_CONSECUTIVE_FAILURES {
+                self.stats.disabled = Some(format!(
+                    "model stage disabled after {} failed runs in a row; heuristics continue: {why}",
+                    self.failures
+                ));
+            }
+            self.pending = pending;
+            self.pending.clear();
+            return;
+        }
+        self.failures = 0;
+        self.stats.batches += 1;
+        self.stats.samples += n as u64;
+        let meta = self.runner.model().meta();
+        let classes = meta.classes.len();
+        let benign = meta.benign();
+        for (k, p) in pending.iter().enumerate() {
+            let probs = &self.output[k * classes..(k + 1) * classes];
+            let v = Verdict::from_probabilities(probs, benign, p.step.time_us, p.steps);
+            if !v.malicious(&self.policy) {
+                continue;
+            }
+            self.stats.malicious_verdicts += 1;
+            let Some(src) = self.seq.source_mut(p.step.src) else {
+                continue;
+            };
+            let Some(tipped) = src.record_verdict(v, &self.policy) else {
+                continue;
+            };
+            let dir = if p.step.direction == Direction::Transit {
+                continue;
+            } else {
+                p.step.direction
+            };
+            if let Some(d) = engine.model_decision(
+                p.step.src,
+                dir,
+                &tipped,
+                &self.label,
+                &meta.classes,
+                &self.policy,
+            ) {
+                self.stats.decisions += 1;
+                self.decisions.push(d);
+            }
+        }
+        self.pending = pending;
+        self.pending.clear();
+    }
+
+    /// The source addresses with a sequence (for tests and `model export`).
+    pub fn tracked_sources(&self) -> usize {
+        self.seq.tracked_sources()
+    }
+
+    /// Whether `ip` has pending malicious verdicts (tests).
+    pub fn verdicts_of(&self, ip: IpAddr) -> usize {
+        self.seq.source(ip).map(|s| s.verdicts_len()).unwrap_or(0)
+    }
+}

@@ -1,0 +1,163 @@
+//! The model runtime on the committed models: the seed model converted from TFLite
+//! against the TFLite interpreter's outputs, our model against the training framework's,
+//! and every way a model file can be wrong.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use suriguard_core::model::runtime::{Model, ModelError};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn shared(rel: &str) -> PathBuf {
+    root().join("../shared/data").join(rel)
+}
+
+fn seed_model() -> (PathBuf, PathBuf) {
+    let dir = root().join("models/seed");
+    (
+        dir.join("seed-bilstm.onnx"),
+        dir.join("seed-bilstm.meta.json"),
+    )
+}
+
+fn run(model: &Arc<Model>, input: &[f32], n: usize) -> Vec<f32> {
+    let mut out = Vec::new();
+    Arc::clone(model).runner().run(input, n, &mut out).unwrap();
+    out
+}
+
+fn argmax(v: &[f32]) -> usize {
+    v.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .unwrap()
+        .0
+}
+
+#[test]
+fn converted_seed_model_matches_the_tflite_interpreter() {
+    let (onnx, meta) = seed_model();
+    let model = Model::load(&onnx, &meta, 64).unwrap();
+    let reference: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(shared("seed-model/reference-outputs.json")).unwrap(),
+    )
+    .unwrap();
+    let cases = reference["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 73);
+    let floats = |v: &serde_json::Value| -> Vec<f32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect()
+    };
+    // One at a time, and all in batches: the same answers.
+    let inputs: Vec<f32> = cases.iter().flat_map(|c| floats(&c["input"])).collect();
+    let batched = run(&model, &inputs, cases.len());
+    let (mut worst, mut worst_name) = (0f32, String::new());
+    for (k, case) in cases.iter().enumerate() {
+        let want = floats(&case["tflite_output"]);
+        let single = run(&model, &floats(&case["input"]), 1);
+        let got = &batched[k * 34..(k + 1) * 34];
+        assert_eq!(
+            argmax(&single),
+            argmax(&want),
+            "case {}: argmax differs",
+            case["name"]
+        );
+        assert_eq!(argmax(got), argmax(&want), "case {} batched", case["name"]);
+        for (a, b) in single.iter().zip(&want).chain(got.iter().zip(&want)) {
+            if (a - b).abs() > worst {
+                worst = (a - b).abs();
+                worst_name = case["name"].as_str().unwrap().to_owned();
+            }
+        }
+    }
+    eprintln!(
+        "seed model through tract vs TFLite: argmax 73/73, max |diff| {worst:e} (case {worst_name})"
+    );
+    assert!(worst < 1e-4, "max |diff| {worst} at {worst_name}");
+}
+
+#[test]
+fn the_original_tflite_model_is_refused_with_the_operator_and_the_converter() {
+    let dir = tempfile::tempdir().unwrap();
+    let tflite = dir.path().join("seed.tflite");
+    std::fs::copy(shared("seed-model/Lstm_converted2.tflite"), &tflite).unwrap();
+    let meta = dir.path().join("seed.meta.json");
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(seed_model().1).unwrap()).unwrap();
+    m["format"] = "tflite".into();
+    std::fs::write(&meta, m.to_string()).unwrap();
+    let e = Model::load(&tflite, &meta, 8).unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, ModelError::UnsupportedTflite { .. }), "{text}");
+    assert!(text.contains("convert_seed.py"), "{text}");
+    assert!(text.contains("operator STRIDED_SLICE"), "{text}");
+    eprintln!("{text}");
+}
+
+#[test]
+fn corrupt_truncated_and_mismatched_models_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (onnx, meta) = seed_model();
+    let bytes = std::fs::read(&onnx).unwrap();
+    let meta_text = std::fs::read_to_string(&meta).unwrap();
+    let put = |name: &str, data: &[u8], meta: &str| -> (PathBuf, PathBuf) {
+        let m = dir.path().join(format!("{name}.onnx"));
+        std::fs::write(&m, data).unwrap();
+        let s = dir.path().join(format!("{name}.meta.json"));
+        std::fs::write(&s, meta).unwrap();
+        (m, s)
+    };
+    let load = |p: &(PathBuf, PathBuf)| Model::load(&p.0, &p.1, 8).unwrap_err().to_string();
+
+    let e = load(&put("truncated", &bytes[..bytes.len() / 2], &meta_text));
+    assert!(e.contains("truncated.onnx"), "{e}");
+    eprintln!("{e}");
+    let e = load(&put("garbage", b"this is not a model at all", &meta_text));
+    assert!(e.contains("garbage.onnx"), "{e}");
+    eprintln!("{e}");
+    let e = load(&put("empty", b"", &meta_text));
+    assert!(e.contains("empty"), "{e}");
+    // Bytes flipped in the middle of the weights may still parse: then the model must
+    // load and run to finite numbers, or be refused; no panic escapes either way.
+    let mut flipped = bytes.clone();
+    for b in &mut flipped[bytes.len() / 3..bytes.len() / 3 + 64] {
+        *b = !*b;
+    }
+    let p = put("flipped", &flipped, &meta_text);
+    if let Err(e) = Model::load(&p.0, &p.1, 8) {
+        assert!(e.to_string().contains("flipped"), "{e}");
+    }
+    // Metadata of another extractor: the model does not take that input.
+    let mut m: serde_json::Value = serde_json::from_str(&meta_text).unwrap();
+    m["extractor"] = "flow-seq-v1".into();
+    m["sequence-length"] = 8.into();
+    m["features"] = serde_json::to_value(suriguard_core::features::FLOW_STEP_FEATURES).unwrap();
+    let e = load(&put("other-extractor", &bytes, &m.to_string()));
+    assert!(
+        e.contains("[?, 1, 24]") && e.contains("[batch, 8, 24]"),
+        "{e}"
+    );
+    eprintln!("{e}");
+    // Fewer classes than the model has.
+    let mut m: serde_json::Value = serde_json::from_str(&meta_text).unwrap();
+    m["classes"] = serde_json::json!(["benign", "attack"]);
+    let e = load(&put("classes", &bytes, &m.to_string()));
+    assert!(e.contains("2 classes"), "{e}");
+    eprintln!("{e}");
+    // Features in another order than the extractor's.
+    let mut m: serde_json::Value = serde_json::from_str(&meta_text).unwrap();
+    m["features"].as_array_mut().unwrap().swap(0, 1);
+    let e = load(&put("order", &bytes, &m.to_string()));
+    assert!(e.contains("position 0"), "{e}");
+    // No sidecar.
+    let e = Model::load(&onnx, &dir.path().join("none.meta.json"), 8)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("none.meta.json"), "{e}");
+}
