@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use suriguard_core::model::runtime::{Model, ModelError};
+use suriguard_core::model::runtime::{Model, ModelError, Runner};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -23,9 +23,11 @@ fn seed_model() -> (PathBuf, PathBuf) {
     )
 }
 
-fn run(model: &Arc<Model>, input: &[f32], n: usize) -> Vec<f32> {
+/// Runs on a runner that is reused across calls, as the plugin's worker does: nothing
+/// of one run (an LSTM's last hidden state) may leak into the next.
+fn run(runner: &mut Runner, input: &[f32], n: usize) -> Vec<f32> {
     let mut out = Vec::new();
-    Arc::clone(model).runner().run(input, n, &mut out).unwrap();
+    runner.run(input, n, &mut out).unwrap();
     out
 }
 
@@ -41,6 +43,7 @@ fn argmax(v: &[f32]) -> usize {
 fn converted_seed_model_matches_the_tflite_interpreter() {
     let (onnx, meta) = seed_model();
     let model = Model::load(&onnx, &meta, 64).unwrap();
+    let mut runner = Arc::clone(&model).runner();
     let reference: serde_json::Value = serde_json::from_slice(
         &std::fs::read(shared("seed-model/reference-outputs.json")).unwrap(),
     )
@@ -56,11 +59,11 @@ fn converted_seed_model_matches_the_tflite_interpreter() {
     };
     // One at a time, and all in batches: the same answers.
     let inputs: Vec<f32> = cases.iter().flat_map(|c| floats(&c["input"])).collect();
-    let batched = run(&model, &inputs, cases.len());
+    let batched = run(&mut runner, &inputs, cases.len());
     let (mut worst, mut worst_name) = (0f32, String::new());
     for (k, case) in cases.iter().enumerate() {
         let want = floats(&case["tflite_output"]);
-        let single = run(&model, &floats(&case["input"]), 1);
+        let single = run(&mut runner, &floats(&case["input"]), 1);
         let got = &batched[k * 34..(k + 1) * 34];
         assert_eq!(
             argmax(&single),
@@ -160,4 +163,55 @@ fn corrupt_truncated_and_mismatched_models_are_clear_errors() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("none.meta.json"), "{e}");
+}
+
+#[test]
+fn our_model_matches_the_training_framework() {
+    let dir = root().join("models/seq-lstm");
+    let model = Model::load(
+        &dir.join("seq-lstm.onnx"),
+        &dir.join("seq-lstm.meta.json"),
+        32,
+    )
+    .unwrap();
+    let mut runner = Arc::clone(&model).runner();
+    let reference: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("reference.json")).unwrap()).unwrap();
+    let rows = |key: &str| -> Vec<Vec<f32>> {
+        reference[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap() as f32)
+                    .collect()
+            })
+            .collect()
+    };
+    let (inputs, outputs) = (rows("inputs"), rows("outputs"));
+    assert!(inputs.len() >= 40, "{} reference vectors", inputs.len());
+    let classes = model.classes();
+    let flat: Vec<f32> = inputs.concat();
+    // 69 vectors: batches of 32, 32 and a padded 5 (twice: the second pass on a state
+    // that has run before); and each alone.
+    let first = run(&mut runner, &flat, inputs.len());
+    let batched = run(&mut runner, &flat, inputs.len());
+    assert_eq!(first, batched, "a second run on the same state differs");
+    let mut worst = 0f32;
+    for (k, (x, want)) in inputs.iter().zip(&outputs).enumerate() {
+        let single = run(&mut runner, x, 1);
+        let got = &batched[k * classes..(k + 1) * classes];
+        for (a, b) in single.iter().zip(want).chain(got.iter().zip(want)) {
+            worst = worst.max((a - b).abs());
+        }
+        assert_eq!(argmax(&single), argmax(want), "vector {k}");
+    }
+    eprintln!(
+        "our model through tract vs tf-keras: {} vectors, max |diff| {worst:e}",
+        inputs.len()
+    );
+    assert!(worst <= 1e-4, "max |diff| {worst}");
 }

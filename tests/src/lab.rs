@@ -416,7 +416,7 @@ fn benign_device(lab: &mut Lab, host: u8, v6: bool, n: u32) {
                         v4(151, 101, 0, (k % hosts) as u8 + 1)
                     };
                     let p = lab.port();
-                    let size = lab.rng.log_range(300.0, 200_000.0) as usize;
+                    let size = lab.rng.log_range(300.0, 60_000.0) as usize;
                     let body = vec![0x17u8; size];
                     let at = t + k * lab.rng.range(10_000, 400_000);
                     lab.session(
@@ -431,7 +431,7 @@ fn benign_device(lab: &mut Lab, host: u8, v6: bool, n: u32) {
                 if lab.rng.chance(0.2) {
                     // A firmware download.
                     let p = lab.port();
-                    let fw = vec![0u8; lab.rng.range(200_000, 2_000_000) as usize];
+                    let fw = vec![0u8; lab.rng.range(50_000, 400_000) as usize];
                     lab.session(
                         "benign",
                         t + 20 * SEC,

@@ -255,6 +255,9 @@ fn load_onnx(
         let typed = inference
             .clone()
             .with_input_fact(0, f32::fact([b, t, f]).into())
+            .and_then(|m| m.into_typed())
+            .and_then(|m| m.into_decluttered())
+            .and_then(stateless_scans)
             .and_then(|m| m.into_optimized())
             .map_err(|e| ModelError::Mismatch {
                 path: path.into(),
@@ -313,15 +316,30 @@ fn load_tflite(
     }
     let b = shape[0];
     check_output(path, &typed, b, meta)?;
-    let typed = typed.into_optimized().map_err(|e| ModelError::Load {
-        path: path.into(),
-        msg: chain(&e),
-    })?;
+    let typed = stateless_scans(typed)
+        .and_then(|m| m.into_optimized())
+        .map_err(|e| ModelError::Load {
+            path: path.into(),
+            msg: chain(&e),
+        })?;
     let plan = typed.into_runnable().map_err(|e| ModelError::Load {
         path: path.into(),
         msg: chain(&e),
     })?;
     Ok(vec![(b, plan)])
+}
+
+/// Makes every recurrent loop (an LSTM becomes a `Scan`) start from its initial state on
+/// every run. tract keeps a scan's last hidden state in the run-time state by default
+/// (for streaming); reused across batches, one batch's final state would leak into the
+/// next batch's first step.
+fn stateless_scans(mut model: TypedModel) -> TractResult<TypedModel> {
+    for node in model.nodes.iter_mut() {
+        if let Some(scan) = node.op_as_mut::<tract_onnx::tract_core::ops::scan::Scan>() {
+            scan.reset_every_turn = true;
+        }
+    }
+    Ok(model)
 }
 
 /// The operator a tract-tflite error is about: the one it has no translation for

@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Trains suriguard's per-source sequence LSTM and exports it for tract.
+
+    models/seq-lstm/make-data.sh /tmp/suriguard-model-data
+    TF_USE_LEGACY_KERAS=1 python models/seq-lstm/train.py /tmp/suriguard-model-data
+
+Needs models/requirements.txt (tf-keras 2.x, onnx; onnxruntime for the seed model's
+numbers). Writes, next to this script:
+
+- seq-lstm.onnx, seq-lstm.meta.json: float32 ONNX with a native LSTM operator, and its
+  sidecar (features, normalisation, classes) that the runtime checks at load;
+- reference.json: fixed input vectors and the training framework's outputs for them,
+  which core/tests/models.rs checks tract against (within 1e-4);
+- metrics.json: per-class precision/recall/F1 on the held-out lab network and on the
+  IoT-23 flows never trained on, next to the seed model's numbers on the same flows.
+
+Data (all made by `suriguardctl model export`, i.e. the plugin's feature code): lab seeds
+1-4 train, 5 validates (early stopping), 6 is held out; IoT-23's first half (in time)
+trains, its second half is never seen.
+"""
+
+import csv
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+import onnx  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tools"))
+from onnx_lstm import Graph, dense, keras_gates_to_onnx  # noqa: E402,F401
+
+CLASSES = ["benign", "scan", "flood", "brute-force", "c2"]
+HIDDEN = 32
+SEED = 7
+
+
+def load(d):
+    x = np.load(os.path.join(d, "x.npy"))
+    with open(os.path.join(d, "samples.csv")) as f:
+        rows = list(csv.DictReader(f))
+    y = np.array([CLASSES.index(r["class"]) for r in rows], np.int64)
+    meta = json.load(open(os.path.join(d, "export.json")))
+    return x, y, meta
+
+
+def normalise(x, mean, std):
+    """Real rows (present == 1) z-scored; padding rows stay all zero."""
+    real = x[..., :1] > 0.5
+    return np.where(real, (x - mean) / std, 0.0).astype(np.float32)
+
+
+def metrics(y_true, probs, names):
+    """Per-class P/R/F1 by argmax, and benign-vs-malicious at the policy's 0.60."""
+    pred = probs.argmax(1)
+    out = {}
+    for k, name in enumerate(names):
+        tp = int(((pred == k) & (y_true == k)).sum())
+        fp = int(((pred == k) & (y_true != k)).sum())
+        fn = int(((pred != k) & (y_true == k)).sum())
+        p = tp / (tp + fp) if tp + fp else 0.0
+        r = tp / (tp + fn) if tp + fn else 0.0
+        f = 2 * p * r / (p + r) if p + r else 0.0
+        out[name] = {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4),
+                     "support": int((y_true == k).sum())}
+    out["binary"] = binary(y_true != 0, 1.0 - probs[:, 0] >= 0.60)
+    return out
+
+
+def binary(truth, flagged):
+    tp = int((flagged & truth).sum())
+    fp = int((flagged & ~truth).sum())
+    fn = int((~flagged & truth).sum())
+    tn = int((~flagged & ~truth).sum())
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return {"precision": round(p, 4), "recall": round(r, 4),
+            "f1": round(2 * p * r / (p + r) if p + r else 0.0, 4),
+            "false_positive_rate": round(fp / (fp + tn) if fp + tn else 0.0, 4),
+            "malicious": int(truth.sum()), "benign": int((~truth).sum())}
+
+
+def export_onnx(model, path, steps, features):
+    lstm = model.get_layer("lstm")
+    kernel, recurrent, bias = lstm.get_weights()  # [F, 4H], [H, 4H], [4H]
+    d1 = model.get_layer("hidden").get_weights()
+    d2 = model.get_layer("classes").get_weights()
+    g = Graph()
+    x = g.op("Transpose", ["input"], perm=[1, 0, 2])  # [T, B, F]
+    W = keras_gates_to_onnx(kernel.T)[None]
+    R = keras_gates_to_onnx(recurrent.T)[None]
+    B = np.concatenate([keras_gates_to_onnx(bias), np.zeros_like(bias)])[None].astype(np.float32)
+    _, y_h = g.name("y"), g.name("y_h")
+    g.nodes.append(onnx.helper.make_node(
+        "LSTM", [x, g.const("W", W), g.const("R", R), g.const("B", B)], ["", y_h],
+        hidden_size=HIDDEN, direction="forward"))
+    h = g.op("Reshape", [y_h, g.const("shape", np.array([-1, HIDDEN], np.int64))])  # [B, H]
+    h = g.op("Relu", [dense(g, h, d1[0].T, d1[1])])
+    probs = g.op("Softmax", [dense(g, h, d2[0].T, d2[1])], "probabilities", axis=-1)
+    m = g.model("input", probs, steps, features, len(CLASSES),
+                "suriguard per-source sequence LSTM (models/seq-lstm/train.py)")
+    onnx.checker.check_model(m)
+    onnx.save(m, path)
+
+
+def seed_model_numbers(data, name):
+    """The replaced model (converted) on the same flows, benign vs malicious only: its
+    33 attack classes are unnamed CICIoT2023 classes."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    sess = ort.InferenceSession(os.path.join(HERE, "..", "seed", "seed-bilstm.onnx"),
+                                providers=["CPUExecutionProvider"])
+    x, y, _ = load(os.path.join(data, name))
+    probs = np.concatenate([sess.run(None, {"input": x[i:i + 4096]})[0]
+                            for i in range(0, len(x), 4096)])
+    return x, y, probs
+
+
+def main():
+    data = sys.argv[1] if len(sys.argv) > 1 else "/tmp/suriguard-model-data"
+    tf.random.set_seed(SEED)
+    np.random.seed(SEED)
+    train = [load(os.path.join(data, f"lab-{s}")) for s in (1, 2, 3, 4)]
+    val_x, val_y, meta = load(os.path.join(data, "lab-5"))
+    test_x, test_y, _ = load(os.path.join(data, "lab-6"))
+    iot_x, iot_y, _ = load(os.path.join(data, "iot23"))
+    half = len(iot_x) // 2
+    steps, features = meta["sequence_length"], len(meta["features"])
+    xs = np.concatenate([t[0] for t in train] + [iot_x[:half]])
+    ys = np.concatenate([t[1] for t in train] + [iot_y[:half]])
+
+    real = xs[xs[..., 0] > 0.5]
+    mean, std = real.mean(0), real.std(0)
+    std = np.where(std < 1e-3, 1.0, std)
+    mean[0], std[0] = 0.0, 1.0  # present: 1 for real rows, 0 for padding
+    mean, std = mean.astype(np.float32), std.astype(np.float32)
+    n = lambda x: normalise(x, mean, std)  # noqa: E731
+
+    counts = np.bincount(ys, minlength=len(CLASSES)).astype(np.float64)
+    weights = {k: float(np.sqrt(counts.max() / max(c, 1))) for k, c in enumerate(counts)}
+    print("training samples by class", dict(zip(CLASSES, counts.astype(int))), "weights", weights)
+
+    inp = keras.Input((steps, features), name="input")
+    h = keras.layers.LSTM(HIDDEN, name="lstm")(inp)
+    h = keras.layers.Dense(16, activation="relu", name="hidden")(h)
+    out = keras.layers.Dense(len(CLASSES), activation="softmax", name="classes")(h)
+    model = keras.Model(inp, out)
+    model.compile(optimizer=keras.optimizers.Adam(2e-3),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(n(xs), ys, validation_data=(n(val_x), val_y), epochs=30, batch_size=256,
+              class_weight=weights, verbose=2, shuffle=True,
+              callbacks=[keras.callbacks.EarlyStopping(patience=4, restore_best_weights=True)])
+
+    onnx_path = os.path.join(HERE, "seq-lstm.onnx")
+    export_onnx(model, onnx_path, steps, features)
+    results = {
+        "held_out_lab": metrics(test_y, model.predict(n(test_x), verbose=0), CLASSES),
+        "iot23_unseen_second_half": metrics(iot_y[half:], model.predict(n(iot_x[half:]), verbose=0), CLASSES),
+        "training": {"samples": int(len(xs)), "by_class": dict(zip(CLASSES, counts.astype(int).tolist()))},
+    }
+    for key, name, sl in (("held_out_lab", "lab-6-seed", slice(None)),
+                          ("iot23_unseen_second_half", "iot23-seed", slice(half, None))):
+        got = seed_model_numbers(data, name)
+        if got:
+            x, y, probs = got
+            results[key]["seed_model_binary"] = binary(y[sl] != 0, (1.0 - probs[sl, 0]) >= 0.60)
+    json.dump(results, open(os.path.join(HERE, "metrics.json"), "w"), indent=2)
+
+    # Reference vectors: held-out samples of every class, a new source (one real step),
+    # and all padding; the training framework's outputs for them.
+    rng = np.random.default_rng(SEED)
+    picks = []
+    for k in range(len(CLASSES)):
+        idx = np.flatnonzero(test_y == k)
+        picks += list(rng.choice(idx, size=min(12, len(idx)), replace=False))
+    ref_x = n(test_x[picks])
+    ref_x = np.concatenate([ref_x, n(iot_x[half:half + 8]), np.zeros((1, steps, features), np.float32)])
+    ref_y = model.predict(ref_x, verbose=0)
+    json.dump({
+        "about": "Inputs (normalised, as the model takes them) and tf-keras outputs, written "
+                 "at export by models/seq-lstm/train.py; core/tests/models.rs checks tract "
+                 "against them.",
+        "framework": f"tf-keras {keras.__version__}, tensorflow {tf.__version__}",
+        "shape": [steps, features],
+        "inputs": ref_x.reshape(len(ref_x), -1).round(7).tolist(),
+        "outputs": ref_y.tolist(),
+    }, open(os.path.join(HERE, "reference.json"), "w"))
+
+    meta_out = {
+        "name": "suriguard-seq-lstm",
+        "version": "1",
+        "format": "onnx",
+        "extractor": "flow-seq-v1",
+        "sequence-length": steps,
+        "features": meta["features"],
+        "normalisation": {"mean": [float(v) for v in mean], "std": [float(v) for v in std]},
+        "output": "probabilities",
+        "classes": CLASSES,
+        "benign-class": "benign",
+        "about": {
+            "architecture": f"LSTM({HIDDEN}) over the last {steps} flows of a source -> Dense(16, relu) -> Dense({len(CLASSES)}, softmax)",
+            "training": "models/seq-lstm/train.py on models/seq-lstm/make-data.sh; see MODEL_CARD.md",
+            "framework": f"tf-keras {keras.__version__}",
+        },
+    }
+    with open(os.path.join(HERE, "seq-lstm.meta.json"), "w") as f:
+        json.dump(meta_out, f, indent=2)
+        f.write("\n")
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
