@@ -71,6 +71,17 @@ impl Pipeline {
         }
     }
 
+    /// The model stage's decisions since the last call, without running a pending batch
+    /// early (offline analysis: batches run when full and at the end, so a replay gives
+    /// the same counters every time).
+    #[cfg(feature = "ml")]
+    pub fn take_model_decisions(&mut self) -> Vec<Decision> {
+        self.model
+            .as_mut()
+            .map(|m| m.take_decisions())
+            .unwrap_or_default()
+    }
+
     /// How long until the model's pending batch is due.
     #[cfg(feature = "ml")]
     pub fn due_in(&self, now: std::time::Instant) -> Option<std::time::Duration> {

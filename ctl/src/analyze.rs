@@ -10,6 +10,8 @@ use suriguard_core::config::Config;
 use suriguard_core::decision::{Decision, DecisionLog};
 use suriguard_core::detect::{Engine, EngineStats};
 use suriguard_core::eve::{self, ReplayKey};
+use suriguard_core::model::stage::MlStage;
+use suriguard_core::model::ModelStats;
 use suriguard_core::net::Cidr;
 use suriguard_core::pipeline::{Outcome, Pipeline};
 use suriguard_core::stats::{IngestStats, PluginStats};
@@ -22,6 +24,12 @@ pub struct Report {
     pub records: u64,
     pub parse_errors: u64,
     pub detect: Option<EngineStats>,
+    /// The model stage's counters, when a model was configured and loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelStats>,
+    /// Problems that did not stop the analysis (a model that would not load).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// With `--pcap`: what the plugin saw and decided live, inside Suricata.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin: Option<PluginRun>,
@@ -71,11 +79,24 @@ pub fn eve_file(path: &Path, cfg: &Config) -> Result<Report, String> {
         cfg.decisions.clone(),
     );
     let mut pipeline = Pipeline::with_engine(engine);
+    let mut warnings = Vec::new();
+    match MlStage::load(&cfg.model) {
+        Ok(Some(stage)) => pipeline = pipeline.with_model(stage),
+        Ok(None) => {}
+        Err(e) => warnings.push(format!(
+            "{e}; the model stage is off, the heuristics keep running"
+        )),
+    }
     let mut decisions = Vec::new();
     for (_, rec) in records {
         if let Outcome::Decided(d) = pipeline.handle(rec) {
             decisions.push(*d);
         }
+        decisions.extend(pipeline.take_model_decisions());
+    }
+    decisions.extend(pipeline.finish_model());
+    if let Some(why) = pipeline.model().and_then(|m| m.disabled()) {
+        warnings.push(why.to_owned());
     }
     let stats: IngestStats = pipeline.into_stats();
     Ok(Report {
@@ -89,6 +110,8 @@ pub fn eve_file(path: &Path, cfg: &Config) -> Result<Report, String> {
         records: stats.records,
         parse_errors: stats.parse_errors,
         detect: stats.detect,
+        model: stats.model,
+        warnings,
         plugin: None,
         decisions,
     })
@@ -268,5 +291,14 @@ pub fn table(report: &Report) -> String {
         report.parse_errors,
         report.input
     ));
+    if let Some(m) = &report.model {
+        out.push_str(&format!(
+            "model {}: {} samples in {} runs, {} malicious verdicts, {} decisions\n",
+            m.model, m.samples, m.batches, m.malicious_verdicts, m.decisions
+        ));
+    }
+    for w in &report.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
     out
 }

@@ -11,12 +11,14 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use suriguard_core::config::Config;
-use suriguard_core::decision::{DecisionLog, DecisionSink, Enforcer, LogOnly, SinkStats};
+use suriguard_core::decision::{Decision, DecisionLog, DecisionSink, Enforcer, LogOnly, SinkStats};
 use suriguard_core::detect::Engine;
 use suriguard_core::enforce::{self, Backend, EnforceStats, EnforcerSetup, LogLevel};
+use suriguard_core::model::stage::MlStage;
 use suriguard_core::pipeline::{Outcome, Pipeline};
 use suriguard_core::settings::PluginSettings;
 use suriguard_core::stats::{IngestStats, PluginStats, WriteStats};
@@ -136,7 +138,19 @@ impl Output {
             config.network_model(),
             config.decisions.clone(),
         );
-        let pipeline = Pipeline::with_engine(engine);
+        let mut pipeline = Pipeline::with_engine(engine);
+        // A model that cannot be loaded switches the model stage off, never the plugin.
+        match MlStage::load(&config.model) {
+            Ok(Some(stage)) => {
+                sclog!(host::NOTICE, "{}", stage.describe());
+                pipeline = pipeline.with_model(stage);
+            }
+            Ok(None) => {}
+            Err(e) => sclog!(
+                host::ERROR,
+                "{e}; the model stage is off, the heuristics keep running"
+            ),
+        }
         let (failpoints, unknown) = Failpoints::from_env();
         for name in unknown {
             sclog!(host::WARNING, "ignoring unknown failpoint {name:?}");
@@ -263,7 +277,23 @@ fn run_worker(
     failpoints: Failpoints,
 ) -> (IngestStats, SinkStats, Option<EnforceStats>) {
     gate.wait();
-    for record in rx.iter() {
+    let mut model_off_logged = false;
+    loop {
+        // With model samples pending, wait no longer than their deadline.
+        let record = match pipeline.due_in(Instant::now()) {
+            None => match rx.recv() {
+                Ok(r) => r,
+                Err(_) => break,
+            },
+            Some(wait) => match rx.recv_timeout(wait) {
+                Ok(r) => r,
+                Err(RecvTimeoutError::Timeout) => {
+                    model_decisions(&mut pipeline, &mut sink, &mut model_off_logged);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            },
+        };
         queued_bytes.fetch_sub(record.len(), Relaxed);
         let before = pipeline.stats().records;
         let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -274,21 +304,7 @@ fn run_worker(
         }));
         match outcome {
             Ok(Outcome::Parsed) => {}
-            Ok(Outcome::Decided(d)) => {
-                sclog!(
-                    host::NOTICE,
-                    "decision {}: {}{} (reason {}, ttl {} s, confidence {})",
-                    d.id,
-                    d.summary,
-                    if d.dry_run { " [dry-run]" } else { "" },
-                    d.reason.as_str(),
-                    d.ttl,
-                    d.confidence
-                );
-                for e in sink.take(&d) {
-                    sclog!(host::ERROR, "{e}");
-                }
-            }
+            Ok(Outcome::Decided(d)) => take_decision(&d, &mut sink),
             Ok(Outcome::ParseError(e)) => {
                 let n = pipeline.stats().parse_errors;
                 if n <= LOGGED_PARSE_ERRORS {
@@ -309,9 +325,45 @@ fn run_worker(
                 pipeline.count_panic(handled)
             }
         }
+        model_decisions(&mut pipeline, &mut sink, &mut model_off_logged);
+    }
+    for d in pipeline.finish_model() {
+        take_decision(&d, &mut sink);
     }
     let (sink_stats, enforcement) = sink.finish();
     (pipeline.into_stats(), sink_stats, enforcement)
+}
+
+/// Logs a decision and hands it to the journal and the enforcer.
+fn take_decision(d: &Decision, sink: &mut DecisionSink) {
+    sclog!(
+        host::NOTICE,
+        "decision {}: {}{} (reason {}, ttl {} s, confidence {})",
+        d.id,
+        d.summary,
+        if d.dry_run { " [dry-run]" } else { "" },
+        d.reason.as_str(),
+        d.ttl,
+        d.confidence
+    );
+    for e in sink.take(d) {
+        sclog!(host::ERROR, "{e}");
+    }
+}
+
+/// Runs the model's batch if it is due and takes the decisions it made; says once if
+/// the model stage has switched itself off.
+fn model_decisions(pipeline: &mut Pipeline, sink: &mut DecisionSink, off_logged: &mut bool) {
+    let decided = catch_unwind(AssertUnwindSafe(|| pipeline.poll_model(Instant::now())));
+    for d in decided.unwrap_or_default() {
+        take_decision(&d, sink);
+    }
+    if !*off_logged {
+        if let Some(why) = pipeline.model().and_then(|m| m.disabled()) {
+            sclog!(host::ERROR, "{why}");
+            *off_logged = true;
+        }
+    }
 }
 
 /// Writes the counters as JSON next to `path` and renames into place, so a reader never

@@ -151,6 +151,12 @@ impl SuricataRun {
         })
     }
 
+    /// Suricata's own log file in the log directory, if it wrote one (its console output
+    /// is in `ran`).
+    pub fn suricata_log(&self) -> String {
+        std::fs::read_to_string(self.log_dir.join("suricata.log")).unwrap_or_default()
+    }
+
     /// The plugin's counters, written at Deinit.
     pub fn plugin_stats(&self) -> PluginStats {
         let path = self.stats_file();
