@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all deps build demo test bench bench-data bench-enforce bench-intel bench-report lint clean
+.PHONY: all deps build demo test bench bench-data bench-enforce bench-intel bench-report bench-model lint clean
 
 all: build
 
@@ -30,6 +30,9 @@ bench: bench-data bench-enforce
 # Enforcement figures (docs/PERFORMANCE.md): runs inside a namespace of its own.
 # rulesync: a million indicators, and Suricata start-up with datasets against one rule
 # per indicator (prints Markdown for docs/PERFORMANCE.md).
+bench-model: bench-data
+	$(CARGO) bench -p suriguard-core --features ml --bench model
+
 bench-intel: build
 	python3 scripts/bench-intel.py
 

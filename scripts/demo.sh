@@ -72,6 +72,13 @@ echo
 echo "== The decisions, as suriguardctl analyze reports them (dry-run: nothing enforced)"
 "$rel/suriguardctl" analyze --pcap "$out/pcaps" --rules "$out/demo.rules" --out "$out/report.json"
 echo
+echo "== The model stage alone (heuristics off) on a labelled lab network it never saw (pcapgen lab 11)"
+mkdir -p "$out/pcaps-lab"
+"$rel/pcapgen" lab "$out/pcaps-lab/lab.pcap" 11 8
+printf '[detect]\nheuristics = false\n[model]\npath = "%s"\n' "$root/models/seq-lstm/seq-lstm.onnx" > "$out/model-only.toml"
+"$rel/suriguardctl" analyze --pcap "$out/pcaps-lab/lab.pcap" --config "$out/model-only.toml" | tail -n 8 | cut -c1-220
+echo "(sources and their true classes: $out/pcaps-lab/lab.labels.jsonl)"
+echo
 echo "== suriguardctl reads the alerts and the decisions into its store (no MISP, no mail configured)"
 "$rel/suriguardctl" alerts ingest --config "$out/suriguard.toml"
 "$rel/suriguardctl" alerts list --config "$out/suriguard.toml" --severity 2 --limit 8 | cut -c1-200
