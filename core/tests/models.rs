@@ -215,3 +215,80 @@ fn our_model_matches_the_training_framework() {
     );
     assert!(worst <= 1e-4, "max |diff| {worst}");
 }
+
+/// A scan of 30 ports from one outside source, one SYN per second.
+fn scan_records() -> Vec<String> {
+    (0..30)
+        .map(|k| {
+            let t = format!("2024-01-01T00:00:{k:02}.000000+0000");
+            format!(
+                r#"{{"timestamp":"{t}","flow_id":{k},"event_type":"flow","src_ip":"203.0.113.9","src_port":40000,"dest_ip":"192.168.1.10","dest_port":{},"proto":"TCP","flow":{{"pkts_toserver":1,"pkts_toclient":1,"bytes_toserver":60,"bytes_toclient":54,"start":"{t}","end":"{t}","age":0,"state":"closed"}},"tcp":{{"tcp_flags":"16","tcp_flags_ts":"02","tcp_flags_tc":"14"}}}}"#,
+                1000 + k * 7
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_stage_batches_by_size_and_deadline_and_decides_with_its_verdicts() {
+    use std::time::{Duration, Instant};
+    use suriguard_core::config::Config;
+    use suriguard_core::decision::Reason;
+    use suriguard_core::detect::Engine;
+    use suriguard_core::model::stage::MlStage;
+    use suriguard_core::model::ModelConfig;
+    use suriguard_core::pipeline::Pipeline;
+
+    let mut cfg = Config::default();
+    cfg.detect.heuristics = false;
+    let mc = ModelConfig {
+        path: Some(root().join("models/seq-lstm/seq-lstm.onnx")),
+        batch: 4,
+        deadline_ms: 50,
+        ..ModelConfig::default()
+    };
+    let stage = MlStage::load(&mc).unwrap().unwrap();
+    let engine = Engine::new(
+        cfg.detect.clone(),
+        cfg.network_model(),
+        cfg.decisions.clone(),
+    );
+    let mut p = Pipeline::with_engine(engine).with_model(stage);
+    let recs = scan_records();
+    // One sample: below the batch size, so it waits for the deadline; one verdict is
+    // not yet a decision.
+    p.handle(recs[0].as_bytes());
+    let now = Instant::now();
+    assert!(p
+        .due_in(now)
+        .is_some_and(|d| d <= Duration::from_millis(50)));
+    assert!(p.poll_model(now).is_empty());
+    assert_eq!(p.model().unwrap().stats().batches, 0);
+    assert!(p.poll_model(now + Duration::from_millis(60)).is_empty());
+    let st = p.model().unwrap().stats();
+    assert_eq!((st.batches, st.samples, st.flushed_deadline), (1, 1, 1));
+    assert!(p.due_in(Instant::now()).is_none());
+    // The rest: a full batch runs as soon as it fills; the scanner is decided once.
+    let mut decisions = Vec::new();
+    for r in &recs[1..] {
+        p.handle(r.as_bytes());
+        decisions.extend(p.take_model_decisions());
+    }
+    decisions.extend(p.finish_model());
+    let st = p.model().unwrap().stats();
+    assert!(st.flushed_full >= 1, "{st:?}");
+    assert_eq!(decisions.len(), 1, "{decisions:#?}");
+    let d = &decisions[0];
+    assert_eq!(
+        (d.target.to_string().as_str(), d.reason),
+        ("203.0.113.9", Reason::Model)
+    );
+    let ev = d.evidence.model.as_ref().unwrap();
+    assert_eq!(ev.verdicts.len(), 2);
+    assert!(ev
+        .verdicts
+        .iter()
+        .all(|v| v.class == "scan" && v.confidence >= 0.6));
+    // After the decision the source is not run through the model again.
+    assert!(st.skipped_gated > 0, "{st:?}");
+}

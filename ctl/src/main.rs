@@ -756,6 +756,13 @@ fn stats_table(s: &PluginStats) -> String {
         rows.push(("  over the per-minute cap".into(), d.gate.rate_limited));
         rows.push(("  over the active cap".into(), d.gate.capped));
     }
+    if let Some(m) = &i.model {
+        rows.push((format!("model {}: samples", m.model), m.samples));
+        rows.push(("  model runs".into(), m.batches));
+        rows.push(("  malicious verdicts".into(), m.malicious_verdicts));
+        rows.push(("  decisions".into(), m.decisions));
+        rows.push(("  failed runs".into(), m.run_errors));
+    }
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let mut out = format!(
         "eve output: threaded {}, queue size {}, eve threads {}\n",

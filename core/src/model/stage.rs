@@ -12,7 +12,6 @@
 //! [`MAX_CONSECUTIVE_FAILURES`] failures in a row the stage switches itself off and says
 //! why ([`MlStage::disabled`]); the heuristics carry on.
 
-use std::net::IpAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +23,6 @@ use crate::model::policy::{PolicyConfig, Verdict};
 use crate::model::runtime::{Model, ModelError, Runner};
 use crate::model::seq::{Sequencer, Step};
 use crate::model::{ModelConfig, ModelStats};
-use crate::net::Direction;
 
 /// Failed runs in a row after which the stage turns itself off.
 pub const MAX_CONSECUTIVE_FAILURES: u32 = 3;
@@ -240,14 +238,10 @@ impl MlStage {
             let Some(tipped) = src.record_verdict(v, &self.policy) else {
                 continue;
             };
-            let dir = if p.step.direction == Direction::Transit {
-                continue;
-            } else {
-                p.step.direction
-            };
+            // Transit flows never become steps (the sequencer skips them).
             if let Some(d) = engine.model_decision(
                 p.step.src,
-                dir,
+                p.step.direction,
                 &tipped,
                 &self.label,
                 &meta.classes,
@@ -261,13 +255,8 @@ impl MlStage {
         self.pending.clear();
     }
 
-    /// The source addresses with a sequence (for tests and `model export`).
+    /// Sources whose recent flows are remembered.
     pub fn tracked_sources(&self) -> usize {
         self.seq.tracked_sources()
-    }
-
-    /// Whether `ip` has pending malicious verdicts (tests).
-    pub fn verdicts_of(&self, ip: IpAddr) -> usize {
-        self.seq.source(ip).map(|s| s.verdicts_len()).unwrap_or(0)
     }
 }
