@@ -27,7 +27,7 @@ use crate::decision::{
 use crate::eve::{EveRecord, EveTime, EventType, HexFlags, Proto};
 use crate::model::policy::{PolicyConfig, Verdict};
 use crate::net::{Direction, NetworkModel};
-use crate::window::{Targets, WindowCount, SLOTS};
+use crate::window::{evict_idle, Targets, WindowCount, SLOTS};
 
 const SEC: f64 = 1_000_000.0;
 const EXAMPLES: usize = 4;
@@ -396,26 +396,15 @@ impl Engine {
         .into_iter()
         .fold(0.0, f64::max);
         let horizon = self.newest - (longest * SEC) as i64;
-        let before = self.sources.len();
-        self.sources.retain(|_, s| s.last_seen >= horizon);
-        if self.sources.len() >= self.cfg.max_sources {
-            let mut seen: Vec<i64> = self.sources.values().map(|s| s.last_seen).collect();
-            let mid = seen.len() / 2;
-            let (_, cut, _) = seen.select_nth_unstable(mid);
-            let cut = *cut;
-            self.sources.retain(|_, s| s.last_seen > cut);
-        }
-        self.stats.sources_evicted += (before - self.sources.len()) as u64;
+        self.stats.sources_evicted +=
+            evict_idle(&mut self.sources, self.cfg.max_sources, horizon, |s| {
+                s.last_seen
+            });
     }
 
     fn on_flow(&mut self, rec: &EveRecord<'_>) -> Option<Decision> {
         self.stats.flows += 1;
-        let (Some(src), Some(dst), Some(flow)) = (rec.src_ip, rec.dest_ip, rec.flow.as_ref())
-        else {
-            self.stats.incomplete += 1;
-            return None;
-        };
-        let Some(t) = flow.start.or(rec.timestamp).map(EveTime::micros) else {
+        let Some((src, dst, flow, t)) = rec.flow_parts() else {
             self.stats.incomplete += 1;
             return None;
         };

@@ -69,7 +69,15 @@ pub struct EveRecord<'a> {
     pub tls: Option<Tls<'a>>,
 }
 
-impl EveRecord<'_> {
+impl<'a> EveRecord<'a> {
+    /// A flow record's initiator, responder, flow block and time (its start, otherwise
+    /// the record's timestamp, µs); `None` when any of them is missing.
+    pub fn flow_parts(&self) -> Option<(IpAddr, IpAddr, &Flow<'a>, i64)> {
+        let flow = self.flow.as_ref()?;
+        let t = flow.start.or(self.timestamp)?.micros();
+        Some((self.src_ip?, self.dest_ip?, flow, t))
+    }
+
     /// The record's event type as a closed enum (unknown names map to [`EventType::Other`]).
     pub fn kind(&self) -> EventType {
         EventType::from_name(&self.event_type)

@@ -11,11 +11,12 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::detect::Engine;
-use crate::eve::{EveRecord, EveTime, EventType};
+use crate::eve::{EveRecord, EventType};
 use crate::features::{flow_step, seed_features, MAX_GAP_SECS};
 use crate::model::meta::{Extractor, Normalisation};
 use crate::model::policy::{PolicyConfig, Verdict, Verdicts};
 use crate::net::Direction;
+use crate::window::evict_idle;
 
 /// One source's ring of steps and its recent verdicts.
 #[derive(Debug)]
@@ -119,12 +120,7 @@ impl Sequencer {
         if rec.kind() != EventType::Flow {
             return None;
         }
-        let (Some(src), Some(dst), Some(flow)) = (rec.src_ip, rec.dest_ip, rec.flow.as_ref())
-        else {
-            self.stats.skipped += 1;
-            return None;
-        };
-        let Some(t) = flow.start.or(rec.timestamp).map(EveTime::micros) else {
+        let Some((src, dst, _, t)) = rec.flow_parts() else {
             self.stats.skipped += 1;
             return None;
         };
@@ -204,17 +200,9 @@ impl Sequencer {
     /// Forgets sources idle for longer than [`MAX_GAP_SECS`]; if that frees too little,
     /// the least recently seen half.
     fn evict(&mut self) {
-        let before = self.sources.len();
         let horizon = self.newest - (MAX_GAP_SECS * 1e6) as i64;
-        self.sources.retain(|_, s| s.last_t >= horizon);
-        if self.sources.len() >= self.max_sources {
-            let mut seen: Vec<i64> = self.sources.values().map(|s| s.last_t).collect();
-            let mid = seen.len() / 2;
-            let (_, cut, _) = seen.select_nth_unstable(mid);
-            let cut = *cut;
-            self.sources.retain(|_, s| s.last_t > cut);
-        }
-        self.stats.sources_evicted += (before - self.sources.len()) as u64;
+        self.stats.sources_evicted +=
+            evict_idle(&mut self.sources, self.max_sources, horizon, |s| s.last_t);
     }
 }
 
