@@ -109,6 +109,26 @@ impl Targets {
     }
 }
 
+/// Makes room in a per-source table: drops entries last seen before `horizon`; if at
+/// least `cap` remain, also the least recently seen half. Returns how many went.
+pub fn evict_idle<K: Hash + Eq, V>(
+    table: &mut HashMap<K, V>,
+    cap: usize,
+    horizon: i64,
+    last_seen: impl Fn(&V) -> i64,
+) -> u64 {
+    let before = table.len();
+    table.retain(|_, v| last_seen(v) >= horizon);
+    if table.len() >= cap {
+        let mut seen: Vec<i64> = table.values().map(&last_seen).collect();
+        let mid = seen.len() / 2;
+        let (_, cut, _) = seen.select_nth_unstable(mid);
+        let cut = *cut;
+        table.retain(|_, v| last_seen(v) > cut);
+    }
+    (before - table.len()) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,24 +182,4 @@ mod tests {
         }
         assert_eq!(t.len(), 16);
     }
-}
-
-/// Makes room in a per-source table: drops entries last seen before `horizon`; if at
-/// least `cap` remain, also the least recently seen half. Returns how many went.
-pub fn evict_idle<K: Hash + Eq, V>(
-    table: &mut HashMap<K, V>,
-    cap: usize,
-    horizon: i64,
-    last_seen: impl Fn(&V) -> i64,
-) -> u64 {
-    let before = table.len();
-    table.retain(|_, v| last_seen(v) >= horizon);
-    if table.len() >= cap {
-        let mut seen: Vec<i64> = table.values().map(&last_seen).collect();
-        let mid = seen.len() / 2;
-        let (_, cut, _) = seen.select_nth_unstable(mid);
-        let cut = *cut;
-        table.retain(|_, v| last_seen(v) > cut);
-    }
-    (before - table.len()) as u64
 }

@@ -343,14 +343,10 @@ pub fn export(
         let at = x.len();
         x.resize(at + per, 0.0);
         seq.snapshot(step.src, None, &mut x[at..]);
-        let steps = seq
-            .source(step.src)
-            .map(|s| s.steps().min(sequence_length as u64))
-            .unwrap_or(1);
         writeln!(
             csv,
-            "{},{},{},{class},{steps}",
-            summary.samples, step.src, step.time_us
+            "{},{},{},{class},{}",
+            summary.samples, step.src, step.time_us, step.steps
         )
         .map_err(|e| e.to_string())?;
         summary.samples += 1;

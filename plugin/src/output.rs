@@ -352,8 +352,11 @@ fn take_decision(d: &Decision, sink: &mut DecisionSink) {
 }
 
 /// Runs the model's batch if it is due and takes the decisions it made; says once if
-/// the model stage has switched itself off.
+/// the model stage has switched itself off. Nothing at all without a model.
 fn model_decisions(pipeline: &mut Pipeline, sink: &mut DecisionSink, off_logged: &mut bool) {
+    if pipeline.model().is_none() {
+        return;
+    }
     let decided = catch_unwind(AssertUnwindSafe(|| pipeline.poll_model(Instant::now())));
     for d in decided.unwrap_or_default() {
         take_decision(&d, sink);

@@ -24,22 +24,13 @@ pub struct SeqSource {
     ring: Box<[f32]>,
     pushed: u64,
     last_t: i64,
-    pub verdicts: Verdicts,
+    verdicts: Verdicts,
 }
 
 impl SeqSource {
-    /// Steps pushed so far (not capped at the sequence length).
-    pub fn steps(&self) -> u64 {
-        self.pushed
-    }
-
     /// Records a model verdict on this source; see [`Verdicts::record`].
     pub fn record_verdict(&mut self, v: Verdict, cfg: &PolicyConfig) -> Option<Vec<Verdict>> {
         self.verdicts.record(v, cfg)
-    }
-
-    pub fn verdicts_len(&self) -> usize {
-        self.verdicts.len()
     }
 }
 
@@ -52,6 +43,8 @@ pub struct Step {
     /// EVE time of the flow (its start, else the record's timestamp), µs.
     pub time_us: i64,
     pub flow_id: Option<u64>,
+    /// Real flows in the source's sequence now (at most the sequence length).
+    pub steps: u32,
 }
 
 /// Counters of the sequencer.
@@ -139,18 +132,20 @@ impl Sequencer {
                 flow_step(rec, &window, gap, net.is_home(src))?
             }
         };
-        self.push(src, t, &step);
+        let steps = self.push(src, t, &step);
         Some(Step {
             src,
             dst,
             direction,
             time_us: t,
             flow_id: rec.flow_id,
+            steps,
         })
     }
 
-    /// Appends one step to a source's ring.
-    pub fn push(&mut self, src: IpAddr, t: i64, step: &[f32]) {
+    /// Appends one step to a source's ring; returns how many real steps its sequence
+    /// now holds.
+    pub fn push(&mut self, src: IpAddr, t: i64, step: &[f32]) -> u32 {
         debug_assert_eq!(step.len(), self.f);
         self.newest = self.newest.max(t);
         if self.sources.len() >= self.max_sources && !self.sources.contains_key(&src) {
@@ -168,6 +163,7 @@ impl Sequencer {
         s.pushed += 1;
         s.last_t = s.last_t.max(t);
         self.stats.steps += 1;
+        s.pushed.min(self.t as u64) as u32
     }
 
     /// Writes `src`'s sequence (oldest step first, zero rows in front of a short one)

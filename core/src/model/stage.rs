@@ -27,11 +27,6 @@ use crate::model::{ModelConfig, ModelStats};
 /// Failed runs in a row after which the stage turns itself off.
 pub const MAX_CONSECUTIVE_FAILURES: u32 = 3;
 
-struct Pending {
-    step: Step,
-    steps: u32,
-}
-
 /// The model stage of one worker thread.
 pub struct MlStage {
     runner: Runner,
@@ -41,7 +36,7 @@ pub struct MlStage {
     deadline: Duration,
     input: Vec<f32>,
     output: Vec<f32>,
-    pending: Vec<Pending>,
+    pending: Vec<Step>,
     oldest: Option<Instant>,
     decisions: Vec<Decision>,
     failures: u32,
@@ -128,7 +123,6 @@ impl MlStage {
         let Some(step) = self.seq.observe(rec, engine) else {
             return;
         };
-        self.stats.steps += 1;
         if !engine.may_decide(step.src, step.time_us) {
             self.stats.skipped_gated += 1;
             return;
@@ -138,12 +132,7 @@ impl MlStage {
         self.input.resize(at + per, 0.0);
         let norm = self.runner.model().meta().normalisation.as_ref();
         self.seq.snapshot(step.src, norm, &mut self.input[at..]);
-        let steps = self
-            .seq
-            .source(step.src)
-            .map(|s| s.steps().min(self.seq.sequence_length() as u64) as u32)
-            .unwrap_or(1);
-        self.pending.push(Pending { step, steps });
+        self.pending.push(step);
         if self.oldest.is_none() {
             self.oldest = Some(Instant::now());
         }
@@ -185,6 +174,7 @@ impl MlStage {
 
     pub fn stats(&self) -> ModelStats {
         ModelStats {
+            steps: self.seq.stats.steps,
             sources_evicted: self.seq.stats.sources_evicted,
             ..self.stats.clone()
         }
@@ -205,8 +195,8 @@ impl MlStage {
             Err(_) => Some("the model run panicked".to_owned()),
         };
         self.input.clear();
-        let pending = std::mem::take(&mut self.pending);
         if let Some(why) = failed {
+            self.pending.clear();
             self.stats.run_errors += 1;
             self.failures += 1;
             if self.failures >= MAX_CONSECUTIVE_FAILURES {
@@ -215,8 +205,6 @@ impl MlStage {
                     self.failures
                 ));
             }
-            self.pending = pending;
-            self.pending.clear();
             return;
         }
         self.failures = 0;
@@ -225,14 +213,14 @@ impl MlStage {
         let meta = self.runner.model().meta();
         let classes = meta.classes.len();
         let benign = meta.benign();
-        for (k, p) in pending.iter().enumerate() {
+        for (k, step) in self.pending.drain(..).enumerate() {
             let probs = &self.output[k * classes..(k + 1) * classes];
-            let v = Verdict::from_probabilities(probs, benign, p.step.time_us, p.steps);
+            let v = Verdict::from_probabilities(probs, benign, step.time_us, step.steps);
             if !v.malicious(&self.policy) {
                 continue;
             }
             self.stats.malicious_verdicts += 1;
-            let Some(src) = self.seq.source_mut(p.step.src) else {
+            let Some(src) = self.seq.source_mut(step.src) else {
                 continue;
             };
             let Some(tipped) = src.record_verdict(v, &self.policy) else {
@@ -240,8 +228,8 @@ impl MlStage {
             };
             // Transit flows never become steps (the sequencer skips them).
             if let Some(d) = engine.model_decision(
-                p.step.src,
-                p.step.direction,
+                step.src,
+                step.direction,
                 &tipped,
                 &self.label,
                 &meta.classes,
@@ -251,8 +239,6 @@ impl MlStage {
                 self.decisions.push(d);
             }
         }
-        self.pending = pending;
-        self.pending.clear();
     }
 
     /// Sources whose recent flows are remembered.
