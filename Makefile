@@ -25,13 +25,13 @@ bench-data: build
 	scripts/bench-data.sh
 
 bench: bench-data bench-enforce
-	$(CARGO) bench -p suriguard-core --bench parse
+	$(CARGO) bench -p suriguard-detect --bench parse
 
 # Enforcement figures (docs/PERFORMANCE.md): runs inside a namespace of its own.
 # rulesync: a million indicators, and Suricata start-up with datasets against one rule
 # per indicator (prints Markdown for docs/PERFORMANCE.md).
 bench-model: bench-data
-	$(CARGO) bench -p suriguard-core --features ml --bench model
+	$(CARGO) bench -p suriguard-detect --features ml --bench model
 
 bench-intel: build
 	python3 scripts/bench-intel.py
@@ -47,6 +47,7 @@ bench-enforce: build
 lint: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --workspace --all-targets --locked -- -D warnings
+	scripts/check-deps.sh
 
 clean:
 	$(CARGO) clean

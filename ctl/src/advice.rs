@@ -1,10 +1,10 @@
 //! Mitigation advice: the built-in knowledge base, or an LLM with the knowledge base
 //! as the fallback.
 
-use suriguard_core::incident::Incident;
-use suriguard_core::mitigate::{self, Advice, MitigateConfig, Provider};
-use suriguard_core::net::NetworkModel;
-use suriguard_core::secret::scrub_opt;
+use suriguard_net::NetworkModel;
+use suriguard_report::incident::Incident;
+use suriguard_report::mitigate::{self, Advice, MitigateConfig, Provider};
+use suriguard_report::secret::scrub_opt;
 
 use crate::http;
 

@@ -5,16 +5,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::config::{Config, Scope};
 use serde::Serialize;
-use suriguard_core::config::Config;
-use suriguard_core::decision::{Decision, DecisionLog};
-use suriguard_core::detect::{Engine, EngineStats};
-use suriguard_core::eve::{self, ReplayKey};
-use suriguard_core::model::stage::MlStage;
-use suriguard_core::model::ModelStats;
-use suriguard_core::net::Cidr;
-use suriguard_core::pipeline::{Outcome, Pipeline};
-use suriguard_core::stats::{IngestStats, PluginStats};
+use suriguard_decision::{Decision, DecisionLog};
+use suriguard_detect::model::ModelStats;
+use suriguard_detect::EngineStats;
+use suriguard_detect::IngestStats;
+use suriguard_detect::Pipeline;
+use suriguard_eve::{self as eve, ReplayKey};
+use suriguard_guard::PluginStats;
+use suriguard_net::Cidr;
 
 /// What an analysis found.
 #[derive(Debug, Serialize)]
@@ -48,8 +48,8 @@ pub struct PluginRun {
 /// `--home-net` networks added to the home networks.
 pub fn effective_config(config: Option<&Path>, home_nets: &[Cidr]) -> Result<Config, String> {
     let mut cfg = match config {
-        Some(p) => Config::load(p).map_err(|e| e.to_string())?,
-        None => Config::default(),
+        Some(p) => Config::load(Some(p), Scope::Plugin).map_err(|e| e.to_string())?,
+        None => Config::defaults(),
     };
     for n in home_nets {
         if !cfg.network.home_networks.contains(n) {
@@ -73,29 +73,18 @@ pub fn eve_file(path: &Path, cfg: &Config) -> Result<Report, String> {
         .map(|l| (eve::parse(l).ok().map(|r| r.replay_key()), l))
         .collect();
     records.sort_by_key(|(k, _)| *k);
-    let engine = Engine::new(
-        cfg.detect.clone(),
-        cfg.network_model(),
-        cfg.decisions.clone(),
-    );
-    let mut pipeline = Pipeline::with_engine(engine);
-    let mut warnings = Vec::new();
-    match MlStage::load(&cfg.model) {
-        Ok(Some(stage)) => pipeline = pipeline.with_model(stage),
-        Ok(None) => {}
-        Err(e) => warnings.push(format!(
-            "{e}; the model stage is off, the heuristics keep running"
-        )),
-    }
+    let (mut pipeline, problem) = Pipeline::build(&cfg.pipeline());
+    let mut warnings: Vec<String> = problem.into_iter().collect();
     let mut decisions = Vec::new();
     for (_, rec) in records {
-        if let Outcome::Decided(d) = pipeline.handle(rec) {
-            decisions.push(*d);
-        }
-        decisions.extend(pipeline.take_model_decisions());
+        // Batches run when full and at the end, never on a wall-clock deadline, so a
+        // replay gives the same verdicts every time.
+        let _ = pipeline.handle(rec);
+        decisions.extend(pipeline.drain_decisions());
     }
-    decisions.extend(pipeline.finish_model());
-    if let Some(why) = pipeline.model().and_then(|m| m.disabled()) {
+    pipeline.finish();
+    decisions.extend(pipeline.drain_decisions());
+    if let Some(why) = pipeline.model_disabled() {
         warnings.push(why.to_owned());
     }
     let stats: IngestStats = pipeline.into_stats();
@@ -185,7 +174,7 @@ pub fn pcap_file(pcap: &Path, cfg: &Config, setup: &SuricataSetup) -> Result<Rep
     run_cfg.state_dir = dir.to_owned();
     run_cfg.decisions.log = None;
     // Analysis never touches the firewall.
-    run_cfg.enforce.backend = suriguard_core::enforce::Backend::None;
+    run_cfg.enforce.backend = suriguard_enforce::Backend::None;
     run_cfg.enforce.journal = None;
     let cfg_path = dir.join("suriguard.toml");
     let text =

@@ -22,13 +22,13 @@ use std::io::{BufRead, BufWriter, Write};
 use std::net::IpAddr;
 use std::path::Path;
 
+use crate::config::Config;
 use serde::{Deserialize, Serialize};
-use suriguard_core::config::Config;
-use suriguard_core::decision::rfc3339;
-use suriguard_core::detect::Engine;
-use suriguard_core::eve::{self, EveTime, Proto};
-use suriguard_core::model::meta::Extractor;
-use suriguard_core::model::seq::Sequencer;
+use suriguard_decision::rfc3339;
+use suriguard_detect::model::meta::Extractor;
+use suriguard_detect::model::seq::Sequencer;
+use suriguard_detect::Pipeline;
+use suriguard_eve::{self as eve, EveTime, Proto};
 
 /// What an export wrote.
 #[derive(Debug, Serialize, Deserialize)]
@@ -253,9 +253,12 @@ pub fn export(
     sequence_length: usize,
     out: &Path,
 ) -> Result<ExportSummary, String> {
-    let mut detect = cfg.detect.clone();
-    detect.heuristics = false;
-    let mut engine = Engine::new(detect, cfg.network_model(), cfg.decisions.clone());
+    // The plugin's pipeline, built the way the plugin builds it, minus the heuristics'
+    // decisions and the model: the features are what the plugin computes at run time.
+    let mut pcfg = cfg.pipeline();
+    pcfg.detect.heuristics = false;
+    pcfg.model = Default::default();
+    let (mut pipeline, _) = Pipeline::build(&pcfg);
     let mut seq = Sequencer::new(extractor, sequence_length, 1 << 22);
     let mut summary = ExportSummary {
         input: String::new(),
@@ -319,8 +322,9 @@ pub fn export(
             summary.unreadable_lines += 1;
             continue;
         };
-        engine.handle(&rec);
-        let Some(step) = seq.observe(&rec, &engine) else {
+        pipeline.handle_record(&rec);
+        let engine = pipeline.engine().expect("built with an engine");
+        let Some(step) = seq.observe(&rec, engine) else {
             continue;
         };
         summary.flows += 1;

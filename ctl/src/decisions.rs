@@ -5,24 +5,19 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::config::{Config, Scope};
 use serde::Serialize;
-use suriguard_core::config::Config;
-use suriguard_core::enforce::journal::{self, Entry};
-use suriguard_core::enforce::nft::{LiveElement, Nft, Op};
-use suriguard_core::enforce::{self, now_secs, Backend, SetKind};
-use suriguard_core::net::Cidr;
+use suriguard_enforce::journal::{self, Entry};
+use suriguard_enforce::nft::{LiveElement, Nft, Op};
+use suriguard_enforce::{now_secs, Backend, SetKind};
+use suriguard_net::Cidr;
 
 const BY: &str = "suriguardctl";
 
 /// The configuration `--config` names, else /etc/suriguard/suriguard.toml if present,
-/// else the built-in defaults.
-pub fn load_config(path: Option<&Path>) -> Result<Config, String> {
-    let default = Path::new("/etc/suriguard/suriguard.toml");
-    match path {
-        Some(p) => Config::load(p).map_err(|e| e.to_string()),
-        None if default.exists() => Config::load(default).map_err(|e| e.to_string()),
-        None => Ok(Config::default()),
-    }
+/// else the built-in defaults; `scope` says which sections the command reads.
+pub fn load_config(path: Option<&Path>, scope: Scope) -> Result<Config, String> {
+    Config::load(path, scope).map_err(|e| e.to_string())
 }
 
 fn backend(cfg: &Config) -> Option<Nft> {
@@ -286,7 +281,7 @@ pub fn restore(cfg: &Config) -> Result<usize, String> {
     let replay = journal::replay(&cfg.enforce_journal(), now)
         .map_err(|e| format!("{}: {e}", cfg.enforce_journal().display()))?;
     let items = replay.in_force.iter().map(|f| (f.kind, f.target, f.until));
-    enforce::restore(&nft, &cfg.network_model(), items, now).map_err(|e| e.to_string())
+    suriguard_enforce::restore(&nft, &cfg.network_model(), items, now).map_err(|e| e.to_string())
 }
 
 pub fn setup(cfg: &Config) -> Result<(), String> {

@@ -6,7 +6,7 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 
 use serde::Serialize;
-use suriguard_core::incident::{self, Incident};
+use suriguard_report::incident::{self, Incident};
 
 use crate::store::Store;
 

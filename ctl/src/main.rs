@@ -2,6 +2,7 @@
 
 mod advice;
 mod analyze;
+mod config;
 mod dataset;
 mod decisions;
 mod http;
@@ -16,8 +17,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use suriguard_core::net::Cidr;
-use suriguard_core::stats::PluginStats;
+use config::{Config, Scope};
+use suriguard_guard::PluginStats;
+use suriguard_net::Cidr;
 
 /// suriguard's admin tool.
 #[derive(Parser)]
@@ -26,6 +28,11 @@ struct Cli {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Table, global = true)]
     output: Format,
+    /// suriguard configuration file, before or after the subcommand (default:
+    /// /etc/suriguard/suriguard.toml if present; `analyze` and `model export` use the
+    /// built-in defaults without it).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     noun: Noun,
 }
@@ -38,6 +45,11 @@ enum Format {
 
 #[derive(Subcommand)]
 enum Noun {
+    /// The configuration file: `config check` after every edit.
+    Config {
+        #[command(subcommand)]
+        verb: ConfigVerb,
+    },
     /// What the Suricata plugin received and did with it.
     Stats {
         #[command(subcommand)]
@@ -53,23 +65,16 @@ enum Noun {
     },
     /// Decisions in force: the live nftables sets and the enforcement journal.
     Decisions {
-        /// suriguard configuration file (default /etc/suriguard/suriguard.toml if present).
-        #[arg(long, global = true)]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         verb: DecisionsVerb,
     },
     /// Suricata alerts and suriguard decisions kept in the local store.
     Alerts {
-        #[arg(long, global = true)]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         verb: AlertsVerb,
     },
     /// Incidents as MISP events.
     Events {
-        #[arg(long, global = true)]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         verb: EventsVerb,
     },
@@ -80,21 +85,15 @@ enum Noun {
         /// Never ask the LLM.
         #[arg(long)]
         offline: bool,
-        #[arg(long)]
-        config: Option<PathBuf>,
     },
     /// Email, Telegram and webhook notifications.
     Notify {
-        #[arg(long, global = true)]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         verb: NotifyVerb,
     },
     /// The whole loop once (or forever with --follow): ingest, push to MISP, notify.
     /// This is what suriguard-report.service runs.
     Run {
-        #[arg(long)]
-        config: Option<PathBuf>,
         /// Keep going, one round every --interval seconds.
         #[arg(long)]
         follow: bool,
@@ -103,12 +102,18 @@ enum Noun {
     },
     /// suriguard's nftables table, sets and chains.
     Firewall {
-        /// suriguard configuration file (default /etc/suriguard/suriguard.toml if present).
-        #[arg(long, global = true)]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         verb: FirewallVerb,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigVerb {
+    /// Validate every section of the file and name every problem with its key; exits
+    /// non-zero if there is any. Problems in the plugin's sections (state-dir, network,
+    /// detect, model, decisions, enforce) stop the plugin from starting; the others only
+    /// stop suriguardctl's reporting.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -144,17 +149,14 @@ enum ModelVerb {
         out: PathBuf,
         /// Feature extractor: flow-seq-v1 (our model) or seed-v1 (the replaced model).
         #[arg(long, default_value = "flow-seq-v1", value_parser = parse_extractor)]
-        extractor: suriguard_core::model::Extractor,
+        extractor: suriguard_detect::model::Extractor,
         /// Flows per sequence (1 for seed-v1).
         #[arg(long, default_value_t = 8)]
         sequence_length: usize,
-        /// suriguard configuration (home networks, detection windows); default built-in.
-        #[arg(long)]
-        config: Option<PathBuf>,
     },
 }
 
-fn parse_extractor(s: &str) -> Result<suriguard_core::model::Extractor, String> {
+fn parse_extractor(s: &str) -> Result<suriguard_detect::model::Extractor, String> {
     serde_json::from_value(serde_json::Value::String(s.to_owned()))
         .map_err(|_| format!("unknown extractor {s:?} (flow-seq-v1 or seed-v1)"))
 }
@@ -278,9 +280,6 @@ struct Input {
 struct AnalyzeArgs {
     #[command(flatten)]
     input: Input,
-    /// suriguard configuration file (default: built-in defaults).
-    #[arg(long)]
-    config: Option<PathBuf>,
     /// Add a home network (CIDR); repeatable. Without a config, home networks are the
     /// private ranges (RFC 1918, RFC 4193).
     #[arg(long = "home-net", value_name = "CIDR", value_parser = parse_cidr)]
@@ -320,6 +319,51 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), String> {
     let out = match cli.noun {
+        Noun::Config {
+            verb: ConfigVerb::Check,
+        } => {
+            let path = cli
+                .config
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(suriguard_config::DEFAULT_PATH));
+            let problems = config::check(&path);
+            let text = match cli.output {
+                Format::Json => to_json_text(&serde_json::json!({
+                    "file": path.display().to_string(),
+                    "ok": problems.is_empty(),
+                    "problems": problems,
+                })),
+                Format::Table if problems.is_empty() => format!("{}: ok\n", path.display()),
+                Format::Table => {
+                    let mut s = String::new();
+                    for p in &problems {
+                        s.push_str(&format!(
+                            "{}: [{}] {}{}\n",
+                            path.display(),
+                            p.key,
+                            p.message,
+                            if p.stops_plugin {
+                                " (the plugin refuses to start)"
+                            } else {
+                                " (suriguardctl only; the plugin runs)"
+                            }
+                        ));
+                    }
+                    s
+                }
+            };
+            if !problems.is_empty() {
+                std::io::stdout()
+                    .write_all(text.as_bytes())
+                    .map_err(|e| e.to_string())?;
+                return Err(format!(
+                    "{} problem(s) in {}",
+                    problems.len(),
+                    path.display()
+                ));
+            }
+            text
+        }
         Noun::Stats {
             verb: StatsVerb::Show { file },
         } => {
@@ -338,8 +382,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 Format::Table => stats_table(&stats),
             }
         }
-        Noun::Decisions { config, verb } => {
-            let cfg = decisions::load_config(config.as_deref())?;
+        Noun::Decisions { verb } => {
+            let cfg = decisions::load_config(cli.config.as_deref(), Scope::Plugin)?;
             let json = matches!(cli.output, Format::Json);
             match verb {
                 DecisionsVerb::List => {
@@ -360,9 +404,9 @@ fn run(cli: Cli) -> Result<(), String> {
                     quarantine,
                 } => {
                     let kind = if quarantine {
-                        suriguard_core::enforce::SetKind::Quarantine
+                        suriguard_enforce::SetKind::Quarantine
                     } else {
-                        suriguard_core::enforce::SetKind::Block
+                        suriguard_enforce::SetKind::Block
                     };
                     let a = decisions::add(&cfg, target, kind, ttl, &reason)?;
                     if json {
@@ -401,8 +445,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
             }
         }
-        Noun::Alerts { config, verb } => {
-            let cfg = decisions::load_config(config.as_deref())?;
+        Noun::Alerts { verb } => {
+            let cfg = decisions::load_config(cli.config.as_deref(), Scope::All)?;
             let store = ops::open(&cfg)?;
             match verb {
                 AlertsVerb::List {
@@ -434,8 +478,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
             }
         }
-        Noun::Events { config, verb } => {
-            let cfg = decisions::load_config(config.as_deref())?;
+        Noun::Events { verb } => {
+            let cfg = decisions::load_config(cli.config.as_deref(), Scope::All)?;
             let store = ops::open(&cfg)?;
             match verb {
                 EventsVerb::Push {
@@ -473,12 +517,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
             }
         }
-        Noun::Mitigate {
-            id,
-            offline,
-            config,
-        } => {
-            let cfg = decisions::load_config(config.as_deref())?;
+        Noun::Mitigate { id, offline } => {
+            let cfg = decisions::load_config(cli.config.as_deref(), Scope::All)?;
             let store = ops::open(&cfg)?;
             let (inc, advice) = ops::mitigate(&store, &cfg, &id, offline)?;
             if let Some(why) = &advice.fallback_reason {
@@ -493,8 +533,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 Format::Table => ops::advice_text(&inc, &advice),
             }
         }
-        Noun::Notify { config, verb } => {
-            let cfg = decisions::load_config(config.as_deref())?;
+        Noun::Notify { verb } => {
+            let cfg = decisions::load_config(cli.config.as_deref(), Scope::All)?;
             match verb {
                 NotifyVerb::Test => {
                     let channels = cfg.notify.channels();
@@ -504,7 +544,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     let host = std::fs::read_to_string("/etc/hostname")
                         .map(|h| h.trim().to_string())
                         .unwrap_or_else(|_| "this host".into());
-                    let msg = suriguard_core::notify::render_test(&host);
+                    let msg = suriguard_report::notify::render_test(&host);
                     let mut results = Vec::new();
                     for c in channels {
                         let r = notify::send(&cfg.notify, c, &msg);
@@ -578,12 +618,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
             }
         }
-        Noun::Run {
-            config,
-            follow,
-            interval,
-        } => {
-            let cfg = decisions::load_config(config.as_deref())?;
+        Noun::Run { follow, interval } => {
+            let cfg = decisions::load_config(cli.config.as_deref(), Scope::All)?;
             let store = ops::open(&cfg)?;
             loop {
                 let rep = ops::run_once(&store, &cfg)?;
@@ -600,8 +636,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 std::thread::sleep(std::time::Duration::from_secs_f64(interval.max(0.5)));
             }
         }
-        Noun::Firewall { config, verb } => {
-            let cfg = decisions::load_config(config.as_deref())?;
+        Noun::Firewall { verb } => {
+            let cfg = decisions::load_config(cli.config.as_deref(), Scope::Plugin)?;
             let (what, n) = match verb {
                 FirewallVerb::Setup => decisions::setup(&cfg).map(|()| ("set up", None))?,
                 FirewallVerb::Restore => decisions::restore(&cfg).map(|n| ("restored", Some(n)))?,
@@ -626,14 +662,14 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Noun::Model { verb } => match verb {
             ModelVerb::Check { model, meta } => {
-                let meta =
-                    meta.unwrap_or_else(|| suriguard_core::model::meta::default_meta_path(&model));
-                let cfg = suriguard_core::model::ModelConfig {
+                let meta = meta
+                    .unwrap_or_else(|| suriguard_detect::model::meta::default_meta_path(&model));
+                let cfg = suriguard_detect::model::ModelConfig {
                     path: Some(model),
                     meta: Some(meta),
                     ..Default::default()
                 };
-                let stage = suriguard_core::model::stage::MlStage::load(&cfg)
+                let stage = suriguard_detect::model::stage::MlStage::load(&cfg)
                     .map_err(|e| e.to_string())?
                     .ok_or("no model")?;
                 match cli.output {
@@ -651,18 +687,15 @@ fn run(cli: Cli) -> Result<(), String> {
                 out,
                 extractor,
                 sequence_length,
-                config,
             } => {
-                let cfg = match &config {
-                    Some(p) => {
-                        suriguard_core::config::Config::load(p).map_err(|e| e.to_string())?
-                    }
-                    None => suriguard_core::config::Config::default(),
+                let cfg = match &cli.config {
+                    Some(p) => Config::load(Some(p), Scope::Plugin).map_err(|e| e.to_string())?,
+                    None => Config::defaults(),
                 };
-                let t = if extractor == suriguard_core::model::Extractor::SeedV1 {
+                let t = if extractor == suriguard_detect::model::Extractor::SeedV1 {
                     1
                 } else {
-                    sequence_length.clamp(1, suriguard_core::model::meta::MAX_SEQUENCE)
+                    sequence_length.clamp(1, suriguard_detect::model::meta::MAX_SEQUENCE)
                 };
                 let source = match (&eve, &zeek) {
                     (Some(e), _) => dataset::Source::Eve {
@@ -694,7 +727,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         },
         Noun::Analyze(a) => {
-            let cfg = analyze::effective_config(a.config.as_deref(), &a.home_net)?;
+            let cfg = analyze::effective_config(cli.config.as_deref(), &a.home_net)?;
             let report = match (&a.input.eve, &a.input.pcap) {
                 (Some(eve), _) => analyze::eve_file(eve, &cfg)?,
                 (None, Some(pcap)) => {

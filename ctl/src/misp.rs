@@ -11,12 +11,12 @@ use reqwest::blocking::Client;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::{json, Value};
-use suriguard_core::incident::Incident;
-use suriguard_core::intel::store::Store as IntelStore;
-use suriguard_core::intel::trace;
-use suriguard_core::misp_event::{self, MispPushConfig};
-use suriguard_core::net::NetworkModel;
-use suriguard_core::secret::Secret;
+use suriguard_intel::store::Store as IntelStore;
+use suriguard_intel::trace;
+use suriguard_net::NetworkModel;
+use suriguard_report::incident::Incident;
+use suriguard_report::misp_event::{self, MispPushConfig};
+use suriguard_report::secret::Secret;
 
 use crate::http::{self, Failure};
 use crate::store::{now_us, Store};
@@ -488,7 +488,7 @@ pub fn list(store: &Store) -> Result<Vec<EventRow>, String> {
         .map_err(|e| e.to_string())?;
     let rows = st
         .query_map([], |r| {
-            let t = |us: i64| suriguard_core::decision::rfc3339(suriguard_core::EveTime(us));
+            let t = |us: i64| suriguard_decision::rfc3339(suriguard_eve::EveTime(us));
             Ok(EventRow {
                 uuid: r.get(0)?,
                 misp_id: r.get(1)?,

@@ -14,13 +14,13 @@ use lettre::{SmtpTransport, Transport as _};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::json;
-use suriguard_core::incident::Incident;
-use suriguard_core::mitigate::MitigateConfig;
-use suriguard_core::net::NetworkModel;
-use suriguard_core::notify::{
+use suriguard_net::NetworkModel;
+use suriguard_report::incident::Incident;
+use suriguard_report::mitigate::MitigateConfig;
+use suriguard_report::notify::{
     self, EmailConfig, Message, NotifyConfig, Route, SmtpSecurity, TelegramConfig, WebhookConfig,
 };
-use suriguard_core::secret::scrub_opt;
+use suriguard_report::secret::scrub_opt;
 
 use crate::store::Store;
 use crate::{advice, http};
@@ -408,7 +408,7 @@ pub fn list(store: &Store) -> Result<Vec<OutboxRow>, String> {
                 attempts: r.get(4)?,
                 subject: r.get(5)?,
                 incident: r.get(6)?,
-                created: suriguard_core::decision::rfc3339(suriguard_core::EveTime(r.get(7)?)),
+                created: suriguard_decision::rfc3339(suriguard_eve::EveTime(r.get(7)?)),
                 last_error: r.get(8)?,
             })
         })

@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::config::Config;
 use serde::Serialize;
-use suriguard_core::config::Config;
-use suriguard_core::incident::Incident;
+use suriguard_report::incident::Incident;
 
 use crate::intake::{self, FileReport};
 use crate::store::{now_us, Row, Store};
@@ -52,10 +52,10 @@ pub fn ingest(
 
 /// `--since`: `30m`, `24h`, `7d`, or an RFC 3339 / EVE timestamp.
 pub fn parse_since(s: &str) -> Result<i64, String> {
-    if let Some(t) = suriguard_core::EveTime::parse(s) {
+    if let Some(t) = suriguard_eve::EveTime::parse(s) {
         return Ok(t.micros());
     }
-    if let Some(t) = suriguard_core::EveTime::parse(&format!("{s}T00:00:00Z")) {
+    if let Some(t) = suriguard_eve::EveTime::parse(&format!("{s}T00:00:00Z")) {
         return Ok(t.micros());
     }
     let secs = crate::decisions::parse_ttl(s)?;
@@ -120,7 +120,7 @@ pub fn events_table(rows: &[misp::EventRow]) -> String {
     out
 }
 
-pub fn advice_text(inc: &Incident, a: &suriguard_core::mitigate::Advice) -> String {
+pub fn advice_text(inc: &Incident, a: &suriguard_report::mitigate::Advice) -> String {
     let mut s = format!("{} — {}\n{}\n\n", a.title, a.class.as_str(), a.summary);
     if let Some(why) = &a.fallback_reason {
         s.push_str(&format!("(LLM unavailable: {why}; built-in advice)\n\n"));
@@ -213,7 +213,7 @@ pub fn mitigate(
     cfg: &Config,
     id: &str,
     offline: bool,
-) -> Result<(Incident, suriguard_core::mitigate::Advice), String> {
+) -> Result<(Incident, suriguard_report::mitigate::Advice), String> {
     let row = store.get(id)?.ok_or_else(|| {
         format!(
             "no incident {id} in {} (see `suriguardctl alerts list`)",

@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
-use suriguard_core::incident::Incident;
+use suriguard_report::incident::Incident;
 
 pub struct Store {
     pub db: Connection,
@@ -338,7 +338,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use suriguard_core::incident::from_line;
+    use suriguard_report::incident::from_line;
 
     #[test]
     fn wal_insert_once_list_and_find() {

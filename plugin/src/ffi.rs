@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Once, OnceLock};
 
 use suricata_plugin_sys as sys;
-use suriguard_core::settings::{self, PluginSettings};
+use suriguard_guard::settings::{self, PluginSettings};
 
 use crate::host::{self, sclog, ConfNode};
 use crate::output::{self, Output};
@@ -67,6 +67,7 @@ pub extern "C" fn SCPluginRegister() -> *mut sys::SCPlugin {
 extern "C" fn plugin_init() {
     ffi_boundary!((), {
         install_panic_hook();
+        crate::logging::install();
         static REGISTERED: Once = Once::new();
         REGISTERED.call_once(|| {
             let filetype = Box::leak(Box::new(sys::SCEveFileType {
@@ -106,7 +107,13 @@ fn install_panic_hook() {
                 .location()
                 .map(|l| format!("{}:{}", l.file(), l.line()))
                 .unwrap_or_default();
-            sclog!(host::ERROR, "contained a panic at {at}: {what}");
+            // Straight to Suricata: a panic hook must not depend on the subscriber.
+            host::log(
+                host::ERROR,
+                file!(),
+                line!(),
+                &format!("contained a panic at {at}: {what}"),
+            );
         }));
     });
 }

@@ -6,23 +6,27 @@ use std::ffi::{CStr, CString};
 use std::marker::PhantomData;
 
 use suricata_plugin_sys as sys;
-use suriguard_core::settings::ConfValue;
+use suriguard_guard::ConfValue;
 
 pub use sys::SCLogLevel::{
-    SC_LOG_ERROR as ERROR, SC_LOG_NOTICE as NOTICE, SC_LOG_WARNING as WARNING,
+    SC_LOG_DEBUG as DEBUG, SC_LOG_ERROR as ERROR, SC_LOG_INFO as INFO, SC_LOG_NOTICE as NOTICE,
+    SC_LOG_WARNING as WARNING,
 };
 
 const MODULE: &CStr = c"suriguard";
 
 /// Logs one line through Suricata's logger (which filters by its configured level).
-/// `file` must be NUL-terminated (the [`sclog!`] macro does that).
-pub fn log(level: sys::SCLogLevel::Type, file: &'static str, line: u32, message: &str) {
-    let file = CStr::from_bytes_with_nul(file.as_bytes()).unwrap_or(MODULE);
-    let message = CString::new(message).unwrap_or_else(|e| {
-        let mut bytes = e.into_vec();
-        bytes.retain(|&b| b != 0);
-        CString::new(bytes).unwrap_or_default()
-    });
+/// Everything but the panic hook goes through `tracing` and [`crate::logging`].
+pub fn log(level: sys::SCLogLevel::Type, file: &str, line: u32, message: &str) {
+    let c = |s: &str| {
+        CString::new(s).unwrap_or_else(|e| {
+            let mut bytes = e.into_vec();
+            bytes.retain(|&b| b != 0);
+            CString::new(bytes).unwrap_or_default()
+        })
+    };
+    let file = c(file);
+    let message = c(message);
     // SAFETY: all pointers are valid NUL-terminated strings that outlive the call;
     // SCLogMessage copies what it needs and is safe to call from any thread.
     unsafe {
@@ -37,11 +41,19 @@ pub fn log(level: sys::SCLogLevel::Type, file: &'static str, line: u32, message:
     }
 }
 
-/// `sclog!(level, "format", args..)`: logs with this call site's file and line.
+/// `sclog!(level, "format", args..)`: a `tracing` event at the matching level (with this
+/// call site's file and line), which [`crate::logging::SuricataLayer`] hands to Suricata.
 macro_rules! sclog {
-    ($level:expr, $($arg:tt)+) => {
-        $crate::host::log($level, concat!(file!(), "\0"), line!(), &format!($($arg)+))
-    };
+    ($level:expr, $($arg:tt)+) => {{
+        let level = $level;
+        if level == $crate::host::ERROR {
+            ::tracing::error!($($arg)+)
+        } else if level == $crate::host::WARNING {
+            ::tracing::warn!($($arg)+)
+        } else {
+            ::tracing::info!($($arg)+)
+        }
+    }};
 }
 pub(crate) use sclog;
 
@@ -77,7 +89,9 @@ impl<'a> ConfNode<'a> {
     }
 
     pub fn name(&self) -> Cow<'a, str> {
-        cstr_lossy(self.node().name).unwrap_or(Cow::Borrowed(""))
+        // SAFETY: a live node's name is NULL or a NUL-terminated string owned by the
+        // tree, which outlives 'a.
+        unsafe { cstr_lossy(self.node().name) }.unwrap_or(Cow::Borrowed(""))
     }
 
     /// The node's value: a scalar, or [`ConfValue::NotScalar`] for maps, sequences and
@@ -87,7 +101,9 @@ impl<'a> ConfNode<'a> {
         if !n.head.tqh_first.is_null() {
             return ConfValue::NotScalar;
         }
-        match cstr_lossy(n.val) {
+        // SAFETY: a live node's value is NULL or a NUL-terminated string owned by the
+        // tree, which outlives 'a.
+        match unsafe { cstr_lossy(n.val) } {
             Some(v) => ConfValue::Scalar(v.into_owned()),
             None => ConfValue::NotScalar,
         }
@@ -106,7 +122,13 @@ impl<'a> ConfNode<'a> {
     }
 }
 
-fn cstr_lossy<'a>(p: *const std::ffi::c_char) -> Option<Cow<'a, str>> {
-    // SAFETY: Suricata's strings are NUL-terminated and live as long as the tree ('a).
+/// Reads a C string from Suricata's configuration tree, replacing invalid UTF-8.
+///
+/// # Safety
+///
+/// `p` must be NULL or point to a NUL-terminated string that stays valid and unchanged
+/// for `'a` (Suricata's configuration strings live as long as the tree).
+unsafe fn cstr_lossy<'a>(p: *const std::ffi::c_char) -> Option<Cow<'a, str>> {
+    // SAFETY: the caller guarantees `p` is a valid NUL-terminated string for 'a.
     (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy())
 }

@@ -4,7 +4,7 @@
 //! EVE record of the eve-log outputs whose `filetype` is `suriguard` to `Write`, from its
 //! packet, flow-recycler and stats threads, without locks. `Write` copies the record into
 //! a bounded queue and returns at once; one worker thread per output does all parsing and
-//! decision work through `suriguard-core`.
+//! decision work through `suriguard-guard` and `suriguard-detect`.
 //!
 //! This is the only crate with `extern "C"` entry points. Every one of them runs inside
 //! [`ffi_boundary!`], which contains panics: an unwinding panic across the boundary would
@@ -13,6 +13,7 @@
 mod failpoints;
 mod ffi;
 mod host;
+mod logging;
 mod output;
 
 pub use ffi::SCPluginRegister;

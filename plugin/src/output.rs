@@ -14,14 +14,12 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
-use suriguard_core::config::Config;
-use suriguard_core::decision::{Decision, DecisionLog, DecisionSink, Enforcer, LogOnly, SinkStats};
-use suriguard_core::detect::Engine;
-use suriguard_core::enforce::{self, Backend, EnforceStats, EnforcerSetup, LogLevel};
-use suriguard_core::model::stage::MlStage;
-use suriguard_core::pipeline::{Outcome, Pipeline};
-use suriguard_core::settings::PluginSettings;
-use suriguard_core::stats::{IngestStats, PluginStats, WriteStats};
+use suriguard_decision::Decision;
+use suriguard_detect::{IngestStats, Pipeline};
+use suriguard_enforce::{EnforceStats, LogLevel};
+use suriguard_guard::{
+    DecisionSink, GuardConfig, Note, PluginSettings, PluginStats, SinkStats, WriteStats,
+};
 
 use crate::failpoints::{Failpoints, WORKER_PANIC_MARKER, WRITE_PANIC_MARKER};
 use crate::host::{self, sclog};
@@ -101,56 +99,28 @@ impl Output {
     /// Validates the configuration and starts the worker.
     pub fn start(settings: PluginSettings, threaded: bool) -> Result<Output, String> {
         // Loaded here, on Suricata's main thread, so a broken file or an unwritable
-        // journal is reported at start-up with a clear line.
-        let config = match &settings.config {
-            Some(path) => Config::load(path).map_err(|e| e.to_string())?,
-            None => Config::default(),
-        };
-        let journal = config.decisions_log();
-        let log = DecisionLog::open(&journal).map_err(|e| {
-            format!(
-                "cannot open the decisions journal {}: {e}",
-                journal.display()
-            )
-        })?;
-        let enforcer: Box<dyn Enforcer> = match config.enforce.backend {
-            Backend::Nftables => Box::new(
-                enforce::start(EnforcerSetup {
-                    cfg: config.enforce.clone(),
-                    net: config.network_model(),
-                    journal: config.enforce_journal(),
-                    log: Box::new(|level, msg| {
-                        let level = match level {
-                            LogLevel::Info => host::NOTICE,
-                            LogLevel::Warning => host::WARNING,
-                            LogLevel::Error => host::ERROR,
-                        };
-                        sclog!(level, "{msg}");
-                    }),
-                })
-                .map_err(|e| format!("cannot start the enforcer thread: {e}"))?,
-            ),
-            Backend::None => Box::new(LogOnly::default()),
-        };
-        let sink = DecisionSink::new(log, enforcer);
-        let engine = Engine::new(
-            config.detect.clone(),
-            config.network_model(),
-            config.decisions.clone(),
-        );
-        let mut pipeline = Pipeline::with_engine(engine);
-        // A model that cannot be loaded switches the model stage off, never the plugin.
-        match MlStage::load(&config.model) {
-            Ok(Some(stage)) => {
-                sclog!(host::NOTICE, "{}", stage.describe());
-                pipeline = pipeline.with_model(stage);
+        // journal is reported at start-up with a clear line. Only the plugin's own
+        // sections are read: a mistake in [notify] or [misp] is suriguardctl's to report.
+        let config = GuardConfig::load(settings.config.as_deref()).map_err(|e| e.to_string())?;
+        let guard = suriguard_guard::start(
+            &config,
+            Box::new(|level, msg| {
+                let level = match level {
+                    LogLevel::Info => host::NOTICE,
+                    LogLevel::Warning => host::WARNING,
+                    LogLevel::Error => host::ERROR,
+                };
+                sclog!(level, "{msg}");
+            }),
+        )
+        .map_err(|e| e.to_string())?;
+        for note in &guard.notes {
+            match note {
+                Note::Info(line) => sclog!(host::NOTICE, "{line}"),
+                Note::Problem(line) => sclog!(host::ERROR, "{line}"),
             }
-            Ok(None) => {}
-            Err(e) => sclog!(
-                host::ERROR,
-                "{e}; the model stage is off, the heuristics keep running"
-            ),
         }
+        let (pipeline, sink) = (guard.pipeline, guard.sink);
         let (failpoints, unknown) = Failpoints::from_env();
         for name in unknown {
             sclog!(host::WARNING, "ignoring unknown failpoint {name:?}");
@@ -288,7 +258,8 @@ fn run_worker(
             Some(wait) => match rx.recv_timeout(wait) {
                 Ok(r) => r,
                 Err(RecvTimeoutError::Timeout) => {
-                    model_decisions(&mut pipeline, &mut sink, &mut model_off_logged);
+                    poll_model(&mut pipeline, &mut model_off_logged);
+                    take_decisions(&mut pipeline, &mut sink);
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -303,9 +274,8 @@ fn run_worker(
             pipeline.handle(&record)
         }));
         match outcome {
-            Ok(Outcome::Parsed) => {}
-            Ok(Outcome::Decided(d)) => take_decision(&d, &mut sink),
-            Ok(Outcome::ParseError(e)) => {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
                 let n = pipeline.stats().parse_errors;
                 if n <= LOGGED_PARSE_ERRORS {
                     let more = if n == LOGGED_PARSE_ERRORS {
@@ -325,16 +295,22 @@ fn run_worker(
                 pipeline.count_panic(handled)
             }
         }
-        model_decisions(&mut pipeline, &mut sink, &mut model_off_logged);
+        poll_model(&mut pipeline, &mut model_off_logged);
+        take_decisions(&mut pipeline, &mut sink);
     }
-    for d in pipeline.finish_model() {
-        take_decision(&d, &mut sink);
-    }
+    pipeline.finish();
+    take_decisions(&mut pipeline, &mut sink);
     let (sink_stats, enforcement) = sink.finish();
     (pipeline.into_stats(), sink_stats, enforcement)
 }
 
-/// Logs a decision and hands it to the journal and the enforcer.
+/// Logs every decision the pipeline made and hands it to the journal and the enforcer.
+fn take_decisions(pipeline: &mut Pipeline, sink: &mut DecisionSink) {
+    for d in pipeline.drain_decisions() {
+        take_decision(&d, sink);
+    }
+}
+
 fn take_decision(d: &Decision, sink: &mut DecisionSink) {
     sclog!(
         host::NOTICE,
@@ -351,30 +327,24 @@ fn take_decision(d: &Decision, sink: &mut DecisionSink) {
     }
 }
 
-/// Runs the model's batch if it is due and takes the decisions it made; says once if
-/// the model stage has switched itself off. Nothing at all without a model.
-fn model_decisions(pipeline: &mut Pipeline, sink: &mut DecisionSink, off_logged: &mut bool) {
-    if pipeline.model().is_none() {
+/// Runs the model's batch if it is due; says once if the model stage has switched itself
+/// off. Nothing at all without a model.
+fn poll_model(pipeline: &mut Pipeline, off_logged: &mut bool) {
+    if !pipeline.has_model() {
         return;
     }
-    let decided = catch_unwind(AssertUnwindSafe(|| pipeline.poll_model(Instant::now())));
-    for d in decided.unwrap_or_default() {
-        take_decision(&d, sink);
-    }
+    let _ = catch_unwind(AssertUnwindSafe(|| pipeline.poll(Instant::now())));
     if !*off_logged {
-        if let Some(why) = pipeline.model().and_then(|m| m.disabled()) {
+        if let Some(why) = pipeline.model_disabled() {
             sclog!(host::ERROR, "{why}");
             *off_logged = true;
         }
     }
 }
 
-/// Writes the counters as JSON next to `path` and renames into place, so a reader never
-/// sees half a file.
+/// Writes the counters as JSON, replacing the file atomically, so a reader never sees
+/// half a file.
 pub fn write_stats_file(path: &Path, stats: &PluginStats) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
     let json = serde_json::to_vec_pretty(stats).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, json)?;
-    std::fs::rename(&tmp, path)
+    suriguard_durable::write_atomic(path, &json)
 }

@@ -11,11 +11,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use suriguard_core::intel::compile::{SetType, RULES_FILE};
-use suriguard_core::intel::{CompileOptions, Compiled, DatasetMode, Store};
+use suriguard_intel::compile::{SetType, RULES_FILE};
+use suriguard_intel::{CompileOptions, Compiled, DatasetMode, Store};
 
 use crate::config::Config;
-use suriguard_core::suricatasc::Suricata;
+use suriguard_intel::suricatasc::Suricata;
 
 pub struct Generations {
     link: PathBuf,

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use suriguard_core::intel::{CompileOptions, DatasetMode};
+use suriguard_intel::{CompileOptions, DatasetMode};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]

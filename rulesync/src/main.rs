@@ -18,8 +18,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
-use suriguard_core::intel::compile::{INDEX_FILE, RULES_FILE};
-use suriguard_core::intel::{trace, Compiled, Kind, Normalizer, Store, Warninglists};
+use suriguard_intel::compile::{INDEX_FILE, RULES_FILE};
+use suriguard_intel::{trace, Compiled, Kind, Normalizer, Store, Warninglists};
 
 use crate::apply::Generations;
 use crate::config::Config;
@@ -621,7 +621,7 @@ fn lookup(cfg: &Config, value: &str, out: Output) -> Result<ExitCode, String> {
             if let Ok(ip) = v.parse::<std::net::IpAddr>() {
                 for (net, e) in store.indicators.get(&Kind::Net).into_iter().flatten() {
                     if net
-                        .parse::<suriguard_core::net::Cidr>()
+                        .parse::<suriguard_net::Cidr>()
                         .is_ok_and(|c| c.contains(ip))
                     {
                         found.push(serde_json::json!({"kind": kind, "value": net, "sides": e.sides, "sources": e.sources}));

@@ -6,9 +6,9 @@
 //! `timestamp` seen (`cursor`), and merge.
 
 use serde_json::json;
-use suriguard_core::intel::formats::{self, MispFilter};
-use suriguard_core::intel::store::SourceState;
-use suriguard_core::intel::{Intake, Normalizer};
+use suriguard_intel::formats::{self, MispFilter};
+use suriguard_intel::store::SourceState;
+use suriguard_intel::{Intake, Normalizer};
 
 use crate::config::SourceConfig;
 use crate::pull::{err_chain, http_client, Pulled};

@@ -4,9 +4,9 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
-use suriguard_core::intel::formats::{self, ListFormat, MispFilter};
-use suriguard_core::intel::store::SourceState;
-use suriguard_core::intel::{Intake, Normalizer, Reject};
+use suriguard_intel::formats::{self, ListFormat, MispFilter};
+use suriguard_intel::store::SourceState;
+use suriguard_intel::{Intake, Normalizer, Reject};
 
 use crate::config::{SourceConfig, SourceType};
 

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use suriguard_core::suricatasc::Suricata;
+use suriguard_intel::suricatasc::Suricata;
 
 /// A suricata.yaml for a daemon whose rules are `rule_file`, with its unix socket at
 /// `socket`, logs under `log_dir` and `state` datasets under `data_dir`. Alerts carry

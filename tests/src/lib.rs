@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use suriguard_core::stats::PluginStats;
+use suriguard_guard::PluginStats;
 
 pub mod daemon;
 pub mod lab;
@@ -140,9 +140,9 @@ impl SuricataRun {
     }
 
     /// The decisions the plugin journaled.
-    pub fn decisions(&self) -> Vec<suriguard_core::decision::Decision> {
+    pub fn decisions(&self) -> Vec<suriguard_decision::Decision> {
         let path = self.log_dir.join("decisions.jsonl");
-        suriguard_core::decision::DecisionLog::read_all(&path).unwrap_or_else(|e| {
+        suriguard_decision::DecisionLog::read_all(&path).unwrap_or_else(|e| {
             panic!(
                 "no decisions journal at {}: {e}\n{}",
                 path.display(),

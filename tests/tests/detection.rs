@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use suriguard_core::decision::{Action, Decision, Reason};
+use suriguard_decision::{Action, Decision, Reason};
 use suriguard_e2e::{
     run_suricata, scenarios, sv_pcap, workspace_root, Ran, RunOptions, SuricataRun,
 };

@@ -13,14 +13,12 @@ use std::time::{Duration, Instant};
 
 use std::sync::{Arc, Mutex};
 
-use suriguard_core::decision::{Action, Decision, Enforcer, Evidence, Reason};
-use suriguard_core::enforce::nft::{LiveElement, Nft, NftError};
-use suriguard_core::enforce::{
-    self, EnforceConfig, EnforceStats, EnforcerHandle, EnforcerSetup, SetKind,
-};
-use suriguard_core::net::{Cidr, Direction, NetworkModel};
+use suriguard_decision::{Action, Decision, Evidence, Reason};
 use suriguard_e2e::netns::{wait_for, Lab};
 use suriguard_e2e::{run_suricata, scenarios, RunOptions};
+use suriguard_enforce::nft::{LiveElement, Nft, NftError};
+use suriguard_enforce::{EnforceConfig, EnforceStats, EnforcerHandle, EnforcerSetup, SetKind};
+use suriguard_net::{Cidr, Direction, NetworkModel};
 
 struct Bed {
     lab: Lab,
@@ -95,7 +93,7 @@ fn start(cfg: EnforceConfig, journal: &Path) -> EnforcerHandle {
 fn start_logged(cfg: EnforceConfig, journal: &Path) -> (EnforcerHandle, Arc<Mutex<Vec<String>>>) {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let keep = Arc::clone(&lines);
-    let h = enforce::start(EnforcerSetup {
+    let h = suriguard_enforce::start(EnforcerSetup {
         cfg,
         net: net(),
         journal: journal.to_owned(),
@@ -163,7 +161,7 @@ fn restart_keeps_elements_and_restores_a_wiped_ruleset_within_a_second() {
     let journal = b.dir.path().join("enforce.jsonl");
     let mut h = start(config(&b.nft), &journal);
     for (t, a, _) in TARGETS {
-        h.enforce(&decision(t, a, 60)).unwrap();
+        h.submit(&decision(t, a, 60)).unwrap();
     }
     let all_in = |els: &[LiveElement]| TARGETS.iter().all(|&(t, _, k)| has(els, k, t).is_some());
     assert!(
@@ -214,9 +212,9 @@ fn protected_targets_are_refused_and_never_reach_the_sets() {
         "255.255.255.255",
         "224.0.0.1",
     ] {
-        h.enforce(&decision(t, Action::Block, 60)).unwrap();
+        h.submit(&decision(t, Action::Block, 60)).unwrap();
     }
-    h.enforce(&decision("203.0.113.9", Action::Block, 60))
+    h.submit(&decision("203.0.113.9", Action::Block, 60))
         .unwrap();
     let st = h.stop();
     assert_eq!(st.refused_protected, 5, "{st:?}");
@@ -276,7 +274,7 @@ fn spoofed_flood_through_suricata_fills_the_set_only_up_to_the_caps() {
 fn table_deleted_behind_our_back_is_rebuilt_with_everything_in_force() {
     let b = bed();
     let mut h = start(config(&b.nft), &b.dir.path().join("enforce.jsonl"));
-    h.enforce(&decision("203.0.113.7", Action::Block, 60))
+    h.submit(&decision("203.0.113.7", Action::Block, 60))
         .unwrap();
     assert!(wait_for(Duration::from_secs(5), || has(
         &live(&b),
@@ -287,7 +285,7 @@ fn table_deleted_behind_our_back_is_rebuilt_with_everything_in_force() {
     .is_some());
     b.lab.sh(&b.ns, "nft delete table inet suriguard");
     let t0 = Instant::now();
-    h.enforce(&decision("203.0.113.8", Action::Block, 60))
+    h.submit(&decision("203.0.113.8", Action::Block, 60))
         .unwrap();
     let both = wait_for(Duration::from_secs(5), || {
         let els = live(&b);
@@ -315,7 +313,7 @@ fn fails_then_recovers(
     std::thread::sleep(Duration::from_millis(300));
     let t0 = Instant::now();
     for (t, a, _) in TARGETS {
-        h.enforce(&decision(t, a, 60)).unwrap();
+        h.submit(&decision(t, a, 60)).unwrap();
     }
     assert!(
         t0.elapsed() < Duration::from_millis(50),

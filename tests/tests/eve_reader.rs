@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use suriguard_core::eve::{self, EveRecord};
 use suriguard_e2e::{run_suricata, scenarios, shared_data, RunOptions};
+use suriguard_eve::{self as eve, EveRecord};
 
 /// Ok(true) both accepted with equal values, Ok(false) both refused, Err on disagreement.
 fn agree(b: &[u8]) -> Result<bool, String> {

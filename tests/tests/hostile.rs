@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use suriguard_core::stats::PluginStats;
 use suriguard_e2e::{plugin_path, Ran};
+use suriguard_guard::PluginStats;
 
 const HOST: &str = env!("SURIGUARD_HOSTILE_HOST");
 

@@ -16,9 +16,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use suriguard_core::stats::PluginStats;
 use suriguard_e2e::netns::{wait_for, Lab};
 use suriguard_e2e::{minimal_config, plugin_path};
+use suriguard_guard::PluginStats;
 
 const TTL: u64 = 6;
 

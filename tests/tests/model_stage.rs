@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::Path;
 
-use suriguard_core::decision::{Action, Decision, Reason};
+use suriguard_decision::{Action, Decision, Reason};
 use suriguard_e2e::{lab, run_suricata, scenarios, workspace_root, RunOptions, SuricataRun};
 
 fn model_config(model: &Path, heuristics: bool) -> String {

@@ -13,10 +13,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use suriguard_core::decision::{Action, Decision, Enforcer, Evidence, Reason};
-use suriguard_core::enforce::nft::{Nft, Op};
-use suriguard_core::enforce::{self, EnforceConfig, EnforcerSetup, SetKind};
-use suriguard_core::net::{Cidr, Direction, NetworkModel};
+use suriguard_decision::{Action, Decision, Evidence, Reason};
+use suriguard_enforce::nft::{Nft, Op};
+use suriguard_enforce::{EnforceConfig, EnforcerSetup, SetKind};
+use suriguard_net::{Cidr, Direction, NetworkModel};
 
 const RATE_DECISIONS: u32 = 3_000;
 const BULK: u32 = 100_000;
@@ -72,7 +72,7 @@ fn main() {
     let net = NetworkModel::default();
 
     // 1. Latency at 1,000 decisions/s through the enforcer thread.
-    let mut h = enforce::start(EnforcerSetup {
+    let mut h = suriguard_enforce::start(EnforcerSetup {
         cfg: cfg.clone(),
         net: net.clone(),
         journal: dir.path().join("enforce.jsonl"),
@@ -86,7 +86,7 @@ fn main() {
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        h.enforce(&decision(addr(i))).unwrap();
+        h.submit(&decision(addr(i))).unwrap();
     }
     let st = h.stop();
     assert_eq!(st.applied, RATE_DECISIONS as u64, "{st:?}");

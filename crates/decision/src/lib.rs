@@ -1,0 +1,624 @@
+//! Decisions: what suriguard concluded about one address, why, and how sure it is.
+//!
+//! The detection pipeline's heuristics and model stage make [`Proposal`]s; the pipeline's
+//! one [`Gate`] refuses protected targets, applies cooldown and caps, and turns what it
+//! admits into a [`Decision`], so a flood from spoofed sources cannot fill the block set.
+//! A decision is written once, as one JSON line, to the decisions journal in the state
+//! directory ([`DecisionLog`]); enforcement and `suriguardctl` read that journal (one
+//! source of truth).
+
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use suriguard_eve::EveTime;
+use suriguard_net::Direction;
+
+/// What to do about the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Drop traffic from a remote address.
+    Block,
+    /// Cut a home device off from the outside (it looks compromised).
+    Quarantine,
+    /// Record only.
+    AlertOnly,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Block => "block",
+            Action::Quarantine => "quarantine",
+            Action::AlertOnly => "alert-only",
+        }
+    }
+}
+
+/// Why, as a stable machine-readable name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    SynFlood,
+    HttpFlood,
+    PortScan,
+    HorizontalScan,
+    ConnectionRate,
+    BruteForce,
+    SuricataAlert,
+    OutboundScan,
+    OutboundFanOut,
+    /// The model stage: enough malicious model verdicts within the policy's window.
+    Model,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::SynFlood => "syn-flood",
+            Reason::HttpFlood => "http-flood",
+            Reason::PortScan => "port-scan",
+            Reason::HorizontalScan => "horizontal-scan",
+            Reason::ConnectionRate => "connection-rate",
+            Reason::BruteForce => "brute-force",
+            Reason::SuricataAlert => "suricata-alert",
+            Reason::OutboundScan => "outbound-scan",
+            Reason::OutboundFanOut => "outbound-fan-out",
+            Reason::Model => "model",
+        }
+    }
+}
+
+/// The numbers behind a decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// What was counted.
+    pub counter: String,
+    pub observed: u64,
+    pub threshold: u64,
+    pub window_secs: f64,
+    /// Flow ids of records that contributed (most recent last), for lookup in eve.json.
+    pub example_flow_ids: Vec<u64>,
+    /// Alert signature, destination, port... whatever makes this decision concrete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// For decisions of the model stage: which model, and the verdicts that made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelEvidence>,
+}
+
+/// The model verdicts behind a decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelEvidence {
+    /// The model's name and version from its metadata.
+    pub model: String,
+    /// The policy: this many verdicts with at least this confidence within the window.
+    pub min_confidence: f64,
+    pub verdicts: Vec<ModelVerdict>,
+}
+
+/// One malicious verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelVerdict {
+    /// EVE time of the flow the model judged (RFC 3339, UTC).
+    pub time: String,
+    /// The most likely non-benign class.
+    pub class: String,
+    /// 1 - p(benign), rounded to 4 places.
+    pub confidence: f64,
+    /// Flows of the source the model read (its sequence length, or fewer for a new
+    /// source).
+    pub steps: u32,
+}
+
+/// One decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Stable id: the same capture replayed gives the same ids.
+    pub id: String,
+    /// EVE time of the record that tipped the decision (RFC 3339, UTC).
+    pub time: String,
+    /// The same instant in microseconds since the epoch.
+    pub time_us: i64,
+    pub target: IpAddr,
+    pub action: Action,
+    pub reason: Reason,
+    pub direction: Direction,
+    /// One sentence for people.
+    pub summary: String,
+    pub evidence: Evidence,
+    /// Seconds the decision stays in force.
+    pub ttl: u64,
+    /// 0..1: how far past its threshold the evidence is (0.75 at the threshold).
+    pub confidence: f64,
+    /// Logged and shown, never enforced.
+    pub dry_run: bool,
+}
+
+impl Decision {
+    /// Deterministic id from what identifies the decision.
+    pub fn make_id(target: IpAddr, reason: Reason, time_us: i64) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        eat(target.to_string().as_bytes());
+        eat(reason.as_str().as_bytes());
+        eat(&time_us.to_le_bytes());
+        format!("{h:016x}")
+    }
+
+    pub fn expires_us(&self) -> i64 {
+        self.time_us + self.ttl as i64 * 1_000_000
+    }
+}
+
+/// Confidence of a threshold heuristic: 0.75 at the threshold, towards 1 beyond it.
+pub fn threshold_confidence(observed: u64, threshold: u64) -> f64 {
+    if observed == 0 {
+        return 0.0;
+    }
+    let c = 1.0 - 0.25 * threshold.max(1) as f64 / observed as f64;
+    (c.clamp(0.0, 0.99) * 100.0).round() / 100.0
+}
+
+/// Decision settings (`[decisions]` in the config file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct DecisionConfig {
+    /// Seconds a decision stays in force.
+    pub ttl: u64,
+    /// Never more than this many decisions in force at once.
+    pub max_active: usize,
+    /// Never more than this many new decisions per minute of EVE time.
+    pub max_per_minute: u32,
+    /// Log and show decisions but never enforce them.
+    pub dry_run: bool,
+    /// The decisions journal (JSON lines); default `<state-dir>/decisions.jsonl`.
+    pub log: Option<PathBuf>,
+}
+
+impl Default for DecisionConfig {
+    fn default() -> Self {
+        DecisionConfig {
+            ttl: 3600,
+            max_active: 10_000,
+            max_per_minute: 120,
+            dry_run: false,
+            log: None,
+        }
+    }
+}
+
+impl suriguard_config::Section for DecisionConfig {
+    const NAME: &'static str = "decisions";
+
+    fn validate(&self) -> Result<(), String> {
+        if self.ttl == 0 {
+            return Err("[decisions] ttl must be at least 1 second".into());
+        }
+        Ok(())
+    }
+
+    fn resolve_paths(&mut self, dir: &Path) {
+        if let Some(p) = &mut self.log {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
+    }
+}
+
+/// A would-be decision, before the gate: what a heuristic or the model stage saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    pub target: IpAddr,
+    pub direction: Direction,
+    /// EVE time of the record that tipped it, microseconds.
+    pub time_us: i64,
+    pub action: Action,
+    pub reason: Reason,
+    /// What was counted, for people ("distinct ports on one host").
+    pub counter: &'static str,
+    pub observed: u64,
+    pub threshold: u64,
+    pub window: f64,
+    /// Host, port, signature... whatever makes it concrete.
+    pub detail: Option<String>,
+    pub confidence: f64,
+    /// Flow ids of records that contributed (most recent last).
+    pub example_flow_ids: Vec<u64>,
+    /// The model verdicts, for the model stage's proposals.
+    pub model: Option<ModelEvidence>,
+}
+
+impl Proposal {
+    /// The one-sentence summary of the decision this would become.
+    fn summary(&self) -> String {
+        let target = self.target;
+        match self.reason {
+            Reason::SuricataAlert => format!(
+                "{} {target}: Suricata alert ({}){}",
+                self.action.as_str(),
+                self.detail.as_deref().unwrap_or(""),
+                if self.counter == "alert severity" {
+                    format!(", severity {}", self.observed)
+                } else {
+                    String::new()
+                }
+            ),
+            _ => format!(
+                "{} {target}: {} {} within {} s (threshold {}){}",
+                self.action.as_str(),
+                self.observed,
+                self.counter,
+                self.window,
+                self.threshold,
+                self.detail
+                    .as_deref()
+                    .map(|d| format!(", {d}"))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+}
+
+/// Why a would-be decision was not made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The target must never be blocked (allowlist, own address, ...).
+    Protected(&'static str),
+    /// A decision against the target is already in force.
+    Cooldown,
+    /// `max-per-minute` reached.
+    RateLimited,
+    /// `max-active` reached.
+    Capped,
+}
+
+/// Counters of what the gate did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateStats {
+    pub admitted: u64,
+    pub refused_protected: u64,
+    pub suppressed_cooldown: u64,
+    pub rate_limited: u64,
+    pub capped: u64,
+}
+
+/// Cooldown and caps, on EVE time.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    cfg: DecisionConfig,
+    active: HashMap<IpAddr, i64>,
+    minute: i64,
+    in_minute: u32,
+    pub stats: GateStats,
+}
+
+impl Gate {
+    pub fn new(cfg: DecisionConfig) -> Self {
+        Gate {
+            cfg,
+            active: HashMap::new(),
+            minute: i64::MIN,
+            in_minute: 0,
+            stats: GateStats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &DecisionConfig {
+        &self.cfg
+    }
+
+    /// True when a decision against `target` is in force at `now_us`.
+    pub fn is_active(&self, target: IpAddr, now_us: i64) -> bool {
+        self.active
+            .get(&target)
+            .is_some_and(|&until| until > now_us)
+    }
+
+    /// Checks cooldown and caps for a decision against `target` at `now_us`; on success
+    /// the decision counts as in force until `now_us + ttl`.
+    pub fn admit(
+        &mut self,
+        target: IpAddr,
+        now_us: i64,
+        protected: Option<&'static str>,
+    ) -> Result<(), Refusal> {
+        let refusal = self.check(target, now_us, protected);
+        match refusal {
+            Err(Refusal::Protected(_)) => self.stats.refused_protected += 1,
+            Err(Refusal::Cooldown) => self.stats.suppressed_cooldown += 1,
+            Err(Refusal::RateLimited) => self.stats.rate_limited += 1,
+            Err(Refusal::Capped) => self.stats.capped += 1,
+            Ok(()) => {
+                self.stats.admitted += 1;
+                self.in_minute += 1;
+                self.active
+                    .insert(target, now_us + self.cfg.ttl as i64 * 1_000_000);
+            }
+        }
+        refusal
+    }
+
+    fn check(
+        &mut self,
+        target: IpAddr,
+        now_us: i64,
+        protected: Option<&'static str>,
+    ) -> Result<(), Refusal> {
+        if let Some(why) = protected {
+            return Err(Refusal::Protected(why));
+        }
+        if self.is_active(target, now_us) {
+            return Err(Refusal::Cooldown);
+        }
+        let minute = now_us.div_euclid(60_000_000);
+        if minute != self.minute {
+            self.minute = minute;
+            self.in_minute = 0;
+        }
+        if self.in_minute >= self.cfg.max_per_minute {
+            return Err(Refusal::RateLimited);
+        }
+        if self.active.len() >= self.cfg.max_active {
+            self.active.retain(|_, &mut until| until > now_us);
+            if self.active.len() >= self.cfg.max_active {
+                return Err(Refusal::Capped);
+            }
+        }
+        Ok(())
+    }
+
+    /// Passes a proposal through [`Gate::admit`] and, if admitted, makes the decision.
+    /// `protected` says why the target must never be decided against, if it must not.
+    pub fn decide(&mut self, p: Proposal, protected: Option<&'static str>) -> Option<Decision> {
+        self.admit(p.target, p.time_us, protected).ok()?;
+        let summary = p.summary();
+        let t = p.time_us;
+        Some(Decision {
+            id: Decision::make_id(p.target, p.reason, t),
+            time: rfc3339(EveTime(t)),
+            time_us: t,
+            target: p.target,
+            action: p.action,
+            reason: p.reason,
+            direction: p.direction,
+            summary,
+            evidence: Evidence {
+                counter: p.counter.to_owned(),
+                observed: p.observed,
+                threshold: p.threshold,
+                window_secs: p.window,
+                example_flow_ids: p.example_flow_ids,
+                detail: p.detail,
+                model: p.model,
+            },
+            ttl: self.cfg.ttl,
+            confidence: p.confidence,
+            dry_run: self.cfg.dry_run,
+        })
+    }
+
+    pub fn active_count(&self, now_us: i64) -> usize {
+        self.active
+            .values()
+            .filter(|&&until| until > now_us)
+            .count()
+    }
+}
+
+/// The append-only decisions journal: one JSON object per line, flushed per decision
+/// (decisions are rare; losing one on a crash is worse than a write).
+pub struct DecisionLog {
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+impl DecisionLog {
+    pub fn open(path: &Path) -> std::io::Result<DecisionLog> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(DecisionLog {
+            path: path.to_owned(),
+            out: BufWriter::new(file),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn append(&mut self, d: &Decision) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.out, d).map_err(std::io::Error::other)?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()
+    }
+
+    /// Reads every decision of a journal (a torn last line is skipped).
+    pub fn read_all(path: &Path) -> std::io::Result<Vec<Decision>> {
+        let text = std::fs::read_to_string(path)?;
+        Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect())
+    }
+}
+
+/// Formats EVE time as RFC 3339 UTC with microseconds.
+pub fn rfc3339(t: EveTime) -> String {
+    let us = t.micros();
+    let secs = us.div_euclid(1_000_000);
+    let frac = us.rem_euclid(1_000_000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
+}
+
+/// Inverse of days-from-civil (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn rfc3339_round_trips_through_eve_parse() {
+        for s in [
+            "2016-02-29T15:04:14.000123Z",
+            "1970-01-01T00:00:00.000000Z",
+            "2023-11-14T22:13:20.171000Z",
+        ] {
+            let t = EveTime::parse(s).unwrap();
+            assert_eq!(rfc3339(t), s);
+        }
+    }
+
+    #[test]
+    fn gate_cooldown_rate_and_cap() {
+        let cfg = DecisionConfig {
+            ttl: 60,
+            max_active: 3,
+            max_per_minute: 2,
+            ..Default::default()
+        };
+        let mut g = Gate::new(cfg);
+        let t = 1_000 * 60_000_000;
+        assert_eq!(g.admit(ip("203.0.113.1"), t, None), Ok(()));
+        assert_eq!(
+            g.admit(ip("203.0.113.1"), t + 1, None),
+            Err(Refusal::Cooldown)
+        );
+        assert_eq!(g.admit(ip("203.0.113.2"), t + 2, None), Ok(()));
+        assert_eq!(
+            g.admit(ip("203.0.113.3"), t + 3, None),
+            Err(Refusal::RateLimited)
+        );
+        assert_eq!(
+            g.admit(ip("203.0.113.9"), t + 4, Some("allowlisted")),
+            Err(Refusal::Protected("allowlisted"))
+        );
+        // Next minute: rate resets; the cap (3) is reached after one more.
+        let t2 = t + 60_000_000;
+        assert_eq!(g.admit(ip("203.0.113.3"), t2, None), Ok(()));
+        // At the cap (3 in force): 203.0.113.1 expired exactly at t2 (ttl 60 s), so the
+        // cap makes room for one more.
+        assert_eq!(g.admit(ip("203.0.113.4"), t2 + 1, None), Ok(()));
+        assert_eq!(g.active_count(t2 + 1), 3);
+        assert_eq!(
+            g.stats,
+            GateStats {
+                admitted: 4,
+                refused_protected: 1,
+                suppressed_cooldown: 1,
+                rate_limited: 1,
+                capped: 0
+            }
+        );
+    }
+
+    #[test]
+    fn gate_caps_active_decisions() {
+        let cfg = DecisionConfig {
+            ttl: 3600,
+            max_active: 2,
+            max_per_minute: 100,
+            ..Default::default()
+        };
+        let mut g = Gate::new(cfg);
+        assert!(g.admit(ip("203.0.113.1"), 0, None).is_ok());
+        assert!(g.admit(ip("203.0.113.2"), 1, None).is_ok());
+        assert_eq!(g.admit(ip("203.0.113.3"), 2, None), Err(Refusal::Capped));
+    }
+
+    #[test]
+    fn confidence_and_ids() {
+        assert_eq!(threshold_confidence(200, 200), 0.75);
+        assert_eq!(threshold_confidence(400, 200), 0.88);
+        assert_eq!(threshold_confidence(1, 1_000_000), 0.0);
+        let a = Decision::make_id(ip("203.0.113.1"), Reason::SynFlood, 5);
+        assert_eq!(a, Decision::make_id(ip("203.0.113.1"), Reason::SynFlood, 5));
+        assert_ne!(a, Decision::make_id(ip("203.0.113.1"), Reason::PortScan, 5));
+        assert_eq!(a.len(), 16);
+    }
+
+    #[test]
+    fn journal_appends_and_reads_back() {
+        let dir = std::env::temp_dir().join(format!("sg-journal-{}", std::process::id()));
+        let path = dir.join("decisions.jsonl");
+        let _ = std::fs::remove_file(&path);
+        let mut log = DecisionLog::open(&path).unwrap();
+        let d = Decision {
+            id: "x".into(),
+            time: rfc3339(EveTime(0)),
+            time_us: 0,
+            target: ip("203.0.113.1"),
+            action: Action::Block,
+            reason: Reason::PortScan,
+            direction: Direction::Inbound,
+            summary: "s".into(),
+            evidence: Evidence {
+                counter: "c".into(),
+                observed: 3,
+                threshold: 2,
+                window_secs: 1.0,
+                example_flow_ids: vec![1],
+                detail: None,
+                model: None,
+            },
+            ttl: 10,
+            confidence: 0.8,
+            dry_run: true,
+        };
+        log.append(&d).unwrap();
+        log.append(&d).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"torn")
+            .unwrap();
+        let back = DecisionLog::read_all(&path).unwrap();
+        assert_eq!(back, vec![d.clone(), d]);
+        let line = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            line.starts_with(r#"{"id":"x","time":"1970-01-01T00:00:00.000000Z""#),
+            "{line}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

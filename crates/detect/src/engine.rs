@@ -1,0 +1,1029 @@
+//! The detection engine: per-source state on EVE time, heuristics, and explained
+//! decisions.
+//!
+//! Every flow, http and alert record updates the state of its source address (the flow's
+//! initiator). Heuristics look at that state right after the update; the first one whose
+//! threshold is reached makes a [`Proposal`], which the pipeline's gate admits or refuses
+//! (protected address, cooldown, caps). Direction matters: an external source attacking
+//! the home network is **blocked**; a home device that scans or fans out is
+//! **quarantined** instead, and the remote side is left alone.
+//!
+//! Memory: 304 bytes per tracked source in the table (five window counters, four flow
+//! ids, the contact list header, the address; up to 12.5 % more for the table's spare
+//! capacity), plus 32 bytes per distinct (host, port) it contacted within the scan
+//! window, capped at [`DetectConfig::max_targets`] per source. At most
+//! [`DetectConfig::max_sources`] sources are tracked; beyond that the longest idle are
+//! evicted.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use suriguard_decision::{threshold_confidence, Action, GateStats, Proposal, Reason};
+use suriguard_eve::{EveRecord, EventType, HexFlags, Proto};
+use suriguard_net::{Direction, NetworkModel};
+
+use crate::window::{evict_idle, Targets, WindowCount, SLOTS};
+
+const SEC: f64 = 1_000_000.0;
+const EXAMPLES: usize = 4;
+
+/// A count-in-window heuristic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Threshold {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Window length in seconds.
+    pub window: f64,
+    /// Decide when the count reaches this.
+    pub threshold: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Threshold {
+    fn new(window: f64, threshold: u64) -> Self {
+        Threshold {
+            enabled: true,
+            window,
+            threshold,
+        }
+    }
+
+    fn slot_us(&self) -> i64 {
+        ((self.window * SEC) as i64 / SLOTS as i64).max(1)
+    }
+
+    fn hit(&self, observed: u64) -> bool {
+        self.enabled && observed >= self.threshold
+    }
+}
+
+/// HTTP flood: many flows to web ports, or many http transactions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct HttpFlood {
+    pub enabled: bool,
+    pub window: f64,
+    /// Flows to `ports` that got a reply, in the window.
+    pub flows: u64,
+    /// http records in the window.
+    pub events: u64,
+    pub ports: Vec<u16>,
+}
+
+impl Default for HttpFlood {
+    fn default() -> Self {
+        HttpFlood {
+            enabled: true,
+            window: 5.0,
+            flows: 120,
+            events: 60,
+            ports: vec![80, 443, 8000, 8080, 8443, 8888],
+        }
+    }
+}
+
+/// Brute force: many short sessions to login services (the Mirai pattern on telnet).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct BruteForce {
+    pub enabled: bool,
+    pub window: f64,
+    pub threshold: u64,
+    pub ports: Vec<u16>,
+    /// Sessions lasting at most this many seconds count.
+    pub max_session_secs: u64,
+}
+
+impl Default for BruteForce {
+    fn default() -> Self {
+        BruteForce {
+            enabled: true,
+            window: 60.0,
+            threshold: 10,
+            ports: vec![22, 23, 2222, 2323],
+            max_session_secs: 30,
+        }
+    }
+}
+
+/// The Suricata alert fast path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct AlertPath {
+    pub enabled: bool,
+    /// Decide on alerts whose severity is at most this (1 is the most severe).
+    pub max_severity: u8,
+    /// ... and on these signature ids whatever their severity.
+    pub sids: Vec<u32>,
+}
+
+impl Default for AlertPath {
+    fn default() -> Self {
+        AlertPath {
+            enabled: true,
+            max_severity: 1,
+            sids: Vec::new(),
+        }
+    }
+}
+
+/// `[detect]`: every heuristic with its window and threshold. Defaults follow the edge
+/// IDS suriguard replaces where it had them (SYN flood 200/3 s, HTTP flood 120 flows or
+/// 60 requests/5 s, port scan 20 ports/10 s, connection rate 40/10 s).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct DetectConfig {
+    /// Whether the heuristics below may propose decisions. Off, the engine still keeps
+    /// every source's window counters (the model stage reads them) but only the model
+    /// stage decides.
+    pub heuristics: bool,
+    /// Sources tracked at once (least recently seen evicted beyond it).
+    pub max_sources: usize,
+    /// Distinct (host, port) contacts remembered per source.
+    pub max_targets: usize,
+    /// SYN-only flows that got no reply.
+    pub syn_flood: Threshold,
+    pub http_flood: HttpFlood,
+    /// Distinct destination ports on one host.
+    pub port_scan: Threshold,
+    /// Distinct hosts on one destination port.
+    pub horizontal_scan: Threshold,
+    /// Flows that got a reply (inbound only; unanswered SYNs count as SYN flood).
+    pub connection_rate: Threshold,
+    pub brute_force: BruteForce,
+    pub alert: AlertPath,
+    /// Distinct external hosts contacted by one home device.
+    pub outbound_fan_out: Threshold,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            heuristics: true,
+            max_sources: 100_000,
+            max_targets: 128,
+            syn_flood: Threshold::new(3.0, 200),
+            http_flood: HttpFlood::default(),
+            port_scan: Threshold::new(10.0, 20),
+            horizontal_scan: Threshold::new(10.0, 16),
+            connection_rate: Threshold::new(10.0, 40),
+            brute_force: BruteForce::default(),
+            alert: AlertPath::default(),
+            outbound_fan_out: Threshold::new(10.0, 64),
+        }
+    }
+}
+
+impl suriguard_config::Section for DetectConfig {
+    const NAME: &'static str = "detect";
+
+    fn validate(&self) -> Result<(), String> {
+        for (name, window) in [
+            ("syn-flood", self.syn_flood.window),
+            ("http-flood", self.http_flood.window),
+            ("port-scan", self.port_scan.window),
+            ("horizontal-scan", self.horizontal_scan.window),
+            ("connection-rate", self.connection_rate.window),
+            ("brute-force", self.brute_force.window),
+            ("outbound-fan-out", self.outbound_fan_out.window),
+        ] {
+            if !(window > 0.0 && window <= 86_400.0) {
+                return Err(format!(
+                    "[detect] {name}.window must be between 0 and 86400 seconds, got {window}"
+                ));
+            }
+        }
+        if self.max_sources == 0 || self.max_targets == 0 {
+            return Err("[detect] max-sources and max-targets must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// What one source has been doing.
+#[derive(Debug, Default)]
+struct Source {
+    last_seen: i64,
+    flows: WindowCount,
+    syn_only: WindowCount,
+    web_flows: WindowCount,
+    http_events: WindowCount,
+    auth_sessions: WindowCount,
+    targets: Targets,
+    examples: [u64; EXAMPLES],
+    next_example: usize,
+}
+
+impl Source {
+    fn touch(&mut self, t: i64, flow_id: Option<u64>) {
+        self.last_seen = self.last_seen.max(t);
+        self.remember(flow_id);
+    }
+
+    fn remember(&mut self, flow_id: Option<u64>) {
+        if let Some(id) = flow_id {
+            self.examples[self.next_example % EXAMPLES] = id;
+            self.next_example += 1;
+        }
+    }
+
+    fn examples(&self) -> Vec<u64> {
+        let n = self.next_example.min(EXAMPLES);
+        (0..n)
+            .map(|k| self.examples[(self.next_example - n + k) % EXAMPLES])
+            .collect()
+    }
+}
+
+/// Counters of the engine's work.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineStats {
+    pub flows: u64,
+    pub http: u64,
+    pub alerts: u64,
+    /// Records between two external addresses (not our network's traffic).
+    pub transit: u64,
+    /// Records the engine could not use (no addresses, no time).
+    pub incomplete: u64,
+    pub sources_evicted: u64,
+    /// Decisions made (the gate's `admitted`).
+    pub decisions: u64,
+    pub gate: GateStats,
+}
+
+/// One heuristic's verdict on the current flow, in `on_flow`'s precedence table.
+struct Check<'a> {
+    hit: bool,
+    /// The reason when the source is outside the home networks (the action is block).
+    inbound: Option<Reason>,
+    /// The reason when the source is a home device (the action is quarantine).
+    home: Option<Reason>,
+    counter: &'static str,
+    observed: u64,
+    th: &'a Threshold,
+    detail: Detail,
+}
+
+impl<'a> Check<'a> {
+    fn new(
+        hit: bool,
+        inbound: Option<Reason>,
+        home: Option<Reason>,
+        counter: &'static str,
+        observed: u64,
+        th: &'a Threshold,
+        detail: Detail,
+    ) -> Self {
+        Check {
+            hit,
+            inbound,
+            home,
+            counter,
+            observed,
+            th,
+            detail,
+        }
+    }
+}
+
+/// What makes a proposal concrete, formatted only for the proposal chosen.
+enum Detail {
+    None,
+    Host(IpAddr),
+    Port(u16),
+}
+
+impl Detail {
+    fn describe(&self) -> Option<String> {
+        match self {
+            Detail::None => None,
+            Detail::Host(h) => Some(format!("host {h}")),
+            Detail::Port(p) => Some(format!("port {p}")),
+        }
+    }
+}
+
+/// The engine. One per worker thread; not shared.
+pub struct Engine {
+    cfg: DetectConfig,
+    net: NetworkModel,
+    sources: HashMap<IpAddr, Source>,
+    newest: i64,
+    stats: EngineStats,
+}
+
+impl Engine {
+    pub fn new(cfg: DetectConfig, net: NetworkModel) -> Self {
+        Engine {
+            cfg,
+            net,
+            sources: HashMap::default(),
+            newest: i64::MIN,
+            stats: EngineStats::default(),
+        }
+    }
+
+    pub fn network(&self) -> &NetworkModel {
+        &self.net
+    }
+
+    /// The engine's counters; `decisions` and `gate` are the pipeline's to fill.
+    pub fn stats(&self) -> EngineStats {
+        self.stats.clone()
+    }
+
+    /// Names of [`Engine::source_features`], in order.
+    pub const SOURCE_FEATURES: [&'static str; 7] = [
+        "answered_flows_in_window",
+        "syn_only_flows_in_window",
+        "web_flows_in_window",
+        "http_requests_in_window",
+        "login_sessions_in_window",
+        "distinct_targets_in_scan_window",
+        "distinct_external_hosts_in_scan_window",
+    ];
+
+    /// The per-source window features the model stage uses (names in
+    /// [`Engine::SOURCE_FEATURES`]); `None` for an untracked source.
+    pub fn source_features(&self, ip: IpAddr) -> Option<[f32; 7]> {
+        let s = self.sources.get(&ip)?;
+        let net = &self.net;
+        Some([
+            s.flows.total() as f32,
+            s.syn_only.total() as f32,
+            s.web_flows.total() as f32,
+            s.http_events.total() as f32,
+            s.auth_sessions.total() as f32,
+            s.targets.len() as f32,
+            s.targets.hosts(|h| !net.is_home(h)) as f32,
+        ])
+    }
+
+    pub fn tracked_sources(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// Updates state with one record and returns what it tipped, if anything.
+    pub fn handle(&mut self, rec: &EveRecord<'_>) -> Option<Proposal> {
+        match rec.kind() {
+            EventType::Flow => self.on_flow(rec),
+            EventType::Http => self.on_http(rec),
+            EventType::Alert => self.on_alert(rec),
+            _ => None,
+        }
+    }
+
+    /// Makes room for `ip` if it is new and the table is full; advances the clock.
+    fn make_room(&mut self, ip: IpAddr, t: i64) {
+        self.newest = self.newest.max(t);
+        if self.sources.len() >= self.cfg.max_sources && !self.sources.contains_key(&ip) {
+            self.evict();
+        }
+    }
+
+    /// Drops sources idle longer than the longest window; if that frees too little, the
+    /// least recently seen half.
+    fn evict(&mut self) {
+        let longest = [
+            self.cfg.syn_flood.window,
+            self.cfg.http_flood.window,
+            self.cfg.port_scan.window,
+            self.cfg.horizontal_scan.window,
+            self.cfg.connection_rate.window,
+            self.cfg.brute_force.window,
+            self.cfg.outbound_fan_out.window,
+        ]
+        .into_iter()
+        .fold(0.0, f64::max);
+        let horizon = self.newest - (longest * SEC) as i64;
+        self.stats.sources_evicted +=
+            evict_idle(&mut self.sources, self.cfg.max_sources, horizon, |s| {
+                s.last_seen
+            });
+    }
+
+    fn on_flow(&mut self, rec: &EveRecord<'_>) -> Option<Proposal> {
+        self.stats.flows += 1;
+        let Some((src, dst, flow, t)) = rec.flow_parts() else {
+            self.stats.incomplete += 1;
+            return None;
+        };
+        let dir = self.net.direction(src, dst);
+        if dir == Direction::Transit {
+            self.stats.transit += 1;
+            return None;
+        }
+        let dport = rec.dest_port.unwrap_or(0);
+        let tcp = rec.proto == Some(Proto::Tcp);
+        let no_reply = flow.pkts_toclient.unwrap_or(0) == 0;
+        // Client-side flags; records without them (non-Suricata producers) fall back to
+        // the flow's combined flags.
+        let ts_flags = rec
+            .tcp
+            .as_ref()
+            .and_then(|t| t.tcp_flags_ts.or(t.tcp_flags))
+            .unwrap_or_default();
+        let syn_only =
+            tcp && no_reply && ts_flags.has(HexFlags::SYN) && !ts_flags.has(HexFlags::ACK);
+        let age = flow.age.unwrap_or(0);
+        let c = &self.cfg;
+        let auth = c.brute_force.enabled
+            && tcp
+            && !no_reply
+            && c.brute_force.ports.contains(&dport)
+            && age <= c.brute_force.max_session_secs;
+        let web = c.http_flood.enabled && !no_reply && c.http_flood.ports.contains(&dport);
+        let scan_window = c
+            .port_scan
+            .window
+            .max(c.horizontal_scan.window)
+            .max(c.outbound_fan_out.window);
+        let (flow_slot, syn_slot, web_slot, auth_slot) = (
+            c.connection_rate.slot_us(),
+            c.syn_flood.slot_us(),
+            Threshold::new(c.http_flood.window, 0).slot_us(),
+            Threshold::new(c.brute_force.window, 0).slot_us(),
+        );
+        let max_targets = c.max_targets;
+
+        self.make_room(src, t);
+        let s = self.sources.entry(src).or_default();
+        s.touch(t, rec.flow_id);
+        // Connections that got a reply; unanswered SYNs are the SYN-flood counter's.
+        let flows = if no_reply {
+            s.flows.total()
+        } else {
+            s.flows.add(t, flow_slot)
+        } as u64;
+        let syn = if syn_only {
+            s.syn_only.add(t, syn_slot)
+        } else {
+            s.syn_only.total()
+        } as u64;
+        let webn = if web {
+            s.web_flows.add(t, web_slot)
+        } else {
+            s.web_flows.total()
+        } as u64;
+        let authn = if auth {
+            s.auth_sessions.add(t, auth_slot)
+        } else {
+            s.auth_sessions.total()
+        } as u64;
+        s.targets
+            .add(dst, dport, t, (scan_window * SEC) as i64, max_targets);
+        let ports = s.targets.ports_on(dst) as u64;
+        let net = &self.net;
+        let hosts_on_port = s
+            .targets
+            .hosts_on(dport, |h| dir != Direction::Inbound || net.is_home(h))
+            as u64;
+        let external_hosts = s.targets.hosts(|h| !net.is_home(h)) as u64;
+        if !self.cfg.heuristics {
+            return None;
+        }
+
+        let c = &self.cfg;
+        let inbound = dir == Direction::Inbound;
+        let bf = Threshold::new(c.brute_force.window, c.brute_force.threshold);
+        let hf = Threshold::new(c.http_flood.window, c.http_flood.flows);
+        // In order of precedence: the first check that trips proposes the decision. An
+        // inbound source is blocked; a home device (outbound or internal) is quarantined,
+        // and checks without a reason for its direction do not apply.
+        let checks = [
+            Check::new(
+                c.syn_flood.hit(syn),
+                Some(Reason::SynFlood),
+                Some(Reason::OutboundScan),
+                "SYN-only flows without reply",
+                syn,
+                &c.syn_flood,
+                Detail::None,
+            ),
+            Check::new(
+                c.brute_force.enabled && authn >= bf.threshold,
+                Some(Reason::BruteForce),
+                Some(Reason::BruteForce),
+                "short sessions to login ports",
+                authn,
+                &bf,
+                Detail::Port(dport),
+            ),
+            Check::new(
+                c.port_scan.hit(ports),
+                Some(Reason::PortScan),
+                Some(Reason::OutboundScan),
+                "distinct ports on one host",
+                ports,
+                &c.port_scan,
+                Detail::Host(dst),
+            ),
+            Check::new(
+                c.horizontal_scan.hit(hosts_on_port),
+                Some(Reason::HorizontalScan),
+                Some(Reason::OutboundScan),
+                if inbound {
+                    "distinct home hosts on one port"
+                } else {
+                    "distinct hosts on one port"
+                },
+                hosts_on_port,
+                &c.horizontal_scan,
+                Detail::Port(dport),
+            ),
+            Check::new(
+                c.http_flood.enabled && webn >= hf.threshold,
+                Some(Reason::HttpFlood),
+                None,
+                "flows to web ports",
+                webn,
+                &hf,
+                Detail::None,
+            ),
+            Check::new(
+                c.connection_rate.hit(flows),
+                Some(Reason::ConnectionRate),
+                None,
+                "connections with a reply",
+                flows,
+                &c.connection_rate,
+                Detail::None,
+            ),
+            Check::new(
+                c.outbound_fan_out.hit(external_hosts),
+                None,
+                Some(Reason::OutboundFanOut),
+                "distinct external hosts",
+                external_hosts,
+                &c.outbound_fan_out,
+                Detail::None,
+            ),
+        ];
+        let action = if inbound {
+            Action::Block
+        } else {
+            Action::Quarantine
+        };
+        let proposal = checks.into_iter().find_map(|k| {
+            let reason = if inbound { k.inbound } else { k.home };
+            reason.filter(|_| k.hit).map(|reason| Proposal {
+                target: src,
+                direction: dir,
+                time_us: t,
+                action,
+                reason,
+                counter: k.counter,
+                observed: k.observed,
+                threshold: k.th.threshold,
+                window: k.th.window,
+                detail: k.detail.describe(),
+                confidence: threshold_confidence(k.observed, k.th.threshold),
+                example_flow_ids: Vec::new(),
+                model: None,
+            })
+        })?;
+        Some(self.with_examples(proposal))
+    }
+
+    fn on_http(&mut self, rec: &EveRecord<'_>) -> Option<Proposal> {
+        self.stats.http += 1;
+        let (Some(src), Some(dst), Some(t)) = (rec.src_ip, rec.dest_ip, rec.timestamp) else {
+            self.stats.incomplete += 1;
+            return None;
+        };
+        let dir = self.net.direction(src, dst);
+        if dir != Direction::Inbound || !self.cfg.http_flood.enabled {
+            return None;
+        }
+        let t = t.micros();
+        let slot = Threshold::new(self.cfg.http_flood.window, 0).slot_us();
+        self.make_room(src, t);
+        let s = self.sources.entry(src).or_default();
+        s.touch(t, rec.flow_id);
+        let n = s.http_events.add(t, slot) as u64;
+        let hf = &self.cfg.http_flood;
+        if !self.cfg.heuristics || n < hf.events {
+            return None;
+        }
+        let proposal = Proposal {
+            target: src,
+            direction: dir,
+            time_us: t,
+            action: Action::Block,
+            reason: Reason::HttpFlood,
+            counter: "http requests",
+            observed: n,
+            threshold: hf.events,
+            window: hf.window,
+            detail: rec
+                .http
+                .as_ref()
+                .and_then(|h| h.hostname.as_ref())
+                .map(|h| format!("host {h}")),
+            confidence: threshold_confidence(n, hf.events),
+            example_flow_ids: Vec::new(),
+            model: None,
+        };
+        Some(self.with_examples(proposal))
+    }
+
+    fn on_alert(&mut self, rec: &EveRecord<'_>) -> Option<Proposal> {
+        self.stats.alerts += 1;
+        let (Some(src), Some(dst), Some(t), Some(alert)) =
+            (rec.src_ip, rec.dest_ip, rec.timestamp, rec.alert.as_ref())
+        else {
+            self.stats.incomplete += 1;
+            return None;
+        };
+        let ap = &self.cfg.alert;
+        if !self.cfg.heuristics {
+            return None;
+        }
+        let severity = alert.severity.unwrap_or(u8::MAX);
+        let sid = alert.signature_id.unwrap_or(0);
+        let listed = ap.sids.contains(&sid);
+        if !ap.enabled || !(severity <= ap.max_severity || listed) {
+            return None;
+        }
+        let dir = self.net.direction(src, dst);
+        // The external side is the one to block; between two home hosts, only record.
+        let (target, action) = match dir {
+            Direction::Inbound => (src, Action::Block),
+            Direction::Outbound => (dst, Action::Block),
+            Direction::Internal => (src, Action::AlertOnly),
+            Direction::Transit => {
+                self.stats.transit += 1;
+                return None;
+            }
+        };
+        let t = t.micros();
+        self.newest = self.newest.max(t);
+        let confidence = match severity {
+            1 => 0.9,
+            2 => 0.75,
+            _ => 0.6,
+        };
+        Some(Proposal {
+            target,
+            direction: dir,
+            time_us: t,
+            action,
+            reason: Reason::SuricataAlert,
+            counter: if listed {
+                "listed signature id"
+            } else {
+                "alert severity"
+            },
+            observed: severity as u64,
+            threshold: ap.max_severity as u64,
+            window: 0.0,
+            detail: Some(format!(
+                "sid {sid}: {}",
+                alert
+                    .signature
+                    .as_ref()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default()
+            )),
+            confidence,
+            example_flow_ids: rec.flow_id.into_iter().collect(),
+            model: None,
+        })
+    }
+
+    /// The flow ids of a source's latest records (most recent last), for evidence.
+    pub fn examples(&self, src: IpAddr) -> Vec<u64> {
+        self.sources
+            .get(&src)
+            .map(Source::examples)
+            .unwrap_or_default()
+    }
+
+    fn with_examples(&self, mut p: Proposal) -> Proposal {
+        p.example_flow_ids = self.examples(p.target);
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::Pipeline;
+    use suriguard_decision::{rfc3339, Decision, DecisionConfig};
+    use suriguard_eve::EveTime;
+
+    fn flow(src: &str, dst: &str, dport: u16, start_us: i64, syn_only: bool, id: u64) -> String {
+        let t = rfc3339(EveTime(start_us)).replace('Z', "+0000");
+        let (toclient, flags) = if syn_only { (0, "02") } else { (3, "1b") };
+        format!(
+            r#"{{"timestamp":"{t}","flow_id":{id},"event_type":"flow","src_ip":"{src}","src_port":40000,"dest_ip":"{dst}","dest_port":{dport},"proto":"TCP","flow":{{"pkts_toserver":1,"pkts_toclient":{toclient},"bytes_toserver":60,"bytes_toclient":0,"start":"{t}","end":"{t}","age":1,"state":"new"}},"tcp":{{"tcp_flags":"{flags}","tcp_flags_ts":"{flags}","tcp_flags_tc":"00"}}}}"#
+        )
+    }
+
+    /// The engine behind the pipeline's gate, as every driver runs it.
+    fn engine(tweak: impl FnOnce(&mut DetectConfig)) -> Pipeline {
+        let mut cfg = DetectConfig::default();
+        tweak(&mut cfg);
+        Pipeline::with_parts(cfg, NetworkModel::default(), DecisionConfig::default())
+    }
+
+    fn feed(e: &mut Pipeline, recs: &[String]) -> Vec<Decision> {
+        for r in recs {
+            e.handle(r.as_bytes()).unwrap();
+        }
+        e.drain_decisions().collect()
+    }
+
+    const T0: i64 = 1_700_000_000_000_000;
+
+    #[test]
+    fn syn_flood_blocks_the_source_once() {
+        let mut e = engine(|_| {});
+        let recs: Vec<String> = (0..250)
+            .map(|i| {
+                flow(
+                    "203.0.113.7",
+                    "192.168.1.10",
+                    443,
+                    T0 + i * 5_000,
+                    true,
+                    i as u64,
+                )
+            })
+            .collect();
+        let ds = feed(&mut e, &recs);
+        assert_eq!(ds.len(), 1, "{ds:?}");
+        let d = &ds[0];
+        assert_eq!(
+            (d.action, d.reason, d.direction),
+            (Action::Block, Reason::SynFlood, Direction::Inbound)
+        );
+        assert_eq!(d.target.to_string(), "203.0.113.7");
+        assert_eq!(d.evidence.observed, 200);
+        assert_eq!(d.evidence.threshold, 200);
+        assert_eq!(d.evidence.example_flow_ids, vec![196, 197, 198, 199]);
+        assert_eq!(d.confidence, 0.75);
+        assert!(
+            d.summary
+                .contains("200 SYN-only flows without reply within 3 s"),
+            "{}",
+            d.summary
+        );
+        assert_eq!(e.engine_stats().unwrap().gate.suppressed_cooldown, 50);
+    }
+
+    #[test]
+    fn slow_syns_stay_below_the_window() {
+        let mut e = engine(|_| {});
+        // 300 SYNs, one every 20 ms: at most 150 in any 3 s window.
+        let recs: Vec<String> = (0..300)
+            .map(|i| {
+                flow(
+                    "203.0.113.7",
+                    "192.168.1.10",
+                    443,
+                    T0 + i * 20_000,
+                    true,
+                    i as u64,
+                )
+            })
+            .collect();
+        assert!(feed(&mut e, &recs).is_empty());
+    }
+
+    #[test]
+    fn port_scan_and_outbound_quarantine() {
+        let mut e = engine(|c| c.connection_rate.enabled = false);
+        let scan: Vec<String> = (0..25)
+            .map(|p| {
+                flow(
+                    "198.51.100.9",
+                    "192.168.1.20",
+                    1000 + p,
+                    T0 + p as i64 * 1000,
+                    true,
+                    p as u64,
+                )
+            })
+            .collect();
+        let ds = feed(&mut e, &scan);
+        assert_eq!(ds.len(), 1);
+        assert_eq!(
+            (ds[0].reason, ds[0].evidence.observed),
+            (Reason::PortScan, 20)
+        );
+
+        // A home device scanning outward is quarantined, the remote side untouched.
+        let out: Vec<String> = (0..25)
+            .map(|p| {
+                flow(
+                    "192.168.1.50",
+                    "203.0.113.80",
+                    1000 + p,
+                    T0 + p as i64 * 1000,
+                    true,
+                    p as u64,
+                )
+            })
+            .collect();
+        let ds = feed(&mut e, &out);
+        assert_eq!(ds.len(), 1);
+        assert_eq!(
+            (ds[0].action, ds[0].reason),
+            (Action::Quarantine, Reason::OutboundScan)
+        );
+        assert_eq!(ds[0].target.to_string(), "192.168.1.50");
+        let f = e
+            .engine()
+            .unwrap()
+            .source_features("192.168.1.50".parse().unwrap())
+            .unwrap();
+        assert_eq!(f, [0.0, 25.0, 0.0, 0.0, 0.0, 25.0, 1.0]);
+        assert!(e
+            .engine()
+            .unwrap()
+            .source_features("192.0.2.99".parse().unwrap())
+            .is_none());
+    }
+
+    #[test]
+    fn horizontal_scan_over_home_hosts() {
+        let mut e = engine(|_| {});
+        let recs: Vec<String> = (0..20)
+            .map(|h| {
+                flow(
+                    "203.0.113.5",
+                    &format!("192.168.1.{}", 10 + h),
+                    23,
+                    T0 + h as i64 * 1000,
+                    true,
+                    h as u64,
+                )
+            })
+            .collect();
+        let ds = feed(&mut e, &recs);
+        assert_eq!(ds.len(), 1);
+        assert_eq!(
+            (ds[0].reason, ds[0].evidence.observed),
+            (Reason::HorizontalScan, 16)
+        );
+    }
+
+    #[test]
+    fn allowlisted_and_own_sources_are_never_decided() {
+        let net = NetworkModel::new(
+            suriguard_net::default_home_networks(),
+            vec!["203.0.113.0/24".parse().unwrap()],
+            vec!["192.168.1.1".parse().unwrap()],
+        );
+        let mut e = Pipeline::with_parts(DetectConfig::default(), net, DecisionConfig::default());
+        let mut recs: Vec<String> = (0..250)
+            .map(|i| {
+                flow(
+                    "203.0.113.7",
+                    "192.168.1.10",
+                    443,
+                    T0 + i * 5_000,
+                    true,
+                    i as u64,
+                )
+            })
+            .collect();
+        recs.extend((0..250).map(|i| {
+            flow(
+                "192.168.1.1",
+                "203.0.113.200",
+                443,
+                T0 + i * 5_000,
+                true,
+                i as u64,
+            )
+        }));
+        assert!(feed(&mut e, &recs).is_empty());
+        assert!(e.engine_stats().unwrap().gate.refused_protected > 0);
+    }
+
+    #[test]
+    fn alert_fast_path_by_severity_and_sid() {
+        let mut e = engine(|c| c.alert.sids = vec![4242]);
+        let alert = |sid: u32, sev: u8, src: &str, dst: &str| {
+            format!(
+                r#"{{"timestamp":"2024-01-01T00:00:00.000000+0000","flow_id":9,"event_type":"alert","src_ip":"{src}","dest_ip":"{dst}","proto":"TCP","alert":{{"signature_id":{sid},"severity":{sev},"signature":"test sig"}}}}"#
+            )
+        };
+        let ds = feed(
+            &mut e,
+            &[
+                alert(1, 3, "203.0.113.1", "192.168.1.2"), // severity 3: no
+                alert(2, 1, "203.0.113.2", "192.168.1.2"), // severity 1: block src
+                alert(4242, 3, "203.0.113.3", "192.168.1.2"), // listed sid: block src
+                alert(3, 1, "192.168.1.2", "203.0.113.4"), // outbound: block the remote
+            ],
+        );
+        let got: Vec<(String, Action)> = ds
+            .iter()
+            .map(|d| (d.target.to_string(), d.action))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("203.0.113.2".into(), Action::Block),
+                ("203.0.113.3".into(), Action::Block),
+                ("203.0.113.4".into(), Action::Block)
+            ]
+        );
+        assert_eq!(ds[0].evidence.detail.as_deref(), Some("sid 2: test sig"));
+    }
+
+    #[test]
+    fn spoofed_flood_respects_caps_and_bounded_memory() {
+        let mut e = Pipeline::with_parts(
+            DetectConfig {
+                max_sources: 1_000,
+                ..Default::default()
+            },
+            NetworkModel::default(),
+            DecisionConfig {
+                max_per_minute: 5,
+                max_active: 8,
+                ..Default::default()
+            },
+        );
+        // 50,000 spoofed sources, one SYN each: no single source reaches a threshold.
+        let recs: Vec<String> = (0..50_000u32)
+            .map(|i| {
+                let src = std::net::Ipv4Addr::from(0xC612_0000u32 + i + 1); // 198.18.0.0/15
+                flow(
+                    &src.to_string(),
+                    "192.168.1.10",
+                    80,
+                    T0 + i as i64 * 10,
+                    true,
+                    i as u64,
+                )
+            })
+            .collect();
+        assert!(feed(&mut e, &recs).is_empty());
+        assert!(e.engine().unwrap().tracked_sources() <= 1_000);
+        assert!(e.engine_stats().unwrap().sources_evicted >= 49_000);
+    }
+
+    #[test]
+    fn connection_rate_counts_answered_flows() {
+        let mut e = engine(|_| {});
+        let recs: Vec<String> = (0..45)
+            .map(|i| {
+                flow(
+                    "203.0.113.8",
+                    "192.168.1.10",
+                    8883,
+                    T0 + i * 100_000,
+                    false,
+                    i as u64,
+                )
+            })
+            .collect();
+        let ds = feed(&mut e, &recs);
+        assert_eq!(ds.len(), 1);
+        assert_eq!(
+            (ds[0].reason, ds[0].evidence.observed),
+            (Reason::ConnectionRate, 40)
+        );
+    }
+
+    #[test]
+    fn transit_is_ignored() {
+        let mut e = engine(|_| {});
+        let recs: Vec<String> = (0..250)
+            .map(|i| {
+                flow(
+                    "203.0.113.7",
+                    "198.51.100.5",
+                    443,
+                    T0 + i * 5_000,
+                    true,
+                    i as u64,
+                )
+            })
+            .collect();
+        assert!(feed(&mut e, &recs).is_empty());
+        assert_eq!(e.engine_stats().unwrap().transit, 250);
+    }
+}
+#[cfg(test)]
+mod size {
+    /// The per-source memory the docs state: a table slot of (address, state).
+    #[test]
+    fn source_state_stays_small() {
+        assert_eq!(
+            std::mem::size_of::<(std::net::IpAddr, super::Source)>(),
+            304
+        );
+    }
+}

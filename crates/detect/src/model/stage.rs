@@ -1,0 +1,323 @@
+//! The model stage as the plugin's worker runs it: sequences in, batches through the
+//! model, verdicts through the policy, decisions out.
+//!
+//! Each flow record (after the engine has counted it) adds a step to its source's
+//! sequence; unless the source is protected or already decided, the sequence is copied
+//! into the pending batch. The batch runs when it is full ([`ModelConfig::batch`]) or
+//! when its oldest sample has waited [`ModelConfig::deadline_ms`] ([`MlStage::poll`],
+//! which the worker calls between records and when the queue is idle). What the policy
+//! tips becomes a [`Proposal`], which waits in the stage until the pipeline takes it
+//! ([`MlStage::take_proposals`]) through the same gate as the heuristics'.
+//!
+//! A model that fails to run is retried on the next batch; after
+//! [`MAX_CONSECUTIVE_FAILURES`] failures in a row the stage switches itself off and says
+//! why ([`MlStage::disabled`]); the heuristics carry on.
+
+use std::net::IpAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use suriguard_decision::{rfc3339, Action, ModelEvidence, ModelVerdict, Proposal, Reason};
+use suriguard_eve::{EveRecord, EveTime};
+use suriguard_net::Direction;
+
+use crate::engine::Engine;
+use crate::model::policy::{PolicyConfig, Verdict};
+use crate::model::runtime::{Model, ModelError, Runner};
+use crate::model::seq::{Sequencer, Step};
+use crate::model::{ModelConfig, ModelStats};
+
+/// Failed runs in a row after which the stage turns itself off.
+pub const MAX_CONSECUTIVE_FAILURES: u32 = 3;
+
+/// The model stage of one worker thread.
+pub struct MlStage {
+    runner: Runner,
+    seq: Sequencer,
+    policy: PolicyConfig,
+    batch: usize,
+    deadline: Duration,
+    input: Vec<f32>,
+    output: Vec<f32>,
+    pending: Vec<Step>,
+    oldest: Option<Instant>,
+    proposals: Vec<Proposal>,
+    failures: u32,
+    label: String,
+    stats: ModelStats,
+}
+
+impl std::fmt::Debug for MlStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MlStage")
+            .field("model", &self.label)
+            .finish()
+    }
+}
+
+impl MlStage {
+    /// Loads the configured model. `Ok(None)` when no model is configured.
+    pub fn load(cfg: &ModelConfig) -> Result<Option<MlStage>, ModelError> {
+        let (Some(path), Some(meta)) = (cfg.path.as_ref(), cfg.meta_path()) else {
+            return Ok(None);
+        };
+        let model = Model::load(path, &meta, cfg.batch)?;
+        Ok(Some(MlStage::new(model, cfg)))
+    }
+
+    pub fn new(model: Arc<Model>, cfg: &ModelConfig) -> MlStage {
+        let meta = model.meta();
+        let label = if meta.version.is_empty() {
+            meta.name.clone()
+        } else {
+            format!("{} {}", meta.name, meta.version)
+        };
+        let seq = Sequencer::new(meta.extractor, meta.sequence_length, cfg.max_sources);
+        let batch = cfg.batch.clamp(1, model.max_batch().max(1));
+        MlStage {
+            input: Vec::with_capacity(batch * model.sample_len()),
+            runner: model.runner(),
+            seq,
+            policy: cfg.policy.clone(),
+            batch,
+            deadline: Duration::from_millis(cfg.deadline_ms),
+            output: Vec::new(),
+            pending: Vec::with_capacity(batch),
+            oldest: None,
+            proposals: Vec::new(),
+            failures: 0,
+            stats: ModelStats {
+                model: label.clone(),
+                ..ModelStats::default()
+            },
+            label,
+        }
+    }
+
+    /// A line for the log: what was loaded.
+    pub fn describe(&self) -> String {
+        let m = self.runner.model();
+        let meta = m.meta();
+        format!(
+            "model {} loaded from {} ({}, {} steps × {} features, {} classes, batches {:?}; policy {} verdicts ≥ {} within {} s)",
+            self.label,
+            m.path().display(),
+            meta.extractor.as_str(),
+            meta.sequence_length,
+            meta.width(),
+            meta.classes.len(),
+            m.batch_sizes(),
+            self.policy.verdicts,
+            self.policy.min_confidence,
+            self.policy.window
+        )
+    }
+
+    pub fn disabled(&self) -> Option<&str> {
+        self.stats.disabled.as_deref()
+    }
+
+    /// Adds the flow's step and queues its source's sequence; runs the batch when full.
+    /// Call after `engine.handle(rec)`. `may_decide` says whether a decision against a
+    /// source could still be admitted at a time (not protected, not already decided):
+    /// only then is the model run on it.
+    pub fn observe(
+        &mut self,
+        rec: &EveRecord<'_>,
+        engine: &Engine,
+        may_decide: impl Fn(IpAddr, i64) -> bool,
+    ) {
+        if self.stats.disabled.is_some() {
+            return;
+        }
+        let Some(step) = self.seq.observe(rec, engine) else {
+            return;
+        };
+        if !may_decide(step.src, step.time_us) {
+            self.stats.skipped_gated += 1;
+            return;
+        }
+        let per = self.seq.sample_len();
+        let at = self.input.len();
+        self.input.resize(at + per, 0.0);
+        let norm = self.runner.model().meta().normalisation.as_ref();
+        self.seq.snapshot(step.src, norm, &mut self.input[at..]);
+        self.pending.push(step);
+        if self.oldest.is_none() {
+            self.oldest = Some(Instant::now());
+        }
+        if self.pending.len() >= self.batch {
+            self.stats.flushed_full += 1;
+            self.flush(engine);
+        }
+    }
+
+    /// Runs the pending batch if its deadline has passed.
+    pub fn poll(&mut self, now: Instant, engine: &Engine) {
+        if self
+            .oldest
+            .is_some_and(|t| now.duration_since(t) >= self.deadline)
+        {
+            self.stats.flushed_deadline += 1;
+            self.flush(engine);
+        }
+    }
+
+    /// How long until the pending batch is due (`None`: nothing pending).
+    pub fn due_in(&self, now: Instant) -> Option<Duration> {
+        self.oldest
+            .map(|t| self.deadline.saturating_sub(now.duration_since(t)))
+    }
+
+    /// Runs whatever is pending (end of input).
+    pub fn finish(&mut self, engine: &Engine) {
+        if !self.pending.is_empty() {
+            self.stats.flushed_final += 1;
+            self.flush(engine);
+        }
+    }
+
+    /// Proposals made since the last call, for the pipeline's gate.
+    pub fn take_proposals(&mut self) -> std::vec::Drain<'_, Proposal> {
+        self.proposals.drain(..)
+    }
+
+    /// Counts a proposal of this stage that the gate admitted.
+    pub fn count_decision(&mut self) {
+        self.stats.decisions += 1;
+    }
+
+    pub fn stats(&self) -> ModelStats {
+        ModelStats {
+            steps: self.seq.stats.steps,
+            sources_evicted: self.seq.stats.sources_evicted,
+            ..self.stats.clone()
+        }
+    }
+
+    fn flush(&mut self, engine: &Engine) {
+        let n = self.pending.len();
+        self.oldest = None;
+        if n == 0 {
+            return;
+        }
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            self.runner.run(&self.input, n, &mut self.output)
+        }));
+        let failed = match run {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some("the model run panicked".to_owned()),
+        };
+        self.input.clear();
+        if let Some(why) = failed {
+            self.pending.clear();
+            self.stats.run_errors += 1;
+            self.failures += 1;
+            if self.failures >= MAX_CONSECUTIVE_FAILURES {
+                self.stats.disabled = Some(format!(
+                    "model stage disabled after {} failed runs in a row; heuristics continue: {why}",
+                    self.failures
+                ));
+            }
+            return;
+        }
+        self.failures = 0;
+        self.stats.batches += 1;
+        self.stats.samples += n as u64;
+        let meta = self.runner.model().meta();
+        let classes = meta.classes.len();
+        let benign = meta.benign();
+        for (k, step) in self.pending.drain(..).enumerate() {
+            let probs = &self.output[k * classes..(k + 1) * classes];
+            let v = Verdict::from_probabilities(probs, benign, step.time_us, step.steps);
+            if !v.malicious(&self.policy) {
+                continue;
+            }
+            self.stats.malicious_verdicts += 1;
+            let Some(src) = self.seq.source_mut(step.src) else {
+                continue;
+            };
+            let Some(tipped) = src.record_verdict(v, &self.policy) else {
+                continue;
+            };
+            // Transit flows never become steps (the sequencer skips them).
+            if let Some(p) = model_proposal(
+                engine,
+                step.src,
+                step.direction,
+                &tipped,
+                &self.label,
+                &meta.classes,
+                &self.policy,
+            ) {
+                self.proposals.push(p);
+            }
+        }
+    }
+
+    /// Sources whose recent flows are remembered.
+    pub fn tracked_sources(&self) -> usize {
+        self.seq.tracked_sources()
+    }
+}
+
+/// The proposal behind `verdicts` malicious verdicts (oldest first) on `src`, whose latest
+/// flow went in `dir`.
+fn model_proposal(
+    engine: &Engine,
+    src: IpAddr,
+    dir: Direction,
+    verdicts: &[Verdict],
+    model: &str,
+    classes: &[String],
+    policy: &PolicyConfig,
+) -> Option<Proposal> {
+    let last = verdicts.last()?;
+    let class = |v: &Verdict| {
+        classes
+            .get(v.class as usize)
+            .cloned()
+            .unwrap_or_else(|| format!("class-{}", v.class))
+    };
+    let mean = verdicts.iter().map(|v| v.confidence as f64).sum::<f64>() / verdicts.len() as f64;
+    Some(Proposal {
+        target: src,
+        direction: dir,
+        time_us: last.time_us,
+        action: if dir == Direction::Inbound {
+            Action::Block
+        } else {
+            Action::Quarantine
+        },
+        reason: Reason::Model,
+        counter: "malicious model verdicts",
+        observed: verdicts.len() as u64,
+        threshold: policy.verdicts as u64,
+        window: policy.window,
+        detail: Some(format!(
+            "model {model}: {}",
+            verdicts
+                .iter()
+                .map(|v| format!("{} {:.2}", class(v), v.confidence))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        confidence: (mean * 10_000.0).round() / 10_000.0,
+        example_flow_ids: engine.examples(src),
+        model: Some(ModelEvidence {
+            model: model.to_owned(),
+            min_confidence: policy.min_confidence,
+            verdicts: verdicts
+                .iter()
+                .map(|v| ModelVerdict {
+                    time: rfc3339(EveTime(v.time_us)),
+                    class: class(v),
+                    confidence: (v.confidence as f64 * 10_000.0).round() / 10_000.0,
+                    steps: v.steps,
+                })
+                .collect(),
+        }),
+    })
+}

@@ -1,0 +1,390 @@
+//! What the plugin's worker does with each record it takes off the queue: parse into the
+//! typed view, count, let the engine's heuristics and the model stage propose, and pass
+//! every proposal through one gate. Decisions leave through one door:
+//! [`Pipeline::drain_decisions`].
+//!
+//! The plugin, offline analysis (`suriguardctl analyze`), `suriguardctl model export` and
+//! the benchmarks all build it with [`Pipeline::build`] and run this very code, so a
+//! capture analysed offline gives the verdicts the plugin gives live.
+
+use std::time::{Duration, Instant};
+
+use suriguard_config::{ConfigError, ConfigFile};
+use suriguard_decision::{Decision, DecisionConfig, Gate, Proposal};
+use suriguard_eve::{self as eve, EveRecord};
+use suriguard_net::{NetworkConfig, NetworkModel};
+
+use crate::engine::{DetectConfig, Engine, EngineStats};
+use crate::model::ModelConfig;
+use crate::stats::IngestStats;
+
+/// The sections of the configuration file a pipeline is built from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PipelineConfig {
+    pub network: NetworkConfig,
+    pub detect: DetectConfig,
+    pub model: ModelConfig,
+    pub decisions: DecisionConfig,
+}
+
+impl PipelineConfig {
+    /// Reads and validates `[network]`, `[detect]`, `[model]` and `[decisions]`, and
+    /// nothing else.
+    pub fn from_file(file: &ConfigFile) -> Result<PipelineConfig, ConfigError> {
+        Ok(PipelineConfig {
+            network: file.section()?,
+            detect: file.section()?,
+            model: file.section()?,
+            decisions: file.section()?,
+        })
+    }
+}
+
+/// The worker's state. One per worker thread; never shared.
+pub struct Pipeline {
+    stats: IngestStats,
+    net: NetworkModel,
+    gate: Gate,
+    engine: Option<Engine>,
+    #[cfg(feature = "ml")]
+    model: Option<crate::model::stage::MlStage>,
+    decided: Vec<Decision>,
+}
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        Pipeline::new()
+    }
+}
+
+impl Pipeline {
+    /// Parses and counts only (benchmarks of the reader).
+    pub fn new() -> Self {
+        Pipeline {
+            stats: IngestStats::default(),
+            net: NetworkModel::default(),
+            gate: Gate::new(DecisionConfig::default()),
+            engine: None,
+            #[cfg(feature = "ml")]
+            model: None,
+            decided: Vec::new(),
+        }
+    }
+
+    /// The pipeline every driver runs: the engine with its heuristics and, with the `ml`
+    /// feature and a `[model] path`, the model stage. A model that cannot be loaded
+    /// switches the model stage off, never the pipeline: the second value says why.
+    pub fn build(cfg: &PipelineConfig) -> (Pipeline, Option<String>) {
+        #[allow(unused_mut)]
+        let mut p = Pipeline::with_parts(
+            cfg.detect.clone(),
+            cfg.network.model(),
+            cfg.decisions.clone(),
+        );
+        #[cfg(feature = "ml")]
+        match crate::model::stage::MlStage::load(&cfg.model) {
+            Ok(stage) => p.model = stage,
+            Err(e) => {
+                return (
+                    p,
+                    Some(format!(
+                        "{e}; the model stage is off, the heuristics keep running"
+                    )),
+                )
+            }
+        }
+        #[cfg(not(feature = "ml"))]
+        if cfg.model.path.is_some() {
+            return (
+                p,
+                Some("this build has no model runtime; the model stage is off".into()),
+            );
+        }
+        (p, None)
+    }
+
+    /// The engine and gate from their settings, without a model.
+    pub fn with_parts(detect: DetectConfig, net: NetworkModel, decisions: DecisionConfig) -> Self {
+        Pipeline {
+            engine: Some(Engine::new(detect, net.clone())),
+            net,
+            gate: Gate::new(decisions),
+            ..Pipeline::new()
+        }
+    }
+
+    /// Adds a model stage (tests and benchmarks that hold a model already).
+    #[cfg(feature = "ml")]
+    pub fn with_model(mut self, stage: crate::model::stage::MlStage) -> Self {
+        self.model = Some(stage);
+        self
+    }
+
+    /// The model stage, when one is loaded.
+    #[cfg(feature = "ml")]
+    pub fn model(&self) -> Option<&crate::model::stage::MlStage> {
+        self.model.as_ref()
+    }
+
+    /// Whether a model stage is loaded (and has not switched itself off).
+    pub fn has_model(&self) -> bool {
+        #[cfg(feature = "ml")]
+        return self.model.is_some();
+        #[cfg(not(feature = "ml"))]
+        false
+    }
+
+    /// A line saying what model was loaded, if one was.
+    pub fn model_description(&self) -> Option<String> {
+        #[cfg(feature = "ml")]
+        return self.model.as_ref().map(|m| m.describe());
+        #[cfg(not(feature = "ml"))]
+        None
+    }
+
+    /// Why the model stage switched itself off, if it did.
+    pub fn model_disabled(&self) -> Option<&str> {
+        #[cfg(feature = "ml")]
+        return self.model.as_ref().and_then(|m| m.disabled());
+        #[cfg(not(feature = "ml"))]
+        None
+    }
+
+    /// Handles one record as Suricata produced it (one JSON object, no newline). Any
+    /// decision it tips waits in [`Pipeline::drain_decisions`].
+    #[inline]
+    pub fn handle(&mut self, bytes: &[u8]) -> Result<(), eve::ParseError> {
+        self.stats.records += 1;
+        match eve::parse(bytes) {
+            Ok(rec) => {
+                self.handle_parsed(&rec);
+                Ok(())
+            }
+            Err(e) => {
+                self.stats.parse_errors += 1;
+                Err(e)
+            }
+        }
+    }
+
+    /// Handles a record the caller has parsed already (counted like [`Pipeline::handle`]
+    /// minus the parse). `model export` reads the engine right after each record.
+    pub fn handle_record(&mut self, rec: &EveRecord<'_>) {
+        self.stats.records += 1;
+        self.handle_parsed(rec);
+    }
+
+    #[inline]
+    fn handle_parsed(&mut self, rec: &EveRecord<'_>) {
+        self.stats.parsed.add(rec.kind(), &rec.event_type);
+        let Some(engine) = self.engine.as_mut() else {
+            return;
+        };
+        if let Some(p) = engine.handle(rec) {
+            self.propose(p, false);
+        }
+        #[cfg(feature = "ml")]
+        if let (Some(m), Some(e)) = (self.model.as_mut(), self.engine.as_ref()) {
+            let (net, gate) = (&self.net, &self.gate);
+            m.observe(rec, e, |ip, t| {
+                net.protected(ip).is_none() && !gate.is_active(ip, t)
+            });
+            self.take_model_proposals();
+        }
+    }
+
+    /// Runs the model's pending batch if its deadline has passed (the live worker calls
+    /// this between records and when the queue has been idle for [`Pipeline::due_in`];
+    /// offline analysis never does, so its batches depend on the records alone).
+    pub fn poll(&mut self, now: Instant) {
+        #[cfg(feature = "ml")]
+        if let (Some(m), Some(e)) = (self.model.as_mut(), self.engine.as_ref()) {
+            m.poll(now, e);
+            self.take_model_proposals();
+        }
+        #[cfg(not(feature = "ml"))]
+        let _ = now;
+    }
+
+    /// How long until the model's pending batch is due (`None`: nothing pending).
+    pub fn due_in(&self, now: Instant) -> Option<Duration> {
+        #[cfg(feature = "ml")]
+        return self.model.as_ref().and_then(|m| m.due_in(now));
+        #[cfg(not(feature = "ml"))]
+        {
+            let _ = now;
+            None
+        }
+    }
+
+    /// End of input: runs whatever the model stage has pending.
+    pub fn finish(&mut self) {
+        #[cfg(feature = "ml")]
+        if let (Some(m), Some(e)) = (self.model.as_mut(), self.engine.as_ref()) {
+            m.finish(e);
+            self.take_model_proposals();
+        }
+    }
+
+    /// Every decision made since the last call, in the order made.
+    pub fn drain_decisions(&mut self) -> std::vec::Drain<'_, Decision> {
+        self.decided.drain(..)
+    }
+
+    #[cfg(feature = "ml")]
+    fn take_model_proposals(&mut self) {
+        let Some(m) = self.model.as_mut() else {
+            return;
+        };
+        let proposals: Vec<Proposal> = m.take_proposals().collect();
+        for p in proposals {
+            self.propose(p, true);
+        }
+    }
+
+    /// The one gate every proposal passes.
+    fn propose(&mut self, p: Proposal, from_model: bool) {
+        let protected = self.net.protected(p.target);
+        if let Some(d) = self.gate.decide(p, protected) {
+            #[cfg(feature = "ml")]
+            if from_model {
+                if let Some(m) = self.model.as_mut() {
+                    m.count_decision();
+                }
+            }
+            self.decided.push(d);
+        }
+        let _ = from_model;
+    }
+
+    /// Counts a record whose handling panicked (the caller contained the panic).
+    /// `handled` says whether the panic came from inside [`Pipeline::handle`] (which has
+    /// already counted the record as taken off the queue) or before it was called.
+    pub fn count_panic(&mut self, handled: bool) {
+        if !handled {
+            self.stats.records += 1;
+        }
+        self.stats.worker_panics += 1;
+    }
+
+    pub fn stats(&self) -> &IngestStats {
+        &self.stats
+    }
+
+    pub fn engine(&self) -> Option<&Engine> {
+        self.engine.as_ref()
+    }
+
+    pub fn network(&self) -> &NetworkModel {
+        &self.net
+    }
+
+    /// The engine's counters with the gate's folded in.
+    pub fn engine_stats(&self) -> Option<EngineStats> {
+        self.engine.as_ref().map(|e| EngineStats {
+            decisions: self.gate.stats.admitted,
+            gate: self.gate.stats.clone(),
+            ..e.stats()
+        })
+    }
+
+    /// The counters, with the engine's and the model stage's folded in.
+    pub fn into_stats(self) -> IngestStats {
+        #[cfg(feature = "ml")]
+        let model = self.model.as_ref().map(|m| m.stats());
+        #[cfg(not(feature = "ml"))]
+        let model = None;
+        IngestStats {
+            detect: self.engine_stats(),
+            model,
+            ..self.stats
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_by_type_and_errors() {
+        let mut p = Pipeline::new();
+        assert!(p
+            .handle(br#"{"event_type":"dns","dns":{"type":"query","rrname":"a.example"}}"#)
+            .is_ok());
+        assert!(p.handle(br#"{"event_type":"flow"}"#).is_ok());
+        assert!(p.handle(br#"{"event_type":"flow""#).is_err());
+        assert!(p.handle(b"\xff\xfe").is_err());
+        let st = p.into_stats();
+        assert_eq!(st.records, 4);
+        assert_eq!(st.parsed.get("dns"), 1);
+        assert_eq!(st.parsed.get("flow"), 1);
+        assert_eq!(st.parse_errors, 2);
+        assert!(st.detect.is_none());
+    }
+
+    #[test]
+    fn panics_keep_the_books_balanced() {
+        let mut p = Pipeline::new();
+        p.handle(br#"{"event_type":"flow"}"#).unwrap();
+        p.count_panic(false);
+        p.stats.records += 1; // as if handle() had started, then panicked
+        p.count_panic(true);
+        let st = p.into_stats();
+        assert_eq!(st.records, 3);
+        assert_eq!(st.worker_panics, 2);
+        assert_eq!(
+            st.records,
+            st.parsed.total() + st.parse_errors + st.worker_panics
+        );
+    }
+
+    #[test]
+    fn decisions_leave_through_one_door() {
+        let (mut p, problem) = Pipeline::build(&PipelineConfig::default());
+        assert!(problem.is_none());
+        let alert = br#"{"timestamp":"2024-01-01T00:00:00.000000+0000","event_type":"alert","src_ip":"203.0.113.1","dest_ip":"192.168.1.2","alert":{"signature_id":7,"severity":1,"signature":"x"}}"#;
+        p.handle(alert).unwrap();
+        let ds: Vec<Decision> = p.drain_decisions().collect();
+        assert_eq!(ds.len(), 1);
+        assert_eq!(ds[0].target.to_string(), "203.0.113.1");
+        assert_eq!(p.drain_decisions().count(), 0, "drained once");
+        p.handle(alert).unwrap(); // cooldown: the gate refuses
+        assert_eq!(p.drain_decisions().count(), 0);
+        let st = p.into_stats();
+        let d = st.detect.unwrap();
+        assert_eq!((d.decisions, d.gate.suppressed_cooldown), (1, 1));
+    }
+
+    #[test]
+    fn protected_targets_are_refused_by_the_gate() {
+        let cfg = PipelineConfig {
+            network: NetworkConfig {
+                allowlist: vec!["203.0.113.0/24".parse().unwrap()],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let (mut p, _) = Pipeline::build(&cfg);
+        let alert = br#"{"timestamp":"2024-01-01T00:00:00.000000+0000","event_type":"alert","src_ip":"203.0.113.1","dest_ip":"192.168.1.2","alert":{"signature_id":7,"severity":1,"signature":"x"}}"#;
+        p.handle(alert).unwrap();
+        assert_eq!(p.drain_decisions().count(), 0);
+        assert_eq!(p.engine_stats().unwrap().gate.refused_protected, 1);
+    }
+
+    #[test]
+    fn built_from_a_file_reading_only_its_sections() {
+        // A broken [notify] is not the pipeline's business.
+        let file = ConfigFile::parse(
+            "[detect]\nport-scan = { window = 5, threshold = 8 }\n[notify.email]\nto = []\n",
+        )
+        .unwrap();
+        let cfg = PipelineConfig::from_file(&file).unwrap();
+        assert_eq!(cfg.detect.port_scan.threshold, 8);
+        let bad =
+            ConfigFile::parse("[detect]\nport-scan = { window = 0, threshold = 8 }\n").unwrap();
+        let e = PipelineConfig::from_file(&bad).unwrap_err();
+        assert_eq!(e.key(), Some("detect"));
+        assert!(e.to_string().contains("port-scan.window"), "{e}");
+    }
+}

@@ -1,0 +1,175 @@
+//! Crash-safe files: every state file, journal compaction, stats file and generation that
+//! suriguard replaces goes through [`write_atomic`], and writers of a shared journal
+//! serialise with [`lock`].
+//!
+//! An atomic replace writes a temporary file in the same folder, fsyncs it, renames it
+//! over the target and fsyncs the folder, so a crash or power cut leaves either the old or
+//! the new file, never a mix or an empty one. Errors name the file.
+
+#![forbid(unsafe_code)]
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+fn named(path: &Path, what: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+/// The temporary name next to `path` (hidden, unique per process).
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// Replaces `path` with `bytes` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// Replaces `path` atomically with what `fill` writes (buffered), for large files.
+pub fn write_atomic_with<F>(path: &Path, fill: F) -> io::Result<()>
+where
+    F: FnOnce(&mut dyn Write) -> io::Result<()>,
+{
+    let tmp = temp_path(path);
+    let result = (|| {
+        let file = File::create(&tmp).map_err(|e| named(&tmp, "cannot create", e))?;
+        let mut w = BufWriter::new(file);
+        fill(&mut w).map_err(|e| named(&tmp, "cannot write", e))?;
+        let file = w
+            .into_inner()
+            .map_err(|e| named(&tmp, "cannot write", e.into_error()))?;
+        file.sync_all().map_err(|e| named(&tmp, "cannot sync", e))?;
+        drop(file);
+        std::fs::rename(&tmp, path).map_err(|e| named(path, "cannot replace", e))?;
+        sync_dir(path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Fsyncs the folder holding `path`, so a rename into it survives a crash.
+pub fn sync_dir(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| named(dir, "cannot sync folder", e))
+}
+
+/// An exclusive advisory lock on `<path>.lock`, released when dropped.
+///
+/// Every writer of a shared journal takes it around its append or its compaction, so a
+/// compaction never renames a file over lines another process is appending.
+#[derive(Debug)]
+pub struct Lock {
+    file: File,
+    path: PathBuf,
+}
+
+impl Lock {
+    /// The lock file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+/// The lock file belonging to `path`.
+pub fn lock_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".lock");
+    PathBuf::from(p)
+}
+
+/// Takes the exclusive lock of `path` (waits for the holder to release it).
+pub fn lock(path: &Path) -> io::Result<Lock> {
+    let lp = lock_path(path);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lp)
+        .map_err(|e| named(&lp, "cannot open lock file", e))?;
+    file.lock().map_err(|e| named(&lp, "cannot lock", e))?;
+    Ok(Lock { file, path: lp })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn replaces_whole_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state.json");
+        write_atomic(&p, b"old").unwrap();
+        write_atomic(&p, b"new").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"new");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+    }
+
+    #[test]
+    fn a_failed_fill_keeps_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state.json");
+        write_atomic(&p, b"old").unwrap();
+        let e = write_atomic_with(&p, |w| {
+            w.write_all(b"half")?;
+            Err(io::Error::other("disk full"))
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("disk full"), "{e}");
+        assert_eq!(std::fs::read(&p).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn errors_name_the_file() {
+        let e = write_atomic(Path::new("/nonexistent-dir/x.json"), b"x").unwrap_err();
+        assert!(e.to_string().contains("/nonexistent-dir/"), "{e}");
+    }
+
+    #[test]
+    fn lock_excludes_a_second_holder_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("journal.jsonl");
+        let first = lock(&p).unwrap();
+        let taken = Arc::new(AtomicBool::new(false));
+        let t = {
+            let (p, taken) = (p.clone(), Arc::clone(&taken));
+            std::thread::spawn(move || {
+                let _second = lock(&p).unwrap();
+                taken.store(true, Ordering::SeqCst);
+            })
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            !taken.load(Ordering::SeqCst),
+            "second lock taken while held"
+        );
+        drop(first);
+        t.join().unwrap();
+        assert!(taken.load(Ordering::SeqCst));
+    }
+}

@@ -1,0 +1,348 @@
+//! The enforcement journal: what is in force, in wall-clock time, as JSON lines.
+//!
+//! ```text
+//! {"op":"add","set":"block","target":"203.0.113.7","until":1763712345,"reason":"port-scan","id":"…","by":"plugin","at":1763708745}
+//! {"op":"delete","set":"block","target":"203.0.113.7","by":"suriguardctl","at":1763709000}
+//! {"op":"flush","by":"suriguardctl","at":1763709100}
+//! ```
+//!
+//! Appends are whole lines with `O_APPEND`, synced once per batch, so the plugin and
+//! `suriguardctl` can both write. Replaying the lines in order gives what is in force;
+//! the plugin rewrites the file to just that when it starts (an atomic replace). Every
+//! append and the compaction hold the journal's lock (`enforce.jsonl.lock`), so a
+//! compaction never renames the file away under a line `suriguardctl` is appending.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{now_secs, SetKind};
+use suriguard_net::Cidr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JournalOp {
+    Add,
+    Delete,
+    Flush,
+}
+
+/// One line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub op: JournalOp,
+    #[serde(default, rename = "set", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<SetKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Cidr>,
+    /// Unix seconds when the element expires (adds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The decision id (adds made by the plugin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Who wrote the line: `plugin` or `suriguardctl`.
+    pub by: String,
+    /// Unix seconds when the line was written.
+    pub at: u64,
+}
+
+impl Entry {
+    pub fn add(kind: SetKind, target: Cidr, until: u64, reason: &str, id: &str, by: &str) -> Entry {
+        Entry {
+            op: JournalOp::Add,
+            kind: Some(kind),
+            target: Some(target),
+            until: Some(until),
+            reason: Some(reason.to_owned()),
+            id: (!id.is_empty()).then(|| id.to_owned()),
+            by: by.to_owned(),
+            at: now_secs(),
+        }
+    }
+
+    pub fn delete(kind: SetKind, target: Cidr, by: &str) -> Entry {
+        Entry {
+            op: JournalOp::Delete,
+            kind: Some(kind),
+            target: Some(target),
+            until: None,
+            reason: None,
+            id: None,
+            by: by.to_owned(),
+            at: now_secs(),
+        }
+    }
+
+    pub fn flush(by: &str) -> Entry {
+        Entry {
+            op: JournalOp::Flush,
+            kind: None,
+            target: None,
+            until: None,
+            reason: None,
+            id: None,
+            by: by.to_owned(),
+            at: now_secs(),
+        }
+    }
+}
+
+/// An element in force according to the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InForce {
+    pub kind: SetKind,
+    pub target: Cidr,
+    pub until: u64,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub by: String,
+    /// Unix seconds when it was added.
+    pub since: u64,
+}
+
+/// What reading a journal found.
+#[derive(Debug, Default)]
+pub struct Replay {
+    pub in_force: Vec<InForce>,
+    /// Lines that were not journal entries (a torn last line after a crash, say).
+    pub bad_lines: u64,
+}
+
+/// Replays the journal at `path` (a missing file is an empty journal).
+pub fn replay(path: &Path, now: u64) -> std::io::Result<Replay> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Replay::default()),
+        Err(e) => return Err(e),
+    };
+    let mut map: BTreeMap<(SetKind, Cidr), InForce> = BTreeMap::new();
+    let mut bad = 0;
+    for line in BufReader::new(file).lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Ok(e) = serde_json::from_str::<Entry>(&line) else {
+            bad += 1;
+            continue;
+        };
+        match (e.op, e.kind, e.target) {
+            (JournalOp::Add, Some(kind), Some(target)) => {
+                let Some(until) = e.until else {
+                    bad += 1;
+                    continue;
+                };
+                map.insert(
+                    (kind, target),
+                    InForce {
+                        kind,
+                        target,
+                        until,
+                        reason: e.reason.unwrap_or_default(),
+                        id: e.id,
+                        by: e.by,
+                        since: e.at,
+                    },
+                );
+            }
+            (JournalOp::Delete, Some(kind), Some(target)) => {
+                map.remove(&(kind, target));
+            }
+            (JournalOp::Flush, _, _) => map.clear(),
+            _ => bad += 1,
+        }
+    }
+    Ok(Replay {
+        in_force: map.into_values().filter(|f| f.until > now).collect(),
+        bad_lines: bad,
+    })
+}
+
+/// Appends entries as whole lines and syncs them to disk.
+pub fn append_to(path: &Path, entries: &[Entry]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _lock = suriguard_durable::lock(path)?;
+    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+    write_entries(&mut f, entries)?;
+    f.sync_data()
+}
+
+fn write_entries(f: &mut dyn Write, entries: &[Entry]) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(entries.len() * 160);
+    for e in entries {
+        serde_json::to_writer(&mut buf, e).map_err(std::io::Error::other)?;
+        buf.push(b'\n');
+    }
+    // One write call: with O_APPEND the lines land together, after anything another
+    // writer appended.
+    f.write_all(&buf)
+}
+
+/// The enforcer's open journal.
+pub struct Journal {
+    file: Option<File>,
+    path: std::path::PathBuf,
+}
+
+impl Journal {
+    /// A journal that records nothing (when the file cannot be opened).
+    pub fn disabled() -> Journal {
+        Journal {
+            file: None,
+            path: std::path::PathBuf::new(),
+        }
+    }
+
+    /// Replays the journal, rewrites it to what is still in force, and opens it for
+    /// appending.
+    pub fn open_compacted(path: &Path, now: u64) -> std::io::Result<(Journal, Vec<InForce>)> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let _lock = suriguard_durable::lock(path)?;
+        let replayed = replay(path, now)?;
+        let entries: Vec<Entry> = replayed
+            .in_force
+            .iter()
+            .map(|f| Entry {
+                op: JournalOp::Add,
+                kind: Some(f.kind),
+                target: Some(f.target),
+                until: Some(f.until),
+                reason: Some(f.reason.clone()),
+                id: f.id.clone(),
+                by: f.by.clone(),
+                at: f.since,
+            })
+            .collect();
+        suriguard_durable::write_atomic_with(path, |w| write_entries(w, &entries))?;
+        let file = OpenOptions::new().append(true).open(path)?;
+        Ok((
+            Journal {
+                file: Some(file),
+                path: path.to_owned(),
+            },
+            replayed.in_force,
+        ))
+    }
+
+    pub fn append(&mut self, entries: &[Entry]) -> std::io::Result<()> {
+        let Some(f) = self.file.as_mut() else {
+            return Ok(());
+        };
+        let _lock = suriguard_durable::lock(&self.path)?;
+        write_entries(f, entries)?;
+        f.sync_data()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_applies_adds_deletes_flushes_and_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("enforce.jsonl");
+        let c = |s: &str| s.parse::<Cidr>().unwrap();
+        append_to(
+            &p,
+            &[
+                Entry::add(
+                    SetKind::Block,
+                    c("203.0.113.1"),
+                    1000,
+                    "port-scan",
+                    "a",
+                    "plugin",
+                ),
+                Entry::add(
+                    SetKind::Block,
+                    c("203.0.113.2"),
+                    1000,
+                    "syn-flood",
+                    "b",
+                    "plugin",
+                ),
+                Entry::flush("suriguardctl"),
+                Entry::add(
+                    SetKind::Block,
+                    c("198.51.100.0/24"),
+                    2000,
+                    "manual",
+                    "",
+                    "suriguardctl",
+                ),
+                Entry::add(
+                    SetKind::Quarantine,
+                    c("192.168.1.5"),
+                    2000,
+                    "outbound-scan",
+                    "c",
+                    "plugin",
+                ),
+                Entry::add(
+                    SetKind::Block,
+                    c("203.0.113.3"),
+                    500,
+                    "port-scan",
+                    "d",
+                    "plugin",
+                ),
+                Entry::add(
+                    SetKind::Block,
+                    c("2001:db8::1"),
+                    3000,
+                    "port-scan",
+                    "e",
+                    "plugin",
+                ),
+                Entry::delete(SetKind::Block, c("2001:db8::1"), "suriguardctl"),
+            ],
+        )
+        .unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"{\"op\":\"add\",\"set\":\"blo")
+            .unwrap();
+        let r = replay(&p, 600).unwrap();
+        assert_eq!(r.bad_lines, 1);
+        let got: Vec<(SetKind, String, u64)> = r
+            .in_force
+            .iter()
+            .map(|f| (f.kind, f.target.to_string(), f.until))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (SetKind::Block, "198.51.100.0/24".into(), 2000),
+                (SetKind::Quarantine, "192.168.1.5".into(), 2000),
+            ]
+        );
+        // Compaction keeps exactly that, and appends go after it.
+        let (mut j, in_force) = Journal::open_compacted(&p, 600).unwrap();
+        assert_eq!(in_force, r.in_force);
+        j.append(&[Entry::delete(
+            SetKind::Quarantine,
+            c("192.168.1.5"),
+            "plugin",
+        )])
+        .unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        let r = replay(&p, 600).unwrap();
+        assert_eq!(r.in_force.len(), 1);
+        assert_eq!(r.bad_lines, 0);
+    }
+}

@@ -1,0 +1,697 @@
+//! Enforcement: decisions become elements with a timeout in nftables sets.
+//!
+//! [`EnforcerHandle`] is what the plugin's worker holds: handing it a decision is a
+//! `try_send` on a bounded channel, never a wait. A thread of its own ([`run`]) collects
+//! what arrives for `batch-interval-ms` (or until `batch-size` elements), writes it to the
+//! enforcement journal (one fsync per batch), then applies it to nftables as one
+//! transaction. Expiry is the kernel's (element timeouts).
+//!
+//! The journal (`<state-dir>/enforce.jsonl`) records what is in force in wall-clock time,
+//! whoever put it there (the plugin or `suriguardctl decisions add`), so a restart
+//! re-applies every live element with the time it has left, and elements that could not
+//! be applied (nft missing, table deleted behind our back) are applied when nft works
+//! again.
+
+#![forbid(unsafe_code)]
+
+pub mod journal;
+pub mod nft;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use serde::{Deserialize, Serialize};
+
+use journal::{Entry, InForce, Journal};
+use nft::{Nft, NftError, Op};
+use suriguard_decision::{Action, Decision};
+use suriguard_net::{Cidr, NetworkModel};
+
+/// Which set an element goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SetKind {
+    /// Traffic from (and, when forwarded, to) the target is dropped.
+    Block,
+    /// Forwarded traffic from the target (a home device) is dropped.
+    Quarantine,
+}
+
+impl SetKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SetKind::Block => "block",
+            SetKind::Quarantine => "quarantine",
+        }
+    }
+
+    pub fn for_action(a: Action) -> Option<SetKind> {
+        match a {
+            Action::Block => Some(SetKind::Block),
+            Action::Quarantine => Some(SetKind::Quarantine),
+            Action::AlertOnly => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// Enforce with nftables.
+    Nftables,
+    /// Journal only; nothing is written to the firewall.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Hook {
+    Input,
+    Forward,
+    Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Drop,
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum L4 {
+    Tcp,
+    Udp,
+}
+
+impl L4 {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            L4::Tcp => "tcp",
+            L4::Udp => "udp",
+        }
+    }
+}
+
+/// A service a quarantined device may still reach on the allowlisted / own addresses,
+/// written `udp/53`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Service {
+    pub proto: L4,
+    pub port: u16,
+}
+
+impl FromStr for Service {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (p, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?}: expected proto/port such as udp/53"))?;
+        let proto = match p {
+            "tcp" => L4::Tcp,
+            "udp" => L4::Udp,
+            _ => return Err(format!("{s:?}: protocol must be tcp or udp")),
+        };
+        let port = n
+            .parse()
+            .map_err(|_| format!("{s:?}: port must be 0..65535"))?;
+        Ok(Service { proto, port })
+    }
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{}/{}", self.proto.as_str(), self.port)
+    }
+}
+
+impl Serialize for Service {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Service {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// `[enforce]` in the configuration file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct EnforceConfig {
+    pub backend: Backend,
+    /// The nft program.
+    pub nft: String,
+    /// The `inet` table holding our sets and chains.
+    pub table: String,
+    /// True: the table is ours (created and deleted whole). False: add our chains and
+    /// sets to an existing `inet` table of that name, and remove only them.
+    pub own_table: bool,
+    pub hooks: Vec<Hook>,
+    /// Chain priority (filter is 0; lower runs first).
+    pub priority: i32,
+    pub verdict: Verdict,
+    /// Collect decisions this long before one transaction.
+    pub batch_interval_ms: u64,
+    /// ...or until this many elements are waiting.
+    pub batch_size: usize,
+    /// Decisions waiting for the enforcer thread beyond this are dropped (counted).
+    pub queue_size: usize,
+    /// After a failure, try setup and re-apply every this many seconds.
+    pub retry_secs: u64,
+    /// What a quarantined device may still reach on allowlisted/own addresses.
+    pub quarantine_allow: Vec<Service>,
+    /// The enforcement journal; default `<state-dir>/enforce.jsonl`.
+    pub journal: Option<PathBuf>,
+}
+
+impl Default for EnforceConfig {
+    fn default() -> Self {
+        EnforceConfig {
+            backend: Backend::Nftables,
+            nft: "nft".into(),
+            table: "suriguard".into(),
+            own_table: true,
+            hooks: vec![Hook::Input, Hook::Forward],
+            priority: -10,
+            verdict: Verdict::Drop,
+            batch_interval_ms: 2,
+            batch_size: 1000,
+            queue_size: 65_536,
+            retry_secs: 5,
+            quarantine_allow: ["udp/53", "tcp/53", "udp/123"]
+                .iter()
+                .map(|s| s.parse().expect("valid default"))
+                .collect(),
+            journal: None,
+        }
+    }
+}
+
+impl suriguard_config::Section for EnforceConfig {
+    const NAME: &'static str = "enforce";
+
+    fn validate(&self) -> Result<(), String> {
+        EnforceConfig::validate(self)
+    }
+
+    fn resolve_paths(&mut self, dir: &std::path::Path) {
+        if let Some(p) = &mut self.journal {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
+    }
+}
+
+impl EnforceConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        let ident = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        if !ident(&self.table) {
+            return Err(format!(
+                "[enforce] table {:?}: letters, digits and _ only, starting with a letter",
+                self.table
+            ));
+        }
+        if self.hooks.is_empty() {
+            return Err("[enforce] hooks must name at least one of input, forward, output".into());
+        }
+        if self.batch_size == 0 || self.queue_size == 0 || self.retry_secs == 0 {
+            return Err(
+                "[enforce] batch-size, queue-size and retry-secs must be at least 1".into(),
+            );
+        }
+        if self.batch_interval_ms > 1000 {
+            return Err("[enforce] batch-interval-ms must be at most 1000".into());
+        }
+        Ok(())
+    }
+}
+
+/// Sets nftables up (idempotently) and adds every element still in force with the time it
+/// has left; returns how many were added. What the plugin does at start and after a
+/// failure, and what `suriguardctl firewall restore` does at boot.
+pub fn restore(
+    nft: &Nft,
+    net: &NetworkModel,
+    in_force: impl Iterator<Item = (SetKind, Cidr, u64)>,
+    now: u64,
+) -> Result<usize, NftError> {
+    nft.setup(&net.never_blocked())?;
+    let ops: Vec<Op> = in_force
+        .filter(|&(_, target, until)| until > now && net.protected_cidr(&target).is_none())
+        .map(|(kind, target, until)| Op::Add {
+            kind,
+            target,
+            timeout_secs: until - now,
+        })
+        .collect();
+    for chunk in ops.chunks(50_000) {
+        nft.apply(chunk)?;
+    }
+    Ok(ops.len())
+}
+
+/// Seconds since the Unix epoch, wall clock.
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// What the enforcer did, for the stats file and `Deinit`'s summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EnforceStats {
+    /// Decisions handed to the enforcer.
+    pub received: u64,
+    /// Elements committed to nftables (including re-applications).
+    pub applied: u64,
+    /// Refused: the target is allowlisted, own, or otherwise protected.
+    pub refused_protected: u64,
+    /// Skipped: an element already in force covers the target for at least as long.
+    pub already_covered: u64,
+    /// Dropped because the enforcer's queue was full.
+    pub dropped_queue_full: u64,
+    pub batches: u64,
+    /// Failed transactions (each is retried with everything in force).
+    pub apply_errors: u64,
+    /// Setups that re-created our objects and re-applied the journal.
+    pub reapplies: u64,
+    pub journal_errors: u64,
+    /// Decision-to-commit latency: upper bound of a bucket (µs) → commits that took at
+    /// most that long. Eight buckets per power of two (each at most 12.5 % wide).
+    pub latency_us: std::collections::BTreeMap<u64, u64>,
+    /// The last error met, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl EnforceStats {
+    /// The upper bound of the bucket `us` falls in: exact below 16 µs, then eight
+    /// buckets per power of two.
+    pub fn latency_bucket(us: u64) -> u64 {
+        if us < 16 {
+            return us;
+        }
+        let shift = 63 - us.leading_zeros() - 3; // keep the top four bits
+        ((us >> shift) + 1) << shift
+    }
+
+    pub fn record_latency(&mut self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2);
+        *self.latency_us.entry(Self::latency_bucket(us)).or_default() += 1;
+    }
+
+    /// The upper bound (µs) of the bucket holding quantile `q` of the latencies.
+    pub fn latency_quantile_us(&self, q: f64) -> Option<u64> {
+        let total: u64 = self.latency_us.values().sum();
+        if total == 0 {
+            return None;
+        }
+        let want = (q * total as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (&bound, &n) in &self.latency_us {
+            seen += n;
+            if seen >= want {
+                return Some(bound);
+            }
+        }
+        None
+    }
+}
+
+/// A decision and when it was handed over.
+type Msg = (Box<Decision>, Instant);
+
+/// The worker's side: hand decisions over without waiting.
+pub struct EnforcerHandle {
+    tx: Option<Sender<Msg>>,
+    /// Decisions dropped because the queue was full.
+    dropped: u64,
+    thread: Option<JoinHandle<EnforceStats>>,
+}
+
+impl EnforcerHandle {
+    /// Hands one decision to the enforcer thread without waiting; a full queue is a
+    /// counted drop (the decision is already in the decisions journal).
+    pub fn submit(&mut self, d: &Decision) -> Result<(), String> {
+        let Some(tx) = &self.tx else {
+            return Err("enforcer stopped".into());
+        };
+        match tx.try_send((Box::new(d.clone()), Instant::now())) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                self.dropped += 1;
+                Err("enforcer queue full; decision journaled but not enforced".into())
+            }
+            Err(TrySendError::Disconnected(_)) => Err("enforcer thread is gone".into()),
+        }
+    }
+
+    /// [`EnforcerHandle::stop`] through a reference (for owners behind a trait object);
+    /// `None` once stopped.
+    pub fn stop_in_place(&mut self) -> Option<EnforceStats> {
+        self.thread.is_some().then(|| self.stop_inner())
+    }
+
+    /// Closes the queue, lets the thread apply what is queued, and returns its counters.
+    pub fn stop(mut self) -> EnforceStats {
+        self.stop_inner()
+    }
+
+    fn stop_inner(&mut self) -> EnforceStats {
+        self.tx = None;
+        let mut st = self
+            .thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default();
+        st.dropped_queue_full += self.dropped;
+        st
+    }
+}
+
+impl Drop for EnforcerHandle {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.stop_inner();
+        }
+    }
+}
+
+/// How the enforcer thread reports what it does (the plugin logs through Suricata).
+pub type LogFn = Box<dyn Fn(LogLevel, &str) + Send>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Info,
+    Warning,
+    Error,
+}
+
+/// Everything the enforcer needs.
+pub struct EnforcerSetup {
+    pub cfg: EnforceConfig,
+    pub net: NetworkModel,
+    pub journal: PathBuf,
+    pub log: LogFn,
+}
+
+/// Starts the enforcer thread. It loads the journal, sets nftables up and re-applies
+/// what is in force before taking new decisions; none of that delays the caller.
+/// (`cfg.backend` is the caller's to honour: this always enforces with nftables.)
+pub fn start(setup: EnforcerSetup) -> std::io::Result<EnforcerHandle> {
+    let (tx, rx) = crossbeam_channel::bounded(setup.cfg.queue_size);
+    let thread = std::thread::Builder::new()
+        .name("SG-enforce".into())
+        .spawn(move || run(setup, rx))?;
+    Ok(EnforcerHandle {
+        tx: Some(tx),
+        dropped: 0,
+        thread: Some(thread),
+    })
+}
+
+struct State {
+    nft: Nft,
+    net: NetworkModel,
+    journal: Journal,
+    /// Elements in force → when they expire (Unix seconds).
+    active: HashMap<(SetKind, Cidr), u64>,
+    /// Whether any element in force is a prefix (only then can a new address already be
+    /// covered by another element).
+    has_prefixes: bool,
+    healthy: bool,
+    next_retry: Instant,
+    retry: Duration,
+    stats: EnforceStats,
+    log: LogFn,
+}
+
+impl State {
+    fn fail(&mut self, what: &str, e: &NftError) {
+        self.stats.apply_errors += 1;
+        let msg = format!("{what}: {e}");
+        if self.healthy || self.stats.last_error.as_deref() != Some(&msg) {
+            (self.log)(
+                LogLevel::Error,
+                &format!(
+                    "{msg}; decisions stay journaled and are re-applied every {} s until nftables accepts them",
+                    self.retry.as_secs()
+                ),
+            );
+        }
+        self.stats.last_error = Some(msg);
+        self.healthy = false;
+        self.next_retry = Instant::now() + self.retry;
+    }
+
+    /// Setup plus every element in force, with the time it has left.
+    fn reapply(&mut self) -> bool {
+        let now = now_secs();
+        self.active.retain(|_, &mut until| until > now);
+        let items = self.active.iter().map(|(&(k, t), &until)| (k, t, until));
+        let n = match restore(&self.nft, &self.net, items, now) {
+            Ok(n) => n,
+            Err(e) => {
+                self.fail("nftables setup or re-applying the journal failed", &e);
+                return false;
+            }
+        };
+        self.stats.applied += n as u64;
+        self.stats.reapplies += 1;
+        if !self.healthy || n > 0 {
+            (self.log)(
+                LogLevel::Info,
+                &format!(
+                    "nftables table inet {} ready; {n} element(s) in force re-applied",
+                    self.nft.config().table,
+                ),
+            );
+        }
+        self.healthy = true;
+        self.stats.last_error = None;
+        true
+    }
+
+    /// Journals and applies one batch of decisions.
+    fn batch(&mut self, batch: Vec<(Box<Decision>, Instant)>) {
+        let now = now_secs();
+        let mut ops = Vec::new();
+        let mut entries = Vec::new();
+        let mut waiting = Vec::new();
+        for (d, t0) in batch {
+            self.stats.received += 1;
+            let Some(kind) = SetKind::for_action(d.action) else {
+                continue;
+            };
+            let target = Cidr::host(d.target);
+            if self.net.protected_cidr(&target).is_some() {
+                self.stats.refused_protected += 1;
+                continue;
+            }
+            let until = now + d.ttl.max(1);
+            if self.covered(kind, &target, until) {
+                self.stats.already_covered += 1;
+                continue;
+            }
+            self.active.insert((kind, target), until);
+            entries.push(Entry::add(
+                kind,
+                target,
+                until,
+                d.reason.as_str(),
+                &d.id,
+                "plugin",
+            ));
+            ops.push(Op::Add {
+                kind,
+                target,
+                timeout_secs: until - now,
+            });
+            waiting.push(t0);
+        }
+        if entries.is_empty() {
+            return;
+        }
+        if let Err(e) = self.journal.append(&entries) {
+            self.stats.journal_errors += 1;
+            (self.log)(
+                LogLevel::Error,
+                &format!("cannot write the enforcement journal: {e}"),
+            );
+        }
+        let nft = self.nft.clone();
+        if !self.healthy {
+            return; // applied with everything else at the next retry
+        }
+        self.stats.batches += 1;
+        match nft.apply(&ops) {
+            Ok(()) => {
+                self.stats.applied += ops.len() as u64;
+                for t0 in waiting {
+                    self.stats.record_latency(t0.elapsed());
+                }
+            }
+            Err(NftError::Missing(m)) => {
+                (self.log)(
+                    LogLevel::Warning,
+                    &format!("our nftables objects are gone ({m}); setting them up again"),
+                );
+                if self.reapply() {
+                    for t0 in waiting {
+                        self.stats.record_latency(t0.elapsed());
+                    }
+                }
+            }
+            Err(NftError::Failed(m)) if ops.len() > 1 => {
+                // One element nft refuses (say, inside a prefix added by another
+                // process) must not cost the rest: apply them one by one.
+                let mut refused = 0;
+                for (op, t0) in ops.iter().zip(waiting) {
+                    match nft.apply(std::slice::from_ref(op)) {
+                        Ok(()) => {
+                            self.stats.applied += 1;
+                            self.stats.record_latency(t0.elapsed());
+                        }
+                        Err(_) => refused += 1,
+                    }
+                }
+                if refused > 0 {
+                    self.stats.apply_errors += 1;
+                    let msg = format!("nft refused {refused} element(s) of a batch: {m}");
+                    (self.log)(LogLevel::Warning, &msg);
+                    self.stats.last_error = Some(msg);
+                }
+            }
+            Err(e) => self.fail("applying decisions failed", &e),
+        }
+    }
+
+    /// An element in force for `kind` contains `target` and lasts at least until `until`.
+    fn covered(&self, kind: SetKind, target: &Cidr, until: u64) -> bool {
+        if let Some(&in_force) = self.active.get(&(kind, *target)) {
+            return in_force >= until;
+        }
+        self.has_prefixes
+            && self
+                .active
+                .iter()
+                .any(|(&(k, c), _)| k == kind && c != *target && c.contains(target.addr()))
+    }
+}
+
+/// The enforcer thread's body.
+fn run(setup: EnforcerSetup, rx: Receiver<Msg>) -> EnforceStats {
+    let EnforcerSetup {
+        cfg,
+        net,
+        journal,
+        log,
+    } = setup;
+    let (journal, loaded) = match Journal::open_compacted(&journal, now_secs()) {
+        Ok(x) => x,
+        Err(e) => {
+            log(
+                LogLevel::Error,
+                &format!(
+                    "cannot open the enforcement journal {}: {e}; enforcing without persistence",
+                    journal.display()
+                ),
+            );
+            (Journal::disabled(), Vec::new())
+        }
+    };
+    let mut st = State {
+        nft: Nft::new(cfg.clone()),
+        net,
+        journal,
+        has_prefixes: loaded.iter().any(|f: &InForce| !f.target.is_host()),
+        active: loaded
+            .into_iter()
+            .map(|e| ((e.kind, e.target), e.until))
+            .collect(),
+        healthy: false,
+        next_retry: Instant::now(),
+        retry: Duration::from_secs(cfg.retry_secs),
+        stats: EnforceStats::default(),
+        log,
+    };
+    st.reapply();
+    let interval = Duration::from_millis(cfg.batch_interval_ms);
+    loop {
+        let wait = if st.healthy {
+            Duration::from_secs(3600)
+        } else {
+            st.next_retry.saturating_duration_since(Instant::now())
+        };
+        let first = match rx.recv_timeout(wait) {
+            Ok(msg) => msg,
+            Err(RecvTimeoutError::Timeout) => {
+                if !st.healthy && Instant::now() >= st.next_retry {
+                    st.reapply();
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let deadline = Instant::now() + interval;
+        let mut batch = vec![first];
+        let mut closed = false;
+        while batch.len() < cfg.batch_size {
+            match rx.recv_deadline(deadline) {
+                Ok(msg) => batch.push(msg),
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        if !st.healthy && Instant::now() >= st.next_retry {
+            st.reapply();
+        }
+        st.batch(batch);
+        if closed {
+            break;
+        }
+    }
+    st.stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_are_tight_upper_bounds() {
+        for us in [0, 1, 15, 16, 17, 100, 1000, 4095, 4096, 9999, 123_456_789] {
+            let b = EnforceStats::latency_bucket(us);
+            assert!(
+                b >= us && (b - us) as f64 <= us as f64 / 8.0 + 1.0,
+                "{us} -> {b}"
+            );
+        }
+        let mut st = EnforceStats::default();
+        for ms in 1..=100 {
+            st.record_latency(Duration::from_millis(ms));
+        }
+        let p50 = st.latency_quantile_us(0.5).unwrap();
+        let p99 = st.latency_quantile_us(0.99).unwrap();
+        assert!((50_000..=56_250).contains(&p50), "{p50}");
+        assert!((99_000..=111_375).contains(&p99), "{p99}");
+    }
+}

@@ -1,0 +1,95 @@
+//! The running IPS, assembled: the plugin's settings and its sections of the
+//! configuration file, the detection pipeline, the decisions journal and enforcement,
+//! and the counters of a run.
+//!
+//! ```text
+//! GuardConfig ─▶ start() ─▶ Pipeline ──drain_decisions()──▶ DecisionSink ─▶ decisions.jsonl
+//!                                                                       └─▶ Enforcer (nftables)
+//! ```
+//!
+//! The plugin drives this from Suricata's threads; everything here is safe code and runs
+//! in tests without Suricata.
+
+#![forbid(unsafe_code)]
+
+mod config;
+pub mod settings;
+mod sink;
+mod stats;
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+pub use config::GuardConfig;
+pub use settings::{ConfValue, PluginSettings, SettingsError};
+pub use sink::{DecisionSink, Enforcer, LogOnly, SinkStats};
+pub use stats::{PluginStats, WriteStats};
+
+use suriguard_decision::DecisionLog;
+use suriguard_detect::Pipeline;
+use suriguard_enforce::{Backend, EnforcerSetup, LogFn};
+
+/// Why the IPS could not start.
+#[derive(Debug, Error)]
+pub enum GuardError {
+    #[error(transparent)]
+    Config(#[from] suriguard_config::ConfigError),
+    #[error("cannot open the decisions journal {}: {source}", path.display())]
+    Journal {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start the enforcer thread: {0}")]
+    Enforcer(std::io::Error),
+}
+
+/// A started IPS: the pipeline, where its decisions go, and what to tell the operator.
+pub struct Guard {
+    pub pipeline: Pipeline,
+    pub sink: DecisionSink,
+    /// Lines for the log: the model loaded, or why the model stage is off.
+    pub notes: Vec<Note>,
+}
+
+/// Something to log at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    Info(String),
+    Problem(String),
+}
+
+/// Opens the journal, starts the enforcer (unless `backend = "none"`) and builds the
+/// pipeline. `log` is how the enforcer thread reports (the plugin: Suricata's log).
+pub fn start(cfg: &GuardConfig, log: LogFn) -> Result<Guard, GuardError> {
+    let journal = cfg.decisions_log();
+    let decisions = DecisionLog::open(&journal).map_err(|source| GuardError::Journal {
+        path: journal,
+        source,
+    })?;
+    let enforcer: Box<dyn Enforcer> = match cfg.enforce.backend {
+        Backend::Nftables => Box::new(
+            suriguard_enforce::start(EnforcerSetup {
+                cfg: cfg.enforce.clone(),
+                net: cfg.network_model(),
+                journal: cfg.enforce_journal(),
+                log,
+            })
+            .map_err(GuardError::Enforcer)?,
+        ),
+        Backend::None => Box::new(LogOnly::default()),
+    };
+    let (pipeline, problem) = Pipeline::build(&cfg.pipeline);
+    let mut notes = Vec::new();
+    if let Some(line) = pipeline.model_description() {
+        notes.push(Note::Info(line));
+    }
+    if let Some(why) = problem {
+        notes.push(Note::Problem(why));
+    }
+    Ok(Guard {
+        pipeline,
+        sink: DecisionSink::new(decisions, enforcer),
+        notes,
+    })
+}

@@ -1,0 +1,160 @@
+//! Counters a plugin run produces, and how they are reported.
+//!
+//! Two sides count: the `Write` side (in Suricata's threads: records accepted into the
+//! queue, dropped because it was full, rejected before queuing) and the worker side
+//! (records parsed per event type, parse errors, contained panics). At shutdown both are
+//! folded into one [`PluginStats`], logged as a single line and optionally written as
+//! JSON. Every record Suricata hands over ends up in exactly one of:
+//! `queued`, `dropped_queue_full`, `rejected_*` or `write_panics`; every queued record in
+//! exactly one of `parsed`, `parse_errors` or `worker_panics`.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+use suriguard_detect::IngestStats;
+use suriguard_enforce::EnforceStats;
+
+use crate::sink::SinkStats;
+
+/// What the `Write` side saw. Filled from atomics in the plugin.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteStats {
+    /// Calls to `Write`, whatever their arguments.
+    pub calls: u64,
+    /// Records copied into the queue.
+    pub queued: u64,
+    /// Records dropped because the queue was full (intentional: `Write` never waits).
+    pub dropped_queue_full: u64,
+    /// NULL buffer or negative length.
+    pub rejected_invalid: u64,
+    /// Zero-length records.
+    pub rejected_empty: u64,
+    /// Records longer than `max-record-size`, dropped without being copied.
+    pub rejected_oversized: u64,
+    /// Panics caught at the `Write` boundary.
+    pub write_panics: u64,
+}
+
+/// The whole picture at shutdown. Fields missing from an older file read as zero.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PluginStats {
+    pub threaded: bool,
+    /// Eve threads that called `ThreadInit` (threaded eve only).
+    pub eve_threads: u64,
+    pub queue_size: usize,
+    pub write: WriteStats,
+    pub ingest: IngestStats,
+    /// What happened to the decisions made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decisions: Option<SinkStats>,
+    /// What the nftables enforcer did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enforcement: Option<EnforceStats>,
+}
+
+impl PluginStats {
+    /// One line for Suricata's log, readable by a person and greppable by a script.
+    pub fn summary_line(&self) -> String {
+        let w = &self.write;
+        let i = &self.ingest;
+        let mut s = format!("{} records received, {} parsed", w.calls, i.parsed.total());
+        let types = i.parsed.to_map();
+        if !types.is_empty() {
+            s.push_str(" (");
+            for (k, (name, n)) in types.iter().enumerate() {
+                if k > 0 {
+                    s.push_str(", ");
+                }
+                let _ = write!(s, "{name} {n}");
+            }
+            s.push(')');
+        }
+        let _ = write!(
+            s,
+            "; {} parse errors, {} dropped (queue full, size {}), {} rejected (invalid {}, empty {}, oversized {}), {} panics contained",
+            i.parse_errors,
+            w.dropped_queue_full,
+            self.queue_size,
+            w.rejected_invalid + w.rejected_empty + w.rejected_oversized,
+            w.rejected_invalid,
+            w.rejected_empty,
+            w.rejected_oversized,
+            w.write_panics + i.worker_panics,
+        );
+        if let Some(d) = &i.detect {
+            let g = &d.gate;
+            let _ = write!(
+                s,
+                "; {} decisions ({} refused: protected address, {} suppressed: already decided, {} over the rate cap, {} over the active cap)",
+                d.decisions, g.refused_protected, g.suppressed_cooldown, g.rate_limited, g.capped
+            );
+        }
+        if let Some(e) = &self.enforcement {
+            let _ = write!(
+                s,
+                "; nftables: {} elements applied in {} batches, {} refused (protected), {} already covered, {} failed transactions, {} re-applications{}",
+                e.applied,
+                e.batches,
+                e.refused_protected,
+                e.already_covered,
+                e.apply_errors,
+                e.reapplies,
+                e.latency_quantile_us(0.99)
+                    .map(|us| format!(", p99 decision-to-commit <= {} us", us))
+                    .unwrap_or_default()
+            );
+        }
+        s
+    }
+
+    /// True when every record is accounted for exactly once (see the module docs).
+    pub fn balanced(&self) -> bool {
+        let w = &self.write;
+        let i = &self.ingest;
+        w.calls
+            == w.queued
+                + w.dropped_queue_full
+                + w.rejected_invalid
+                + w.rejected_empty
+                + w.rejected_oversized
+                + w.write_panics
+            && w.queued == i.records
+            && i.records == i.parsed.total() + i.parse_errors + i.worker_panics
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use suriguard_eve::EventType;
+
+    #[test]
+    fn summary_and_balance() {
+        let mut st = PluginStats {
+            queue_size: 8,
+            ..Default::default()
+        };
+        st.write = WriteStats {
+            calls: 10,
+            queued: 6,
+            dropped_queue_full: 2,
+            rejected_empty: 1,
+            rejected_invalid: 1,
+            ..Default::default()
+        };
+        st.ingest.records = 6;
+        st.ingest.parse_errors = 1;
+        for _ in 0..5 {
+            st.ingest.parsed.add(EventType::Dns, "dns");
+        }
+        assert!(st.balanced());
+        let line = st.summary_line();
+        assert!(
+            line.starts_with("10 records received, 5 parsed (dns 5); 1 parse errors, 2 dropped"),
+            "{line}"
+        );
+        st.ingest.records = 7;
+        assert!(!st.balanced());
+    }
+}

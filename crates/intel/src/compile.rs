@@ -1,0 +1,587 @@
+//! Compiles the store into Suricata datasets, hash lists and a handful of rules.
+//!
+//! One file per indicator type and direction; one rule per (file, buffer) with a SID
+//! fixed by the table below (`sid-base` + offset), so the same indicator type always
+//! carries the same SID whatever the indicators are. Prefixes, which datasets cannot
+//! hold, go into one address-list rule per direction.
+//!
+//! | offset | rule | file |
+//! |---|---|---|
+//! | 1, 2 | `ip.src` / `ip.dst` IPv4 | `ip-src-v4.lst`, `ip-dst-v4.lst` |
+//! | 3, 4 | `ip.src` / `ip.dst` IPv6 | `ip-src-v6.lst`, `ip-dst-v6.lst` |
+//! | 5, 6 | source / destination prefixes | (in the rule) |
+//! | 10, 11, 12 | `dns.query`, `tls.sni`, `http.host` | `domains.lst` |
+//! | 20 | `http.host` + `http.uri` | `url-hosts.lst`, `url-paths.lst` |
+//! | 30, 31, 32 | `filemd5`, `filesha1`, `filesha256` | `md5.txt`, `sha1.txt`, `sha256.txt` |
+//! | 40 | `ja3.hash` | `ja3.lst` |
+//!
+//! Suricata 7 cannot attach per-value metadata to a dataset match, so a rule's metadata
+//! names its set, its indicator type and the sources that fed it; `index.json` (and
+//! `rulesync lookup`) maps each value to its MISP events and attributes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use super::indicator::Kind;
+use super::store::{Entry, Store};
+
+/// How compiled datasets are declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetMode {
+    /// `load <file>`: read at rule load; items added over the socket are lost on reload.
+    #[default]
+    Load,
+    /// `state <file>`: read at start, written back by Suricata at shutdown; lets rulesync
+    /// push small changes live with `dataset-add` / `dataset-remove`.
+    State,
+}
+
+#[derive(Debug, Clone)]
+pub struct CompileOptions {
+    pub sid_base: u32,
+    pub mode: DatasetMode,
+    /// `alert` (default) or `drop` for an inline Suricata.
+    pub action: String,
+    pub msg_prefix: String,
+    /// Rule options added to every rule before its `sid` (`classtype:trojan-activity;
+    /// priority:1;`).
+    pub extra_options: String,
+    /// Suricata's data directory (`default-data-dir`): Suricata reads and writes `state`
+    /// dataset files only under it, named relative to it.
+    pub data_dir: PathBuf,
+}
+
+impl CompileOptions {
+    /// How rules name a dataset file kept in `dir`: the absolute directory for `load`,
+    /// the directory relative to Suricata's data directory for `state` (Suricata refuses
+    /// absolute paths, and `..`, for files it writes). `None` when a `state` set cannot
+    /// be named from `dir`, which is outside the data directory.
+    pub fn dataset_dir(&self, dir: &Path) -> Option<PathBuf> {
+        match self.mode {
+            DatasetMode::Load => Some(dir.to_path_buf()),
+            DatasetMode::State => {
+                let rel = dir.strip_prefix(&self.data_dir).ok()?;
+                let plain = rel
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+                (plain && rel.components().next().is_some()).then(|| rel.to_path_buf())
+            }
+        }
+    }
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions {
+            sid_base: 9_700_000,
+            mode: DatasetMode::Load,
+            action: "alert".into(),
+            msg_prefix: "SURIGUARD threat intel".into(),
+            extra_options: String::new(),
+            data_dir: "/var/lib/suricata/data".into(),
+        }
+    }
+}
+
+/// Suricata's dataset value type, as named in rules and over the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SetType {
+    Ipv4,
+    Ipv6,
+    String,
+    /// A file-hash list (`filemd5` etc.): not a dataset, no live updates.
+    HashList,
+}
+
+impl SetType {
+    pub fn name(self) -> &'static str {
+        match self {
+            SetType::Ipv4 => "ipv4",
+            SetType::Ipv6 => "ipv6",
+            SetType::String => "string",
+            SetType::HashList => "hashlist",
+        }
+    }
+}
+
+/// One output file: its dataset name, type and (display-form) values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Set {
+    pub name: &'static str,
+    pub file: &'static str,
+    pub set_type: SetType,
+    pub values: BTreeSet<String>,
+    /// Sources that fed at least one value.
+    pub sources: BTreeSet<String>,
+}
+
+impl Set {
+    /// The value as it goes into the file and over the socket (`dataset-add`): addresses
+    /// and hashes as text, strings base64-encoded.
+    pub fn wire(&self, v: &str) -> String {
+        match self.set_type {
+            SetType::String => base64::engine::general_purpose::STANDARD.encode(v),
+            _ => v.to_string(),
+        }
+    }
+
+    /// `hashsize`: the next power of two at or above 1.25 × the entry count, at least 1024.
+    pub fn hashsize(&self) -> usize {
+        (self.values.len() + self.values.len() / 4)
+            .next_power_of_two()
+            .max(1024)
+    }
+}
+
+const SETS: [(&str, &str, SetType); 13] = [
+    ("suriguard-ip-src-v4", "ip-src-v4.lst", SetType::Ipv4),
+    ("suriguard-ip-dst-v4", "ip-dst-v4.lst", SetType::Ipv4),
+    ("suriguard-ip-src-v6", "ip-src-v6.lst", SetType::Ipv6),
+    ("suriguard-ip-dst-v6", "ip-dst-v6.lst", SetType::Ipv6),
+    ("suriguard-domains", "domains.lst", SetType::String),
+    ("suriguard-url-hosts", "url-hosts.lst", SetType::String),
+    ("suriguard-url-paths", "url-paths.lst", SetType::String),
+    ("suriguard-md5", "md5.txt", SetType::HashList),
+    ("suriguard-sha1", "sha1.txt", SetType::HashList),
+    ("suriguard-sha256", "sha256.txt", SetType::HashList),
+    ("suriguard-ja3", "ja3.lst", SetType::String),
+    // Prefixes live in the rules; these two only carry them through the pipeline.
+    ("suriguard-net-src", "net-src.txt", SetType::HashList),
+    ("suriguard-net-dst", "net-dst.txt", SetType::HashList),
+];
+
+/// The compiled output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compiled {
+    /// By set name, every set (empty ones included).
+    pub sets: BTreeMap<&'static str, Set>,
+}
+
+/// File name of the rule file inside the output directory.
+pub const RULES_FILE: &str = "suriguard.rules";
+/// File name of the value → provenance index.
+pub const INDEX_FILE: &str = "index.json";
+
+impl Compiled {
+    pub fn from_store(store: &Store) -> Compiled {
+        let mut sets: BTreeMap<&'static str, Set> = SETS
+            .iter()
+            .map(|&(name, file, set_type)| {
+                (
+                    name,
+                    Set {
+                        name,
+                        file,
+                        set_type,
+                        values: BTreeSet::new(),
+                        sources: BTreeSet::new(),
+                    },
+                )
+            })
+            .collect();
+        // Values are gathered in lists and the sets built in bulk at the end (sorting a
+        // list and building from it is several times faster than a million inserts).
+        let mut lists: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+        let mut put = |set: &'static str, v: String, e: &Entry| {
+            let s = sets.get_mut(set).expect("known set");
+            lists.entry(set).or_default().push(v);
+            for src in e.sources.names() {
+                if !s.sources.contains(src) {
+                    s.sources.insert(src.to_string());
+                }
+            }
+        };
+        for (kind, map) in &store.indicators {
+            for (value, e) in map {
+                let v = value.clone();
+                match kind {
+                    Kind::Ip | Kind::Net => {
+                        let (src, dst) = match kind {
+                            Kind::Net => ("suriguard-net-src", "suriguard-net-dst"),
+                            _ if value.parse::<IpAddr>().is_ok_and(|a| a.is_ipv6()) => {
+                                ("suriguard-ip-src-v6", "suriguard-ip-dst-v6")
+                            }
+                            _ => ("suriguard-ip-src-v4", "suriguard-ip-dst-v4"),
+                        };
+                        if e.sides.src {
+                            put(src, v.clone(), e);
+                        }
+                        if e.sides.dst || !e.sides.src {
+                            put(dst, v, e);
+                        }
+                    }
+                    Kind::Domain => put("suriguard-domains", v, e),
+                    Kind::Url => {
+                        let (host, path) = value.split_at(value.find('/').unwrap_or(value.len()));
+                        put("suriguard-url-hosts", host.to_string(), e);
+                        put("suriguard-url-paths", path.to_string(), e);
+                    }
+                    Kind::Md5 => put("suriguard-md5", v, e),
+                    Kind::Sha1 => put("suriguard-sha1", v, e),
+                    Kind::Sha256 => put("suriguard-sha256", v, e),
+                    Kind::Ja3 => put("suriguard-ja3", v, e),
+                }
+            }
+        }
+        for (name, list) in lists {
+            if let Some(s) = sets.get_mut(name) {
+                s.values = list.into_iter().collect();
+            }
+        }
+        Compiled { sets }
+    }
+
+    /// Bytes of one set's file.
+    pub fn file_bytes(&self, set: &Set) -> Vec<u8> {
+        let mut out = Vec::with_capacity(set.values.len() * 24);
+        for v in &set.values {
+            out.extend_from_slice(set.wire(v).as_bytes());
+            out.push(b'\n');
+        }
+        out
+    }
+
+    /// The rule file, with data files referenced under `dir` (absolute): hash lists by
+    /// absolute path, datasets as [`CompileOptions::dataset_dir`] names them.
+    pub fn rules(&self, opts: &CompileOptions, dir: &Path) -> String {
+        let mut r = String::new();
+        let _ = writeln!(
+            r,
+            "# Generated by rulesync: do not edit; the next run overwrites it.\n# {} entries in {} sets.",
+            self.total(),
+            self.sets.values().filter(|s| !s.values.is_empty()).count()
+        );
+        let path = |s: &Set| dir.join(s.file).display().to_string();
+        let ds_dir = opts.dataset_dir(dir).unwrap_or_else(|| dir.to_path_buf());
+        let ds = |s: &Set| {
+            let how = match opts.mode {
+                DatasetMode::Load => "load",
+                DatasetMode::State => "state",
+            };
+            format!(
+                "dataset:isset,{},type {},{how} {},hashsize {}",
+                s.name,
+                s.set_type.name(),
+                ds_dir.join(s.file).display(),
+                s.hashsize()
+            )
+        };
+        let meta = |s: &Set, kind: &str| {
+            let mut m = format!("metadata: suriguard_set {}, suriguard_kind {kind}", s.name);
+            for src in &s.sources {
+                let _ = write!(m, ", suriguard_source {}", meta_word(src));
+            }
+            m
+        };
+        let act = &opts.action;
+        let msg = &opts.msg_prefix;
+        let sid = |off: u32| opts.sid_base + off;
+        let set = |n: &str| &self.sets[n];
+        let extra = opts.extra_options.trim();
+        let mut rule = |s: &Set, body: String| {
+            if s.values.is_empty() {
+                return;
+            }
+            match body.rfind(" sid:") {
+                Some(i) if !extra.is_empty() => {
+                    let _ = writeln!(r, "{} {extra}{}", &body[..i], &body[i..]);
+                }
+                _ => {
+                    let _ = writeln!(r, "{body}");
+                }
+            }
+        };
+        for (off, name, key, dir_word, track) in [
+            (1, "suriguard-ip-src-v4", "ip.src", "from", "by_src"),
+            (2, "suriguard-ip-dst-v4", "ip.dst", "to", "by_dst"),
+            (3, "suriguard-ip-src-v6", "ip.src", "from", "by_src"),
+            (4, "suriguard-ip-dst-v6", "ip.dst", "to", "by_dst"),
+        ] {
+            let s = set(name);
+            rule(
+                s,
+                format!(
+                    "{act} ip any any -> any any (msg:\"{msg}: traffic {dir_word} a known-bad address\"; {key}; {}; threshold:type limit,track {track},count 1,seconds 60; {}; sid:{}; rev:1;)",
+                    ds(s),
+                    meta(s, "ip"),
+                    sid(off)
+                ),
+            );
+        }
+        for (off, name, src) in [
+            (5, "suriguard-net-src", true),
+            (6, "suriguard-net-dst", false),
+        ] {
+            let s = set(name);
+            let list = s.values.iter().cloned().collect::<Vec<_>>().join(",");
+            let (a, b, word, track) = if src {
+                (format!("[{list}]"), "any".to_string(), "from", "by_src")
+            } else {
+                ("any".to_string(), format!("[{list}]"), "to", "by_dst")
+            };
+            rule(
+                s,
+                format!(
+                    "{act} ip {a} any -> {b} any (msg:\"{msg}: traffic {word} a known-bad network\"; threshold:type limit,track {track},count 1,seconds 60; {}; sid:{}; rev:1;)",
+                    meta(s, "net"),
+                    sid(off)
+                ),
+            );
+        }
+        let d = set("suriguard-domains");
+        for (off, proto, key, what) in [
+            (10, "dns", "dns.query", "DNS query for"),
+            (11, "tls", "tls.sni", "TLS connection to"),
+            (12, "http", "http.host", "HTTP request to"),
+        ] {
+            rule(
+                d,
+                format!(
+                    "{act} {proto} any any -> any any (msg:\"{msg}: {what} a known-bad domain\"; {key}; {}; {}; sid:{}; rev:1;)",
+                    ds(d),
+                    meta(d, "domain"),
+                    sid(off)
+                ),
+            );
+        }
+        let (h, p) = (set("suriguard-url-hosts"), set("suriguard-url-paths"));
+        rule(
+            h,
+            format!(
+                "{act} http any any -> any any (msg:\"{msg}: HTTP request for a known-bad URL\"; http.host; {}; http.uri; {}; {}; sid:{}; rev:1;)",
+                ds(h),
+                ds(p),
+                meta(h, "url"),
+                sid(20)
+            ),
+        );
+        for (off, name, kw, kind) in [
+            (30, "suriguard-md5", "filemd5", "md5"),
+            (31, "suriguard-sha1", "filesha1", "sha1"),
+            (32, "suriguard-sha256", "filesha256", "sha256"),
+        ] {
+            let s = set(name);
+            rule(
+                s,
+                format!(
+                    "{act} http any any -> any any (msg:\"{msg}: transfer of a known-bad file ({kind})\"; {kw}:{}; {}; sid:{}; rev:1;)",
+                    path(s),
+                    meta(s, kind),
+                    sid(off)
+                ),
+            );
+        }
+        let j = set("suriguard-ja3");
+        rule(
+            j,
+            format!(
+                "{act} tls any any -> any any (msg:\"{msg}: TLS client with a known-bad JA3 fingerprint\"; ja3.hash; {}; {}; sid:{}; rev:1;)",
+                ds(j),
+                meta(j, "ja3"),
+                sid(40)
+            ),
+        );
+        r
+    }
+
+    /// Writes every set file, the rule file (referencing `refer_dir`) and the index into
+    /// `out`.
+    pub fn write(
+        &self,
+        store: &Store,
+        opts: &CompileOptions,
+        out: &Path,
+        refer_dir: &Path,
+    ) -> std::io::Result<()> {
+        for s in self.sets.values() {
+            std::fs::write(out.join(s.file), self.file_bytes(s))?;
+        }
+        std::fs::write(out.join(RULES_FILE), self.rules(opts, refer_dir))?;
+        // The whole store: what this generation was compiled from, with its provenance
+        // (rulesync installs the same bytes as its state once the generation is in force).
+        let mut f = std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(out.join(INDEX_FILE))?,
+        );
+        serde_json::to_writer(&mut f, store).map_err(std::io::Error::other)?;
+        f.flush()
+    }
+
+    /// Reads back the sets a previous run wrote into `dir` (missing files are empty
+    /// sets), to compute what changed.
+    pub fn read(dir: &Path) -> std::io::Result<Compiled> {
+        let mut sets = BTreeMap::new();
+        for &(name, file, set_type) in &SETS {
+            let mut values = Vec::new();
+            match std::fs::read_to_string(dir.join(file)) {
+                Ok(text) => {
+                    for l in text.lines().filter(|l| !l.is_empty()) {
+                        let v = match set_type {
+                            SetType::String => base64::engine::general_purpose::STANDARD
+                                .decode(l)
+                                .ok()
+                                .and_then(|b| String::from_utf8(b).ok())
+                                .ok_or_else(|| {
+                                    std::io::Error::other(format!("{file}: bad base64 line {l:?}"))
+                                })?,
+                            _ => l.to_string(),
+                        };
+                        values.push(v);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            sets.insert(
+                name,
+                Set {
+                    name,
+                    file,
+                    set_type,
+                    values: values.into_iter().collect(),
+                    sources: BTreeSet::new(),
+                },
+            );
+        }
+        Ok(Compiled { sets })
+    }
+
+    /// Per set: values added and removed going from `old` to `self`.
+    pub fn diff(&self, old: &Compiled) -> BTreeMap<&'static str, (Vec<String>, Vec<String>)> {
+        let mut out = BTreeMap::new();
+        for (name, s) in &self.sets {
+            let empty = BTreeSet::new();
+            let o = old.sets.get(name).map_or(&empty, |s| &s.values);
+            let added: Vec<String> = s.values.difference(o).cloned().collect();
+            let removed: Vec<String> = o.difference(&s.values).cloned().collect();
+            out.insert(*name, (added, removed));
+        }
+        out
+    }
+
+    pub fn total(&self) -> usize {
+        self.sets.values().map(|s| s.values.len()).sum()
+    }
+}
+
+/// A source name as one metadata word (letters, digits, `-`, `_`, `.`).
+fn meta_word(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::Origin;
+    use crate::indicator::{Indicator, Sides};
+
+    fn store() -> Store {
+        let mut s = Store::new();
+        let i = |kind, v: &str, sides| {
+            (
+                Indicator {
+                    kind,
+                    value: v.into(),
+                    sides,
+                },
+                Origin::default(),
+            )
+        };
+        s.merge(
+            "misp main",
+            vec![
+                i(Kind::Ip, "45.9.148.108", Sides::DST),
+                i(Kind::Ip, "2a03:2880::1", Sides::SRC),
+                i(Kind::Net, "45.9.0.0/16", Sides::BOTH),
+                i(Kind::Domain, "evil.xyz", Sides::BOTH),
+                i(Kind::Url, "evil.xyz/a.php?x=1", Sides::BOTH),
+                i(Kind::Sha256, &"ab".repeat(32), Sides::BOTH),
+            ],
+            1,
+        );
+        s
+    }
+
+    #[test]
+    fn sets_rules_and_stable_sids() {
+        let c = Compiled::from_store(&store());
+        assert_eq!(c.sets["suriguard-ip-dst-v4"].values.len(), 1);
+        assert!(c.sets["suriguard-ip-src-v4"].values.is_empty());
+        assert_eq!(c.sets["suriguard-ip-src-v6"].values.len(), 1);
+        assert_eq!(c.sets["suriguard-net-src"].values.len(), 1);
+        assert_eq!(c.sets["suriguard-net-dst"].values.len(), 1);
+        assert_eq!(
+            c.sets["suriguard-url-paths"].values.iter().next().unwrap(),
+            "/a.php?x=1"
+        );
+        let d = &c.sets["suriguard-domains"];
+        assert_eq!(c.file_bytes(d), b"ZXZpbC54eXo=\n");
+        let rules = c.rules(&CompileOptions::default(), Path::new("/out"));
+        let sids: Vec<&str> = rules
+            .lines()
+            .filter_map(|l| l.split("sid:").nth(1))
+            .map(|s| &s[..7])
+            .collect();
+        assert_eq!(
+            sids,
+            [
+                "9700002", "9700003", "9700005", "9700006", "9700010", "9700011", "9700012",
+                "9700020", "9700032"
+            ]
+        );
+        assert!(rules.contains(
+            "dataset:isset,suriguard-domains,type string,load /out/domains.lst,hashsize 1024"
+        ));
+        assert!(rules.contains("suriguard_source misp_main"));
+        assert!(rules.contains("filesha256:/out/sha256.txt"));
+    }
+
+    #[test]
+    fn files_read_back_and_diff() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store();
+        let c = Compiled::from_store(&s);
+        c.write(&s, &CompileOptions::default(), dir.path(), dir.path())
+            .unwrap();
+        let back = Compiled::read(dir.path()).unwrap();
+        for (n, set) in &c.sets {
+            assert_eq!(back.sets[n].values, set.values, "{n}");
+        }
+        let mut s2 = s.clone();
+        s2.expire("misp main", 2);
+        s2.merge(
+            "x",
+            vec![(
+                Indicator {
+                    kind: Kind::Domain,
+                    value: "new.xyz".into(),
+                    sides: Sides::BOTH,
+                },
+                Origin::default(),
+            )],
+            3,
+        );
+        let d = Compiled::from_store(&s2).diff(&back);
+        assert_eq!(
+            d["suriguard-domains"],
+            (vec!["new.xyz".to_string()], vec!["evil.xyz".to_string()])
+        );
+        assert_eq!(d["suriguard-ip-dst-v4"].1, vec!["45.9.148.108".to_string()]);
+    }
+}
