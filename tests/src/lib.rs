@@ -47,6 +47,16 @@ pub fn sv_pcap(rel: &str) -> PathBuf {
     p
 }
 
+/// A release binary of the workspace (`suriguardctl`, `rulesync`...), honouring
+/// `CARGO_TARGET_DIR`.
+pub fn bin(name: &str) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+        .join("release")
+        .join(name)
+}
+
 /// The release build of the plugin (`SURIGUARD_PLUGIN` overrides). `make test` builds it
 /// before running the tests.
 pub fn plugin_path() -> PathBuf {

@@ -106,6 +106,21 @@ fn config_file_with_unknown_key_is_named() {
 }
 
 #[test]
+fn detect_mistake_still_refuses_with_the_key_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("suriguard.toml");
+    std::fs::write(
+        &cfg,
+        "[detect]\nport-scan = { window = 0, threshold = 3 }\n[notify]\ncooldown = 60\n",
+    )
+    .unwrap();
+    refused(
+        &[key("config", cfg.to_str().unwrap())],
+        "[detect] port-scan.window",
+    );
+}
+
+#[test]
 fn valid_config_file_is_accepted() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("suriguard.toml");

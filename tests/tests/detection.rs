@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use suriguard_decision::{Action, Decision, Reason};
-use suriguard_e2e::{
-    run_suricata, scenarios, sv_pcap, workspace_root, Ran, RunOptions, SuricataRun,
-};
+use suriguard_e2e::{run_suricata, scenarios, sv_pcap, Ran, RunOptions, SuricataRun};
 
 fn detect(pcap: &Path, dir: &Path, config: &str) -> (SuricataRun, Vec<Decision>) {
     let run = run_suricata(
@@ -228,7 +226,70 @@ fn dry_run_journals_but_marks_decisions() {
 }
 
 fn ctl() -> PathBuf {
-    workspace_root().join("target/release/suriguardctl")
+    suriguard_e2e::bin("suriguardctl")
+}
+
+/// A mistake in a reporting section ([notify], [misp]) must never switch detection off:
+/// the plugin starts, decides and journals; `config check` names both keys and fails.
+#[test]
+fn reporting_mistakes_leave_detection_running_and_config_check_names_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pcap = sv_pcap("firewall/tcp-session-syn-flood-drop-precedence/input.pcap");
+    let text = "[network]\nhome-networks = [\"198.51.100.0/24\"]\n\
+                [notify.email]\nserver = \"smtp.example\"\nfrom = \"ips@example.org\"\nto = []\n\
+                [misp]\nurl = \"ftp://misp.example\"\n";
+    let (run, ds) = detect(&pcap, tmp.path(), text);
+    let d = only(&ds);
+    assert_eq!(
+        (d.target.to_string().as_str(), d.reason),
+        ("192.0.2.10", Reason::SynFlood)
+    );
+    assert!(
+        !run.ran.stderr().contains("setup failed") && !run.ran.stdout().contains("setup failed"),
+        "{}",
+        run.ran
+    );
+
+    let cfg = tmp.path().join("check.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let out = Command::new(ctl())
+        .args(["config", "check", "-o", "json", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "config check must fail");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys: Vec<(&str, bool)> = v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["key"].as_str().unwrap(),
+                p["stops_plugin"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(keys, vec![("misp", false), ("notify", false)], "{v}");
+    let msgs = v["problems"].to_string();
+    assert!(
+        msgs.contains("[misp] url") && msgs.contains("[notify.email] to"),
+        "{msgs}"
+    );
+
+    // The same file without the mistakes passes, before or after the subcommand.
+    std::fs::write(&cfg, "[network]\nhome-networks = [\"198.51.100.0/24\"]\n").unwrap();
+    let out = Command::new(ctl())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -112,7 +112,7 @@ fn pipeline(c: &mut Criterion) {
         b.iter(|| {
             let mut p = engine();
             for r in &recs {
-                black_box(p.handle(black_box(r)));
+                let _ = black_box(p.handle(black_box(r)));
             }
             p.finish();
             black_box(p.drain_decisions().count());
@@ -131,7 +131,7 @@ fn pipeline(c: &mut Criterion) {
                 let stage = MlStage::new(Arc::clone(&model), &mc);
                 let mut p = engine().with_model(stage);
                 for r in &recs {
-                    black_box(p.handle(black_box(r)));
+                    let _ = black_box(p.handle(black_box(r)));
                 }
                 p.finish();
                 black_box(p.drain_decisions().count());

@@ -54,7 +54,7 @@ fn parse(c: &mut Criterion) {
         b.iter(|| {
             let mut p = Pipeline::new();
             for r in &recs {
-                black_box(p.handle(black_box(r)));
+                let _ = black_box(p.handle(black_box(r)));
             }
             assert_eq!(p.stats().parse_errors, 0);
             p.into_stats()
@@ -99,7 +99,7 @@ fn detect(c: &mut Criterion) {
         b.iter(|| {
             let mut p = Pipeline::new();
             for r in &flows {
-                black_box(p.handle(black_box(r)));
+                let _ = black_box(p.handle(black_box(r)));
             }
             p.into_stats()
         })
@@ -108,7 +108,7 @@ fn detect(c: &mut Criterion) {
         b.iter(|| {
             let mut p = engine();
             for r in &flows {
-                black_box(p.handle(black_box(r)));
+                let _ = black_box(p.handle(black_box(r)));
             }
             p.into_stats()
         })
@@ -119,7 +119,7 @@ fn detect(c: &mut Criterion) {
         b.iter(|| {
             let mut p = engine();
             for r in &recs {
-                black_box(p.handle(black_box(r)));
+                let _ = black_box(p.handle(black_box(r)));
             }
             p.into_stats()
         })

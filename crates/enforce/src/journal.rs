@@ -249,6 +249,42 @@ impl Journal {
 mod tests {
     use super::*;
 
+    /// `suriguardctl decisions add` appends (`append_to`) while the plugin starts and
+    /// compacts (`open_compacted`) over and over: with the shared lock, no line is lost.
+    #[test]
+    fn appends_racing_compactions_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("enforce.jsonl");
+        let now = now_secs();
+        let n = 400u32;
+        let writer = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                for i in 0..n {
+                    let ip = std::net::Ipv4Addr::from(0xCB00_7100u32 + i); // 203.0.113.0/24 and on
+                    let e = Entry::add(
+                        SetKind::Block,
+                        Cidr::host(ip.into()),
+                        now + 3600,
+                        "manual",
+                        &format!("id-{i}"),
+                        "suriguardctl",
+                    );
+                    append_to(&path, &[e]).unwrap();
+                }
+            })
+        };
+        let mut compactions = 0;
+        while !writer.is_finished() {
+            let (_j, _) = Journal::open_compacted(&path, now).unwrap();
+            compactions += 1;
+        }
+        writer.join().unwrap();
+        let (_j, in_force) = Journal::open_compacted(&path, now).unwrap();
+        assert!(compactions > 1, "the race did not happen");
+        assert_eq!(in_force.len(), n as usize, "lines lost to a compaction");
+    }
+
     #[test]
     fn replay_applies_adds_deletes_flushes_and_expiry() {
         let dir = tempfile::tempdir().unwrap();
