@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use suriguard_config::{ConfigError, ConfigFile, Section};
+use suriguard_config::{ConfigError, ConfigFile, Owner, Section};
 use suriguard_decision::DecisionConfig;
 use suriguard_detect::model::ModelConfig;
 use suriguard_detect::{DetectConfig, PipelineConfig};
@@ -135,43 +135,43 @@ pub struct Problem {
     pub message: String,
 }
 
+fn one<T: Section>(f: &ConfigFile) -> Result<(), ConfigError> {
+    f.section::<T>().map(drop)
+}
+
 /// Every problem of a file: each section is read on its own, so one mistake does not
 /// hide the next.
 pub fn check(path: &Path) -> Vec<Problem> {
+    let problem = |e: ConfigError| {
+        let key = e.key().unwrap_or("-").to_owned();
+        Problem {
+            // Only a reporting section's mistake leaves the plugin running.
+            stops_plugin: suriguard_config::owner(&key) != Some(Owner::Reporting),
+            key,
+            message: e.to_string(),
+        }
+    };
     let file = match ConfigFile::load(path) {
         Ok(f) => f,
-        Err(e) => {
-            return vec![Problem {
-                key: e.key().unwrap_or("-").to_owned(),
-                stops_plugin: true,
-                message: e.to_string(),
-            }]
-        }
+        Err(e) => return vec![problem(e)],
     };
-    let mut problems = Vec::new();
-    let mut note = |r: Result<(), ConfigError>, plugin: bool| {
-        if let Err(e) = r {
-            problems.push(Problem {
-                key: e.key().unwrap_or("-").to_owned(),
-                stops_plugin: plugin,
-                message: e.to_string(),
-            });
-        }
-    };
-    fn one<T: Section>(f: &ConfigFile) -> Result<(), ConfigError> {
-        f.section::<T>().map(drop)
-    }
-    note(file.state_dir().map(drop), true);
-    note(one::<NetworkConfig>(&file), true);
-    note(one::<DetectConfig>(&file), true);
-    note(one::<ModelConfig>(&file), true);
-    note(one::<DecisionConfig>(&file), true);
-    note(one::<EnforceConfig>(&file), true);
-    note(one::<AlertsConfig>(&file), false);
-    note(one::<MispPushConfig>(&file), false);
-    note(one::<MitigateConfig>(&file), false);
-    note(one::<NotifyConfig>(&file), false);
-    problems
+    let results = [
+        file.state_dir().map(drop),
+        one::<NetworkConfig>(&file),
+        one::<DetectConfig>(&file),
+        one::<ModelConfig>(&file),
+        one::<DecisionConfig>(&file),
+        one::<EnforceConfig>(&file),
+        one::<AlertsConfig>(&file),
+        one::<MispPushConfig>(&file),
+        one::<MitigateConfig>(&file),
+        one::<NotifyConfig>(&file),
+    ];
+    results
+        .into_iter()
+        .filter_map(Result::err)
+        .map(problem)
+        .collect()
 }
 
 #[cfg(test)]

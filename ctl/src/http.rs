@@ -31,6 +31,8 @@ pub enum Failure {
     Status(u16, String),
     /// 2xx with a body that is not the JSON expected.
     Body(String),
+    /// The local store failed (the message names the file and the operation).
+    Store(String),
 }
 
 impl std::fmt::Display for Failure {
@@ -39,6 +41,7 @@ impl std::fmt::Display for Failure {
             Failure::Transport(e) => write!(f, "{e}"),
             Failure::Status(code, msg) => write!(f, "HTTP {code}: {msg}"),
             Failure::Body(e) => write!(f, "bad answer: {e}"),
+            Failure::Store(e) => write!(f, "{e}"),
         }
     }
 }

@@ -62,7 +62,7 @@ pub fn ingest(
     store
         .db
         .execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| e.to_string())?;
+        .map_err(store.failed("starting the intake transaction"))?;
     let result = read_lines(store, &mut reader, &name, start, now, states, new, &mut rep);
     match result {
         Ok(offset) => {
@@ -71,7 +71,7 @@ pub fn ingest(
             store
                 .db
                 .execute_batch("COMMIT")
-                .map_err(|e| e.to_string())?;
+                .map_err(store.failed("committing the intake"))?;
             Ok(rep)
         }
         Err(e) => {

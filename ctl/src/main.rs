@@ -23,7 +23,7 @@ use suriguard_net::Cidr;
 
 /// suriguard's admin tool.
 #[derive(Parser)]
-#[command(name = "suriguardctl", version, about)]
+#[command(name = "suriguardctl", version, about, after_help = EXIT_HELP)]
 struct Cli {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Table, global = true)]
@@ -306,18 +306,97 @@ fn parse_cidr(s: &str) -> Result<Cidr, String> {
     s.parse()
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("suriguardctl: error: {e}");
-            ExitCode::FAILURE
+/// suriguardctl's exit statuses (documented in `--help`; scripts rely on them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Exit {
+    /// Success.
+    Ok = 0,
+    /// Any other failure (MISP, notifications, nftables, files, the store, ...).
+    Failed = 1,
+    /// Bad command line (clap's own status).
+    Usage = 2,
+    /// The configuration file cannot be read, parsed or validated; `config check`
+    /// found problems.
+    Config = 3,
+}
+
+impl Exit {
+    fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e.code())
+    }
+}
+
+const EXIT_HELP: &str = "Exit status:
+  0  success
+  1  failure (MISP, notifications, nftables, files, the store, ...)
+  2  bad command line
+  3  configuration file unreadable or invalid; `config check` found problems";
+
+/// An error for `main` to print, with the status to exit with.
+#[derive(Debug)]
+struct Failure {
+    exit: Exit,
+    message: String,
+}
+
+impl Failure {
+    fn config(e: impl std::fmt::Display) -> Failure {
+        Failure {
+            exit: Exit::Config,
+            message: e.to_string(),
         }
     }
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure {
+            exit: Exit::Failed,
+            message,
+        }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Failure {
+        message.to_string().into()
+    }
+}
+
+/// The configuration `scope` needs; failing to load it exits with [`Exit::Config`].
+fn load_config(path: Option<&std::path::Path>, scope: Scope) -> Result<Config, Failure> {
+    decisions::load_config(path, scope).map_err(Failure::config)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::Usage.into()
+            } else {
+                Exit::Ok.into()
+            };
+        }
+    };
+    match run(cli) {
+        Ok(()) => Exit::Ok.into(),
+        Err(f) => {
+            eprintln!("suriguardctl: error: {}", f.message);
+            f.exit.into()
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
     let out = match cli.noun {
         Noun::Config {
             verb: ConfigVerb::Check,
@@ -356,11 +435,11 @@ fn run(cli: Cli) -> Result<(), String> {
                 std::io::stdout()
                     .write_all(text.as_bytes())
                     .map_err(|e| e.to_string())?;
-                return Err(format!(
+                return Err(Failure::config(format!(
                     "{} problem(s) in {}",
                     problems.len(),
                     path.display()
-                ));
+                )));
             }
             text
         }
@@ -383,7 +462,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Noun::Decisions { verb } => {
-            let cfg = decisions::load_config(cli.config.as_deref(), Scope::Plugin)?;
+            let cfg = load_config(cli.config.as_deref(), Scope::Plugin)?;
             let json = matches!(cli.output, Format::Json);
             match verb {
                 DecisionsVerb::List => {
@@ -446,7 +525,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Noun::Alerts { verb } => {
-            let cfg = decisions::load_config(cli.config.as_deref(), Scope::All)?;
+            let cfg = load_config(cli.config.as_deref(), Scope::All)?;
             let store = ops::open(&cfg)?;
             match verb {
                 AlertsVerb::List {
@@ -479,7 +558,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Noun::Events { verb } => {
-            let cfg = decisions::load_config(cli.config.as_deref(), Scope::All)?;
+            let cfg = load_config(cli.config.as_deref(), Scope::All)?;
             let store = ops::open(&cfg)?;
             match verb {
                 EventsVerb::Push {
@@ -504,7 +583,8 @@ fn run(cli: Cli) -> Result<(), String> {
                             .map_err(|e| e.to_string())?;
                         return Err(format!(
                             "MISP: {e}; the incidents stay queued for the next run"
-                        ));
+                        )
+                        .into());
                     }
                     text
                 }
@@ -518,7 +598,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Noun::Mitigate { id, offline } => {
-            let cfg = decisions::load_config(cli.config.as_deref(), Scope::All)?;
+            let cfg = load_config(cli.config.as_deref(), Scope::All)?;
             let store = ops::open(&cfg)?;
             let (inc, advice) = ops::mitigate(&store, &cfg, &id, offline)?;
             if let Some(why) = &advice.fallback_reason {
@@ -534,7 +614,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Noun::Notify { verb } => {
-            let cfg = decisions::load_config(cli.config.as_deref(), Scope::All)?;
+            let cfg = load_config(cli.config.as_deref(), Scope::All)?;
             match verb {
                 NotifyVerb::Test => {
                     let channels = cfg.notify.channels();
@@ -570,7 +650,7 @@ fn run(cli: Cli) -> Result<(), String> {
                         std::io::stdout()
                             .write_all(text.as_bytes())
                             .map_err(|e| e.to_string())?;
-                        return Err(format!("{failed} channel(s) failed"));
+                        return Err(format!("{failed} channel(s) failed").into());
                     }
                     text
                 }
@@ -619,7 +699,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Noun::Run { follow, interval } => {
-            let cfg = decisions::load_config(cli.config.as_deref(), Scope::All)?;
+            let cfg = load_config(cli.config.as_deref(), Scope::All)?;
             let store = ops::open(&cfg)?;
             loop {
                 let rep = ops::run_once(&store, &cfg)?;
@@ -637,7 +717,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Noun::Firewall { verb } => {
-            let cfg = decisions::load_config(cli.config.as_deref(), Scope::Plugin)?;
+            let cfg = load_config(cli.config.as_deref(), Scope::Plugin)?;
             let (what, n) = match verb {
                 FirewallVerb::Setup => decisions::setup(&cfg).map(|()| ("set up", None))?,
                 FirewallVerb::Restore => decisions::restore(&cfg).map(|n| ("restored", Some(n)))?,
@@ -689,7 +769,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 sequence_length,
             } => {
                 let cfg = match &cli.config {
-                    Some(p) => Config::load(Some(p), Scope::Plugin).map_err(|e| e.to_string())?,
+                    Some(p) => Config::load(Some(p), Scope::Plugin).map_err(Failure::config)?,
                     None => Config::defaults(),
                 };
                 let t = if extractor == suriguard_detect::model::Extractor::SeedV1 {
@@ -727,7 +807,8 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         },
         Noun::Analyze(a) => {
-            let cfg = analyze::effective_config(cli.config.as_deref(), &a.home_net)?;
+            let cfg = analyze::effective_config(cli.config.as_deref(), &a.home_net)
+                .map_err(Failure::config)?;
             let report = match (&a.input.eve, &a.input.pcap) {
                 (Some(eve), _) => analyze::eve_file(eve, &cfg)?,
                 (None, Some(pcap)) => {
@@ -753,7 +834,7 @@ fn run(cli: Cli) -> Result<(), String> {
     };
     std::io::stdout()
         .write_all(out.as_bytes())
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string().into())
 }
 
 fn stats_table(s: &PluginStats) -> String {
@@ -812,4 +893,46 @@ fn stats_table(s: &PluginStats) -> String {
         "WARNING: counters do not add up\n"
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_are_pinned() {
+        assert_eq!(Exit::Ok.code(), 0);
+        assert_eq!(Exit::Failed.code(), 1);
+        assert_eq!(Exit::Usage.code(), 2);
+        assert_eq!(Exit::Config.code(), 3);
+        // clap's own status for a bad command line is the one documented.
+        let e = Cli::try_parse_from(["suriguardctl", "no-such-noun"])
+            .err()
+            .expect("unknown subcommand");
+        assert_eq!(e.exit_code(), i32::from(Exit::Usage.code()));
+        for (status, _) in [
+            (0, "success"),
+            (1, "failure"),
+            (2, "bad"),
+            (3, "configuration"),
+        ] {
+            assert!(
+                EXIT_HELP.contains(&format!("  {status}  ")),
+                "status {status} documented"
+            );
+        }
+    }
+
+    #[test]
+    fn config_failures_exit_3_others_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "this is = = not toml").unwrap();
+        let f = load_config(Some(&bad), Scope::All).expect_err("bad file");
+        assert_eq!(f.exit, Exit::Config);
+        let missing = dir.path().join("missing.toml");
+        let f = load_config(Some(&missing), Scope::All).expect_err("no file");
+        assert_eq!(f.exit, Exit::Config);
+        assert_eq!(Failure::from("x").exit, Exit::Failed);
+    }
 }

@@ -74,6 +74,7 @@ impl Misp {
             Failure::Transport(m) => Failure::Transport(self.key.scrub(&m)),
             Failure::Status(c, m) => Failure::Status(c, self.key.scrub(&m)),
             Failure::Body(m) => Failure::Body(m),
+            Failure::Store(m) => Failure::Store(m),
         })
     }
 
@@ -94,7 +95,7 @@ impl Misp {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(|e| Failure::Body(e.to_string()))?;
+            .map_err(|e| Failure::Store(store.failed("reading the MISP tag cache")(e)))?;
         if let Some(id) = cached {
             return Ok(id);
         }
@@ -154,7 +155,7 @@ fn stops_run(f: &Failure) -> bool {
     match f {
         Failure::Transport(_) => true,
         Failure::Status(code, _) => *code == 403 || *code == 401 || *code >= 500 || *code == 429,
-        Failure::Body(_) => true,
+        Failure::Body(_) | Failure::Store(_) => true,
     }
 }
 
@@ -172,7 +173,7 @@ pub fn push(
                 "UPDATE incidents SET misp_state = 'retry' WHERE misp_state = 'failed'",
                 [],
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(store.failed("queueing failed incidents again"))?;
     }
     let queue = store.misp_queue()?;
     let sight_queue = store.sighting_queue()?.len();
@@ -277,7 +278,9 @@ fn event_for(
 ) -> Result<(String, Option<String>, bool), Failure> {
     let group = misp_event::group_key(inc);
     let window = cfg.dedupe_window as i64 * 1_000_000;
-    let db = |e: rusqlite::Error| Failure::Body(e.to_string());
+    let db = |e: rusqlite::Error| {
+        Failure::Store(store.failed("finding the MISP event of an incident")(e))
+    };
     let found: Option<(String, Option<String>)> = store
         .db
         .query_row(
@@ -312,7 +315,7 @@ fn push_one(
     inc: &Incident,
     rep: &mut PushReport,
 ) -> Result<(String, String), Failure> {
-    let db = |e: rusqlite::Error| Failure::Body(e.to_string());
+    let db = |e: rusqlite::Error| Failure::Store(store.failed("recording a MISP event")(e));
     let (uuid, known_id, fresh) = event_for(store, cfg, inc)?;
     let id = match known_id {
         Some(id) => {
@@ -422,7 +425,7 @@ fn sight_one(
     inc: &Incident,
     rep: &mut PushReport,
 ) -> Result<(), Failure> {
-    let db = |e: rusqlite::Error| Failure::Body(e.to_string());
+    let db = |e: rusqlite::Error| Failure::Store(store.failed("recording MISP sightings")(e));
     for t in trace::trace(&index.indicators, &inc.raw) {
         let uuids: BTreeSet<&String> = t
             .entry
@@ -485,7 +488,7 @@ pub fn list(store: &Store) -> Result<Vec<EventRow>, String> {
              (SELECT count(*) FROM misp_attributes a WHERE a.event_uuid = e.uuid), e.published
              FROM misp_events e ORDER BY e.first_us",
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(store.failed("listing MISP events"))?;
     let rows = st
         .query_map([], |r| {
             let t = |us: i64| suriguard_decision::rfc3339(suriguard_eve::EveTime(us));
@@ -501,6 +504,7 @@ pub fn list(store: &Store) -> Result<Vec<EventRow>, String> {
                 published: r.get::<_, i64>(8)? != 0,
             })
         })
-        .map_err(|e| e.to_string())?;
-    rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
+        .map_err(store.failed("listing MISP events"))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(store.failed("listing MISP events"))
 }

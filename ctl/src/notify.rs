@@ -43,7 +43,7 @@ pub fn plan(store: &Store, cfg: &NotifyConfig, inc: &Incident, now: i64) -> Resu
                         |_| Ok(true),
                     )
                     .optional()
-                    .map_err(|e| e.to_string())?
+                    .map_err(store.failed("planning notifications"))?
                     .unwrap_or(false);
                 let state = if recent { "suppressed" } else { "pending" };
                 store
@@ -53,7 +53,7 @@ pub fn plan(store: &Store, cfg: &NotifyConfig, inc: &Incident, now: i64) -> Resu
                          VALUES (?1, 'incident', ?2, ?3, ?4, ?5)",
                         params![channel, key, inc.key, state, now],
                     )
-                    .map_err(|e| e.to_string())?;
+                    .map_err(store.failed("planning notifications"))?;
             }
             Route::Digest => {
                 store
@@ -62,7 +62,7 @@ pub fn plan(store: &Store, cfg: &NotifyConfig, inc: &Incident, now: i64) -> Resu
                         "INSERT INTO digest_queue(channel, incident_key, created_us) VALUES (?1, ?2, ?3)",
                         params![channel, inc.key, now],
                     )
-                    .map_err(|e| e.to_string())?;
+                    .map_err(store.failed("planning notifications"))?;
             }
         }
     }
@@ -102,7 +102,7 @@ pub fn deliver(
                 "SELECT id, channel, next_try_us, incident_key, message, attempts FROM outbox
                  WHERE state IN ('pending', 'retry') ORDER BY id",
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(store.failed("reading the outbox"))?;
         let rows = st
             .query_map([], |r| {
                 Ok((
@@ -114,8 +114,9 @@ pub fn deliver(
                     r.get(5)?,
                 ))
             })
-            .map_err(|e| e.to_string())?;
-        rows.collect::<Result<_, _>>().map_err(|e| e.to_string())?
+            .map_err(store.failed("reading the outbox"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(store.failed("reading the outbox"))?
     };
     let mut rendered: HashMap<String, Message> = HashMap::new();
     for (id, channel, next, incident_key, message, attempts) in due {
@@ -160,7 +161,7 @@ pub fn deliver(
                 "UPDATE outbox SET message = ?2, subject = ?3 WHERE id = ?1",
                 params![id, json, msg.subject],
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(store.failed("saving a rendered notification"))?;
         match send(cfg, &channel, &msg) {
             Ok(()) => {
                 mark(store, id, "sent", attempts, None, now, cfg)?;
@@ -205,7 +206,7 @@ fn mark(
             params![id, state, attempts, error, next, now],
         )
         .map(drop)
-        .map_err(|e| e.to_string())
+        .map_err(store.failed("recording a delivery"))
 }
 
 fn build_digests(
@@ -223,7 +224,7 @@ fn build_digests(
                 params![channel],
                 |r| r.get(0),
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(store.failed("reading the digest queue"))?;
         let Some(oldest) = oldest else { continue };
         if !flush && now - oldest < cfg.digest_interval as i64 * 1_000_000 {
             continue;
@@ -232,11 +233,12 @@ fn build_digests(
             let mut st = store
                 .db
                 .prepare("SELECT id, incident_key FROM digest_queue WHERE channel = ?1 AND outbox_id IS NULL ORDER BY id")
-                .map_err(|e| e.to_string())?;
+                .map_err(store.failed("reading the digest queue"))?;
             let rows = st
                 .query_map(params![channel], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(|e| e.to_string())?;
-            rows.collect::<Result<_, _>>().map_err(|e| e.to_string())?
+                .map_err(store.failed("reading the digest queue"))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(store.failed("reading the digest queue"))?
         };
         let mut items = Vec::new();
         for (_, k) in &keys {
@@ -255,7 +257,7 @@ fn build_digests(
                 "INSERT INTO outbox(channel, kind, subject, message, state, created_us) VALUES (?1, 'digest', ?2, ?3, 'pending', ?4)",
                 params![channel, msg.subject, json, now],
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(store.failed("queueing a digest"))?;
         let outbox_id = store.db.last_insert_rowid();
         for (qid, _) in keys {
             store
@@ -264,7 +266,7 @@ fn build_digests(
                     "UPDATE digest_queue SET outbox_id = ?2 WHERE id = ?1",
                     params![qid, outbox_id],
                 )
-                .map_err(|e| e.to_string())?;
+                .map_err(store.failed("linking the digest queue"))?;
         }
         rep.digests_built += 1;
     }
@@ -397,7 +399,7 @@ pub fn list(store: &Store) -> Result<Vec<OutboxRow>, String> {
             "SELECT id, channel, kind, state, attempts, subject, incident_key, created_us, last_error
              FROM outbox ORDER BY id",
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(store.failed("listing notifications"))?;
     let rows = st
         .query_map([], |r| {
             Ok(OutboxRow {
@@ -412,6 +414,7 @@ pub fn list(store: &Store) -> Result<Vec<OutboxRow>, String> {
                 last_error: r.get(8)?,
             })
         })
-        .map_err(|e| e.to_string())?;
-    rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
+        .map_err(store.failed("listing notifications"))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(store.failed("listing notifications"))
 }

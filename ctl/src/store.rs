@@ -7,16 +7,138 @@
 //! operator's `alerts list`): WAL lets readers go on while one writes, and the busy
 //! timeout makes a second writer wait instead of failing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use suriguard_report::incident::Incident;
 
 pub struct Store {
     pub db: Connection,
+    /// The database file, for error messages.
+    pub path: PathBuf,
 }
 
-const SCHEMA: &str = "
+/// The schema version this program writes and reads (`PRAGMA user_version`). A change
+/// to the tables bumps it and appends a step to [`MIGRATIONS`].
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// One schema step: `MIGRATIONS[n]` takes a database from version `n` to `n + 1`
+/// (inside a transaction; the caller stamps the new version).
+type Migration = fn(&Connection) -> Result<(), String>;
+
+const MIGRATIONS: &[Migration] = &[adopt_v0];
+
+/// Version 0 → 1: stores written before the schema was versioned. Their tables are
+/// version 1's (tables added since were created by `CREATE TABLE IF NOT EXISTS`), so
+/// create what is missing, check every table has version 1's columns, and stamp.
+fn adopt_v0(db: &Connection) -> Result<(), String> {
+    let reference = Connection::open_in_memory()
+        .and_then(|r| r.execute_batch(SCHEMA_V1).map(|()| r))
+        .map_err(|e| format!("building the reference schema: {e}"))?;
+    for table in tables(&reference)? {
+        let want = columns(&reference, &table)?;
+        let have = columns(db, &table)?;
+        if !have.is_empty() && have != want {
+            return Err(format!(
+                "table {table} has columns ({}), version 1 has ({}): not a suriguardctl store",
+                have.join(", "),
+                want.join(", ")
+            ));
+        }
+    }
+    db.execute_batch(SCHEMA_V1)
+        .map_err(|e| format!("creating the missing tables: {e}"))
+}
+
+fn tables(db: &Connection) -> Result<Vec<String>, String> {
+    let mut st = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .map_err(|e| format!("listing tables: {e}"))?;
+    let names = st
+        .query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+        .map_err(|e| format!("listing tables: {e}"));
+    names
+}
+
+fn columns(db: &Connection, table: &str) -> Result<Vec<String>, String> {
+    let mut st = db
+        .prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")
+        .map_err(|e| format!("reading the columns of {table}: {e}"))?;
+    let names = st
+        .query_map([table], |r| r.get(0))
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+        .map_err(|e| format!("reading the columns of {table}: {e}"));
+    names
+}
+
+fn user_version(db: &Connection) -> rusqlite::Result<i64> {
+    db.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+/// Brings the database at `path` to [`SCHEMA_VERSION`]: creates a new one, runs the
+/// steps from its version on, refuses one written by a newer suriguardctl.
+fn migrate(db: &Connection, path: &Path) -> Result<(), String> {
+    let ctx = |op: &str, e: String| format!("{}: {op}: {e}", path.display());
+    // IMMEDIATE: two processes opening a new store do not both create it.
+    db.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| ctx("starting the schema transaction", e.to_string()))?;
+    let done = (|| {
+        let mut version =
+            user_version(db).map_err(|e| ctx("reading the schema version", e.to_string()))?;
+        if version > SCHEMA_VERSION {
+            return Err(format!(
+                "{}: the store has schema version {version}, newer than this suriguardctl \
+                 knows (version {SCHEMA_VERSION}); upgrade suriguardctl or point \
+                 `[alerts] database` at another file",
+                path.display()
+            ));
+        }
+        if version == 0
+            && tables(db)
+                .map_err(|e| ctx("reading the schema", e))?
+                .is_empty()
+        {
+            db.execute_batch(SCHEMA_V1)
+                .map_err(|e| ctx("creating the tables", e.to_string()))?;
+            version = 1;
+            set_version(db, version).map_err(|e| ctx("stamping the schema version", e))?;
+        }
+        while version < SCHEMA_VERSION {
+            let step = MIGRATIONS[version as usize];
+            step(db).map_err(|e| {
+                ctx(
+                    &format!(
+                        "migrating the schema from version {version} to {}",
+                        version + 1
+                    ),
+                    e,
+                )
+            })?;
+            version += 1;
+            set_version(db, version).map_err(|e| ctx("stamping the schema version", e))?;
+        }
+        Ok(())
+    })();
+    match done {
+        Ok(()) => db
+            .execute_batch("COMMIT")
+            .map_err(|e| ctx("committing the schema", e.to_string())),
+        Err(e) => {
+            let _ = db.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+fn set_version(db: &Connection, version: i64) -> Result<(), String> {
+    db.execute_batch(&format!("PRAGMA user_version = {version}"))
+        .map_err(|e| e.to_string())
+}
+
+/// Version 1 of the schema (the tables before versioning). Later versions are this plus
+/// the [`MIGRATIONS`] steps.
+const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS incidents(
     id INTEGER PRIMARY KEY,
     key TEXT NOT NULL UNIQUE,
@@ -115,6 +237,11 @@ pub struct Row {
 }
 
 impl Store {
+    /// Turns a SQLite error into `<file>: <operation>: <cause>`.
+    pub fn failed<'a>(&'a self, op: &'a str) -> impl Fn(rusqlite::Error) -> String + 'a {
+        move |e| format!("{}: {op}: {e}", self.path.display())
+    }
+
     pub fn open(path: &Path) -> Result<Store, String> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -131,9 +258,12 @@ impl Store {
         }
         db.busy_timeout(std::time::Duration::from_secs(10))
             .and_then(|_| db.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"))
-            .and_then(|_| db.execute_batch(SCHEMA))
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(Store { db })
+        migrate(&db, path)?;
+        Ok(Store {
+            db,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Inserts an incident unless its key is known; true when it is new.
@@ -166,7 +296,7 @@ impl Store {
                     sight_state
                 ],
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(self.failed("storing an incident"))?;
         Ok(n == 1)
     }
 
@@ -194,11 +324,15 @@ impl Store {
              ORDER BY time_us DESC, id DESC LIMIT ?3) ORDER BY time_us, id",
             Self::COLS
         );
-        let mut st = self.db.prepare(&sql).map_err(|e| e.to_string())?;
+        let mut st = self
+            .db
+            .prepare(&sql)
+            .map_err(self.failed("listing incidents"))?;
         let rows = st
             .query_map(params![since_us, max_severity, limit as i64], Self::row)
-            .map_err(|e| e.to_string())?;
-        rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
+            .map_err(self.failed("listing incidents"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(self.failed("listing incidents"))
     }
 
     /// One incident by store id or key (a unique key prefix of 6+ characters is enough).
@@ -212,7 +346,7 @@ impl Store {
             .db
             .query_row(&sql, params![by_id, id], Self::row)
             .optional()
-            .map_err(|e| e.to_string())?;
+            .map_err(self.failed("finding an incident"))?;
         if found.is_some() || id.len() < 6 {
             return Ok(found);
         }
@@ -220,12 +354,15 @@ impl Store {
             "SELECT {} FROM incidents WHERE key LIKE ?1 || '%' LIMIT 2",
             Self::COLS
         );
-        let mut st = self.db.prepare(&sql).map_err(|e| e.to_string())?;
+        let mut st = self
+            .db
+            .prepare(&sql)
+            .map_err(self.failed("finding an incident"))?;
         let rows: Vec<Row> = st
             .query_map(params![id], Self::row)
-            .map_err(|e| e.to_string())?
+            .map_err(self.failed("finding an incident"))?
             .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?;
+            .map_err(self.failed("finding an incident"))?;
         match rows.len() {
             1 => Ok(rows.into_iter().next()),
             0 => Ok(None),
@@ -241,9 +378,15 @@ impl Store {
             "SELECT {} FROM incidents WHERE misp_state IN ('pending', 'retry') ORDER BY time_us, id",
             Self::COLS
         );
-        let mut st = self.db.prepare(&sql).map_err(|e| e.to_string())?;
-        let rows = st.query_map([], Self::row).map_err(|e| e.to_string())?;
-        rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
+        let mut st = self
+            .db
+            .prepare(&sql)
+            .map_err(self.failed("reading the MISP queue"))?;
+        let rows = st
+            .query_map([], Self::row)
+            .map_err(self.failed("reading the MISP queue"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(self.failed("reading the MISP queue"))
     }
 
     /// Incidents whose sighting is still to be added, oldest first.
@@ -252,9 +395,15 @@ impl Store {
             "SELECT {} FROM incidents WHERE sight_state IN ('pending', 'retry') ORDER BY time_us, id",
             Self::COLS
         );
-        let mut st = self.db.prepare(&sql).map_err(|e| e.to_string())?;
-        let rows = st.query_map([], Self::row).map_err(|e| e.to_string())?;
-        rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
+        let mut st = self
+            .db
+            .prepare(&sql)
+            .map_err(self.failed("reading the sighting queue"))?;
+        let rows = st
+            .query_map([], Self::row)
+            .map_err(self.failed("reading the sighting queue"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(self.failed("reading the sighting queue"))
     }
 
     pub fn set_sight(&self, id: i64, state: &str) -> Result<(), String> {
@@ -264,7 +413,7 @@ impl Store {
                 params![id, state],
             )
             .map(drop)
-            .map_err(|e| e.to_string())
+            .map_err(self.failed("recording a sighting state"))
     }
 
     pub fn set_misp(
@@ -281,7 +430,7 @@ impl Store {
                 params![id, state, event, error],
             )
             .map(drop)
-            .map_err(|e| e.to_string())
+            .map_err(self.failed("recording a MISP state"))
     }
 
     /// Where reading `path` should resume, given its inode and length now.
@@ -294,7 +443,7 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
-            .map_err(|e| e.to_string())?;
+            .map_err(self.failed("reading a file cursor"))?;
         Ok(match found {
             // Same file, not truncated: go on where we stopped.
             Some((i, off)) if i as u64 == ino && off as u64 <= len => off as u64,
@@ -311,7 +460,7 @@ impl Store {
                 params![path, ino as i64, offset as i64],
             )
             .map(drop)
-            .map_err(|e| e.to_string())
+            .map_err(self.failed("saving a file cursor"))
     }
 
     /// Removes incidents stored before `cutoff_us` (and delivered notifications). Intake
@@ -324,13 +473,13 @@ impl Store {
                  AND coalesce(sight_state, '') NOT IN ('pending', 'retry')",
                 params![cutoff_us],
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(self.failed("pruning incidents"))?;
         self.db
             .execute(
                 "DELETE FROM outbox WHERE created_us < ?1 AND state IN ('sent', 'suppressed')",
                 params![cutoff_us],
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(self.failed("pruning notifications"))?;
         Ok(n)
     }
 }
@@ -372,5 +521,81 @@ mod tests {
             std::fs::metadata(dir.path().join("s.db-wal")).is_ok(),
             "WAL file exists"
         );
+    }
+
+    #[test]
+    fn new_store_gets_the_schema_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("new.db")).unwrap();
+        assert_eq!(user_version(&s.db).unwrap(), SCHEMA_VERSION);
+        assert!(tables(&s.db).unwrap().contains(&"incidents".to_string()));
+        drop(s);
+        // Opening again changes nothing.
+        let s = Store::open(&dir.path().join("new.db")).unwrap();
+        assert_eq!(user_version(&s.db).unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn unversioned_store_with_the_tables_is_stamped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let db = Connection::open(&path).unwrap();
+            db.execute_batch(SCHEMA_V1).unwrap();
+            // A store from before `misp_tag_ids` existed: created on the way.
+            db.execute_batch("DROP TABLE misp_tag_ids").unwrap();
+            db.execute(
+                "INSERT INTO cursors(path, ino, offset) VALUES ('x', 1, 2)",
+                [],
+            )
+            .unwrap();
+            assert_eq!(user_version(&db).unwrap(), 0);
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(user_version(&s.db).unwrap(), 1);
+        assert_eq!(s.cursor("x", 1, 10).unwrap(), 2, "data kept");
+        assert!(tables(&s.db).unwrap().contains(&"misp_tag_ids".to_string()));
+    }
+
+    #[test]
+    fn unversioned_foreign_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE incidents(a, b)")
+            .unwrap();
+        let e = Store::open(&path).err().expect("refused");
+        assert!(
+            e.contains("other.db") && e.contains("not a suriguardctl store"),
+            "{e}"
+        );
+        let db = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&db).unwrap(), 0, "left as it was");
+    }
+
+    #[test]
+    fn newer_store_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("future.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(&format!(
+                "{SCHEMA_V1} PRAGMA user_version = {};",
+                SCHEMA_VERSION + 1
+            ))
+            .unwrap();
+        let e = Store::open(&path).err().expect("refused");
+        assert!(e.contains("future.db"), "{e}");
+        assert!(
+            e.contains(&format!("version {}", SCHEMA_VERSION + 1))
+                && e.contains(&format!("version {SCHEMA_VERSION})")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn every_version_has_a_step() {
+        assert_eq!(MIGRATIONS.len() as i64, SCHEMA_VERSION);
     }
 }

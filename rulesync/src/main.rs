@@ -4,6 +4,9 @@
 //! offer, compiles datasets and a handful of rules, validates them with `suricata -T`,
 //! swaps them in atomically and tells Suricata over its unix socket. See
 //! `docs/RULESYNC.md`.
+//!
+//! Results (tables, `-o json`) go to stdout; diagnostics go to stderr through
+//! `tracing`.
 
 mod apply;
 mod config;
@@ -16,17 +19,27 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
-use suriguard_intel::compile::{INDEX_FILE, RULES_FILE};
+use suriguard_intel::compile::{CompileOptions, INDEX_FILE, RULES_FILE};
 use suriguard_intel::{trace, Compiled, Kind, Normalizer, Store, Warninglists};
 
 use crate::apply::Generations;
 use crate::config::Config;
 
+const EXIT_HELP: &str = "\
+Exit status:
+  0  success (lookup: the value is an indicator in force)
+  1  failure: nothing applied, an I/O or state error, or another run holds the lock
+  1  partial: some sources failed; their previous indicators were kept
+  1  lookup: the value is not an indicator in force
+  2  usage error on the command line, or an invalid configuration file
+
+Logging: -v (debug), -vv (trace), -q (errors only); RUST_LOG overrides.";
+
 /// Compile threat intelligence (MISP, feeds, STIX, OpenIOC, Cowrie) into Suricata datasets.
 #[derive(Parser)]
-#[command(name = "rulesync", version, about)]
+#[command(name = "rulesync", version, about, after_help = EXIT_HELP)]
 struct Cli {
     /// Configuration file.
     #[arg(
@@ -39,6 +52,12 @@ struct Cli {
     /// Output format.
     #[arg(long, short, global = true, value_enum, default_value_t = Output::Table)]
     output: Output,
+    /// More diagnostics on stderr: -v debug, -vv trace.
+    #[arg(long, short, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
+    /// Errors only on stderr.
+    #[arg(long, short, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -71,13 +90,155 @@ enum Command {
     },
 }
 
+/// How rulesync ends. Several outcomes share a status (scripts and the end-to-end
+/// tests rely on these numbers); the variants keep the situations apart in the code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    /// Everything done (lookup: found).
+    Ok,
+    /// Nothing applied, or an I/O, state or lock error.
+    Failed,
+    /// Some sources failed; the run went on with their previous indicators.
+    Partial,
+    /// `lookup`: the value is not an indicator in force.
+    NotFound,
+    /// Bad command line (clap's own status).
+    Usage,
+    /// The configuration file is missing or invalid.
+    Config,
+}
+
+impl Exit {
+    const fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Failed | Exit::Partial | Exit::NotFound => 1,
+            Exit::Usage | Exit::Config => 2,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e.code())
+    }
+}
+
+/// rulesync's top-level errors, each with the input it concerns. Causes from the
+/// other modules and crates arrive as text that already names that input.
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    #[error("{cause}")]
+    Config { path: PathBuf, cause: String },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("another rulesync run holds {}", path.display())]
+    Locked { path: PathBuf },
+    #[error("{cause}")]
+    Warninglist { path: PathBuf, cause: String },
+    #[error("{cause}")]
+    State { path: PathBuf, cause: String },
+    #[error("{cause}")]
+    Output { path: PathBuf, cause: String },
+    #[error("nothing applied; Suricata keeps its current rules: {cause}")]
+    Apply { generation: PathBuf, cause: String },
+    #[error(
+        "{} source(s) failed; their previous indicators were kept: {}",
+        sources.len(),
+        sources.join(", ")
+    )]
+    SourcesFailed { sources: Vec<String> },
+}
+
+impl Error {
+    fn exit(&self) -> Exit {
+        match self {
+            Error::Config { .. } => Exit::Config,
+            Error::SourcesFailed { .. } => Exit::Partial,
+            Error::Io { .. }
+            | Error::Locked { .. }
+            | Error::Warninglist { .. }
+            | Error::State { .. }
+            | Error::Output { .. }
+            | Error::Apply { .. } => Exit::Failed,
+        }
+    }
+
+    fn state(path: &Path) -> impl FnOnce(String) -> Error + '_ {
+        move |cause| Error::State {
+            path: path.to_path_buf(),
+            cause,
+        }
+    }
+
+    fn output(path: &Path) -> impl FnOnce(String) -> Error + '_ {
+        move |cause| Error::Output {
+            path: path.to_path_buf(),
+            cause,
+        }
+    }
+
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+        move |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Human lines with colour on a terminal; plain lines, no colour and no timestamps
+/// for a pipe, a file or the journal (`JOURNAL_STREAM`).
+fn init_tracing(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.is_empty() => EnvFilter::try_new(v).unwrap_or_else(|_| EnvFilter::new(level)),
+        _ => EnvFilter::new(level),
+    };
+    let plain = !std::io::stderr().is_terminal() || std::env::var_os("JOURNAL_STREAM").is_some();
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    if plain {
+        b.with_ansi(false).without_time().init();
+    } else {
+        b.with_ansi(true).init();
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let cfg = match Config::load(&cli.config) {
+    let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("rulesync: error: {e}");
-            return ExitCode::from(2);
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::Usage
+            } else {
+                Exit::Ok
+            }
+            .into();
+        }
+    };
+    init_tracing(cli.verbose, cli.quiet);
+    let cfg = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(cause) => {
+            let e = Error::Config {
+                path: cli.config.clone(),
+                cause,
+            };
+            tracing::error!("{e}");
+            return e.exit().into();
         }
     };
     let r = match cli.command {
@@ -88,10 +249,10 @@ fn main() -> ExitCode {
         Command::Lookup { .. } => unreachable!("clap requires a value or --eve"),
     };
     match r {
-        Ok(code) => code,
+        Ok(code) => code.into(),
         Err(e) => {
-            eprintln!("rulesync: error: {e}");
-            ExitCode::from(1)
+            tracing::error!("{e}");
+            e.exit().into()
         }
     }
 }
@@ -106,10 +267,18 @@ fn state_path(cfg: &Config) -> PathBuf {
     cfg.state_dir.join("rulesync-state.json")
 }
 
-fn normalizer(cfg: &Config) -> Result<Normalizer, String> {
+fn load_store(cfg: &Config) -> Result<Store, Error> {
+    let p = state_path(cfg);
+    Store::load(&p).map_err(Error::state(&p))
+}
+
+fn normalizer(cfg: &Config) -> Result<Normalizer, Error> {
     let mut w = Warninglists::builtin();
     for p in &cfg.warninglists {
-        w.load_misp(p)?;
+        w.load_misp(p).map_err(|cause| Error::Warninglist {
+            path: p.clone(),
+            cause,
+        })?;
     }
     let mut nets = Vec::new();
     let mut hosts = Vec::new();
@@ -203,24 +372,22 @@ fn progress_bar(name: &str) -> indicatif::ProgressBar {
     pb
 }
 
-fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
-    std::fs::create_dir_all(&cfg.state_dir)
-        .map_err(|e| format!("{}: {e}", cfg.state_dir.display()))?;
-    // One run at a time: a timer and a hand-started run must not interleave.
-    let lock_path = cfg.state_dir.join("rulesync.lock");
-    let lock =
-        std::fs::File::create(&lock_path).map_err(|e| format!("{}: {e}", lock_path.display()))?;
-    lock.try_lock()
-        .map_err(|_| format!("another rulesync run holds {}", lock_path.display()))?;
+/// One run at a time: a timer and a hand-started run must not interleave. The lock
+/// lasts as long as the returned file.
+fn lock(cfg: &Config) -> Result<std::fs::File, Error> {
+    std::fs::create_dir_all(&cfg.state_dir).map_err(Error::io(&cfg.state_dir))?;
+    let path = cfg.state_dir.join("rulesync.lock");
+    let lock = std::fs::File::create(&path).map_err(Error::io(&path))?;
+    lock.try_lock().map_err(|_| Error::Locked { path })?;
+    Ok(lock)
+}
 
-    let mut laps = Laps::new();
-    let n = normalizer(cfg)?;
-    let mut store = Store::load(&state_path(cfg))?;
-    let t = store.run_time(now());
+/// Pulls every enabled source into the store; a failed source keeps its indicators.
+fn pull_sources(cfg: &Config, store: &mut Store, n: &Normalizer, t: i64) -> Vec<SourceReport> {
     let mut reports = Vec::new();
-    let mut failed = 0;
     for s in cfg.sources.iter().filter(|s| s.enabled) {
         let prev = store.sources.get(&s.name).cloned().unwrap_or_default();
+        tracing::debug!(source = %s.name, "pulling");
         let pb = progress_bar(&s.name);
         // A bar once the total is known (feed events), a running count otherwise (MISP
         // attributes, page by page).
@@ -238,7 +405,7 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
             }
             pb.set_position(done);
         };
-        let res = pull::pull(s, &prev, t, &n, &progress);
+        let res = pull::pull(s, &prev, t, n, &progress);
         pb.finish_and_clear();
         let st = store.sources.entry(s.name.clone()).or_default();
         st.last_attempt = Some(t);
@@ -278,10 +445,19 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
                     let days = s.expire_after_days.unwrap_or(cfg.expire_after_days);
                     rep.expired = store.expire(&s.name, t - i64::from(days) * 86_400);
                 }
+                tracing::debug!(
+                    source = %s.name,
+                    pull = kind,
+                    offered = rep.offered,
+                    accepted = rep.accepted,
+                    rejected = rep.rejected,
+                    expired = rep.expired,
+                    "pulled"
+                );
                 reports.push(rep);
             }
             Err(e) => {
-                failed += 1;
+                tracing::warn!(source = %s.name, "pull failed: {e}");
                 st.last_error = Some(e.clone());
                 reports.push(SourceReport {
                     name: s.name.clone(),
@@ -299,14 +475,105 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
     }
     let configured: BTreeSet<String> = cfg.sources.iter().map(|s| s.name.clone()).collect();
     store.forget_other_sources(&configured);
+    reports
+}
+
+/// What `apply_generation` works on.
+struct Apply<'a> {
+    cfg: &'a Config,
+    gens: &'a Generations,
+    current: Option<&'a Path>,
+    compiled: &'a Compiled,
+    opts: &'a CompileOptions,
+    store: &'a Store,
+    changes: &'a BTreeMap<&'static str, (Vec<String>, Vec<String>)>,
+    rules_changed: bool,
+}
+
+/// Writes a new generation, validates it, points the output at it and tells Suricata.
+/// `Error::Apply` means Suricata keeps what it runs on; other errors are earlier or
+/// later failures (staging, saving the state).
+fn apply_generation(a: &Apply, laps: &mut Laps, report: &mut RunReport) -> Result<(), Error> {
+    let cfg = a.cfg;
+    let gen = a.gens.stage().map_err(Error::output(&cfg.output_dir))?;
+    let applied = apply::write_generation(&gen, a.compiled, a.store, a.opts, &cfg.output_dir)
+        .and_then(|()| {
+            laps.lap("write");
+            if cfg.suricata.validate {
+                apply::validate(cfg, &gen)?;
+                laps.lap("validate");
+            }
+            Ok(())
+        })
+        .and_then(|()| {
+            a.gens.point_at(&gen)?;
+            match apply::notify(cfg, a.compiled, a.changes, a.rules_changed) {
+                Ok(x) => Ok(x),
+                Err(e) => {
+                    // Suricata did not take it: the files go back to what it runs on.
+                    match a.current {
+                        Some(c) => a.gens.point_at(c)?,
+                        None => {
+                            let _ = std::fs::remove_file(&cfg.output_dir);
+                        }
+                    }
+                    Err(e)
+                }
+            }
+        });
+    match applied {
+        Ok(x) => {
+            laps.lap("apply");
+            // The state is saved only once the output matches it: the generation's
+            // index is the store, byte for byte.
+            let sp = state_path(cfg);
+            Store::install(&gen.join(INDEX_FILE), &sp).map_err(Error::state(&sp))?;
+            laps.lap("save");
+            let keep: Vec<&Path> = [Some(gen.as_path()), a.current]
+                .into_iter()
+                .flatten()
+                .collect();
+            a.gens.prune(&keep);
+            tracing::info!(generation = %gen.display(), "applied: {}", x.name());
+            report.applied = x.name().to_string();
+            report.generation = Some(gen);
+            Ok(())
+        }
+        Err(cause) => {
+            let _ = std::fs::remove_dir_all(&gen);
+            report.applied = "failed".into();
+            Err(Error::Apply {
+                generation: gen,
+                cause,
+            })
+        }
+    }
+}
+
+fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<Exit, Error> {
+    let _lock = lock(cfg)?;
+
+    let mut laps = Laps::new();
+    let n = normalizer(cfg)?;
+    let mut store = load_store(cfg)?;
+    let t = store.run_time(now());
+    let reports = pull_sources(cfg, &mut store, &n, t);
+    let failed: Vec<String> = reports
+        .iter()
+        .filter(|r| !r.ok)
+        .map(|r| r.name.clone())
+        .collect();
 
     laps.lap("pull");
     let opts = cfg.compile_options();
     let compiled = Compiled::from_store(&store);
-    let gens = Generations::new(&cfg.output_dir)?;
-    let current = gens.current()?;
+    let gens = Generations::new(&cfg.output_dir).map_err(Error::output(&cfg.output_dir))?;
+    let current = gens.current().map_err(Error::output(&cfg.output_dir))?;
     let old = match &current {
-        Some(dir) => Compiled::read(dir).map_err(|e| format!("{}: {e}", dir.display()))?,
+        Some(dir) => Compiled::read(dir).map_err(|e| Error::Output {
+            path: dir.clone(),
+            cause: format!("{}: {e}", dir.display()),
+        })?,
         None => Compiled::from_store(&Store::new()),
     };
     let changes = compiled.diff(&old);
@@ -353,65 +620,35 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
         timings_ms: Vec::new(),
     };
 
-    let mut result: Result<(), String> = Ok(());
+    let mut not_applied = None;
     if dry_run {
         report.applied = "dry-run".into();
     } else if !any_change {
         report.applied = "unchanged".into();
         // Nothing to compile, but the pull refreshed when each value was last seen.
-        store.save(&state_path(cfg))?;
+        let sp = state_path(cfg);
+        store.save(&sp).map_err(Error::state(&sp))?;
         laps.lap("save");
     } else {
-        let gen = gens.stage()?;
-        let applied = apply::write_generation(&gen, &compiled, &store, &opts, &cfg.output_dir)
-            .and_then(|()| {
-                laps.lap("write");
-                if cfg.suricata.validate {
-                    apply::validate(cfg, &gen)?;
-                    laps.lap("validate");
-                }
-                Ok(())
-            })
-            .and_then(|()| {
-                gens.point_at(&gen)?;
-                match apply::notify(cfg, &compiled, &changes, rules_changed) {
-                    Ok(a) => Ok(a),
-                    Err(e) => {
-                        // Suricata did not take it: the files go back to what it runs on.
-                        match &current {
-                            Some(c) => gens.point_at(c)?,
-                            None => {
-                                let _ = std::fs::remove_file(&cfg.output_dir);
-                            }
-                        }
-                        Err(e)
-                    }
-                }
-            });
-        match applied {
-            Ok(a) => {
-                laps.lap("apply");
-                // The state is saved only once the output matches it: the generation's
-                // index is the store, byte for byte.
-                Store::install(&gen.join(INDEX_FILE), &state_path(cfg))?;
-                laps.lap("save");
-                let keep: Vec<&std::path::Path> = [Some(gen.as_path()), current.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .collect();
-                gens.prune(&keep);
-                report.applied = a.name().to_string();
-                report.generation = Some(gen);
-            }
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&gen);
-                report.applied = "failed".into();
-                result = Err(e);
-            }
+        let a = Apply {
+            cfg,
+            gens: &gens,
+            current: current.as_deref(),
+            compiled: &compiled,
+            opts: &opts,
+            store: &store,
+            changes: &changes,
+            rules_changed,
+        };
+        match apply_generation(&a, &mut laps, &mut report) {
+            Ok(()) => {}
+            Err(e @ Error::Apply { .. }) => not_applied = Some(e),
+            Err(e) => return Err(e),
         }
     }
 
     report.timings_ms = laps.laps;
+    tracing::debug!(timings_ms = ?report.timings_ms, "run done");
     // The process ends after this: no need to free a million indicators one
     // allocation at a time.
     std::mem::forget((store, compiled, old, changes));
@@ -422,18 +659,13 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitCode, String> {
         ),
         Output::Table => print_run(&report),
     }
-    if let Err(e) = result {
-        return Err(format!(
-            "nothing applied; Suricata keeps its current rules: {e}"
-        ));
+    if let Some(e) = not_applied {
+        return Err(e);
     }
-    if failed > 0 {
-        eprintln!(
-            "rulesync: error: {failed} source(s) failed; their previous indicators were kept"
-        );
-        return Ok(ExitCode::from(1));
+    if !failed.is_empty() {
+        return Err(Error::SourcesFailed { sources: failed });
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Ok)
 }
 
 /// `reason=count` pairs on one line.
@@ -485,14 +717,18 @@ fn print_run(r: &RunReport) {
     );
 }
 
-fn status(cfg: &Config, out: Output) -> Result<ExitCode, String> {
-    let store = Store::load(&state_path(cfg))?;
+fn status(cfg: &Config, out: Output) -> Result<Exit, Error> {
+    let store = load_store(cfg)?;
     let by_kind: BTreeMap<&str, usize> = store
         .indicators
         .iter()
         .map(|(k, m)| (k.name(), m.len()))
         .collect();
-    let current = Generations::new(&cfg.output_dir)?.current().ok().flatten();
+    let current = Generations::new(&cfg.output_dir)
+        .map_err(Error::output(&cfg.output_dir))?
+        .current()
+        .ok()
+        .flatten();
     if out == Output::Json {
         let v = serde_json::json!({
             "indicators": store.len(),
@@ -501,7 +737,7 @@ fn status(cfg: &Config, out: Output) -> Result<ExitCode, String> {
             "generation": current,
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Exit::Ok);
     }
     println!(
         "{:<20} {:>12} {:>9} {:>9}  REJECTS / LAST ERROR",
@@ -526,18 +762,18 @@ fn status(cfg: &Config, out: Output) -> Result<ExitCode, String> {
     if let Some(g) = current {
         println!("in force: {}", g.join(RULES_FILE).display());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Ok)
 }
 
 /// Alerts of rulesync rules in an EVE file, each with the indicators behind it.
-fn lookup_alerts(cfg: &Config, eve: &Path, out: Output) -> Result<ExitCode, String> {
+fn lookup_alerts(cfg: &Config, eve: &Path, out: Output) -> Result<Exit, Error> {
     use std::io::BufRead;
-    let store = Store::load(&state_path(cfg))?;
-    let f = std::fs::File::open(eve).map_err(|e| format!("{}: {e}", eve.display()))?;
+    let store = load_store(cfg)?;
+    let f = std::fs::File::open(eve).map_err(Error::io(eve))?;
     let mut traced = Vec::new();
     let mut untraced = 0u64;
     for line in std::io::BufReader::new(f).lines() {
-        let line = line.map_err(|e| format!("{}: {e}", eve.display()))?;
+        let line = line.map_err(Error::io(eve))?;
         let Ok(rec) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
@@ -598,11 +834,11 @@ fn lookup_alerts(cfg: &Config, eve: &Path, out: Output) -> Result<ExitCode, Stri
             println!("{untraced} alerts of rulesync rules name values no longer in force");
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Ok)
 }
 
-fn lookup(cfg: &Config, value: &str, out: Output) -> Result<ExitCode, String> {
-    let store = Store::load(&state_path(cfg))?;
+fn lookup(cfg: &Config, value: &str, out: Output) -> Result<Exit, Error> {
+    let store = load_store(cfg)?;
     let v = value.trim();
     let mut found = Vec::new();
     for kind in Kind::ALL {
@@ -665,8 +901,78 @@ fn lookup(cfg: &Config, value: &str, out: Output) -> Result<ExitCode, String> {
         }
     }
     Ok(if found.is_empty() {
-        ExitCode::from(1)
+        Exit::NotFound
     } else {
-        ExitCode::SUCCESS
+        Exit::Ok
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The numbers are an interface: scripts, systemd units and the end-to-end tests
+    /// rely on them.
+    #[test]
+    fn exit_codes_are_pinned() {
+        assert_eq!(Exit::Ok.code(), 0);
+        assert_eq!(Exit::Failed.code(), 1);
+        assert_eq!(Exit::Partial.code(), 1);
+        assert_eq!(Exit::NotFound.code(), 1);
+        assert_eq!(Exit::Usage.code(), 2);
+        assert_eq!(Exit::Config.code(), 2);
+        // clap's own status for a usage error.
+        let e = Cli::try_parse_from(["rulesync", "--no-such-flag", "status"])
+            .err()
+            .expect("a usage error");
+        assert_eq!(e.exit_code(), i32::from(Exit::Usage.code()));
+    }
+
+    #[test]
+    fn errors_map_to_exits() {
+        let p = PathBuf::from("x");
+        let cases = [
+            (
+                Error::Config {
+                    path: p.clone(),
+                    cause: "bad".into(),
+                },
+                Exit::Config,
+            ),
+            (
+                Error::SourcesFailed {
+                    sources: vec!["misp".into()],
+                },
+                Exit::Partial,
+            ),
+            (Error::Locked { path: p.clone() }, Exit::Failed),
+            (
+                Error::Apply {
+                    generation: p,
+                    cause: "suricata -T refused".into(),
+                },
+                Exit::Failed,
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.exit(), want, "{e}");
+        }
+    }
+
+    #[test]
+    fn help_documents_exit_codes() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("Exit status:"), "{help}");
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn verbosity_flags() {
+        let c = Cli::try_parse_from(["rulesync", "-vv", "status"]).unwrap();
+        assert_eq!((c.verbose, c.quiet), (2, false));
+        let c = Cli::try_parse_from(["rulesync", "status", "-q"]).unwrap();
+        assert!(c.quiet);
+        assert!(Cli::try_parse_from(["rulesync", "-v", "-q", "status"]).is_err());
+    }
 }

@@ -420,7 +420,7 @@ fn suricata_runs_on_when_nft_cannot_be_run() {
 }
 
 fn ctl(b: &Bed, cfg: &Path, args: &[&str]) -> std::process::Output {
-    let exe = suriguard_e2e::workspace_root().join("target/release/suriguardctl");
+    let exe = suriguard_e2e::bin("suriguardctl");
     std::process::Command::new("ip")
         .args(["netns", "exec", &b.ns])
         .arg(exe)

@@ -9,11 +9,11 @@ use std::process::Command;
 use serde_json::Value;
 use suriguard_e2e::servers::{PyServer, MISP_KEY};
 use suriguard_e2e::{
-    infoblox_origin, run_suricata, scenarios, shared_data, sv_pcap, workspace_root, Ran, RunOptions,
+    infoblox_origin, run_suricata, scenarios, shared_data, sv_pcap, Ran, RunOptions,
 };
 
 fn ctl() -> PathBuf {
-    workspace_root().join("target/release/suriguardctl")
+    suriguard_e2e::bin("suriguardctl")
 }
 
 fn ctl_run(cfg: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
@@ -367,7 +367,7 @@ fn rulesync_index(dir: &Path) -> PathBuf {
         ),
     )
     .unwrap();
-    let mut c = Command::new(workspace_root().join("target/release/rulesync"));
+    let mut c = Command::new(suriguard_e2e::bin("rulesync"));
     c.arg("-c").arg(&cfg).arg("run");
     Ran::run(c, dir).assert_success();
     let index = out.join("index.json");

@@ -9,7 +9,7 @@ use suriguard_e2e::servers::{PyServer, MISP_KEY};
 use suriguard_e2e::{shared_data, workspace_root, Ran};
 
 fn rulesync() -> PathBuf {
-    workspace_root().join("target/release/rulesync")
+    suriguard_e2e::bin("rulesync")
 }
 
 fn run(cfg: &Path, args: &[&str]) -> Ran {

@@ -52,6 +52,11 @@ pub const SECTIONS: &[(&str, Owner)] = &[
     ("notify", Owner::Reporting),
 ];
 
+/// The owner of a top-level name, if it is one the file may hold.
+pub fn owner(name: &str) -> Option<Owner> {
+    SECTIONS.iter().find(|(n, _)| *n == name).map(|(_, o)| *o)
+}
+
 /// Where suriguard keeps state when `state-dir` is not set.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/suriguard";
 
@@ -153,7 +158,7 @@ impl ConfigFile {
             message: one_line(&e.to_string()),
         })?;
         for name in table.keys() {
-            if !SECTIONS.iter().any(|(known, _)| known == name) {
+            if owner(name).is_none() {
                 return Err(ConfigError::UnknownSection {
                     file: file.to_owned(),
                     name: name.clone(),

@@ -385,9 +385,15 @@ impl Gate {
     /// `protected` says why the target must never be decided against, if it must not.
     pub fn decide(&mut self, p: Proposal, protected: Option<&'static str>) -> Option<Decision> {
         self.admit(p.target, p.time_us, protected).ok()?;
+        Some(self.decision(p))
+    }
+
+    /// The decision an admitted proposal becomes (for callers that admit first and spell
+    /// the proposal out only once admitted).
+    pub fn decision(&self, p: Proposal) -> Decision {
         let summary = p.summary();
         let t = p.time_us;
-        Some(Decision {
+        Decision {
             id: Decision::make_id(p.target, p.reason, t),
             time: rfc3339(EveTime(t)),
             time_us: t,
@@ -408,7 +414,7 @@ impl Gate {
             ttl: self.cfg.ttl,
             confidence: p.confidence,
             dry_run: self.cfg.dry_run,
-        })
+        }
     }
 
     pub fn active_count(&self, now_us: i64) -> usize {

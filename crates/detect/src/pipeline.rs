@@ -43,7 +43,6 @@ impl PipelineConfig {
 /// The worker's state. One per worker thread; never shared.
 pub struct Pipeline {
     stats: IngestStats,
-    net: NetworkModel,
     gate: Gate,
     engine: Option<Engine>,
     #[cfg(feature = "ml")]
@@ -62,7 +61,6 @@ impl Pipeline {
     pub fn new() -> Self {
         Pipeline {
             stats: IngestStats::default(),
-            net: NetworkModel::default(),
             gate: Gate::new(DecisionConfig::default()),
             engine: None,
             #[cfg(feature = "ml")]
@@ -106,8 +104,7 @@ impl Pipeline {
     /// The engine and gate from their settings, without a model.
     pub fn with_parts(detect: DetectConfig, net: NetworkModel, decisions: DecisionConfig) -> Self {
         Pipeline {
-            engine: Some(Engine::new(detect, net.clone())),
-            net,
+            engine: Some(Engine::new(detect, net)),
             gate: Gate::new(decisions),
             ..Pipeline::new()
         }
@@ -181,13 +178,13 @@ impl Pipeline {
             return;
         };
         if let Some(p) = engine.handle(rec) {
-            self.propose(p, false);
+            self.admit(p);
         }
         #[cfg(feature = "ml")]
         if let (Some(m), Some(e)) = (self.model.as_mut(), self.engine.as_ref()) {
-            let (net, gate) = (&self.net, &self.gate);
+            let gate = &self.gate;
             m.observe(rec, e, |ip, t| {
-                net.protected(ip).is_none() && !gate.is_active(ip, t)
+                e.network().protected(ip).is_none() && !gate.is_active(ip, t)
             });
             self.take_model_proposals();
         }
@@ -198,8 +195,8 @@ impl Pipeline {
     /// offline analysis never does, so its batches depend on the records alone).
     pub fn poll(&mut self, now: Instant) {
         #[cfg(feature = "ml")]
-        if let (Some(m), Some(e)) = (self.model.as_mut(), self.engine.as_ref()) {
-            m.poll(now, e);
+        if let Some(m) = self.model.as_mut() {
+            m.poll(now);
             self.take_model_proposals();
         }
         #[cfg(not(feature = "ml"))]
@@ -220,8 +217,8 @@ impl Pipeline {
     /// End of input: runs whatever the model stage has pending.
     pub fn finish(&mut self) {
         #[cfg(feature = "ml")]
-        if let (Some(m), Some(e)) = (self.model.as_mut(), self.engine.as_ref()) {
-            m.finish(e);
+        if let Some(m) = self.model.as_mut() {
+            m.finish();
             self.take_model_proposals();
         }
     }
@@ -231,30 +228,30 @@ impl Pipeline {
         self.decided.drain(..)
     }
 
+    /// The model stage's tips through the gate; only the admitted ones are spelled out.
     #[cfg(feature = "ml")]
     fn take_model_proposals(&mut self) {
-        let Some(m) = self.model.as_mut() else {
+        let (Some(m), Some(e)) = (self.model.as_mut(), self.engine.as_ref()) else {
             return;
         };
-        let proposals: Vec<Proposal> = m.take_proposals().collect();
-        for p in proposals {
-            self.propose(p, true);
+        for tip in m.take_tips() {
+            let protected = e.network().protected(tip.src);
+            if self.gate.admit(tip.src, tip.time_us(), protected).is_ok() {
+                self.decided.push(self.gate.decision(m.proposal(e, &tip)));
+                m.count_decision();
+            }
         }
     }
 
-    /// The one gate every proposal passes.
-    fn propose(&mut self, p: Proposal, from_model: bool) {
-        let protected = self.net.protected(p.target);
+    /// The one gate every heuristic proposal passes.
+    fn admit(&mut self, p: Proposal) {
+        let protected = self
+            .engine
+            .as_ref()
+            .and_then(|e| e.network().protected(p.target));
         if let Some(d) = self.gate.decide(p, protected) {
-            #[cfg(feature = "ml")]
-            if from_model {
-                if let Some(m) = self.model.as_mut() {
-                    m.count_decision();
-                }
-            }
             self.decided.push(d);
         }
-        let _ = from_model;
     }
 
     /// Counts a record whose handling panicked (the caller contained the panic).
@@ -273,10 +270,6 @@ impl Pipeline {
 
     pub fn engine(&self) -> Option<&Engine> {
         self.engine.as_ref()
-    }
-
-    pub fn network(&self) -> &NetworkModel {
-        &self.net
     }
 
     /// The engine's counters with the gate's folded in.

@@ -38,7 +38,8 @@ where
     let tmp = temp_path(path);
     let result = (|| {
         let file = File::create(&tmp).map_err(|e| named(&tmp, "cannot create", e))?;
-        let mut w = BufWriter::new(file);
+        // Large: rulesync writes stores of a million indicators through here.
+        let mut w = BufWriter::with_capacity(1 << 20, file);
         fill(&mut w).map_err(|e| named(&tmp, "cannot write", e))?;
         let file = w
             .into_inner()
@@ -72,14 +73,6 @@ pub fn sync_dir(path: &Path) -> io::Result<()> {
 #[derive(Debug)]
 pub struct Lock {
     file: File,
-    path: PathBuf,
-}
-
-impl Lock {
-    /// The lock file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 impl Drop for Lock {
@@ -105,7 +98,7 @@ pub fn lock(path: &Path) -> io::Result<Lock> {
         .open(&lp)
         .map_err(|e| named(&lp, "cannot open lock file", e))?;
     file.lock().map_err(|e| named(&lp, "cannot lock", e))?;
-    Ok(Lock { file, path: lp })
+    Ok(Lock { file })
 }
 
 #[cfg(test)]

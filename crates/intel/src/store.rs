@@ -6,12 +6,11 @@
 //! gone. A source whose pull failed is left exactly as it was (nothing refreshed,
 //! nothing expired), so a broken feed never removes what is enforced.
 //!
-//! The store is one JSON file written crash-safely: a new file beside it, fsync, rename
-//! over the old one, fsync of the directory.
+//! The store is one JSON file written crash-safely (`suriguard_durable::write_atomic_with`:
+//! a new file beside it, fsync, rename over the old one, fsync of the directory).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -157,8 +156,8 @@ impl Store {
 
     /// Writes the store crash-safely (new file, fsync, rename, fsync the directory).
     pub fn save(&self, path: &Path) -> Result<(), String> {
-        write_atomic(path, |w| {
-            serde_json::to_writer(&mut *w, self).map_err(std::io::Error::other)
+        suriguard_durable::write_atomic_with(path, |w| {
+            serde_json::to_writer(w, self).map_err(std::io::Error::other)
         })
         .map_err(|e| format!("state file {}: {e}", path.display()))
     }
@@ -178,11 +177,9 @@ impl Store {
         match std::fs::hard_link(from, &tmp) {
             Ok(()) => {
                 std::fs::rename(&tmp, path).map_err(err)?;
-                File::open(path.parent().unwrap_or(Path::new(".")))
-                    .and_then(|d| d.sync_all())
-                    .map_err(err)
+                suriguard_durable::sync_dir(path).map_err(err)
             }
-            Err(_) => write_atomic(path, |w| {
+            Err(_) => suriguard_durable::write_atomic_with(path, |w| {
                 std::io::copy(&mut File::open(from)?, w).map(|_| ())
             })
             .map_err(err),
@@ -316,26 +313,6 @@ impl Store {
         self.indicators.retain(|_, m| !m.is_empty());
         gone
     }
-}
-
-/// Writes `path` crash-safely: `path.tmp` is written by `fill`, flushed and fsynced, then
-/// renamed over `path`, and the directory is fsynced so the rename survives a crash.
-pub fn write_atomic(
-    path: &Path,
-    fill: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    {
-        let mut w = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
-        fill(&mut w)?;
-        w.flush()?;
-        w.get_ref().sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -6,8 +6,10 @@
 //! into the pending batch. The batch runs when it is full ([`ModelConfig::batch`]) or
 //! when its oldest sample has waited [`ModelConfig::deadline_ms`] ([`MlStage::poll`],
 //! which the worker calls between records and when the queue is idle). What the policy
-//! tips becomes a [`Proposal`], which waits in the stage until the pipeline takes it
-//! ([`MlStage::take_proposals`]) through the same gate as the heuristics'.
+//! tips waits in the stage as a [`Tip`] until the pipeline takes it
+//! ([`MlStage::take_tips`]) through the same gate as the heuristics'; only a tip the gate
+//! admits is spelled out as a [`Proposal`] ([`MlStage::proposal`]), so a source the gate
+//! refuses (cooldown, caps) costs no formatting.
 //!
 //! A model that fails to run is retried on the next batch; after
 //! [`MAX_CONSECUTIVE_FAILURES`] failures in a row the stage switches itself off and says
@@ -28,6 +30,24 @@ use crate::model::runtime::{Model, ModelError, Runner};
 use crate::model::seq::{Sequencer, Step};
 use crate::model::{ModelConfig, ModelStats};
 
+/// Enough malicious verdicts on one source within the policy's window: a would-be
+/// decision, before the gate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tip {
+    pub src: IpAddr,
+    /// Direction of the source's latest flow.
+    pub direction: Direction,
+    /// The verdicts, oldest first (never empty).
+    pub verdicts: Vec<Verdict>,
+}
+
+impl Tip {
+    /// EVE time of the latest verdict.
+    pub fn time_us(&self) -> i64 {
+        self.verdicts.last().map_or(0, |v| v.time_us)
+    }
+}
+
 /// Failed runs in a row after which the stage turns itself off.
 pub const MAX_CONSECUTIVE_FAILURES: u32 = 3;
 
@@ -42,7 +62,7 @@ pub struct MlStage {
     output: Vec<f32>,
     pending: Vec<Step>,
     oldest: Option<Instant>,
-    proposals: Vec<Proposal>,
+    tips: Vec<Tip>,
     failures: u32,
     label: String,
     stats: ModelStats,
@@ -85,7 +105,7 @@ impl MlStage {
             output: Vec::new(),
             pending: Vec::with_capacity(batch),
             oldest: None,
-            proposals: Vec::new(),
+            tips: Vec::new(),
             failures: 0,
             stats: ModelStats {
                 model: label.clone(),
@@ -149,18 +169,18 @@ impl MlStage {
         }
         if self.pending.len() >= self.batch {
             self.stats.flushed_full += 1;
-            self.flush(engine);
+            self.flush();
         }
     }
 
     /// Runs the pending batch if its deadline has passed.
-    pub fn poll(&mut self, now: Instant, engine: &Engine) {
+    pub fn poll(&mut self, now: Instant) {
         if self
             .oldest
             .is_some_and(|t| now.duration_since(t) >= self.deadline)
         {
             self.stats.flushed_deadline += 1;
-            self.flush(engine);
+            self.flush();
         }
     }
 
@@ -171,16 +191,22 @@ impl MlStage {
     }
 
     /// Runs whatever is pending (end of input).
-    pub fn finish(&mut self, engine: &Engine) {
+    pub fn finish(&mut self) {
         if !self.pending.is_empty() {
             self.stats.flushed_final += 1;
-            self.flush(engine);
+            self.flush();
         }
     }
 
-    /// Proposals made since the last call, for the pipeline's gate.
-    pub fn take_proposals(&mut self) -> std::vec::Drain<'_, Proposal> {
-        self.proposals.drain(..)
+    /// Tips made since the last call, for the pipeline's gate.
+    pub fn take_tips(&mut self) -> Vec<Tip> {
+        std::mem::take(&mut self.tips)
+    }
+
+    /// The proposal a tip the gate admitted becomes (verdicts, classes, examples).
+    pub fn proposal(&self, engine: &Engine, tip: &Tip) -> Proposal {
+        let meta = self.runner.model().meta();
+        model_proposal(engine, tip, &self.label, &meta.classes, &self.policy)
     }
 
     /// Counts a proposal of this stage that the gate admitted.
@@ -196,7 +222,7 @@ impl MlStage {
         }
     }
 
-    fn flush(&mut self, engine: &Engine) {
+    fn flush(&mut self) {
         let n = self.pending.len();
         self.oldest = None;
         if n == 0 {
@@ -243,16 +269,12 @@ impl MlStage {
                 continue;
             };
             // Transit flows never become steps (the sequencer skips them).
-            if let Some(p) = model_proposal(
-                engine,
-                step.src,
-                step.direction,
-                &tipped,
-                &self.label,
-                &meta.classes,
-                &self.policy,
-            ) {
-                self.proposals.push(p);
+            if !tipped.is_empty() {
+                self.tips.push(Tip {
+                    src: step.src,
+                    direction: step.direction,
+                    verdicts: tipped,
+                });
             }
         }
     }
@@ -263,18 +285,16 @@ impl MlStage {
     }
 }
 
-/// The proposal behind `verdicts` malicious verdicts (oldest first) on `src`, whose latest
-/// flow went in `dir`.
+/// The proposal behind a tip: its verdicts, the model, the policy and the source's latest
+/// flows as examples.
 fn model_proposal(
     engine: &Engine,
-    src: IpAddr,
-    dir: Direction,
-    verdicts: &[Verdict],
+    tip: &Tip,
     model: &str,
     classes: &[String],
     policy: &PolicyConfig,
-) -> Option<Proposal> {
-    let last = verdicts.last()?;
+) -> Proposal {
+    let (src, dir, verdicts) = (tip.src, tip.direction, &tip.verdicts);
     let class = |v: &Verdict| {
         classes
             .get(v.class as usize)
@@ -282,10 +302,10 @@ fn model_proposal(
             .unwrap_or_else(|| format!("class-{}", v.class))
     };
     let mean = verdicts.iter().map(|v| v.confidence as f64).sum::<f64>() / verdicts.len() as f64;
-    Some(Proposal {
+    Proposal {
         target: src,
         direction: dir,
-        time_us: last.time_us,
+        time_us: tip.time_us(),
         action: if dir == Direction::Inbound {
             Action::Block
         } else {
@@ -319,5 +339,5 @@ fn model_proposal(
                 })
                 .collect(),
         }),
-    })
+    }
 }
