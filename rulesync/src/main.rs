@@ -10,6 +10,7 @@
 
 mod apply;
 mod config;
+mod http;
 mod misp;
 mod pull;
 

@@ -11,7 +11,7 @@ use suriguard_intel::store::SourceState;
 use suriguard_intel::{Intake, Normalizer};
 
 use crate::config::SourceConfig;
-use crate::pull::{err_chain, http_client, Pulled};
+use crate::http::{err_chain, http_client, Pulled};
 
 /// Never page beyond this (a server that ignores `limit` would loop forever).
 const MAX_PAGES: u32 = 100_000;

@@ -266,7 +266,8 @@ impl Normalizer {
         }
         Ok(Indicator {
             kind: if cidr.is_host() { Kind::Ip } else { Kind::Net },
-            value: cidr_text(&cidr),
+            // Display is the canonical text: an address alone for a host, `addr/len` otherwise.
+            value: cidr.to_string(),
             sides,
         })
     }
@@ -334,15 +335,6 @@ impl Normalizer {
             value: format!("{host}{path}"),
             sides: Sides::BOTH,
         })
-    }
-}
-
-/// Canonical text of a prefix: an address alone for a host, `addr/len` otherwise.
-pub fn cidr_text(c: &Cidr) -> String {
-    if c.is_host() {
-        c.addr().to_string()
-    } else {
-        c.to_string()
     }
 }
 

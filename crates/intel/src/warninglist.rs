@@ -269,7 +269,7 @@ impl Warninglists {
         if let Some((_, n)) = self.by_start.range((v4, start)..=(v4, end)).next() {
             return Some(n);
         }
-        let text = super::indicator::cidr_text(c);
+        let text = c.to_string();
         self.exact.get(&text).map(|n| &**n)
     }
 
