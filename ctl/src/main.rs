@@ -33,6 +33,12 @@ struct Cli {
     /// built-in defaults without it).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// More diagnostics on stderr: -v debug, -vv trace (RUST_LOG overrides).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
+    /// Errors only on stderr.
+    #[arg(long, short, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     noun: Noun,
 }
@@ -387,6 +393,7 @@ fn main() -> ExitCode {
             };
         }
     };
+    suriguard_cli::init_tracing(cli.quiet, cli.verbose);
     match run(cli) {
         Ok(()) => Exit::Ok.into(),
         Err(f) => {
@@ -468,7 +475,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 DecisionsVerb::List => {
                     let (rows, warning) = decisions::list(&cfg)?;
                     if let Some(w) = warning {
-                        eprintln!("suriguardctl: warning: {w}");
+                        tracing::warn!("{w}");
                     }
                     if json {
                         to_json_text(&rows)
@@ -602,9 +609,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let store = ops::open(&cfg)?;
             let (inc, advice) = ops::mitigate(&store, &cfg, &id, offline)?;
             if let Some(why) = &advice.fallback_reason {
-                eprintln!(
-                    "suriguardctl: warning: {why}; falling back to the built-in knowledge base"
-                );
+                tracing::warn!("{why}; falling back to the built-in knowledge base");
             }
             match cli.output {
                 Format::Json => {

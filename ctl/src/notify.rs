@@ -175,7 +175,7 @@ pub fn deliver(
                     "retry"
                 };
                 mark(store, id, state, attempts, Some(&e), now, cfg)?;
-                eprintln!("suriguardctl: notify {channel}: {e} (attempt {attempts}, {state})");
+                tracing::warn!("notify {channel}: {e} (attempt {attempts}, {state})");
                 rep.errors.push(format!("{channel}: {e}"));
                 if state == "dead" {
                     rep.dead += 1;

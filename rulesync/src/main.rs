@@ -191,32 +191,6 @@ impl Error {
     }
 }
 
-/// Human lines with colour on a terminal; plain lines, no colour and no timestamps
-/// for a pipe, a file or the journal (`JOURNAL_STREAM`).
-fn init_tracing(verbose: u8, quiet: bool) {
-    use tracing_subscriber::EnvFilter;
-    let level = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "info",
-        (false, 1) => "debug",
-        (false, _) => "trace",
-    };
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(v) if !v.is_empty() => EnvFilter::try_new(v).unwrap_or_else(|_| EnvFilter::new(level)),
-        _ => EnvFilter::new(level),
-    };
-    let plain = !std::io::stderr().is_terminal() || std::env::var_os("JOURNAL_STREAM").is_some();
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false);
-    if plain {
-        b.with_ansi(false).without_time().init();
-    } else {
-        b.with_ansi(true).init();
-    }
-}
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -230,7 +204,7 @@ fn main() -> ExitCode {
             .into();
         }
     };
-    init_tracing(cli.verbose, cli.quiet);
+    suriguard_cli::init_tracing(cli.quiet, cli.verbose);
     let cfg = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(cause) => {
