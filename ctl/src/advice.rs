@@ -45,7 +45,7 @@ fn ask(
     let client = http::client(cfg.timeout, cfg.ca_file.as_deref())?;
     let mut req = client.post(cfg.endpoint()).json(&body);
     let key = match &cfg.key {
-        Some(k) => Some(k.resolve()?),
+        Some(k) => Some(k.resolve().map_err(|e| e.to_string())?),
         None => None,
     };
     if let Some(k) = &key {

@@ -145,7 +145,7 @@ fn read_lines(
             Ok(None) => {}
             Err(e) => {
                 rep.skipped += 1;
-                rep.first_error.get_or_insert(e);
+                rep.first_error.get_or_insert_with(|| e.to_string());
             }
         }
     }

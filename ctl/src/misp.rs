@@ -49,7 +49,12 @@ pub struct PushReport {
 impl Misp {
     pub fn new(cfg: &MispPushConfig) -> Result<Misp, String> {
         let url = cfg.url.clone().ok_or("[misp] url is not set")?;
-        let key = cfg.key.as_ref().ok_or("[misp] key is not set")?.resolve()?;
+        let key = cfg
+            .key
+            .as_ref()
+            .ok_or("[misp] key is not set")?
+            .resolve()
+            .map_err(|e| e.to_string())?;
         Ok(Misp {
             http: http::client(cfg.timeout, cfg.ca_file.as_deref())?,
             base: url.trim_end_matches('/').to_string(),
@@ -121,10 +126,13 @@ impl Misp {
             id = Self::id_of(&made, "Tag").or_else(|| made["id"].as_str().map(str::to_string));
         }
         let id = id.ok_or_else(|| Failure::Body(format!("MISP gave no id for tag {name}")))?;
-        let _ = store.db.execute(
+        // Only a cache: the next push searches MISP again.
+        if let Err(e) = store.db.execute(
             "INSERT OR REPLACE INTO misp_tag_ids(name, id) VALUES (?1, ?2)",
             params![name, id],
-        );
+        ) {
+            tracing::warn!("{}", store.failed("caching a MISP tag id")(e));
+        }
         Ok(id)
     }
 }
@@ -186,7 +194,7 @@ pub fn push(
     }
     let misp = Misp::new(cfg)?;
     let index = match (&cfg.intel_index, cfg.sightings) {
-        (Some(p), true) => Some(IntelStore::load(p)?),
+        (Some(p), true) => Some(IntelStore::load(p).map_err(|e| e.to_string())?),
         _ => None,
     };
     let mut touched: BTreeSet<(String, String)> = BTreeSet::new();
@@ -248,20 +256,24 @@ pub fn push(
             match misp.call("POST", &format!("/events/publish/{id}"), None) {
                 Ok(_) => {
                     rep.published += 1;
-                    let _ = store.db.execute(
+                    if let Err(e) = store.db.execute(
                         "UPDATE misp_events SET published = 1 WHERE uuid = ?1",
                         params![uuid],
-                    );
+                    ) {
+                        tracing::warn!("{}", store.failed("recording a published event")(e));
+                    }
                 }
                 Err(f) => {
                     // The incidents are in MISP; the event is published by the next
                     // push that touches it (or by hand). Reported, not queued.
                     rep.error
                         .get_or_insert_with(|| format!("publish event {id}: {f}"));
-                    let _ = store.db.execute(
+                    if let Err(e) = store.db.execute(
                         "UPDATE misp_events SET published = 0 WHERE uuid = ?1",
                         params![uuid],
-                    );
+                    ) {
+                        tracing::warn!("{}", store.failed("recording an unpublished event")(e));
+                    }
                 }
             }
         }

@@ -327,7 +327,7 @@ fn send_email(e: &EmailConfig, msg: &Message) -> Result<(), String> {
     };
     let mut password = None;
     if let (Some(user), Some(pass)) = (&e.username, &e.password) {
-        let p = pass.resolve()?;
+        let p = pass.resolve().map_err(|e| e.to_string())?;
         t = t.credentials(Credentials::new(user.clone(), p.expose().to_string()));
         password = Some(p);
     }
@@ -340,7 +340,7 @@ fn send_email(e: &EmailConfig, msg: &Message) -> Result<(), String> {
 }
 
 fn send_telegram(t: &TelegramConfig, msg: &Message) -> Result<(), String> {
-    let token = t.token.resolve()?;
+    let token = t.token.resolve().map_err(|e| e.to_string())?;
     let client = http::client(t.timeout, None)?;
     let url = format!(
         "{}/bot{}/sendMessage",
@@ -367,7 +367,7 @@ fn send_webhook(w: &WebhookConfig, msg: &Message) -> Result<(), String> {
     let client = http::client(w.timeout, None)?;
     let mut req = client.post(&w.url).json(&msg.json);
     let token = match &w.token {
-        Some(t) => Some(t.resolve()?),
+        Some(t) => Some(t.resolve().map_err(|e| e.to_string())?),
         None => None,
     };
     if let Some(t) = &token {

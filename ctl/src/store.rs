@@ -523,6 +523,27 @@ mod tests {
         );
     }
 
+    /// A SQLite failure reaches the user with the file and what was being done.
+    #[test]
+    fn sqlite_errors_name_the_file_and_the_operation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let s = Store::open(&path).unwrap();
+        s.db.execute_batch("PRAGMA query_only = 1").unwrap();
+        let e = s
+            .set_cursor("/var/log/suricata/eve.json", 1, 2)
+            .unwrap_err();
+        assert!(
+            e.starts_with(&format!("{}: saving a file cursor: ", path.display())),
+            "{e}"
+        );
+        let e = s.prune(0).unwrap_err();
+        assert!(
+            e.contains(&path.display().to_string()) && e.contains("pruning"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn new_store_gets_the_schema_version() {
         let dir = tempfile::tempdir().unwrap();

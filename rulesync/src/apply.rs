@@ -198,7 +198,9 @@ pub fn notify(
         return Ok(Applied::Swapped);
     };
     let timeout = Duration::from_secs(cfg.suricata.reload_timeout_secs);
-    let Some(mut s) = Suricata::connect(sock, Duration::from_secs(30))? else {
+    let Some(mut s) =
+        Suricata::connect(sock, Duration::from_secs(30)).map_err(|e| e.to_string())?
+    else {
         return Ok(Applied::NotRunning);
     };
     let n_changes: usize = changes.values().map(|(a, r)| a.len() + r.len()).sum();
@@ -241,7 +243,7 @@ pub fn notify(
                             break 'sets;
                         }
                         Err(e) => {
-                            failed = Some(e);
+                            failed = Some(e.to_string());
                             break 'sets;
                         }
                     }
@@ -278,11 +280,14 @@ pub fn notify(
 /// newer than the one before, and checks that none of our rules failed to load.
 fn reload(s: &mut Suricata, timeout: Duration) -> Result<(), String> {
     let before = s.command("ruleset-reload-time", None).unwrap_or_default();
-    s.command("ruleset-reload-nonblocking", None)?;
+    s.command("ruleset-reload-nonblocking", None)
+        .map_err(|e| e.to_string())?;
     let start = Instant::now();
     loop {
         std::thread::sleep(Duration::from_millis(100));
-        let now = s.command("ruleset-reload-time", None)?;
+        let now = s
+            .command("ruleset-reload-time", None)
+            .map_err(|e| e.to_string())?;
         if now != before {
             break;
         }

@@ -126,7 +126,8 @@ impl From<Exit> for ExitCode {
 }
 
 /// rulesync's top-level errors, each with the input it concerns. Causes from the
-/// other modules and crates arrive as text that already names that input.
+/// intelligence crate keep their type (and their own source); causes from rulesync's
+/// other modules arrive as text that already names that input.
 #[derive(Debug, thiserror::Error)]
 enum Error {
     #[error("{cause}")]
@@ -139,10 +140,16 @@ enum Error {
     },
     #[error("another rulesync run holds {}", path.display())]
     Locked { path: PathBuf },
-    #[error("{cause}")]
-    Warninglist { path: PathBuf, cause: String },
-    #[error("{cause}")]
-    State { path: PathBuf, cause: String },
+    #[error("{source}")]
+    Warninglist {
+        path: PathBuf,
+        source: suriguard_intel::Error,
+    },
+    #[error("{source}")]
+    State {
+        path: PathBuf,
+        source: suriguard_intel::Error,
+    },
     #[error("{cause}")]
     Output { path: PathBuf, cause: String },
     #[error("nothing applied; Suricata keeps its current rules: {cause}")]
@@ -169,10 +176,10 @@ impl Error {
         }
     }
 
-    fn state(path: &Path) -> impl FnOnce(String) -> Error + '_ {
-        move |cause| Error::State {
+    fn state(path: &Path) -> impl FnOnce(suriguard_intel::Error) -> Error + '_ {
+        move |source| Error::State {
             path: path.to_path_buf(),
-            cause,
+            source,
         }
     }
 
@@ -250,9 +257,9 @@ fn load_store(cfg: &Config) -> Result<Store, Error> {
 fn normalizer(cfg: &Config) -> Result<Normalizer, Error> {
     let mut w = Warninglists::builtin();
     for p in &cfg.warninglists {
-        w.load_misp(p).map_err(|cause| Error::Warninglist {
+        w.load_misp(p).map_err(|source| Error::Warninglist {
             path: p.clone(),
-            cause,
+            source,
         })?;
     }
     let mut nets = Vec::new();

@@ -134,7 +134,8 @@ fn misp_feed(
         }
     };
     let manifest = fetch("manifest.json")?.ok_or("manifest.json: not found")?;
-    let events = formats::misp_manifest(&text(manifest, "manifest.json")?)?;
+    let events =
+        formats::misp_manifest(&text(manifest, "manifest.json")?).map_err(|e| e.to_string())?;
     let total = events.len() as u64;
     let mut found = 0usize;
     for (i, uuid) in events.iter().enumerate() {

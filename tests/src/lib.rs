@@ -134,6 +134,50 @@ impl fmt::Display for Ran {
     }
 }
 
+/// Runs `suriguardctl ARGS --config CFG` (the release build, see [`bin`]) in `cfg`'s
+/// directory, with `env` added to its environment.
+pub fn ctl(cfg: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
+    let mut c = Command::new(bin("suriguardctl"));
+    c.args(args)
+        .arg("--config")
+        .arg(cfg)
+        .envs(env.iter().copied());
+    Ran::run(c, config_dir(cfg))
+}
+
+/// Runs `suriguardctl ARGS --config CFG` inside network namespace `ns` (`ip netns
+/// exec`), in `cfg`'s directory.
+pub fn ctl_in(ns: &str, cfg: &Path, args: &[&str]) -> Ran {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns])
+        .arg(bin("suriguardctl"))
+        .args(args)
+        .arg("--config")
+        .arg(cfg);
+    Ran::run(c, config_dir(cfg))
+}
+
+/// Runs `rulesync -c CFG ARGS` (the release build, see [`bin`]) in `cfg`'s directory,
+/// with `env` added to its environment.
+pub fn rulesync(cfg: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
+    let mut c = Command::new(bin("rulesync"));
+    c.arg("-c").arg(cfg).args(args).envs(env.iter().copied());
+    Ran::run(c, config_dir(cfg))
+}
+
+/// What a command printed on stdout, as JSON (`-o json`); panics with the whole run if
+/// it is not JSON.
+pub fn json(r: &Ran) -> serde_json::Value {
+    serde_json::from_str(&r.stdout()).unwrap_or_else(|e| panic!("{e}: not JSON\n{r}"))
+}
+
+/// The directory of a configuration file, where the programs run.
+fn config_dir(cfg: &Path) -> &Path {
+    cfg.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// One offline Suricata run with the plugin, in its own log directory.
 pub struct SuricataRun {
     pub ran: Ran,

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use suriguard_decision::{Action, Decision, Evidence, Reason};
 use suriguard_e2e::netns::{wait_for, Lab};
-use suriguard_e2e::{run_suricata, scenarios, RunOptions};
+use suriguard_e2e::{json, run_suricata, scenarios, Ran, RunOptions};
 use suriguard_enforce::nft::{LiveElement, Nft, NftError};
 use suriguard_enforce::{EnforceConfig, EnforceStats, EnforcerHandle, EnforcerSetup, SetKind};
 use suriguard_net::{Cidr, Direction, NetworkModel};
@@ -419,16 +419,8 @@ fn suricata_runs_on_when_nft_cannot_be_run() {
     );
 }
 
-fn ctl(b: &Bed, cfg: &Path, args: &[&str]) -> std::process::Output {
-    let exe = suriguard_e2e::bin("suriguardctl");
-    std::process::Command::new("ip")
-        .args(["netns", "exec", &b.ns])
-        .arg(exe)
-        .args(args)
-        .arg("--config")
-        .arg(cfg)
-        .output()
-        .unwrap()
+fn ctl(b: &Bed, cfg: &Path, args: &[&str]) -> Ran {
+    suriguard_e2e::ctl_in(&b.ns, cfg, args)
 }
 
 #[test]
@@ -443,15 +435,7 @@ fn suriguardctl_decisions_add_list_delete_flush() {
         ),
     )
     .unwrap();
-    let ok = |args: &[&str]| {
-        let o = ctl(&b, &cfg, args);
-        assert!(
-            o.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
-    };
+    let ok = |args: &[&str]| ctl(&b, &cfg, args).assert_success().stdout();
     ok(&[
         "decisions",
         "add",
@@ -479,14 +463,13 @@ fn suriguardctl_decisions_add_list_delete_flush() {
         ("0.0.0.0/0", ""),
     ] {
         let o = ctl(&b, &cfg, &["decisions", "add", target]);
-        let err = String::from_utf8_lossy(&o.stderr);
+        let err = o.stderr();
         assert!(
-            !o.status.success() && err.contains("refusing to block") && err.contains(why),
-            "{target}: {err}"
+            !o.success() && err.contains("refusing to block") && err.contains(why),
+            "{target}: {o}"
         );
     }
-    let rows: serde_json::Value =
-        serde_json::from_str(&ok(&["decisions", "list", "-o", "json"])).unwrap();
+    let rows = json(ctl(&b, &cfg, &["decisions", "list", "-o", "json"]).assert_success());
     let got: Vec<(String, String, String)> = rows
         .as_array()
         .unwrap()
@@ -515,9 +498,7 @@ fn suriguardctl_decisions_add_list_delete_flush() {
     assert!((80..=90).contains(&left), "{left}");
     ok(&["decisions", "delete", "2001:db8::7"]);
     assert!(has(&live(&b), SetKind::Block, "2001:db8::7").is_none());
-    assert!(!ctl(&b, &cfg, &["decisions", "delete", "2001:db8::7"])
-        .status
-        .success());
+    assert!(!ctl(&b, &cfg, &["decisions", "delete", "2001:db8::7"]).success());
     ok(&["decisions", "flush"]);
     assert!(live(&b).is_empty());
     assert!(ok(&["decisions", "list"]).contains("no decisions in force"));

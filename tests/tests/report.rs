@@ -9,25 +9,8 @@ use std::process::Command;
 use serde_json::Value;
 use suriguard_e2e::servers::{PyServer, MISP_KEY};
 use suriguard_e2e::{
-    infoblox_origin, run_suricata, scenarios, shared_data, sv_pcap, Ran, RunOptions,
+    ctl, infoblox_origin, json, rulesync, run_suricata, scenarios, shared_data, sv_pcap, RunOptions,
 };
-
-fn ctl() -> PathBuf {
-    suriguard_e2e::bin("suriguardctl")
-}
-
-fn ctl_run(cfg: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
-    let mut c = Command::new(ctl());
-    c.args(args).arg("--config").arg(cfg);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    Ran::run(c, cfg.parent().unwrap())
-}
-
-fn json(r: &Ran) -> Value {
-    serde_json::from_str(&r.stdout()).unwrap_or_else(|e| panic!("{e}: not JSON\n{r}"))
-}
 
 const HOME_DEVICE: &str = "192.168.1.20";
 const ATTACKER: &str = "203.0.113.50";
@@ -89,7 +72,7 @@ fn base_config(dir: &Path, extra: &str) -> PathBuf {
 }
 
 fn incidents(cfg: &Path) -> Vec<Value> {
-    let r = ctl_run(cfg, &["alerts", "list", "-o", "json"], &[]);
+    let r = ctl(cfg, &["alerts", "list", "-o", "json"], &[]);
     r.assert_success();
     json(&r).as_array().unwrap().clone()
 }
@@ -163,7 +146,7 @@ fn misp_events_severity_dedupe_sightings_and_failures() {
         ("403", "HTTP 403"),
     ] {
         misp.set_mode(mode);
-        let r = ctl_run(&cfg, &["events", "push", "--ingest"], &env);
+        let r = ctl(&cfg, &["events", "push", "--ingest"], &env);
         assert!(!r.success(), "{mode}: {r}");
         assert!(
             r.stderr().contains(needle) && r.stderr().contains("stay queued"),
@@ -190,7 +173,7 @@ fn misp_events_severity_dedupe_sightings_and_failures() {
         .is_empty());
 
     misp.set_mode("ok");
-    let r = ctl_run(&cfg, &["events", "push", "-o", "json"], &env);
+    let r = ctl(&cfg, &["events", "push", "-o", "json"], &env);
     r.assert_success();
     let rep = json(&r);
     assert_eq!(rep["pushed"], 5, "{rep}");
@@ -309,7 +292,7 @@ fn misp_events_severity_dedupe_sightings_and_failures() {
         &eve,
         &telnet_alert("2024-03-01T10:20:00.000000+0000", 7, 8023),
     );
-    let r = ctl_run(&cfg, &["events", "push", "--ingest", "-o", "json"], &env);
+    let r = ctl(&cfg, &["events", "push", "--ingest", "-o", "json"], &env);
     r.assert_success();
     let rep = json(&r);
     assert_eq!(
@@ -333,7 +316,7 @@ fn misp_events_severity_dedupe_sightings_and_failures() {
     assert_eq!(state["events"].as_array().unwrap().len(), 4);
 
     // Nothing left queued; events list knows every event and how many incidents each holds.
-    let r = ctl_run(&cfg, &["events", "list", "-o", "json"], &[]);
+    let r = ctl(&cfg, &["events", "list", "-o", "json"], &[]);
     r.assert_success();
     let listed = json(&r);
     let listed = listed.as_array().unwrap();
@@ -344,7 +327,7 @@ fn misp_events_severity_dedupe_sightings_and_failures() {
         .iter()
         .all(|i| i["misp_state"] == "pushed" || i["misp_state"] == "local"));
     // The table form too.
-    let r = ctl_run(&cfg, &["alerts", "list", "--severity", "1"], &[]);
+    let r = ctl(&cfg, &["alerts", "list", "--severity", "1"], &[]);
     r.assert_success();
     assert!(
         r.stdout().contains("SG TEST telnet") && !r.stdout().contains("web exploit"),
@@ -367,9 +350,7 @@ fn rulesync_index(dir: &Path) -> PathBuf {
         ),
     )
     .unwrap();
-    let mut c = Command::new(suriguard_e2e::bin("rulesync"));
-    c.arg("-c").arg(&cfg).arg("run");
-    Ran::run(c, dir).assert_success();
+    rulesync(&cfg, &["run"], &[]).assert_success();
     let index = out.join("index.json");
     assert!(index.exists());
     index
@@ -507,7 +488,7 @@ fn notifications_email_telegram_webhook_cooldown_digest_retries() {
         &telnet_alert("2024-03-01T10:00:00.000000+0000", 1, 23),
     );
 
-    let r = ctl_run(&cfg, &["run", "-o", "json"], &env);
+    let r = ctl(&cfg, &["run", "-o", "json"], &env);
     r.assert_success();
     let rep = json(&r);
     assert_eq!(rep["notify"]["sent"], 3, "{rep}");
@@ -559,7 +540,7 @@ fn notifications_email_telegram_webhook_cooldown_digest_retries() {
         &eve,
         &telnet_alert("2024-03-01T10:05:00.000000+0000", 2, 23),
     );
-    let r = ctl_run(&cfg, &["run", "-o", "json"], &env);
+    let r = ctl(&cfg, &["run", "-o", "json"], &env);
     r.assert_success();
     assert_eq!(json(&r)["notify"]["sent"], 0, "{r}");
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -569,7 +550,7 @@ fn notifications_email_telegram_webhook_cooldown_digest_retries() {
         "a second mail inside the cooldown"
     );
     assert!(stub.take_requests().is_empty());
-    let listed = json(&ctl_run(&cfg, &["notify", "list", "-o", "json"], &[]));
+    let listed = json(&ctl(&cfg, &["notify", "list", "-o", "json"], &[]));
     let suppressed = listed
         .as_array()
         .unwrap()
@@ -610,10 +591,10 @@ fn notifications_email_telegram_webhook_cooldown_digest_retries() {
             "",
         ),
     );
-    let r = ctl_run(&cfg, &["run", "-o", "json"], &env);
+    let r = ctl(&cfg, &["run", "-o", "json"], &env);
     r.assert_success();
     assert_eq!(json(&r)["notify"]["sent"], 0, "{r}");
-    let r = ctl_run(
+    let r = ctl(
         &cfg,
         &["notify", "send", "--flush-digest", "-o", "json"],
         &env,
@@ -650,7 +631,7 @@ fn notifications_email_telegram_webhook_cooldown_digest_retries() {
             "",
         ),
     );
-    let r = ctl_run(&cfg, &["run", "-o", "json"], &env);
+    let r = ctl(&cfg, &["run", "-o", "json"], &env);
     r.assert_success();
     let rep = json(&r);
     assert_eq!(
@@ -666,7 +647,7 @@ fn notifications_email_telegram_webhook_cooldown_digest_retries() {
         "token leaked: {r}"
     );
     assert!(!r.stderr().contains(SMTP_PASS));
-    let listed = json(&ctl_run(&cfg, &["notify", "list", "-o", "json"], &[]));
+    let listed = json(&ctl(&cfg, &["notify", "list", "-o", "json"], &[]));
     let retry: Vec<&Value> = listed
         .as_array()
         .unwrap()
@@ -682,12 +663,12 @@ fn notifications_email_telegram_webhook_cooldown_digest_retries() {
     );
     stub.set_mode("ok");
     // Right away: still inside the backoff, nothing is sent.
-    let r = ctl_run(&cfg, &["notify", "send", "-o", "json"], &env);
+    let r = ctl(&cfg, &["notify", "send", "-o", "json"], &env);
     assert_eq!(json(&r)["waiting"], 2, "{r}");
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let r = ctl_run(&cfg, &["notify", "send", "-o", "json"], &env);
+    let r = ctl(&cfg, &["notify", "send", "-o", "json"], &env);
     assert_eq!(json(&r)["sent"], 2, "{r}");
-    let listed = json(&ctl_run(&cfg, &["notify", "list", "-o", "json"], &[]));
+    let listed = json(&ctl(&cfg, &["notify", "list", "-o", "json"], &[]));
     assert!(
         listed
             .as_array()
@@ -741,14 +722,14 @@ fn notify_test_plain_implicit_tls_and_refusals() {
     ];
 
     let cfg = base_config(dir, &email(plain.port, "none", false));
-    let r = ctl_run(&cfg, &["notify", "test"], &env);
+    let r = ctl(&cfg, &["notify", "test"], &env);
     r.assert_success();
     let m = wait_for_mails(&plain_dir, 1);
     assert_eq!(m[0].0["tls"], false);
     assert!(m[0].1["subject"].as_str().unwrap().contains("test message"));
 
     let cfg = base_config(dir, &email(tls.port, "tls", true));
-    ctl_run(&cfg, &["notify", "test"], &env).assert_success();
+    ctl(&cfg, &["notify", "test"], &env).assert_success();
     let m = wait_for_mails(&tls_dir, 1);
     assert_eq!(
         (m[0].0["tls"].as_bool(), m[0].0["authenticated"].as_bool()),
@@ -757,7 +738,7 @@ fn notify_test_plain_implicit_tls_and_refusals() {
 
     // STARTTLS demanded of a server that does not offer it: refused, nothing delivered.
     let cfg = base_config(dir, &email(plain.port, "starttls", true));
-    let r = ctl_run(&cfg, &["notify", "test"], &env);
+    let r = ctl(&cfg, &["notify", "test"], &env);
     assert!(!r.success(), "{r}");
     assert!(r.stdout().contains("email: FAILED"), "{r}");
     assert_eq!(mails(&plain_dir).len(), 1);
@@ -770,7 +751,7 @@ fn notify_test_plain_implicit_tls_and_refusals() {
         dir,
         &format!("[notify.telegram]\nbase-url = \"{}\"\ntoken = {{ env = \"SG_TEST_TG\" }}\nchat-id = \"42\"\n", stub.url()),
     );
-    let r = ctl_run(&cfg, &["notify", "test", "-o", "json"], &env);
+    let r = ctl(&cfg, &["notify", "test", "-o", "json"], &env);
     assert!(!r.success());
     let out = json(&r);
     assert!(out[0]["error"].as_str().unwrap().contains("401"), "{out}");
@@ -786,7 +767,7 @@ fn notify_test_plain_implicit_tls_and_refusals() {
     );
     stub.set_mode("slow");
     let started = std::time::Instant::now();
-    let r = ctl_run(
+    let r = ctl(
         &cfg,
         &["notify", "test", "-o", "json"],
         &[("SG_TEST_TG", TG_TOKEN)],
@@ -839,11 +820,11 @@ fn mitigate_with_llm_providers_and_fallbacks() {
     };
     let env = [("SG_TEST_LLM_KEY", "llm-test-key")];
     let cfg = llm("cohere", &stub.url());
-    ctl_run(&cfg, &["alerts", "ingest"], &[]).assert_success();
+    ctl(&cfg, &["alerts", "ingest"], &[]).assert_success();
     let id = incidents(&cfg)[0]["key"].as_str().unwrap().to_string();
 
     // Offline: the knowledge base, no request.
-    let r = ctl_run(&cfg, &["mitigate", &id, "--offline", "-o", "json"], &env);
+    let r = ctl(&cfg, &["mitigate", &id, "--offline", "-o", "json"], &env);
     r.assert_success();
     assert_eq!(json(&r)["advice"]["source"], "knowledge-base");
     assert!(stub.take_requests().is_empty());
@@ -857,7 +838,7 @@ fn mitigate_with_llm_providers_and_fallbacks() {
         ),
     ] {
         let cfg = llm(provider, &url);
-        let r = ctl_run(&cfg, &["mitigate", &id, "-o", "json"], &env);
+        let r = ctl(&cfg, &["mitigate", &id, "-o", "json"], &env);
         r.assert_success();
         let a = &json(&r)["advice"];
         assert!(a["source"].as_str().unwrap().contains("test-model"), "{a}");
@@ -888,7 +869,7 @@ fn mitigate_with_llm_providers_and_fallbacks() {
         ("ok", [("SG_TEST_LLM_KEY", "a-wrong-key")], "HTTP 401"),
     ] {
         stub.set_mode(mode);
-        let r = ctl_run(&cfg, &["mitigate", &id, "-o", "json"], &env);
+        let r = ctl(&cfg, &["mitigate", &id, "-o", "json"], &env);
         r.assert_success();
         let a = &json(&r)["advice"];
         assert_eq!(a["source"], "knowledge-base", "{mode}: {a}");
@@ -902,7 +883,7 @@ fn mitigate_with_llm_providers_and_fallbacks() {
     }
     stub.set_mode("ok");
     // The text form names the class and numbers the steps.
-    let r = ctl_run(&cfg, &["mitigate", &id, "--offline"], &env);
+    let r = ctl(&cfg, &["mitigate", &id, "--offline"], &env);
     r.assert_success();
     assert!(
         r.stdout().contains("1. ") && r.stdout().contains("knowledge-base"),
@@ -959,7 +940,7 @@ fn alerts_from_real_suricata_reach_the_store_and_misp() {
     let env = [("SG_TEST_MISP_KEY", MISP_KEY)];
     let mut total = 0;
     for log in [&telnet, &intel] {
-        let r = ctl_run(
+        let r = ctl(
             &cfg,
             &[
                 "alerts",
@@ -981,7 +962,7 @@ fn alerts_from_real_suricata_reach_the_store_and_misp() {
         assert_eq!(rep[0]["new"], eve_alerts, "every alert stored once: {rep}");
         total += eve_alerts;
         // Reading again adds nothing.
-        let r = ctl_run(
+        let r = ctl(
             &cfg,
             &[
                 "alerts",
@@ -1012,7 +993,7 @@ fn alerts_from_real_suricata_reach_the_store_and_misp() {
         "{stored:?}"
     );
 
-    let r = ctl_run(&cfg, &["events", "push", "-o", "json"], &env);
+    let r = ctl(&cfg, &["events", "push", "-o", "json"], &env);
     r.assert_success();
     let rep = json(&r);
     let reqs = misp.take_requests();

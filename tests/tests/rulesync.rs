@@ -2,24 +2,13 @@
 //! and a generated rule file that `suricata -T` refuses.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 use suriguard_e2e::servers::{PyServer, MISP_KEY};
-use suriguard_e2e::{shared_data, workspace_root, Ran};
-
-fn rulesync() -> PathBuf {
-    suriguard_e2e::bin("rulesync")
-}
+use suriguard_e2e::{json, rulesync, shared_data, workspace_root, Ran};
 
 fn run(cfg: &Path, args: &[&str]) -> Ran {
-    let mut c = Command::new(rulesync());
-    c.arg("-c").arg(cfg).args(args);
-    Ran::run(c, cfg.parent().unwrap())
-}
-
-fn json(r: &Ran) -> Value {
-    serde_json::from_str(&r.stdout()).unwrap_or_else(|e| panic!("{e}: not JSON\n{r}"))
+    rulesync(cfg, args, &[])
 }
 
 fn source<'a>(report: &'a Value, name: &str) -> &'a Value {
@@ -339,14 +328,7 @@ fn misp_rest_api_paged_incremental_and_failures() {
         misp.port
     );
     let cfg = write_config(tmp.path(), &body);
-    let run_misp = |args: &[&str]| {
-        let mut c = Command::new(rulesync());
-        c.arg("-c")
-            .arg(&cfg)
-            .args(args)
-            .env("SG_TEST_MISP_KEY", MISP_KEY);
-        Ran::run(c, tmp.path())
-    };
+    let run_misp = |args: &[&str]| rulesync(&cfg, args, &[("SG_TEST_MISP_KEY", MISP_KEY)]);
 
     let r = run_misp(&["run", "-o", "json"]);
     r.assert_success();

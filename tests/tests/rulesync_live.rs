@@ -8,21 +8,14 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 use suriguard_e2e::daemon::{socket_mode_yaml, Daemon};
-use suriguard_e2e::{infoblox_origin, scenarios, shared_data, workspace_root, Ran};
-
-fn rulesync(cfg: &Path, args: &[&str]) -> Ran {
-    let mut c = Command::new(workspace_root().join("target/release/rulesync"));
-    c.arg("-c").arg(cfg).args(args);
-    Ran::run(c, cfg.parent().unwrap())
-}
+use suriguard_e2e::{infoblox_origin, json, rulesync, scenarios, shared_data, Ran};
 
 fn run_json(cfg: &Path) -> (Ran, Value) {
-    let r = rulesync(cfg, &["run", "-o", "json"]);
-    let v = serde_json::from_str(&r.stdout()).unwrap_or_else(|e| panic!("{e}: not JSON\n{r}"));
+    let r = rulesync(cfg, &["run", "-o", "json"], &[]);
+    let v = json(&r);
     (r, v)
 }
 
@@ -213,9 +206,10 @@ fn infoblox_alerts_trace_to_misp_events_and_state_datasets_change_live() {
             "-o",
             "json",
         ],
+        &[],
     );
     traced.assert_success();
-    let t: Value = serde_json::from_str(&traced.stdout()).unwrap();
+    let t = json(&traced);
     for value in [C2_DOMAIN, C2_ADDR] {
         let (event, attr) = infoblox_origin(value);
         let found = t["alerts"].as_array().unwrap().iter().any(|a| {
@@ -290,7 +284,7 @@ fn infoblox_alerts_trace_to_misp_events_and_state_datasets_change_live() {
     let files = snapshot(&lab.out);
     let state = std::fs::read(lab.root.join("state/rulesync-state.json")).unwrap();
     let reloaded = d.reload_time();
-    let r = rulesync(&bad, &["run"]);
+    let r = rulesync(&bad, &["run"], &[]);
     assert_eq!(r.output.status.code(), Some(1), "{r}");
     assert!(r.stderr().contains("nosuchkeyword"), "{r}");
     assert_eq!(std::fs::read_link(&lab.out).unwrap(), link);
@@ -330,7 +324,7 @@ fn load_datasets_change_by_reload_without_restart() {
     let lab = lab();
     let cfg = lab.config("load", false, "");
     std::fs::write(&lab.extra, "gone-soon.xyz\n").unwrap();
-    rulesync(&cfg, &["run"]).assert_success();
+    rulesync(&cfg, &["run"], &[]).assert_success();
     let rules = std::fs::read_to_string(lab.out.join("suriguard.rules")).unwrap();
     assert!(
         rules.contains(&format!("load {}/domains.lst", lab.out.display())),

@@ -14,6 +14,8 @@ use quick_xml::events::Event as XmlEvent;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::error::Error;
+
 use super::indicator::{count_reject, Indicator, Normalizer, Reject, RejectCounts, Sides};
 
 /// Where one indicator came from, as far as the source says.
@@ -195,13 +197,13 @@ pub fn misp_event(
     f: &MispFilter,
     n: &Normalizer,
     out: &mut Intake,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     #[derive(Deserialize)]
     struct Doc {
         #[serde(rename = "Event")]
         event: MispEvent,
     }
-    let doc: Doc = serde_json::from_str(text).map_err(|e| format!("not a MISP event: {e}"))?;
+    let doc: Doc = serde_json::from_str(text).map_err(json("a MISP event"))?;
     let e = doc.event;
     let origin = Origin {
         event: e.uuid,
@@ -228,7 +230,7 @@ pub fn misp_attributes(
     f: &MispFilter,
     n: &Normalizer,
     out: &mut Intake,
-) -> Result<(usize, Option<i64>), String> {
+) -> Result<(usize, Option<i64>), Error> {
     #[derive(Deserialize)]
     struct Resp {
         #[serde(default, rename = "Attribute")]
@@ -238,8 +240,7 @@ pub fn misp_attributes(
     struct Doc {
         response: Resp,
     }
-    let doc: Doc = serde_json::from_str(text)
-        .map_err(|e| format!("not a MISP attribute search answer: {e}"))?;
+    let doc: Doc = serde_json::from_str(text).map_err(json("a MISP attribute search answer"))?;
     let count = doc.response.attributes.len();
     let newest = doc
         .response
@@ -254,14 +255,14 @@ pub fn misp_attributes(
 }
 
 /// The event UUIDs of a MISP feed's `manifest.json`.
-pub fn misp_manifest(text: &str) -> Result<Vec<String>, String> {
+pub fn misp_manifest(text: &str) -> Result<Vec<String>, Error> {
     let m: BTreeMap<String, Value> =
-        serde_json::from_str(text).map_err(|e| format!("not a MISP feed manifest: {e}"))?;
+        serde_json::from_str(text).map_err(json("a MISP feed manifest"))?;
     let mut out = Vec::with_capacity(m.len());
     for uuid in m.into_keys() {
         // The UUID becomes a file name or URL path: refuse anything else.
         if uuid.len() != 36 || !uuid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
-            return Err(format!("manifest.json: {uuid:?} is not an event UUID"));
+            return Err(Error::EventUuid { uuid });
         }
         out.push(uuid);
     }
@@ -476,11 +477,16 @@ fn csv_field(line: &str, delim: u8, column: usize) -> Option<String> {
 
 /// A STIX 2.1 bundle: each `indicator` object with a STIX pattern. `now` (Unix seconds)
 /// drops indicators past their `valid_until` and revoked ones.
-pub fn stix2(text: &str, now: i64, n: &Normalizer, out: &mut Intake) -> Result<(), String> {
-    let doc: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+pub fn stix2(text: &str, now: i64, n: &Normalizer, out: &mut Intake) -> Result<(), Error> {
+    let doc: Value = serde_json::from_str(text).map_err(json("JSON"))?;
     let objects = match (&doc["type"], &doc["objects"]) {
         (Value::String(t), Value::Array(o)) if t == "bundle" => o,
-        _ => return Err("not a STIX 2 bundle (no \"type\": \"bundle\" with \"objects\")".into()),
+        _ => {
+            return Err(Error::NotDocument {
+                what: "a STIX 2 bundle",
+                missing: "\"type\": \"bundle\" with \"objects\"",
+            })
+        }
     };
     let bundle = doc["id"].as_str().map(str::to_string);
     for o in objects.iter().filter(|o| o["type"] == "indicator") {
@@ -677,11 +683,24 @@ fn local(name: &[u8]) -> &[u8] {
 }
 
 /// An element's text, unescaped and trimmed.
-fn xml_text(t: &quick_xml::events::BytesText<'_>) -> Result<String, String> {
-    Ok(t.unescape()
-        .map_err(|e| format!("XML text: {e}"))?
-        .trim()
-        .to_string())
+fn xml_text(
+    t: &quick_xml::events::BytesText<'_>,
+    r: &quick_xml::Reader<&[u8]>,
+) -> Result<String, Error> {
+    Ok(t.unescape().map_err(xml(r))?.trim().to_string())
+}
+
+/// The error of `r` at its current position.
+fn xml<'a>(r: &'a quick_xml::Reader<&[u8]>) -> impl FnOnce(quick_xml::Error) -> Error + 'a {
+    move |source| Error::Xml {
+        position: r.error_position(),
+        source,
+    }
+}
+
+/// A JSON document that is not `what`.
+fn json(what: &'static str) -> impl FnOnce(serde_json::Error) -> Error {
+    move |source| Error::Json { what, source }
 }
 
 fn attr(e: &quick_xml::events::BytesStart<'_>, want: &[u8]) -> Option<String> {
@@ -694,7 +713,7 @@ fn attr(e: &quick_xml::events::BytesStart<'_>, want: &[u8]) -> Option<String> {
 /// A STIX 1.x XML document: CybOX Address, DomainName, URI and File hash observables.
 /// Conditions other than `Equals` (and none) are refused; address direction comes from
 /// `is_source` / `is_destination`.
-pub fn stix1(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), String> {
+pub fn stix1(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), Error> {
     let mut r = quick_xml::Reader::from_str(text);
     // The current Properties' xsi:type, its direction, the current hash type.
     let mut props: Option<(String, Sides)> = None;
@@ -707,7 +726,7 @@ pub fn stix1(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), String>
     let mut saw_package = false;
     loop {
         match r.read_event() {
-            Err(e) => return Err(format!("XML error at byte {}: {e}", r.error_position())),
+            Err(e) => return Err(xml(&r)(e)),
             Ok(XmlEvent::Eof) => break,
             Ok(XmlEvent::Start(e)) => {
                 depth += 1;
@@ -757,7 +776,7 @@ pub fn stix1(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), String>
                 let (Some((ptype, sides)), Some((fname, cond))) = (&props, &field) else {
                     continue;
                 };
-                let value = xml_text(&t)?;
+                let value = xml_text(&t, &r)?;
                 if value.is_empty() {
                     continue;
                 }
@@ -811,7 +830,10 @@ pub fn stix1(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), String>
         }
     }
     if !saw_package {
-        return Err("not a STIX 1 document (no <STIX_Package> element)".into());
+        return Err(Error::NotDocument {
+            what: "a STIX 1 document",
+            missing: "<STIX_Package> element",
+        });
     }
     Ok(())
 }
@@ -819,7 +841,7 @@ pub fn stix1(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), String>
 /// An OpenIOC 1.x document: `IndicatorItem`s whose context is a network address, DNS
 /// name, URL or file hash and whose condition is `is`. Items under an `AND` are refused
 /// (they describe the threat only together).
-pub fn openioc(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), String> {
+pub fn openioc(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), Error> {
     let mut r = quick_xml::Reader::from_str(text);
     let mut ops: Vec<String> = Vec::new();
     let mut ioc_id: Option<String> = None;
@@ -828,7 +850,7 @@ pub fn openioc(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), Strin
     let mut saw_ioc = false;
     loop {
         match r.read_event() {
-            Err(e) => return Err(format!("XML error at byte {}: {e}", r.error_position())),
+            Err(e) => return Err(xml(&r)(e)),
             Ok(XmlEvent::Eof) => break,
             Ok(XmlEvent::Start(e)) | Ok(XmlEvent::Empty(e))
                 if local(e.name().as_ref()) == b"Context" =>
@@ -882,7 +904,7 @@ pub fn openioc(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), Strin
                     out.reject(Reject::Unsupported("openioc condition other than is"));
                     continue;
                 }
-                let value = xml_text(&t)?;
+                let value = xml_text(&t, &r)?;
                 out.offer(
                     n,
                     Observation {
@@ -899,7 +921,10 @@ pub fn openioc(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), Strin
         }
     }
     if !saw_ioc {
-        return Err("not an OpenIOC document (no <ioc> element)".into());
+        return Err(Error::NotDocument {
+            what: "an OpenIOC document",
+            missing: "<ioc> element",
+        });
     }
     Ok(())
 }
@@ -913,7 +938,7 @@ pub fn cowrie(
     sensor: &str,
     n: &Normalizer,
     out: &mut Intake,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let mut scores: BTreeMap<String, u64> = BTreeMap::new();
     let mut lines = 0usize;
     let mut bad = 0usize;
@@ -944,7 +969,10 @@ pub fn cowrie(
         }
     }
     if lines > 0 && bad == lines {
-        return Err("not a Cowrie JSON log (no line parsed)".into());
+        return Err(Error::NotDocument {
+            what: "a Cowrie JSON log",
+            missing: "line parsed",
+        });
     }
     for (ip, score) in scores {
         if score < min_score {

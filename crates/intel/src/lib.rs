@@ -7,11 +7,13 @@
 //! - [`store`]: the deduplicated store with provenance and expiry, saved crash-safely;
 //! - [`compile`]: dataset files and rules with stable SIDs;
 //! - [`trace`]: from an alert back to the indicators and MISP events behind it;
-//! - [`suricatasc`]: a client for Suricata's unix socket (the `suricatasc` protocol).
+//! - [`suricatasc`]: a client for Suricata's unix socket (the `suricatasc` protocol);
+//! - [`error`]: the crate's one error type, naming the input at fault.
 
 #![forbid(unsafe_code)]
 
 pub mod compile;
+pub mod error;
 pub mod formats;
 pub mod indicator;
 pub mod store;
@@ -20,6 +22,7 @@ pub mod trace;
 pub mod warninglist;
 
 pub use compile::{CompileOptions, Compiled, DatasetMode};
+pub use error::Error;
 pub use formats::{Intake, Observation, Origin};
 pub use indicator::{Indicator, Kind, Normalizer, Reject, Sides};
 pub use store::Store;

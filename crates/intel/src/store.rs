@@ -15,6 +15,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::error::Error;
 use super::formats::Origin;
 use super::indicator::{Indicator, Kind, RejectCounts, Sides};
 
@@ -145,30 +146,41 @@ impl Store {
     }
 
     /// Reads the store, or an empty one if the file does not exist yet.
-    pub fn load(path: &Path) -> Result<Store, String> {
+    pub fn load(path: &Path) -> Result<Store, Error> {
         match std::fs::read(path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map_err(|e| format!("state file {}: {e}", path.display())),
+            Ok(b) => serde_json::from_slice(&b).map_err(|source| Error::StateParse {
+                path: path.to_path_buf(),
+                source,
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Store::new()),
-            Err(e) => Err(format!("state file {}: {e}", path.display())),
+            Err(source) => Err(Error::StateRead {
+                path: path.to_path_buf(),
+                source,
+            }),
         }
     }
 
     /// Writes the store crash-safely (new file, fsync, rename, fsync the directory).
-    pub fn save(&self, path: &Path) -> Result<(), String> {
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
         suriguard_durable::write_atomic_with(path, |w| {
             serde_json::to_writer(w, self).map_err(std::io::Error::other)
         })
-        .map_err(|e| format!("state file {}: {e}", path.display()))
+        .map_err(|source| Error::StateWrite {
+            path: path.to_path_buf(),
+            from: None,
+            source,
+        })
     }
 
     /// Installs `from`, a file holding a store (a generation's `index.json`, already
     /// synced), as the state file at `path`, crash-safely and without serialising the
     /// store a second time: a hard link renamed over `path` (a copy when the two are on
     /// different file systems), then the directory synced.
-    pub fn install(from: &Path, path: &Path) -> Result<(), String> {
-        let err = |e: std::io::Error| {
-            format!("state file {} from {}: {e}", path.display(), from.display())
+    pub fn install(from: &Path, path: &Path) -> Result<(), Error> {
+        let err = |source: std::io::Error| Error::StateWrite {
+            path: path.to_path_buf(),
+            from: Some(from.to_path_buf()),
+            source,
         };
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
@@ -477,6 +489,8 @@ mod tests {
         assert!(!dir.path().join("state.json.tmp").exists());
         assert_eq!(Store::load(&p).unwrap(), s);
         std::fs::write(&p, "{").unwrap();
-        assert!(Store::load(&p).unwrap_err().contains("state file"));
+        let e = Store::load(&p).unwrap_err();
+        assert!(e.to_string().contains("state file"), "{e}");
+        assert!(std::error::Error::source(&e).is_some(), "{e:?}");
     }
 }

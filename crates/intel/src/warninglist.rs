@@ -19,6 +19,8 @@ use serde::Deserialize;
 
 use suriguard_net::Cidr;
 
+use crate::error::Error;
+
 #[derive(Debug, Clone, Default)]
 pub struct Warninglists {
     /// Listed prefixes by family and length, for "is the value inside a listed prefix";
@@ -199,7 +201,7 @@ impl Warninglists {
     }
 
     /// Loads a MISP warninglist file (`list.json`).
-    pub fn load_misp(&mut self, path: &Path) -> Result<(), String> {
+    pub fn load_misp(&mut self, path: &Path) -> Result<(), Error> {
         #[derive(Deserialize)]
         struct List {
             name: String,
@@ -207,27 +209,30 @@ impl Warninglists {
             kind: String,
             list: Vec<String>,
         }
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("warninglist {}: {e}", path.display()))?;
-        let l: List = serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "warninglist {}: not a MISP warninglist: {e}",
-                path.display()
-            )
+        let text = std::fs::read_to_string(path).map_err(|source| Error::WarninglistRead {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let l: List = serde_json::from_str(&text).map_err(|source| Error::WarninglistParse {
+            path: path.to_path_buf(),
+            source,
         })?;
         let name: Arc<str> = format!("misp:{}", l.name).into();
         match l.kind.as_str() {
             "cidr" => {
                 for v in &l.list {
-                    let c: Cidr = v.parse().map_err(|e| {
-                        format!("warninglist {}: {e}", path.display())
+                    let c: Cidr = v.parse().map_err(|reason| Error::WarninglistEntry {
+                        path: path.to_path_buf(),
+                        entry: v.clone(),
+                        reason,
                     })?;
                     self.add_cidr(c, &name);
                 }
             }
             "string" => {
                 for v in l.list {
-                    self.exact.insert(v.trim().to_ascii_lowercase(), name.clone());
+                    self.exact
+                        .insert(v.trim().to_ascii_lowercase(), name.clone());
                 }
             }
             "hostname" => {
@@ -242,10 +247,10 @@ impl Warninglists {
                 }
             }
             other => {
-                return Err(format!(
-                    "warninglist {}: type {other:?} is not supported (cidr, string, hostname, substring are)",
-                    path.display()
-                ))
+                return Err(Error::WarninglistType {
+                    path: path.to_path_buf(),
+                    kind: other.to_string(),
+                })
             }
         }
         Ok(())
@@ -359,11 +364,16 @@ mod tests {
         assert_eq!(w.domain("notgood.example"), None);
         assert_eq!(w.domain("x.safebrowsing.example"), Some("misp:Sub"));
         std::fs::write(&p, r#"{"name":"R","type":"regex","list":["^a"]}"#).unwrap();
-        assert!(w.load_misp(&p).unwrap_err().contains("not supported"));
+        assert!(w
+            .load_misp(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("not supported"));
         std::fs::write(&p, "{").unwrap();
         assert!(w
             .load_misp(&p)
             .unwrap_err()
+            .to_string()
             .contains("not a MISP warninglist"));
     }
 }

@@ -13,6 +13,8 @@ use serde_json::Value;
 use suriguard_decision::{rfc3339, Action, Decision};
 use suriguard_eve::EveTime;
 
+use crate::error::Error;
+
 /// Longest string kept from a record field (URLs, user agents, signatures).
 pub const MAX_FIELD: usize = 512;
 
@@ -302,7 +304,7 @@ fn event_type_of(line: &str) -> Option<&str> {
 
 /// Reads alert records and decisions from JSON lines; other records are skipped.
 /// `line` is one line of eve.json or of the decisions journal.
-pub fn from_line(line: &str) -> Result<Option<Incident>, String> {
+pub fn from_line(line: &str) -> Result<Option<Incident>, Error> {
     let line = line.trim();
     if line.is_empty() {
         return Ok(None);
@@ -311,13 +313,12 @@ pub fn from_line(line: &str) -> Result<Option<Incident>, String> {
     if event_type_of(line).is_some_and(|t| t != "alert") {
         return Ok(None);
     }
-    let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let v: Value = serde_json::from_str(line).map_err(|source| Error::Json { source })?;
     if v.get("event_type").is_some() {
         return Ok(Incident::from_alert(&v, line.len()));
     }
     if v.get("reason").is_some() && v.get("target").is_some() {
-        let d: Decision =
-            serde_json::from_value(v).map_err(|e| format!("not a suriguard decision: {e}"))?;
+        let d: Decision = serde_json::from_value(v).map_err(|source| Error::Decision { source })?;
         return Ok(Some(Incident::from_decision(&d)));
     }
     Ok(None)

@@ -5,7 +5,8 @@
 //! - [`misp_event`]: MISP event, attribute and sighting shapes, and the severity mapping;
 //! - [`mitigate`]: the built-in mitigation knowledge base and LLM request/answer shapes;
 //! - [`notify`]: notification settings and messages (email, Telegram, webhook);
-//! - [`secret`]: secrets from the environment or owner-only files, kept out of output.
+//! - [`secret`]: secrets from the environment or owner-only files, kept out of output;
+//! - [`error`]: the crate's one error type, naming the input at fault.
 //!
 //! Each section type here (`[alerts]`, `[misp]`, `[mitigate]`, `[notify]`) is read only by
 //! `suriguardctl`: a mistake in one of them never reaches the plugin. The network I/O
@@ -13,12 +14,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod error;
 pub mod incident;
 pub mod misp_event;
 pub mod mitigate;
 pub mod notify;
 pub mod secret;
 
+pub use error::Error;
 use suriguard_config::{ConfigError, ConfigFile};
 
 /// The reporting sections of the configuration file.

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::error::Error;
 use crate::incident::{Incident, Origin};
 use crate::secret::SecretRef;
 use suriguard_net::NetworkModel;
@@ -95,53 +96,66 @@ impl suriguard_config::Section for MispPushConfig {
     const NAME: &'static str = "misp";
 
     fn validate(&self) -> Result<(), String> {
-        MispPushConfig::validate(self)
+        MispPushConfig::validate(self).map_err(|e| e.to_string())
     }
 }
 
 impl MispPushConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the settings; the error names the table and the key.
+    pub fn validate(&self) -> Result<(), Error> {
         for (k, v) in &self.threat_level {
             if k.parse::<u8>().is_err() {
-                return Err(format!(
-                    "[misp] threat-level key {k:?} is not a Suricata severity"
+                return Err(Error::invalid(
+                    "misp",
+                    format!("threat-level key {k:?} is not a Suricata severity"),
                 ));
             }
             if !(1..=4).contains(v) {
-                return Err(format!(
-                    "[misp] threat-level.{k} = {v}: MISP threat levels are 1..4"
+                return Err(Error::invalid(
+                    "misp",
+                    format!("threat-level.{k} = {v}: MISP threat levels are 1..4"),
                 ));
             }
         }
         if self.distribution > 4 {
-            return Err(format!(
-                "[misp] distribution = {}: MISP event distributions are 0..4",
-                self.distribution
+            return Err(Error::invalid(
+                "misp",
+                format!(
+                    "distribution = {}: MISP event distributions are 0..4",
+                    self.distribution
+                ),
             ));
         }
         if self.distribution == 4 && self.sharing_group_id.is_none() {
-            return Err("[misp] distribution = 4 needs sharing-group-id".into());
+            return Err(Error::invalid(
+                "misp",
+                "distribution = 4 needs sharing-group-id",
+            ));
         }
         if self.analysis > 2 {
-            return Err(format!(
-                "[misp] analysis = {}: must be 0, 1 or 2",
-                self.analysis
+            return Err(Error::invalid(
+                "misp",
+                format!("analysis = {}: must be 0, 1 or 2", self.analysis),
             ));
         }
         if !(self.timeout > 0.0 && self.timeout <= 600.0) {
-            return Err("[misp] timeout must be between 0 and 600 seconds".into());
+            return Err(Error::invalid(
+                "misp",
+                "timeout must be between 0 and 600 seconds",
+            ));
         }
         if let Some(u) = &self.url {
             if !(u.starts_with("https://") || u.starts_with("http://")) {
-                return Err(format!(
-                    "[misp] url {u:?} must start with https:// or http://"
+                return Err(Error::invalid(
+                    "misp",
+                    format!("url {u:?} must start with https:// or http://"),
                 ));
             }
             if self.key.is_none() {
-                return Err(
-                    "[misp] url is set but key is not ({ env = \"...\" } or { file = \"...\" })"
-                        .into(),
-                );
+                return Err(Error::invalid(
+                    "misp",
+                    "url is set but key is not ({ env = \"...\" } or { file = \"...\" })",
+                ));
             }
         }
         Ok(())
@@ -445,7 +459,11 @@ mod tests {
             distribution: 4,
             ..Default::default()
         };
-        assert!(bad.validate().unwrap_err().contains("sharing-group-id"));
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("sharing-group-id"));
         let mut bad = MispPushConfig::default();
         bad.threat_level.insert("1".into(), 7);
         assert!(bad.validate().is_err());
@@ -453,6 +471,6 @@ mod tests {
             url: Some("https://m".into()),
             ..Default::default()
         };
-        assert!(bad.validate().unwrap_err().contains("key"));
+        assert!(bad.validate().unwrap_err().to_string().contains("key"));
     }
 }

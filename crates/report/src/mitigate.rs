@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::error::Error;
 use crate::incident::{Incident, Origin};
 use crate::secret::SecretRef;
 
@@ -341,20 +342,30 @@ impl suriguard_config::Section for MitigateConfig {
     const NAME: &'static str = "mitigate";
 
     fn validate(&self) -> Result<(), String> {
-        MitigateConfig::validate(self)
+        MitigateConfig::validate(self).map_err(|e| e.to_string())
     }
 }
 
 impl MitigateConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the settings; the error names the table and the key.
+    pub fn validate(&self) -> Result<(), Error> {
         if self.provider != Provider::None && self.model.is_none() {
-            return Err("[mitigate] model must be set when provider is not \"none\"".into());
+            return Err(Error::invalid(
+                "mitigate",
+                "model must be set when provider is not \"none\"",
+            ));
         }
         if !(self.timeout > 0.0 && self.timeout <= 600.0) {
-            return Err("[mitigate] timeout must be between 0 and 600 seconds".into());
+            return Err(Error::invalid(
+                "mitigate",
+                "timeout must be between 0 and 600 seconds",
+            ));
         }
         if !(256..=16_384).contains(&self.max_summary) {
-            return Err("[mitigate] max-summary must be between 256 and 16384 bytes".into());
+            return Err(Error::invalid(
+                "mitigate",
+                "max-summary must be between 256 and 16384 bytes",
+            ));
         }
         Ok(())
     }
@@ -443,7 +454,7 @@ pub fn llm_request(cfg: &MitigateConfig, summary: &str) -> Value {
 
 /// The text of an answer: Cohere v2 `message.content[].text`, OpenAI
 /// `choices[0].message.content`.
-pub fn llm_answer(provider: Provider, body: &Value) -> Result<String, String> {
+pub fn llm_answer(provider: Provider, body: &Value) -> Result<String, Error> {
     let text = match provider {
         Provider::Cohere => body["message"]["content"].as_array().map(|parts| {
             parts
@@ -456,9 +467,15 @@ pub fn llm_answer(provider: Provider, body: &Value) -> Result<String, String> {
             .as_str()
             .map(str::to_string),
     };
-    let text = text.ok_or_else(|| "the answer has no text where the API puts it".to_string())?;
+    let text = text.ok_or(Error::LlmAnswer {
+        provider,
+        what: "the answer has no text where the API puts it",
+    })?;
     if text.trim().is_empty() {
-        return Err("the answer is empty".into());
+        return Err(Error::LlmAnswer {
+            provider,
+            what: "the answer is empty",
+        });
     }
     Ok(text)
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::error::Error;
 use crate::incident::Incident;
 use crate::mitigate::Advice;
 use crate::secret::SecretRef;
@@ -133,35 +134,42 @@ impl suriguard_config::Section for NotifyConfig {
     const NAME: &'static str = "notify";
 
     fn validate(&self) -> Result<(), String> {
-        NotifyConfig::validate(self)
+        NotifyConfig::validate(self).map_err(|e| e.to_string())
     }
 }
 
 impl NotifyConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the settings; the error names the table and the key.
+    pub fn validate(&self) -> Result<(), Error> {
         if self.digest_severity < self.immediate_severity {
-            return Err("[notify] digest-severity must be ≥ immediate-severity".into());
+            return Err(Error::invalid(
+                "notify",
+                "digest-severity must be ≥ immediate-severity",
+            ));
         }
         if self.max_attempts == 0 {
-            return Err("[notify] max-attempts must be at least 1".into());
+            return Err(Error::invalid("notify", "max-attempts must be at least 1"));
         }
         if let Some(e) = &self.email {
             if e.to.is_empty() {
-                return Err("[notify.email] to must list at least one recipient".into());
+                return Err(Error::invalid(
+                    "notify.email",
+                    "to must list at least one recipient",
+                ));
             }
             if e.password.is_some() && e.username.is_none() {
-                return Err("[notify.email] password without username".into());
+                return Err(Error::invalid("notify.email", "password without username"));
             }
             if e.password.is_some() && e.security == SmtpSecurity::None {
-                return Err(
-                    "[notify.email] refusing to send a password without TLS (security = \"none\")"
-                        .into(),
-                );
+                return Err(Error::invalid(
+                    "notify.email",
+                    "refusing to send a password without TLS (security = \"none\")",
+                ));
             }
         }
         if let Some(t) = &self.telegram {
             if t.chat_id.trim().is_empty() {
-                return Err("[notify.telegram] chat-id is empty".into());
+                return Err(Error::invalid("notify.telegram", "chat-id is empty"));
             }
         }
         Ok(())
@@ -438,6 +446,10 @@ mod tests {
             "[email]\nserver = \"m\"\nsecurity = \"none\"\nusername = \"u\"\npassword = { env = \"P\" }\nfrom = \"a@b\"\nto = [\"c@d\"]\n",
         )
         .unwrap();
-        assert!(c.validate().unwrap_err().contains("without TLS"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("without TLS"));
     }
 }

@@ -7,9 +7,11 @@
 //! is `<redacted>`, so it cannot end up in a log line by accident.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
 
 /// Where a secret comes from.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,56 +67,65 @@ pub fn scrub_opt(secret: Option<&Secret>, text: String) -> String {
 
 impl SecretRef {
     /// Reads the secret. The error names where it was looked for, never the value.
-    pub fn resolve(&self) -> Result<Secret, String> {
+    pub fn resolve(&self) -> Result<Secret, Error> {
         let value = match self {
-            SecretRef::Env(name) => std::env::var(name)
-                .map_err(|_| format!("environment variable {name} is not set"))?,
+            SecretRef::Env(name) => std::env::var(name).map_err(|source| Error::SecretEnv {
+                name: name.clone(),
+                source,
+            })?,
             SecretRef::File(path) => {
                 check_owner_only(path)?;
-                std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?
+                std::fs::read_to_string(path).map_err(read_error(path))?
             }
         };
         let value = value.trim().to_string();
+        let bad = |what| Error::SecretValue {
+            secret: self.clone(),
+            what,
+        };
         if value.is_empty() {
-            return Err(format!("secret {self:?} is empty"));
+            return Err(bad("is empty"));
         }
         if value.contains(['\r', '\n']) {
-            return Err(format!("secret {self:?} spans several lines"));
+            return Err(bad("spans several lines"));
         }
         Ok(Secret(value))
     }
 }
 
 /// Refuses a secret file that others may read or that belongs to someone else.
+fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::SecretRead {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 #[cfg(unix)]
-fn check_owner_only(path: &std::path::Path) -> Result<(), String> {
+fn check_owner_only(path: &Path) -> Result<(), Error> {
     use std::os::unix::fs::MetadataExt as _;
-    let meta = std::fs::metadata(path)
-        .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?;
+    let meta = std::fs::metadata(path).map_err(read_error(path))?;
     if meta.mode() & 0o077 != 0 {
-        return Err(format!(
-            "secret file {} is readable by others (mode {:o}); chmod 600 it",
-            path.display(),
-            meta.mode() & 0o777
-        ));
+        return Err(Error::SecretMode {
+            path: path.to_path_buf(),
+            mode: meta.mode() & 0o777,
+        });
     }
     // /proc/self belongs to the process's effective user: no libc call needed.
     if let Ok(me) = std::fs::metadata("/proc/self") {
         if me.uid() != meta.uid() {
-            return Err(format!(
-                "secret file {} belongs to uid {}, not to the user suriguard runs as (uid {})",
-                path.display(),
-                meta.uid(),
-                me.uid()
-            ));
+            return Err(Error::SecretOwner {
+                path: path.to_path_buf(),
+                owner: meta.uid(),
+                me: me.uid(),
+            });
         }
     }
     Ok(())
 }
 
 #[cfg(not(unix))]
-fn check_owner_only(_: &std::path::Path) -> Result<(), String> {
+fn check_owner_only(_: &Path) -> Result<(), Error> {
     Ok(())
 }
 
@@ -130,7 +141,7 @@ mod tests {
         std::fs::write(&p, "s3cr3t-value\n").unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         let r = SecretRef::File(p.clone());
-        let e = r.resolve().unwrap_err();
+        let e = r.resolve().unwrap_err().to_string();
         assert!(
             e.contains("readable by others") && !e.contains("s3cr3t"),
             "{e}"
@@ -148,6 +159,7 @@ mod tests {
         assert!(r
             .resolve()
             .unwrap_err()
+            .to_string()
             .contains("SURIGUARD_TEST_SECRET_UNSET_42"));
         let parsed: SecretRef = toml::from_str::<toml::Table>("k = { env = \"X\" }").unwrap()["k"]
             .clone()
