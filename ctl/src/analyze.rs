@@ -159,11 +159,31 @@ impl SuricataSetup {
     }
 }
 
-/// Runs real Suricata over `pcap` with the plugin loaded, then replays the eve.json of
-/// that run canonically (see [`eve_file`]); the plugin's own live counters and decisions
-/// are reported alongside.
-pub fn pcap_file(pcap: &Path, cfg: &Config, setup: &SuricataSetup) -> Result<Report, String> {
-    // A directory works too: Suricata reads every capture in it.
+/// One run of real Suricata with the plugin over a capture: its output directory (kept
+/// until this is dropped), the plugin's live counters and the decisions it journaled.
+pub struct SuricataRun {
+    dir: tempfile::TempDir,
+    pub stats: PluginStats,
+    /// Decisions the plugin journaled live, in Suricata's record order.
+    pub live: Vec<Decision>,
+}
+
+impl SuricataRun {
+    /// The eve.json Suricata wrote.
+    pub fn eve(&self) -> PathBuf {
+        self.dir.path().join("eve.json")
+    }
+}
+
+/// Runs real Suricata over `pcap` (a file, or a directory of captures) with the plugin
+/// loaded and the analysis configuration, never enforcing.
+pub fn run_suricata(
+    pcap: &Path,
+    cfg: &Config,
+    setup: &SuricataSetup,
+) -> Result<SuricataRun, String> {
+    // Suricata runs in a temporary directory: a relative path is resolved here first.
+    let pcap = std::path::absolute(pcap).map_err(|e| format!("capture {}: {e}", pcap.display()))?;
     if !pcap.exists() {
         return Err(format!("capture {} does not exist", pcap.display()));
     }
@@ -181,23 +201,27 @@ pub fn pcap_file(pcap: &Path, cfg: &Config, setup: &SuricataSetup) -> Result<Rep
         toml::to_string(&run_cfg).map_err(|e| format!("cannot write the analysis config: {e}"))?;
     std::fs::write(&cfg_path, text).map_err(|e| format!("{}: {e}", cfg_path.display()))?;
     let stats_path = dir.join("plugin-stats.json");
-    let rules = setup
-        .rules
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("/dev/null"));
+    let rules = match &setup.rules {
+        Some(r) => std::path::absolute(r).map_err(|e| format!("rules {}: {e}", r.display()))?,
+        None => PathBuf::from("/dev/null"),
+    };
+    let suricata_config = std::path::absolute(&setup.suricata_config)
+        .map_err(|e| format!("{}: {e}", setup.suricata_config.display()))?;
+    let plugin = std::path::absolute(&setup.plugin)
+        .map_err(|e| format!("{}: {e}", setup.plugin.display()))?;
     let mut cmd = Command::new("suricata");
     cmd.arg("-c")
-        .arg(&setup.suricata_config)
+        .arg(&suricata_config)
         .arg("-l")
         .arg(dir)
         .arg("-r")
-        .arg(pcap)
+        .arg(&pcap)
         .arg("-S")
         .arg(&rules)
         // One packet thread: flow records come out in a reproducible order.
         .args(["-k", "none", "--runmode", "single", "--init-errors-fatal"])
         .arg("--set")
-        .arg(format!("plugins.0={}", setup.plugin.display()))
+        .arg(format!("plugins.0={}", plugin.display()))
         .arg("--set")
         .arg(format!(
             "outputs.1.eve-log.suriguard.config={}",
@@ -231,11 +255,23 @@ pub fn pcap_file(pcap: &Path, cfg: &Config, setup: &SuricataSetup) -> Result<Rep
         })?;
     let live = DecisionLog::read_all(&dir.join("decisions.jsonl"))
         .map_err(|e| format!("reading decisions: {e}"))?;
-    let mut report = eve_file(&dir.join("eve.json"), cfg)?;
+    Ok(SuricataRun {
+        dir: tmp,
+        stats,
+        live,
+    })
+}
+
+/// Runs real Suricata over `pcap` with the plugin loaded, then replays the eve.json of
+/// that run canonically (see [`eve_file`]); the plugin's own live counters and decisions
+/// are reported alongside.
+pub fn pcap_file(pcap: &Path, cfg: &Config, setup: &SuricataSetup) -> Result<Report, String> {
+    let run = run_suricata(pcap, cfg, setup)?;
+    let mut report = eve_file(&run.eve(), cfg)?;
     report.input = pcap.display().to_string();
     report.plugin = Some(PluginRun {
-        stats,
-        decisions: live,
+        stats: run.stats,
+        decisions: run.live,
     });
     Ok(report)
 }

@@ -5,6 +5,7 @@ mod analyze;
 mod config;
 mod dataset;
 mod decisions;
+mod evaluate;
 mod http;
 mod intake;
 mod misp;
@@ -13,7 +14,7 @@ mod ops;
 mod store;
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -64,6 +65,9 @@ enum Noun {
     /// Try the detection engine on recorded traffic and print the decisions it would make
     /// (nothing is enforced).
     Analyze(AnalyzeArgs),
+    /// Detection quality on labelled captures: per-source hits, misses and false
+    /// decisions (`--manifest`, see docs/DETECTION.md).
+    Evaluate(EvaluateArgs),
     /// The model stage: check a model file, export training data from flow records.
     Model {
         #[command(subcommand)]
@@ -135,31 +139,34 @@ enum ModelVerb {
     },
     /// Write feature sequences and labels for training (x.npy, samples.csv,
     /// export.json), computed by the plugin's own feature code.
-    Export {
-        /// An eve.json with flow records ...
-        #[arg(
-            long,
-            required_unless_present = "zeek",
-            conflicts_with = "zeek",
-            requires = "labels"
-        )]
-        eve: Option<PathBuf>,
-        /// ... labelled by this JSON-lines file (from `pcapgen lab`).
-        #[arg(long)]
-        labels: Option<PathBuf>,
-        /// Or a labelled Zeek conn.log (IoT-23), mapped onto EVE flow records.
-        #[arg(long)]
-        zeek: Option<PathBuf>,
-        /// Output directory.
-        #[arg(long)]
-        out: PathBuf,
-        /// Feature extractor: flow-seq-v1 (our model) or seed-v1 (the replaced model).
-        #[arg(long, default_value = "flow-seq-v1", value_parser = parse_extractor)]
-        extractor: suriguard_detect::model::Extractor,
-        /// Flows per sequence (1 for seed-v1).
-        #[arg(long, default_value_t = 8)]
-        sequence_length: usize,
-    },
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// An eve.json with flow records ...
+    #[arg(
+        long,
+        required_unless_present = "zeek",
+        conflicts_with = "zeek",
+        requires = "labels"
+    )]
+    eve: Option<PathBuf>,
+    /// ... labelled by this JSON-lines file (from `pcapgen lab`).
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Or a labelled Zeek conn.log (IoT-23), mapped onto EVE flow records.
+    #[arg(long)]
+    zeek: Option<PathBuf>,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Feature extractor: flow-seq-v1 (our model) or seed-v1 (the replaced model).
+    #[arg(long, default_value = "flow-seq-v1", value_parser = parse_extractor)]
+    extractor: suriguard_detect::model::Extractor,
+    /// Flows per sequence (1 for seed-v1).
+    #[arg(long, default_value_t = 8)]
+    sequence_length: usize,
 }
 
 fn parse_extractor(s: &str) -> Result<suriguard_detect::model::Extractor, String> {
@@ -304,6 +311,22 @@ struct AnalyzeArgs {
     rules: Option<PathBuf>,
 }
 
+#[derive(Args)]
+struct EvaluateArgs {
+    /// The labelled captures (JSON; see docs/DETECTION.md).
+    #[arg(long)]
+    manifest: PathBuf,
+    /// Write the full evaluation as JSON to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The plugin to load (default: next to this program, then /usr/lib/suriguard).
+    #[arg(long)]
+    plugin: Option<PathBuf>,
+    /// The Suricata configuration (default: suricata-conf/suricata-minimal.yaml).
+    #[arg(long)]
+    suricata_config: Option<PathBuf>,
+}
+
 fn to_json_text<T: serde::Serialize + ?Sized>(v: &T) -> String {
     serde_json::to_string_pretty(v).expect("plain data serializes") + "\n"
 }
@@ -404,442 +427,540 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    let (fmt, config) = (cli.output, cli.config.as_deref());
     let out = match cli.noun {
         Noun::Config {
             verb: ConfigVerb::Check,
-        } => {
-            let path = cli
-                .config
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(suriguard_config::DEFAULT_PATH));
-            let problems = config::check(&path);
-            let text = match cli.output {
-                Format::Json => to_json_text(&serde_json::json!({
-                    "file": path.display().to_string(),
-                    "ok": problems.is_empty(),
-                    "problems": problems,
-                })),
-                Format::Table if problems.is_empty() => format!("{}: ok\n", path.display()),
-                Format::Table => {
-                    let mut s = String::new();
-                    for p in &problems {
-                        s.push_str(&format!(
-                            "{}: [{}] {}{}\n",
-                            path.display(),
-                            p.key,
-                            p.message,
-                            if p.stops_plugin {
-                                " (the plugin refuses to start)"
-                            } else {
-                                " (suriguardctl only; the plugin runs)"
-                            }
-                        ));
-                    }
-                    s
-                }
-            };
-            if !problems.is_empty() {
-                std::io::stdout()
-                    .write_all(text.as_bytes())
-                    .map_err(|e| e.to_string())?;
-                return Err(Failure::config(format!(
-                    "{} problem(s) in {}",
-                    problems.len(),
-                    path.display()
-                )));
-            }
-            text
-        }
+        } => config_check(config, fmt)?,
         Noun::Stats {
             verb: StatsVerb::Show { file },
-        } => {
-            let text = std::fs::read_to_string(&file).map_err(|e| {
-                format!(
-                    "cannot read {}: {e} (set `stats-file` in the plugin's eve-log section)",
-                    file.display()
-                )
-            })?;
-            let stats: PluginStats = serde_json::from_str(&text)
-                .map_err(|e| format!("{} is not a suriguard stats file: {e}", file.display()))?;
-            match cli.output {
-                Format::Json => {
-                    serde_json::to_string_pretty(&stats).map_err(|e| e.to_string())? + "\n"
-                }
-                Format::Table => stats_table(&stats),
-            }
-        }
-        Noun::Decisions { verb } => {
-            let cfg = load_config(cli.config.as_deref(), Scope::Plugin)?;
-            let json = matches!(cli.output, Format::Json);
-            match verb {
-                DecisionsVerb::List => {
-                    let (rows, warning) = decisions::list(&cfg)?;
-                    if let Some(w) = warning {
-                        tracing::warn!("{w}");
-                    }
-                    if json {
-                        to_json_text(&rows)
+        } => stats_show(&file, fmt)?,
+        Noun::Decisions { verb } => decisions_verb(verb, config, fmt)?,
+        Noun::Alerts { verb } => alerts_verb(verb, config, fmt)?,
+        Noun::Events { verb } => events_verb(verb, config, fmt)?,
+        Noun::Mitigate { id, offline } => mitigate(&id, offline, config, fmt)?,
+        Noun::Notify { verb } => notify_verb(verb, config, fmt)?,
+        Noun::Run { follow, interval } => run_loop(follow, interval, config, fmt)?,
+        Noun::Firewall { verb } => firewall(verb, config, fmt)?,
+        Noun::Model {
+            verb: ModelVerb::Check { model, meta },
+        } => model_check(model, meta, fmt)?,
+        Noun::Model {
+            verb: ModelVerb::Export(args),
+        } => model_export(args, config, fmt)?,
+        Noun::Analyze(a) => analyze_verb(a, config, fmt)?,
+        Noun::Evaluate(a) => evaluate_run(config, fmt, a)?,
+    };
+    print(&out)
+}
+
+/// Writes `text` to standard output.
+fn print(text: &str) -> Result<(), Failure> {
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .map_err(|e| format!("cannot write to standard output: {e}").into())
+}
+
+/// `config check`: every problem of the file with its key; fails with [`Exit::Config`]
+/// after printing them if there is any.
+fn config_check(config: Option<&Path>, fmt: Format) -> Result<String, Failure> {
+    let path = config
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(suriguard_config::DEFAULT_PATH));
+    let problems = config::check(&path);
+    let text = match fmt {
+        Format::Json => to_json_text(&serde_json::json!({
+            "file": path.display().to_string(),
+            "ok": problems.is_empty(),
+            "problems": problems,
+        })),
+        Format::Table if problems.is_empty() => format!("{}: ok\n", path.display()),
+        Format::Table => {
+            let mut s = String::new();
+            for p in &problems {
+                s.push_str(&format!(
+                    "{}: [{}] {}{}\n",
+                    path.display(),
+                    p.key,
+                    p.message,
+                    if p.stops_plugin {
+                        " (the plugin refuses to start)"
                     } else {
-                        decisions::table(&rows)
+                        " (suriguardctl only; the plugin runs)"
                     }
-                }
-                DecisionsVerb::Add {
-                    target,
-                    ttl,
-                    reason,
-                    quarantine,
-                } => {
-                    let kind = if quarantine {
-                        suriguard_enforce::SetKind::Quarantine
-                    } else {
-                        suriguard_enforce::SetKind::Block
-                    };
-                    let a = decisions::add(&cfg, target, kind, ttl, &reason)?;
-                    if json {
-                        to_json_text(&a)
-                    } else {
-                        let mut s = format!(
-                            "{} {} for {} s ({}){}\n",
-                            a.action.as_str(),
-                            a.target,
-                            a.ttl,
-                            a.reason,
-                            if a.enforced { "" } else { " [journal only]" }
-                        );
-                        for r in &a.replaced {
-                            s.push_str(&format!("replaced {r} (inside {})\n", a.target));
-                        }
-                        s
-                    }
-                }
-                DecisionsVerb::Delete { target } => {
-                    let kinds = decisions::delete(&cfg, target)?;
-                    let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-                    if json {
-                        to_json_text(&serde_json::json!({"target": target, "deleted": names}))
-                    } else {
-                        format!("deleted {} ({})\n", target, names.join(", "))
-                    }
-                }
-                DecisionsVerb::Flush => {
-                    decisions::flush(&cfg)?;
-                    if json {
-                        to_json_text(&serde_json::json!({"flushed": true}))
-                    } else {
-                        "flushed every decision\n".into()
-                    }
-                }
+                ));
             }
-        }
-        Noun::Alerts { verb } => {
-            let cfg = load_config(cli.config.as_deref(), Scope::All)?;
-            let store = ops::open(&cfg)?;
-            match verb {
-                AlertsVerb::List {
-                    since,
-                    severity,
-                    limit,
-                    ingest,
-                } => {
-                    if ingest {
-                        ops::ingest(&store, &cfg, None, None)?;
-                    }
-                    let since = since
-                        .as_deref()
-                        .map(ops::parse_since)
-                        .transpose()?
-                        .unwrap_or(i64::MIN);
-                    let rows = store.list(since, severity, limit)?;
-                    match cli.output {
-                        Format::Json => to_json_text(&rows),
-                        Format::Table => ops::alerts_table(&rows),
-                    }
-                }
-                AlertsVerb::Ingest { eve, decisions } => {
-                    let reps = ops::ingest(&store, &cfg, eve.as_deref(), decisions.as_deref())?;
-                    match cli.output {
-                        Format::Json => to_json_text(&reps),
-                        Format::Table => ops::ingest_summary(&reps),
-                    }
-                }
-            }
-        }
-        Noun::Events { verb } => {
-            let cfg = load_config(cli.config.as_deref(), Scope::All)?;
-            let store = ops::open(&cfg)?;
-            match verb {
-                EventsVerb::Push {
-                    retry_failed,
-                    ingest,
-                } => {
-                    if ingest {
-                        ops::ingest(&store, &cfg, None, None)?;
-                    }
-                    if cfg.misp.url.is_none() {
-                        return Err("[misp] url is not set in the configuration".into());
-                    }
-                    let rep = misp::push(&store, &cfg.misp, &cfg.network_model(), retry_failed)?;
-                    let failed = rep.error.clone();
-                    let text = match cli.output {
-                        Format::Json => to_json_text(&rep),
-                        Format::Table => ops::misp_summary(&rep),
-                    };
-                    if let Some(e) = failed {
-                        std::io::stdout()
-                            .write_all(text.as_bytes())
-                            .map_err(|e| e.to_string())?;
-                        return Err(format!(
-                            "MISP: {e}; the incidents stay queued for the next run"
-                        )
-                        .into());
-                    }
-                    text
-                }
-                EventsVerb::List => {
-                    let rows = misp::list(&store)?;
-                    match cli.output {
-                        Format::Json => to_json_text(&rows),
-                        Format::Table => ops::events_table(&rows),
-                    }
-                }
-            }
-        }
-        Noun::Mitigate { id, offline } => {
-            let cfg = load_config(cli.config.as_deref(), Scope::All)?;
-            let store = ops::open(&cfg)?;
-            let (inc, advice) = ops::mitigate(&store, &cfg, &id, offline)?;
-            if let Some(why) = &advice.fallback_reason {
-                tracing::warn!("{why}; falling back to the built-in knowledge base");
-            }
-            match cli.output {
-                Format::Json => {
-                    to_json_text(&serde_json::json!({"incident": inc.key, "advice": advice}))
-                }
-                Format::Table => ops::advice_text(&inc, &advice),
-            }
-        }
-        Noun::Notify { verb } => {
-            let cfg = load_config(cli.config.as_deref(), Scope::All)?;
-            match verb {
-                NotifyVerb::Test => {
-                    let channels = cfg.notify.channels();
-                    if channels.is_empty() {
-                        return Err("no channel configured ([notify.email], [notify.telegram], [notify.webhook])".into());
-                    }
-                    let host = std::fs::read_to_string("/etc/hostname")
-                        .map(|h| h.trim().to_string())
-                        .unwrap_or_else(|_| "this host".into());
-                    let msg = suriguard_report::notify::render_test(&host);
-                    let mut results = Vec::new();
-                    for c in channels {
-                        let r = notify::send(&cfg.notify, c, &msg);
-                        results.push(
-                            serde_json::json!({"channel": c, "ok": r.is_ok(), "error": r.err()}),
-                        );
-                    }
-                    let failed = results.iter().filter(|r| r["ok"] == false).count();
-                    let text = match cli.output {
-                        Format::Json => to_json_text(&results),
-                        Format::Table => results
-                            .iter()
-                            .map(|r| match r["error"].as_str() {
-                                None => format!("{}: sent\n", r["channel"].as_str().unwrap_or("")),
-                                Some(e) => format!(
-                                    "{}: FAILED: {e}\n",
-                                    r["channel"].as_str().unwrap_or("")
-                                ),
-                            })
-                            .collect(),
-                    };
-                    if failed > 0 {
-                        std::io::stdout()
-                            .write_all(text.as_bytes())
-                            .map_err(|e| e.to_string())?;
-                        return Err(format!("{failed} channel(s) failed").into());
-                    }
-                    text
-                }
-                NotifyVerb::Send { flush_digest } => {
-                    let store = ops::open(&cfg)?;
-                    let net = cfg.network_model();
-                    let rep = notify::deliver(
-                        &store,
-                        &cfg.notify,
-                        &cfg.mitigate,
-                        &net,
-                        store::now_us(),
-                        flush_digest,
-                    )?;
-                    match cli.output {
-                        Format::Json => to_json_text(&rep),
-                        Format::Table => ops::notify_summary(&rep),
-                    }
-                }
-                NotifyVerb::List => {
-                    let store = ops::open(&cfg)?;
-                    let rows = notify::list(&store)?;
-                    match cli.output {
-                        Format::Json => to_json_text(&rows),
-                        Format::Table => {
-                            let mut s = format!(
-                                "{:<5} {:<9} {:<9} {:<11} {:>3}  {}\n",
-                                "ID", "CHANNEL", "KIND", "STATE", "TRY", "SUBJECT / ERROR"
-                            );
-                            for r in rows {
-                                s.push_str(&format!(
-                                    "{:<5} {:<9} {:<9} {:<11} {:>3}  {}{}\n",
-                                    r.id,
-                                    r.channel,
-                                    r.kind,
-                                    r.state,
-                                    r.attempts,
-                                    r.subject.as_deref().unwrap_or("-"),
-                                    r.last_error.map(|e| format!("  [{e}]")).unwrap_or_default()
-                                ));
-                            }
-                            s
-                        }
-                    }
-                }
-            }
-        }
-        Noun::Run { follow, interval } => {
-            let cfg = load_config(cli.config.as_deref(), Scope::All)?;
-            let store = ops::open(&cfg)?;
-            loop {
-                let rep = ops::run_once(&store, &cfg)?;
-                let text = match cli.output {
-                    Format::Json => serde_json::to_string(&rep).map_err(|e| e.to_string())? + "\n",
-                    Format::Table => ops::run_summary(&rep),
-                };
-                if !follow {
-                    break text;
-                }
-                std::io::stdout()
-                    .write_all(text.as_bytes())
-                    .map_err(|e| e.to_string())?;
-                std::thread::sleep(std::time::Duration::from_secs_f64(interval.max(0.5)));
-            }
-        }
-        Noun::Firewall { verb } => {
-            let cfg = load_config(cli.config.as_deref(), Scope::Plugin)?;
-            let (what, n) = match verb {
-                FirewallVerb::Setup => decisions::setup(&cfg).map(|()| ("set up", None))?,
-                FirewallVerb::Restore => decisions::restore(&cfg).map(|n| ("restored", Some(n)))?,
-                FirewallVerb::Teardown => decisions::teardown(&cfg).map(|()| ("removed", None))?,
-            };
-            match cli.output {
-                Format::Json => {
-                    serde_json::json!({
-                        "table": cfg.enforce.table, "done": what, "elements": n
-                    })
-                    .to_string()
-                        + "\n"
-                }
-                Format::Table => match n {
-                    Some(n) => format!(
-                        "table inet {} {what}; {n} element(s) in force re-applied\n",
-                        cfg.enforce.table
-                    ),
-                    None => format!("table inet {} {what}\n", cfg.enforce.table),
-                },
-            }
-        }
-        Noun::Model { verb } => match verb {
-            ModelVerb::Check { model, meta } => {
-                let meta = meta
-                    .unwrap_or_else(|| suriguard_detect::model::meta::default_meta_path(&model));
-                let cfg = suriguard_detect::model::ModelConfig {
-                    path: Some(model),
-                    meta: Some(meta),
-                    ..Default::default()
-                };
-                let stage = suriguard_detect::model::stage::MlStage::load(&cfg)
-                    .map_err(|e| e.to_string())?
-                    .ok_or("no model")?;
-                match cli.output {
-                    Format::Json => to_json_text(&serde_json::json!({
-                        "ok": true,
-                        "model": stage.describe(),
-                    })),
-                    Format::Table => format!("ok: {}\n", stage.describe()),
-                }
-            }
-            ModelVerb::Export {
-                eve,
-                labels,
-                zeek,
-                out,
-                extractor,
-                sequence_length,
-            } => {
-                let cfg = match &cli.config {
-                    Some(p) => Config::load(Some(p), Scope::Plugin).map_err(Failure::config)?,
-                    None => Config::defaults(),
-                };
-                let t = if extractor == suriguard_detect::model::Extractor::SeedV1 {
-                    1
-                } else {
-                    sequence_length.clamp(1, suriguard_detect::model::meta::MAX_SEQUENCE)
-                };
-                let source = match (&eve, &zeek) {
-                    (Some(e), _) => dataset::Source::Eve {
-                        path: e,
-                        labels: dataset::Labels::read(
-                            labels.as_deref().ok_or("--eve needs --labels")?,
-                        )?,
-                    },
-                    (None, Some(z)) => dataset::Source::Zeek { path: z },
-                    (None, None) => return Err("give --eve and --labels, or --zeek".into()),
-                };
-                let summary = dataset::export(source, &cfg, extractor, t, &out)?;
-                match cli.output {
-                    Format::Json => to_json_text(&summary),
-                    Format::Table => format!(
-                        "{}: {} samples of {} × {} ({}) by class {:?}; {} flows, {} unlabelled, {} unreadable, {} Zeek rows without packets\n",
-                        out.display(),
-                        summary.samples,
-                        t,
-                        summary.features.len(),
-                        summary.extractor.as_str(),
-                        summary.by_class,
-                        summary.flows,
-                        summary.unlabelled_flows,
-                        summary.unreadable_lines,
-                        summary.zeek_rows_without_packets
-                    ),
-                }
-            }
-        },
-        Noun::Analyze(a) => {
-            let cfg = analyze::effective_config(cli.config.as_deref(), &a.home_net)
-                .map_err(Failure::config)?;
-            let report = match (&a.input.eve, &a.input.pcap) {
-                (Some(eve), _) => analyze::eve_file(eve, &cfg)?,
-                (None, Some(pcap)) => {
-                    let setup =
-                        analyze::SuricataSetup::locate(a.plugin, a.suricata_config, a.rules)?;
-                    analyze::pcap_file(pcap, &cfg, &setup)?
-                }
-                (None, None) => unreachable!("clap requires one input"),
-            };
-            if let Some(path) = &a.out {
-                let json = serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?;
-                std::fs::write(path, json)
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            }
-            match cli.output {
-                Format::Json => {
-                    serde_json::to_string_pretty(&report.decisions).map_err(|e| e.to_string())?
-                        + "\n"
-                }
-                Format::Table => analyze::table(&report),
-            }
+            s
         }
     };
-    std::io::stdout()
-        .write_all(out.as_bytes())
-        .map_err(|e| e.to_string().into())
+    if !problems.is_empty() {
+        print(&text)?;
+        return Err(Failure::config(format!(
+            "{} problem(s) in {}",
+            problems.len(),
+            path.display()
+        )));
+    }
+    Ok(text)
+}
+
+/// `stats show`: the counters the plugin wrote when Suricata stopped.
+fn stats_show(file: &Path, fmt: Format) -> Result<String, Failure> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        format!(
+            "cannot read {}: {e} (set `stats-file` in the plugin's eve-log section)",
+            file.display()
+        )
+    })?;
+    let stats: PluginStats = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a suriguard stats file: {e}", file.display()))?;
+    Ok(match fmt {
+        Format::Json => to_json_text(&stats),
+        Format::Table => stats_table(&stats),
+    })
+}
+
+/// `decisions <verb>`: loads the plugin's sections, then runs the verb.
+fn decisions_verb(
+    verb: DecisionsVerb,
+    config: Option<&Path>,
+    fmt: Format,
+) -> Result<String, Failure> {
+    let cfg = load_config(config, Scope::Plugin)?;
+    match verb {
+        DecisionsVerb::List => decisions_list(&cfg, fmt),
+        DecisionsVerb::Add {
+            target,
+            ttl,
+            reason,
+            quarantine,
+        } => decisions_add(&cfg, fmt, target, ttl, &reason, quarantine),
+        DecisionsVerb::Delete { target } => decisions_delete(&cfg, fmt, target),
+        DecisionsVerb::Flush => decisions_flush(&cfg, fmt),
+    }
+}
+
+fn decisions_list(cfg: &Config, fmt: Format) -> Result<String, Failure> {
+    let (rows, warning) = decisions::list(cfg)?;
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
+    Ok(match fmt {
+        Format::Json => to_json_text(&rows),
+        Format::Table => decisions::table(&rows),
+    })
+}
+
+fn decisions_add(
+    cfg: &Config,
+    fmt: Format,
+    target: Cidr,
+    ttl: u64,
+    reason: &str,
+    quarantine: bool,
+) -> Result<String, Failure> {
+    let kind = if quarantine {
+        suriguard_enforce::SetKind::Quarantine
+    } else {
+        suriguard_enforce::SetKind::Block
+    };
+    let a = decisions::add(cfg, target, kind, ttl, reason)?;
+    Ok(match fmt {
+        Format::Json => to_json_text(&a),
+        Format::Table => {
+            let mut s = format!(
+                "{} {} for {} s ({}){}\n",
+                a.action.as_str(),
+                a.target,
+                a.ttl,
+                a.reason,
+                if a.enforced { "" } else { " [journal only]" }
+            );
+            for r in &a.replaced {
+                s.push_str(&format!("replaced {r} (inside {})\n", a.target));
+            }
+            s
+        }
+    })
+}
+
+fn decisions_delete(cfg: &Config, fmt: Format, target: Cidr) -> Result<String, Failure> {
+    let kinds = decisions::delete(cfg, target)?;
+    let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    Ok(match fmt {
+        Format::Json => to_json_text(&serde_json::json!({"target": target, "deleted": names})),
+        Format::Table => format!("deleted {} ({})\n", target, names.join(", ")),
+    })
+}
+
+fn decisions_flush(cfg: &Config, fmt: Format) -> Result<String, Failure> {
+    decisions::flush(cfg)?;
+    Ok(match fmt {
+        Format::Json => to_json_text(&serde_json::json!({"flushed": true})),
+        Format::Table => "flushed every decision\n".into(),
+    })
+}
+
+/// `alerts <verb>`: loads every section and opens the store, then runs the verb.
+fn alerts_verb(verb: AlertsVerb, config: Option<&Path>, fmt: Format) -> Result<String, Failure> {
+    let cfg = load_config(config, Scope::All)?;
+    let store = ops::open(&cfg)?;
+    match verb {
+        AlertsVerb::List {
+            since,
+            severity,
+            limit,
+            ingest,
+        } => alerts_list(&store, &cfg, fmt, since.as_deref(), severity, limit, ingest),
+        AlertsVerb::Ingest { eve, decisions } => {
+            alerts_ingest(&store, &cfg, fmt, eve.as_deref(), decisions.as_deref())
+        }
+    }
+}
+
+fn alerts_list(
+    store: &store::Store,
+    cfg: &Config,
+    fmt: Format,
+    since: Option<&str>,
+    severity: u8,
+    limit: usize,
+    ingest: bool,
+) -> Result<String, Failure> {
+    if ingest {
+        ops::ingest(store, cfg, None, None)?;
+    }
+    let since = since.map(ops::parse_since).transpose()?.unwrap_or(i64::MIN);
+    let rows = store.list(since, severity, limit)?;
+    Ok(match fmt {
+        Format::Json => to_json_text(&rows),
+        Format::Table => ops::alerts_table(&rows),
+    })
+}
+
+fn alerts_ingest(
+    store: &store::Store,
+    cfg: &Config,
+    fmt: Format,
+    eve: Option<&Path>,
+    decisions: Option<&Path>,
+) -> Result<String, Failure> {
+    let reps = ops::ingest(store, cfg, eve, decisions)?;
+    Ok(match fmt {
+        Format::Json => to_json_text(&reps),
+        Format::Table => ops::ingest_summary(&reps),
+    })
+}
+
+/// `events <verb>`: loads every section and opens the store, then runs the verb.
+fn events_verb(verb: EventsVerb, config: Option<&Path>, fmt: Format) -> Result<String, Failure> {
+    let cfg = load_config(config, Scope::All)?;
+    let store = ops::open(&cfg)?;
+    match verb {
+        EventsVerb::Push {
+            retry_failed,
+            ingest,
+        } => events_push(&store, &cfg, fmt, retry_failed, ingest),
+        EventsVerb::List => events_list(&store, fmt),
+    }
+}
+
+fn events_push(
+    store: &store::Store,
+    cfg: &Config,
+    fmt: Format,
+    retry_failed: bool,
+    ingest: bool,
+) -> Result<String, Failure> {
+    if ingest {
+        ops::ingest(store, cfg, None, None)?;
+    }
+    if cfg.misp.url.is_none() {
+        return Err("[misp] url is not set in the configuration".into());
+    }
+    let rep = misp::push(store, &cfg.misp, &cfg.network_model(), retry_failed)?;
+    let text = match fmt {
+        Format::Json => to_json_text(&rep),
+        Format::Table => ops::misp_summary(&rep),
+    };
+    if let Some(e) = &rep.error {
+        print(&text)?;
+        return Err(format!("MISP: {e}; the incidents stay queued for the next run").into());
+    }
+    Ok(text)
+}
+
+fn events_list(store: &store::Store, fmt: Format) -> Result<String, Failure> {
+    let rows = misp::list(store)?;
+    Ok(match fmt {
+        Format::Json => to_json_text(&rows),
+        Format::Table => ops::events_table(&rows),
+    })
+}
+
+/// `mitigate ID`: advice against one incident.
+fn mitigate(
+    id: &str,
+    offline: bool,
+    config: Option<&Path>,
+    fmt: Format,
+) -> Result<String, Failure> {
+    let cfg = load_config(config, Scope::All)?;
+    let store = ops::open(&cfg)?;
+    let (inc, advice) = ops::mitigate(&store, &cfg, id, offline)?;
+    if let Some(why) = &advice.fallback_reason {
+        tracing::warn!("{why}; falling back to the built-in knowledge base");
+    }
+    Ok(match fmt {
+        Format::Json => to_json_text(&serde_json::json!({"incident": inc.key, "advice": advice})),
+        Format::Table => ops::advice_text(&inc, &advice),
+    })
+}
+
+/// `notify <verb>`: loads every section, then runs the verb.
+fn notify_verb(verb: NotifyVerb, config: Option<&Path>, fmt: Format) -> Result<String, Failure> {
+    let cfg = load_config(config, Scope::All)?;
+    match verb {
+        NotifyVerb::Test => notify_test(&cfg, fmt),
+        NotifyVerb::Send { flush_digest } => notify_send(&cfg, fmt, flush_digest),
+        NotifyVerb::List => notify_list(&cfg, fmt),
+    }
+}
+
+fn notify_test(cfg: &Config, fmt: Format) -> Result<String, Failure> {
+    let channels = cfg.notify.channels();
+    if channels.is_empty() {
+        return Err(
+            "no channel configured ([notify.email], [notify.telegram], [notify.webhook])".into(),
+        );
+    }
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "this host".into());
+    let msg = suriguard_report::notify::render_test(&host);
+    let mut results = Vec::new();
+    for c in channels {
+        let r = notify::send(&cfg.notify, c, &msg);
+        results.push(serde_json::json!({"channel": c, "ok": r.is_ok(), "error": r.err()}));
+    }
+    let failed = results.iter().filter(|r| r["ok"] == false).count();
+    let text = match fmt {
+        Format::Json => to_json_text(&results),
+        Format::Table => results
+            .iter()
+            .map(|r| match r["error"].as_str() {
+                None => format!("{}: sent\n", r["channel"].as_str().unwrap_or("")),
+                Some(e) => format!("{}: FAILED: {e}\n", r["channel"].as_str().unwrap_or("")),
+            })
+            .collect(),
+    };
+    if failed > 0 {
+        print(&text)?;
+        return Err(format!("{failed} channel(s) failed").into());
+    }
+    Ok(text)
+}
+
+fn notify_send(cfg: &Config, fmt: Format, flush_digest: bool) -> Result<String, Failure> {
+    let store = ops::open(cfg)?;
+    let net = cfg.network_model();
+    let rep = notify::deliver(
+        &store,
+        &cfg.notify,
+        &cfg.mitigate,
+        &net,
+        store::now_us(),
+        flush_digest,
+    )?;
+    Ok(match fmt {
+        Format::Json => to_json_text(&rep),
+        Format::Table => ops::notify_summary(&rep),
+    })
+}
+
+fn notify_list(cfg: &Config, fmt: Format) -> Result<String, Failure> {
+    let store = ops::open(cfg)?;
+    let rows = notify::list(&store)?;
+    Ok(match fmt {
+        Format::Json => to_json_text(&rows),
+        Format::Table => {
+            let mut s = format!(
+                "{:<5} {:<9} {:<9} {:<11} {:>3}  {}\n",
+                "ID", "CHANNEL", "KIND", "STATE", "TRY", "SUBJECT / ERROR"
+            );
+            for r in rows {
+                s.push_str(&format!(
+                    "{:<5} {:<9} {:<9} {:<11} {:>3}  {}{}\n",
+                    r.id,
+                    r.channel,
+                    r.kind,
+                    r.state,
+                    r.attempts,
+                    r.subject.as_deref().unwrap_or("-"),
+                    r.last_error.map(|e| format!("  [{e}]")).unwrap_or_default()
+                ));
+            }
+            s
+        }
+    })
+}
+
+/// `run [--follow]`: ingest, push to MISP, notify; once, or every `interval` seconds
+/// (each round's report printed as it ends).
+fn run_loop(
+    follow: bool,
+    interval: f64,
+    config: Option<&Path>,
+    fmt: Format,
+) -> Result<String, Failure> {
+    let cfg = load_config(config, Scope::All)?;
+    let store = ops::open(&cfg)?;
+    loop {
+        let rep = ops::run_once(&store, &cfg)?;
+        let text = match fmt {
+            Format::Json => serde_json::to_string(&rep).map_err(|e| e.to_string())? + "\n",
+            Format::Table => ops::run_summary(&rep),
+        };
+        if !follow {
+            return Ok(text);
+        }
+        print(&text)?;
+        std::thread::sleep(std::time::Duration::from_secs_f64(interval.max(0.5)));
+    }
+}
+
+/// `firewall setup|restore|teardown`.
+fn firewall(verb: FirewallVerb, config: Option<&Path>, fmt: Format) -> Result<String, Failure> {
+    let cfg = load_config(config, Scope::Plugin)?;
+    let (what, n) = match verb {
+        FirewallVerb::Setup => decisions::setup(&cfg).map(|()| ("set up", None))?,
+        FirewallVerb::Restore => decisions::restore(&cfg).map(|n| ("restored", Some(n)))?,
+        FirewallVerb::Teardown => decisions::teardown(&cfg).map(|()| ("removed", None))?,
+    };
+    Ok(match fmt {
+        Format::Json => {
+            serde_json::json!({
+                "table": cfg.enforce.table, "done": what, "elements": n
+            })
+            .to_string()
+                + "\n"
+        }
+        Format::Table => match n {
+            Some(n) => format!(
+                "table inet {} {what}; {n} element(s) in force re-applied\n",
+                cfg.enforce.table
+            ),
+            None => format!("table inet {} {what}\n", cfg.enforce.table),
+        },
+    })
+}
+
+/// `model check MODEL [--meta FILE]`.
+fn model_check(model: PathBuf, meta: Option<PathBuf>, fmt: Format) -> Result<String, Failure> {
+    let meta = meta.unwrap_or_else(|| suriguard_detect::model::meta::default_meta_path(&model));
+    let cfg = suriguard_detect::model::ModelConfig {
+        path: Some(model),
+        meta: Some(meta),
+        ..Default::default()
+    };
+    let stage = suriguard_detect::model::stage::MlStage::load(&cfg)
+        .map_err(|e| e.to_string())?
+        .ok_or("no model")?;
+    Ok(match fmt {
+        Format::Json => to_json_text(&serde_json::json!({
+            "ok": true,
+            "model": stage.describe(),
+        })),
+        Format::Table => format!("ok: {}\n", stage.describe()),
+    })
+}
+
+/// `model export`: training data computed by the plugin's own feature code.
+fn model_export(args: ExportArgs, config: Option<&Path>, fmt: Format) -> Result<String, Failure> {
+    let ExportArgs {
+        eve,
+        labels,
+        zeek,
+        out,
+        extractor,
+        sequence_length,
+    } = args;
+    let cfg = match config {
+        Some(p) => Config::load(Some(p), Scope::Plugin).map_err(Failure::config)?,
+        None => Config::defaults(),
+    };
+    let t = if extractor == suriguard_detect::model::Extractor::SeedV1 {
+        1
+    } else {
+        sequence_length.clamp(1, suriguard_detect::model::meta::MAX_SEQUENCE)
+    };
+    let source = match (&eve, &zeek) {
+        (Some(e), _) => dataset::Source::Eve {
+            path: e,
+            labels: dataset::Labels::read(labels.as_deref().ok_or("--eve needs --labels")?)?,
+        },
+        (None, Some(z)) => dataset::Source::Zeek { path: z },
+        (None, None) => return Err("give --eve and --labels, or --zeek".into()),
+    };
+    let summary = dataset::export(source, &cfg, extractor, t, &out)?;
+    Ok(match fmt {
+        Format::Json => to_json_text(&summary),
+        Format::Table => format!(
+            "{}: {} samples of {} × {} ({}) by class {:?}; {} flows, {} unlabelled, {} unreadable, {} Zeek rows without packets\n",
+            out.display(),
+            summary.samples,
+            t,
+            summary.features.len(),
+            summary.extractor.as_str(),
+            summary.by_class,
+            summary.flows,
+            summary.unlabelled_flows,
+            summary.unreadable_lines,
+            summary.zeek_rows_without_packets
+        ),
+    })
+}
+
+/// `analyze --eve FILE | --pcap FILE`: the decisions the engine would make.
+fn analyze_verb(a: AnalyzeArgs, config: Option<&Path>, fmt: Format) -> Result<String, Failure> {
+    let cfg = analyze::effective_config(config, &a.home_net).map_err(Failure::config)?;
+    let report = match (&a.input.eve, &a.input.pcap) {
+        (Some(eve), _) => analyze::eve_file(eve, &cfg)?,
+        (None, Some(pcap)) => {
+            let setup = analyze::SuricataSetup::locate(a.plugin, a.suricata_config, a.rules)?;
+            analyze::pcap_file(pcap, &cfg, &setup)?
+        }
+        (None, None) => unreachable!("clap requires one input"),
+    };
+    if let Some(path) = &a.out {
+        let json = serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(match fmt {
+        Format::Json => {
+            serde_json::to_string_pretty(&report.decisions).map_err(|e| e.to_string())? + "\n"
+        }
+        Format::Table => analyze::table(&report),
+    })
+}
+
+/// `evaluate`: every capture of the manifest through Suricata and the plugin, scored.
+fn evaluate_run(
+    config: Option<&std::path::Path>,
+    output: Format,
+    a: EvaluateArgs,
+) -> Result<String, Failure> {
+    let cfg = analyze::effective_config(config, &[]).map_err(Failure::config)?;
+    let setup = analyze::SuricataSetup::locate(a.plugin, a.suricata_config, None)?;
+    let e = evaluate::run(&a.manifest, &cfg, &setup)?;
+    if let Some(path) = &a.out {
+        let json = serde_json::to_vec_pretty(&e).map_err(|e| e.to_string())?;
+        std::fs::write(path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(match output {
+        Format::Json => to_json_text(&e),
+        Format::Table => evaluate::table(&e),
+    })
 }
 
 fn stats_table(s: &PluginStats) -> String {

@@ -40,6 +40,11 @@ impl Action {
             Action::AlertOnly => "alert-only",
         }
     }
+
+    /// Block and quarantine change the firewall; alert-only does not.
+    pub fn enforces(self) -> bool {
+        !matches!(self, Action::AlertOnly)
+    }
 }
 
 /// Why, as a stable machine-readable name.
@@ -57,6 +62,18 @@ pub enum Reason {
     OutboundFanOut,
     /// The model stage: enough malicious model verdicts within the policy's window.
     Model,
+    /// Failed contacts to many distinct hosts or ports over minutes.
+    SlowScan,
+    /// Many probing sessions to one service (nmap -sV, -A).
+    ServiceScan,
+    /// Probes that only scanners send (nmap's host discovery, half-open SYNs).
+    ScanProbes,
+    /// Regular contacts from one device to one remote host.
+    Beaconing,
+    /// DNS queries that carry data: many long or unusual names under one domain.
+    DnsTunnel,
+    /// A home host under a flood from many (often spoofed) sources.
+    FloodTarget,
 }
 
 impl Reason {
@@ -72,6 +89,12 @@ impl Reason {
             Reason::OutboundScan => "outbound-scan",
             Reason::OutboundFanOut => "outbound-fan-out",
             Reason::Model => "model",
+            Reason::SlowScan => "slow-scan",
+            Reason::ServiceScan => "service-scan",
+            Reason::ScanProbes => "scan-probes",
+            Reason::Beaconing => "beaconing",
+            Reason::DnsTunnel => "dns-tunnel",
+            Reason::FloodTarget => "flood-target",
         }
     }
 }
@@ -300,7 +323,8 @@ pub struct GateStats {
 #[derive(Debug, Clone)]
 pub struct Gate {
     cfg: DecisionConfig,
-    active: HashMap<IpAddr, i64>,
+    /// Target -> (in force until, whether that decision enforces).
+    active: HashMap<IpAddr, (i64, bool)>,
     minute: i64,
     in_minute: u32,
     pub stats: GateStats,
@@ -325,18 +349,32 @@ impl Gate {
     pub fn is_active(&self, target: IpAddr, now_us: i64) -> bool {
         self.active
             .get(&target)
-            .is_some_and(|&until| until > now_us)
+            .is_some_and(|&(until, _)| until > now_us)
     }
 
-    /// Checks cooldown and caps for a decision against `target` at `now_us`; on success
-    /// the decision counts as in force until `now_us + ttl`.
+    /// Checks cooldown and caps for an enforcing decision against `target` at `now_us`;
+    /// on success the decision counts as in force until `now_us + ttl`.
     pub fn admit(
         &mut self,
         target: IpAddr,
         now_us: i64,
         protected: Option<&'static str>,
     ) -> Result<(), Refusal> {
-        let refusal = self.check(target, now_us, protected);
+        self.admit_action(target, now_us, protected, Action::Block)
+    }
+
+    /// [`Gate::admit`] for any action: an alert-only decision in force does not hold
+    /// back a later block or quarantine of the same target (the evidence got stronger),
+    /// but it does hold back further alerts.
+    pub fn admit_action(
+        &mut self,
+        target: IpAddr,
+        now_us: i64,
+        protected: Option<&'static str>,
+        action: Action,
+    ) -> Result<(), Refusal> {
+        let enforcing = action.enforces();
+        let refusal = self.check(target, now_us, protected, enforcing);
         match refusal {
             Err(Refusal::Protected(_)) => self.stats.refused_protected += 1,
             Err(Refusal::Cooldown) => self.stats.suppressed_cooldown += 1,
@@ -344,9 +382,13 @@ impl Gate {
             Err(Refusal::Capped) => self.stats.capped += 1,
             Ok(()) => {
                 self.stats.admitted += 1;
-                self.in_minute += 1;
-                self.active
-                    .insert(target, now_us + self.cfg.ttl as i64 * 1_000_000);
+                if enforcing {
+                    self.in_minute += 1;
+                }
+                self.active.insert(
+                    target,
+                    (now_us + self.cfg.ttl as i64 * 1_000_000, enforcing),
+                );
             }
         }
         refusal
@@ -357,12 +399,21 @@ impl Gate {
         target: IpAddr,
         now_us: i64,
         protected: Option<&'static str>,
+        enforcing: bool,
     ) -> Result<(), Refusal> {
         if let Some(why) = protected {
             return Err(Refusal::Protected(why));
         }
-        if self.is_active(target, now_us) {
-            return Err(Refusal::Cooldown);
+        if let Some(&(until, was_enforcing)) = self.active.get(&target) {
+            if until > now_us && (was_enforcing || !enforcing) {
+                return Err(Refusal::Cooldown);
+            }
+        }
+        // Alerts change nothing in the firewall: the rate limit and the cap, which keep
+        // a flood of spoofed sources from filling the sets, do not apply to them (the
+        // cooldown above bounds them to one per target and ttl).
+        if !enforcing {
+            return Ok(());
         }
         let minute = now_us.div_euclid(60_000_000);
         if minute != self.minute {
@@ -373,8 +424,9 @@ impl Gate {
             return Err(Refusal::RateLimited);
         }
         if self.active.len() >= self.cfg.max_active {
-            self.active.retain(|_, &mut until| until > now_us);
-            if self.active.len() >= self.cfg.max_active {
+            self.active.retain(|_, &mut (until, _)| until > now_us);
+            let enforcing_now = self.active.values().filter(|&&(_, e)| e).count();
+            if enforcing_now >= self.cfg.max_active {
                 return Err(Refusal::Capped);
             }
         }
@@ -384,7 +436,8 @@ impl Gate {
     /// Passes a proposal through [`Gate::admit`] and, if admitted, makes the decision.
     /// `protected` says why the target must never be decided against, if it must not.
     pub fn decide(&mut self, p: Proposal, protected: Option<&'static str>) -> Option<Decision> {
-        self.admit(p.target, p.time_us, protected).ok()?;
+        self.admit_action(p.target, p.time_us, protected, p.action)
+            .ok()?;
         Some(self.decision(p))
     }
 
@@ -417,10 +470,11 @@ impl Gate {
         }
     }
 
+    /// Enforcing decisions in force at `now_us`.
     pub fn active_count(&self, now_us: i64) -> usize {
         self.active
             .values()
-            .filter(|&&until| until > now_us)
+            .filter(|&&(until, enforcing)| enforcing && until > now_us)
             .count()
     }
 }
@@ -554,6 +608,47 @@ mod tests {
                 rate_limited: 1,
                 capped: 0
             }
+        );
+    }
+
+    #[test]
+    fn an_alert_does_not_hold_back_a_block_but_holds_back_more_alerts() {
+        let mut g = Gate::new(DecisionConfig::default());
+        let d = ip("192.168.1.40");
+        assert_eq!(g.admit_action(d, 0, None, Action::AlertOnly), Ok(()));
+        assert_eq!(
+            g.admit_action(d, 1, None, Action::AlertOnly),
+            Err(Refusal::Cooldown)
+        );
+        assert_eq!(g.admit_action(d, 2, None, Action::Quarantine), Ok(()));
+        assert_eq!(
+            g.admit_action(d, 3, None, Action::Quarantine),
+            Err(Refusal::Cooldown)
+        );
+        assert_eq!(
+            g.admit_action(d, 4, None, Action::AlertOnly),
+            Err(Refusal::Cooldown)
+        );
+        assert_eq!(g.stats.admitted, 2);
+        assert_eq!(g.active_count(5), 1);
+    }
+
+    #[test]
+    fn alerts_are_neither_rate_limited_nor_capped() {
+        let cfg = DecisionConfig {
+            max_active: 1,
+            max_per_minute: 1,
+            ..Default::default()
+        };
+        let mut g = Gate::new(cfg);
+        assert!(g.admit(ip("203.0.113.1"), 0, None).is_ok());
+        for i in 2..10 {
+            let t = ip(&format!("192.168.1.{i}"));
+            assert_eq!(g.admit_action(t, i as i64, None, Action::AlertOnly), Ok(()));
+        }
+        assert_eq!(
+            g.admit(ip("203.0.113.2"), 20, None),
+            Err(Refusal::RateLimited)
         );
     }
 

@@ -8,10 +8,11 @@
 //! the home network is **blocked**; a home device that scans or fans out is
 //! **quarantined** instead, and the remote side is left alone.
 //!
-//! Memory: 304 bytes per tracked source in the table (five window counters, four flow
-//! ids, the contact list header, the address; up to 12.5 % more for the table's spare
+//! Memory: 336 bytes per tracked source in the table (five window counters, four flow
+//! ids, two contact list headers, the address; up to 12.5 % more for the table's spare
 //! capacity), plus 32 bytes per distinct (host, port) it contacted within the scan
-//! window, capped at [`DetectConfig::max_targets`] per source. At most
+//! window (and, for a home device, per failed one), each capped at
+//! [`DetectConfig::max_targets`] per source. At most
 //! [`DetectConfig::max_sources`] sources are tracked; beyond that the longest idle are
 //! evicted.
 
@@ -24,6 +25,10 @@ use suriguard_decision::{threshold_confidence, Action, GateStats, Proposal, Reas
 use suriguard_eve::{EveRecord, EventType, HexFlags, Proto};
 use suriguard_net::{Direction, NetworkModel};
 
+use crate::behaviour::{
+    Beaconing, Behaviour, BehaviourConfig, DnsTunnel, FloodTarget, LoginGuessing, ServiceScan,
+    SlowScan,
+};
 use crate::window::{evict_idle, Targets, WindowCount, SLOTS};
 
 const SEC: f64 = 1_000_000.0;
@@ -160,6 +165,31 @@ pub struct DetectConfig {
     pub alert: AlertPath,
     /// Distinct external hosts contacted by one home device.
     pub outbound_fan_out: Threshold,
+    /// Failed contacts to many hosts and ports over minutes.
+    pub slow_scan: SlowScan,
+    /// Brute force by application protocol, whatever the port.
+    pub login_guessing: LoginGuessing,
+    /// Version and service probes of one port (nmap -sV, -A).
+    pub service_scan: ServiceScan,
+    /// Regular contacts of a home device to one remote host.
+    pub beaconing: Beaconing,
+    /// Data carried in DNS names.
+    pub dns_tunnel: DnsTunnel,
+    /// A home host flooded from many sources.
+    pub flood_target: FloodTarget,
+}
+
+impl DetectConfig {
+    fn behaviour(&self) -> BehaviourConfig {
+        BehaviourConfig {
+            slow_scan: self.slow_scan.clone(),
+            login_guessing: self.login_guessing.clone(),
+            service_scan: self.service_scan.clone(),
+            beaconing: self.beaconing.clone(),
+            dns_tunnel: self.dns_tunnel.clone(),
+            flood_target: self.flood_target.clone(),
+        }
+    }
 }
 
 impl Default for DetectConfig {
@@ -176,6 +206,12 @@ impl Default for DetectConfig {
             brute_force: BruteForce::default(),
             alert: AlertPath::default(),
             outbound_fan_out: Threshold::new(10.0, 64),
+            slow_scan: SlowScan::default(),
+            login_guessing: LoginGuessing::default(),
+            service_scan: ServiceScan::default(),
+            beaconing: Beaconing::default(),
+            dns_tunnel: DnsTunnel::default(),
+            flood_target: FloodTarget::default(),
         }
     }
 }
@@ -202,7 +238,7 @@ impl suriguard_config::Section for DetectConfig {
         if self.max_sources == 0 || self.max_targets == 0 {
             return Err("[detect] max-sources and max-targets must be at least 1".into());
         }
-        Ok(())
+        self.behaviour().validate()
     }
 }
 
@@ -216,6 +252,9 @@ struct Source {
     http_events: WindowCount,
     auth_sessions: WindowCount,
     targets: Targets,
+    /// A home device's contacts that failed (no handshake, refused, no answer): its scan
+    /// checks count these, so answered browsing to many CDN hosts is not a scan.
+    failed: Targets,
     examples: [u64; EXAMPLES],
     next_example: usize,
 }
@@ -316,11 +355,13 @@ pub struct Engine {
     sources: HashMap<IpAddr, Source>,
     newest: i64,
     stats: EngineStats,
+    behaviour: Behaviour,
 }
 
 impl Engine {
     pub fn new(cfg: DetectConfig, net: NetworkModel) -> Self {
         Engine {
+            behaviour: Behaviour::new(cfg.behaviour(), cfg.max_sources),
             cfg,
             net,
             sources: HashMap::default(),
@@ -335,7 +376,9 @@ impl Engine {
 
     /// The engine's counters; `decisions` and `gate` are the pipeline's to fill.
     pub fn stats(&self) -> EngineStats {
-        self.stats.clone()
+        let mut s = self.stats.clone();
+        s.sources_evicted += self.behaviour.evicted;
+        s
     }
 
     /// Names of [`Engine::source_features`], in order.
@@ -372,8 +415,21 @@ impl Engine {
     /// Updates state with one record and returns what it tipped, if anything.
     pub fn handle(&mut self, rec: &EveRecord<'_>) -> Option<Proposal> {
         match rec.kind() {
-            EventType::Flow => self.on_flow(rec),
-            EventType::Http => self.on_http(rec),
+            EventType::Flow => {
+                let burst = self.on_flow(rec);
+                let heuristics = self.cfg.heuristics;
+                let long = self.behaviour.on_flow(rec, &self.net, heuristics);
+                burst.or(long)
+            }
+            EventType::Http => {
+                let burst = self.on_http(rec);
+                let long = self.behaviour.on_http(rec, &self.net);
+                burst.or(long.filter(|_| self.cfg.heuristics))
+            }
+            EventType::Dns => {
+                let long = self.behaviour.on_dns(rec, &self.net);
+                long.filter(|_| self.cfg.heuristics)
+            }
             EventType::Alert => self.on_alert(rec),
             _ => None,
         }
@@ -429,8 +485,21 @@ impl Engine {
             .as_ref()
             .and_then(|t| t.tcp_flags_ts.or(t.tcp_flags))
             .unwrap_or_default();
-        let syn_only =
-            tcp && no_reply && ts_flags.has(HexFlags::SYN) && !ts_flags.has(HexFlags::ACK);
+        // A handshake the client never completed: a SYN probe or flood packet, whether
+        // the server answered (SYN-ACK, then the sender's RST or nothing) or not. Real
+        // clients always acknowledge an answer.
+        let syn_only = tcp && ts_flags.has(HexFlags::SYN) && !ts_flags.has(HexFlags::ACK);
+        let tc_flags = rec
+            .tcp
+            .as_ref()
+            .and_then(|t| t.tcp_flags_tc)
+            .unwrap_or_default();
+        let failed = if tcp {
+            !ts_flags.has(HexFlags::ACK)
+                || (tc_flags.has(HexFlags::RST) && !tc_flags.has(HexFlags::SYN))
+        } else {
+            no_reply
+        };
         let age = flow.age.unwrap_or(0);
         let c = &self.cfg;
         let auth = c.brute_force.enabled
@@ -456,7 +525,7 @@ impl Engine {
         let s = self.sources.entry(src).or_default();
         s.touch(t, rec.flow_id);
         // Connections that got a reply; unanswered SYNs are the SYN-flood counter's.
-        let flows = if no_reply {
+        let flows = if no_reply || syn_only {
             s.flows.total()
         } else {
             s.flows.add(t, flow_slot)
@@ -478,13 +547,17 @@ impl Engine {
         } as u64;
         s.targets
             .add(dst, dport, t, (scan_window * SEC) as i64, max_targets);
-        let ports = s.targets.ports_on(dst) as u64;
+        let home = dir != Direction::Inbound;
+        if home && failed {
+            s.failed
+                .add(dst, dport, t, (scan_window * SEC) as i64, max_targets);
+        }
+        // An outside source's contacts all count; a home device's only when they failed.
+        let scanned = if home { &s.failed } else { &s.targets };
+        let ports = scanned.ports_on(dst) as u64;
         let net = &self.net;
-        let hosts_on_port = s
-            .targets
-            .hosts_on(dport, |h| dir != Direction::Inbound || net.is_home(h))
-            as u64;
-        let external_hosts = s.targets.hosts(|h| !net.is_home(h)) as u64;
+        let hosts_on_port = scanned.hosts_on(dport, |h| home || net.is_home(h)) as u64;
+        let external_hosts = scanned.hosts(|h| !net.is_home(h)) as u64;
         if !self.cfg.heuristics {
             return None;
         }
@@ -501,7 +574,7 @@ impl Engine {
                 c.syn_flood.hit(syn),
                 Some(Reason::SynFlood),
                 Some(Reason::OutboundScan),
-                "SYN-only flows without reply",
+                "SYN-only flows (handshake never completed)",
                 syn,
                 &c.syn_flood,
                 Detail::None,
@@ -771,7 +844,7 @@ mod tests {
         assert_eq!(d.confidence, 0.75);
         assert!(
             d.summary
-                .contains("200 SYN-only flows without reply within 3 s"),
+                .contains("200 SYN-only flows (handshake never completed) within 3 s"),
             "{}",
             d.summary
         );
@@ -969,7 +1042,17 @@ mod tests {
                 )
             })
             .collect();
-        assert!(feed(&mut e, &recs).is_empty());
+        // One alert about the target, nothing against the spoofed sources.
+        let ds = feed(&mut e, &recs);
+        let got: Vec<_> = ds.iter().map(|d| (d.target, d.action, d.reason)).collect();
+        assert_eq!(
+            got,
+            [(
+                "192.168.1.10".parse().unwrap(),
+                Action::AlertOnly,
+                Reason::FloodTarget
+            )]
+        );
         assert!(e.engine().unwrap().tracked_sources() <= 1_000);
         assert!(e.engine_stats().unwrap().sources_evicted >= 49_000);
     }
@@ -1023,7 +1106,7 @@ mod size {
     fn source_state_stays_small() {
         assert_eq!(
             std::mem::size_of::<(std::net::IpAddr, super::Source)>(),
-            304
+            336
         );
     }
 }

@@ -8,6 +8,9 @@
 //! - [`pipeline`]: the one object every driver runs ([`Pipeline::build`] from
 //!   [`PipelineConfig`]); decisions leave only through [`Pipeline::drain_decisions`];
 //! - [`engine`]: per-source state and the threshold heuristics, which propose;
+//! - [`behaviour`]: detectors over minutes, application protocols and DNS (slow scans,
+//!   login guessing, service scans, beaconing, DNS tunnels, flood targets), which
+//!   propose through the engine;
 //! - [`window`]: sliding windows on EVE time with bounded memory;
 //! - [`features`]: model inputs computed from records and the engine's windows;
 //! - [`model`]: the model's metadata, sequences, policy and (feature `ml`) the tract
@@ -17,6 +20,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod behaviour;
 pub mod engine;
 pub mod features;
 pub mod model;

@@ -1,0 +1,1616 @@
+//! Detectors over longer windows, application protocols and DNS, measured on real tools.
+//!
+//! The window heuristics in [`crate::engine`] see bursts: many things within seconds.
+//! Real attack tools and infected devices are often slower or quieter than that. These
+//! detectors keep a little more state per address and look at minutes:
+//!
+//! - **slow scan**: failed contacts (no answer, or refused: the server never completed a
+//!   handshake) to many distinct (host, port) pairs over a long window, when they are the
+//!   larger share of the source's distinct contacts. A worm-like device, nmap's slow
+//!   timing templates and masscan at a low rate fail most contacts; a browser loading a
+//!   page from forty CDN hosts is answered by every one of them.
+//! - **login guessing**: sessions to one login service, by Suricata's application
+//!   protocol whatever the port (ssh, telnet, ftp, mqtt, smtp, imap, pop3, rdp, vnc,
+//!   databases), in a short and a long window, and HTTP 401/403 answers. A home device
+//!   must also spread them over several hosts: one device reconnecting to its own broker
+//!   in a loop is not guessing passwords.
+//! - **service scan**: many sessions from one source to one (host, port) within seconds
+//!   in which the protocol is never recognised or changes between sessions (nmap -sV
+//!   sends one probe after another: NULL, GET, OPTIONS, RTSP, SSL, ...).
+//! - **beaconing**: a home device contacting one remote (host, port) at regular intervals
+//!   (low spread of the gaps between flow starts, random jitter tolerated) for minutes.
+//! - **DNS tunnelling**: one home client asking many distinct names under one domain
+//!   within minutes, most of them long or of record types that carry data (TXT, NULL,
+//!   CNAME, MX, ANY, ...). Resolvers (home hosts others send queries to) are skipped: they
+//!   only forward what their clients ask.
+//! - **flood target**: a home host receiving unanswered flows from many distinct sources
+//!   within seconds (spoofed SYN and UDP floods, reflection). The decision is about the
+//!   target (alert-only: the spoofed sources are never blocked).
+//!
+//! Every detector runs on EVE time only, so a replay decides as the live run did.
+//!
+//! Memory, measured (`state_sizes` test): 160 bytes per source in its table, plus up to
+//! [`SlowScan::max_contacts`] contacts (24 bytes each), 8 login services (104 bytes) and
+//! 4 probed ports (64 bytes), all grown only as used; per home device, up to 32 beacon
+//! candidates (240 bytes) and 8 DNS domains (up to 2 × threshold name hashes each); per
+//! home host under unanswered inbound traffic, 224 bytes. The tables hold at most
+//! `max-sources` entries each, the longest idle evicted first.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use suriguard_decision::{threshold_confidence, Action, Proposal, Reason};
+use suriguard_eve::{EveRecord, HexFlags, Proto};
+use suriguard_net::{Direction, NetworkModel};
+
+use crate::window::{evict_idle, WindowCount};
+
+const SEC: f64 = 1_000_000.0;
+
+/// What a detector does once it trips, by where the source is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Response {
+    /// For a source outside the home networks: `block` or `alert-only`.
+    pub inbound: Action,
+    /// For a home device: `quarantine` or `alert-only`.
+    pub home: Action,
+}
+
+impl Response {
+    const fn new(inbound: Action, home: Action) -> Self {
+        Response { inbound, home }
+    }
+
+    fn validate(&self, name: &str) -> Result<(), String> {
+        if self.inbound == Action::Quarantine {
+            return Err(format!(
+                "[detect] {name}.response.inbound must be block or alert-only (an outside \
+                 address cannot be quarantined)"
+            ));
+        }
+        if self.home == Action::Block {
+            return Err(format!(
+                "[detect] {name}.response.home must be quarantine or alert-only (a home \
+                 device is quarantined, not blocked)"
+            ));
+        }
+        Ok(())
+    }
+
+    fn action(&self, dir: Direction) -> Action {
+        if dir == Direction::Inbound {
+            self.inbound
+        } else {
+            self.home
+        }
+    }
+}
+
+/// `[detect.slow-scan]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct SlowScan {
+    pub enabled: bool,
+    /// Seconds.
+    pub window: f64,
+    /// Distinct (host, port) pairs that failed within the window.
+    pub threshold: u64,
+    /// ... and at least this share of all distinct contacts failed.
+    pub min_failed_share: f64,
+    /// ... spread over at least this many seconds (faster scans are the window
+    /// heuristics' to name).
+    pub min_span: f64,
+    /// Distinct contacts remembered per source.
+    pub max_contacts: usize,
+    pub response: Response,
+}
+
+impl Default for SlowScan {
+    fn default() -> Self {
+        SlowScan {
+            enabled: true,
+            window: 900.0,
+            threshold: 40,
+            min_failed_share: 0.6,
+            min_span: 60.0,
+            max_contacts: 512,
+            response: Response::new(Action::Block, Action::Quarantine),
+        }
+    }
+}
+
+/// `[detect.login-guessing]`: brute force by application protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct LoginGuessing {
+    pub enabled: bool,
+    /// Suricata `app_proto` names of login services.
+    pub protocols: Vec<String>,
+    /// Ports that count as login services when Suricata names no protocol.
+    pub ports: Vec<u16>,
+    /// Sessions to one service of one host within `window` seconds...
+    pub window: f64,
+    pub threshold: u64,
+    /// ... or within `long-window` seconds (slow guessing).
+    pub long_window: f64,
+    pub long_threshold: u64,
+    /// Sessions longer than this many seconds are not login attempts.
+    pub max_session_secs: u64,
+    /// HTTP 401/403/407 answers to one source within `window`.
+    pub http_failures: u64,
+    /// A home device must spread its sessions over at least this many hosts.
+    pub home_min_hosts: u64,
+    pub response: Response,
+}
+
+impl Default for LoginGuessing {
+    fn default() -> Self {
+        LoginGuessing {
+            enabled: true,
+            protocols: [
+                "ssh", "telnet", "ftp", "mqtt", "smtp", "imap", "pop3", "rdp", "vnc", "mysql",
+                "pgsql", "tds", "sip", "rfb",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ports: vec![
+                21, 22, 23, 25, 110, 143, 1883, 2222, 2323, 3306, 3389, 5432, 5900,
+            ],
+            window: 60.0,
+            threshold: 10,
+            long_window: 1800.0,
+            long_threshold: 40,
+            max_session_secs: 60,
+            http_failures: 12,
+            home_min_hosts: 3,
+            response: Response::new(Action::Block, Action::Quarantine),
+        }
+    }
+}
+
+/// `[detect.service-scan]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct ServiceScan {
+    pub enabled: bool,
+    pub window: f64,
+    /// Sessions to one (host, port) within the window whose protocol Suricata did not
+    /// recognise, or recognised differently from the port's usual one.
+    pub threshold: u64,
+    pub response: Response,
+}
+
+impl Default for ServiceScan {
+    fn default() -> Self {
+        ServiceScan {
+            enabled: true,
+            window: 60.0,
+            threshold: 8,
+            response: Response::new(Action::Block, Action::AlertOnly),
+        }
+    }
+}
+
+/// `[detect.beaconing]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Beaconing {
+    pub enabled: bool,
+    /// Contacts (flow starts) to one remote (host, port) needed.
+    pub min_contacts: u64,
+    /// Seconds between the first and last of them, at least.
+    pub min_span: f64,
+    /// Median gap between contacts, seconds: at least / at most.
+    pub min_period: f64,
+    pub max_period: f64,
+    /// (80th − 20th percentile of the gaps) / median gap, at most.
+    pub max_spread: f64,
+    pub response: Response,
+}
+
+impl Default for Beaconing {
+    fn default() -> Self {
+        Beaconing {
+            enabled: true,
+            min_contacts: 16,
+            min_span: 90.0,
+            min_period: 1.0,
+            max_period: 900.0,
+            max_spread: 0.6,
+            response: Response::new(Action::AlertOnly, Action::AlertOnly),
+        }
+    }
+}
+
+/// `[detect.dns-tunnel]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct DnsTunnel {
+    pub enabled: bool,
+    pub window: f64,
+    /// Distinct names under one domain within the window.
+    pub threshold: u64,
+    /// ... of which at least this share are long or of data-carrying types.
+    pub min_suspicious_share: f64,
+    /// A name counts as long from this many characters (the domain excluded).
+    pub long_name: usize,
+    pub response: Response,
+}
+
+impl Default for DnsTunnel {
+    fn default() -> Self {
+        DnsTunnel {
+            enabled: true,
+            window: 300.0,
+            threshold: 30,
+            min_suspicious_share: 0.5,
+            long_name: 24,
+            response: Response::new(Action::AlertOnly, Action::AlertOnly),
+        }
+    }
+}
+
+/// `[detect.flood-target]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct FloodTarget {
+    pub enabled: bool,
+    pub window: f64,
+    /// Unanswered inbound flows to one home host within the window...
+    pub threshold: u64,
+    /// ... from at least this many distinct sources (estimated).
+    pub min_sources: u64,
+}
+
+impl Default for FloodTarget {
+    fn default() -> Self {
+        FloodTarget {
+            enabled: true,
+            window: 10.0,
+            threshold: 400,
+            min_sources: 100,
+        }
+    }
+}
+
+/// Every detector of this module, as `[detect]` carries them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct BehaviourConfig {
+    pub slow_scan: SlowScan,
+    pub login_guessing: LoginGuessing,
+    pub service_scan: ServiceScan,
+    pub beaconing: Beaconing,
+    pub dns_tunnel: DnsTunnel,
+    pub flood_target: FloodTarget,
+}
+
+impl BehaviourConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, w) in [
+            ("slow-scan", self.slow_scan.window),
+            ("login-guessing", self.login_guessing.window),
+            ("login-guessing.long", self.login_guessing.long_window),
+            ("service-scan", self.service_scan.window),
+            ("dns-tunnel", self.dns_tunnel.window),
+            ("flood-target", self.flood_target.window),
+        ] {
+            if !(w > 0.0 && w <= 86_400.0) {
+                return Err(format!(
+                    "[detect] {name}.window must be between 0 and 86400 seconds, got {w}"
+                ));
+            }
+        }
+        let share = |name: &str, v: f64| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("[detect] {name} must be between 0 and 1, got {v}"))
+            }
+        };
+        share(
+            "slow-scan.min-failed-share",
+            self.slow_scan.min_failed_share,
+        )?;
+        share(
+            "dns-tunnel.min-suspicious-share",
+            self.dns_tunnel.min_suspicious_share,
+        )?;
+        let b = &self.beaconing;
+        if !(b.min_period > 0.0 && b.min_period <= b.max_period) {
+            return Err(format!(
+                "[detect] beaconing.min-period must be above 0 and at most max-period, got {} and {}",
+                b.min_period, b.max_period
+            ));
+        }
+        if b.min_contacts < 4 || b.min_contacts > RING as u64 {
+            return Err(format!(
+                "[detect] beaconing.min-contacts must be between 4 and {RING}, got {}",
+                b.min_contacts
+            ));
+        }
+        if self.slow_scan.max_contacts == 0 {
+            return Err("[detect] slow-scan.max-contacts must be at least 1".into());
+        }
+        self.slow_scan.response.validate("slow-scan")?;
+        self.login_guessing.response.validate("login-guessing")?;
+        self.service_scan.response.validate("service-scan")?;
+        self.beaconing.response.validate("beaconing")?;
+        self.dns_tunnel.response.validate("dns-tunnel")?;
+        Ok(())
+    }
+
+    fn longest_window(&self) -> f64 {
+        [
+            self.slow_scan.window,
+            self.login_guessing.long_window,
+            self.service_scan.window,
+            self.dns_tunnel.window,
+            self.beaconing.max_period * RING as f64,
+        ]
+        .into_iter()
+        .fold(0.0, f64::max)
+    }
+}
+
+/// A login service one source reached on one host.
+#[derive(Debug)]
+struct Service {
+    host: IpAddr,
+    /// Index into the protocol list, or `u8::MAX` for a port-only service.
+    proto: u8,
+    port: u16,
+    short: WindowCount,
+    long: WindowCount,
+}
+
+/// Sessions of one source to one (host, port) in the service-scan window.
+#[derive(Debug)]
+struct Probed {
+    host: IpAddr,
+    port: u16,
+    /// Unrecognised or changing-protocol sessions.
+    odd: WindowCount,
+    /// The first protocol Suricata named on this (host, port).
+    first_proto: u64,
+}
+
+/// What one source did over the long windows.
+#[derive(Debug, Default)]
+struct Long {
+    last_seen: i64,
+    /// (hash of host and port, last time, failed).
+    contacts: Vec<(u64, i64, bool)>,
+    services: Vec<Service>,
+    probed: Vec<Probed>,
+    http_failures: WindowCount,
+    /// Kinds of scanner probes seen ([`PROBE_KINDS`] bits) since `probes_since`.
+    probes: u8,
+    probes_since: i64,
+}
+
+/// Probes that operating systems' own stacks and ordinary clients do not send, as nmap's
+/// host discovery and SYN scan do (bit order).
+const PROBE_KINDS: [&str; 4] = [
+    "ICMP timestamp or address-mask request",
+    "half-open SYN to an open port (the scanner reset the handshake)",
+    "bare ACK probe",
+    "SYN to a closed port",
+];
+
+/// One remote (host, port) a home device keeps contacting.
+#[derive(Debug, Clone)]
+struct Beacon {
+    host: IpAddr,
+    port: u16,
+    proto: u8,
+    /// Flow starts, seconds (ring of [`RING`]).
+    starts: [i64; RING],
+    n: u64,
+    first: i64,
+    bytes: u64,
+    decided: bool,
+}
+
+const RING: usize = 24;
+
+/// Names one client asked under one domain.
+#[derive(Debug, Default)]
+struct Domain {
+    domain: u64,
+    name: String,
+    window_start: i64,
+    names: Vec<u32>,
+    suspicious: u32,
+    longest: usize,
+    example: String,
+    types: [u32; 4],
+}
+
+#[derive(Debug, Default)]
+struct Device {
+    last_seen: i64,
+    beacons: Vec<Beacon>,
+    domains: Vec<Domain>,
+}
+
+/// A home host receiving unanswered inbound flows.
+#[derive(Debug, Default)]
+struct Target {
+    last_seen: i64,
+    unanswered: WindowCount,
+    /// Linear-counting bitmap of sources in the current window.
+    bits: [u64; 16],
+    epoch: i64,
+    port: u16,
+    decided_epoch: i64,
+}
+
+/// The state and logic of every detector in this module.
+pub struct Behaviour {
+    cfg: BehaviourConfig,
+    max_sources: usize,
+    sources: HashMap<IpAddr, Long>,
+    devices: HashMap<IpAddr, Device>,
+    targets: HashMap<IpAddr, Target>,
+    /// Home hosts that answer other home hosts' DNS queries.
+    resolvers: Vec<IpAddr>,
+    newest: i64,
+    pub(crate) evicted: u64,
+}
+
+fn hash64(v: impl Hash) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    v.hash(&mut h);
+    h.finish()
+}
+
+/// The registrable part of a DNS name, roughly: the last two labels, or three when the
+/// second-level label is a short public one (`co.uk`, `com.au`).
+fn base_domain(name: &str) -> &str {
+    let name = name.trim_end_matches('.');
+    let dots: Vec<usize> = name.match_indices('.').map(|(i, _)| i).collect();
+    let keep = match dots.len() {
+        0 | 1 => return name,
+        n => {
+            let sld = &name[dots[n - 2] + 1..dots[n - 1]];
+            let tld = &name[dots[n - 1] + 1..];
+            if tld.len() == 2 && matches!(sld, "co" | "com" | "net" | "org" | "gov" | "ac" | "edu")
+            {
+                3
+            } else {
+                2
+            }
+        }
+    };
+    if dots.len() < keep {
+        return name;
+    }
+    &name[dots[dots.len() - keep] + 1..]
+}
+
+fn is_unicast(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => !(a.is_multicast() || a.is_broadcast() || a.octets()[3] == 255),
+        IpAddr::V6(a) => !a.is_multicast(),
+    }
+}
+
+impl Behaviour {
+    pub fn new(cfg: BehaviourConfig, max_sources: usize) -> Self {
+        Behaviour {
+            cfg,
+            max_sources,
+            sources: HashMap::new(),
+            devices: HashMap::new(),
+            targets: HashMap::new(),
+            resolvers: Vec::new(),
+            newest: i64::MIN,
+            evicted: 0,
+        }
+    }
+
+    fn make_room(&mut self, t: i64) {
+        self.newest = self.newest.max(t);
+        let horizon = self.newest - (self.cfg.longest_window() * SEC) as i64;
+        let cap = self.max_sources;
+        if self.sources.len() >= cap {
+            self.evicted += evict_idle(&mut self.sources, cap, horizon, |s| s.last_seen);
+        }
+        if self.devices.len() >= cap {
+            self.evicted += evict_idle(&mut self.devices, cap, horizon, |s| s.last_seen);
+        }
+        if self.targets.len() >= cap {
+            self.evicted += evict_idle(&mut self.targets, cap, horizon, |s| s.last_seen);
+        }
+    }
+
+    /// A flow record: slow scan, login guessing, service scan, beaconing, flood target.
+    pub fn on_flow(
+        &mut self,
+        rec: &EveRecord<'_>,
+        net: &NetworkModel,
+        heuristics: bool,
+    ) -> Option<Proposal> {
+        let (src, dst, flow, t) = rec.flow_parts()?;
+        let dir = net.direction(src, dst);
+        if dir == Direction::Transit || !is_unicast(dst) {
+            return None;
+        }
+        self.make_room(t);
+        let dport = rec.dest_port.unwrap_or(0);
+        let tcp = rec.proto == Some(Proto::Tcp);
+        let answered = flow.pkts_toclient.unwrap_or(0) > 0;
+        let (ts, tc) = rec.tcp.as_ref().map_or((None, None), |t| {
+            (t.tcp_flags_ts.or(t.tcp_flags), t.tcp_flags_tc)
+        });
+        let (ts, tc) = (ts.unwrap_or_default(), tc.unwrap_or_default());
+        // Failed: TCP whose client never acknowledged anything (no handshake: a SYN
+        // probe, unanswered or refused) or that the server refused with a RST; other
+        // protocols without any answer. A client that acknowledges was answered, even
+        // when the capture missed the answers (one-sided captures are common).
+        let no_handshake = tcp && !ts.has(HexFlags::ACK);
+        let failed = if tcp {
+            no_handshake || (tc.has(HexFlags::RST) && !tc.has(HexFlags::SYN))
+        } else {
+            !answered
+        };
+        // An operating system's connect() retries its SYN (three or more of them): that
+        // is a client trying to reach its server, not a probe. Scanners send one or two.
+        let retrying = no_handshake && !answered && flow.pkts_toserver.unwrap_or(0) >= 3;
+        let app = rec.app_proto.as_deref().unwrap_or("");
+        let age = flow.age.unwrap_or(0);
+
+        let mut out = None;
+        if dir == Direction::Inbound && !answered {
+            out = self.flood_target(src, dst, dport, t);
+        }
+        if dir == Direction::Outbound {
+            let bytes = flow.bytes_toserver.unwrap_or(0) + flow.bytes_toclient.unwrap_or(0);
+            let p = self.beacon(src, dst, dport, rec.proto, t, bytes, net);
+            out = out.or(p);
+        }
+        let c = &self.cfg;
+        let s = self.sources.entry(src).or_default();
+        s.last_seen = s.last_seen.max(t);
+        let scan = if c.slow_scan.enabled && !retrying {
+            contact(s, hash64((dst, dport)), t, failed, &c.slow_scan)
+        } else {
+            None
+        };
+        let login =
+            if c.login_guessing.enabled && answered && age <= c.login_guessing.max_session_secs {
+                login(s, dst, dport, app, t, &c.login_guessing, net, dir)
+            } else {
+                None
+            };
+        let probe = if c.service_scan.enabled && answered && tcp {
+            probe(s, dst, dport, app, t, &c.service_scan)
+        } else {
+            None
+        };
+        // Scanner probes: which kinds this flow is.
+        let kind = match rec.proto {
+            Some(Proto::Icmp) if matches!(rec.icmp_type, Some(13 | 17)) => 1,
+            Some(Proto::Tcp)
+                if ts.has(HexFlags::SYN)
+                    && ts.has(HexFlags::RST)
+                    && !ts.has(HexFlags::ACK)
+                    && tc.has(HexFlags::SYN) =>
+            {
+                2
+            }
+            Some(Proto::Tcp)
+                if ts.0 == 0
+                    && tc.0 == 0
+                    && flow.pkts_toserver == Some(1)
+                    && flow.pkts_toclient == Some(1) =>
+            {
+                4
+            }
+            Some(Proto::Tcp)
+                if ts.0 == HexFlags::SYN && tc.has(HexFlags::RST) && !tc.has(HexFlags::SYN) =>
+            {
+                8
+            }
+            _ => 0,
+        };
+        let fingerprint = if c.service_scan.enabled && kind != 0 {
+            let w = (c.service_scan.window * SEC) as i64;
+            if t - s.probes_since > w {
+                s.probes = 0;
+                s.probes_since = t;
+            }
+            let before = s.probes.count_ones();
+            s.probes |= kind;
+            let n = s.probes.count_ones();
+            (n >= 3 && n > before).then_some(s.probes)
+        } else {
+            None
+        };
+        if !heuristics {
+            return None;
+        }
+        let example = rec.flow_id.into_iter().collect::<Vec<_>>();
+        let make = |reason, action, counter, observed, threshold, window, detail| Proposal {
+            target: src,
+            direction: dir,
+            time_us: t,
+            action,
+            reason,
+            counter,
+            observed,
+            threshold,
+            window,
+            detail,
+            confidence: threshold_confidence(observed, threshold),
+            example_flow_ids: example.clone(),
+            model: None,
+        };
+        if let Some((observed, detail)) = login {
+            let (th, w) = if detail.1 {
+                (
+                    c.login_guessing.long_threshold,
+                    c.login_guessing.long_window,
+                )
+            } else {
+                (c.login_guessing.threshold, c.login_guessing.window)
+            };
+            return Some(make(
+                Reason::BruteForce,
+                c.login_guessing.response.action(dir),
+                "login sessions to one service",
+                observed,
+                th,
+                w,
+                Some(detail.0),
+            ));
+        }
+        if let Some((observed, total)) = scan {
+            return Some(make(
+                Reason::SlowScan,
+                c.slow_scan.response.action(dir),
+                "distinct hosts and ports that did not answer or refused",
+                observed,
+                c.slow_scan.threshold,
+                c.slow_scan.window,
+                Some(format!(
+                    "{observed} of {total} distinct contacts failed, latest {dst} port {dport}"
+                )),
+            ));
+        }
+        if let Some(bits) = fingerprint {
+            let kinds: Vec<&str> = PROBE_KINDS
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| bits & (1 << i) != 0)
+                .map(|(_, k)| *k)
+                .collect();
+            return Some(make(
+                Reason::ScanProbes,
+                c.service_scan.response.action(dir),
+                "kinds of scanner probes",
+                kinds.len() as u64,
+                3,
+                c.service_scan.window,
+                Some(format!("to {dst}: {}", kinds.join("; "))),
+            ));
+        }
+        if let Some((observed, detail)) = probe {
+            return Some(make(
+                Reason::ServiceScan,
+                c.service_scan.response.action(dir),
+                "probing sessions to one service",
+                observed,
+                c.service_scan.threshold,
+                c.service_scan.window,
+                Some(detail),
+            ));
+        }
+        out
+    }
+
+    /// An http record: 401/403/407 answers count as failed logins of the client.
+    pub fn on_http(&mut self, rec: &EveRecord<'_>, net: &NetworkModel) -> Option<Proposal> {
+        let c = &self.cfg.login_guessing;
+        if !c.enabled {
+            return None;
+        }
+        let status = rec.http.as_ref()?.status?;
+        if !matches!(status, 401 | 403 | 407) {
+            return None;
+        }
+        let (src, dst, t) = (rec.src_ip?, rec.dest_ip?, rec.timestamp?.micros());
+        let dir = net.direction(src, dst);
+        if dir != Direction::Inbound {
+            return None;
+        }
+        self.make_room(t);
+        let c = &self.cfg.login_guessing;
+        let s = self.sources.entry(src).or_default();
+        s.last_seen = s.last_seen.max(t);
+        let n = s.http_failures.add(t, slot(c.window)) as u64;
+        if n < c.http_failures {
+            return None;
+        }
+        let host = rec
+            .http
+            .as_ref()
+            .and_then(|h| h.hostname.as_ref())
+            .map(|h| h.to_string())
+            .unwrap_or_else(|| dst.to_string());
+        Some(Proposal {
+            target: src,
+            direction: dir,
+            time_us: t,
+            action: c.response.action(dir),
+            reason: Reason::BruteForce,
+            counter: "HTTP authentication failures (401/403/407)",
+            observed: n,
+            threshold: c.http_failures,
+            window: c.window,
+            detail: Some(format!("http on {host}, last status {status}")),
+            confidence: threshold_confidence(n, c.http_failures),
+            example_flow_ids: rec.flow_id.into_iter().collect(),
+            model: None,
+        })
+    }
+
+    /// A dns record: queries of home clients, per domain.
+    pub fn on_dns(&mut self, rec: &EveRecord<'_>, net: &NetworkModel) -> Option<Proposal> {
+        let c = &self.cfg.dns_tunnel;
+        if !c.enabled {
+            return None;
+        }
+        let dns = rec.dns.as_ref()?;
+        if dns.kind.as_deref() != Some("query") {
+            return None;
+        }
+        let (src, dst, t) = (rec.src_ip?, rec.dest_ip?, rec.timestamp?.micros());
+        if !net.is_home(src) {
+            return None;
+        }
+        if net.is_home(dst) && !self.resolvers.contains(&dst) {
+            if self.resolvers.len() >= 8 {
+                self.resolvers.remove(0);
+            }
+            self.resolvers.push(dst);
+        }
+        if self.resolvers.contains(&src) {
+            return None;
+        }
+        let name = dns.rrname.as_deref()?.to_ascii_lowercase();
+        let base = base_domain(&name);
+        if base.len() == name.len() || base.is_empty() {
+            return None;
+        }
+        let sub = &name[..name.len() - base.len()];
+        let rrtype = dns.rrtype.as_deref().unwrap_or("");
+        let kind = match rrtype {
+            "TXT" => 0,
+            "NULL" => 1,
+            "CNAME" | "MX" | "ANY" | "SRV" | "KEY" | "PRIVATE" => 2,
+            _ => 3,
+        };
+        let suspicious = sub.len() >= c.long_name || kind < 3;
+        let (window, threshold, share, window_secs, response) = (
+            (c.window * SEC) as i64,
+            c.threshold,
+            c.min_suspicious_share,
+            c.window,
+            c.response,
+        );
+        self.make_room(t);
+        let d = self.devices.entry(src).or_default();
+        d.last_seen = d.last_seen.max(t);
+        let key = hash64(base);
+        let i = match d.domains.iter().position(|x| x.domain == key) {
+            Some(i) => i,
+            None => {
+                if d.domains.len() >= 8 {
+                    let oldest = (0..d.domains.len())
+                        .min_by_key(|&i| d.domains[i].window_start)
+                        .unwrap_or(0);
+                    d.domains.swap_remove(oldest);
+                }
+                d.domains.push(Domain {
+                    domain: key,
+                    name: base.to_owned(),
+                    window_start: t,
+                    ..Domain::default()
+                });
+                d.domains.len() - 1
+            }
+        };
+        let dom = &mut d.domains[i];
+        if t - dom.window_start > window {
+            // A fresh window: the counts start again.
+            *dom = Domain {
+                domain: key,
+                name: base.to_owned(),
+                window_start: t,
+                ..Domain::default()
+            };
+        }
+        let h = hash64(&name) as u32;
+        if dom.names.contains(&h) {
+            return None;
+        }
+        if dom.names.len() < 2 * threshold as usize {
+            dom.names.push(h);
+        }
+        if suspicious {
+            dom.suspicious += 1;
+        }
+        dom.types[kind] += 1;
+        if sub.len() > dom.longest {
+            dom.longest = sub.len();
+            dom.example = name.clone();
+        }
+        let n = dom.names.len() as u64;
+        if n < threshold || (dom.suspicious as f64) < share * n as f64 {
+            return None;
+        }
+        let dir = net.direction(src, dst);
+        Some(Proposal {
+            target: src,
+            direction: dir,
+            time_us: t,
+            action: response.action(dir),
+            reason: Reason::DnsTunnel,
+            counter: "distinct names asked under one domain",
+            observed: n,
+            threshold,
+            window: window_secs,
+            detail: Some(format!(
+                "domain {}: {} of {n} names long or TXT/NULL/CNAME-like (TXT {}, NULL {}, \
+                 other data types {}), longest {} characters: {}",
+                dom.name,
+                dom.suspicious,
+                dom.types[0],
+                dom.types[1],
+                dom.types[2],
+                dom.longest,
+                dom.example
+            )),
+            confidence: threshold_confidence(n, threshold).min(0.9),
+            example_flow_ids: rec.flow_id.into_iter().collect(),
+            model: None,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn beacon(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        port: u16,
+        proto: Option<Proto>,
+        t: i64,
+        bytes: u64,
+        net: &NetworkModel,
+    ) -> Option<Proposal> {
+        let c = &self.cfg.beaconing;
+        if !c.enabled || !net.is_home(src) {
+            return None;
+        }
+        let proto = proto.map_or(0, |p| p as u8);
+        let d = self.devices.entry(src).or_default();
+        d.last_seen = d.last_seen.max(t);
+        let i = match d
+            .beacons
+            .iter()
+            .position(|b| b.host == dst && b.port == port && b.proto == proto)
+        {
+            Some(i) => i,
+            None => {
+                if d.beacons.len() >= 32 {
+                    let stalest = (0..d.beacons.len())
+                        .min_by_key(|&i| {
+                            d.beacons[i].starts[(d.beacons[i].n as usize + RING - 1) % RING]
+                        })
+                        .unwrap_or(0);
+                    d.beacons.swap_remove(stalest);
+                }
+                d.beacons.push(Beacon {
+                    host: dst,
+                    port,
+                    proto,
+                    starts: [0; RING],
+                    n: 0,
+                    first: t,
+                    bytes: 0,
+                    decided: false,
+                });
+                d.beacons.len() - 1
+            }
+        };
+        let b = &mut d.beacons[i];
+        b.starts[b.n as usize % RING] = t;
+        b.n += 1;
+        b.first = b.first.min(t);
+        b.bytes += bytes;
+        if b.decided || b.n < c.min_contacts {
+            return None;
+        }
+        let k = (b.n as usize).min(RING);
+        let mut ts: Vec<i64> = b.starts[..k].to_vec();
+        ts.sort_unstable();
+        // Since the first contact (the ring keeps only the latest gaps).
+        let span = (ts[k - 1] - b.first) as f64 / SEC;
+        if span < c.min_span {
+            return None;
+        }
+        let mut gaps: Vec<f64> = ts.windows(2).map(|w| (w[1] - w[0]) as f64 / SEC).collect();
+        gaps.sort_by(f64::total_cmp);
+        let q = |p: f64| gaps[((gaps.len() - 1) as f64 * p).round() as usize];
+        let median = q(0.5);
+        if median < c.min_period || median > c.max_period {
+            return None;
+        }
+        let spread = (q(0.8) - q(0.2)) / median;
+        if spread > c.max_spread {
+            return None;
+        }
+        b.decided = true;
+        let dir = net.direction(src, dst);
+        let n = b.n;
+        let avg = b.bytes / n.max(1);
+        // Tighter rhythm, more contacts: surer.
+        let confidence = ((1.0 - spread / c.max_spread) * 0.3 + 0.6).min(0.9);
+        Some(Proposal {
+            target: src,
+            direction: dir,
+            time_us: t,
+            action: c.response.action(dir),
+            reason: Reason::Beaconing,
+            counter: "regular contacts to one remote host",
+            observed: n,
+            threshold: c.min_contacts,
+            window: span.round(),
+            detail: Some(format!(
+                "{dst} port {port}: every {median:.1} s (spread {spread:.2} of the gap), \
+                 {avg} bytes per contact on average"
+            )),
+            confidence: (confidence * 100.0).round() / 100.0,
+            example_flow_ids: Vec::new(),
+            model: None,
+        })
+    }
+
+    fn flood_target(&mut self, src: IpAddr, dst: IpAddr, port: u16, t: i64) -> Option<Proposal> {
+        let c = &self.cfg.flood_target;
+        if !c.enabled {
+            return None;
+        }
+        let w = (c.window * SEC) as i64;
+        let tg = self.targets.entry(dst).or_default();
+        tg.last_seen = tg.last_seen.max(t);
+        let epoch = t.div_euclid(w.max(1));
+        if epoch > tg.epoch {
+            tg.bits = [0; 16];
+            tg.epoch = epoch;
+        }
+        let h = hash64(src);
+        tg.bits[(h % 16) as usize] |= 1 << ((h >> 8) % 64);
+        let n = tg.unanswered.add(t, slot(c.window)) as u64;
+        tg.port = port;
+        if n < c.threshold || tg.decided_epoch == epoch {
+            return None;
+        }
+        let zeros: u32 = tg.bits.iter().map(|b| b.count_zeros()).sum();
+        let m = 1024.0;
+        let sources = if zeros == 0 {
+            1024
+        } else {
+            (-m * (zeros as f64 / m).ln()).round() as u64
+        };
+        if sources < c.min_sources {
+            return None;
+        }
+        tg.decided_epoch = epoch;
+        Some(Proposal {
+            target: dst,
+            direction: Direction::Inbound,
+            time_us: t,
+            action: Action::AlertOnly,
+            reason: Reason::FloodTarget,
+            counter: "unanswered inbound flows to one home host",
+            observed: n,
+            threshold: c.threshold,
+            window: c.window,
+            detail: Some(format!(
+                "port {port}, about {sources} distinct sources (spoofed sources are never blocked)"
+            )),
+            confidence: threshold_confidence(n, c.threshold),
+            example_flow_ids: Vec::new(),
+            model: None,
+        })
+    }
+
+    pub fn tracked(&self) -> usize {
+        self.sources.len() + self.devices.len() + self.targets.len()
+    }
+}
+
+fn slot(window: f64) -> i64 {
+    ((window * SEC) as i64 / crate::window::SLOTS as i64).max(1)
+}
+
+/// Records a contact for the slow-scan detector; `Some((failed, total))` when it trips.
+fn contact(s: &mut Long, key: u64, t: i64, failed: bool, c: &SlowScan) -> Option<(u64, u64)> {
+    let horizon = t.max(s.last_seen) - (c.window * SEC) as i64;
+    if let Some(e) = s.contacts.iter_mut().find(|e| e.0 == key) {
+        e.1 = e.1.max(t);
+        // Answered once is answered.
+        e.2 = e.2 && failed;
+        return None;
+    }
+    if s.contacts.len() >= c.max_contacts {
+        s.contacts.retain(|e| e.1 >= horizon);
+        if s.contacts.len() >= c.max_contacts {
+            let oldest = (0..s.contacts.len()).min_by_key(|&i| s.contacts[i].1)?;
+            s.contacts.swap_remove(oldest);
+        }
+    }
+    s.contacts.push((key, t, failed));
+    if !failed {
+        return None;
+    }
+    let (mut bad, mut total, mut first) = (0u64, 0u64, t);
+    for e in &s.contacts {
+        if e.1 >= horizon {
+            total += 1;
+            if e.2 {
+                bad += 1;
+                first = first.min(e.1);
+            }
+        }
+    }
+    let span = (t - first) as f64 / SEC;
+    (bad >= c.threshold && bad as f64 >= c.min_failed_share * total as f64 && span >= c.min_span)
+        .then_some((bad, total))
+}
+
+/// Records a session for the login-guessing detector; `Some((sessions, (detail, long)))`.
+#[allow(clippy::too_many_arguments)]
+fn login(
+    s: &mut Long,
+    host: IpAddr,
+    port: u16,
+    app: &str,
+    t: i64,
+    c: &LoginGuessing,
+    net: &NetworkModel,
+    dir: Direction,
+) -> Option<(u64, (String, bool))> {
+    let proto = c.protocols.iter().position(|p| p == app);
+    if proto.is_none() && (!app.is_empty() && app != "failed" || !c.ports.contains(&port)) {
+        return None;
+    }
+    let proto = proto.map_or(u8::MAX, |p| p as u8);
+    let i =
+        match s.services.iter().position(|x| {
+            x.host == host && x.proto == proto && (proto != u8::MAX || x.port == port)
+        }) {
+            Some(i) => i,
+            None => {
+                if s.services.len() >= 8 {
+                    let stalest = (0..s.services.len())
+                        .min_by_key(|&i| s.services[i].long.total())
+                        .unwrap_or(0);
+                    s.services.swap_remove(stalest);
+                }
+                s.services.push(Service {
+                    host,
+                    proto,
+                    port,
+                    short: WindowCount::default(),
+                    long: WindowCount::default(),
+                });
+                s.services.len() - 1
+            }
+        };
+    let sv = &mut s.services[i];
+    let short = sv.short.add(t, slot(c.window)) as u64;
+    let long = sv.long.add(t, slot(c.long_window)) as u64;
+    let name = if proto == u8::MAX {
+        format!("port {port}")
+    } else {
+        c.protocols[proto as usize].clone()
+    };
+    let home = dir != Direction::Inbound;
+    if home {
+        // A home device: the same service on several hosts (a device reconnecting to its
+        // own broker is not guessing passwords).
+        let hosts: Vec<IpAddr> = s
+            .services
+            .iter()
+            .filter(|x| x.proto == proto && x.short.total() > 0 && !net.is_home(x.host))
+            .map(|x| x.host)
+            .collect();
+        let total: u64 = s
+            .services
+            .iter()
+            .filter(|x| x.proto == proto && !net.is_home(x.host))
+            .map(|x| x.short.total() as u64)
+            .sum();
+        if (hosts.len() as u64) < c.home_min_hosts || total < c.threshold {
+            return None;
+        }
+        return Some((
+            total,
+            (
+                format!("{name} on {} hosts, latest {host}", hosts.len()),
+                false,
+            ),
+        ));
+    }
+    if short >= c.threshold {
+        return Some((short, (format!("{name} on {host} port {port}"), false)));
+    }
+    if long >= c.long_threshold {
+        return Some((
+            long,
+            (format!("{name} on {host} port {port}, slowly"), true),
+        ));
+    }
+    None
+}
+
+/// Records a session for the service-scan detector.
+fn probe(
+    s: &mut Long,
+    host: IpAddr,
+    port: u16,
+    app: &str,
+    t: i64,
+    c: &ServiceScan,
+) -> Option<(u64, String)> {
+    let proto = hash64(app);
+    let i = match s
+        .probed
+        .iter()
+        .position(|x| x.host == host && x.port == port)
+    {
+        Some(i) => i,
+        None => {
+            if s.probed.len() >= 4 {
+                let stalest = (0..s.probed.len())
+                    .min_by_key(|&i| s.probed[i].odd.total())
+                    .unwrap_or(0);
+                s.probed.swap_remove(stalest);
+            }
+            s.probed.push(Probed {
+                host,
+                port,
+                odd: WindowCount::default(),
+                first_proto: if app.is_empty() || app == "failed" {
+                    0
+                } else {
+                    proto
+                },
+            });
+            s.probed.len() - 1
+        }
+    };
+    let p = &mut s.probed[i];
+    if p.first_proto == 0 && !(app.is_empty() || app == "failed") {
+        p.first_proto = proto;
+    }
+    let odd = app.is_empty() || app == "failed" || proto != p.first_proto;
+    if !odd {
+        return None;
+    }
+    let n = p.odd.add(t, slot(c.window)) as u64;
+    // A client that never speaks a protocol Suricata knows is not probing; a scanner's
+    // probes disagree with the service the port really runs.
+    (n >= c.threshold && p.first_proto != 0).then(|| {
+        (
+            n,
+            format!(
+                "{host} port {port}: {n} sessions with no or a changing protocol{}",
+                if app.is_empty() {
+                    String::new()
+                } else {
+                    format!(", latest {app}")
+                }
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::Pipeline;
+    use crate::DetectConfig;
+    use suriguard_decision::{rfc3339, Decision, DecisionConfig};
+    use suriguard_eve::EveTime;
+
+    const T0: i64 = 1_700_000_000_000_000;
+    const S: i64 = 1_000_000;
+
+    struct F<'a> {
+        src: &'a str,
+        dst: String,
+        dport: u16,
+        proto: &'a str,
+        app: Option<&'a str>,
+        t: i64,
+        to_server: u64,
+        to_client: u64,
+        ts: &'a str,
+        tc: &'a str,
+    }
+
+    fn f<'a>(src: &'a str, dst: impl ToString, dport: u16, t: i64) -> F<'a> {
+        F {
+            src,
+            dst: dst.to_string(),
+            dport,
+            proto: "TCP",
+            app: None,
+            t,
+            to_server: 5,
+            to_client: 4,
+            ts: "1b",
+            tc: "1b",
+        }
+    }
+
+    impl F<'_> {
+        fn syn_probe(mut self) -> Self {
+            (self.to_server, self.to_client, self.ts, self.tc) = (1, 0, "02", "00");
+            self
+        }
+        fn app<'b>(self, app: &'b str) -> F<'b>
+        where
+            Self: 'b,
+        {
+            F {
+                app: Some(app),
+                ..self
+            }
+        }
+        fn json(&self) -> String {
+            let t = rfc3339(EveTime(self.t)).replace('Z', "+0000");
+            let app = self
+                .app
+                .map(|a| format!(r#""app_proto":"{a}","#))
+                .unwrap_or_default();
+            let tcp = if self.proto == "TCP" {
+                let both = u8::from_str_radix(self.ts, 16).unwrap()
+                    | u8::from_str_radix(self.tc, 16).unwrap();
+                format!(
+                    r#","tcp":{{"tcp_flags":"{both:02x}","tcp_flags_ts":"{}","tcp_flags_tc":"{}"}}"#,
+                    self.ts, self.tc
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                r#"{{"timestamp":"{t}","flow_id":{},"event_type":"flow","src_ip":"{}","src_port":40000,"dest_ip":"{}","dest_port":{},"proto":"{}",{app}"flow":{{"pkts_toserver":{},"pkts_toclient":{},"bytes_toserver":300,"bytes_toclient":200,"start":"{t}","end":"{t}","age":1,"state":"closed"}}{tcp}}}"#,
+                self.t / 1000,
+                self.src,
+                self.dst,
+                self.dport,
+                self.proto,
+                self.to_server,
+                self.to_client
+            )
+        }
+    }
+
+    fn dns_query(src: &str, name: &str, rrtype: &str, t: i64) -> String {
+        let ts = rfc3339(EveTime(t)).replace('Z', "+0000");
+        format!(
+            r#"{{"timestamp":"{ts}","flow_id":{},"event_type":"dns","src_ip":"{src}","src_port":5000,"dest_ip":"192.168.1.1","dest_port":53,"proto":"UDP","dns":{{"type":"query","id":1,"rrname":"{name}","rrtype":"{rrtype}","tx_id":0}}}}"#,
+            t / 1000
+        )
+    }
+
+    fn http(src: &str, status: u16, t: i64) -> String {
+        let ts = rfc3339(EveTime(t)).replace('Z', "+0000");
+        format!(
+            r#"{{"timestamp":"{ts}","flow_id":{},"event_type":"http","src_ip":"{src}","src_port":5000,"dest_ip":"192.168.1.10","dest_port":80,"proto":"TCP","http":{{"hostname":"cam.home","url":"/","http_method":"GET","status":{status}}}}}"#,
+            t / 1000
+        )
+    }
+
+    fn run(recs: impl IntoIterator<Item = String>) -> Vec<Decision> {
+        let mut p = Pipeline::with_parts(
+            DetectConfig::default(),
+            NetworkModel::default(),
+            DecisionConfig::default(),
+        );
+        for r in recs {
+            p.handle(r.as_bytes()).unwrap();
+        }
+        p.drain_decisions().collect()
+    }
+
+    fn brief(ds: &[Decision]) -> Vec<(String, Action, Reason)> {
+        ds.iter()
+            .map(|d| (d.target.to_string(), d.action, d.reason))
+            .collect()
+    }
+
+    fn outside(i: u32) -> std::net::Ipv4Addr {
+        std::net::Ipv4Addr::from(0xCB00_7100u32 + (i % 250) + ((i / 250) << 8)) // 203.0.113.x+
+    }
+
+    #[test]
+    fn slow_scan_of_a_home_device_is_quarantined_with_its_evidence() {
+        // One SYN every 6 s to telnet on distinct outside hosts: never 16 in 10 s.
+        let ds = run((0..60).map(|i| {
+            f("192.168.1.20", outside(i), 23, T0 + i as i64 * 6 * S)
+                .syn_probe()
+                .json()
+        }));
+        assert_eq!(
+            brief(&ds),
+            [("192.168.1.20".into(), Action::Quarantine, Reason::SlowScan)]
+        );
+        let d = &ds[0];
+        assert_eq!((d.evidence.observed, d.evidence.threshold), (40, 40));
+        assert!(
+            d.summary.contains("40 of 40 distinct contacts failed"),
+            "{}",
+            d.summary
+        );
+    }
+
+    #[test]
+    fn answered_browsing_and_retrying_clients_are_not_scans() {
+        // A browser: 120 distinct CDN hosts, every one answered.
+        let browse =
+            (0..120).map(|i| f("192.168.1.21", outside(i), 443, T0 + i as i64 * S / 2).json());
+        // A device without internet: its stack retries SYNs (5 each) to 60 cloud hosts.
+        let retry = (0..60).map(|i| {
+            let mut r = f("192.168.1.22", outside(i), 8443, T0 + i as i64 * 10 * S).syn_probe();
+            r.to_server = 5;
+            r.json()
+        });
+        let ds = run(browse.chain(retry));
+        assert!(
+            ds.is_empty(),
+            "{:?}",
+            ds.iter().map(|d| &d.summary).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn login_guessing_counts_sessions_by_protocol_on_any_port() {
+        // hydra against sshd on port 2200: 12 short ssh sessions within a minute.
+        let ds = run((0..12).map(|i| {
+            f("203.0.113.50", "192.168.1.10", 2200, T0 + i * 4 * S)
+                .app("ssh")
+                .json()
+        }));
+        assert_eq!(
+            brief(&ds),
+            [("203.0.113.50".into(), Action::Block, Reason::BruteForce)]
+        );
+        assert!(
+            ds[0].summary.contains("ssh on 192.168.1.10 port 2200"),
+            "{}",
+            ds[0].summary
+        );
+        // Slowly: 40 sessions, one every 30 s.
+        let ds = run((0..40).map(|i| {
+            f("203.0.113.51", "192.168.1.10", 21, T0 + i * 30 * S)
+                .app("ftp")
+                .json()
+        }));
+        assert_eq!(brief(&ds).len(), 1);
+        assert!(ds[0].summary.contains("slowly"), "{}", ds[0].summary);
+    }
+
+    #[test]
+    fn a_device_reconnecting_to_its_broker_is_not_guessing_but_one_spraying_hosts_is() {
+        let loop_ = (0..200).map(|i| {
+            f("192.168.1.30", "198.51.100.7", 1883, T0 + i * 3 * S)
+                .app("mqtt")
+                .json()
+        });
+        // Its rhythm may be reported as beaconing (alert-only); it is never blocked.
+        let ds = run(loop_);
+        assert!(
+            ds.iter()
+                .all(|d| d.action == Action::AlertOnly && d.reason == Reason::Beaconing),
+            "{:?}",
+            brief(&ds)
+        );
+        let spray = (0..30u32).map(|i| {
+            f("192.168.1.31", outside(i % 5), 23, T0 + i as i64 * S)
+                .app("telnet")
+                .json()
+        });
+        let ds = run(spray);
+        assert_eq!(
+            brief(&ds),
+            [(
+                "192.168.1.31".into(),
+                Action::Quarantine,
+                Reason::BruteForce
+            )]
+        );
+    }
+
+    #[test]
+    fn http_authentication_failures_are_login_guessing() {
+        let ds = run((0..12).map(|i| http("198.51.100.9", 401, T0 + i * S)));
+        assert_eq!(
+            brief(&ds),
+            [("198.51.100.9".into(), Action::Block, Reason::BruteForce)]
+        );
+        assert!(run((0..50).map(|i| http("198.51.100.9", 200, T0 + i * S))).is_empty());
+    }
+
+    #[test]
+    fn regular_contacts_are_beaconing_with_jitter_tolerated_irregular_ones_not() {
+        // Every 2-4 s (deterministic pseudo-jitter) for two minutes: one alert.
+        let mut t = T0;
+        let mut recs = Vec::new();
+        for i in 0..40u64 {
+            recs.push(f("192.168.1.40", "198.51.100.66", 443, t).json());
+            t += 2 * S + ((i * 7919) % 2_000) as i64 * 1_000;
+        }
+        let ds = run(recs);
+        assert_eq!(
+            brief(&ds),
+            [("192.168.1.40".into(), Action::AlertOnly, Reason::Beaconing)]
+        );
+        assert!(
+            ds[0].summary.contains("198.51.100.66 port 443"),
+            "{}",
+            ds[0].summary
+        );
+        // Bursty use of one server (a person browsing): gaps of 1 s to 60 s.
+        let mut t = T0;
+        let mut recs = Vec::new();
+        for i in 0..40u64 {
+            recs.push(f("192.168.1.41", "198.51.100.66", 443, t).json());
+            t += [1, 60, 2, 30, 5, 1, 45, 10][i as usize % 8] * S;
+        }
+        assert!(run(recs).is_empty());
+    }
+
+    #[test]
+    fn dns_tunnels_are_named_by_domain_normal_lookups_are_not() {
+        let tunnel = (0..40).map(|i| {
+            dns_query(
+                "192.168.1.50",
+                &format!("{:032x}.t.example.net", (i as u128) * 0x9e37_79b9_7f4a_7c15),
+                "NULL",
+                T0 + i * S,
+            )
+        });
+        let ds = run(tunnel);
+        assert_eq!(
+            brief(&ds),
+            [("192.168.1.50".into(), Action::AlertOnly, Reason::DnsTunnel)]
+        );
+        assert!(
+            ds[0].summary.contains("domain example.net"),
+            "{}",
+            ds[0].summary
+        );
+        // A phone resolving 60 short names under one CDN domain.
+        let cdn = (0..60).map(|i| {
+            dns_query(
+                "192.168.1.51",
+                &format!("img{i}.cdn.example.org"),
+                "A",
+                T0 + i * S,
+            )
+        });
+        assert!(run(cdn).is_empty());
+    }
+
+    #[test]
+    fn the_home_resolver_is_not_a_tunnel_source() {
+        // Clients ask the resolver (192.168.1.1), which forwards the same names upstream.
+        let mut recs = vec![dns_query("192.168.1.52", "a.example.com", "A", T0)];
+        recs.extend((0..40).map(|i| {
+            dns_query(
+                "192.168.1.1",
+                &format!("{:040x}.t.example.net", i as u128 * 77_777_777),
+                "TXT",
+                T0 + S + i * S,
+            )
+        }));
+        assert!(run(recs).is_empty());
+    }
+
+    #[test]
+    fn service_probes_of_one_port_are_a_service_scan() {
+        // The port speaks ssh; probes of other protocols and unrecognised ones follow.
+        let mut recs = vec![f("203.0.113.60", "192.168.1.10", 22, T0).app("ssh").json()];
+        for i in 1..10 {
+            let app = ["failed", "http", "tls", ""][i as usize % 4];
+            let r = f("203.0.113.60", "192.168.1.10", 22, T0 + i * S / 2);
+            recs.push(if app.is_empty() {
+                r.json()
+            } else {
+                r.app(app).json()
+            });
+        }
+        let ds = run(recs);
+        assert_eq!(
+            brief(&ds),
+            [("203.0.113.60".into(), Action::Block, Reason::ServiceScan)]
+        );
+        // A client of an unrecognised protocol reconnecting often is not probing.
+        assert!(
+            run((0..30).map(|i| f("203.0.113.61", "192.168.1.10", 9999, T0 + i * S).json()))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn nmap_host_discovery_and_half_open_probes_are_a_scanner_fingerprint() {
+        // nmap -sV -p 22 as root: ICMP timestamp, SYN to 443 (closed), bare ACK to 80, a
+        // half-open SYN to 22, then one ssh session for the version.
+        let a = "203.0.113.14";
+        let mut closed = f(a, "192.168.1.10", 443, T0).syn_probe();
+        (closed.to_client, closed.tc) = (1, "14");
+        let mut ack = f(a, "192.168.1.10", 80, T0 + 1);
+        (ack.to_server, ack.to_client, ack.ts, ack.tc) = (1, 1, "00", "00");
+        let mut half = f(a, "192.168.1.10", 22, T0 + 2);
+        (half.to_server, half.to_client, half.ts, half.tc) = (2, 1, "06", "12");
+        let ts = rfc3339(EveTime(T0 + 3)).replace('Z', "+0000");
+        let icmp = format!(
+            r#"{{"timestamp":"{ts}","event_type":"flow","src_ip":"{a}","dest_ip":"192.168.1.10","proto":"ICMP","icmp_type":13,"icmp_code":0,"flow":{{"pkts_toserver":1,"pkts_toclient":1,"start":"{ts}","age":0}}}}"#
+        );
+        let ssh = f(a, "192.168.1.10", 22, T0 + 4).app("ssh");
+        let ds = run([closed.json(), ack.json(), icmp, half.json(), ssh.json()]);
+        assert_eq!(brief(&ds), [(a.into(), Action::Block, Reason::ScanProbes)]);
+        assert!(
+            ds[0].summary.contains("ICMP timestamp"),
+            "{}",
+            ds[0].summary
+        );
+        // An ordinary client: a refused connection, then a working one.
+        let mut refused = f("203.0.113.70", "192.168.1.10", 443, T0).syn_probe();
+        (refused.to_client, refused.tc) = (1, "14");
+        let ok = f("203.0.113.70", "192.168.1.10", 22, T0 + S).app("ssh");
+        assert!(run([refused.json(), ok.json()]).is_empty());
+    }
+
+    /// The per-source memory the module docs state.
+    #[test]
+    fn state_sizes() {
+        assert_eq!(std::mem::size_of::<(IpAddr, Long)>(), 160);
+        assert_eq!(std::mem::size_of::<Service>(), 104);
+        assert_eq!(std::mem::size_of::<Beacon>(), 240);
+        assert_eq!(std::mem::size_of::<(IpAddr, Target)>(), 224);
+    }
+
+    #[test]
+    fn base_domains() {
+        assert_eq!(base_domain("a.b.example.com"), "example.com");
+        assert_eq!(base_domain("x.tunnel.example.co.uk."), "example.co.uk");
+        assert_eq!(base_domain("example.com"), "example.com");
+        assert_eq!(base_domain("localhost"), "localhost");
+    }
+
+    #[test]
+    fn responses_are_checked() {
+        let mut c = BehaviourConfig::default();
+        assert!(c.validate().is_ok());
+        c.slow_scan.response.inbound = Action::Quarantine;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .contains("slow-scan.response.inbound"));
+        let mut c = BehaviourConfig::default();
+        c.beaconing.min_contacts = 100;
+        assert!(c.validate().unwrap_err().contains("beaconing.min-contacts"));
+    }
+}
