@@ -16,7 +16,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use suriguard_decision::Decision;
 use suriguard_detect::{IngestStats, Pipeline};
-use suriguard_enforce::{EnforceStats, LogLevel};
+use suriguard_enforce::EnforceStats;
 use suriguard_guard::{
     DecisionSink, GuardConfig, Note, PluginSettings, PluginStats, SinkStats, WriteStats,
 };
@@ -102,18 +102,7 @@ impl Output {
         // journal is reported at start-up with a clear line. Only the plugin's own
         // sections are read: a mistake in [notify] or [misp] is suriguardctl's to report.
         let config = GuardConfig::load(settings.config.as_deref()).map_err(|e| e.to_string())?;
-        let guard = suriguard_guard::start(
-            &config,
-            Box::new(|level, msg| {
-                let level = match level {
-                    LogLevel::Info => host::NOTICE,
-                    LogLevel::Warning => host::WARNING,
-                    LogLevel::Error => host::ERROR,
-                };
-                sclog!(level, "{msg}");
-            }),
-        )
-        .map_err(|e| e.to_string())?;
+        let guard = suriguard_guard::start(&config).map_err(|e| e.to_string())?;
         for note in &guard.notes {
             match note {
                 Note::Info(line) => sclog!(host::NOTICE, "{line}"),

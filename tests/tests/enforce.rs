@@ -93,17 +93,36 @@ fn start(cfg: EnforceConfig, journal: &Path) -> EnforcerHandle {
 fn start_logged(cfg: EnforceConfig, journal: &Path) -> (EnforcerHandle, Arc<Mutex<Vec<String>>>) {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let keep = Arc::clone(&lines);
-    let h = suriguard_enforce::start(EnforcerSetup {
-        cfg,
-        net: net(),
-        journal: journal.to_owned(),
-        log: Box::new(move |lvl, msg| {
-            eprintln!("enforcer {lvl:?}: {msg}");
-            keep.lock().unwrap().push(msg.to_owned());
-        }),
-    })
-    .unwrap();
+    // The enforcer thread logs through the subscriber in force where it starts.
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .without_time()
+        .with_writer(move || Keep(Arc::clone(&keep)))
+        .finish();
+    let h = tracing::subscriber::with_default(subscriber, || {
+        suriguard_enforce::start(EnforcerSetup {
+            cfg,
+            net: net(),
+            journal: journal.to_owned(),
+        })
+        .unwrap()
+    });
     (h, lines)
+}
+
+/// A log line sink for [`start_logged`].
+struct Keep(Arc<Mutex<Vec<String>>>);
+
+impl std::io::Write for Keep {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let line = String::from_utf8_lossy(buf).into_owned();
+        eprint!("enforcer: {line}");
+        self.0.lock().unwrap().push(line);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn decision(target: &str, action: Action, ttl: u64) -> Decision {

@@ -392,22 +392,11 @@ impl Drop for EnforcerHandle {
     }
 }
 
-/// How the enforcer thread reports what it does (the plugin logs through Suricata).
-pub type LogFn = Box<dyn Fn(LogLevel, &str) + Send>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogLevel {
-    Info,
-    Warning,
-    Error,
-}
-
 /// Everything the enforcer needs.
 pub struct EnforcerSetup {
     pub cfg: EnforceConfig,
     pub net: NetworkModel,
     pub journal: PathBuf,
-    pub log: LogFn,
 }
 
 /// Starts the enforcer thread. It loads the journal, sets nftables up and re-applies
@@ -415,9 +404,12 @@ pub struct EnforcerSetup {
 /// (`cfg.backend` is the caller's to honour: this always enforces with nftables.)
 pub fn start(setup: EnforcerSetup) -> std::io::Result<EnforcerHandle> {
     let (tx, rx) = crossbeam_channel::bounded(setup.cfg.queue_size);
+    // The thread reports through the caller's `tracing` subscriber (the plugin's forwards
+    // to Suricata's log; a test's keeps the lines).
+    let dispatch = tracing::dispatcher::get_default(|d| d.clone());
     let thread = std::thread::Builder::new()
         .name("SG-enforce".into())
-        .spawn(move || run(setup, rx))?;
+        .spawn(move || tracing::dispatcher::with_default(&dispatch, || run(setup, rx)))?;
     Ok(EnforcerHandle {
         tx: Some(tx),
         dropped: 0,
@@ -438,7 +430,6 @@ struct State {
     next_retry: Instant,
     retry: Duration,
     stats: EnforceStats,
-    log: LogFn,
 }
 
 impl State {
@@ -446,13 +437,10 @@ impl State {
         self.stats.apply_errors += 1;
         let msg = format!("{what}: {e}");
         if self.healthy || self.stats.last_error.as_deref() != Some(&msg) {
-            (self.log)(
-                LogLevel::Error,
-                &format!(
+            tracing::error!(
                     "{msg}; decisions stay journaled and are re-applied every {} s until nftables accepts them",
                     self.retry.as_secs()
-                ),
-            );
+                );
         }
         self.stats.last_error = Some(msg);
         self.healthy = false;
@@ -474,12 +462,9 @@ impl State {
         self.stats.applied += n as u64;
         self.stats.reapplies += 1;
         if !self.healthy || n > 0 {
-            (self.log)(
-                LogLevel::Info,
-                &format!(
-                    "nftables table inet {} ready; {n} element(s) in force re-applied",
-                    self.nft.config().table,
-                ),
+            tracing::info!(
+                "nftables table inet {} ready; {n} element(s) in force re-applied",
+                self.nft.config().table,
             );
         }
         self.healthy = true;
@@ -529,10 +514,7 @@ impl State {
         }
         if let Err(e) = self.journal.append(&entries) {
             self.stats.journal_errors += 1;
-            (self.log)(
-                LogLevel::Error,
-                &format!("cannot write the enforcement journal: {e}"),
-            );
+            tracing::error!("cannot write the enforcement journal: {e}");
         }
         let nft = self.nft.clone();
         if !self.healthy {
@@ -547,10 +529,7 @@ impl State {
                 }
             }
             Err(NftError::Missing(m)) => {
-                (self.log)(
-                    LogLevel::Warning,
-                    &format!("our nftables objects are gone ({m}); setting them up again"),
-                );
+                tracing::warn!("our nftables objects are gone ({m}); setting them up again");
                 if self.reapply() {
                     for t0 in waiting {
                         self.stats.record_latency(t0.elapsed());
@@ -573,7 +552,7 @@ impl State {
                 if refused > 0 {
                     self.stats.apply_errors += 1;
                     let msg = format!("nft refused {refused} element(s) of a batch: {m}");
-                    (self.log)(LogLevel::Warning, &msg);
+                    tracing::warn!("{msg}");
                     self.stats.last_error = Some(msg);
                 }
             }
@@ -596,21 +575,13 @@ impl State {
 
 /// The enforcer thread's body.
 fn run(setup: EnforcerSetup, rx: Receiver<Msg>) -> EnforceStats {
-    let EnforcerSetup {
-        cfg,
-        net,
-        journal,
-        log,
-    } = setup;
+    let EnforcerSetup { cfg, net, journal } = setup;
     let (journal, loaded) = match Journal::open_compacted(&journal, now_secs()) {
         Ok(x) => x,
         Err(e) => {
-            log(
-                LogLevel::Error,
-                &format!(
-                    "cannot open the enforcement journal {}: {e}; enforcing without persistence",
-                    journal.display()
-                ),
+            tracing::error!(
+                "cannot open the enforcement journal {}: {e}; enforcing without persistence",
+                journal.display()
             );
             (Journal::disabled(), Vec::new())
         }
@@ -628,7 +599,6 @@ fn run(setup: EnforcerSetup, rx: Receiver<Msg>) -> EnforceStats {
         next_retry: Instant::now(),
         retry: Duration::from_secs(cfg.retry_secs),
         stats: EnforceStats::default(),
-        log,
     };
     st.reapply();
     let interval = Duration::from_millis(cfg.batch_interval_ms);

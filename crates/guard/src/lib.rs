@@ -28,7 +28,7 @@ pub use stats::{PluginStats, WriteStats};
 
 use suriguard_decision::DecisionLog;
 use suriguard_detect::Pipeline;
-use suriguard_enforce::{Backend, EnforcerSetup, LogFn};
+use suriguard_enforce::{Backend, EnforcerSetup};
 
 /// Why the IPS could not start.
 #[derive(Debug, Error)]
@@ -60,8 +60,9 @@ pub enum Note {
 }
 
 /// Opens the journal, starts the enforcer (unless `backend = "none"`) and builds the
-/// pipeline. `log` is how the enforcer thread reports (the plugin: Suricata's log).
-pub fn start(cfg: &GuardConfig, log: LogFn) -> Result<Guard, GuardError> {
+/// pipeline. The enforcer thread reports through `tracing` (the plugin forwards it to
+/// Suricata's log).
+pub fn start(cfg: &GuardConfig) -> Result<Guard, GuardError> {
     let journal = cfg.decisions_log();
     let decisions = DecisionLog::open(&journal).map_err(|source| GuardError::Journal {
         path: journal,
@@ -73,7 +74,6 @@ pub fn start(cfg: &GuardConfig, log: LogFn) -> Result<Guard, GuardError> {
                 cfg: cfg.enforce.clone(),
                 net: cfg.network_model(),
                 journal: cfg.enforce_journal(),
-                log,
             })
             .map_err(GuardError::Enforcer)?,
         ),

@@ -76,7 +76,6 @@ fn main() {
         cfg: cfg.clone(),
         net: net.clone(),
         journal: dir.path().join("enforce.jsonl"),
-        log: Box::new(|_, m| eprintln!("enforcer: {m}")),
     })
     .unwrap();
     std::thread::sleep(Duration::from_millis(500)); // setup done
