@@ -25,6 +25,24 @@ PKGS=(
     python3-yaml      # the MISP test server reads MISP's openapi.yaml
     jq                # demo output formatting
     make
+    nmap              # real-tool lab (scripts/lab/real-tools.sh): scanners
+    masscan           # real-tool lab
+    hping3            # real-tool lab: floods
+    hydra             # real-tool lab: brute force
+    iodine            # real-tool lab: DNS tunnel (iodine/iodined)
+    dns2tcp           # real-tool lab: DNS tunnel (dns2tcpc/dns2tcpd)
+    openssh-server    # real-tool lab: sshd target
+    openssh-client    # real-tool lab: ssh-admin client, ssh-keygen
+    vsftpd            # real-tool lab: FTP target
+    mosquitto         # real-tool lab: MQTT brokers
+    mosquitto-clients # real-tool lab: MQTT sensors and brute force
+    tcpdump           # real-tool lab: capture fallback
+    inetutils-inetd   # real-tool lab: runs telnetd
+    inetutils-telnetd # real-tool lab: telnet target
+    inetutils-telnet  # real-tool lab
+    dnsmasq-base      # real-tool lab: home resolver and outside DNS
+    chrony            # real-tool lab: NTP server and clients
+    curl              # real-tool lab: HTTP(S) clients
 )
 
 need_root
@@ -56,6 +74,13 @@ SRC
 fi
 
 export DEBIAN_FRONTEND=noninteractive
+# Packages such as openssh-server, vsftpd, mosquitto and chrony would start system services on
+# install; a temporary policy-rc.d (exit 101) forbids that. Ours is removed again on exit.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -qq
 # suricata must come from backports (bookworm itself ships 6.0).
 apt-get install -y -qq -t bookworm-backports suricata
