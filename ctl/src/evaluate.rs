@@ -171,8 +171,13 @@ pub struct CaptureResult {
     pub sources: u64,
     pub decisions: u64,
     /// Decisions (target, reason, action) the plugin made live but the replay did not,
-    /// or the other way round: must be empty.
+    /// or the other way round.
     pub live_differs: Vec<String>,
+    /// The same by (target, action) only: which addresses were blocked, quarantined or
+    /// alerted. Records reach the plugin in Suricata's output order and the replay in
+    /// event-time order, so when two detectors trip for one source the first reason can
+    /// differ; what is done to whom must not.
+    pub live_action_differs: Vec<String>,
 }
 
 /// The whole evaluation.
@@ -210,7 +215,8 @@ pub fn run(manifest: &Path, cfg: &Config, setup: &SuricataSetup) -> Result<Evalu
             records: report.records,
             sources: flows.len() as u64,
             decisions: report.decisions.len() as u64,
-            live_differs: differences(&run.live, &report.decisions),
+            live_differs: differences(&run.live, &report.decisions, key),
+            live_action_differs: differences(&run.live, &report.decisions, action_key),
         });
         sources.extend(score(&name, spec, &flows, &report.decisions));
     }
@@ -248,7 +254,15 @@ fn key(d: &Decision) -> String {
     format!("{} {} {}", d.target, d.reason.as_str(), d.action.as_str())
 }
 
-fn differences(live: &[Decision], replay: &[Decision]) -> Vec<String> {
+fn action_key(d: &Decision) -> String {
+    format!("{} {}", d.target, d.action.as_str())
+}
+
+fn differences(
+    live: &[Decision],
+    replay: &[Decision],
+    key: fn(&Decision) -> String,
+) -> Vec<String> {
     let a: BTreeSet<String> = live.iter().map(key).collect();
     let b: BTreeSet<String> = replay.iter().map(key).collect();
     a.symmetric_difference(&b)
@@ -414,8 +428,16 @@ pub fn table(e: &Evaluation) -> String {
         t.recall,
     );
     for c in &e.captures {
-        for d in &c.live_differs {
-            out.push_str(&format!("  {}: {d}\n", c.capture));
+        if !c.live_action_differs.is_empty() {
+            for d in &c.live_action_differs {
+                out.push_str(&format!("  {}: live and replay differ: {d}\n", c.capture));
+            }
+        } else if !c.live_differs.is_empty() {
+            out.push_str(&format!(
+                "  {}: live and replay agree on targets and actions; first reasons differ: {}\n",
+                c.capture,
+                c.live_differs.join("; ")
+            ));
         }
     }
     out.push_str("\nREASON                 ATTACKS  BENIGN-BLOCKED  BENIGN-ALERTED\n");
@@ -552,10 +574,14 @@ mod tests {
     fn live_and_replay_differences_are_named() {
         let a = vec![decision("203.0.113.1", Action::Block, Reason::PortScan)];
         let b = vec![decision("203.0.113.2", Action::Block, Reason::PortScan)];
-        let d = differences(&a, &b);
+        let d = differences(&a, &b, key);
         assert_eq!(d.len(), 2);
         assert!(d[0].starts_with("live only: 203.0.113.1"));
-        assert!(differences(&a, &a).is_empty());
+        assert!(differences(&a, &a, key).is_empty());
+        // Another reason for the same target and action: a reason difference only.
+        let c = vec![decision("203.0.113.1", Action::Block, Reason::ScanProbes)];
+        assert_eq!(differences(&a, &c, key).len(), 2);
+        assert!(differences(&a, &c, action_key).is_empty());
     }
 
     #[test]

@@ -74,6 +74,8 @@ pub enum Reason {
     DnsTunnel,
     /// A home host under a flood from many (often spoofed) sources.
     FloodTarget,
+    /// A home device sending far more than its own history.
+    VolumeAnomaly,
 }
 
 impl Reason {
@@ -95,6 +97,7 @@ impl Reason {
             Reason::Beaconing => "beaconing",
             Reason::DnsTunnel => "dns-tunnel",
             Reason::FloodTarget => "flood-target",
+            Reason::VolumeAnomaly => "volume-anomaly",
         }
     }
 }

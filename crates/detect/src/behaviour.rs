@@ -33,7 +33,7 @@
 //! [`SlowScan::max_contacts`] contacts (24 bytes each), 8 login services (104 bytes) and
 //! 4 probed ports (64 bytes), all grown only as used; per home device, up to 32 beacon
 //! candidates (240 bytes) and 8 DNS domains (up to 2 × threshold name hashes each); per
-//! home host under unanswered inbound traffic, 224 bytes. The tables hold at most
+//! home host under unanswered inbound traffic, 608 bytes. The tables hold at most
 //! `max-sources` entries each, the longest idle evicted first.
 
 use std::collections::HashMap;
@@ -161,10 +161,10 @@ impl Default for LoginGuessing {
                 21, 22, 23, 25, 110, 143, 1883, 2222, 2323, 3306, 3389, 5432, 5900,
             ],
             window: 60.0,
-            threshold: 10,
+            threshold: 6,
             long_window: 1800.0,
-            long_threshold: 40,
-            max_session_secs: 60,
+            long_threshold: 20,
+            max_session_secs: 120,
             http_failures: 12,
             home_min_hosts: 3,
             response: Response::new(Action::Block, Action::Quarantine),
@@ -254,6 +254,32 @@ impl Default for DnsTunnel {
     }
 }
 
+/// `[detect.volume]`: uploads far beyond a device's own history (exfiltration).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct VolumeAnomaly {
+    pub enabled: bool,
+    /// Seconds per window.
+    pub window: f64,
+    /// Bytes a home device sends out within one window, at least...
+    pub min_bytes: u64,
+    /// ... and at least this many times its largest earlier window.
+    pub ratio: f64,
+    pub response: Response,
+}
+
+impl Default for VolumeAnomaly {
+    fn default() -> Self {
+        VolumeAnomaly {
+            enabled: true,
+            window: 600.0,
+            min_bytes: 100_000_000,
+            ratio: 10.0,
+            response: Response::new(Action::AlertOnly, Action::AlertOnly),
+        }
+    }
+}
+
 /// `[detect.flood-target]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
@@ -287,6 +313,7 @@ pub struct BehaviourConfig {
     pub beaconing: Beaconing,
     pub dns_tunnel: DnsTunnel,
     pub flood_target: FloodTarget,
+    pub volume: VolumeAnomaly,
 }
 
 impl BehaviourConfig {
@@ -298,6 +325,7 @@ impl BehaviourConfig {
             ("service-scan", self.service_scan.window),
             ("dns-tunnel", self.dns_tunnel.window),
             ("flood-target", self.flood_target.window),
+            ("volume", self.volume.window),
         ] {
             if !(w > 0.0 && w <= 86_400.0) {
                 return Err(format!(
@@ -341,6 +369,7 @@ impl BehaviourConfig {
         self.service_scan.response.validate("service-scan")?;
         self.beaconing.response.validate("beaconing")?;
         self.dns_tunnel.response.validate("dns-tunnel")?;
+        self.volume.response.validate("volume")?;
         Ok(())
     }
 
@@ -436,18 +465,42 @@ struct Device {
     last_seen: i64,
     beacons: Vec<Beacon>,
     domains: Vec<Domain>,
+    volume: Volume,
+}
+
+/// A home device's uploads to the outside, per window.
+#[derive(Debug, Default)]
+struct Volume {
+    /// Window number (time / window) of `bytes`.
+    window: i64,
+    bytes: u64,
+    /// The largest window total seen before the current one.
+    peak: u64,
+    /// The largest single upload of the current window.
+    top: Option<(IpAddr, u16, u64)>,
+    decided: bool,
 }
 
 /// A home host receiving unanswered inbound flows.
 #[derive(Debug, Default)]
 struct Target {
     last_seen: i64,
-    unanswered: WindowCount,
-    /// Linear-counting bitmap of sources in the current window.
-    bits: [u64; 16],
+    /// The latest [`EPOCHS`] windows (time / window), each counted on its own so the
+    /// order flow records arrive in does not matter (Suricata writes a flood's flows
+    /// when they time out, in hash order).
+    epochs: [Epoch; EPOCHS],
+}
+
+const EPOCHS: usize = 4;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Epoch {
     epoch: i64,
+    unanswered: u32,
     port: u16,
-    decided_epoch: i64,
+    decided: bool,
+    /// Linear-counting bitmap of the sources.
+    bits: [u64; 16],
 }
 
 /// The state and logic of every detector in this module.
@@ -570,8 +623,11 @@ impl Behaviour {
             out = self.flood_target(src, dst, dport, t);
         }
         if dir == Direction::Outbound {
-            let bytes = flow.bytes_toserver.unwrap_or(0) + flow.bytes_toclient.unwrap_or(0);
+            let up = flow.bytes_toserver.unwrap_or(0);
+            let bytes = up + flow.bytes_toclient.unwrap_or(0);
             let p = self.beacon(src, dst, dport, rec.proto, t, bytes, net);
+            out = out.or(p);
+            let p = self.upload(src, dst, dport, t, up, net);
             out = out.or(p);
         }
         let c = &self.cfg;
@@ -582,13 +638,15 @@ impl Behaviour {
         } else {
             None
         };
+        // A session: answered and, for TCP, a handshake the client completed.
+        let session = answered && !no_handshake;
         let login =
-            if c.login_guessing.enabled && answered && age <= c.login_guessing.max_session_secs {
+            if c.login_guessing.enabled && session && age <= c.login_guessing.max_session_secs {
                 login(s, dst, dport, app, t, &c.login_guessing, net, dir)
             } else {
                 None
             };
-        let probe = if c.service_scan.enabled && answered && tcp {
+        let probe = if c.service_scan.enabled && session && tcp {
             probe(s, dst, dport, app, t, &c.service_scan)
         } else {
             None
@@ -982,27 +1040,95 @@ impl Behaviour {
         })
     }
 
+    fn upload(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        port: u16,
+        t: i64,
+        up: u64,
+        net: &NetworkModel,
+    ) -> Option<Proposal> {
+        let c = &self.cfg.volume;
+        if !c.enabled || !net.is_home(src) || up == 0 {
+            return None;
+        }
+        let w = ((c.window * SEC) as i64).max(1);
+        let d = self.devices.entry(src).or_default();
+        d.last_seen = d.last_seen.max(t);
+        let v = &mut d.volume;
+        let window = t.div_euclid(w);
+        if window > v.window {
+            v.peak = v.peak.max(v.bytes);
+            *v = Volume {
+                window,
+                peak: v.peak,
+                ..Volume::default()
+            };
+        } else if window < v.window {
+            // A flow record of an earlier window (they come when flows end).
+            return None;
+        }
+        v.bytes += up;
+        if v.top.is_none_or(|(_, _, b)| up > b) {
+            v.top = Some((dst, port, up));
+        }
+        let needed = c.min_bytes.max((v.peak as f64 * c.ratio) as u64);
+        if v.decided || v.bytes < needed {
+            return None;
+        }
+        v.decided = true;
+        let (host, hport, hb) = v.top.unwrap_or((dst, port, up));
+        let dir = net.direction(src, dst);
+        Some(Proposal {
+            target: src,
+            direction: dir,
+            time_us: t,
+            action: c.response.action(dir),
+            reason: Reason::VolumeAnomaly,
+            counter: "bytes sent to the outside",
+            observed: v.bytes,
+            threshold: needed,
+            window: c.window,
+            detail: Some(format!(
+                "largest upload {hb} bytes to {host} port {hport}; the device's busiest earlier window sent {} bytes",
+                v.peak
+            )),
+            confidence: threshold_confidence(v.bytes, needed).min(0.85),
+            example_flow_ids: Vec::new(),
+            model: None,
+        })
+    }
+
     fn flood_target(&mut self, src: IpAddr, dst: IpAddr, port: u16, t: i64) -> Option<Proposal> {
         let c = &self.cfg.flood_target;
         if !c.enabled {
             return None;
         }
-        let w = (c.window * SEC) as i64;
+        let w = ((c.window * SEC) as i64).max(1);
         let tg = self.targets.entry(dst).or_default();
         tg.last_seen = tg.last_seen.max(t);
-        let epoch = t.div_euclid(w.max(1));
-        if epoch > tg.epoch {
-            tg.bits = [0; 16];
-            tg.epoch = epoch;
+        let epoch = t.div_euclid(w);
+        let slot = epoch.rem_euclid(EPOCHS as i64) as usize;
+        let e = &mut tg.epochs[slot];
+        if e.epoch != epoch {
+            if e.epoch > epoch {
+                return None; // older than the windows kept
+            }
+            *e = Epoch {
+                epoch,
+                ..Epoch::default()
+            };
         }
         let h = hash64(src);
-        tg.bits[(h % 16) as usize] |= 1 << ((h >> 8) % 64);
-        let n = tg.unanswered.add(t, slot(c.window)) as u64;
-        tg.port = port;
-        if n < c.threshold || tg.decided_epoch == epoch {
+        e.bits[(h % 16) as usize] |= 1 << ((h >> 8) % 64);
+        e.unanswered += 1;
+        e.port = port;
+        let n = e.unanswered as u64;
+        if n < c.threshold || e.decided {
             return None;
         }
-        let zeros: u32 = tg.bits.iter().map(|b| b.count_zeros()).sum();
+        let zeros: u32 = e.bits.iter().map(|b| b.count_zeros()).sum();
         let m = 1024.0;
         let sources = if zeros == 0 {
             1024
@@ -1012,7 +1138,7 @@ impl Behaviour {
         if sources < c.min_sources {
             return None;
         }
-        tg.decided_epoch = epoch;
+        e.decided = true;
         Some(Proposal {
             target: dst,
             direction: Direction::Inbound,
@@ -1583,13 +1709,51 @@ mod tests {
         assert!(run([refused.json(), ok.json()]).is_empty());
     }
 
+    #[test]
+    fn an_upload_far_beyond_the_devices_history_is_a_volume_alert() {
+        let up = |src: &str, t: i64, bytes: u64| {
+            f(src, "198.51.100.90", 80, t).json().replace(
+                r#""bytes_toserver":300"#,
+                &format!(r#""bytes_toserver":{bytes}"#),
+            )
+        };
+        // Small requests, then 200 MB in one flow.
+        let mut recs: Vec<String> = (0..3)
+            .map(|i| up("192.168.1.66", T0 + i * S, 600))
+            .collect();
+        recs.push(up("192.168.1.66", T0 + 5 * S, 200_000_000));
+        let ds = run(recs);
+        assert_eq!(
+            brief(&ds),
+            [(
+                "192.168.1.66".into(),
+                Action::AlertOnly,
+                Reason::VolumeAnomaly
+            )]
+        );
+        assert!(
+            ds[0]
+                .summary
+                .contains("largest upload 200000000 bytes to 198.51.100.90"),
+            "{}",
+            ds[0].summary
+        );
+        // A camera that always uploads about 150 MB per window: one alert in its first
+        // window, none after (its own history explains the rest).
+        let recs: Vec<String> = (0..6)
+            .map(|w| up("192.168.1.67", T0 + w * 600 * S + S, 150_000_000))
+            .collect();
+        let ds = run(recs);
+        assert_eq!(ds.len(), 1, "{:?}", brief(&ds));
+    }
+
     /// The per-source memory the module docs state.
     #[test]
     fn state_sizes() {
         assert_eq!(std::mem::size_of::<(IpAddr, Long)>(), 160);
         assert_eq!(std::mem::size_of::<Service>(), 104);
         assert_eq!(std::mem::size_of::<Beacon>(), 240);
-        assert_eq!(std::mem::size_of::<(IpAddr, Target)>(), 224);
+        assert_eq!(std::mem::size_of::<(IpAddr, Target)>(), 608);
     }
 
     #[test]

@@ -27,7 +27,7 @@ use suriguard_net::{Direction, NetworkModel};
 
 use crate::behaviour::{
     Beaconing, Behaviour, BehaviourConfig, DnsTunnel, FloodTarget, LoginGuessing, ServiceScan,
-    SlowScan,
+    SlowScan, VolumeAnomaly,
 };
 use crate::window::{evict_idle, Targets, WindowCount, SLOTS};
 
@@ -177,6 +177,8 @@ pub struct DetectConfig {
     pub dns_tunnel: DnsTunnel,
     /// A home host flooded from many sources.
     pub flood_target: FloodTarget,
+    /// Uploads far beyond a device's own history.
+    pub volume: VolumeAnomaly,
 }
 
 impl DetectConfig {
@@ -188,6 +190,7 @@ impl DetectConfig {
             beaconing: self.beaconing.clone(),
             dns_tunnel: self.dns_tunnel.clone(),
             flood_target: self.flood_target.clone(),
+            volume: self.volume.clone(),
         }
     }
 }
@@ -212,6 +215,7 @@ impl Default for DetectConfig {
             beaconing: Beaconing::default(),
             dns_tunnel: DnsTunnel::default(),
             flood_target: FloodTarget::default(),
+            volume: VolumeAnomaly::default(),
         }
     }
 }
@@ -502,12 +506,15 @@ impl Engine {
         };
         let age = flow.age.unwrap_or(0);
         let c = &self.cfg;
+        // Sessions: answered, and for TCP a handshake the client completed (a SYN flood
+        // or a SYN scan answered by SYN-ACK is neither a login nor a web request).
+        let session = !no_reply && !syn_only;
         let auth = c.brute_force.enabled
             && tcp
-            && !no_reply
+            && session
             && c.brute_force.ports.contains(&dport)
             && age <= c.brute_force.max_session_secs;
-        let web = c.http_flood.enabled && !no_reply && c.http_flood.ports.contains(&dport);
+        let web = c.http_flood.enabled && session && c.http_flood.ports.contains(&dport);
         let scan_window = c
             .port_scan
             .window

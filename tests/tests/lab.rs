@@ -1,0 +1,153 @@
+//! Detection quality on real traffic, end to end: the real-tool lab (nmap, masscan,
+//! hping3, hydra, iodine, dns2tcp, curl beacons, mosquitto, chrony... between network
+//! namespaces, captured by real Suricata with af-packet) and the real IoT devices of
+//! `../shared/data/traffic/iot-sentinel/`, each through `suriguardctl evaluate`, that is
+//! real Suricata with the plugin over the capture and the canonical replay of its
+//! eve.json.
+//!
+//! The lab's capture is made by `scripts/lab/real-tools.sh` (about four minutes, cached
+//! in `target/lab/real-tools` by the script's own hash; `make test` makes it before the
+//! tests run). If it is missing this test makes it.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+use suriguard_e2e::{bin, workspace_root, Ran};
+
+fn lab_manifest() -> PathBuf {
+    let out = workspace_root().join("target/lab/real-tools");
+    let script = workspace_root().join("scripts/lab/real-tools.sh");
+    let mut cmd = Command::new(&script);
+    cmd.arg(&out);
+    Ran::run(cmd, &workspace_root()).assert_success();
+    out.join("manifest.json")
+}
+
+fn evaluate(manifest: &std::path::Path) -> Value {
+    let mut cmd = Command::new(bin("suriguardctl"));
+    cmd.args(["-o", "json", "evaluate", "--manifest"])
+        .arg(manifest)
+        .arg("--plugin")
+        .arg(bin("libsuriguard.so"))
+        .arg("--suricata-config")
+        .arg(workspace_root().join("suricata-conf/suricata-minimal.yaml"));
+    let ran = Ran::run(cmd, &workspace_root());
+    ran.assert_success();
+    serde_json::from_slice(&ran.output.stdout).expect("evaluate -o json prints JSON")
+}
+
+fn sources<'a>(e: &'a Value, label: &str) -> Vec<&'a Value> {
+    e["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["label"] == label)
+        .collect()
+}
+
+fn decisions(s: &Value) -> Vec<(String, String)> {
+    s["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["action"].as_str().unwrap().to_owned(),
+                d["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_real_tool_attack_is_decided_by_its_detector_and_no_benign_client_is_blocked() {
+    let e = evaluate(&lab_manifest());
+    let attacks: Vec<&Value> = sources(&e, "attack")
+        .into_iter()
+        .chain(sources(&e, "attack-target"))
+        .collect();
+    assert!(attacks.len() >= 25, "the lab lists its attacks: {e:#}");
+    for a in &attacks {
+        assert_eq!(a["ran"], true, "the lab could not run {}", a["scenario"]);
+        assert_eq!(
+            a["outcome"],
+            "hit",
+            "{} ({}) not decided by {}: {:?}",
+            a["scenario"],
+            a["ip"],
+            a["expected"],
+            decisions(a)
+        );
+    }
+    // Every detector is exercised by a real tool.
+    let reasons: BTreeSet<String> = attacks
+        .iter()
+        .flat_map(|a| decisions(a).into_iter().map(|(_, r)| r))
+        .collect();
+    for r in [
+        "brute-force",
+        "horizontal-scan",
+        "syn-flood",
+        "slow-scan",
+        "scan-probes",
+        "beaconing",
+        "dns-tunnel",
+        "volume-anomaly",
+        "flood-target",
+    ] {
+        assert!(
+            reasons.contains(r),
+            "no real tool decided by {r}: {reasons:?}"
+        );
+    }
+    // The spoofed floods: the victims get an alert, the thousands of spoofed sources
+    // nothing at all.
+    for v in sources(&e, "attack-target") {
+        assert_eq!(decisions(v), [("alert-only".into(), "flood-target".into())]);
+    }
+    // Benign clients (CDN browsing, MQTT keep-alives, a reconnect loop, NTP, DNS, a
+    // firmware download, a cloud poll, an admin's ssh) and every spoofed address: never
+    // blocked or quarantined.
+    let t = &e["totals"];
+    assert_eq!(t["benign_blocked"], 0, "{:#}", e["sources"]);
+    for s in sources(&e, "benign") {
+        assert_ne!(s["outcome"], "false-block", "{s:#}");
+    }
+    let named: BTreeSet<&str> = sources(&e, "benign")
+        .iter()
+        .filter_map(|s| s["scenario"].as_str())
+        .collect();
+    for n in [
+        "cdn-browsing",
+        "mqtt-sensors",
+        "mqtt-reconnect-loop",
+        "ntp",
+        "home-resolver",
+    ] {
+        assert!(named.contains(n), "the lab has no {n} client: {named:?}");
+    }
+    // Live in the plugin and replayed: the same addresses get the same actions.
+    for c in e["captures"].as_array().unwrap() {
+        assert_eq!(
+            c["live_action_differs"],
+            Value::Array(vec![]),
+            "live and replay disagree on {}",
+            c["capture"]
+        );
+    }
+}
+
+#[test]
+fn real_iot_devices_are_never_blocked() {
+    let manifest = workspace_root().join("tests/data/eval/iot-sentinel.json");
+    let e = evaluate(&manifest);
+    let t = &e["totals"];
+    assert!(t["benign"].as_u64().unwrap() >= 150, "{t:#}");
+    assert_eq!(t["benign_blocked"], 0, "{:#}", e["sources"]);
+    assert_eq!(e["captures"].as_array().unwrap().len(), 31);
+    for c in e["captures"].as_array().unwrap() {
+        assert_eq!(c["live_action_differs"], Value::Array(vec![]), "{c:#}");
+    }
+}
