@@ -10,7 +10,7 @@ status=0
 # The real-tool lab's capture (cached by the script's hash; about four minutes to make),
 # before the tests so its traffic does not compete with their timing.
 scripts/lab/real-tools.sh "$root/target/lab/real-tools"
-cargo test --release --workspace --locked 2>&1 | tee "$log" || status=$?
+cargo test --release --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p+0, f+0 }' "$log")
 echo
 echo "tests: ${passed} passed, ${failed} failed"

@@ -153,7 +153,10 @@ fn telnet_brute_force_is_detected() {
         (d.target.to_string().as_str(), d.reason),
         ("203.0.113.70", Reason::BruteForce)
     );
-    assert_eq!(d.evidence.threshold, 10);
+    // Login guessing by protocol (6 telnet sessions a minute) before the port heuristic
+    // (10 short sessions).
+    assert_eq!(d.evidence.threshold, 6);
+    assert!(d.summary.contains("telnet on "), "{}", d.summary);
 }
 
 #[test]
@@ -199,12 +202,26 @@ fn spoofed_flood_respects_allowlist_and_caps() {
         &cfg,
     );
     // Ten real flooders, but the per-minute cap admits five; spoofed one-SYN sources
-    // never reach a threshold; the allowlisted flooder is refused.
-    assert_eq!(ds.len(), 5, "{ds:#?}");
-    for d in &ds {
+    // never reach a threshold; the allowlisted flooder is refused. The victim gets one
+    // alert (not capped: it changes nothing in the firewall).
+    let (blocks, alerts): (Vec<_>, Vec<_>) = ds.iter().partition(|d| d.action == Action::Block);
+    assert_eq!(blocks.len(), 5, "{ds:#?}");
+    for d in &blocks {
         assert_eq!(d.reason, Reason::SynFlood);
         assert!(d.target.to_string().starts_with("203.0.113."), "{d:?}");
     }
+    let victims: Vec<_> = alerts
+        .iter()
+        .map(|d| (d.target.to_string(), d.action, d.reason))
+        .collect();
+    assert_eq!(
+        victims,
+        [(
+            "192.168.1.10".to_owned(),
+            Action::AlertOnly,
+            Reason::FloodTarget
+        )]
+    );
     let stats = run.plugin_stats();
     let gate = &stats.ingest.detect.as_ref().unwrap().gate;
     assert!(gate.rate_limited >= 5, "{gate:?}");
@@ -341,8 +358,8 @@ fn analyze_pcap_twice_gives_identical_decisions() {
     );
     assert_eq!(
         outs[0].len(),
-        11,
-        "ten real flooders and the (not allowlisted here) monitoring box"
+        12,
+        "ten real flooders, the (not allowlisted here) monitoring box and an alert about the victim"
     );
 }
 

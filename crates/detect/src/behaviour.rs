@@ -27,12 +27,14 @@
 //!   within seconds (spoofed SYN and UDP floods, reflection). The decision is about the
 //!   target (alert-only: the spoofed sources are never blocked).
 //!
-//! Every detector runs on EVE time only, so a replay decides as the live run did.
+//! Every detector runs on EVE time only, and keeps its evidence in time order whatever
+//! order records arrive in, so a replay decides as the live run did (see
+//! docs/DETECTION.md, "Live and replay", for what order can still change).
 //!
 //! Memory, measured (`state_sizes` test): 160 bytes per source in its table, plus up to
 //! [`SlowScan::max_contacts`] contacts (24 bytes each), 8 login services (104 bytes) and
 //! 4 probed ports (64 bytes), all grown only as used; per home device, up to 32 beacon
-//! candidates (240 bytes) and 8 DNS domains (up to 2 × threshold name hashes each); per
+//! candidates (72 bytes, plus 8 per remembered contact, at most 24) and 8 DNS domains (up to 2 × threshold name hashes each); per
 //! home host under unanswered inbound traffic, 608 bytes. The tables hold at most
 //! `max-sources` entries each, the longest idle evicted first.
 
@@ -437,8 +439,10 @@ struct Beacon {
     host: IpAddr,
     port: u16,
     proto: u8,
-    /// Flow starts, seconds (ring of [`RING`]).
-    starts: [i64; RING],
+    /// The latest flow starts of the current run (µs), sorted, at most [`RING`]: a
+    /// run is contacts without a gap longer than twice `max-period`.
+    starts: Vec<i64>,
+    /// Contacts in the current run, and when it began.
     n: u64,
     first: i64,
     bytes: u64,
@@ -968,9 +972,7 @@ impl Behaviour {
             None => {
                 if d.beacons.len() >= 32 {
                     let stalest = (0..d.beacons.len())
-                        .min_by_key(|&i| {
-                            d.beacons[i].starts[(d.beacons[i].n as usize + RING - 1) % RING]
-                        })
+                        .min_by_key(|&i| d.beacons[i].starts.last().copied().unwrap_or(0))
                         .unwrap_or(0);
                     d.beacons.swap_remove(stalest);
                 }
@@ -978,7 +980,7 @@ impl Behaviour {
                     host: dst,
                     port,
                     proto,
-                    starts: [0; RING],
+                    starts: Vec::new(),
                     n: 0,
                     first: t,
                     bytes: 0,
@@ -988,17 +990,35 @@ impl Behaviour {
             }
         };
         let b = &mut d.beacons[i];
-        b.starts[b.n as usize % RING] = t;
+        // Contacts are kept sorted by time whatever order their records come in, and a
+        // gap longer than twice the longest period starts a new run: a beacon is
+        // continuous, and captures days apart are not one rhythm.
+        let gap = (2.0 * c.max_period * SEC) as i64;
+        match (b.starts.first().copied(), b.starts.last().copied()) {
+            (Some(_), Some(last)) if t > last + gap => {
+                b.starts.clear();
+                b.n = 0;
+                b.first = t;
+                b.bytes = 0;
+                b.decided = false;
+            }
+            (Some(first), _) if t < first - gap => return None, // a late record of an earlier run
+            _ => {}
+        }
+        let at = b.starts.partition_point(|&x| x <= t);
+        b.starts.insert(at, t);
+        if b.starts.len() > RING {
+            b.starts.remove(0);
+        }
         b.n += 1;
         b.first = b.first.min(t);
         b.bytes += bytes;
-        if b.decided || b.n < c.min_contacts {
+        if b.decided || b.n < c.min_contacts || b.starts.len() < c.min_contacts as usize {
             return None;
         }
-        let k = (b.n as usize).min(RING);
-        let mut ts: Vec<i64> = b.starts[..k].to_vec();
-        ts.sort_unstable();
-        // Since the first contact (the ring keeps only the latest gaps).
+        let ts = &b.starts;
+        let k = ts.len();
+        // Since the run's first contact (the ring keeps only the latest gaps).
         let span = (ts[k - 1] - b.first) as f64 / SEC;
         if span < c.min_span {
             return None;
@@ -1752,7 +1772,7 @@ mod tests {
     fn state_sizes() {
         assert_eq!(std::mem::size_of::<(IpAddr, Long)>(), 160);
         assert_eq!(std::mem::size_of::<Service>(), 104);
-        assert_eq!(std::mem::size_of::<Beacon>(), 240);
+        assert_eq!(std::mem::size_of::<Beacon>(), 72);
         assert_eq!(std::mem::size_of::<(IpAddr, Target)>(), 608);
     }
 
