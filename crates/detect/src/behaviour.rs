@@ -38,7 +38,6 @@
 //! home host under unanswered inbound traffic, 608 bytes. The tables hold at most
 //! `max-sources` entries each, the longest idle evicted first.
 
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
@@ -48,7 +47,7 @@ use suriguard_decision::{threshold_confidence, Action, Proposal, Reason};
 use suriguard_eve::{EveRecord, HexFlags, Proto};
 use suriguard_net::{Direction, NetworkModel};
 
-use crate::window::{evict_idle, WindowCount};
+use crate::window::{evict_idle, AddrMap, WindowCount};
 
 const SEC: f64 = 1_000_000.0;
 
@@ -450,6 +449,9 @@ struct Beacon {
 }
 
 const RING: usize = 24;
+/// Destinations a home device contacted once, remembered to make a beacon candidate on
+/// the second contact.
+const SEEN: usize = 32;
 
 /// Names one client asked under one domain.
 #[derive(Debug, Default)]
@@ -467,6 +469,10 @@ struct Domain {
 #[derive(Debug, Default)]
 struct Device {
     last_seen: i64,
+    /// Keys of (host, port, protocol) contacted once lately, and when.
+    seen: [u64; SEEN],
+    first_seen_at: [i64; SEEN],
+    next_seen: usize,
     beacons: Vec<Beacon>,
     domains: Vec<Domain>,
     volume: Volume,
@@ -511,9 +517,9 @@ struct Epoch {
 pub struct Behaviour {
     cfg: BehaviourConfig,
     max_sources: usize,
-    sources: HashMap<IpAddr, Long>,
-    devices: HashMap<IpAddr, Device>,
-    targets: HashMap<IpAddr, Target>,
+    sources: AddrMap<Long>,
+    devices: AddrMap<Device>,
+    targets: AddrMap<Target>,
     /// Home hosts that answer other home hosts' DNS queries.
     resolvers: Vec<IpAddr>,
     newest: i64,
@@ -524,6 +530,31 @@ fn hash64(v: impl Hash) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     v.hash(&mut h);
     h.finish()
+}
+
+/// A cheap, well-mixed key for an address and port (the per-flow paths; `hash64`'s
+/// SipHash is for DNS names).
+fn mix(ip: IpAddr, port: u16) -> u64 {
+    let x = match ip {
+        IpAddr::V4(a) => u32::from(a) as u64,
+        IpAddr::V6(a) => {
+            let v = u128::from(a);
+            (v as u64) ^ ((v >> 64) as u64).rotate_left(29)
+        }
+    };
+    let mut z = x ^ ((port as u64) << 48) ^ 0x9e37_79b9_7f4a_7c15;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// FNV-1a of a short string (protocol names), never 0.
+fn fnv(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    h | 1
 }
 
 /// The registrable part of a DNS name, roughly: the last two labels, or three when the
@@ -562,9 +593,9 @@ impl Behaviour {
         Behaviour {
             cfg,
             max_sources,
-            sources: HashMap::new(),
-            devices: HashMap::new(),
-            targets: HashMap::new(),
+            sources: AddrMap::default(),
+            devices: AddrMap::default(),
+            targets: AddrMap::default(),
             resolvers: Vec::new(),
             newest: i64::MIN,
             evicted: 0,
@@ -573,8 +604,11 @@ impl Behaviour {
 
     fn make_room(&mut self, t: i64) {
         self.newest = self.newest.max(t);
-        let horizon = self.newest - (self.cfg.longest_window() * SEC) as i64;
         let cap = self.max_sources;
+        if self.sources.len() < cap && self.devices.len() < cap && self.targets.len() < cap {
+            return;
+        }
+        let horizon = self.newest - (self.cfg.longest_window() * SEC) as i64;
         if self.sources.len() >= cap {
             self.evicted += evict_idle(&mut self.sources, cap, horizon, |s| s.last_seen);
         }
@@ -638,7 +672,7 @@ impl Behaviour {
         let s = self.sources.entry(src).or_default();
         s.last_seen = s.last_seen.max(t);
         let scan = if c.slow_scan.enabled && !retrying {
-            contact(s, hash64((dst, dport)), t, failed, &c.slow_scan)
+            contact(s, mix(dst, dport), t, failed, &c.slow_scan)
         } else {
             None
         };
@@ -697,7 +731,7 @@ impl Behaviour {
         if !heuristics {
             return None;
         }
-        let example = rec.flow_id.into_iter().collect::<Vec<_>>();
+        let example = rec.flow_id;
         let make = |reason, action, counter, observed, threshold, window, detail| Proposal {
             target: src,
             direction: dir,
@@ -710,7 +744,7 @@ impl Behaviour {
             window,
             detail,
             confidence: threshold_confidence(observed, threshold),
-            example_flow_ids: example.clone(),
+            example_flow_ids: example.into_iter().collect(),
             model: None,
         };
         if let Some((observed, detail)) = login {
@@ -970,6 +1004,21 @@ impl Behaviour {
         {
             Some(i) => i,
             None => {
+                // Most destinations are contacted once (CDN hosts, lookups): a candidate
+                // is made on the second contact, so they cost a slot in a small ring
+                // instead of a candidate each.
+                let key = mix(dst, port) ^ proto as u64;
+                if !d.seen.contains(&key) {
+                    d.seen[d.next_seen % d.seen.len()] = key;
+                    d.next_seen += 1;
+                    d.first_seen_at[(d.next_seen - 1) % SEEN] = t;
+                    return None;
+                }
+                let first = d
+                    .seen
+                    .iter()
+                    .position(|&k| k == key)
+                    .map_or(t, |j| d.first_seen_at[j]);
                 if d.beacons.len() >= 32 {
                     let stalest = (0..d.beacons.len())
                         .min_by_key(|&i| d.beacons[i].starts.last().copied().unwrap_or(0))
@@ -980,9 +1029,9 @@ impl Behaviour {
                     host: dst,
                     port,
                     proto,
-                    starts: Vec::new(),
-                    n: 0,
-                    first: t,
+                    starts: vec![first],
+                    n: 1,
+                    first,
                     bytes: 0,
                     decided: false,
                 });
@@ -1140,7 +1189,7 @@ impl Behaviour {
                 ..Epoch::default()
             };
         }
-        let h = hash64(src);
+        let h = mix(src, 0);
         e.bits[(h % 16) as usize] |= 1 << ((h >> 8) % 64);
         e.unanswered += 1;
         e.port = port;
@@ -1264,45 +1313,45 @@ fn login(
     let sv = &mut s.services[i];
     let short = sv.short.add(t, slot(c.window)) as u64;
     let long = sv.long.add(t, slot(c.long_window)) as u64;
-    let name = if proto == u8::MAX {
-        format!("port {port}")
-    } else {
-        c.protocols[proto as usize].clone()
+    // Spelled out only for a proposal: this runs for every login session.
+    let name = || {
+        if proto == u8::MAX {
+            format!("port {port}")
+        } else {
+            c.protocols[proto as usize].clone()
+        }
     };
     let home = dir != Direction::Inbound;
     if home {
         // A home device: the same service on several hosts (a device reconnecting to its
         // own broker is not guessing passwords).
-        let hosts: Vec<IpAddr> = s
+        // One entry per (host, protocol): entries are distinct hosts.
+        let hosts = s
             .services
             .iter()
             .filter(|x| x.proto == proto && x.short.total() > 0 && !net.is_home(x.host))
-            .map(|x| x.host)
-            .collect();
+            .count();
         let total: u64 = s
             .services
             .iter()
             .filter(|x| x.proto == proto && !net.is_home(x.host))
             .map(|x| x.short.total() as u64)
             .sum();
-        if (hosts.len() as u64) < c.home_min_hosts || total < c.threshold {
+        if (hosts as u64) < c.home_min_hosts || total < c.threshold {
             return None;
         }
         return Some((
             total,
-            (
-                format!("{name} on {} hosts, latest {host}", hosts.len()),
-                false,
-            ),
+            (format!("{} on {hosts} hosts, latest {host}", name()), false),
         ));
     }
     if short >= c.threshold {
-        return Some((short, (format!("{name} on {host} port {port}"), false)));
+        return Some((short, (format!("{} on {host} port {port}", name()), false)));
     }
     if long >= c.long_threshold {
         return Some((
             long,
-            (format!("{name} on {host} port {port}, slowly"), true),
+            (format!("{} on {host} port {port}, slowly", name()), true),
         ));
     }
     None
@@ -1317,7 +1366,7 @@ fn probe(
     t: i64,
     c: &ServiceScan,
 ) -> Option<(u64, String)> {
-    let proto = hash64(app);
+    let proto = fnv(app);
     let i = match s
         .probed
         .iter()

@@ -16,7 +16,6 @@
 //! [`DetectConfig::max_sources`] sources are tracked; beyond that the longest idle are
 //! evicted.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -29,7 +28,7 @@ use crate::behaviour::{
     Beaconing, Behaviour, BehaviourConfig, DnsTunnel, FloodTarget, LoginGuessing, ServiceScan,
     SlowScan, VolumeAnomaly,
 };
-use crate::window::{evict_idle, Targets, WindowCount, SLOTS};
+use crate::window::{evict_idle, AddrMap, Targets, WindowCount, SLOTS};
 
 const SEC: f64 = 1_000_000.0;
 const EXAMPLES: usize = 4;
@@ -356,7 +355,7 @@ impl Detail {
 pub struct Engine {
     cfg: DetectConfig,
     net: NetworkModel,
-    sources: HashMap<IpAddr, Source>,
+    sources: AddrMap<Source>,
     newest: i64,
     stats: EngineStats,
     behaviour: Behaviour,
@@ -368,7 +367,7 @@ impl Engine {
             behaviour: Behaviour::new(cfg.behaviour(), cfg.max_sources),
             cfg,
             net,
-            sources: HashMap::default(),
+            sources: AddrMap::default(),
             newest: i64::MIN,
             stats: EngineStats::default(),
         }

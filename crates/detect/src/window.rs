@@ -6,8 +6,13 @@
 //! than the window, measured from the newest event seen, no longer counts.
 
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
+
+/// The per-address tables' map: a fast hash with a random seed per process (addresses
+/// are chosen by whoever sends packets, so the seed matters; SipHash cost a tenth of the
+/// detection path).
+pub type AddrMap<V> = HashMap<IpAddr, V, foldhash::fast::RandomState>;
 
 /// Slots per window: counts have window/8 granularity.
 pub const SLOTS: usize = 8;
@@ -111,8 +116,8 @@ impl Targets {
 
 /// Makes room in a per-source table: drops entries last seen before `horizon`; if at
 /// least `cap` remain, also the least recently seen half. Returns how many went.
-pub fn evict_idle<K: Hash + Eq, V>(
-    table: &mut HashMap<K, V>,
+pub fn evict_idle<K: Hash + Eq, V, S: BuildHasher>(
+    table: &mut HashMap<K, V, S>,
     cap: usize,
     horizon: i64,
     last_seen: impl Fn(&V) -> i64,
