@@ -322,6 +322,10 @@ pub struct GateStats {
     pub capped: u64,
 }
 
+/// Alert-only decisions the gate keeps in force (for their cooldown) at most, besides the
+/// enforcing ones.
+pub const MAX_ALERTS: usize = 10_000;
+
 /// Cooldown and caps, on EVE time.
 #[derive(Debug, Clone)]
 pub struct Gate {
@@ -416,6 +420,15 @@ impl Gate {
         // a flood of spoofed sources from filling the sets, do not apply to them (the
         // cooldown above bounds them to one per target and ttl).
         if !enforcing {
+            // Bounded all the same: at most MAX_ALERTS in force besides the enforcing
+            // decisions.
+            let room = self.cfg.max_active + MAX_ALERTS;
+            if self.active.len() >= room {
+                self.active.retain(|_, &mut (until, _)| until > now_us);
+                if self.active.len() >= room {
+                    return Err(Refusal::Capped);
+                }
+            }
             return Ok(());
         }
         let minute = now_us.div_euclid(60_000_000);
@@ -653,6 +666,18 @@ mod tests {
             g.admit(ip("203.0.113.2"), 20, None),
             Err(Refusal::RateLimited)
         );
+        // Alerts are bounded too: MAX_ALERTS of them in force besides max-active.
+        let mut g = Gate::new(DecisionConfig {
+            max_active: 3,
+            ..Default::default()
+        });
+        let refused = (0..MAX_ALERTS as u32 + 10)
+            .filter(|&i| {
+                let t = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+                g.admit_action(t, 0, None, Action::AlertOnly).is_err()
+            })
+            .count();
+        assert_eq!(refused, 7);
     }
 
     #[test]

@@ -37,5 +37,10 @@ fn main() {
     }
     let decisions = p.drain_decisions().count();
     let stats = p.into_stats();
-    println!("{} records, {} decisions, {:?}", recs.len(), decisions, stats.records);
+    println!(
+        "{} records, {} decisions, {:?}",
+        recs.len(),
+        decisions,
+        stats.records
+    );
 }
