@@ -352,11 +352,12 @@ impl Gate {
         &self.cfg
     }
 
-    /// True when a decision against `target` is in force at `now_us`.
+    /// True when an enforcing decision (block, quarantine) against `target` is in force
+    /// at `now_us`; an alert does not count.
     pub fn is_active(&self, target: IpAddr, now_us: i64) -> bool {
         self.active
             .get(&target)
-            .is_some_and(|&(until, _)| until > now_us)
+            .is_some_and(|&(until, enforcing)| enforcing && until > now_us)
     }
 
     /// Checks cooldown and caps for an enforcing decision against `target` at `now_us`;
@@ -408,7 +409,9 @@ impl Gate {
         protected: Option<&'static str>,
         enforcing: bool,
     ) -> Result<(), Refusal> {
-        if let Some(why) = protected {
+        // A protected address is never blocked; an alert about it (a flood against the
+        // gateway or an allowlisted server) changes nothing and is still worth telling.
+        if let (Some(why), true) = (protected, enforcing) {
             return Err(Refusal::Protected(why));
         }
         if let Some(&(until, was_enforcing)) = self.active.get(&target) {

@@ -32,7 +32,7 @@
 //! docs/DETECTION.md, "Live and replay", for what order can still change).
 //!
 //! Memory, measured (`state_sizes` test): 160 bytes per source in its table, plus up to
-//! [`SlowScan::max_contacts`] contacts (24 bytes each), 8 login services (104 bytes) and
+//! [`SlowScan::max_contacts`] contacts (24 bytes each), 8 login services (112 bytes) and
 //! 4 probed ports (64 bytes), all grown only as used; per home device, up to 32 beacon
 //! candidates (72 bytes, plus 8 per remembered contact, at most 24) and 8 DNS domains (up to 2 × threshold name hashes each); per
 //! home host under unanswered inbound traffic, 608 bytes. The tables hold at most
@@ -362,8 +362,17 @@ impl BehaviourConfig {
                 b.min_contacts
             ));
         }
-        if self.slow_scan.max_contacts == 0 {
-            return Err("[detect] slow-scan.max-contacts must be at least 1".into());
+        if !(1..=4096).contains(&self.slow_scan.max_contacts) {
+            return Err(format!(
+                "[detect] slow-scan.max-contacts must be between 1 and 4096, got {}",
+                self.slow_scan.max_contacts
+            ));
+        }
+        if !(1..=10_000).contains(&self.dns_tunnel.threshold) {
+            return Err(format!(
+                "[detect] dns-tunnel.threshold must be between 1 and 10000, got {}",
+                self.dns_tunnel.threshold
+            ));
         }
         self.slow_scan.response.validate("slow-scan")?;
         self.login_guessing.response.validate("login-guessing")?;
@@ -394,6 +403,9 @@ struct Service {
     /// Index into the protocol list, or `u8::MAX` for a port-only service.
     proto: u8,
     port: u16,
+    /// The latest session (µs): a window's total only moves when its own service has a
+    /// new session, so other services' counts are read only while they are recent.
+    last: i64,
     short: WindowCount,
     long: WindowCount,
 }
@@ -459,6 +471,7 @@ struct Domain {
     domain: u64,
     name: String,
     window_start: i64,
+    last: i64,
     names: Vec<u32>,
     suspicious: u32,
     longest: usize,
@@ -481,12 +494,19 @@ struct Device {
 /// A home device's uploads to the outside, per window.
 #[derive(Debug, Default)]
 struct Volume {
-    /// Window number (time / window) of `bytes`.
+    /// The current window and the one before it: a flow's record comes when it ends, so
+    /// a record may arrive after a later window began.
+    slots: [VolumeSlot; 2],
+    /// The largest total of the windows before those two.
+    peak: u64,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct VolumeSlot {
+    /// Window number (flow end / window).
     window: i64,
     bytes: u64,
-    /// The largest window total seen before the current one.
-    peak: u64,
-    /// The largest single upload of the current window.
+    /// The largest single upload of the window.
     top: Option<(IpAddr, u16, u64)>,
     decided: bool,
 }
@@ -524,7 +544,12 @@ pub struct Behaviour {
     resolvers: Vec<IpAddr>,
     newest: i64,
     pub(crate) evicted: u64,
+    /// Proposals that lost to another on the same record, handed out on later records.
+    pending: Vec<Proposal>,
 }
+
+/// Proposals kept waiting at most.
+const PENDING: usize = 16;
 
 fn hash64(v: impl Hash) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -583,7 +608,7 @@ fn base_domain(name: &str) -> &str {
 
 fn is_unicast(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(a) => !(a.is_multicast() || a.is_broadcast() || a.octets()[3] == 255),
+        IpAddr::V4(a) => !(a.is_multicast() || a.is_broadcast()),
         IpAddr::V6(a) => !a.is_multicast(),
     }
 }
@@ -599,6 +624,7 @@ impl Behaviour {
             resolvers: Vec::new(),
             newest: i64::MIN,
             evicted: 0,
+            pending: Vec::new(),
         }
     }
 
@@ -657,15 +683,20 @@ impl Behaviour {
         let age = flow.age.unwrap_or(0);
 
         let mut out = None;
-        if dir == Direction::Inbound && !answered {
+        // A flood packet: a TCP handshake its (spoofed) sender never completes, whether
+        // the victim answered it or not; other protocols unanswered.
+        let flood_packet = if tcp { no_handshake } else { !answered };
+        if dir == Direction::Inbound && flood_packet {
             out = self.flood_target(src, dst, dport, t);
         }
         if dir == Direction::Outbound {
             let up = flow.bytes_toserver.unwrap_or(0);
-            let bytes = up + flow.bytes_toclient.unwrap_or(0);
+            let bytes = up.saturating_add(flow.bytes_toclient.unwrap_or(0));
             let p = self.beacon(src, dst, dport, rec.proto, t, bytes, net);
             out = out.or(p);
-            let p = self.upload(src, dst, dport, t, up, net);
+            // Volume goes by when flows end: that is when their bytes are known.
+            let end = flow.end.map_or(t, |e| e.micros().max(t));
+            let p = self.upload(src, dst, dport, end, up, net);
             out = out.or(p);
         }
         let c = &self.cfg;
@@ -730,6 +761,15 @@ impl Behaviour {
         };
         if !heuristics {
             return None;
+        }
+        // Beacon, volume and flood-target proposals are made once (their detector marks
+        // itself decided): one that loses to another detector on this record waits.
+        if login.is_some() || scan.is_some() || fingerprint.is_some() || probe.is_some() {
+            if let Some(p) = out.take() {
+                if self.pending.len() < PENDING {
+                    self.pending.push(p);
+                }
+            }
         }
         let example = rec.flow_id;
         let make = |reason, action, counter, observed, threshold, window, detail| Proposal {
@@ -880,11 +920,19 @@ impl Behaviour {
             return None;
         }
         let name = dns.rrname.as_deref()?.to_ascii_lowercase();
-        let base = base_domain(&name);
+        let name = name.trim_end_matches('.');
+        // Reverse lookups have long names by design.
+        if name.ends_with(".arpa") {
+            return None;
+        }
+        let base = base_domain(name);
         if base.len() == name.len() || base.is_empty() {
             return None;
         }
-        let sub = &name[..name.len() - base.len()];
+        // The labels before the domain, without the dot that joins them ("base" is a
+        // suffix of "name" that starts right after a dot, so this is a char boundary).
+        let sub = &name[..name.len() - base.len() - 1];
+        let name = name.to_owned();
         let rrtype = dns.rrtype.as_deref().unwrap_or("");
         let kind = match rrtype {
             "TXT" => 0,
@@ -908,8 +956,9 @@ impl Behaviour {
             Some(i) => i,
             None => {
                 if d.domains.len() >= 8 {
+                    // The least recently asked goes: a slow tunnel is asked all along.
                     let oldest = (0..d.domains.len())
-                        .min_by_key(|&i| d.domains[i].window_start)
+                        .min_by_key(|&i| d.domains[i].last)
                         .unwrap_or(0);
                     d.domains.swap_remove(oldest);
                 }
@@ -932,6 +981,7 @@ impl Behaviour {
                 ..Domain::default()
             };
         }
+        dom.last = dom.last.max(t);
         let h = hash64(&name) as u32;
         if dom.names.contains(&h) {
             return None;
@@ -1061,7 +1111,7 @@ impl Behaviour {
         }
         b.n += 1;
         b.first = b.first.min(t);
-        b.bytes += bytes;
+        b.bytes = b.bytes.saturating_add(bytes);
         if b.decided || b.n < c.min_contacts || b.starts.len() < c.min_contacts as usize {
             return None;
         }
@@ -1127,27 +1177,50 @@ impl Behaviour {
         d.last_seen = d.last_seen.max(t);
         let v = &mut d.volume;
         let window = t.div_euclid(w);
-        if window > v.window {
-            v.peak = v.peak.max(v.bytes);
-            *v = Volume {
+        let cur = v.slots[1].window;
+        if window > cur {
+            // Roll forward: the older slot's total joins the history.
+            v.peak = v.peak.max(v.slots[0].bytes);
+            if window == cur + 1 {
+                v.slots[0] = v.slots[1];
+            } else {
+                v.peak = v.peak.max(v.slots[1].bytes);
+                v.slots[0] = VolumeSlot {
+                    window: window - 1,
+                    ..VolumeSlot::default()
+                };
+            }
+            v.slots[1] = VolumeSlot {
                 window,
-                peak: v.peak,
-                ..Volume::default()
+                ..VolumeSlot::default()
             };
-        } else if window < v.window {
-            // A flow record of an earlier window (they come when flows end).
+        }
+        let k = if window == v.slots[1].window {
+            1
+        } else if window == v.slots[0].window {
+            0
+        } else {
+            return None; // older than both windows kept
+        };
+        // History: the windows before this one.
+        let peak = if k == 1 {
+            v.peak.max(v.slots[0].bytes)
+        } else {
+            v.peak
+        };
+        let slot = &mut v.slots[k];
+        slot.bytes = slot.bytes.saturating_add(up);
+        if slot.top.is_none_or(|(_, _, b)| up > b) {
+            slot.top = Some((dst, port, up));
+        }
+        let needed = c.min_bytes.max((peak as f64 * c.ratio) as u64);
+        if slot.decided || slot.bytes < needed {
             return None;
         }
-        v.bytes += up;
-        if v.top.is_none_or(|(_, _, b)| up > b) {
-            v.top = Some((dst, port, up));
-        }
-        let needed = c.min_bytes.max((v.peak as f64 * c.ratio) as u64);
-        if v.decided || v.bytes < needed {
-            return None;
-        }
-        v.decided = true;
-        let (host, hport, hb) = v.top.unwrap_or((dst, port, up));
+        slot.decided = true;
+        let observed = slot.bytes;
+        let top = slot.top;
+        let (host, hport, hb) = top.unwrap_or((dst, port, up));
         let dir = net.direction(src, dst);
         Some(Proposal {
             target: src,
@@ -1156,14 +1229,14 @@ impl Behaviour {
             action: c.response.action(dir),
             reason: Reason::VolumeAnomaly,
             counter: "bytes sent to the outside",
-            observed: v.bytes,
+            observed,
             threshold: needed,
             window: c.window,
             detail: Some(format!(
                 "largest upload {hb} bytes to {host} port {hport}; the device's busiest earlier window sent {} bytes",
-                v.peak
+                peak
             )),
-            confidence: threshold_confidence(v.bytes, needed).min(0.85),
+            confidence: threshold_confidence(observed, needed).min(0.85),
             example_flow_ids: Vec::new(),
             model: None,
         })
@@ -1225,6 +1298,18 @@ impl Behaviour {
             example_flow_ids: Vec::new(),
             model: None,
         })
+    }
+
+    /// Keeps a proposal that lost to another on the same record.
+    pub(crate) fn defer(&mut self, p: Proposal) {
+        if self.pending.len() < PENDING {
+            self.pending.push(p);
+        }
+    }
+
+    /// A proposal kept waiting, oldest first.
+    pub(crate) fn take_pending(&mut self) -> Option<Proposal> {
+        (!self.pending.is_empty()).then(|| self.pending.remove(0))
     }
 
     pub fn tracked(&self) -> usize {
@@ -1304,6 +1389,7 @@ fn login(
                     host,
                     proto,
                     port,
+                    last: t,
                     short: WindowCount::default(),
                     long: WindowCount::default(),
                 });
@@ -1311,6 +1397,7 @@ fn login(
             }
         };
     let sv = &mut s.services[i];
+    sv.last = sv.last.max(t);
     let short = sv.short.add(t, slot(c.window)) as u64;
     let long = sv.long.add(t, slot(c.long_window)) as u64;
     // Spelled out only for a proposal: this runs for every login session.
@@ -1325,16 +1412,27 @@ fn login(
     if home {
         // A home device: the same service on several hosts (a device reconnecting to its
         // own broker is not guessing passwords).
-        // One entry per (host, protocol): entries are distinct hosts.
+        let recent = (c.window * SEC) as i64;
+        let live =
+            |x: &&Service| x.proto == proto && (t - x.last).abs() <= recent && !net.is_home(x.host);
+        // Distinct hosts (a port-only service has one entry per port).
         let hosts = s
             .services
             .iter()
-            .filter(|x| x.proto == proto && x.short.total() > 0 && !net.is_home(x.host))
+            .filter(live)
+            .enumerate()
+            .filter(|&(k, x)| {
+                !s.services
+                    .iter()
+                    .filter(live)
+                    .take(k)
+                    .any(|y| y.host == x.host)
+            })
             .count();
         let total: u64 = s
             .services
             .iter()
-            .filter(|x| x.proto == proto && !net.is_home(x.host))
+            .filter(live)
             .map(|x| x.short.total() as u64)
             .sum();
         if (hosts as u64) < c.home_min_hosts || total < c.threshold {
@@ -1808,19 +1906,62 @@ mod tests {
             ds[0].summary
         );
         // A camera that always uploads about 150 MB per window: one alert in its first
-        // window, none after (its own history explains the rest).
+        // window, none after (its own history explains the rest; the windows are further
+        // apart than a decision's ttl, so the gate's cooldown is not what holds them).
         let recs: Vec<String> = (0..6)
-            .map(|w| up("192.168.1.67", T0 + w * 600 * S + S, 150_000_000))
+            .map(|w| up("192.168.1.67", T0 + w * 4000 * S + S, 150_000_000))
+            .chain((0..3).map(|w| up("192.168.1.67", T0 + 30_000 * S + w * 600 * S, 150_000_000)))
             .collect();
         let ds = run(recs);
         assert_eq!(ds.len(), 1, "{:?}", brief(&ds));
+    }
+
+    #[test]
+    fn a_flood_the_victim_answers_is_still_a_flood_on_the_victim() {
+        // Spoofed SYNs to an open port: the victim answers each with a SYN-ACK that goes
+        // nowhere; the (spoofed) sender never completes a handshake.
+        let ds = run((0..600u32).map(|i| {
+            let mut r = f("203.0.113.1", "192.168.1.40", 80, T0 + i as i64 * 1_000).syn_probe();
+            r.src = "";
+            (r.to_client, r.tc) = (1, "12");
+            r.json().replace(
+                r#""src_ip":"""#,
+                &format!(r#""src_ip":"{}""#, outside(i + 7)),
+            )
+        }));
+        assert_eq!(
+            brief(&ds),
+            [(
+                "192.168.1.40".into(),
+                Action::AlertOnly,
+                Reason::FloodTarget
+            )]
+        );
+    }
+
+    #[test]
+    fn a_laptops_ssh_sessions_hours_apart_are_not_guessing() {
+        // Two git-over-ssh sessions to each of three hosts, hours apart.
+        let ds = run([0i64, 2, 6].iter().enumerate().flat_map(|(k, h)| {
+            (0..2).map(move |j| {
+                f(
+                    "192.168.1.80",
+                    outside(k as u32 * 9),
+                    22,
+                    T0 + h * 3600 * S + j * S,
+                )
+                .app("ssh")
+                .json()
+            })
+        }));
+        assert!(ds.is_empty(), "{:?}", brief(&ds));
     }
 
     /// The per-source memory the module docs state.
     #[test]
     fn state_sizes() {
         assert_eq!(std::mem::size_of::<(IpAddr, Long)>(), 160);
-        assert_eq!(std::mem::size_of::<Service>(), 104);
+        assert_eq!(std::mem::size_of::<Service>(), 112);
         assert_eq!(std::mem::size_of::<Beacon>(), 72);
         assert_eq!(std::mem::size_of::<(IpAddr, Target)>(), 608);
     }

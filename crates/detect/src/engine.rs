@@ -417,17 +417,23 @@ impl Engine {
 
     /// Updates state with one record and returns what it tipped, if anything.
     pub fn handle(&mut self, rec: &EveRecord<'_>) -> Option<Proposal> {
+        let p = self.handle_record(rec);
+        p.or_else(|| self.behaviour.take_pending())
+    }
+
+    fn handle_record(&mut self, rec: &EveRecord<'_>) -> Option<Proposal> {
         match rec.kind() {
             EventType::Flow => {
                 let burst = self.on_flow(rec);
                 let heuristics = self.cfg.heuristics;
                 let long = self.behaviour.on_flow(rec, &self.net, heuristics);
-                burst.or(long)
+                self.first(burst, long)
             }
             EventType::Http => {
                 let burst = self.on_http(rec);
                 let long = self.behaviour.on_http(rec, &self.net);
-                burst.or(long.filter(|_| self.cfg.heuristics))
+                let long = long.filter(|_| self.cfg.heuristics);
+                self.first(burst, long)
             }
             EventType::Dns => {
                 let long = self.behaviour.on_dns(rec, &self.net);
@@ -435,6 +441,17 @@ impl Engine {
             }
             EventType::Alert => self.on_alert(rec),
             _ => None,
+        }
+    }
+
+    /// The window heuristics' proposal first; the other waits for a later record.
+    fn first(&mut self, burst: Option<Proposal>, long: Option<Proposal>) -> Option<Proposal> {
+        match (burst, long) {
+            (Some(b), Some(l)) => {
+                self.behaviour.defer(l);
+                Some(b)
+            }
+            (b, l) => b.or(l),
         }
     }
 
