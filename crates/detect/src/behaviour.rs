@@ -47,6 +47,9 @@ use suriguard_decision::{threshold_confidence, Action, Proposal, Reason};
 use suriguard_eve::{EveRecord, HexFlags, Proto};
 use suriguard_net::{Direction, NetworkModel};
 
+use crate::baseline::{
+    span as human_span, BaselineConfig, BaselineFile, DeviceEntry, KnownPeriodic, Profile,
+};
 use crate::window::{evict_idle, AddrMap, WindowCount};
 
 const SEC: f64 = 1_000_000.0;
@@ -315,6 +318,7 @@ pub struct BehaviourConfig {
     pub dns_tunnel: DnsTunnel,
     pub flood_target: FloodTarget,
     pub volume: VolumeAnomaly,
+    pub baseline: BaselineConfig,
 }
 
 impl BehaviourConfig {
@@ -380,6 +384,7 @@ impl BehaviourConfig {
         self.beaconing.response.validate("beaconing")?;
         self.dns_tunnel.response.validate("dns-tunnel")?;
         self.volume.response.validate("volume")?;
+        self.baseline.validate()?;
         Ok(())
     }
 
@@ -489,6 +494,8 @@ struct Device {
     beacons: Vec<Beacon>,
     domains: Vec<Domain>,
     volume: Volume,
+    /// What the device normally does (kept across restarts).
+    base: Profile,
 }
 
 /// A home device's uploads to the outside, per window.
@@ -497,8 +504,6 @@ struct Volume {
     /// The current window and the one before it: a flow's record comes when it ends, so
     /// a record may arrive after a later window began.
     slots: [VolumeSlot; 2],
-    /// The largest total of the windows before those two.
-    peak: u64,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -546,7 +551,14 @@ pub struct Behaviour {
     pub(crate) evicted: u64,
     /// Proposals that lost to another on the same record, handed out on later records.
     pending: Vec<Proposal>,
+    /// Periodic contacts the baselines knew as normal, not proposed.
+    pub(crate) beacons_suppressed: u64,
+    /// Host names DHCP clients gave, by MAC (the reply that names the address comes
+    /// later), the oldest dropped beyond [`DHCP_NAMES`].
+    dhcp_names: Vec<(String, String)>,
 }
+
+const DHCP_NAMES: usize = 256;
 
 /// Proposals kept waiting at most.
 const PENDING: usize = 16;
@@ -625,6 +637,8 @@ impl Behaviour {
             newest: i64::MIN,
             evicted: 0,
             pending: Vec::new(),
+            beacons_suppressed: 0,
+            dhcp_names: Vec::new(),
         }
     }
 
@@ -689,14 +703,27 @@ impl Behaviour {
         if dir == Direction::Inbound && flood_packet {
             out = self.flood_target(src, dst, dport, t);
         }
-        if dir == Direction::Outbound {
+        if dir == Direction::Outbound && net.is_home(src) {
             let up = flow.bytes_toserver.unwrap_or(0);
             let bytes = up.saturating_add(flow.bytes_toclient.unwrap_or(0));
-            let p = self.beacon(src, dst, dport, rec.proto, t, bytes, net);
-            out = out.or(p);
             // Volume goes by when flows end: that is when their bytes are known.
             let end = flow.end.map_or(t, |e| e.micros().max(t));
-            let p = self.upload(src, dst, dport, end, up, net);
+            let proto = rec.proto.map_or(0, proto_number);
+            let c = &self.cfg;
+            let d = self.devices.entry(src).or_default();
+            d.last_seen = d.last_seen.max(t);
+            if c.baseline.enabled {
+                d.base.seen(t);
+                if let Some(mac) = rec.ether.as_ref().and_then(|e| e.source_mac()) {
+                    set_text(&mut d.base.mac, mac);
+                }
+                d.base
+                    .contact(&c.baseline, (proto, dport), mix(dst, 0), !failed, t);
+            }
+            let (p, suppressed) = beacon(c, d, src, dst, dport, proto, t, bytes);
+            self.beacons_suppressed += suppressed as u64;
+            out = out.or(p);
+            let p = upload(&c.volume, d, src, dst, dport, end, up);
             out = out.or(p);
         }
         let c = &self.cfg;
@@ -951,6 +978,9 @@ impl Behaviour {
         self.make_room(t);
         let d = self.devices.entry(src).or_default();
         d.last_seen = d.last_seen.max(t);
+        if self.cfg.baseline.enabled {
+            d.base.seen(t);
+        }
         let key = hash64(base);
         let i = match d.domains.iter().position(|x| x.domain == key) {
             Some(i) => i,
@@ -1029,219 +1059,6 @@ impl Behaviour {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn beacon(
-        &mut self,
-        src: IpAddr,
-        dst: IpAddr,
-        port: u16,
-        proto: Option<Proto>,
-        t: i64,
-        bytes: u64,
-        net: &NetworkModel,
-    ) -> Option<Proposal> {
-        let c = &self.cfg.beaconing;
-        if !c.enabled || !net.is_home(src) {
-            return None;
-        }
-        let proto = proto.map_or(0, |p| p as u8);
-        let d = self.devices.entry(src).or_default();
-        d.last_seen = d.last_seen.max(t);
-        let i = match d
-            .beacons
-            .iter()
-            .position(|b| b.host == dst && b.port == port && b.proto == proto)
-        {
-            Some(i) => i,
-            None => {
-                // Most destinations are contacted once (CDN hosts, lookups): a candidate
-                // is made on the second contact, so they cost a slot in a small ring
-                // instead of a candidate each.
-                let key = mix(dst, port) ^ proto as u64;
-                if !d.seen.contains(&key) {
-                    d.seen[d.next_seen % d.seen.len()] = key;
-                    d.next_seen += 1;
-                    d.first_seen_at[(d.next_seen - 1) % SEEN] = t;
-                    return None;
-                }
-                let first = d
-                    .seen
-                    .iter()
-                    .position(|&k| k == key)
-                    .map_or(t, |j| d.first_seen_at[j]);
-                if d.beacons.len() >= 32 {
-                    let stalest = (0..d.beacons.len())
-                        .min_by_key(|&i| d.beacons[i].starts.last().copied().unwrap_or(0))
-                        .unwrap_or(0);
-                    d.beacons.swap_remove(stalest);
-                }
-                d.beacons.push(Beacon {
-                    host: dst,
-                    port,
-                    proto,
-                    starts: vec![first],
-                    n: 1,
-                    first,
-                    bytes: 0,
-                    decided: false,
-                });
-                d.beacons.len() - 1
-            }
-        };
-        let b = &mut d.beacons[i];
-        // Contacts are kept sorted by time whatever order their records come in, and a
-        // gap longer than twice the longest period starts a new run: a beacon is
-        // continuous, and captures days apart are not one rhythm.
-        let gap = (2.0 * c.max_period * SEC) as i64;
-        match (b.starts.first().copied(), b.starts.last().copied()) {
-            (Some(_), Some(last)) if t > last + gap => {
-                b.starts.clear();
-                b.n = 0;
-                b.first = t;
-                b.bytes = 0;
-                b.decided = false;
-            }
-            (Some(first), _) if t < first - gap => return None, // a late record of an earlier run
-            _ => {}
-        }
-        let at = b.starts.partition_point(|&x| x <= t);
-        b.starts.insert(at, t);
-        if b.starts.len() > RING {
-            b.starts.remove(0);
-        }
-        b.n += 1;
-        b.first = b.first.min(t);
-        b.bytes = b.bytes.saturating_add(bytes);
-        if b.decided || b.n < c.min_contacts || b.starts.len() < c.min_contacts as usize {
-            return None;
-        }
-        let ts = &b.starts;
-        let k = ts.len();
-        // Since the run's first contact (the ring keeps only the latest gaps).
-        let span = (ts[k - 1] - b.first) as f64 / SEC;
-        if span < c.min_span {
-            return None;
-        }
-        let mut gaps: Vec<f64> = ts.windows(2).map(|w| (w[1] - w[0]) as f64 / SEC).collect();
-        gaps.sort_by(f64::total_cmp);
-        let q = |p: f64| gaps[((gaps.len() - 1) as f64 * p).round() as usize];
-        let median = q(0.5);
-        if median < c.min_period || median > c.max_period {
-            return None;
-        }
-        let spread = (q(0.8) - q(0.2)) / median;
-        if spread > c.max_spread {
-            return None;
-        }
-        b.decided = true;
-        let dir = net.direction(src, dst);
-        let n = b.n;
-        let avg = b.bytes / n.max(1);
-        // Tighter rhythm, more contacts: surer.
-        let confidence = ((1.0 - spread / c.max_spread) * 0.3 + 0.6).min(0.9);
-        Some(Proposal {
-            target: src,
-            direction: dir,
-            time_us: t,
-            action: c.response.action(dir),
-            reason: Reason::Beaconing,
-            counter: "regular contacts to one remote host",
-            observed: n,
-            threshold: c.min_contacts,
-            window: span.round(),
-            detail: Some(format!(
-                "{dst} port {port}: every {median:.1} s (spread {spread:.2} of the gap), \
-                 {avg} bytes per contact on average"
-            )),
-            confidence: (confidence * 100.0).round() / 100.0,
-            example_flow_ids: Vec::new(),
-            model: None,
-        })
-    }
-
-    fn upload(
-        &mut self,
-        src: IpAddr,
-        dst: IpAddr,
-        port: u16,
-        t: i64,
-        up: u64,
-        net: &NetworkModel,
-    ) -> Option<Proposal> {
-        let c = &self.cfg.volume;
-        if !c.enabled || !net.is_home(src) || up == 0 {
-            return None;
-        }
-        let w = ((c.window * SEC) as i64).max(1);
-        let d = self.devices.entry(src).or_default();
-        d.last_seen = d.last_seen.max(t);
-        let v = &mut d.volume;
-        let window = t.div_euclid(w);
-        let cur = v.slots[1].window;
-        if window > cur {
-            // Roll forward: the older slot's total joins the history.
-            v.peak = v.peak.max(v.slots[0].bytes);
-            if window == cur + 1 {
-                v.slots[0] = v.slots[1];
-            } else {
-                v.peak = v.peak.max(v.slots[1].bytes);
-                v.slots[0] = VolumeSlot {
-                    window: window - 1,
-                    ..VolumeSlot::default()
-                };
-            }
-            v.slots[1] = VolumeSlot {
-                window,
-                ..VolumeSlot::default()
-            };
-        }
-        let k = if window == v.slots[1].window {
-            1
-        } else if window == v.slots[0].window {
-            0
-        } else {
-            return None; // older than both windows kept
-        };
-        // History: the windows before this one.
-        let peak = if k == 1 {
-            v.peak.max(v.slots[0].bytes)
-        } else {
-            v.peak
-        };
-        let slot = &mut v.slots[k];
-        slot.bytes = slot.bytes.saturating_add(up);
-        if slot.top.is_none_or(|(_, _, b)| up > b) {
-            slot.top = Some((dst, port, up));
-        }
-        let needed = c.min_bytes.max((peak as f64 * c.ratio) as u64);
-        if slot.decided || slot.bytes < needed {
-            return None;
-        }
-        slot.decided = true;
-        let observed = slot.bytes;
-        let top = slot.top;
-        let (host, hport, hb) = top.unwrap_or((dst, port, up));
-        let dir = net.direction(src, dst);
-        Some(Proposal {
-            target: src,
-            direction: dir,
-            time_us: t,
-            action: c.response.action(dir),
-            reason: Reason::VolumeAnomaly,
-            counter: "bytes sent to the outside",
-            observed,
-            threshold: needed,
-            window: c.window,
-            detail: Some(format!(
-                "largest upload {hb} bytes to {host} port {hport}; the device's busiest earlier window sent {} bytes",
-                peak
-            )),
-            confidence: threshold_confidence(observed, needed).min(0.85),
-            example_flow_ids: Vec::new(),
-            model: None,
-        })
-    }
-
     fn flood_target(&mut self, src: IpAddr, dst: IpAddr, port: u16, t: i64) -> Option<Proposal> {
         let c = &self.cfg.flood_target;
         if !c.enabled {
@@ -1315,6 +1132,372 @@ impl Behaviour {
     pub fn tracked(&self) -> usize {
         self.sources.len() + self.devices.len() + self.targets.len()
     }
+
+    /// A dhcp record: a request names the client's MAC and host name, a reply (or a
+    /// renewing request) the home address it has; the device's profile gets both.
+    pub fn on_dhcp(&mut self, rec: &EveRecord<'_>, net: &NetworkModel) {
+        if !self.cfg.baseline.enabled {
+            return;
+        }
+        let (Some(dh), Some(t)) = (rec.dhcp.as_ref(), rec.timestamp) else {
+            return;
+        };
+        let Some(mac) = dh.client_mac.as_deref().filter(|m| m.len() <= 64) else {
+            return;
+        };
+        if let Some(h) = dh.hostname.as_deref() {
+            let h = h.trim();
+            if !h.is_empty() && h.len() <= 64 {
+                match self.dhcp_names.iter_mut().find(|(m, _)| m == mac) {
+                    Some((_, name)) => set_text_owned(name, h),
+                    None => {
+                        if self.dhcp_names.len() >= DHCP_NAMES {
+                            self.dhcp_names.remove(0);
+                        }
+                        self.dhcp_names.push((mac.to_owned(), h.to_owned()));
+                    }
+                }
+            }
+        }
+        let addr = [dh.assigned_ip, dh.client_ip]
+            .into_iter()
+            .flatten()
+            .find(|a| !a.is_unspecified() && net.is_home(*a));
+        let Some(addr) = addr else {
+            return;
+        };
+        let t = t.micros();
+        self.make_room(t);
+        let d = self.devices.entry(addr).or_default();
+        d.last_seen = d.last_seen.max(t);
+        d.base.seen(t);
+        set_text(&mut d.base.mac, mac);
+        if let Some((_, name)) = self.dhcp_names.iter().find(|(m, _)| m == mac) {
+            set_text(&mut d.base.hostname, name);
+        }
+    }
+
+    /// What the baseline says about a decision on home device `target` (`service`: the
+    /// protocol number and port of the record that tipped it).
+    pub fn explain(&self, target: IpAddr, service: Option<(u8, u16)>, t: i64) -> Option<String> {
+        if !self.cfg.baseline.enabled {
+            return None;
+        }
+        let d = self.devices.get(&target)?;
+        (d.base.first_seen_us != 0).then(|| d.base.explain(&self.cfg.baseline, service, t))
+    }
+
+    /// The profiles to save: the `max-devices` most recently seen, by address.
+    pub fn baselines(&self) -> BaselineFile {
+        let mut v: Vec<DeviceEntry> = self
+            .devices
+            .iter()
+            .filter(|(_, d)| d.base.first_seen_us != 0)
+            .map(|(a, d)| DeviceEntry {
+                addr: *a,
+                profile: d.base.clone(),
+            })
+            .collect();
+        v.sort_by_key(|e| (std::cmp::Reverse(e.profile.last_seen_us), e.addr));
+        v.truncate(self.cfg.baseline.max_devices);
+        v.sort_by_key(|e| e.addr);
+        BaselineFile::new(v)
+    }
+
+    /// Takes saved profiles back (addresses no longer in the home networks are left
+    /// out); returns how many.
+    pub fn restore_baselines(&mut self, file: BaselineFile, net: &NetworkModel) -> usize {
+        let mut n = 0;
+        for e in file.devices {
+            if n >= self.cfg.baseline.max_devices || !net.is_home(e.addr) {
+                continue;
+            }
+            let mut p = e.profile;
+            p.bound(&self.cfg.baseline);
+            let d = self.devices.entry(e.addr).or_default();
+            d.last_seen = d.last_seen.max(p.last_seen_us);
+            d.base = p;
+            n += 1;
+        }
+        n
+    }
+}
+
+/// IANA protocol number of a record's protocol (0 when unknown).
+pub(crate) fn proto_number(p: Proto) -> u8 {
+    match p {
+        Proto::Tcp => 6,
+        Proto::Udp => 17,
+        Proto::Icmp => 1,
+        Proto::Icmpv6 => 58,
+        Proto::Sctp => 132,
+        Proto::Other => 0,
+    }
+}
+
+/// Replaces `slot` with `v` only when it differs (no allocation on the common path).
+fn set_text(slot: &mut Option<String>, v: &str) {
+    if slot.as_deref() != Some(v) && v.len() <= 64 {
+        *slot = Some(v.to_owned());
+    }
+}
+
+fn set_text_owned(slot: &mut String, v: &str) {
+    if slot != v {
+        *slot = v.to_owned();
+    }
+}
+
+/// A home device's contact to `dst`: the beaconing detector. The second value says a
+/// regular rhythm was found but the device's baseline knows it (suppressed).
+#[allow(clippy::too_many_arguments)]
+fn beacon(
+    cfg: &BehaviourConfig,
+    d: &mut Device,
+    src: IpAddr,
+    dst: IpAddr,
+    port: u16,
+    proto: u8,
+    t: i64,
+    bytes: u64,
+) -> (Option<Proposal>, bool) {
+    let c = &cfg.beaconing;
+    if !c.enabled {
+        return (None, false);
+    }
+    let i = match d
+        .beacons
+        .iter()
+        .position(|b| b.host == dst && b.port == port && b.proto == proto)
+    {
+        Some(i) => i,
+        None => {
+            // Most destinations are contacted once (CDN hosts, lookups): a candidate
+            // is made on the second contact, so they cost a slot in a small ring
+            // instead of a candidate each.
+            let key = mix(dst, port) ^ proto as u64;
+            if !d.seen.contains(&key) {
+                d.seen[d.next_seen % d.seen.len()] = key;
+                d.next_seen += 1;
+                d.first_seen_at[(d.next_seen - 1) % SEEN] = t;
+                return (None, false);
+            }
+            let first = d
+                .seen
+                .iter()
+                .position(|&k| k == key)
+                .map_or(t, |j| d.first_seen_at[j]);
+            if d.beacons.len() >= 32 {
+                let stalest = (0..d.beacons.len())
+                    .min_by_key(|&i| d.beacons[i].starts.last().copied().unwrap_or(0))
+                    .unwrap_or(0);
+                d.beacons.swap_remove(stalest);
+            }
+            d.beacons.push(Beacon {
+                host: dst,
+                port,
+                proto,
+                starts: vec![first],
+                n: 1,
+                first,
+                bytes: 0,
+                decided: false,
+            });
+            d.beacons.len() - 1
+        }
+    };
+    let b = &mut d.beacons[i];
+    // Contacts are kept sorted by time whatever order their records come in, and a
+    // gap longer than twice the longest period starts a new run: a beacon is
+    // continuous, and captures days apart are not one rhythm.
+    let gap = (2.0 * c.max_period * SEC) as i64;
+    match (b.starts.first().copied(), b.starts.last().copied()) {
+        (Some(_), Some(last)) if t > last + gap => {
+            b.starts.clear();
+            b.n = 0;
+            b.first = t;
+            b.bytes = 0;
+            b.decided = false;
+        }
+        (Some(first), _) if t < first - gap => return (None, false), // a late record of an earlier run
+        _ => {}
+    }
+    let at = b.starts.partition_point(|&x| x <= t);
+    b.starts.insert(at, t);
+    if b.starts.len() > RING {
+        b.starts.remove(0);
+    }
+    b.n += 1;
+    b.first = b.first.min(t);
+    b.bytes = b.bytes.saturating_add(bytes);
+    if b.decided || b.n < c.min_contacts || b.starts.len() < c.min_contacts as usize {
+        return (None, false);
+    }
+    let ts = &b.starts;
+    let k = ts.len();
+    // Since the run's first contact (the ring keeps only the latest gaps).
+    let span = (ts[k - 1] - b.first) as f64 / SEC;
+    if span < c.min_span {
+        return (None, false);
+    }
+    let mut gaps: Vec<f64> = ts.windows(2).map(|w| (w[1] - w[0]) as f64 / SEC).collect();
+    gaps.sort_by(f64::total_cmp);
+    let q = |p: f64| gaps[((gaps.len() - 1) as f64 * p).round() as usize];
+    let median = q(0.5);
+    if median < c.min_period || median > c.max_period {
+        return (None, false);
+    }
+    let spread = (q(0.8) - q(0.2)) / median;
+    if spread > c.max_spread {
+        return (None, false);
+    }
+    b.decided = true;
+    let (n, run_first) = (b.n, b.first);
+    let avg = b.bytes / n.max(1);
+    // The device's baseline: a rhythm learned while it was learning is its normal.
+    let mut known = String::new();
+    if cfg.baseline.enabled {
+        let learned = d.base.learned(&cfg.baseline, t);
+        let count = d.base.periodic.len();
+        match d.base.periodic_match(dst, port, proto, median) {
+            Some(k) if k.learned && learned => {
+                k.last_us = k.last_us.max(t);
+                return (None, true);
+            }
+            Some(k) => {
+                k.last_us = k.last_us.max(t);
+                known = if k.learned {
+                    "; the baseline is still learning: taken as normal once it has".into()
+                } else {
+                    format!(
+                        "; periodic since {} ago, first found after the device's learning period",
+                        human_span(t - k.first_us.min(t))
+                    )
+                };
+            }
+            None => {
+                d.base.add_periodic(KnownPeriodic {
+                    host: dst,
+                    port,
+                    proto,
+                    period_secs: (median * 10.0).round() / 10.0,
+                    first_us: run_first,
+                    last_us: t,
+                    learned: !learned,
+                });
+                known = if learned {
+                    format!("; not among the device's {count} known periodic contacts")
+                } else {
+                    "; the baseline is still learning: taken as normal once it has".into()
+                };
+            }
+        }
+    }
+    // Tighter rhythm, more contacts: surer.
+    let confidence = ((1.0 - spread / c.max_spread) * 0.3 + 0.6).min(0.9);
+    let dir = Direction::Outbound;
+    let p = Proposal {
+        target: src,
+        direction: dir,
+        time_us: t,
+        action: c.response.action(dir),
+        reason: Reason::Beaconing,
+        counter: "regular contacts to one remote host",
+        observed: n,
+        threshold: c.min_contacts,
+        window: span.round(),
+        detail: Some(format!(
+            "{dst} port {port}: every {median:.1} s (spread {spread:.2} of the gap), \
+                 {avg} bytes per contact on average{known}"
+        )),
+        confidence: (confidence * 100.0).round() / 100.0,
+        example_flow_ids: Vec::new(),
+        model: None,
+    };
+    (Some(p), false)
+}
+
+/// A home device's upload to `dst`, filed under the window its flow ended in: the volume
+/// detector, against the device's own busiest earlier window.
+fn upload(
+    c: &VolumeAnomaly,
+    d: &mut Device,
+    src: IpAddr,
+    dst: IpAddr,
+    port: u16,
+    t: i64,
+    up: u64,
+) -> Option<Proposal> {
+    if !c.enabled || up == 0 {
+        return None;
+    }
+    let w = ((c.window * SEC) as i64).max(1);
+    let peak_of_history = &mut d.base.upload_peak;
+    let v = &mut d.volume;
+    let window = t.div_euclid(w);
+    let cur = v.slots[1].window;
+    if window > cur {
+        // Roll forward: the older slot's total joins the history.
+        *peak_of_history = (*peak_of_history).max(v.slots[0].bytes);
+        if window == cur + 1 {
+            v.slots[0] = v.slots[1];
+        } else {
+            *peak_of_history = (*peak_of_history).max(v.slots[1].bytes);
+            v.slots[0] = VolumeSlot {
+                window: window - 1,
+                ..VolumeSlot::default()
+            };
+        }
+        v.slots[1] = VolumeSlot {
+            window,
+            ..VolumeSlot::default()
+        };
+    }
+    let k = if window == v.slots[1].window {
+        1
+    } else if window == v.slots[0].window {
+        0
+    } else {
+        return None; // older than both windows kept
+    };
+    // History: the windows before this one.
+    let peak = if k == 1 {
+        (*peak_of_history).max(v.slots[0].bytes)
+    } else {
+        *peak_of_history
+    };
+    let slot = &mut v.slots[k];
+    slot.bytes = slot.bytes.saturating_add(up);
+    if slot.top.is_none_or(|(_, _, b)| up > b) {
+        slot.top = Some((dst, port, up));
+    }
+    let needed = c.min_bytes.max((peak as f64 * c.ratio) as u64);
+    if slot.decided || slot.bytes < needed {
+        return None;
+    }
+    slot.decided = true;
+    let observed = slot.bytes;
+    let top = slot.top;
+    let (host, hport, hb) = top.unwrap_or((dst, port, up));
+    let dir = Direction::Outbound;
+    Some(Proposal {
+            target: src,
+            direction: dir,
+            time_us: t,
+            action: c.response.action(dir),
+            reason: Reason::VolumeAnomaly,
+            counter: "bytes sent to the outside",
+            observed,
+            threshold: needed,
+            window: c.window,
+            detail: Some(format!(
+                "largest upload {hb} bytes to {host} port {hport}; the device's busiest earlier window sent {} bytes",
+                peak
+            )),
+            confidence: threshold_confidence(observed, needed).min(0.85),
+            example_flow_ids: Vec::new(),
+            model: None,
+        })
 }
 
 fn slot(window: f64) -> i64 {
@@ -1635,6 +1818,182 @@ mod tests {
 
     fn outside(i: u32) -> std::net::Ipv4Addr {
         std::net::Ipv4Addr::from(0xCB00_7100u32 + (i % 250) + ((i / 250) << 8)) // 203.0.113.x+
+    }
+
+    fn pipeline_learning_one_day() -> Pipeline {
+        let mut cfg = DetectConfig::default();
+        cfg.baseline.learning = 86_400.0;
+        Pipeline::with_parts(cfg, NetworkModel::default(), DecisionConfig::default())
+    }
+
+    fn feed(p: &mut Pipeline, recs: impl IntoIterator<Item = String>) -> Vec<Decision> {
+        for r in recs {
+            p.handle(r.as_bytes()).unwrap();
+        }
+        p.drain_decisions().collect()
+    }
+
+    /// A device contacting `dst` every 3 s (small jitter) for two minutes.
+    fn rhythm(src: &'static str, dst: &'static str, start: i64) -> impl Iterator<Item = String> {
+        (0..40i64)
+            .map(move |i| f(src, dst, 443, start + i * 3 * S + (i * 7919 % 300) * 1_000).json())
+    }
+
+    const DAY: i64 = 86_400 * S;
+
+    #[test]
+    fn a_rhythm_learned_while_learning_is_suppressed_afterwards_even_after_a_restart() {
+        let mut p = pipeline_learning_one_day();
+        // Day 0: a hub polls its cloud every 3 s; alerted, the baseline still learning.
+        let ds = feed(&mut p, rhythm("192.168.1.40", "198.51.100.66", T0));
+        assert_eq!(
+            brief(&ds),
+            [("192.168.1.40".into(), Action::AlertOnly, Reason::Beaconing)]
+        );
+        assert!(
+            ds[0].summary.contains("taken as normal once it has"),
+            "{}",
+            ds[0].summary
+        );
+
+        // A restart: the baselines go through their file format into a new pipeline.
+        let file = p.baselines().unwrap();
+        let text = serde_json::to_string(&file).unwrap();
+        let mut q = pipeline_learning_one_day();
+        assert_eq!(q.restore_baselines(serde_json::from_str(&text).unwrap()), 1);
+
+        // Day 2: the same rhythm to a neighbouring address of the same service is normal.
+        let ds = feed(
+            &mut q,
+            rhythm("192.168.1.40", "198.51.100.67", T0 + 2 * DAY),
+        );
+        assert!(ds.is_empty(), "{ds:?}");
+        assert_eq!(q.engine_stats().unwrap().beacons_suppressed, 1);
+        // A new rhythm elsewhere is alerted as new.
+        let ds = feed(
+            &mut q,
+            rhythm("192.168.1.40", "203.0.113.9", T0 + 2 * DAY + 3600 * S),
+        );
+        assert_eq!(
+            brief(&ds),
+            [("192.168.1.40".into(), Action::AlertOnly, Reason::Beaconing)]
+        );
+        assert!(
+            ds[0]
+                .summary
+                .contains("not among the device's 1 known periodic contacts")
+                && ds[0].summary.contains("baseline of 2 days"),
+            "{}",
+            ds[0].summary
+        );
+        // Without the saved baselines, day 2's rhythm is alerted again.
+        let mut fresh = pipeline_learning_one_day();
+        let ds = feed(
+            &mut fresh,
+            rhythm("192.168.1.40", "198.51.100.67", T0 + 2 * DAY),
+        );
+        assert_eq!(ds.len(), 1);
+    }
+
+    #[test]
+    fn a_decision_names_the_device_and_compares_with_its_baseline() {
+        let mut p = pipeline_learning_one_day();
+        let ts = |t: i64| rfc3339(EveTime(t)).replace('Z', "+0000");
+        let dhcp = [
+            format!(
+                r#"{{"timestamp":"{}","event_type":"dhcp","src_ip":"0.0.0.0","dest_ip":"255.255.255.255","proto":"UDP","dhcp":{{"type":"request","client_mac":"aa:bb:cc:00:00:50","assigned_ip":"0.0.0.0","client_ip":"0.0.0.0","hostname":"cam-kitchen"}}}}"#,
+                ts(T0)
+            ),
+            format!(
+                r#"{{"timestamp":"{}","event_type":"dhcp","src_ip":"192.168.1.1","dest_ip":"192.168.1.50","proto":"UDP","dhcp":{{"type":"reply","client_mac":"aa:bb:cc:00:00:50","assigned_ip":"192.168.1.50","client_ip":"0.0.0.0"}}}}"#,
+                ts(T0 + 1000)
+            ),
+        ];
+        // Day 0: the camera talks to its cloud on 443 only.
+        let usual = (0..20).map(|i| {
+            f("192.168.1.50", outside(i), 443, T0 + i as i64 * 600 * S)
+                .json()
+                .replace(
+                    r#""flow":{"#,
+                    r#""ether":{"src_macs":["aa:bb:cc:00:00:50"],"dest_macs":["00:11:22:33:44:55"]},"flow":{"#,
+                )
+        });
+        assert!(feed(&mut p, dhcp.into_iter().chain(usual)).is_empty());
+        // Day 14: it starts knocking on telnet, slowly.
+        let scan = (0..60).map(|i| {
+            f(
+                "192.168.1.50",
+                outside(100 + i),
+                23,
+                T0 + 14 * DAY + i as i64 * 6 * S,
+            )
+            .syn_probe()
+            .json()
+        });
+        let ds = feed(&mut p, scan);
+        assert_eq!(
+            brief(&ds),
+            [("192.168.1.50".into(), Action::Quarantine, Reason::SlowScan)]
+        );
+        let s = &ds[0].summary;
+        for part in [
+            r#"device aa:bb:cc:00:00:50 "cam-kitchen""#,
+            "baseline of 14 days",
+            "first connection to port 23/tcp in 14 days of history",
+        ] {
+            assert!(s.contains(part), "{part:?} missing from {s}");
+        }
+        // The file keeps the identity and the services, and nothing for outside hosts.
+        let file = p.baselines().unwrap();
+        assert_eq!(file.devices.len(), 1);
+        let prof = &file.devices[0].profile;
+        assert_eq!(prof.hostname.as_deref(), Some("cam-kitchen"));
+        assert_eq!(prof.mac.as_deref(), Some("aa:bb:cc:00:00:50"));
+        assert_eq!(
+            prof.services
+                .iter()
+                .map(|s| (s.proto, s.port))
+                .collect::<Vec<_>>(),
+            [(6, 443)],
+            "failed telnet probes are not a service the device uses"
+        );
+    }
+
+    #[test]
+    fn baselines_are_bounded_in_devices() {
+        let mut cfg = DetectConfig::default();
+        cfg.baseline.max_devices = 5;
+        let mut p = Pipeline::with_parts(cfg, NetworkModel::default(), DecisionConfig::default());
+        let recs = (0..20).map(|i| {
+            let src: &'static str = Box::leak(format!("192.168.1.{}", 100 + i).into_boxed_str());
+            f(src, outside(i), 443, T0 + i as i64 * S).json()
+        });
+        feed(&mut p, recs);
+        let file = p.baselines().unwrap();
+        let addrs: Vec<String> = file.devices.iter().map(|e| e.addr.to_string()).collect();
+        assert_eq!(
+            addrs,
+            [
+                "192.168.1.115",
+                "192.168.1.116",
+                "192.168.1.117",
+                "192.168.1.118",
+                "192.168.1.119"
+            ],
+            "the most recently seen are kept"
+        );
+        let mut q = Pipeline::with_parts(
+            DetectConfig::default(),
+            NetworkModel::default(),
+            DecisionConfig::default(),
+        );
+        let mut outside_home = file.clone();
+        outside_home.devices[0].addr = "8.8.8.8".parse().unwrap();
+        assert_eq!(
+            q.restore_baselines(outside_home),
+            4,
+            "addresses outside the home networks are left out"
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ use suriguard_decision::{threshold_confidence, Action, GateStats, Proposal, Reas
 use suriguard_eve::{EveRecord, EventType, HexFlags, Proto};
 use suriguard_net::{Direction, NetworkModel};
 
+use crate::baseline::BaselineConfig;
 use crate::behaviour::{
     Beaconing, Behaviour, BehaviourConfig, DnsTunnel, FloodTarget, LoginGuessing, ServiceScan,
     SlowScan, VolumeAnomaly,
@@ -178,6 +179,8 @@ pub struct DetectConfig {
     pub flood_target: FloodTarget,
     /// Uploads far beyond a device's own history.
     pub volume: VolumeAnomaly,
+    /// What each home device normally does, kept across restarts.
+    pub baseline: BaselineConfig,
 }
 
 impl DetectConfig {
@@ -190,6 +193,7 @@ impl DetectConfig {
             dns_tunnel: self.dns_tunnel.clone(),
             flood_target: self.flood_target.clone(),
             volume: self.volume.clone(),
+            baseline: self.baseline.clone(),
         }
     }
 }
@@ -215,6 +219,7 @@ impl Default for DetectConfig {
             dns_tunnel: DnsTunnel::default(),
             flood_target: FloodTarget::default(),
             volume: VolumeAnomaly::default(),
+            baseline: BaselineConfig::default(),
         }
     }
 }
@@ -242,6 +247,14 @@ impl suriguard_config::Section for DetectConfig {
             return Err("[detect] max-sources and max-targets must be at least 1".into());
         }
         self.behaviour().validate()
+    }
+
+    fn resolve_paths(&mut self, dir: &std::path::Path) {
+        if let Some(p) = &mut self.baseline.file {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
     }
 }
 
@@ -294,6 +307,9 @@ pub struct EngineStats {
     /// Records the engine could not use (no addresses, no time).
     pub incomplete: u64,
     pub sources_evicted: u64,
+    /// Regular contacts a device's baseline knew as normal (not proposed).
+    #[serde(default)]
+    pub beacons_suppressed: u64,
     /// Decisions made (the gate's `admitted`).
     pub decisions: u64,
     pub gate: GateStats,
@@ -381,6 +397,7 @@ impl Engine {
     pub fn stats(&self) -> EngineStats {
         let mut s = self.stats.clone();
         s.sources_evicted += self.behaviour.evicted;
+        s.beacons_suppressed = self.behaviour.beacons_suppressed;
         s
     }
 
@@ -418,7 +435,38 @@ impl Engine {
     /// Updates state with one record and returns what it tipped, if anything.
     pub fn handle(&mut self, rec: &EveRecord<'_>) -> Option<Proposal> {
         let p = self.handle_record(rec);
-        p.or_else(|| self.behaviour.take_pending())
+        let mut p = p.or_else(|| self.behaviour.take_pending())?;
+        if self.net.is_home(p.target) {
+            self.explain(&mut p, rec);
+        }
+        Some(p)
+    }
+
+    /// Adds what the device's baseline says to a proposal about a home device: the
+    /// service of the record when it is the device's own flow.
+    fn explain(&self, p: &mut Proposal, rec: &EveRecord<'_>) {
+        let service = match (rec.kind(), rec.src_ip, rec.proto, rec.dest_port) {
+            (EventType::Flow, Some(src), Some(proto), Some(port)) if src == p.target => {
+                Some((crate::behaviour::proto_number(proto), port))
+            }
+            _ => None,
+        };
+        if let Some(text) = self.behaviour.explain(p.target, service, p.time_us) {
+            p.detail = Some(match p.detail.take() {
+                Some(d) => format!("{d}. Baseline: {text}"),
+                None => format!("Baseline: {text}"),
+            });
+        }
+    }
+
+    /// The home devices' baselines, to save.
+    pub fn baselines(&self) -> crate::baseline::BaselineFile {
+        self.behaviour.baselines()
+    }
+
+    /// Takes saved baselines back; returns how many devices.
+    pub fn restore_baselines(&mut self, file: crate::baseline::BaselineFile) -> usize {
+        self.behaviour.restore_baselines(file, &self.net)
     }
 
     fn handle_record(&mut self, rec: &EveRecord<'_>) -> Option<Proposal> {
@@ -440,6 +488,10 @@ impl Engine {
                 long.filter(|_| self.cfg.heuristics)
             }
             EventType::Alert => self.on_alert(rec),
+            EventType::Dhcp => {
+                self.behaviour.on_dhcp(rec, &self.net);
+                None
+            }
             _ => None,
         }
     }

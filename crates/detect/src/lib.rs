@@ -11,6 +11,8 @@
 //! - [`behaviour`]: detectors over minutes, application protocols and DNS (slow scans,
 //!   login guessing, service scans, beaconing, DNS tunnels, flood targets), which
 //!   propose through the engine;
+//! - [`baseline`]: what each home device normally does (services, periodic contacts,
+//!   volumes), learned, explained in decisions, kept across restarts;
 //! - [`window`]: sliding windows on EVE time with bounded memory;
 //! - [`features`]: model inputs computed from records and the engine's windows;
 //! - [`model`]: the model's metadata, sequences, policy and (feature `ml`) the tract
@@ -20,6 +22,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod baseline;
 pub mod behaviour;
 pub mod engine;
 pub mod features;

@@ -254,6 +254,18 @@ impl Pipeline {
         }
     }
 
+    /// The home devices' baselines, to save (`None` without an engine).
+    pub fn baselines(&self) -> Option<crate::baseline::BaselineFile> {
+        self.engine.as_ref().map(Engine::baselines)
+    }
+
+    /// Takes saved baselines back; returns how many devices.
+    pub fn restore_baselines(&mut self, file: crate::baseline::BaselineFile) -> usize {
+        self.engine
+            .as_mut()
+            .map_or(0, |e| e.restore_baselines(file))
+    }
+
     /// Counts a record whose handling panicked (the caller contained the panic).
     /// `handled` says whether the panic came from inside [`Pipeline::handle`] (which has
     /// already counted the record as taken off the queue) or before it was called.

@@ -238,6 +238,28 @@ impl<'a> Reader<'a> {
         Ok(Some(k))
     }
 
+    /// Starts an array: consumes `[`.
+    pub fn array(&mut self) -> Result<()> {
+        self.expect(b'[', "`[`")
+    }
+
+    /// Whether another element of the current array follows (its `,` consumed); false at
+    /// its closing bracket. `first` is true for the first call on an array.
+    pub fn item(&mut self, first: bool) -> Result<bool> {
+        match self.peek()? {
+            b']' => {
+                self.i += 1;
+                Ok(false)
+            }
+            b',' if !first => {
+                self.i += 1;
+                Ok(true)
+            }
+            _ if first => Ok(true),
+            _ => self.err(ErrorKind::Expected("`,` or `]`")),
+        }
+    }
+
     pub fn bool(&mut self) -> Result<bool> {
         match self.peek()? {
             b't' => self.literal(b"true").map(|()| true),

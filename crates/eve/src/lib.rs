@@ -70,6 +70,10 @@ pub struct EveRecord<'a> {
     pub http: Option<Http<'a>>,
     #[serde(borrow)]
     pub tls: Option<Tls<'a>>,
+    #[serde(borrow)]
+    pub ether: Option<Ether<'a>>,
+    #[serde(borrow)]
+    pub dhcp: Option<Dhcp<'a>>,
 }
 
 impl<'a> EveRecord<'a> {
@@ -263,6 +267,61 @@ pub struct Tls<'a> {
 pub struct Ja3<'a> {
     #[serde(borrow)]
     pub hash: Option<Text<'a>>,
+}
+
+/// The `ether` block (eve-log `ethernet: yes`): flow records carry the lists
+/// `src_macs`/`dest_macs`, other records `src_mac`/`dest_mac`.
+#[derive(Debug, Deserialize)]
+pub struct Ether<'a> {
+    #[serde(borrow)]
+    pub src_mac: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub src_macs: Option<FirstText<'a>>,
+}
+
+impl Ether<'_> {
+    /// The source's MAC address, from either form.
+    pub fn source_mac(&self) -> Option<&str> {
+        self.src_mac
+            .as_deref()
+            .or_else(|| self.src_macs.as_ref()?.0.as_deref())
+    }
+}
+
+/// The first string of a JSON array of strings (the rest are checked, not kept).
+#[derive(Debug)]
+pub struct FirstText<'a>(pub Option<Text<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for FirstText<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FirstText<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of strings")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let first = seq.next_element::<Text<'de>>()?;
+                while seq.next_element::<Text<'de>>()?.is_some() {}
+                Ok(FirstText(first))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// The `dhcp` block: a request names the client's MAC and host name, a reply the
+/// address it was given.
+#[derive(Debug, Deserialize)]
+pub struct Dhcp<'a> {
+    #[serde(borrow, rename = "type")]
+    pub kind: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub client_mac: Option<Text<'a>>,
+    pub assigned_ip: Option<IpAddr>,
+    pub client_ip: Option<IpAddr>,
+    #[serde(borrow)]
+    pub hostname: Option<Text<'a>>,
 }
 
 /// A JSON string that borrows from the record unless it had escapes to undo.

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use serde_json::value::RawValue;
 
 use super::{Alert, Dns, EveRecord, EveTime, Flow, HexFlags, Http, Ja3, Proto, Tcp, TcpState};
-use super::{Text, Tls};
+use super::{Dhcp, Ether, FirstText, Text, Tls};
 use crate::json::{Error, ErrorKind, Reader, Result};
 
 /// Reads one object: for each key, the arm whose JSON name matches reads the value into a
@@ -67,6 +67,8 @@ fn eve_record<'a>(r: &mut Reader<'a>) -> Result<EveRecord<'a>> {
         dns = "dns" => opt(r, read_dns)?,
         http = "http" => opt(r, read_http)?,
         tls = "tls" => opt(r, read_tls)?,
+        ether = "ether" => opt(r, read_ether)?,
+        dhcp = "dhcp" => opt(r, read_dhcp)?,
     });
     let Some(event_type) = event_type else {
         return r.err(ErrorKind::MissingField("event_type"));
@@ -93,6 +95,8 @@ fn eve_record<'a>(r: &mut Reader<'a>) -> Result<EveRecord<'a>> {
         dns: dns.flatten(),
         http: http.flatten(),
         tls: tls.flatten(),
+        ether: ether.flatten(),
+        dhcp: dhcp.flatten(),
     })
 }
 
@@ -224,6 +228,49 @@ fn read_ja3<'a>(r: &mut Reader<'a>) -> Result<Ja3<'a>> {
     });
     Ok(Ja3 {
         hash: hash.flatten(),
+    })
+}
+
+fn read_ether<'a>(r: &mut Reader<'a>) -> Result<Ether<'a>> {
+    fields!(r, {
+        src_mac = "src_mac" => text(r)?,
+        src_macs = "src_macs" => opt(r, first_text)?,
+    });
+    Ok(Ether {
+        src_mac: src_mac.flatten(),
+        src_macs: src_macs.flatten(),
+    })
+}
+
+/// An array of strings, keeping the first.
+fn first_text<'a>(r: &mut Reader<'a>) -> Result<FirstText<'a>> {
+    r.array()?;
+    let mut first = None;
+    let mut at_first = true;
+    while r.item(at_first)? {
+        let s = Text(r.string()?);
+        if at_first {
+            first = Some(s);
+        }
+        at_first = false;
+    }
+    Ok(FirstText(first))
+}
+
+fn read_dhcp<'a>(r: &mut Reader<'a>) -> Result<Dhcp<'a>> {
+    fields!(r, {
+        kind = "type" => text(r)?,
+        client_mac = "client_mac" => text(r)?,
+        assigned_ip = "assigned_ip" => ip(r, "assigned_ip")?,
+        client_ip = "client_ip" => ip(r, "client_ip")?,
+        hostname = "hostname" => text(r)?,
+    });
+    Ok(Dhcp {
+        kind: kind.flatten(),
+        client_mac: client_mac.flatten(),
+        assigned_ip: assigned_ip.flatten(),
+        client_ip: client_ip.flatten(),
+        hostname: hostname.flatten(),
     })
 }
 
@@ -402,6 +449,9 @@ pub(crate) mod oracle {
         r#" {"event_type":"tls","tls":{"sni":"example.org","version":"TLS 1.3","ja3":{"hash":"e7d705a3286e19ea42f587b344ee6865","string":"771,4865"},"ja3s":null}} "#,
         r#"{"event_type":"flow","tcp":{"syn":true,"syn":false}}"#,
         r#"{"event_type":"flow","tcp":null,"flow":null,"alert":null}"#,
+        r#"{"event_type":"flow","src_ip":"10.10.10.123","ether":{"dest_macs":["00:b5:6d:06:08:ba"],"src_macs":["20:f8:5e:ca:91:52","20:f8:5e:ca:91:53"]}}"#,
+        r#"{"event_type":"dhcp","ether":{"src_mac":"20:f8:5e:ca:91:52","dest_mac":"ff:ff:ff:ff:ff:ff"},"dhcp":{"type":"request","id":25331,"client_mac":"20:f8:5e:ca:91:52","assigned_ip":"0.0.0.0","client_ip":"0.0.0.0","hostname":"GainSpan\u00e9","params":["router"]}}"#,
+        r#"{"event_type":"flow","ether":{"src_macs":[]},"dhcp":null}"#,
     ];
 }
 
