@@ -18,7 +18,8 @@ use suriguard_decision::Decision;
 use suriguard_detect::{IngestStats, Pipeline};
 use suriguard_enforce::EnforceStats;
 use suriguard_guard::{
-    DecisionSink, GuardConfig, Note, PluginSettings, PluginStats, SinkStats, WriteStats,
+    BaselineSaver, DecisionSink, GuardConfig, Note, PluginSettings, PluginStats, SinkStats,
+    WriteStats,
 };
 
 use crate::failpoints::{Failpoints, WORKER_PANIC_MARKER, WRITE_PANIC_MARKER};
@@ -109,7 +110,7 @@ impl Output {
                 Note::Problem(line) => sclog!(host::ERROR, "{line}"),
             }
         }
-        let (pipeline, sink) = (guard.pipeline, guard.sink);
+        let (pipeline, sink, saver) = (guard.pipeline, guard.sink, guard.baselines);
         let (failpoints, unknown) = Failpoints::from_env();
         for name in unknown {
             sclog!(host::WARNING, "ignoring unknown failpoint {name:?}");
@@ -128,7 +129,17 @@ impl Output {
         let worker_bytes = Arc::clone(&queued_bytes);
         let worker = std::thread::Builder::new()
             .name("SG-worker".into())
-            .spawn(move || run_worker(rx, pipeline, sink, worker_gate, worker_bytes, failpoints))
+            .spawn(move || {
+                run_worker(
+                    rx,
+                    pipeline,
+                    sink,
+                    saver,
+                    worker_gate,
+                    worker_bytes,
+                    failpoints,
+                )
+            })
             .map_err(|e| format!("cannot start the worker thread: {e}"))?;
 
         Ok(Output {
@@ -231,6 +242,7 @@ fn run_worker(
     rx: Receiver<Box<[u8]>>,
     mut pipeline: Pipeline,
     mut sink: DecisionSink,
+    mut saver: Option<BaselineSaver>,
     gate: Arc<Gate>,
     queued_bytes: Arc<AtomicUsize>,
     failpoints: Failpoints,
@@ -286,9 +298,11 @@ fn run_worker(
         }
         poll_model(&mut pipeline, &mut model_off_logged);
         take_decisions(&mut pipeline, &mut sink);
+        save_baselines(&mut saver, &pipeline, false);
     }
     pipeline.finish();
     take_decisions(&mut pipeline, &mut sink);
+    save_baselines(&mut saver, &pipeline, true);
     let (sink_stats, enforcement) = sink.finish();
     (pipeline.into_stats(), sink_stats, enforcement)
 }
@@ -313,6 +327,19 @@ fn take_decision(d: &Decision, sink: &mut DecisionSink) {
     );
     for e in sink.take(d) {
         sclog!(host::ERROR, "{e}");
+    }
+}
+
+/// Saves the home devices' baselines when it is time (`force`: at shutdown). A failure
+/// is logged and retried at the next interval; detection goes on.
+fn save_baselines(saver: &mut Option<BaselineSaver>, pipeline: &Pipeline, force: bool) {
+    let Some(s) = saver.as_mut() else {
+        return;
+    };
+    match catch_unwind(AssertUnwindSafe(|| s.save(pipeline, force))) {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => sclog!(host::ERROR, "{e}"),
+        Err(_) => sclog!(host::ERROR, "saving the baselines panicked; not saved"),
     }
 }
 

@@ -60,6 +60,17 @@ impl GuardConfig {
             .unwrap_or_else(|| self.state_dir.join("decisions.jsonl"))
     }
 
+    /// The home devices' baselines: `[detect.baseline] file`, or `baselines.json` in the
+    /// state dir; `None` when baselines are off.
+    pub fn baselines_file(&self) -> Option<PathBuf> {
+        let b = &self.pipeline.detect.baseline;
+        b.enabled.then(|| {
+            b.file
+                .clone()
+                .unwrap_or_else(|| self.state_dir.join("baselines.json"))
+        })
+    }
+
     /// The enforcement journal: `[enforce] journal`, or `enforce.jsonl` in the state dir.
     pub fn enforce_journal(&self) -> PathBuf {
         self.enforce

@@ -18,6 +18,7 @@ mod sink;
 mod stats;
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
@@ -27,6 +28,7 @@ pub use sink::{DecisionSink, Enforcer, LogOnly, SinkStats};
 pub use stats::{PluginStats, WriteStats};
 
 use suriguard_decision::DecisionLog;
+use suriguard_detect::baseline::{BaselineError, BaselineFile};
 use suriguard_detect::Pipeline;
 use suriguard_enforce::{Backend, EnforcerSetup};
 
@@ -50,6 +52,39 @@ pub struct Guard {
     pub sink: DecisionSink,
     /// Lines for the log: the model loaded, or why the model stage is off.
     pub notes: Vec<Note>,
+    /// Where and how often the worker saves the home devices' baselines.
+    pub baselines: Option<BaselineSaver>,
+}
+
+/// Saves the pipeline's baselines to their file at most every `interval`.
+#[derive(Debug)]
+pub struct BaselineSaver {
+    pub path: PathBuf,
+    pub interval: Duration,
+    last: Instant,
+}
+
+impl BaselineSaver {
+    pub fn new(path: PathBuf, interval: Duration) -> Self {
+        BaselineSaver {
+            path,
+            interval,
+            last: Instant::now(),
+        }
+    }
+
+    /// Saves when `interval` has passed since the last save (`force`: now). `Ok(false)`
+    /// when it was not time yet.
+    pub fn save(&mut self, pipeline: &Pipeline, force: bool) -> Result<bool, BaselineError> {
+        if !force && self.last.elapsed() < self.interval {
+            return Ok(false);
+        }
+        self.last = Instant::now();
+        match pipeline.baselines() {
+            Some(file) => file.save(&self.path).map(|()| true),
+            None => Ok(false),
+        }
+    }
 }
 
 /// Something to log at start.
@@ -79,8 +114,37 @@ pub fn start(cfg: &GuardConfig) -> Result<Guard, GuardError> {
         ),
         Backend::None => Box::new(LogOnly::default()),
     };
-    let (pipeline, problem) = Pipeline::build(&cfg.pipeline);
+    let (mut pipeline, problem) = Pipeline::build(&cfg.pipeline);
     let mut notes = Vec::new();
+    let baselines = cfg.baselines_file().map(|path| {
+        match BaselineFile::load(&path) {
+            Ok(file) => {
+                let n = pipeline.restore_baselines(file);
+                notes.push(Note::Info(format!(
+                    "baselines of {n} home devices loaded from {}",
+                    path.display()
+                )));
+            }
+            Err(e) => {
+                // Never a reason not to start: the devices learn again. The unreadable
+                // file is kept aside for the operator, not overwritten.
+                let aside = path.with_extension("json.unreadable");
+                let kept = std::fs::rename(&path, &aside).is_ok();
+                notes.push(Note::Problem(format!(
+                    "{e}; starting with empty baselines{}",
+                    if kept {
+                        format!(" (the file was moved to {})", aside.display())
+                    } else {
+                        String::new()
+                    }
+                )));
+            }
+        }
+        BaselineSaver::new(
+            path,
+            Duration::from_secs(cfg.pipeline.detect.baseline.save_interval),
+        )
+    });
     if let Some(line) = pipeline.model_description() {
         notes.push(Note::Info(line));
     }
@@ -91,5 +155,6 @@ pub fn start(cfg: &GuardConfig) -> Result<Guard, GuardError> {
         pipeline,
         sink: DecisionSink::new(decisions, enforcer),
         notes,
+        baselines,
     })
 }
