@@ -39,9 +39,9 @@ pub enum CtlError {
     /// A duration that does not parse (`--ttl`).
     #[error("{text:?}: {problem}")]
     Duration { text: String, problem: String },
-    /// A `--since` that is neither a duration nor a time.
+    /// A `--since` that is neither a duration nor a time (`source`: why not a duration).
     #[error("--since {text:?}: not a duration (30m, 24h, 7d), a date or an RFC 3339 time")]
-    Since { text: String },
+    Since { text: String, source: Box<CtlError> },
     /// An address or prefix that does not parse (the message quotes it).
     #[error("{message}")]
     Address { text: String, message: String },

@@ -59,8 +59,10 @@ pub fn parse_since(s: &str) -> Result<i64, CtlError> {
     if let Some(t) = suriguard_eve::EveTime::parse(&format!("{s}T00:00:00Z")) {
         return Ok(t.micros());
     }
-    let secs =
-        crate::decisions::parse_ttl(s).map_err(|_| CtlError::Since { text: s.to_owned() })?;
+    let secs = crate::decisions::parse_ttl(s).map_err(|e| CtlError::Since {
+        text: s.to_owned(),
+        source: Box::new(e),
+    })?;
     Ok(now_us() - secs as i64 * 1_000_000)
 }
 

@@ -286,3 +286,50 @@ impl SyncError {
         move |source| SyncError::State { path, source }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn errors_name_their_input_and_keep_their_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone.txt");
+        let cfg_path = dir.path().join("rulesync.toml");
+        std::fs::write(
+            &cfg_path,
+            format!(
+                "output-dir = \"{}\"\n[[source]]\nname = \"gone\"\ntype = \"text\"\npath = \"{}\"\n",
+                dir.path().join("out").display(),
+                gone.display()
+            ),
+        )
+        .unwrap();
+        let cfg = crate::config::Config::load(&cfg_path).unwrap();
+        let n = suriguard_intel::Normalizer {
+            min_prefix_v4: 16,
+            min_prefix_v6: 48,
+            warninglists: suriguard_intel::Warninglists::builtin(),
+        };
+        let e = crate::pull::pull(&cfg.sources[0], &Default::default(), 0, &n, &|_, _| {})
+            .err()
+            .expect("the file is missing");
+        assert!(
+            matches!(&e, SyncError::Io { path, .. } if *path == gone),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains(&gone.display().to_string()), "{e}");
+        assert!(e.source().is_some(), "the cause is kept");
+        assert_eq!(e.exit_code(), ExitStatus::Failure);
+
+        std::fs::write(&cfg_path, "output-dir = \"/tmp/x\"\nsid-base = 0\n").unwrap();
+        let e = crate::config::Config::load(&cfg_path).unwrap_err();
+        assert!(
+            matches!(&e, SyncError::ConfigInvalid { key, .. } if key == "sid-base"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains(&cfg_path.display().to_string()));
+        assert_eq!(e.exit_code(), ExitStatus::Config);
+    }
+}
