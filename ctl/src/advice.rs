@@ -6,6 +6,7 @@ use suriguard_report::incident::Incident;
 use suriguard_report::mitigate::{self, Advice, MitigateConfig, Provider};
 use suriguard_report::secret::scrub_opt;
 
+use crate::error::CtlError;
 use crate::http;
 
 /// Advice for an incident. `offline` skips the LLM even when one is configured.
@@ -29,7 +30,7 @@ pub fn advise(cfg: &MitigateConfig, net: &NetworkModel, inc: &Incident, offline:
             ..kb
         },
         Err(e) => Advice {
-            fallback_reason: Some(e),
+            fallback_reason: Some(suriguard_cli::chain(&e)),
             ..kb
         },
     }
@@ -39,23 +40,27 @@ fn ask(
     cfg: &MitigateConfig,
     inc: &Incident,
     class: mitigate::AttackClass,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, CtlError> {
     let summary = mitigate::llm_summary(inc, class, cfg.max_summary);
     let body = mitigate::llm_request(cfg, &summary);
     let client = http::client(cfg.timeout, cfg.ca_file.as_deref())?;
     let mut req = client.post(cfg.endpoint()).json(&body);
     let key = match &cfg.key {
-        Some(k) => Some(k.resolve().map_err(|e| e.to_string())?),
+        Some(k) => Some(k.resolve()?),
         None => None,
     };
     if let Some(k) = &key {
         req = req.bearer_auth(k.expose());
     }
-    let answer = http::send_json(req).map_err(|f| scrub_opt(key.as_ref(), format!("LLM: {f}")))?;
-    let text = mitigate::llm_answer(cfg.provider, &answer).map_err(|e| format!("LLM: {e}"))?;
+    let answer = http::send_json(req).map_err(|f| CtlError::Remote {
+        service: "LLM".into(),
+        message: scrub_opt(key.as_ref(), suriguard_cli::chain(&f)),
+    })?;
+    let text = mitigate::llm_answer(cfg.provider, &answer)
+        .map_err(|source| CtlError::LlmAnswer { source })?;
     let steps = mitigate::steps_of(&text);
     if steps.is_empty() {
-        return Err("LLM: the answer has no steps".into());
+        return Err(CtlError::LlmNoSteps);
     }
     Ok(steps)
 }

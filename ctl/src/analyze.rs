@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::config::{Config, Scope};
+use crate::error::CtlError;
 use serde::Serialize;
 use suriguard_decision::{Decision, DecisionLog};
 use suriguard_detect::model::ModelStats;
@@ -46,9 +47,9 @@ pub struct PluginRun {
 
 /// The configuration an analysis runs with: the file if given (else defaults), plus any
 /// `--home-net` networks added to the home networks.
-pub fn effective_config(config: Option<&Path>, home_nets: &[Cidr]) -> Result<Config, String> {
+pub fn effective_config(config: Option<&Path>, home_nets: &[Cidr]) -> Result<Config, CtlError> {
     let mut cfg = match config {
-        Some(p) => Config::load(Some(p), Scope::Plugin).map_err(|e| e.to_string())?,
+        Some(p) => Config::load(Some(p), Scope::Plugin)?,
         None => Config::defaults(),
     };
     for n in home_nets {
@@ -65,8 +66,8 @@ pub fn effective_config(config: Option<&Path>, home_nets: &[Cidr]) -> Result<Con
 /// are replayed in canonical order (event time, then addresses and ports), because the
 /// order Suricata writes them in changes from run to run; so the same file, or the same
 /// capture through Suricata again, always gives the same verdicts.
-pub fn eve_file(path: &Path, cfg: &Config) -> Result<Report, String> {
-    let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn eve_file(path: &Path, cfg: &Config) -> Result<Report, CtlError> {
+    let text = std::fs::read(path).map_err(CtlError::file("read", path))?;
     let mut records: Vec<(Option<ReplayKey>, &[u8])> = text
         .split(|&b| b == b'\n')
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
@@ -120,24 +121,26 @@ impl SuricataSetup {
         plugin: Option<PathBuf>,
         suricata_config: Option<PathBuf>,
         rules: Option<PathBuf>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, CtlError> {
         let exe_dir = std::env::current_exe()
             .ok()
             .and_then(|p| p.parent().map(Path::to_owned));
-        let first =
-            |explicit: Option<PathBuf>, candidates: Vec<PathBuf>, what: &str, flag: &str| {
-                if let Some(p) = explicit {
-                    return if p.is_file() {
-                        Ok(p)
-                    } else {
-                        Err(format!("{what} {} does not exist", p.display()))
-                    };
-                }
-                candidates
-                    .into_iter()
-                    .find(|p| p.is_file())
-                    .ok_or_else(|| format!("cannot find the {what}; pass {flag}"))
-            };
+        let first = |explicit: Option<PathBuf>,
+                     candidates: Vec<PathBuf>,
+                     what: &'static str,
+                     flag: &'static str| {
+            if let Some(p) = explicit {
+                return if p.is_file() {
+                    Ok(p)
+                } else {
+                    Err(CtlError::Missing { what, path: p })
+                };
+            }
+            candidates
+                .into_iter()
+                .find(|p| p.is_file())
+                .ok_or(CtlError::NotLocated { what, flag })
+        };
         let mut plugin_candidates = Vec::new();
         let mut conf_candidates = Vec::new();
         if let Some(d) = &exe_dir {
@@ -181,14 +184,19 @@ pub fn run_suricata(
     pcap: &Path,
     cfg: &Config,
     setup: &SuricataSetup,
-) -> Result<SuricataRun, String> {
+) -> Result<SuricataRun, CtlError> {
     // Suricata runs in a temporary directory: a relative path is resolved here first.
-    let pcap = std::path::absolute(pcap).map_err(|e| format!("capture {}: {e}", pcap.display()))?;
+    let pcap = std::path::absolute(pcap).map_err(CtlError::file("resolve the capture", pcap))?;
     if !pcap.exists() {
-        return Err(format!("capture {} does not exist", pcap.display()));
+        return Err(CtlError::Missing {
+            what: "capture",
+            path: pcap,
+        });
     }
-    let tmp =
-        tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let tmp = tempfile::tempdir().map_err(CtlError::file(
+        "create a temporary directory in",
+        std::env::temp_dir(),
+    ))?;
     let dir = tmp.path();
     let mut run_cfg = cfg.clone();
     run_cfg.state_dir = dir.to_owned();
@@ -197,18 +205,19 @@ pub fn run_suricata(
     run_cfg.enforce.backend = suriguard_enforce::Backend::None;
     run_cfg.enforce.journal = None;
     let cfg_path = dir.join("suriguard.toml");
-    let text =
-        toml::to_string(&run_cfg).map_err(|e| format!("cannot write the analysis config: {e}"))?;
-    std::fs::write(&cfg_path, text).map_err(|e| format!("{}: {e}", cfg_path.display()))?;
+    let text = toml::to_string(&run_cfg).map_err(CtlError::encode("the analysis config"))?;
+    std::fs::write(&cfg_path, text).map_err(CtlError::file("write", &cfg_path))?;
     let stats_path = dir.join("plugin-stats.json");
     let rules = match &setup.rules {
-        Some(r) => std::path::absolute(r).map_err(|e| format!("rules {}: {e}", r.display()))?,
+        Some(r) => std::path::absolute(r).map_err(CtlError::file("resolve the rules", r))?,
         None => PathBuf::from("/dev/null"),
     };
-    let suricata_config = std::path::absolute(&setup.suricata_config)
-        .map_err(|e| format!("{}: {e}", setup.suricata_config.display()))?;
+    let suricata_config = std::path::absolute(&setup.suricata_config).map_err(CtlError::file(
+        "resolve the Suricata configuration",
+        &setup.suricata_config,
+    ))?;
     let plugin = std::path::absolute(&setup.plugin)
-        .map_err(|e| format!("{}: {e}", setup.plugin.display()))?;
+        .map_err(CtlError::file("resolve the plugin", &setup.plugin))?;
     let mut cmd = Command::new("suricata");
     cmd.arg("-c")
         .arg(&suricata_config)
@@ -235,26 +244,26 @@ pub fn run_suricata(
         .current_dir(dir);
     let out = cmd
         .output()
-        .map_err(|e| format!("cannot run suricata: {e} (is it installed? `make deps`)"))?;
+        .map_err(|source| CtlError::SuricataSpawn { source })?;
     if !out.status.success() {
-        return Err(format!(
-            "suricata failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
+        return Err(CtlError::Suricata {
+            status: out.status,
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        });
     }
     let stats: PluginStats = std::fs::read_to_string(&stats_path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
-        .ok_or_else(|| {
-            format!(
-                "the plugin wrote no stats; Suricata said:\n{}",
-                String::from_utf8_lossy(&out.stdout)
-            )
+        .ok_or_else(|| CtlError::NoPluginStats {
+            output: String::from_utf8_lossy(&out.stdout).into_owned(),
         })?;
-    let live = DecisionLog::read_all(&dir.join("decisions.jsonl"))
-        .map_err(|e| format!("reading decisions: {e}"))?;
+    let journal = dir.join("decisions.jsonl");
+    let live = DecisionLog::read_all(&journal)
+        .map_err(CtlError::file("read the decisions journal", &journal))?;
     Ok(SuricataRun {
         dir: tmp,
         stats,
@@ -265,7 +274,7 @@ pub fn run_suricata(
 /// Runs real Suricata over `pcap` with the plugin loaded, then replays the eve.json of
 /// that run canonically (see [`eve_file`]); the plugin's own live counters and decisions
 /// are reported alongside.
-pub fn pcap_file(pcap: &Path, cfg: &Config, setup: &SuricataSetup) -> Result<Report, String> {
+pub fn pcap_file(pcap: &Path, cfg: &Config, setup: &SuricataSetup) -> Result<Report, CtlError> {
     let run = run_suricata(pcap, cfg, setup)?;
     let mut report = eve_file(&run.eve(), cfg)?;
     report.input = pcap.display().to_string();

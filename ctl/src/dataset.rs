@@ -23,6 +23,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use crate::config::Config;
+use crate::error::CtlError;
 use serde::{Deserialize, Serialize};
 use suriguard_decision::rfc3339;
 use suriguard_detect::model::meta::Extractor;
@@ -91,17 +92,20 @@ pub struct Labels {
 }
 
 impl Labels {
-    pub fn read(path: &Path) -> Result<Labels, String> {
-        let f = std::fs::File::open(path)
-            .map_err(|e| format!("cannot read the labels {}: {e}", path.display()))?;
+    pub fn read(path: &Path) -> Result<Labels, CtlError> {
+        let f = std::fs::File::open(path).map_err(CtlError::file("read the labels", path))?;
         let mut labels = Labels::default();
         for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
-            let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
+            let line = line.map_err(CtlError::file("read the labels", path))?;
             if line.trim().is_empty() {
                 continue;
             }
-            let l: LabelLine = serde_json::from_str(&line)
-                .map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
+            let l: LabelLine =
+                serde_json::from_str(&line).map_err(|source| CtlError::LabelLine {
+                    path: path.to_owned(),
+                    line: n + 1,
+                    source,
+                })?;
             match (l.sport, l.dst, l.dport) {
                 (Some(sp), Some(dst), Some(dp)) => {
                     let p = proto_of(l.proto.as_deref().unwrap_or("TCP"));
@@ -172,7 +176,8 @@ fn history_flags(history: &str) -> (u8, u8) {
 pub fn zeek_row_to_eve(
     line: &str,
     id: u64,
-) -> Result<Option<(String, Option<&'static str>)>, String> {
+) -> Result<Option<(String, Option<&'static str>)>, CtlError> {
+    let bad = |reason: String| CtlError::ZeekRow { reason };
     let mut f: Vec<&str> = line.split('\t').collect();
     // IoT-23 separates its last three columns with spaces.
     if f.len() == 21 {
@@ -180,20 +185,22 @@ pub fn zeek_row_to_eve(
         f.extend(last.split_whitespace());
     }
     if f.len() < 20 {
-        return Err(format!("{} fields, expected at least 20", f.len()));
+        return Err(bad(format!("{} fields, expected at least 20", f.len())));
     }
     let num = |s: &str| -> u64 { s.parse().unwrap_or(0) };
-    let ts: f64 = f[0].parse().map_err(|_| format!("bad ts {:?}", f[0]))?;
+    let ts: f64 = f[0]
+        .parse()
+        .map_err(|_| bad(format!("bad ts {:?}", f[0])))?;
     let (src, sport, dst, dport) = (f[2], num(f[3]), f[4], num(f[5]));
     src.parse::<IpAddr>()
-        .map_err(|_| format!("bad address {src:?}"))?;
+        .map_err(|_| bad(format!("bad address {src:?}")))?;
     dst.parse::<IpAddr>()
-        .map_err(|_| format!("bad address {dst:?}"))?;
+        .map_err(|_| bad(format!("bad address {dst:?}")))?;
     let proto = match f[6] {
         "tcp" => "TCP",
         "udp" => "UDP",
         "icmp" => "ICMP",
-        other => return Err(format!("unknown proto {other:?}")),
+        other => return Err(bad(format!("unknown proto {other:?}"))),
     };
     let duration: f64 = f[8].parse().unwrap_or(0.0);
     let (opk, rpk) = (num(f[16]), num(f[18]));
@@ -252,7 +259,7 @@ pub fn export(
     extractor: Extractor,
     sequence_length: usize,
     out: &Path,
-) -> Result<ExportSummary, String> {
+) -> Result<ExportSummary, CtlError> {
     // The plugin's pipeline, built the way the plugin builds it, minus the heuristics'
     // decisions and the model: the features are what the plugin computes at run time.
     let mut pcfg = cfg.pipeline();
@@ -276,8 +283,7 @@ pub fn export(
     let (records, labels): (Vec<(String, Option<String>)>, Option<Labels>) = match source {
         Source::Eve { path, labels } => {
             summary.input = path.display().to_string();
-            let text =
-                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let text = std::fs::read(path).map_err(CtlError::file("read", path))?;
             let mut recs: Vec<_> = text
                 .split(|&b| b == b'\n')
                 .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
@@ -292,8 +298,7 @@ pub fn export(
         }
         Source::Zeek { path } => {
             summary.input = path.display().to_string();
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path).map_err(CtlError::file("read", path))?;
             let mut recs = Vec::new();
             for (n, line) in text.lines().enumerate() {
                 if line.starts_with('#') || line.trim().is_empty() {
@@ -311,10 +316,11 @@ pub fn export(
             (recs, None)
         }
     };
-    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let mut csv =
-        BufWriter::new(std::fs::File::create(out.join("samples.csv")).map_err(|e| e.to_string())?);
-    writeln!(csv, "index,src,time_us,class,steps").map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(out).map_err(CtlError::file("create", out))?;
+    let csv_path = out.join("samples.csv");
+    let csv_err = || CtlError::file("write", &csv_path);
+    let mut csv = BufWriter::new(std::fs::File::create(&csv_path).map_err(csv_err())?);
+    writeln!(csv, "index,src,time_us,class,steps").map_err(csv_err())?;
     let per = seq.sample_len();
     let mut x: Vec<f32> = Vec::new();
     for (line, zeek_label) in &records {
@@ -352,11 +358,11 @@ pub fn export(
             "{},{},{},{class},{}",
             summary.samples, step.src, step.time_us, step.steps
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(csv_err())?;
         summary.samples += 1;
         *summary.by_class.entry(class.to_owned()).or_default() += 1;
     }
-    csv.flush().map_err(|e| e.to_string())?;
+    csv.flush().map_err(csv_err())?;
     write_npy(
         &out.join("x.npy"),
         &x,
@@ -366,16 +372,18 @@ pub fn export(
             extractor.features().len(),
         ],
     )?;
+    let export = out.join("export.json");
     std::fs::write(
-        out.join("export.json"),
-        serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())? + "\n",
+        &export,
+        serde_json::to_string_pretty(&summary).map_err(CtlError::encode("the export summary"))?
+            + "\n",
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(CtlError::file("write", &export))?;
     Ok(summary)
 }
 
 /// A little-endian float32 `.npy` file (format version 1.0).
-fn write_npy(path: &Path, data: &[f32], shape: &[usize]) -> Result<(), String> {
+fn write_npy(path: &Path, data: &[f32], shape: &[usize]) -> Result<(), CtlError> {
     let dims = shape.iter().map(|d| format!("{d}, ")).collect::<String>();
     let mut header = format!(
         "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}), }}",
@@ -387,17 +395,16 @@ fn write_npy(path: &Path, data: &[f32], shape: &[usize]) -> Result<(), String> {
         header.push(' ');
     }
     header.push('\n');
-    let mut out = BufWriter::new(
-        std::fs::File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?,
-    );
+    let failed = || CtlError::file("write", path);
+    let mut out = BufWriter::new(std::fs::File::create(path).map_err(failed())?);
     let mut head = b"\x93NUMPY\x01\x00".to_vec();
     head.extend_from_slice(&(header.len() as u16).to_le_bytes());
     head.extend_from_slice(header.as_bytes());
-    out.write_all(&head).map_err(|e| e.to_string())?;
+    out.write_all(&head).map_err(failed())?;
     for v in data {
-        out.write_all(&v.to_le_bytes()).map_err(|e| e.to_string())?;
+        out.write_all(&v.to_le_bytes()).map_err(failed())?;
     }
-    out.flush().map_err(|e| e.to_string())
+    out.flush().map_err(failed())
 }
 
 #[cfg(test)]

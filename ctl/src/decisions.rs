@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::config::{Config, Scope};
+use crate::error::CtlError;
 use serde::Serialize;
 use suriguard_enforce::journal::{self, Entry};
 use suriguard_enforce::nft::{LiveElement, Nft, Op};
@@ -16,8 +17,8 @@ const BY: &str = "suriguardctl";
 
 /// The configuration `--config` names, else /etc/suriguard/suriguard.toml if present,
 /// else the built-in defaults; `scope` says which sections the command reads.
-pub fn load_config(path: Option<&Path>, scope: Scope) -> Result<Config, String> {
-    Config::load(path, scope).map_err(|e| e.to_string())
+pub fn load_config(path: Option<&Path>, scope: Scope) -> Result<Config, CtlError> {
+    Ok(Config::load(path, scope)?)
 }
 
 fn backend(cfg: &Config) -> Option<Nft> {
@@ -40,10 +41,11 @@ pub struct Row {
     pub by: String,
 }
 
-pub fn list(cfg: &Config) -> Result<(Vec<Row>, Option<String>), String> {
+/// The decisions in force, and a warning when the live sets could not be read.
+pub fn list(cfg: &Config) -> Result<(Vec<Row>, Option<String>), CtlError> {
     let now = now_secs();
     let replay = journal::replay(&cfg.enforce_journal(), now)
-        .map_err(|e| format!("{}: {e}", cfg.enforce_journal().display()))?;
+        .map_err(CtlError::journal(cfg.enforce_journal()))?;
     let (live, warning): (Vec<LiveElement>, Option<String>) = match backend(cfg) {
         Some(nft) => match nft.list() {
             Ok(l) => (l, None),
@@ -125,7 +127,11 @@ fn human_secs(s: u64) -> String {
 }
 
 /// Parses `3600`, `90s`, `15m`, `4h`, `2d`.
-pub fn parse_ttl(s: &str) -> Result<u64, String> {
+pub fn parse_ttl(s: &str) -> Result<u64, CtlError> {
+    let bad = |problem: String| CtlError::Duration {
+        text: s.to_owned(),
+        problem,
+    };
     let (num, mult) = match s.char_indices().last() {
         Some((i, 's')) => (&s[..i], 1),
         Some((i, 'm')) => (&s[..i], 60),
@@ -135,10 +141,10 @@ pub fn parse_ttl(s: &str) -> Result<u64, String> {
     };
     let n: u64 = num
         .parse()
-        .map_err(|_| format!("{s:?}: a duration such as 3600, 90s, 15m, 4h or 2d"))?;
+        .map_err(|_| bad("a duration such as 3600, 90s, 15m, 4h or 2d".into()))?;
     match n.checked_mul(mult) {
-        Some(0) | None => Err(format!("{s:?}: must be between 1 s and a few years")),
-        Some(v) if v > u32::MAX as u64 => Err(format!("{s:?}: at most {} s", u32::MAX)),
+        Some(0) | None => Err(bad("must be between 1 s and a few years".into())),
+        Some(v) if v > u32::MAX as u64 => Err(bad(format!("at most {} s", u32::MAX))),
         Some(v) => Ok(v),
     }
 }
@@ -161,15 +167,17 @@ pub fn add(
     kind: SetKind,
     ttl: u64,
     reason: &str,
-) -> Result<Added, String> {
+) -> Result<Added, CtlError> {
     let net = cfg.network_model();
     if let Some(why) = net.protected_cidr(&target) {
-        return Err(format!("refusing to {} {target}: {why}", kind.as_str()));
+        return Err(CtlError::Protected {
+            action: kind.as_str(),
+            target,
+            why,
+        });
     }
     if kind == SetKind::Quarantine && !target.is_host() {
-        return Err(format!(
-            "quarantine is for one home device; {target} is a prefix"
-        ));
+        return Err(CtlError::QuarantinePrefix { target });
     }
     let now = now_secs();
     let until = now + ttl;
@@ -178,8 +186,8 @@ pub fn add(
     // it covers, and a target already covered is reported, not added twice.
     let live = match &nft {
         Some(n) => {
-            n.setup(&net.never_blocked()).map_err(|e| e.to_string())?;
-            n.list().map_err(|e| e.to_string())?
+            n.setup(&net.never_blocked())?;
+            n.list()?
         }
         None => Vec::new(),
     };
@@ -189,11 +197,11 @@ pub fn add(
             && l.target.contains(target.addr())
             && l.target.prefix_len() <= target.prefix_len()
     }) {
-        return Err(format!(
-            "{target} is already covered by {} in the {} set",
-            c.target,
-            kind.as_str()
-        ));
+        return Err(CtlError::Covered {
+            target,
+            by: c.target,
+            set: kind.as_str(),
+        });
     }
     let replaced: Vec<Cidr> = live
         .iter()
@@ -206,7 +214,7 @@ pub fn add(
         .collect();
     entries.push(Entry::add(kind, target, until, reason, "", BY));
     journal::append_to(&cfg.enforce_journal(), &entries)
-        .map_err(|e| format!("{}: {e}", cfg.enforce_journal().display()))?;
+        .map_err(CtlError::journal(cfg.enforce_journal()))?;
     let mut enforced = false;
     if let Some(n) = &nft {
         let mut ops: Vec<Op> = replaced
@@ -218,8 +226,9 @@ pub fn add(
             target,
             timeout_secs: ttl,
         });
-        n.apply(&ops).map_err(|e| {
-            format!("{e} (the decision is journaled and will be applied when nftables works)")
+        n.apply(&ops).map_err(|source| CtlError::NftJournaled {
+            what: "decision",
+            source,
         })?;
         enforced = true;
     }
@@ -234,21 +243,21 @@ pub fn add(
 }
 
 /// Lifts every decision (block and quarantine) against exactly `target`.
-pub fn delete(cfg: &Config, target: Cidr) -> Result<Vec<SetKind>, String> {
+pub fn delete(cfg: &Config, target: Cidr) -> Result<Vec<SetKind>, CtlError> {
     let (rows, warning) = list(cfg)?;
     let rows: Vec<&Row> = rows.iter().filter(|r| r.target == target).collect();
     if rows.is_empty() {
-        return Err(format!("no decision in force against {target}"));
+        return Err(CtlError::NoDecision { target });
     }
     let entries: Vec<Entry> = rows
         .iter()
         .map(|r| Entry::delete(r.action, target, BY))
         .collect();
     journal::append_to(&cfg.enforce_journal(), &entries)
-        .map_err(|e| format!("{}: {e}", cfg.enforce_journal().display()))?;
+        .map_err(CtlError::journal(cfg.enforce_journal()))?;
     if let Some(n) = backend(cfg) {
-        if let Some(w) = warning {
-            return Err(format!("{w} (the deletion is journaled)"));
+        if let Some(warning) = warning {
+            return Err(CtlError::DeleteUnchecked { target, warning });
         }
         // Only what the listing above found in the set: deleting an absent element
         // fails the whole transaction.
@@ -260,39 +269,48 @@ pub fn delete(cfg: &Config, target: Cidr) -> Result<Vec<SetKind>, String> {
                 target,
             })
             .collect();
-        n.apply(&ops).map_err(|e| e.to_string())?;
+        n.apply(&ops)?;
     }
     Ok(rows.iter().map(|r| r.action).collect())
 }
 
-pub fn flush(cfg: &Config) -> Result<(), String> {
+pub fn flush(cfg: &Config) -> Result<(), CtlError> {
     journal::append_to(&cfg.enforce_journal(), &[Entry::flush(BY)])
-        .map_err(|e| format!("{}: {e}", cfg.enforce_journal().display()))?;
+        .map_err(CtlError::journal(cfg.enforce_journal()))?;
     if let Some(n) = backend(cfg) {
-        n.apply(&[Op::Flush]).map_err(|e| e.to_string())?;
+        n.apply(&[Op::Flush])?;
     }
     Ok(())
 }
 
+/// The nftables back end, or [`CtlError::NoBackend`] naming what there is nothing to do.
+fn nft_for(cfg: &Config, action: &'static str) -> Result<Nft, CtlError> {
+    backend(cfg).ok_or(CtlError::NoBackend { action })
+}
+
 /// `firewall restore`: setup plus everything the journal holds in force.
-pub fn restore(cfg: &Config) -> Result<usize, String> {
-    let nft = backend(cfg).ok_or("[enforce] backend = \"none\": nothing to restore")?;
+pub fn restore(cfg: &Config) -> Result<usize, CtlError> {
+    let nft = nft_for(cfg, "restore")?;
     let now = now_secs();
     let replay = journal::replay(&cfg.enforce_journal(), now)
-        .map_err(|e| format!("{}: {e}", cfg.enforce_journal().display()))?;
+        .map_err(CtlError::journal(cfg.enforce_journal()))?;
     let items = replay.in_force.iter().map(|f| (f.kind, f.target, f.until));
-    suriguard_enforce::restore(&nft, &cfg.network_model(), items, now).map_err(|e| e.to_string())
+    Ok(suriguard_enforce::restore(
+        &nft,
+        &cfg.network_model(),
+        items,
+        now,
+    )?)
 }
 
-pub fn setup(cfg: &Config) -> Result<(), String> {
-    let nft = backend(cfg).ok_or("[enforce] backend = \"none\": nothing to set up")?;
-    nft.setup(&cfg.network_model().never_blocked())
-        .map_err(|e| e.to_string())
+pub fn setup(cfg: &Config) -> Result<(), CtlError> {
+    let nft = nft_for(cfg, "set up")?;
+    Ok(nft.setup(&cfg.network_model().never_blocked())?)
 }
 
-pub fn teardown(cfg: &Config) -> Result<(), String> {
-    let nft = backend(cfg).ok_or("[enforce] backend = \"none\": nothing to remove")?;
-    nft.teardown().map_err(|e| e.to_string())
+pub fn teardown(cfg: &Config) -> Result<(), CtlError> {
+    let nft = nft_for(cfg, "remove")?;
+    Ok(nft.teardown()?)
 }
 
 #[cfg(test)]
@@ -301,12 +319,17 @@ mod tests {
 
     #[test]
     fn ttls() {
-        assert_eq!(parse_ttl("3600"), Ok(3600));
-        assert_eq!(parse_ttl("90s"), Ok(90));
-        assert_eq!(parse_ttl("15m"), Ok(900));
-        assert_eq!(parse_ttl("4h"), Ok(14_400));
-        assert_eq!(parse_ttl("2d"), Ok(172_800));
-        assert!(parse_ttl("0").is_err());
+        assert_eq!(parse_ttl("3600").unwrap(), 3600);
+        assert_eq!(parse_ttl("90s").unwrap(), 90);
+        assert_eq!(parse_ttl("15m").unwrap(), 900);
+        assert_eq!(parse_ttl("4h").unwrap(), 14_400);
+        assert_eq!(parse_ttl("2d").unwrap(), 172_800);
+        let e = parse_ttl("0").unwrap_err();
+        assert!(
+            matches!(&e, CtlError::Duration { text, .. } if text == "0"),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), "\"0\": must be between 1 s and a few years");
         assert!(parse_ttl("h").is_err());
         assert!(parse_ttl("-5m").is_err());
         assert!(parse_ttl("99999999999d").is_err());

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analyze::{self, SuricataSetup};
 use crate::config::Config;
+use crate::error::CtlError;
 use suriguard_decision::{Action, Decision};
 use suriguard_net::Cidr;
 
@@ -84,13 +85,17 @@ pub struct SourceSpec {
 }
 
 impl Manifest {
-    pub fn load(path: &Path) -> Result<(Manifest, PathBuf), String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read manifest {}: {e}", path.display()))?;
-        let m: Manifest =
-            serde_json::from_str(&text).map_err(|e| format!("manifest {}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<(Manifest, PathBuf), CtlError> {
+        let text =
+            std::fs::read_to_string(path).map_err(CtlError::file("read the manifest", path))?;
+        let m: Manifest = serde_json::from_str(&text).map_err(|source| CtlError::Manifest {
+            path: path.to_owned(),
+            source,
+        })?;
         if m.captures.is_empty() {
-            return Err(format!("manifest {} lists no captures", path.display()));
+            return Err(CtlError::EmptyManifest {
+                path: path.to_owned(),
+            });
         }
         let base = path
             .parent()
@@ -193,7 +198,7 @@ pub struct Evaluation {
 }
 
 /// Runs every capture of the manifest and scores the decisions.
-pub fn run(manifest: &Path, cfg: &Config, setup: &SuricataSetup) -> Result<Evaluation, String> {
+pub fn run(manifest: &Path, cfg: &Config, setup: &SuricataSetup) -> Result<Evaluation, CtlError> {
     let (m, base) = Manifest::load(manifest)?;
     let mut captures = Vec::new();
     let mut sources = Vec::new();
@@ -234,8 +239,8 @@ pub fn run(manifest: &Path, cfg: &Config, setup: &SuricataSetup) -> Result<Evalu
 }
 
 /// Flow records started, per source address.
-fn flow_sources(eve: &Path) -> Result<BTreeMap<IpAddr, u64>, String> {
-    let text = std::fs::read(eve).map_err(|e| format!("cannot read {}: {e}", eve.display()))?;
+fn flow_sources(eve: &Path) -> Result<BTreeMap<IpAddr, u64>, CtlError> {
+    let text = std::fs::read(eve).map_err(CtlError::file("read", eve))?;
     let mut out = BTreeMap::new();
     for line in text.split(|&b| b == b'\n') {
         let Ok(rec) = suriguard_eve::parse(line) else {
@@ -600,6 +605,9 @@ mod tests {
         assert!(!m.captures[0].sources[0].ran);
         assert_eq!(m.captures[0].unlisted, Label::Benign);
         std::fs::write(&p, r#"{"captures":[]}"#).unwrap();
-        assert!(Manifest::load(&p).unwrap_err().contains("no captures"));
+        assert!(Manifest::load(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("no captures"));
     }
 }

@@ -8,41 +8,45 @@ use std::time::Duration;
 use reqwest::blocking::{Client, RequestBuilder};
 use serde_json::Value;
 
-pub fn client(timeout: f64, ca_file: Option<&Path>) -> Result<Client, String> {
+use crate::error::CtlError;
+
+pub fn client(timeout: f64, ca_file: Option<&Path>) -> Result<Client, CtlError> {
     let mut b = Client::builder()
         .timeout(Duration::from_secs_f64(timeout))
         .connect_timeout(Duration::from_secs_f64(timeout.min(10.0)))
         .user_agent(concat!("suriguard/", env!("CARGO_PKG_VERSION")));
     if let Some(ca) = ca_file {
-        let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
-        let cert = reqwest::Certificate::from_pem(&pem)
-            .map_err(|e| format!("{}: not a PEM certificate: {e}", ca.display()))?;
+        let pem = std::fs::read(ca).map_err(CtlError::file("read the CA file", ca))?;
+        let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| CtlError::CaPem {
+            path: ca.to_owned(),
+            source: e.into(),
+        })?;
         b = b.add_root_certificate(cert);
     }
-    b.build().map_err(|e| format!("HTTP client: {e}"))
+    b.build().map_err(|source| CtlError::HttpClient { source })
 }
 
-/// How a request failed.
-#[derive(Debug)]
+/// How a request failed. The texts are what the service said, never the URL (a
+/// Telegram URL carries the bot token); callers scrub them of the key they sent.
+#[derive(Debug, thiserror::Error)]
 pub enum Failure {
     /// No answer: connection refused, timeout, TLS failure.
+    #[error("{0}")]
     Transport(String),
     /// An HTTP error status, with the body's message if it had one.
+    #[error("HTTP {0}: {1}")]
     Status(u16, String),
     /// 2xx with a body that is not the JSON expected.
+    #[error("bad answer: {0}")]
     Body(String),
-    /// The local store failed (the message names the file and the operation).
-    Store(String),
+    /// The local store failed (the error names the file and the operation).
+    #[error(transparent)]
+    Store(Box<CtlError>),
 }
 
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::Transport(e) => write!(f, "{e}"),
-            Failure::Status(code, msg) => write!(f, "HTTP {code}: {msg}"),
-            Failure::Body(e) => write!(f, "bad answer: {e}"),
-            Failure::Store(e) => write!(f, "{e}"),
-        }
+impl From<CtlError> for Failure {
+    fn from(e: CtlError) -> Failure {
+        Failure::Store(Box::new(e))
     }
 }
 

@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 use suriguard_report::incident::{self, Incident};
 
+use crate::error::CtlError;
 use crate::store::Store;
 
 /// What one file gave.
@@ -37,8 +38,8 @@ pub fn ingest(
     path: &Path,
     now: i64,
     states: &dyn Fn(&Incident) -> (&'static str, Option<&'static str>),
-    new: &mut dyn FnMut(&Store, &Incident) -> Result<(), String>,
-) -> Result<FileReport, String> {
+    new: &mut dyn FnMut(&Store, &Incident) -> Result<(), CtlError>,
+) -> Result<FileReport, CtlError> {
     let name = path.to_string_lossy().to_string();
     let mut rep = FileReport {
         path: name.clone(),
@@ -50,20 +51,20 @@ pub fn ingest(
             rep.missing = true;
             return Ok(rep);
         }
-        Err(e) => return Err(format!("{name}: {e}")),
+        Err(e) => return Err(CtlError::file("read", path)(e)),
     };
-    let meta = file.metadata().map_err(|e| format!("{name}: {e}"))?;
+    let meta = file.metadata().map_err(CtlError::file("inspect", path))?;
     let start = store.cursor(&name, meta.ino(), meta.len())?;
     let mut reader = BufReader::with_capacity(1 << 16, file);
     reader
         .seek(SeekFrom::Start(start))
-        .map_err(|e| format!("{name}: {e}"))?;
+        .map_err(CtlError::file("seek in", path))?;
     // One transaction for the whole read: the callbacks use the same connection.
     store
         .db
         .execute_batch("BEGIN IMMEDIATE")
         .map_err(store.failed("starting the intake transaction"))?;
-    let result = read_lines(store, &mut reader, &name, start, now, states, new, &mut rep);
+    let result = read_lines(store, &mut reader, path, start, now, states, new, &mut rep);
     match result {
         Ok(offset) => {
             rep.bytes = offset - start;
@@ -85,13 +86,13 @@ pub fn ingest(
 fn read_lines(
     view: &Store,
     reader: &mut BufReader<std::fs::File>,
-    name: &str,
+    path: &Path,
     start: u64,
     now: i64,
     states: &dyn Fn(&Incident) -> (&'static str, Option<&'static str>),
-    new: &mut dyn FnMut(&Store, &Incident) -> Result<(), String>,
+    new: &mut dyn FnMut(&Store, &Incident) -> Result<(), CtlError>,
     rep: &mut FileReport,
-) -> Result<u64, String> {
+) -> Result<u64, CtlError> {
     let mut offset = start;
     let mut line = Vec::with_capacity(4096);
     loop {
@@ -99,7 +100,7 @@ fn read_lines(
         let n = (&mut *reader)
             .take(MAX_LINE as u64 + 1)
             .read_until(b'\n', &mut line)
-            .map_err(|e| format!("{name}: {e}"))?;
+            .map_err(CtlError::file("read", path))?;
         if n == 0 {
             break;
         }
@@ -109,7 +110,7 @@ fn read_lines(
                 let mut rest = Vec::new();
                 let m = reader
                     .read_until(b'\n', &mut rest)
-                    .map_err(|e| format!("{name}: {e}"))?;
+                    .map_err(CtlError::file("read", path))?;
                 if rest.last() != Some(&b'\n') {
                     break; // still being written
                 }

@@ -5,6 +5,7 @@ mod analyze;
 mod config;
 mod dataset;
 mod decisions;
+mod error;
 mod evaluate;
 mod http;
 mod intake;
@@ -19,6 +20,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use config::{Config, Scope};
+use error::CtlError;
+use suriguard_cli::ExitStatus;
 use suriguard_guard::PluginStats;
 use suriguard_net::Cidr;
 
@@ -169,9 +172,9 @@ struct ExportArgs {
     sequence_length: usize,
 }
 
-fn parse_extractor(s: &str) -> Result<suriguard_detect::model::Extractor, String> {
+fn parse_extractor(s: &str) -> Result<suriguard_detect::model::Extractor, CtlError> {
     serde_json::from_value(serde_json::Value::String(s.to_owned()))
-        .map_err(|_| format!("unknown extractor {s:?} (flow-seq-v1 or seed-v1)"))
+        .map_err(|_| CtlError::Extractor { text: s.to_owned() })
 }
 
 #[derive(Subcommand)]
@@ -331,77 +334,25 @@ fn to_json_text<T: serde::Serialize + ?Sized>(v: &T) -> String {
     serde_json::to_string_pretty(v).expect("plain data serializes") + "\n"
 }
 
-fn parse_cidr(s: &str) -> Result<Cidr, String> {
-    s.parse()
+fn parse_cidr(s: &str) -> Result<Cidr, CtlError> {
+    s.parse().map_err(|message| CtlError::Address {
+        text: s.to_owned(),
+        message,
+    })
 }
 
-/// suriguardctl's exit statuses (documented in `--help`; scripts rely on them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-enum Exit {
-    /// Success.
-    Ok = 0,
-    /// Any other failure (MISP, notifications, nftables, files, the store, ...).
-    Failed = 1,
-    /// Bad command line (clap's own status).
-    Usage = 2,
-    /// The configuration file cannot be read, parsed or validated; `config check`
-    /// found problems.
-    Config = 3,
-}
-
-impl Exit {
-    fn code(self) -> u8 {
-        self as u8
-    }
-}
-
-impl From<Exit> for ExitCode {
-    fn from(e: Exit) -> ExitCode {
-        ExitCode::from(e.code())
-    }
-}
-
+/// The statuses of [`ExitStatus`], as they apply to suriguardctl (the same table as
+/// rulesync's).
 const EXIT_HELP: &str = "Exit status:
   0  success
-  1  failure (MISP, notifications, nftables, files, the store, ...)
-  2  bad command line
-  3  configuration file unreadable or invalid; `config check` found problems";
+  1  failure (MISP, notifications, nftables, files, the store, Suricata, ...)
+  2  bad command line (an unknown option, a value that does not parse)
+  3  configuration file missing, unreadable or invalid, or lacking a setting the command
+     needs; `config check` found problems";
 
-/// An error for `main` to print, with the status to exit with.
-#[derive(Debug)]
-struct Failure {
-    exit: Exit,
-    message: String,
-}
-
-impl Failure {
-    fn config(e: impl std::fmt::Display) -> Failure {
-        Failure {
-            exit: Exit::Config,
-            message: e.to_string(),
-        }
-    }
-}
-
-impl From<String> for Failure {
-    fn from(message: String) -> Failure {
-        Failure {
-            exit: Exit::Failed,
-            message,
-        }
-    }
-}
-
-impl From<&str> for Failure {
-    fn from(message: &str) -> Failure {
-        message.to_string().into()
-    }
-}
-
-/// The configuration `scope` needs; failing to load it exits with [`Exit::Config`].
-fn load_config(path: Option<&std::path::Path>, scope: Scope) -> Result<Config, Failure> {
-    decisions::load_config(path, scope).map_err(Failure::config)
+/// The configuration `scope` needs; failing to load it exits with [`ExitStatus::Config`].
+fn load_config(path: Option<&std::path::Path>, scope: Scope) -> Result<Config, CtlError> {
+    decisions::load_config(path, scope)
 }
 
 fn main() -> ExitCode {
@@ -410,23 +361,23 @@ fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
-                Exit::Usage.into()
+                ExitStatus::Usage.into()
             } else {
-                Exit::Ok.into()
+                ExitStatus::Ok.into()
             };
         }
     };
     suriguard_cli::init_tracing(cli.quiet, cli.verbose);
     match run(cli) {
-        Ok(()) => Exit::Ok.into(),
-        Err(f) => {
-            eprintln!("suriguardctl: error: {}", f.message);
-            f.exit.into()
+        Ok(()) => ExitStatus::Ok.into(),
+        Err(e) => {
+            eprintln!("suriguardctl: error: {}", suriguard_cli::chain(&e));
+            e.exit_code().into()
         }
     }
 }
 
-fn run(cli: Cli) -> Result<(), Failure> {
+fn run(cli: Cli) -> Result<(), CtlError> {
     let (fmt, config) = (cli.output, cli.config.as_deref());
     let out = match cli.noun {
         Noun::Config {
@@ -455,15 +406,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 /// Writes `text` to standard output.
-fn print(text: &str) -> Result<(), Failure> {
+fn print(text: &str) -> Result<(), CtlError> {
     std::io::stdout()
         .write_all(text.as_bytes())
-        .map_err(|e| format!("cannot write to standard output: {e}").into())
+        .map_err(|source| CtlError::Stdout { source })
 }
 
-/// `config check`: every problem of the file with its key; fails with [`Exit::Config`]
+/// `config check`: every problem of the file with its key; fails with [`ExitStatus::Config`]
 /// after printing them if there is any.
-fn config_check(config: Option<&Path>, fmt: Format) -> Result<String, Failure> {
+fn config_check(config: Option<&Path>, fmt: Format) -> Result<String, CtlError> {
     let path = config
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(suriguard_config::DEFAULT_PATH));
@@ -495,25 +446,24 @@ fn config_check(config: Option<&Path>, fmt: Format) -> Result<String, Failure> {
     };
     if !problems.is_empty() {
         print(&text)?;
-        return Err(Failure::config(format!(
-            "{} problem(s) in {}",
-            problems.len(),
-            path.display()
-        )));
+        return Err(CtlError::ConfigProblems {
+            count: problems.len(),
+            path,
+        });
     }
     Ok(text)
 }
 
 /// `stats show`: the counters the plugin wrote when Suricata stopped.
-fn stats_show(file: &Path, fmt: Format) -> Result<String, Failure> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        format!(
-            "cannot read {}: {e} (set `stats-file` in the plugin's eve-log section)",
-            file.display()
-        )
+fn stats_show(file: &Path, fmt: Format) -> Result<String, CtlError> {
+    let text = std::fs::read_to_string(file).map_err(|source| CtlError::StatsFile {
+        path: file.to_owned(),
+        source,
     })?;
-    let stats: PluginStats = serde_json::from_str(&text)
-        .map_err(|e| format!("{} is not a suriguard stats file: {e}", file.display()))?;
+    let stats: PluginStats = serde_json::from_str(&text).map_err(|source| CtlError::NotStats {
+        path: file.to_owned(),
+        source,
+    })?;
     Ok(match fmt {
         Format::Json => to_json_text(&stats),
         Format::Table => stats_table(&stats),
@@ -525,7 +475,7 @@ fn decisions_verb(
     verb: DecisionsVerb,
     config: Option<&Path>,
     fmt: Format,
-) -> Result<String, Failure> {
+) -> Result<String, CtlError> {
     let cfg = load_config(config, Scope::Plugin)?;
     match verb {
         DecisionsVerb::List => decisions_list(&cfg, fmt),
@@ -540,7 +490,7 @@ fn decisions_verb(
     }
 }
 
-fn decisions_list(cfg: &Config, fmt: Format) -> Result<String, Failure> {
+fn decisions_list(cfg: &Config, fmt: Format) -> Result<String, CtlError> {
     let (rows, warning) = decisions::list(cfg)?;
     if let Some(w) = warning {
         tracing::warn!("{w}");
@@ -558,7 +508,7 @@ fn decisions_add(
     ttl: u64,
     reason: &str,
     quarantine: bool,
-) -> Result<String, Failure> {
+) -> Result<String, CtlError> {
     let kind = if quarantine {
         suriguard_enforce::SetKind::Quarantine
     } else {
@@ -584,7 +534,7 @@ fn decisions_add(
     })
 }
 
-fn decisions_delete(cfg: &Config, fmt: Format, target: Cidr) -> Result<String, Failure> {
+fn decisions_delete(cfg: &Config, fmt: Format, target: Cidr) -> Result<String, CtlError> {
     let kinds = decisions::delete(cfg, target)?;
     let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
     Ok(match fmt {
@@ -593,7 +543,7 @@ fn decisions_delete(cfg: &Config, fmt: Format, target: Cidr) -> Result<String, F
     })
 }
 
-fn decisions_flush(cfg: &Config, fmt: Format) -> Result<String, Failure> {
+fn decisions_flush(cfg: &Config, fmt: Format) -> Result<String, CtlError> {
     decisions::flush(cfg)?;
     Ok(match fmt {
         Format::Json => to_json_text(&serde_json::json!({"flushed": true})),
@@ -602,7 +552,7 @@ fn decisions_flush(cfg: &Config, fmt: Format) -> Result<String, Failure> {
 }
 
 /// `alerts <verb>`: loads every section and opens the store, then runs the verb.
-fn alerts_verb(verb: AlertsVerb, config: Option<&Path>, fmt: Format) -> Result<String, Failure> {
+fn alerts_verb(verb: AlertsVerb, config: Option<&Path>, fmt: Format) -> Result<String, CtlError> {
     let cfg = load_config(config, Scope::All)?;
     let store = ops::open(&cfg)?;
     match verb {
@@ -626,7 +576,7 @@ fn alerts_list(
     severity: u8,
     limit: usize,
     ingest: bool,
-) -> Result<String, Failure> {
+) -> Result<String, CtlError> {
     if ingest {
         ops::ingest(store, cfg, None, None)?;
     }
@@ -644,7 +594,7 @@ fn alerts_ingest(
     fmt: Format,
     eve: Option<&Path>,
     decisions: Option<&Path>,
-) -> Result<String, Failure> {
+) -> Result<String, CtlError> {
     let reps = ops::ingest(store, cfg, eve, decisions)?;
     Ok(match fmt {
         Format::Json => to_json_text(&reps),
@@ -653,7 +603,7 @@ fn alerts_ingest(
 }
 
 /// `events <verb>`: loads every section and opens the store, then runs the verb.
-fn events_verb(verb: EventsVerb, config: Option<&Path>, fmt: Format) -> Result<String, Failure> {
+fn events_verb(verb: EventsVerb, config: Option<&Path>, fmt: Format) -> Result<String, CtlError> {
     let cfg = load_config(config, Scope::All)?;
     let store = ops::open(&cfg)?;
     match verb {
@@ -671,12 +621,12 @@ fn events_push(
     fmt: Format,
     retry_failed: bool,
     ingest: bool,
-) -> Result<String, Failure> {
+) -> Result<String, CtlError> {
     if ingest {
         ops::ingest(store, cfg, None, None)?;
     }
     if cfg.misp.url.is_none() {
-        return Err("[misp] url is not set in the configuration".into());
+        return Err(CtlError::Unset { key: "[misp] url" });
     }
     let rep = misp::push(store, &cfg.misp, &cfg.network_model(), retry_failed)?;
     let text = match fmt {
@@ -685,12 +635,12 @@ fn events_push(
     };
     if let Some(e) = &rep.error {
         print(&text)?;
-        return Err(format!("MISP: {e}; the incidents stay queued for the next run").into());
+        return Err(CtlError::MispPush { message: e.clone() });
     }
     Ok(text)
 }
 
-fn events_list(store: &store::Store, fmt: Format) -> Result<String, Failure> {
+fn events_list(store: &store::Store, fmt: Format) -> Result<String, CtlError> {
     let rows = misp::list(store)?;
     Ok(match fmt {
         Format::Json => to_json_text(&rows),
@@ -704,7 +654,7 @@ fn mitigate(
     offline: bool,
     config: Option<&Path>,
     fmt: Format,
-) -> Result<String, Failure> {
+) -> Result<String, CtlError> {
     let cfg = load_config(config, Scope::All)?;
     let store = ops::open(&cfg)?;
     let (inc, advice) = ops::mitigate(&store, &cfg, id, offline)?;
@@ -718,7 +668,7 @@ fn mitigate(
 }
 
 /// `notify <verb>`: loads every section, then runs the verb.
-fn notify_verb(verb: NotifyVerb, config: Option<&Path>, fmt: Format) -> Result<String, Failure> {
+fn notify_verb(verb: NotifyVerb, config: Option<&Path>, fmt: Format) -> Result<String, CtlError> {
     let cfg = load_config(config, Scope::All)?;
     match verb {
         NotifyVerb::Test => notify_test(&cfg, fmt),
@@ -727,12 +677,10 @@ fn notify_verb(verb: NotifyVerb, config: Option<&Path>, fmt: Format) -> Result<S
     }
 }
 
-fn notify_test(cfg: &Config, fmt: Format) -> Result<String, Failure> {
+fn notify_test(cfg: &Config, fmt: Format) -> Result<String, CtlError> {
     let channels = cfg.notify.channels();
     if channels.is_empty() {
-        return Err(
-            "no channel configured ([notify.email], [notify.telegram], [notify.webhook])".into(),
-        );
+        return Err(CtlError::NoChannel);
     }
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
@@ -740,10 +688,14 @@ fn notify_test(cfg: &Config, fmt: Format) -> Result<String, Failure> {
     let msg = suriguard_report::notify::render_test(&host);
     let mut results = Vec::new();
     for c in channels {
-        let r = notify::send(&cfg.notify, c, &msg);
+        let r = notify::send(&cfg.notify, c, &msg).map_err(|e| suriguard_cli::chain(&e));
         results.push(serde_json::json!({"channel": c, "ok": r.is_ok(), "error": r.err()}));
     }
-    let failed = results.iter().filter(|r| r["ok"] == false).count();
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| r["ok"] == false)
+        .map(|r| r["channel"].as_str().unwrap_or_default().to_owned())
+        .collect();
     let text = match fmt {
         Format::Json => to_json_text(&results),
         Format::Table => results
@@ -754,14 +706,14 @@ fn notify_test(cfg: &Config, fmt: Format) -> Result<String, Failure> {
             })
             .collect(),
     };
-    if failed > 0 {
+    if !failed.is_empty() {
         print(&text)?;
-        return Err(format!("{failed} channel(s) failed").into());
+        return Err(CtlError::ChannelsFailed { channels: failed });
     }
     Ok(text)
 }
 
-fn notify_send(cfg: &Config, fmt: Format, flush_digest: bool) -> Result<String, Failure> {
+fn notify_send(cfg: &Config, fmt: Format, flush_digest: bool) -> Result<String, CtlError> {
     let store = ops::open(cfg)?;
     let net = cfg.network_model();
     let rep = notify::deliver(
@@ -778,7 +730,7 @@ fn notify_send(cfg: &Config, fmt: Format, flush_digest: bool) -> Result<String, 
     })
 }
 
-fn notify_list(cfg: &Config, fmt: Format) -> Result<String, Failure> {
+fn notify_list(cfg: &Config, fmt: Format) -> Result<String, CtlError> {
     let store = ops::open(cfg)?;
     let rows = notify::list(&store)?;
     Ok(match fmt {
@@ -812,13 +764,15 @@ fn run_loop(
     interval: f64,
     config: Option<&Path>,
     fmt: Format,
-) -> Result<String, Failure> {
+) -> Result<String, CtlError> {
     let cfg = load_config(config, Scope::All)?;
     let store = ops::open(&cfg)?;
     loop {
         let rep = ops::run_once(&store, &cfg)?;
         let text = match fmt {
-            Format::Json => serde_json::to_string(&rep).map_err(|e| e.to_string())? + "\n",
+            Format::Json => {
+                serde_json::to_string(&rep).map_err(CtlError::encode("the run report"))? + "\n"
+            }
             Format::Table => ops::run_summary(&rep),
         };
         if !follow {
@@ -830,7 +784,7 @@ fn run_loop(
 }
 
 /// `firewall setup|restore|teardown`.
-fn firewall(verb: FirewallVerb, config: Option<&Path>, fmt: Format) -> Result<String, Failure> {
+fn firewall(verb: FirewallVerb, config: Option<&Path>, fmt: Format) -> Result<String, CtlError> {
     let cfg = load_config(config, Scope::Plugin)?;
     let (what, n) = match verb {
         FirewallVerb::Setup => decisions::setup(&cfg).map(|()| ("set up", None))?,
@@ -856,16 +810,17 @@ fn firewall(verb: FirewallVerb, config: Option<&Path>, fmt: Format) -> Result<St
 }
 
 /// `model check MODEL [--meta FILE]`.
-fn model_check(model: PathBuf, meta: Option<PathBuf>, fmt: Format) -> Result<String, Failure> {
+fn model_check(model: PathBuf, meta: Option<PathBuf>, fmt: Format) -> Result<String, CtlError> {
     let meta = meta.unwrap_or_else(|| suriguard_detect::model::meta::default_meta_path(&model));
     let cfg = suriguard_detect::model::ModelConfig {
         path: Some(model),
         meta: Some(meta),
         ..Default::default()
     };
-    let stage = suriguard_detect::model::stage::MlStage::load(&cfg)
-        .map_err(|e| e.to_string())?
-        .ok_or("no model")?;
+    let stage =
+        suriguard_detect::model::stage::MlStage::load(&cfg)?.ok_or_else(|| CtlError::NoModel {
+            path: cfg.path.clone().unwrap_or_default(),
+        })?;
     Ok(match fmt {
         Format::Json => to_json_text(&serde_json::json!({
             "ok": true,
@@ -876,7 +831,7 @@ fn model_check(model: PathBuf, meta: Option<PathBuf>, fmt: Format) -> Result<Str
 }
 
 /// `model export`: training data computed by the plugin's own feature code.
-fn model_export(args: ExportArgs, config: Option<&Path>, fmt: Format) -> Result<String, Failure> {
+fn model_export(args: ExportArgs, config: Option<&Path>, fmt: Format) -> Result<String, CtlError> {
     let ExportArgs {
         eve,
         labels,
@@ -886,7 +841,7 @@ fn model_export(args: ExportArgs, config: Option<&Path>, fmt: Format) -> Result<
         sequence_length,
     } = args;
     let cfg = match config {
-        Some(p) => Config::load(Some(p), Scope::Plugin).map_err(Failure::config)?,
+        Some(p) => Config::load(Some(p), Scope::Plugin)?,
         None => Config::defaults(),
     };
     let t = if extractor == suriguard_detect::model::Extractor::SeedV1 {
@@ -897,10 +852,14 @@ fn model_export(args: ExportArgs, config: Option<&Path>, fmt: Format) -> Result<
     let source = match (&eve, &zeek) {
         (Some(e), _) => dataset::Source::Eve {
             path: e,
-            labels: dataset::Labels::read(labels.as_deref().ok_or("--eve needs --labels")?)?,
+            labels: dataset::Labels::read(
+                labels
+                    .as_deref()
+                    .ok_or(CtlError::Args("--eve needs --labels"))?,
+            )?,
         },
         (None, Some(z)) => dataset::Source::Zeek { path: z },
-        (None, None) => return Err("give --eve and --labels, or --zeek".into()),
+        (None, None) => return Err(CtlError::Args("give --eve and --labels, or --zeek")),
     };
     let summary = dataset::export(source, &cfg, extractor, t, &out)?;
     Ok(match fmt {
@@ -922,8 +881,8 @@ fn model_export(args: ExportArgs, config: Option<&Path>, fmt: Format) -> Result<
 }
 
 /// `analyze --eve FILE | --pcap FILE`: the decisions the engine would make.
-fn analyze_verb(a: AnalyzeArgs, config: Option<&Path>, fmt: Format) -> Result<String, Failure> {
-    let cfg = analyze::effective_config(config, &a.home_net).map_err(Failure::config)?;
+fn analyze_verb(a: AnalyzeArgs, config: Option<&Path>, fmt: Format) -> Result<String, CtlError> {
+    let cfg = analyze::effective_config(config, &a.home_net)?;
     let report = match (&a.input.eve, &a.input.pcap) {
         (Some(eve), _) => analyze::eve_file(eve, &cfg)?,
         (None, Some(pcap)) => {
@@ -933,12 +892,14 @@ fn analyze_verb(a: AnalyzeArgs, config: Option<&Path>, fmt: Format) -> Result<St
         (None, None) => unreachable!("clap requires one input"),
     };
     if let Some(path) = &a.out {
-        let json = serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?;
-        std::fs::write(path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let json = serde_json::to_vec_pretty(&report).map_err(CtlError::encode("the report"))?;
+        std::fs::write(path, json).map_err(CtlError::file("write", path))?;
     }
     Ok(match fmt {
         Format::Json => {
-            serde_json::to_string_pretty(&report.decisions).map_err(|e| e.to_string())? + "\n"
+            serde_json::to_string_pretty(&report.decisions)
+                .map_err(CtlError::encode("the decisions"))?
+                + "\n"
         }
         Format::Table => analyze::table(&report),
     })
@@ -949,13 +910,13 @@ fn evaluate_run(
     config: Option<&std::path::Path>,
     output: Format,
     a: EvaluateArgs,
-) -> Result<String, Failure> {
-    let cfg = analyze::effective_config(config, &[]).map_err(Failure::config)?;
+) -> Result<String, CtlError> {
+    let cfg = analyze::effective_config(config, &[])?;
     let setup = analyze::SuricataSetup::locate(a.plugin, a.suricata_config, None)?;
     let e = evaluate::run(&a.manifest, &cfg, &setup)?;
     if let Some(path) = &a.out {
-        let json = serde_json::to_vec_pretty(&e).map_err(|e| e.to_string())?;
-        std::fs::write(path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let json = serde_json::to_vec_pretty(&e).map_err(CtlError::encode("the evaluation"))?;
+        std::fs::write(path, json).map_err(CtlError::file("write", path))?;
     }
     Ok(match output {
         Format::Json => to_json_text(&e),
@@ -1025,28 +986,29 @@ fn stats_table(s: &PluginStats) -> String {
 mod tests {
     use super::*;
 
+    /// suriguardctl's statuses are the shared table's ([`ExitStatus`], pinned in
+    /// suriguard-cli), each documented in `--help`; clap's usage status is its `Usage`.
     #[test]
-    fn exit_codes_are_pinned() {
-        assert_eq!(Exit::Ok.code(), 0);
-        assert_eq!(Exit::Failed.code(), 1);
-        assert_eq!(Exit::Usage.code(), 2);
-        assert_eq!(Exit::Config.code(), 3);
-        // clap's own status for a bad command line is the one documented.
+    fn exit_codes_are_the_shared_table() {
         let e = Cli::try_parse_from(["suriguardctl", "no-such-noun"])
             .err()
             .expect("unknown subcommand");
-        assert_eq!(e.exit_code(), i32::from(Exit::Usage.code()));
-        for (status, _) in [
-            (0, "success"),
-            (1, "failure"),
-            (2, "bad"),
-            (3, "configuration"),
-        ] {
+        assert_eq!(e.exit_code(), i32::from(ExitStatus::Usage.code()));
+        // A value parser's error is a usage error too, with its message.
+        let e = Cli::try_parse_from(["suriguardctl", "decisions", "add", "10.0.0.300"])
+            .err()
+            .expect("bad address");
+        assert_eq!(e.exit_code(), i32::from(ExitStatus::Usage.code()));
+        assert!(e.to_string().contains("is not an IP address"), "{e}");
+        for status in ExitStatus::ALL {
             assert!(
-                EXIT_HELP.contains(&format!("  {status}  ")),
-                "status {status} documented"
+                EXIT_HELP.contains(&format!("  {}  ", status.code())),
+                "status {status:?} documented"
             );
         }
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("Exit status:"), "{help}");
     }
 
     #[test]
@@ -1054,11 +1016,38 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, "this is = = not toml").unwrap();
-        let f = load_config(Some(&bad), Scope::All).expect_err("bad file");
-        assert_eq!(f.exit, Exit::Config);
+        let e = load_config(Some(&bad), Scope::All).expect_err("bad file");
+        assert_eq!(e.exit_code(), ExitStatus::Config);
         let missing = dir.path().join("missing.toml");
-        let f = load_config(Some(&missing), Scope::All).expect_err("no file");
-        assert_eq!(f.exit, Exit::Config);
-        assert_eq!(Failure::from("x").exit, Exit::Failed);
+        let e = load_config(Some(&missing), Scope::All).expect_err("no file");
+        assert_eq!(e.exit_code(), ExitStatus::Config);
+        assert!(e.to_string().contains("missing.toml"), "{e}");
+        assert!(std::error::Error::source(&e).is_some(), "the cause is kept");
+        let e = CtlError::Unset { key: "[misp] url" };
+        assert_eq!(e.exit_code(), ExitStatus::Config);
+        let e = CtlError::NoDecision {
+            target: "192.0.2.1".parse().unwrap(),
+        };
+        assert_eq!(e.exit_code(), ExitStatus::Failure);
+        let e = ops::parse_since("yesterday-ish").unwrap_err();
+        assert_eq!(e.exit_code(), ExitStatus::Usage);
+    }
+
+    /// A missing input names the file and keeps the system's reason as the cause.
+    #[test]
+    fn missing_inputs_name_the_file_and_the_cause() {
+        let missing = std::path::Path::new("/nonexistent/suriguard/eve.json");
+        let e = analyze::eve_file(missing, &Config::defaults()).unwrap_err();
+        assert!(
+            matches!(&e, CtlError::File { path, .. } if path == missing),
+            "{e:?}"
+        );
+        let text = suriguard_cli::chain(&e);
+        assert!(
+            text.contains("/nonexistent/suriguard/eve.json") && text.contains("No such file"),
+            "{text}"
+        );
+        let e = stats_show(missing, Format::Table).unwrap_err();
+        assert!(e.to_string().contains("stats-file"), "{e}");
     }
 }

@@ -18,6 +18,7 @@ use suriguard_report::incident::Incident;
 use suriguard_report::misp_event::{self, MispPushConfig};
 use suriguard_report::secret::Secret;
 
+use crate::error::CtlError;
 use crate::http::{self, Failure};
 use crate::store::{now_us, Store};
 
@@ -47,14 +48,16 @@ pub struct PushReport {
 }
 
 impl Misp {
-    pub fn new(cfg: &MispPushConfig) -> Result<Misp, String> {
-        let url = cfg.url.clone().ok_or("[misp] url is not set")?;
+    pub fn new(cfg: &MispPushConfig) -> Result<Misp, CtlError> {
+        let url = cfg
+            .url
+            .clone()
+            .ok_or(CtlError::Unset { key: "[misp] url" })?;
         let key = cfg
             .key
             .as_ref()
-            .ok_or("[misp] key is not set")?
-            .resolve()
-            .map_err(|e| e.to_string())?;
+            .ok_or(CtlError::Unset { key: "[misp] key" })?
+            .resolve()?;
         Ok(Misp {
             http: http::client(cfg.timeout, cfg.ca_file.as_deref())?,
             base: url.trim_end_matches('/').to_string(),
@@ -100,7 +103,7 @@ impl Misp {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(|e| Failure::Store(store.failed("reading the MISP tag cache")(e)))?;
+            .map_err(|e| Failure::from(store.failed("reading the MISP tag cache")(e)))?;
         if let Some(id) = cached {
             return Ok(id);
         }
@@ -173,7 +176,7 @@ pub fn push(
     cfg: &MispPushConfig,
     net: &NetworkModel,
     retry_failed: bool,
-) -> Result<PushReport, String> {
+) -> Result<PushReport, CtlError> {
     if retry_failed {
         store
             .db
@@ -194,7 +197,9 @@ pub fn push(
     }
     let misp = Misp::new(cfg)?;
     let index = match (&cfg.intel_index, cfg.sightings) {
-        (Some(p), true) => Some(IntelStore::load(p).map_err(|e| e.to_string())?),
+        (Some(p), true) => {
+            Some(IntelStore::load(p).map_err(|source| CtlError::IntelIndex { source })?)
+        }
         _ => None,
     };
     let mut touched: BTreeSet<(String, String)> = BTreeSet::new();
@@ -291,7 +296,7 @@ fn event_for(
     let group = misp_event::group_key(inc);
     let window = cfg.dedupe_window as i64 * 1_000_000;
     let db = |e: rusqlite::Error| {
-        Failure::Store(store.failed("finding the MISP event of an incident")(e))
+        Failure::from(store.failed("finding the MISP event of an incident")(e))
     };
     let found: Option<(String, Option<String>)> = store
         .db
@@ -327,7 +332,7 @@ fn push_one(
     inc: &Incident,
     rep: &mut PushReport,
 ) -> Result<(String, String), Failure> {
-    let db = |e: rusqlite::Error| Failure::Store(store.failed("recording a MISP event")(e));
+    let db = |e: rusqlite::Error| Failure::from(store.failed("recording a MISP event")(e));
     let (uuid, known_id, fresh) = event_for(store, cfg, inc)?;
     let id = match known_id {
         Some(id) => {
@@ -437,7 +442,7 @@ fn sight_one(
     inc: &Incident,
     rep: &mut PushReport,
 ) -> Result<(), Failure> {
-    let db = |e: rusqlite::Error| Failure::Store(store.failed("recording MISP sightings")(e));
+    let db = |e: rusqlite::Error| Failure::from(store.failed("recording MISP sightings")(e));
     for t in trace::trace(&index.indicators, &inc.raw) {
         let uuids: BTreeSet<&String> = t
             .entry
@@ -492,7 +497,7 @@ pub struct EventRow {
     pub published: bool,
 }
 
-pub fn list(store: &Store) -> Result<Vec<EventRow>, String> {
+pub fn list(store: &Store) -> Result<Vec<EventRow>, CtlError> {
     let mut st = store
         .db
         .prepare(

@@ -22,11 +22,12 @@ use suriguard_report::notify::{
 };
 use suriguard_report::secret::scrub_opt;
 
+use crate::error::CtlError;
 use crate::store::Store;
 use crate::{advice, http};
 
 /// Decides, for a new incident, what each channel gets.
-pub fn plan(store: &Store, cfg: &NotifyConfig, inc: &Incident, now: i64) -> Result<(), String> {
+pub fn plan(store: &Store, cfg: &NotifyConfig, inc: &Incident, now: i64) -> Result<(), CtlError> {
     let key = notify::cooldown_key(inc);
     let route = cfg.route(inc.severity);
     for channel in cfg.channels() {
@@ -92,7 +93,7 @@ pub fn deliver(
     net: &NetworkModel,
     now: i64,
     flush: bool,
-) -> Result<SendReport, String> {
+) -> Result<SendReport, CtlError> {
     let mut rep = SendReport::default();
     build_digests(store, cfg, now, flush, &mut rep)?;
     let due: Vec<Due> = {
@@ -154,7 +155,7 @@ pub fn deliver(
                 }
             }
         };
-        let json = serde_json::to_string(&msg).map_err(|e| e.to_string())?;
+        let json = serde_json::to_string(&msg).map_err(CtlError::encode("a notification"))?;
         store
             .db
             .execute(
@@ -168,6 +169,7 @@ pub fn deliver(
                 rep.sent += 1;
             }
             Err(e) => {
+                let e = suriguard_cli::chain(&e);
                 let attempts = attempts + 1;
                 let state = if attempts >= cfg.max_attempts as i64 {
                     "dead"
@@ -196,7 +198,7 @@ fn mark(
     error: Option<&str>,
     now: i64,
     cfg: &NotifyConfig,
-) -> Result<(), String> {
+) -> Result<(), CtlError> {
     let next = now + cfg.backoff(attempts.max(1) as u32) as i64 * 1_000_000;
     store
         .db
@@ -215,7 +217,7 @@ fn build_digests(
     now: i64,
     flush: bool,
     rep: &mut SendReport,
-) -> Result<(), String> {
+) -> Result<(), CtlError> {
     for channel in cfg.channels() {
         let oldest: Option<i64> = store
             .db
@@ -250,7 +252,7 @@ fn build_digests(
         let mut seen = std::collections::HashSet::new();
         items.retain(|i| seen.insert(notify::cooldown_key(i)));
         let msg = notify::render_digest(&items);
-        let json = serde_json::to_string(&msg).map_err(|e| e.to_string())?;
+        let json = serde_json::to_string(&msg).map_err(CtlError::encode("a digest"))?;
         store
             .db
             .execute(
@@ -274,27 +276,27 @@ fn build_digests(
 }
 
 /// Sends one message through one channel.
-pub fn send(cfg: &NotifyConfig, channel: &str, msg: &Message) -> Result<(), String> {
+pub fn send(cfg: &NotifyConfig, channel: &str, msg: &Message) -> Result<(), CtlError> {
+    let unset = || CtlError::ChannelUnset {
+        channel: channel.to_owned(),
+    };
     match channel {
-        "email" => send_email(cfg.email.as_ref().ok_or("email is not configured")?, msg),
-        "telegram" => send_telegram(
-            cfg.telegram.as_ref().ok_or("telegram is not configured")?,
-            msg,
-        ),
-        "webhook" => send_webhook(
-            cfg.webhook.as_ref().ok_or("webhook is not configured")?,
-            msg,
-        ),
-        other => Err(format!("unknown channel {other}")),
+        "email" => send_email(cfg.email.as_ref().ok_or_else(unset)?, msg),
+        "telegram" => send_telegram(cfg.telegram.as_ref().ok_or_else(unset)?, msg),
+        "webhook" => send_webhook(cfg.webhook.as_ref().ok_or_else(unset)?, msg),
+        _ => Err(unset()),
     }
 }
 
-fn mailbox(s: &str) -> Result<Mailbox, String> {
+fn mailbox(s: &str) -> Result<Mailbox, CtlError> {
     s.parse::<Mailbox>()
-        .map_err(|e| format!("bad address {s:?}: {e}"))
+        .map_err(|source| CtlError::MailAddress {
+            address: s.to_owned(),
+            source,
+        })
 }
 
-fn send_email(e: &EmailConfig, msg: &Message) -> Result<(), String> {
+fn send_email(e: &EmailConfig, msg: &Message) -> Result<(), CtlError> {
     let mut b = lettre::Message::builder()
         .from(mailbox(&e.from)?)
         .subject(msg.subject.clone());
@@ -306,16 +308,21 @@ fn send_email(e: &EmailConfig, msg: &Message) -> Result<(), String> {
             msg.text.clone(),
             msg.html.clone(),
         ))
-        .map_err(|err| format!("building the mail: {err}"))?;
-    let tls = || -> Result<TlsParameters, String> {
+        .map_err(|source| CtlError::MailBuild { source })?;
+    let tls = || -> Result<TlsParameters, CtlError> {
         let mut p = TlsParameters::builder(e.server.clone());
         if let Some(ca) = &e.ca_file {
-            let pem = std::fs::read(ca).map_err(|err| format!("{}: {err}", ca.display()))?;
-            let cert =
-                Certificate::from_pem(&pem).map_err(|err| format!("{}: {err}", ca.display()))?;
+            let pem = std::fs::read(ca).map_err(CtlError::file("read the CA file", ca))?;
+            let cert = Certificate::from_pem(&pem).map_err(|err| CtlError::CaPem {
+                path: ca.clone(),
+                source: err.into(),
+            })?;
             p = p.add_root_certificate(cert);
         }
-        p.build_rustls().map_err(|err| format!("TLS: {err}"))
+        p.build_rustls().map_err(|source| CtlError::SmtpTls {
+            server: e.server.clone(),
+            source,
+        })
     };
     let mut t = SmtpTransport::builder_dangerous(e.server.as_str())
         .port(e.port())
@@ -327,20 +334,21 @@ fn send_email(e: &EmailConfig, msg: &Message) -> Result<(), String> {
     };
     let mut password = None;
     if let (Some(user), Some(pass)) = (&e.username, &e.password) {
-        let p = pass.resolve().map_err(|e| e.to_string())?;
+        let p = pass.resolve()?;
         t = t.credentials(Credentials::new(user.clone(), p.expose().to_string()));
         password = Some(p);
     }
-    t.build().send(&mail).map(drop).map_err(|err| {
-        scrub_opt(
-            password.as_ref(),
-            format!("SMTP {}:{}: {err}", e.server, e.port()),
-        )
-    })
+    t.build()
+        .send(&mail)
+        .map(drop)
+        .map_err(|err| CtlError::Remote {
+            service: format!("SMTP {}:{}", e.server, e.port()),
+            message: scrub_opt(password.as_ref(), suriguard_cli::chain(&err)),
+        })
 }
 
-fn send_telegram(t: &TelegramConfig, msg: &Message) -> Result<(), String> {
-    let token = t.token.resolve().map_err(|e| e.to_string())?;
+fn send_telegram(t: &TelegramConfig, msg: &Message) -> Result<(), CtlError> {
+    let token = t.token.resolve()?;
     let client = http::client(t.timeout, None)?;
     let url = format!(
         "{}/bot{}/sendMessage",
@@ -352,22 +360,26 @@ fn send_telegram(t: &TelegramConfig, msg: &Message) -> Result<(), String> {
         "text": notify::telegram_text(msg),
         "disable_web_page_preview": true,
     });
+    let telegram = |message: String| CtlError::Remote {
+        service: "Telegram".into(),
+        message: token.scrub(&message),
+    };
     let answer = http::send_json(client.post(url).json(&body))
-        .map_err(|f| token.scrub(&format!("Telegram: {f}")))?;
+        .map_err(|f| telegram(suriguard_cli::chain(&f)))?;
     if answer["ok"].as_bool() != Some(true) {
-        return Err(token.scrub(&format!(
-            "Telegram: not ok: {}",
+        return Err(telegram(format!(
+            "not ok: {}",
             answer["description"].as_str().unwrap_or("no description")
         )));
     }
     Ok(())
 }
 
-fn send_webhook(w: &WebhookConfig, msg: &Message) -> Result<(), String> {
+fn send_webhook(w: &WebhookConfig, msg: &Message) -> Result<(), CtlError> {
     let client = http::client(w.timeout, None)?;
     let mut req = client.post(&w.url).json(&msg.json);
     let token = match &w.token {
-        Some(t) => Some(t.resolve().map_err(|e| e.to_string())?),
+        Some(t) => Some(t.resolve()?),
         None => None,
     };
     if let Some(t) = &token {
@@ -375,7 +387,10 @@ fn send_webhook(w: &WebhookConfig, msg: &Message) -> Result<(), String> {
     }
     http::send_json(req)
         .map(drop)
-        .map_err(|f| scrub_opt(token.as_ref(), format!("webhook: {f}")))
+        .map_err(|f| CtlError::Remote {
+            service: "webhook".into(),
+            message: scrub_opt(token.as_ref(), suriguard_cli::chain(&f)),
+        })
 }
 
 /// One row of `notify list`.
@@ -392,7 +407,7 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
 }
 
-pub fn list(store: &Store) -> Result<Vec<OutboxRow>, String> {
+pub fn list(store: &Store) -> Result<Vec<OutboxRow>, CtlError> {
     let mut st = store
         .db
         .prepare(

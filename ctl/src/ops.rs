@@ -6,11 +6,12 @@ use crate::config::Config;
 use serde::Serialize;
 use suriguard_report::incident::Incident;
 
+use crate::error::CtlError;
 use crate::intake::{self, FileReport};
 use crate::store::{now_us, Row, Store};
 use crate::{advice, misp, notify};
 
-pub fn open(cfg: &Config) -> Result<Store, String> {
+pub fn open(cfg: &Config) -> Result<Store, CtlError> {
     Store::open(&cfg.database())
 }
 
@@ -20,7 +21,7 @@ pub fn ingest(
     cfg: &Config,
     eve: Option<&Path>,
     decisions: Option<&Path>,
-) -> Result<Vec<FileReport>, String> {
+) -> Result<Vec<FileReport>, CtlError> {
     let now = now_us();
     let misp_on = cfg.misp.url.is_some();
     let sightings = misp_on && cfg.misp.sightings && cfg.misp.intel_index.is_some();
@@ -51,14 +52,17 @@ pub fn ingest(
 }
 
 /// `--since`: `30m`, `24h`, `7d`, or an RFC 3339 / EVE timestamp.
-pub fn parse_since(s: &str) -> Result<i64, String> {
+pub fn parse_since(s: &str) -> Result<i64, CtlError> {
     if let Some(t) = suriguard_eve::EveTime::parse(s) {
         return Ok(t.micros());
     }
     if let Some(t) = suriguard_eve::EveTime::parse(&format!("{s}T00:00:00Z")) {
         return Ok(t.micros());
     }
-    let secs = crate::decisions::parse_ttl(s)?;
+    let secs = crate::decisions::parse_ttl(s).map_err(|e| CtlError::Since {
+        text: s.to_owned(),
+        source: Box::new(e),
+    })?;
     Ok(now_us() - secs as i64 * 1_000_000)
 }
 
@@ -144,7 +148,7 @@ pub struct RunReport {
     pub notify: notify::SendReport,
 }
 
-pub fn run_once(store: &Store, cfg: &Config) -> Result<RunReport, String> {
+pub fn run_once(store: &Store, cfg: &Config) -> Result<RunReport, CtlError> {
     let ingest = ingest(store, cfg, None, None)?;
     let net = cfg.network_model();
     let misp = match cfg.misp.url {
@@ -213,12 +217,10 @@ pub fn mitigate(
     cfg: &Config,
     id: &str,
     offline: bool,
-) -> Result<(Incident, suriguard_report::mitigate::Advice), String> {
-    let row = store.get(id)?.ok_or_else(|| {
-        format!(
-            "no incident {id} in {} (see `suriguardctl alerts list`)",
-            cfg.database().display()
-        )
+) -> Result<(Incident, suriguard_report::mitigate::Advice), CtlError> {
+    let row = store.get(id)?.ok_or_else(|| CtlError::NoIncident {
+        id: id.to_owned(),
+        database: cfg.database(),
     })?;
     let a = advice::advise(&cfg.mitigate, &cfg.network_model(), &row.incident, offline);
     Ok((row.incident, a))

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension};
 use suriguard_report::incident::Incident;
 
+use crate::error::CtlError;
+
 pub struct Store {
     pub db: Connection,
     /// The database file, for error messages.
@@ -23,52 +25,56 @@ pub struct Store {
 pub const SCHEMA_VERSION: i64 = 1;
 
 /// One schema step: `MIGRATIONS[n]` takes a database from version `n` to `n + 1`
-/// (inside a transaction; the caller stamps the new version).
-type Migration = fn(&Connection) -> Result<(), String>;
+/// (inside a transaction; the caller stamps the new version). `path` is the store's file,
+/// for error messages.
+type Migration = fn(&Connection, &Path) -> Result<(), CtlError>;
 
 const MIGRATIONS: &[Migration] = &[adopt_v0];
 
 /// Version 0 → 1: stores written before the schema was versioned. Their tables are
 /// version 1's (tables added since were created by `CREATE TABLE IF NOT EXISTS`), so
 /// create what is missing, check every table has version 1's columns, and stamp.
-fn adopt_v0(db: &Connection) -> Result<(), String> {
+fn adopt_v0(db: &Connection, path: &Path) -> Result<(), CtlError> {
+    let failed = |op: String| {
+        move |source: rusqlite::Error| CtlError::Sqlite {
+            path: path.to_owned(),
+            op: format!("migrating the schema from version 0 to 1: {op}"),
+            source,
+        }
+    };
     let reference = Connection::open_in_memory()
         .and_then(|r| r.execute_batch(SCHEMA_V1).map(|()| r))
-        .map_err(|e| format!("building the reference schema: {e}"))?;
-    for table in tables(&reference)? {
-        let want = columns(&reference, &table)?;
-        let have = columns(db, &table)?;
+        .map_err(failed("building the reference schema".into()))?;
+    for table in tables(&reference).map_err(failed("listing tables".into()))? {
+        let op = || format!("reading the columns of {table}");
+        let want = columns(&reference, &table).map_err(failed(op()))?;
+        let have = columns(db, &table).map_err(failed(op()))?;
         if !have.is_empty() && have != want {
-            return Err(format!(
-                "table {table} has columns ({}), version 1 has ({}): not a suriguardctl store",
-                have.join(", "),
-                want.join(", ")
-            ));
+            return Err(CtlError::ForeignStore {
+                path: path.to_owned(),
+                table,
+                have,
+                want,
+            });
         }
     }
     db.execute_batch(SCHEMA_V1)
-        .map_err(|e| format!("creating the missing tables: {e}"))
+        .map_err(failed("creating the missing tables".into()))
 }
 
-fn tables(db: &Connection) -> Result<Vec<String>, String> {
-    let mut st = db
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        .map_err(|e| format!("listing tables: {e}"))?;
+fn tables(db: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut st = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?;
     let names = st
         .query_map([], |r| r.get(0))
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
-        .map_err(|e| format!("listing tables: {e}"));
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>());
     names
 }
 
-fn columns(db: &Connection, table: &str) -> Result<Vec<String>, String> {
-    let mut st = db
-        .prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")
-        .map_err(|e| format!("reading the columns of {table}: {e}"))?;
+fn columns(db: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut st = db.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?;
     let names = st
         .query_map([table], |r| r.get(0))
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
-        .map_err(|e| format!("reading the columns of {table}: {e}"));
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>());
     names
 }
 
@@ -78,52 +84,44 @@ fn user_version(db: &Connection) -> rusqlite::Result<i64> {
 
 /// Brings the database at `path` to [`SCHEMA_VERSION`]: creates a new one, runs the
 /// steps from its version on, refuses one written by a newer suriguardctl.
-fn migrate(db: &Connection, path: &Path) -> Result<(), String> {
-    let ctx = |op: &str, e: String| format!("{}: {op}: {e}", path.display());
+fn migrate(db: &Connection, path: &Path) -> Result<(), CtlError> {
+    let ctx = |op: &'static str| {
+        move |source: rusqlite::Error| CtlError::Sqlite {
+            path: path.to_owned(),
+            op: op.into(),
+            source,
+        }
+    };
     // IMMEDIATE: two processes opening a new store do not both create it.
     db.execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| ctx("starting the schema transaction", e.to_string()))?;
+        .map_err(ctx("starting the schema transaction"))?;
     let done = (|| {
-        let mut version =
-            user_version(db).map_err(|e| ctx("reading the schema version", e.to_string()))?;
+        let mut version = user_version(db).map_err(ctx("reading the schema version"))?;
         if version > SCHEMA_VERSION {
-            return Err(format!(
-                "{}: the store has schema version {version}, newer than this suriguardctl \
-                 knows (version {SCHEMA_VERSION}); upgrade suriguardctl or point \
-                 `[alerts] database` at another file",
-                path.display()
-            ));
+            return Err(CtlError::NewerStore {
+                path: path.to_owned(),
+                version,
+                known: SCHEMA_VERSION,
+            });
         }
-        if version == 0
-            && tables(db)
-                .map_err(|e| ctx("reading the schema", e))?
-                .is_empty()
-        {
+        if version == 0 && tables(db).map_err(ctx("reading the schema"))?.is_empty() {
             db.execute_batch(SCHEMA_V1)
-                .map_err(|e| ctx("creating the tables", e.to_string()))?;
+                .map_err(ctx("creating the tables"))?;
             version = 1;
-            set_version(db, version).map_err(|e| ctx("stamping the schema version", e))?;
+            set_version(db, version).map_err(ctx("stamping the schema version"))?;
         }
         while version < SCHEMA_VERSION {
             let step = MIGRATIONS[version as usize];
-            step(db).map_err(|e| {
-                ctx(
-                    &format!(
-                        "migrating the schema from version {version} to {}",
-                        version + 1
-                    ),
-                    e,
-                )
-            })?;
+            step(db, path)?;
             version += 1;
-            set_version(db, version).map_err(|e| ctx("stamping the schema version", e))?;
+            set_version(db, version).map_err(ctx("stamping the schema version"))?;
         }
         Ok(())
     })();
     match done {
         Ok(()) => db
             .execute_batch("COMMIT")
-            .map_err(|e| ctx("committing the schema", e.to_string())),
+            .map_err(ctx("committing the schema")),
         Err(e) => {
             let _ = db.execute_batch("ROLLBACK");
             Err(e)
@@ -131,9 +129,8 @@ fn migrate(db: &Connection, path: &Path) -> Result<(), String> {
     }
 }
 
-fn set_version(db: &Connection, version: i64) -> Result<(), String> {
+fn set_version(db: &Connection, version: i64) -> rusqlite::Result<()> {
     db.execute_batch(&format!("PRAGMA user_version = {version}"))
-        .map_err(|e| e.to_string())
 }
 
 /// Version 1 of the schema (the tables before versioning). Later versions are this plus
@@ -237,28 +234,39 @@ pub struct Row {
 }
 
 impl Store {
-    /// Turns a SQLite error into `<file>: <operation>: <cause>`.
-    pub fn failed<'a>(&'a self, op: &'a str) -> impl Fn(rusqlite::Error) -> String + 'a {
-        move |e| format!("{}: {op}: {e}", self.path.display())
+    /// Turns a SQLite error into a [`CtlError::Sqlite`]: `<file>: <operation>: <cause>`.
+    pub fn failed<'a>(&'a self, op: &'a str) -> impl Fn(rusqlite::Error) -> CtlError + 'a {
+        move |source| CtlError::Sqlite {
+            path: self.path.clone(),
+            op: op.to_owned(),
+            source,
+        }
     }
 
-    pub fn open(path: &Path) -> Result<Store, String> {
+    pub fn open(path: &Path) -> Result<Store, CtlError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(CtlError::file("create", dir))?;
         }
-        let db = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let failed = |op: &'static str| {
+            move |source: rusqlite::Error| CtlError::Sqlite {
+                path: path.to_owned(),
+                op: op.into(),
+                source,
+            }
+        };
+        let db = Connection::open(path).map_err(failed("opening the store"))?;
         let mode: String = db
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(failed("setting WAL mode"))?;
         if mode != "wal" {
-            return Err(format!(
-                "{}: SQLite refused WAL mode ({mode})",
-                path.display()
-            ));
+            return Err(CtlError::Wal {
+                path: path.to_owned(),
+                mode,
+            });
         }
         db.busy_timeout(std::time::Duration::from_secs(10))
             .and_then(|_| db.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(failed("setting up the connection"))?;
         migrate(&db, path)?;
         Ok(Store {
             db,
@@ -274,8 +282,8 @@ impl Store {
         misp_state: &str,
         sight_state: Option<&str>,
         now: i64,
-    ) -> Result<bool, String> {
-        let json = serde_json::to_string(inc).map_err(|e| e.to_string())?;
+    ) -> Result<bool, CtlError> {
+        let json = serde_json::to_string(inc).map_err(CtlError::encode("an incident"))?;
         let n = self
             .db
             .execute(
@@ -318,7 +326,12 @@ impl Store {
     const COLS: &'static str = "id, json, misp_state, misp_event, misp_attempts, misp_error";
 
     /// Incidents at or after `since_us` with severity ≤ `max_severity`, oldest first.
-    pub fn list(&self, since_us: i64, max_severity: u8, limit: usize) -> Result<Vec<Row>, String> {
+    pub fn list(
+        &self,
+        since_us: i64,
+        max_severity: u8,
+        limit: usize,
+    ) -> Result<Vec<Row>, CtlError> {
         let sql = format!(
             "SELECT {} FROM (SELECT * FROM incidents WHERE time_us >= ?1 AND severity <= ?2
              ORDER BY time_us DESC, id DESC LIMIT ?3) ORDER BY time_us, id",
@@ -336,7 +349,7 @@ impl Store {
     }
 
     /// One incident by store id or key (a unique key prefix of 6+ characters is enough).
-    pub fn get(&self, id: &str) -> Result<Option<Row>, String> {
+    pub fn get(&self, id: &str) -> Result<Option<Row>, CtlError> {
         let sql = format!(
             "SELECT {} FROM incidents WHERE id = ?1 OR key = ?2",
             Self::COLS
@@ -366,14 +379,12 @@ impl Store {
         match rows.len() {
             1 => Ok(rows.into_iter().next()),
             0 => Ok(None),
-            _ => Err(format!(
-                "{id} matches several incidents; give more of the key"
-            )),
+            _ => Err(CtlError::AmbiguousIncident { id: id.to_owned() }),
         }
     }
 
     /// Incidents waiting for MISP, oldest first.
-    pub fn misp_queue(&self) -> Result<Vec<Row>, String> {
+    pub fn misp_queue(&self) -> Result<Vec<Row>, CtlError> {
         let sql = format!(
             "SELECT {} FROM incidents WHERE misp_state IN ('pending', 'retry') ORDER BY time_us, id",
             Self::COLS
@@ -390,7 +401,7 @@ impl Store {
     }
 
     /// Incidents whose sighting is still to be added, oldest first.
-    pub fn sighting_queue(&self) -> Result<Vec<Row>, String> {
+    pub fn sighting_queue(&self) -> Result<Vec<Row>, CtlError> {
         let sql = format!(
             "SELECT {} FROM incidents WHERE sight_state IN ('pending', 'retry') ORDER BY time_us, id",
             Self::COLS
@@ -406,7 +417,7 @@ impl Store {
             .map_err(self.failed("reading the sighting queue"))
     }
 
-    pub fn set_sight(&self, id: i64, state: &str) -> Result<(), String> {
+    pub fn set_sight(&self, id: i64, state: &str) -> Result<(), CtlError> {
         self.db
             .execute(
                 "UPDATE incidents SET sight_state = ?2 WHERE id = ?1",
@@ -422,7 +433,7 @@ impl Store {
         state: &str,
         event: Option<&str>,
         error: Option<&str>,
-    ) -> Result<(), String> {
+    ) -> Result<(), CtlError> {
         self.db
             .execute(
                 "UPDATE incidents SET misp_state = ?2, misp_event = COALESCE(?3, misp_event),
@@ -434,7 +445,7 @@ impl Store {
     }
 
     /// Where reading `path` should resume, given its inode and length now.
-    pub fn cursor(&self, path: &str, ino: u64, len: u64) -> Result<u64, String> {
+    pub fn cursor(&self, path: &str, ino: u64, len: u64) -> Result<u64, CtlError> {
         let found: Option<(i64, i64)> = self
             .db
             .query_row(
@@ -452,7 +463,7 @@ impl Store {
         })
     }
 
-    pub fn set_cursor(&self, path: &str, ino: u64, offset: u64) -> Result<(), String> {
+    pub fn set_cursor(&self, path: &str, ino: u64, offset: u64) -> Result<(), CtlError> {
         self.db
             .execute(
                 "INSERT INTO cursors(path, ino, offset) VALUES (?1, ?2, ?3)
@@ -465,7 +476,7 @@ impl Store {
 
     /// Removes incidents stored before `cutoff_us` (and delivered notifications). Intake
     /// time, not EVE time: a capture replayed today is kept, whatever its timestamps.
-    pub fn prune(&self, cutoff_us: i64) -> Result<usize, String> {
+    pub fn prune(&self, cutoff_us: i64) -> Result<usize, CtlError> {
         let n = self
             .db
             .execute(
@@ -534,10 +545,16 @@ mod tests {
             .set_cursor("/var/log/suricata/eve.json", 1, 2)
             .unwrap_err();
         assert!(
+            matches!(&e, CtlError::Sqlite { path: p, op, .. } if *p == path && op == "saving a file cursor"),
+            "{e:?}"
+        );
+        assert!(std::error::Error::source(&e).is_some(), "the cause is kept");
+        let e = e.to_string();
+        assert!(
             e.starts_with(&format!("{}: saving a file cursor: ", path.display())),
             "{e}"
         );
-        let e = s.prune(0).unwrap_err();
+        let e = s.prune(0).unwrap_err().to_string();
         assert!(
             e.contains(&path.display().to_string()) && e.contains("pruning"),
             "{e}"
@@ -588,6 +605,11 @@ mod tests {
             .unwrap();
         let e = Store::open(&path).err().expect("refused");
         assert!(
+            matches!(&e, CtlError::ForeignStore { table, .. } if table == "incidents"),
+            "{e:?}"
+        );
+        let e = e.to_string();
+        assert!(
             e.contains("other.db") && e.contains("not a suriguardctl store"),
             "{e}"
         );
@@ -606,7 +628,7 @@ mod tests {
                 SCHEMA_VERSION + 1
             ))
             .unwrap();
-        let e = Store::open(&path).err().expect("refused");
+        let e = Store::open(&path).err().expect("refused").to_string();
         assert!(e.contains("future.db"), "{e}");
         assert!(
             e.contains(&format!("version {}", SCHEMA_VERSION + 1))

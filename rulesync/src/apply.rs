@@ -15,6 +15,7 @@ use suriguard_intel::compile::{SetType, RULES_FILE};
 use suriguard_intel::{CompileOptions, Compiled, DatasetMode, Store};
 
 use crate::config::Config;
+use crate::error::SyncError;
 use suriguard_intel::suricatasc::Suricata;
 
 pub struct Generations {
@@ -23,13 +24,12 @@ pub struct Generations {
 }
 
 impl Generations {
-    pub fn new(output_dir: &Path) -> Result<Generations, String> {
-        let name = output_dir.file_name().ok_or_else(|| {
-            format!(
-                "output-dir {}: needs a final component",
-                output_dir.display()
-            )
-        })?;
+    pub fn new(output_dir: &Path) -> Result<Generations, SyncError> {
+        let name = output_dir
+            .file_name()
+            .ok_or_else(|| SyncError::OutputDirName {
+                path: output_dir.to_owned(),
+            })?;
         let parent = output_dir.parent().unwrap_or(Path::new("."));
         let mut gen_name = std::ffi::OsString::from(".");
         gen_name.push(name);
@@ -41,47 +41,51 @@ impl Generations {
     }
 
     /// The directory the link points at now, if any.
-    pub fn current(&self) -> Result<Option<PathBuf>, String> {
+    pub fn current(&self) -> Result<Option<PathBuf>, SyncError> {
         match std::fs::symlink_metadata(&self.link) {
             Ok(md) if md.file_type().is_symlink() => {
-                let t = std::fs::read_link(&self.link).map_err(|e| e.to_string())?;
-                Ok(Some(if t.is_absolute() { t } else { self.link.parent().unwrap_or(Path::new(".")).join(t) }))
+                let t = std::fs::read_link(&self.link)
+                    .map_err(SyncError::io("read the link", &self.link))?;
+                Ok(Some(if t.is_absolute() {
+                    t
+                } else {
+                    self.link.parent().unwrap_or(Path::new(".")).join(t)
+                }))
             }
-            Ok(_) => Err(format!(
-                "output-dir {} exists and is not a link made by rulesync: move it away (rulesync keeps it as a link to its generations)",
-                self.link.display()
-            )),
+            Ok(_) => Err(SyncError::OutputNotLink {
+                path: self.link.clone(),
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("output-dir {}: {e}", self.link.display())),
+            Err(e) => Err(SyncError::io("inspect output-dir", &self.link)(e)),
         }
     }
 
     /// A new, empty generation directory.
-    pub fn stage(&self) -> Result<PathBuf, String> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| format!("{}: {e}", self.dir.display()))?;
+    pub fn stage(&self) -> Result<PathBuf, SyncError> {
+        std::fs::create_dir_all(&self.dir).map_err(SyncError::io("create", &self.dir))?;
         let next = std::fs::read_dir(&self.dir)
-            .map_err(|e| format!("{}: {e}", self.dir.display()))?
+            .map_err(SyncError::io("list", &self.dir))?
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
             .max()
             .unwrap_or(0)
             + 1;
         let p = self.dir.join(next.to_string());
-        std::fs::create_dir(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        std::fs::create_dir(&p).map_err(SyncError::io("create", &p))?;
         Ok(p)
     }
 
     /// Points the link at `target` atomically (a new link renamed over the old one).
-    pub fn point_at(&self, target: &Path) -> Result<(), String> {
+    pub fn point_at(&self, target: &Path) -> Result<(), SyncError> {
         let mut tmp = self.link.as_os_str().to_owned();
         tmp.push(".new");
         let tmp = PathBuf::from(tmp);
         let _ = std::fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(target, &tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &self.link).map_err(|e| format!("{}: {e}", self.link.display()))?;
+        std::os::unix::fs::symlink(target, &tmp).map_err(SyncError::io("create the link", &tmp))?;
+        std::fs::rename(&tmp, &self.link).map_err(SyncError::io("replace", &self.link))?;
         if let Some(p) = self.link.parent() {
             std::fs::File::open(p)
                 .and_then(|f| f.sync_all())
-                .map_err(|e| e.to_string())?;
+                .map_err(SyncError::io("sync", p))?;
         }
         Ok(())
     }
@@ -109,23 +113,29 @@ pub fn write_generation(
     store: &Store,
     opts: &CompileOptions,
     output_dir: &Path,
-) -> Result<(), String> {
+) -> Result<(), SyncError> {
     compiled
         .write(store, opts, gen, output_dir)
-        .map_err(|e| format!("{}: {e}", gen.display()))?;
-    std::fs::write(gen.join("validate.rules"), compiled.rules(opts, gen))
-        .map_err(|e| format!("{}: {e}", gen.display()))?;
-    for f in std::fs::read_dir(gen).map_err(|e| e.to_string())?.flatten() {
-        std::fs::File::open(f.path())
+        .map_err(SyncError::io("write the generation", gen))?;
+    let validate = gen.join("validate.rules");
+    std::fs::write(&validate, compiled.rules(opts, gen))
+        .map_err(SyncError::io("write", &validate))?;
+    for f in std::fs::read_dir(gen)
+        .map_err(SyncError::io("list", gen))?
+        .flatten()
+    {
+        let p = f.path();
+        std::fs::File::open(&p)
             .and_then(|f| f.sync_all())
-            .map_err(|e| e.to_string())?;
+            .map_err(SyncError::io("sync", &p))?;
     }
     Ok(())
 }
 
 /// `suricata -T` over the generation's rules with the user's configuration.
-pub fn validate(cfg: &Config, gen: &Path) -> Result<(), String> {
-    let logs = tempfile::tempdir().map_err(|e| e.to_string())?;
+pub fn validate(cfg: &Config, gen: &Path) -> Result<(), SyncError> {
+    let logs = tempfile::tempdir()
+        .map_err(SyncError::io("create a directory in", std::env::temp_dir()))?;
     let mut cmd = Command::new(&cfg.suricata.binary);
     cmd.arg("-T");
     if let Some(c) = &cfg.suricata.config {
@@ -136,9 +146,10 @@ pub fn validate(cfg: &Config, gen: &Path) -> Result<(), String> {
         .arg("-l")
         .arg(logs.path());
     cmd.args(&cfg.suricata.test_args);
-    let out = cmd
-        .output()
-        .map_err(|e| format!("running {}: {e}", cfg.suricata.binary.display()))?;
+    let out = cmd.output().map_err(|source| SyncError::Spawn {
+        program: cfg.suricata.binary.clone(),
+        source,
+    })?;
     if out.status.success() {
         return Ok(());
     }
@@ -153,10 +164,10 @@ pub fn validate(cfg: &Config, gen: &Path) -> Result<(), String> {
     } else {
         errors.join("\n")
     };
-    Err(format!(
-        "suricata -T refused the generated rules ({}):\n{shown}",
-        out.status
-    ))
+    Err(SyncError::SuricataRefused {
+        status: out.status,
+        shown,
+    })
 }
 
 /// How a generation was put in force.
@@ -193,14 +204,16 @@ pub fn notify(
     compiled: &Compiled,
     changes: &std::collections::BTreeMap<&'static str, (Vec<String>, Vec<String>)>,
     rules_changed: bool,
-) -> Result<Applied, String> {
+) -> Result<Applied, SyncError> {
     let Some(sock) = &cfg.suricata.socket else {
         return Ok(Applied::Swapped);
     };
     let timeout = Duration::from_secs(cfg.suricata.reload_timeout_secs);
-    let Some(mut s) =
-        Suricata::connect(sock, Duration::from_secs(30)).map_err(|e| e.to_string())?
-    else {
+    let socket_err = |source| SyncError::Socket {
+        socket: sock.clone(),
+        source,
+    };
+    let Some(mut s) = Suricata::connect(sock, Duration::from_secs(30)).map_err(socket_err)? else {
         return Ok(Applied::NotRunning);
     };
     let n_changes: usize = changes.values().map(|(a, r)| a.len() + r.len()).sum();
@@ -238,12 +251,16 @@ pub fn notify(
                         // Already gone (Suricata's saved state did not have it).
                         Ok(Err(m)) if cmd == "dataset-remove" && m.contains("failed to remove") => {
                         }
-                        Ok(Err(m)) => {
-                            failed = Some(format!("{cmd} {}: {m}", set.name));
+                        Ok(Err(message)) => {
+                            failed = Some(SyncError::Dataset {
+                                command: cmd,
+                                set: set.name.to_string(),
+                                message,
+                            });
                             break 'sets;
                         }
                         Err(e) => {
-                            failed = Some(e.to_string());
+                            failed = Some(socket_err(e));
                             break 'sets;
                         }
                     }
@@ -261,7 +278,7 @@ pub fn notify(
     }
     let result = match failed {
         Some(e) => Err(e),
-        None => reload(&mut s, timeout),
+        None => reload(&mut s, sock, timeout),
     };
     if let Err(e) = result {
         for (cmd, args) in undo.iter().rev() {
@@ -278,24 +295,25 @@ pub fn notify(
 
 /// `ruleset-reload-nonblocking`, then waits until `ruleset-reload-time` shows a reload
 /// newer than the one before, and checks that none of our rules failed to load.
-fn reload(s: &mut Suricata, timeout: Duration) -> Result<(), String> {
+fn reload(s: &mut Suricata, socket: &Path, timeout: Duration) -> Result<(), SyncError> {
+    let socket_err = |source| SyncError::Socket {
+        socket: socket.to_owned(),
+        source,
+    };
     let before = s.command("ruleset-reload-time", None).unwrap_or_default();
     s.command("ruleset-reload-nonblocking", None)
-        .map_err(|e| e.to_string())?;
+        .map_err(socket_err)?;
     let start = Instant::now();
     loop {
         std::thread::sleep(Duration::from_millis(100));
-        let now = s
-            .command("ruleset-reload-time", None)
-            .map_err(|e| e.to_string())?;
+        let now = s.command("ruleset-reload-time", None).map_err(socket_err)?;
         if now != before {
             break;
         }
         if start.elapsed() > timeout {
-            return Err(format!(
-                "Suricata did not finish the rule reload within {} s (see its log)",
-                timeout.as_secs()
-            ));
+            return Err(SyncError::ReloadTimeout {
+                secs: timeout.as_secs(),
+            });
         }
     }
     let failed = s.command("ruleset-failed-rules", None).unwrap_or_default();
@@ -308,11 +326,7 @@ fn reload(s: &mut Suricata, timeout: Duration) -> Result<(), String> {
         .map(str::to_string)
         .collect();
     if !ours.is_empty() {
-        return Err(format!(
-            "Suricata failed to load {} generated rules: {}",
-            ours.len(),
-            ours.join(" | ")
-        ));
+        return Err(SyncError::RulesFailed { rules: ours });
     }
     Ok(())
 }

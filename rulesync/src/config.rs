@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use suriguard_intel::{CompileOptions, DatasetMode};
 
+use crate::error::SyncError;
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Config {
@@ -235,32 +237,61 @@ impl Config {
         }
     }
 
-    pub fn load(path: &Path) -> Result<Config, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let c: Config = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        c.check().map_err(|e| format!("{}: {e}", path.display()))?;
+    /// Reads and checks the file: every problem names the file and the key at fault.
+    pub fn load(path: &Path) -> Result<Config, SyncError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SyncError::ConfigRead {
+            path: path.to_owned(),
+            source,
+        })?;
+        let c: Config = toml::from_str(&text).map_err(|e| SyncError::ConfigParse {
+            path: path.to_owned(),
+            source: Box::new(e),
+        })?;
+        c.check()
+            .map_err(|(key, message)| SyncError::ConfigInvalid {
+                path: path.to_owned(),
+                key,
+                message,
+            })?;
         Ok(c)
     }
 
-    fn check(&self) -> Result<(), String> {
+    /// The first inconsistent setting: its key and what is wrong with it.
+    fn check(&self) -> Result<(), (String, String)> {
+        let bad = |key: &str, message: String| Err((key.to_owned(), message));
         if !matches!(self.action.as_str(), "alert" | "drop" | "reject") {
-            return Err(format!(
-                "action {:?}: use alert, drop or reject",
-                self.action
-            ));
+            return bad(
+                "action",
+                format!("action {:?}: use alert, drop or reject", self.action),
+            );
         }
-        if self.min_prefix_v4 > 32 || self.min_prefix_v6 > 128 {
-            return Err("min-prefix-v4 is at most 32 and min-prefix-v6 at most 128".into());
+        if self.min_prefix_v4 > 32 {
+            return bad(
+                "min-prefix-v4",
+                format!("min-prefix-v4 = {}: at most 32", self.min_prefix_v4),
+            );
+        }
+        if self.min_prefix_v6 > 128 {
+            return bad(
+                "min-prefix-v6",
+                format!("min-prefix-v6 = {}: at most 128", self.min_prefix_v6),
+            );
         }
         if self.sid_base == 0 || self.sid_base > u32::MAX - 100 {
-            return Err("sid-base must leave room for 100 SIDs".into());
+            return bad(
+                "sid-base",
+                format!(
+                    "sid-base = {}: must be at least 1 and leave room for 100 SIDs",
+                    self.sid_base
+                ),
+            );
         }
         if self
             .compile_options()
             .dataset_dir(&self.output_dir)
             .is_none()
         {
-            return Err(format!(
+            return bad("output-dir", format!(
                 "dataset-mode = \"state\": Suricata keeps dataset state files only inside its data directory ({}) and refuses absolute paths for them; put output-dir under it (for example {}/suriguard) or set [suricata] data-dir to Suricata's default-data-dir",
                 self.suricata.data_dir.display(),
                 self.suricata.data_dir.display()
@@ -268,43 +299,71 @@ impl Config {
         }
         let mut names = std::collections::BTreeSet::new();
         for s in &self.sources {
+            let key = |k: &str| format!("source.{}.{k}", s.name);
             if s.name.is_empty()
                 || !s
                     .name
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
             {
-                return Err(format!(
-                    "source name {:?}: use letters, digits, '-', '_', '.'",
-                    s.name
-                ));
+                return bad(
+                    &key("name"),
+                    format!(
+                        "source name {:?}: use letters, digits, '-', '_', '.'",
+                        s.name
+                    ),
+                );
             }
             if !names.insert(&s.name) {
-                return Err(format!("source {:?} is defined twice", s.name));
+                return bad(
+                    &key("name"),
+                    format!("source {:?} is defined twice", s.name),
+                );
             }
             match (&s.path, &s.url) {
                 (Some(_), None) | (None, Some(_)) => {}
                 _ => {
-                    return Err(format!(
-                        "source {:?}: give exactly one of path and url",
-                        s.name
-                    ))
+                    return bad(
+                        &key("path"),
+                        format!("source {:?}: give exactly one of path and url", s.name),
+                    )
                 }
             }
             if s.kind == SourceType::Misp && s.url.is_none() {
-                return Err(format!("source {:?}: a misp source needs url", s.name));
+                return bad(
+                    &key("url"),
+                    format!("source {:?}: a misp source needs url", s.name),
+                );
             }
             if s.kind == SourceType::Misp && s.api_key_env.is_none() && s.api_key_file.is_none() {
-                return Err(format!(
-                    "source {:?}: a misp source needs api-key-env or api-key-file",
-                    s.name
-                ));
+                return bad(
+                    &key("api-key-env"),
+                    format!(
+                        "source {:?}: a misp source needs api-key-env or api-key-file",
+                        s.name
+                    ),
+                );
             }
-            if s.page_size == 0 || s.column == 0 {
-                return Err(format!(
-                    "source {:?}: page-size and column start at 1",
-                    s.name
-                ));
+            if s.page_size == 0 {
+                return bad(
+                    &key("page-size"),
+                    format!("source {:?}: page-size starts at 1", s.name),
+                );
+            }
+            if s.column == 0 {
+                return bad(
+                    &key("column"),
+                    format!("source {:?}: column starts at 1", s.name),
+                );
+            }
+            if !s.delimiter.is_ascii() {
+                return bad(
+                    &key("delimiter"),
+                    format!(
+                        "source {:?}: delimiter {:?} must be ASCII",
+                        s.name, s.delimiter
+                    ),
+                );
             }
         }
         Ok(())

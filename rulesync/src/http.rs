@@ -8,6 +8,7 @@ use std::time::Duration;
 use suriguard_intel::Intake;
 
 use crate::config::SourceConfig;
+use crate::error::SyncError;
 
 /// Largest document rulesync reads from one file or HTTP answer.
 const MAX_BODY: u64 = 512 << 20;
@@ -22,43 +23,58 @@ pub struct Pulled {
     pub complete: bool,
 }
 
-pub fn http_client(s: &SourceConfig) -> Result<reqwest::blocking::Client, String> {
+pub fn http_client(s: &SourceConfig) -> Result<reqwest::blocking::Client, SyncError> {
     let mut b = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(s.timeout_secs))
         .connect_timeout(Duration::from_secs(s.timeout_secs.min(15)))
         .user_agent(concat!("suriguard-rulesync/", env!("CARGO_PKG_VERSION")));
     if let Some(ca) = &s.ca_file {
-        let pem = std::fs::read(ca).map_err(|e| format!("ca-file {}: {e}", ca.display()))?;
-        let cert = reqwest::Certificate::from_pem(&pem)
-            .map_err(|e| format!("ca-file {}: {e}", ca.display()))?;
+        let ca_err = |e: Box<dyn std::error::Error + Send + Sync>| SyncError::CaFile {
+            path: ca.clone(),
+            source: e,
+        };
+        let pem = std::fs::read(ca).map_err(|e| ca_err(e.into()))?;
+        let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| ca_err(e.into()))?;
         b = b.add_root_certificate(cert);
     }
     if s.insecure_skip_verify {
         b = b.danger_accept_invalid_certs(true);
     }
-    b.build().map_err(|e| format!("HTTP client: {e}"))
+    b.build().map_err(|source| SyncError::HttpClient { source })
 }
 
-pub fn read_limited(mut r: impl Read, what: &str) -> Result<Vec<u8>, String> {
+/// Reads at most [`MAX_BODY`] bytes; `what` names the document (a path, `GET <url>`).
+pub fn read_limited(mut r: impl Read, what: &str) -> Result<Vec<u8>, SyncError> {
     let mut buf = Vec::new();
     (&mut r)
         .take(MAX_BODY + 1)
         .read_to_end(&mut buf)
-        .map_err(|e| format!("{what}: {e}"))?;
+        .map_err(|source| SyncError::Read {
+            what: what.to_owned(),
+            source,
+        })?;
     if buf.len() as u64 > MAX_BODY {
-        return Err(format!("{what}: larger than {} MiB", MAX_BODY >> 20));
+        return Err(SyncError::TooLarge {
+            what: what.to_owned(),
+            limit_mib: MAX_BODY >> 20,
+        });
     }
     Ok(buf)
 }
 
-pub fn get(client: &reqwest::blocking::Client, url: &str) -> Result<Vec<u8>, String> {
-    let resp = client
-        .get(url)
-        .send()
-        .map_err(|e| format!("GET {url}: {}", err_chain(&e)))?;
+pub fn get(client: &reqwest::blocking::Client, url: &str) -> Result<Vec<u8>, SyncError> {
+    let resp = client.get(url).send().map_err(|source| SyncError::Http {
+        method: "GET",
+        url: url.to_owned(),
+        source,
+    })?;
     let status = resp.status();
     if !status.is_success() {
-        return Err(format!("GET {url}: HTTP {status}"));
+        return Err(SyncError::HttpStatus {
+            method: "GET",
+            url: url.to_owned(),
+            status,
+        });
     }
     read_limited(resp, &format!("GET {url}"))
 }

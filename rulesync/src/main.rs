@@ -10,6 +10,7 @@
 
 mod apply;
 mod config;
+mod error;
 mod http;
 mod misp;
 mod pull;
@@ -22,19 +23,24 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
+use suriguard_cli::ExitStatus;
 use suriguard_intel::compile::{CompileOptions, INDEX_FILE, RULES_FILE};
 use suriguard_intel::{trace, Compiled, Kind, Normalizer, Store, Warninglists};
 
 use crate::apply::Generations;
 use crate::config::Config;
+use crate::error::SyncError;
 
+/// The statuses of [`ExitStatus`], as they apply to rulesync (the same table as
+/// suriguardctl's).
 const EXIT_HELP: &str = "\
 Exit status:
   0  success (lookup: the value is an indicator in force)
   1  failure: nothing applied, an I/O or state error, or another run holds the lock
   1  partial: some sources failed; their previous indicators were kept
   1  lookup: the value is not an indicator in force
-  2  usage error on the command line, or an invalid configuration file
+  2  bad command line
+  3  configuration file missing, unreadable or invalid
 
 Logging: -v (debug), -vv (trace), -q (errors only); RUST_LOG overrides.";
 
@@ -91,122 +97,15 @@ enum Command {
     },
 }
 
-/// How rulesync ends. Several outcomes share a status (scripts and the end-to-end
-/// tests rely on these numbers); the variants keep the situations apart in the code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Exit {
-    /// Everything done (lookup: found).
-    Ok,
-    /// Nothing applied, or an I/O, state or lock error.
-    Failed,
-    /// Some sources failed; the run went on with their previous indicators.
-    Partial,
-    /// `lookup`: the value is not an indicator in force.
-    NotFound,
-    /// Bad command line (clap's own status).
-    Usage,
-    /// The configuration file is missing or invalid.
-    Config,
-}
-
-impl Exit {
-    const fn code(self) -> u8 {
-        match self {
-            Exit::Ok => 0,
-            Exit::Failed | Exit::Partial | Exit::NotFound => 1,
-            Exit::Usage | Exit::Config => 2,
-        }
-    }
-}
-
-impl From<Exit> for ExitCode {
-    fn from(e: Exit) -> ExitCode {
-        ExitCode::from(e.code())
-    }
-}
-
-/// rulesync's top-level errors, each with the input it concerns. Causes from the
-/// intelligence crate keep their type (and their own source); causes from rulesync's
-/// other modules arrive as text that already names that input.
-#[derive(Debug, thiserror::Error)]
-enum Error {
-    #[error("{cause}")]
-    Config { path: PathBuf, cause: String },
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("another rulesync run holds {}", path.display())]
-    Locked { path: PathBuf },
-    #[error("{source}")]
-    Warninglist {
-        path: PathBuf,
-        source: suriguard_intel::Error,
-    },
-    #[error("{source}")]
-    State {
-        path: PathBuf,
-        source: suriguard_intel::Error,
-    },
-    #[error("{cause}")]
-    Output { path: PathBuf, cause: String },
-    #[error("nothing applied; Suricata keeps its current rules: {cause}")]
-    Apply { generation: PathBuf, cause: String },
-    #[error(
-        "{} source(s) failed; their previous indicators were kept: {}",
-        sources.len(),
-        sources.join(", ")
-    )]
-    SourcesFailed { sources: Vec<String> },
-}
-
-impl Error {
-    fn exit(&self) -> Exit {
-        match self {
-            Error::Config { .. } => Exit::Config,
-            Error::SourcesFailed { .. } => Exit::Partial,
-            Error::Io { .. }
-            | Error::Locked { .. }
-            | Error::Warninglist { .. }
-            | Error::State { .. }
-            | Error::Output { .. }
-            | Error::Apply { .. } => Exit::Failed,
-        }
-    }
-
-    fn state(path: &Path) -> impl FnOnce(suriguard_intel::Error) -> Error + '_ {
-        move |source| Error::State {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-
-    fn output(path: &Path) -> impl FnOnce(String) -> Error + '_ {
-        move |cause| Error::Output {
-            path: path.to_path_buf(),
-            cause,
-        }
-    }
-
-    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-        move |source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
-                Exit::Usage
+                ExitStatus::Usage
             } else {
-                Exit::Ok
+                ExitStatus::Ok
             }
             .into();
         }
@@ -214,13 +113,9 @@ fn main() -> ExitCode {
     suriguard_cli::init_tracing(cli.quiet, cli.verbose);
     let cfg = match Config::load(&cli.config) {
         Ok(c) => c,
-        Err(cause) => {
-            let e = Error::Config {
-                path: cli.config.clone(),
-                cause,
-            };
-            tracing::error!("{e}");
-            return e.exit().into();
+        Err(e) => {
+            tracing::error!("{}", suriguard_cli::chain(&e));
+            return e.exit_code().into();
         }
     };
     let r = match cli.command {
@@ -231,10 +126,10 @@ fn main() -> ExitCode {
         Command::Lookup { .. } => unreachable!("clap requires a value or --eve"),
     };
     match r {
-        Ok(code) => code.into(),
+        Ok(status) => status.into(),
         Err(e) => {
-            tracing::error!("{e}");
-            e.exit().into()
+            tracing::error!("{}", suriguard_cli::chain(&e));
+            e.exit_code().into()
         }
     }
 }
@@ -249,15 +144,15 @@ fn state_path(cfg: &Config) -> PathBuf {
     cfg.state_dir.join("rulesync-state.json")
 }
 
-fn load_store(cfg: &Config) -> Result<Store, Error> {
+fn load_store(cfg: &Config) -> Result<Store, SyncError> {
     let p = state_path(cfg);
-    Store::load(&p).map_err(Error::state(&p))
+    Store::load(&p).map_err(SyncError::state(&p))
 }
 
-fn normalizer(cfg: &Config) -> Result<Normalizer, Error> {
+fn normalizer(cfg: &Config) -> Result<Normalizer, SyncError> {
     let mut w = Warninglists::builtin();
     for p in &cfg.warninglists {
-        w.load_misp(p).map_err(|source| Error::Warninglist {
+        w.load_misp(p).map_err(|source| SyncError::Warninglist {
             path: p.clone(),
             source,
         })?;
@@ -356,11 +251,11 @@ fn progress_bar(name: &str) -> indicatif::ProgressBar {
 
 /// One run at a time: a timer and a hand-started run must not interleave. The lock
 /// lasts as long as the returned file.
-fn lock(cfg: &Config) -> Result<std::fs::File, Error> {
-    std::fs::create_dir_all(&cfg.state_dir).map_err(Error::io(&cfg.state_dir))?;
+fn lock(cfg: &Config) -> Result<std::fs::File, SyncError> {
+    std::fs::create_dir_all(&cfg.state_dir).map_err(SyncError::io("create", &cfg.state_dir))?;
     let path = cfg.state_dir.join("rulesync.lock");
-    let lock = std::fs::File::create(&path).map_err(Error::io(&path))?;
-    lock.try_lock().map_err(|_| Error::Locked { path })?;
+    let lock = std::fs::File::create(&path).map_err(SyncError::io("create", &path))?;
+    lock.try_lock().map_err(|_| SyncError::Locked { path })?;
     Ok(lock)
 }
 
@@ -439,6 +334,7 @@ fn pull_sources(cfg: &Config, store: &mut Store, n: &Normalizer, t: i64) -> Vec<
                 reports.push(rep);
             }
             Err(e) => {
+                let e = suriguard_cli::chain(&e);
                 tracing::warn!(source = %s.name, "pull failed: {e}");
                 st.last_error = Some(e.clone());
                 reports.push(SourceReport {
@@ -473,11 +369,11 @@ struct Apply<'a> {
 }
 
 /// Writes a new generation, validates it, points the output at it and tells Suricata.
-/// `Error::Apply` means Suricata keeps what it runs on; other errors are earlier or
+/// `SyncError::Apply` means Suricata keeps what it runs on; other errors are earlier or
 /// later failures (staging, saving the state).
-fn apply_generation(a: &Apply, laps: &mut Laps, report: &mut RunReport) -> Result<(), Error> {
+fn apply_generation(a: &Apply, laps: &mut Laps, report: &mut RunReport) -> Result<(), SyncError> {
     let cfg = a.cfg;
-    let gen = a.gens.stage().map_err(Error::output(&cfg.output_dir))?;
+    let gen = a.gens.stage()?;
     let applied = apply::write_generation(&gen, a.compiled, a.store, a.opts, &cfg.output_dir)
         .and_then(|()| {
             laps.lap("write");
@@ -509,7 +405,7 @@ fn apply_generation(a: &Apply, laps: &mut Laps, report: &mut RunReport) -> Resul
             // The state is saved only once the output matches it: the generation's
             // index is the store, byte for byte.
             let sp = state_path(cfg);
-            Store::install(&gen.join(INDEX_FILE), &sp).map_err(Error::state(&sp))?;
+            Store::install(&gen.join(INDEX_FILE), &sp).map_err(SyncError::state(&sp))?;
             laps.lap("save");
             let keep: Vec<&Path> = [Some(gen.as_path()), a.current]
                 .into_iter()
@@ -521,18 +417,18 @@ fn apply_generation(a: &Apply, laps: &mut Laps, report: &mut RunReport) -> Resul
             report.generation = Some(gen);
             Ok(())
         }
-        Err(cause) => {
+        Err(e) => {
             let _ = std::fs::remove_dir_all(&gen);
             report.applied = "failed".into();
-            Err(Error::Apply {
+            Err(SyncError::Apply {
                 generation: gen,
-                cause,
+                source: Box::new(e),
             })
         }
     }
 }
 
-fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<Exit, Error> {
+fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitStatus, SyncError> {
     let _lock = lock(cfg)?;
 
     let mut laps = Laps::new();
@@ -549,12 +445,12 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<Exit, Error> {
     laps.lap("pull");
     let opts = cfg.compile_options();
     let compiled = Compiled::from_store(&store);
-    let gens = Generations::new(&cfg.output_dir).map_err(Error::output(&cfg.output_dir))?;
-    let current = gens.current().map_err(Error::output(&cfg.output_dir))?;
+    let gens = Generations::new(&cfg.output_dir)?;
+    let current = gens.current()?;
     let old = match &current {
-        Some(dir) => Compiled::read(dir).map_err(|e| Error::Output {
-            path: dir.clone(),
-            cause: format!("{}: {e}", dir.display()),
+        Some(dir) => Compiled::read(dir).map_err(|source| SyncError::GenerationRead {
+            generation: dir.clone(),
+            source,
         })?,
         None => Compiled::from_store(&Store::new()),
     };
@@ -609,7 +505,7 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<Exit, Error> {
         report.applied = "unchanged".into();
         // Nothing to compile, but the pull refreshed when each value was last seen.
         let sp = state_path(cfg);
-        store.save(&sp).map_err(Error::state(&sp))?;
+        store.save(&sp).map_err(SyncError::state(&sp))?;
         laps.lap("save");
     } else {
         let a = Apply {
@@ -624,7 +520,7 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<Exit, Error> {
         };
         match apply_generation(&a, &mut laps, &mut report) {
             Ok(()) => {}
-            Err(e @ Error::Apply { .. }) => not_applied = Some(e),
+            Err(e @ SyncError::Apply { .. }) => not_applied = Some(e),
             Err(e) => return Err(e),
         }
     }
@@ -645,9 +541,9 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<Exit, Error> {
         return Err(e);
     }
     if !failed.is_empty() {
-        return Err(Error::SourcesFailed { sources: failed });
+        return Err(SyncError::SourcesFailed { sources: failed });
     }
-    Ok(Exit::Ok)
+    Ok(ExitStatus::Ok)
 }
 
 /// `reason=count` pairs on one line.
@@ -699,18 +595,14 @@ fn print_run(r: &RunReport) {
     );
 }
 
-fn status(cfg: &Config, out: Output) -> Result<Exit, Error> {
+fn status(cfg: &Config, out: Output) -> Result<ExitStatus, SyncError> {
     let store = load_store(cfg)?;
     let by_kind: BTreeMap<&str, usize> = store
         .indicators
         .iter()
         .map(|(k, m)| (k.name(), m.len()))
         .collect();
-    let current = Generations::new(&cfg.output_dir)
-        .map_err(Error::output(&cfg.output_dir))?
-        .current()
-        .ok()
-        .flatten();
+    let current = Generations::new(&cfg.output_dir)?.current().ok().flatten();
     if out == Output::Json {
         let v = serde_json::json!({
             "indicators": store.len(),
@@ -719,7 +611,7 @@ fn status(cfg: &Config, out: Output) -> Result<Exit, Error> {
             "generation": current,
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        return Ok(Exit::Ok);
+        return Ok(ExitStatus::Ok);
     }
     println!(
         "{:<20} {:>12} {:>9} {:>9}  REJECTS / LAST ERROR",
@@ -744,18 +636,18 @@ fn status(cfg: &Config, out: Output) -> Result<Exit, Error> {
     if let Some(g) = current {
         println!("in force: {}", g.join(RULES_FILE).display());
     }
-    Ok(Exit::Ok)
+    Ok(ExitStatus::Ok)
 }
 
 /// Alerts of rulesync rules in an EVE file, each with the indicators behind it.
-fn lookup_alerts(cfg: &Config, eve: &Path, out: Output) -> Result<Exit, Error> {
+fn lookup_alerts(cfg: &Config, eve: &Path, out: Output) -> Result<ExitStatus, SyncError> {
     use std::io::BufRead;
     let store = load_store(cfg)?;
-    let f = std::fs::File::open(eve).map_err(Error::io(eve))?;
+    let f = std::fs::File::open(eve).map_err(SyncError::io("read", eve))?;
     let mut traced = Vec::new();
     let mut untraced = 0u64;
     for line in std::io::BufReader::new(f).lines() {
-        let line = line.map_err(Error::io(eve))?;
+        let line = line.map_err(SyncError::io("read", eve))?;
         let Ok(rec) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
@@ -816,10 +708,10 @@ fn lookup_alerts(cfg: &Config, eve: &Path, out: Output) -> Result<Exit, Error> {
             println!("{untraced} alerts of rulesync rules name values no longer in force");
         }
     }
-    Ok(Exit::Ok)
+    Ok(ExitStatus::Ok)
 }
 
-fn lookup(cfg: &Config, value: &str, out: Output) -> Result<Exit, Error> {
+fn lookup(cfg: &Config, value: &str, out: Output) -> Result<ExitStatus, SyncError> {
     let store = load_store(cfg)?;
     let v = value.trim();
     let mut found = Vec::new();
@@ -882,10 +774,11 @@ fn lookup(cfg: &Config, value: &str, out: Output) -> Result<Exit, Error> {
             }
         }
     }
+    // Not found is an answer, not an error: exit 1 as grep does, with nothing on stderr.
     Ok(if found.is_empty() {
-        Exit::NotFound
+        ExitStatus::Failure
     } else {
-        Exit::Ok
+        ExitStatus::Ok
     })
 }
 
@@ -893,51 +786,45 @@ fn lookup(cfg: &Config, value: &str, out: Output) -> Result<Exit, Error> {
 mod tests {
     use super::*;
 
-    /// The numbers are an interface: scripts, systemd units and the end-to-end tests
-    /// rely on them.
+    /// rulesync's statuses are the shared table's ([`ExitStatus`], pinned in
+    /// suriguard-cli): clap's usage status is its `Usage`, and each error ends with the
+    /// status its kind calls for.
     #[test]
-    fn exit_codes_are_pinned() {
-        assert_eq!(Exit::Ok.code(), 0);
-        assert_eq!(Exit::Failed.code(), 1);
-        assert_eq!(Exit::Partial.code(), 1);
-        assert_eq!(Exit::NotFound.code(), 1);
-        assert_eq!(Exit::Usage.code(), 2);
-        assert_eq!(Exit::Config.code(), 2);
-        // clap's own status for a usage error.
+    fn exit_codes_are_the_shared_table() {
         let e = Cli::try_parse_from(["rulesync", "--no-such-flag", "status"])
             .err()
             .expect("a usage error");
-        assert_eq!(e.exit_code(), i32::from(Exit::Usage.code()));
-    }
-
-    #[test]
-    fn errors_map_to_exits() {
+        assert_eq!(e.exit_code(), i32::from(ExitStatus::Usage.code()));
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("rulesync.toml");
+        std::fs::write(&bad, "output-dir = \"/tmp/x\"\naction = \"explode\"\n").unwrap();
+        let e = Config::load(&bad).unwrap_err();
+        assert_eq!(e.exit_code(), ExitStatus::Config);
+        assert!(
+            matches!(&e, SyncError::ConfigInvalid { path, key, .. } if *path == bad && key == "action"),
+            "{e:?}"
+        );
+        let e = Config::load(&dir.path().join("missing.toml")).unwrap_err();
+        assert_eq!(e.exit_code(), ExitStatus::Config);
         let p = PathBuf::from("x");
         let cases = [
             (
-                Error::Config {
-                    path: p.clone(),
-                    cause: "bad".into(),
-                },
-                Exit::Config,
-            ),
-            (
-                Error::SourcesFailed {
+                SyncError::SourcesFailed {
                     sources: vec!["misp".into()],
                 },
-                Exit::Partial,
+                ExitStatus::Failure,
             ),
-            (Error::Locked { path: p.clone() }, Exit::Failed),
+            (SyncError::Locked { path: p.clone() }, ExitStatus::Failure),
             (
-                Error::Apply {
+                SyncError::Apply {
                     generation: p,
-                    cause: "suricata -T refused".into(),
+                    source: Box::new(SyncError::ReloadTimeout { secs: 1 }),
                 },
-                Exit::Failed,
+                ExitStatus::Failure,
             ),
         ];
         for (e, want) in cases {
-            assert_eq!(e.exit(), want, "{e}");
+            assert_eq!(e.exit_code(), want, "{e}");
         }
     }
 
@@ -946,6 +833,12 @@ mod tests {
         use clap::CommandFactory;
         let help = Cli::command().render_long_help().to_string();
         assert!(help.contains("Exit status:"), "{help}");
+        for status in ExitStatus::ALL {
+            assert!(
+                EXIT_HELP.contains(&format!("  {}  ", status.code())),
+                "status {status:?} documented"
+            );
+        }
         Cli::command().debug_assert();
     }
 

@@ -11,13 +11,14 @@ use suriguard_intel::store::SourceState;
 use suriguard_intel::{Intake, Normalizer};
 
 use crate::config::SourceConfig;
-use crate::http::{err_chain, http_client, Pulled};
+use crate::error::SyncError;
+use crate::http::{http_client, Pulled};
 
 /// Never page beyond this (a server that ignores `limit` would loop forever).
 const MAX_PAGES: u32 = 100_000;
 
 /// The API key, from the environment or from a file only its owner can read.
-pub fn api_key(s: &SourceConfig) -> Result<String, String> {
+pub fn api_key(s: &SourceConfig) -> Result<String, SyncError> {
     if let Some(var) = &s.api_key_env {
         if let Ok(k) = std::env::var(var) {
             if !k.trim().is_empty() {
@@ -25,28 +26,31 @@ pub fn api_key(s: &SourceConfig) -> Result<String, String> {
             }
         }
         if s.api_key_file.is_none() {
-            return Err(format!("API key: environment variable {var} is not set"));
+            return Err(SyncError::ApiKeyEnv { var: var.clone() });
         }
     }
-    let path = s.api_key_file.as_ref().ok_or("no API key configured")?;
+    let path = s.api_key_file.as_ref().ok_or_else(|| SyncError::NoApiKey {
+        source_name: s.name.clone(),
+    })?;
+    let file_err = |source| SyncError::ApiKeyFile {
+        path: path.clone(),
+        source,
+    };
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        let md =
-            std::fs::metadata(path).map_err(|e| format!("API key file {}: {e}", path.display()))?;
+        let md = std::fs::metadata(path).map_err(file_err)?;
         if md.mode() & 0o077 != 0 {
-            return Err(format!(
-                "API key file {} is readable by others (mode {:o}): chmod 600 it",
-                path.display(),
-                md.mode() & 0o777
-            ));
+            return Err(SyncError::ApiKeyMode {
+                path: path.clone(),
+                mode: md.mode() & 0o777,
+            });
         }
     }
-    let k = std::fs::read_to_string(path)
-        .map_err(|e| format!("API key file {}: {e}", path.display()))?;
+    let k = std::fs::read_to_string(path).map_err(file_err)?;
     let k = k.trim();
     if k.is_empty() {
-        return Err(format!("API key file {} is empty", path.display()));
+        return Err(SyncError::ApiKeyEmpty { path: path.clone() });
     }
     Ok(k.to_string())
 }
@@ -57,10 +61,16 @@ pub fn pull(
     now: i64,
     n: &Normalizer,
     progress: &dyn Fn(u64, Option<u64>),
-) -> Result<Pulled, String> {
+) -> Result<Pulled, SyncError> {
     let key = api_key(s)?;
     let client = http_client(s)?;
-    let base = s.url.as_deref().ok_or("no url")?.trim_end_matches('/');
+    let base = s
+        .url
+        .as_deref()
+        .ok_or_else(|| SyncError::NoLocation {
+            source_name: s.name.clone(),
+        })?
+        .trim_end_matches('/');
     let url = format!("{base}/attributes/restSearch");
     let full_due = prev
         .last_full
@@ -102,7 +112,10 @@ pub fn pull(
             }
             let text = post(&client, &url, &key, &body)?;
             let (count, page_newest) = formats::misp_attributes(&text, &filter, n, &mut intake)
-                .map_err(|e| format!("POST {url} page {page}: {e}"))?;
+                .map_err(|source| SyncError::Document {
+                    document: format!("POST {url} page {page}"),
+                    source,
+                })?;
             newest = newest.max(page_newest);
             fetched += count as u64;
             progress(fetched, None);
@@ -111,9 +124,10 @@ pub fn pull(
             }
             page += 1;
             if page > MAX_PAGES {
-                return Err(format!(
-                    "POST {url}: more than {MAX_PAGES} pages; is limit ignored?"
-                ));
+                return Err(SyncError::TooManyPages {
+                    url,
+                    pages: MAX_PAGES,
+                });
             }
         }
     }
@@ -129,36 +143,41 @@ fn post(
     url: &str,
     key: &str,
     body: &serde_json::Value,
-) -> Result<String, String> {
+) -> Result<String, SyncError> {
     let resp = client
         .post(url)
         .header("Authorization", key)
         .header("Accept", "application/json")
         .json(body)
         .send()
-        .map_err(|e| {
-            if e.is_timeout() {
-                format!("POST {url}: timed out")
-            } else {
-                format!("POST {url}: {}", err_chain(&e))
-            }
+        .map_err(|source| SyncError::Http {
+            method: "POST",
+            url: url.to_owned(),
+            source,
         })?;
     let status = resp.status();
     match status.as_u16() {
         200..=299 => {}
         401 | 403 => {
-            return Err(format!(
-                "POST {url}: MISP refused the API key (HTTP {status})"
-            ))
+            return Err(SyncError::MispKey {
+                url: url.to_owned(),
+                status,
+            })
         }
-        _ => return Err(format!("POST {url}: HTTP {status}")),
+        _ => {
+            return Err(SyncError::HttpStatus {
+                method: "POST",
+                url: url.to_owned(),
+                status,
+            })
+        }
     }
-    let bytes = resp.bytes().map_err(|e| {
-        if e.is_timeout() {
-            format!("POST {url}: timed out reading the answer")
-        } else {
-            format!("POST {url}: reading the answer: {}", err_chain(&e))
-        }
+    let bytes = resp.bytes().map_err(|source| SyncError::MispAnswer {
+        url: url.to_owned(),
+        source,
     })?;
-    String::from_utf8(bytes.to_vec()).map_err(|_| format!("POST {url}: answer is not UTF-8"))
+    String::from_utf8(bytes.to_vec()).map_err(|e| SyncError::NotUtf8 {
+        document: format!("POST {url}: the answer"),
+        valid_up_to: e.utf8_error().valid_up_to(),
+    })
 }

@@ -7,13 +7,14 @@ use suriguard_intel::store::SourceState;
 use suriguard_intel::{Intake, Normalizer, Reject};
 
 use crate::config::{SourceConfig, SourceType};
-use crate::http::{err_chain, get, http_client, read_limited, Pulled};
+use crate::error::SyncError;
+use crate::http::{get, http_client, read_limited, Pulled};
 
 /// The documents of a file- or URL-backed source: one file, every file of a directory
 /// whose name ends with `suffix` (sorted by name), or one URL.
-fn documents(s: &SourceConfig) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let read = |p: &Path| -> Result<(String, Vec<u8>), String> {
-        let f = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
+fn documents(s: &SourceConfig) -> Result<Vec<(String, Vec<u8>)>, SyncError> {
+    let read = |p: &Path| -> Result<(String, Vec<u8>), SyncError> {
+        let f = std::fs::File::open(p).map_err(SyncError::io("read", p))?;
         Ok((
             p.display().to_string(),
             read_limited(f, &p.display().to_string())?,
@@ -22,7 +23,7 @@ fn documents(s: &SourceConfig) -> Result<Vec<(String, Vec<u8>)>, String> {
     match (&s.path, &s.url) {
         (Some(p), _) if p.is_dir() => {
             let mut files: Vec<_> = std::fs::read_dir(p)
-                .map_err(|e| format!("{}: {e}", p.display()))?
+                .map_err(SyncError::io("list", p))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| f.is_file())
                 .filter(|f| {
@@ -35,13 +36,17 @@ fn documents(s: &SourceConfig) -> Result<Vec<(String, Vec<u8>)>, String> {
         }
         (Some(p), _) => Ok(vec![read(p)?]),
         (None, Some(u)) => Ok(vec![(u.clone(), get(&http_client(s)?, u)?)]),
-        (None, None) => Err("no path or url".into()),
+        (None, None) => Err(SyncError::NoLocation {
+            source_name: s.name.clone(),
+        }),
     }
 }
 
-fn text(b: Vec<u8>, what: &str) -> Result<String, String> {
-    String::from_utf8(b)
-        .map_err(|e| format!("{what}: not UTF-8 (byte {})", e.utf8_error().valid_up_to()))
+fn text(b: Vec<u8>, what: &str) -> Result<String, SyncError> {
+    String::from_utf8(b).map_err(|e| SyncError::NotUtf8 {
+        document: what.to_owned(),
+        valid_up_to: e.utf8_error().valid_up_to(),
+    })
 }
 
 pub fn pull(
@@ -50,7 +55,7 @@ pub fn pull(
     now: i64,
     n: &Normalizer,
     progress: &dyn Fn(u64, Option<u64>),
-) -> Result<Pulled, String> {
+) -> Result<Pulled, SyncError> {
     let mut intake = Intake::default();
     let filter = MispFilter {
         to_ids_only: s.to_ids,
@@ -64,8 +69,10 @@ pub fn pull(
         SourceType::Csv | SourceType::Text => {
             let fmt = ListFormat {
                 column: s.column,
-                delimiter: u8::try_from(s.delimiter)
-                    .map_err(|_| "delimiter must be ASCII".to_string())?,
+                delimiter: u8::try_from(s.delimiter).map_err(|_| SyncError::Delimiter {
+                    source_name: s.name.clone(),
+                    delimiter: s.delimiter,
+                })?,
                 comment: s.comment.clone(),
                 header: s.header,
                 kind: s.indicator_type.clone(),
@@ -83,7 +90,10 @@ pub fn pull(
                     SourceType::Openioc => formats::openioc(&text(doc, &name)?, n, &mut intake),
                     _ => formats::cowrie(&doc, s.min_score, &s.name, n, &mut intake),
                 };
-                r.map_err(|e| format!("{name}: {e}"))?;
+                r.map_err(|source| SyncError::Document {
+                    document: name,
+                    source,
+                })?;
             }
         }
     }
@@ -102,40 +112,58 @@ fn misp_feed(
     n: &Normalizer,
     out: &mut Intake,
     progress: &dyn Fn(u64, Option<u64>),
-) -> Result<(), String> {
+) -> Result<(), SyncError> {
     let client = match &s.url {
         Some(_) => Some(http_client(s)?),
         None => None,
     };
     // Ok(None): the document does not exist (a missing file, HTTP 404).
-    let fetch = |name: &str| -> Result<Option<Vec<u8>>, String> {
+    let fetch = |name: &str| -> Result<Option<Vec<u8>>, SyncError> {
         match (&s.path, &s.url, &client) {
             (Some(dir), _, _) => {
                 let p = Path::new(dir).join(name);
                 match std::fs::File::open(&p) {
                     Ok(file) => read_limited(file, &p.display().to_string()).map(Some),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(format!("{}: {e}", p.display())),
+                    Err(e) => Err(SyncError::io("read", p)(e)),
                 }
             }
             (None, Some(base), Some(c)) => {
                 let url = format!("{}/{name}", base.trim_end_matches('/'));
-                let resp = c
-                    .get(&url)
-                    .send()
-                    .map_err(|e| format!("GET {url}: {}", err_chain(&e)))?;
+                let resp = c.get(&url).send().map_err(|source| SyncError::Http {
+                    method: "GET",
+                    url: url.clone(),
+                    source,
+                })?;
                 match resp.status().as_u16() {
                     404 => Ok(None),
                     200..=299 => read_limited(resp, &format!("GET {url}")).map(Some),
-                    st => Err(format!("GET {url}: HTTP {st}")),
+                    _ => Err(SyncError::HttpStatus {
+                        method: "GET",
+                        url,
+                        status: resp.status(),
+                    }),
                 }
             }
-            _ => Err("no path or url".into()),
+            _ => Err(SyncError::NoLocation {
+                source_name: s.name.clone(),
+            }),
         }
     };
-    let manifest = fetch("manifest.json")?.ok_or("manifest.json: not found")?;
-    let events =
-        formats::misp_manifest(&text(manifest, "manifest.json")?).map_err(|e| e.to_string())?;
+    // The feed, as messages name it: its directory or base URL.
+    let feed = match (&s.path, &s.url) {
+        (Some(p), _) => p.display().to_string(),
+        (None, Some(u)) => u.clone(),
+        (None, None) => s.name.clone(),
+    };
+    let manifest =
+        fetch("manifest.json")?.ok_or_else(|| SyncError::NoManifest { feed: feed.clone() })?;
+    let events = formats::misp_manifest(&text(manifest, "manifest.json")?).map_err(|source| {
+        SyncError::Document {
+            document: feed.clone(),
+            source,
+        }
+    })?;
     let total = events.len() as u64;
     let mut found = 0usize;
     for (i, uuid) in events.iter().enumerate() {
@@ -147,16 +175,19 @@ fn misp_feed(
             Some(body) => {
                 found += 1;
                 let body = text(body, &name)?;
-                formats::misp_event(&body, f, n, out).map_err(|e| format!("{name}: {e}"))?;
+                formats::misp_event(&body, f, n, out).map_err(|source| SyncError::Document {
+                    document: name,
+                    source,
+                })?;
             }
         }
         progress(i as u64 + 1, Some(total));
     }
     if found == 0 && !events.is_empty() {
-        return Err(format!(
-            "none of the {} events in manifest.json could be fetched",
-            events.len()
-        ));
+        return Err(SyncError::NoEvents {
+            feed,
+            events: events.len(),
+        });
     }
     Ok(())
 }

@@ -489,8 +489,10 @@ fn shipped_config_is_valid_and_typos_are_refused() {
     r.assert_success();
     assert_eq!(json(&r)["indicators"], 0);
 
+    // Exit status 3: a configuration problem, as for suriguardctl (2 is a bad command
+    // line).
     let typo = write_config(tmp.path(), "expire-afterdays = 3\n");
     let r = run(&typo, &["status"]);
-    assert_eq!(r.output.status.code(), Some(2), "{r}");
+    assert_eq!(r.output.status.code(), Some(3), "{r}");
     assert!(r.stderr().contains("expire-afterdays"), "{r}");
 }
