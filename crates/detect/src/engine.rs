@@ -315,6 +315,61 @@ pub struct EngineStats {
     pub gate: GateStats,
 }
 
+/// What the window heuristics read from one flow record.
+struct FlowShape {
+    dport: u16,
+    tcp: bool,
+    no_reply: bool,
+    /// A handshake the client never completed: a SYN probe or flood packet, whether the
+    /// server answered (SYN-ACK, then the sender's RST or nothing) or not. Real clients
+    /// always acknowledge an answer.
+    syn_only: bool,
+    /// No handshake, refused, or (not TCP) unanswered.
+    failed: bool,
+    age: u64,
+}
+
+impl FlowShape {
+    #[inline]
+    fn of(rec: &EveRecord<'_>, flow: &suriguard_eve::Flow<'_>) -> FlowShape {
+        let tcp = rec.proto == Some(Proto::Tcp);
+        let no_reply = flow.pkts_toclient.unwrap_or(0) == 0;
+        // Client-side flags; records without them (non-Suricata producers) fall back to
+        // the flow's combined flags.
+        let (ts, tc) = rec.tcp.as_ref().map_or((None, None), |t| {
+            (t.tcp_flags_ts.or(t.tcp_flags), t.tcp_flags_tc)
+        });
+        let (ts, tc) = (ts.unwrap_or_default(), tc.unwrap_or_default());
+        let failed = if tcp {
+            !ts.has(HexFlags::ACK) || (tc.has(HexFlags::RST) && !tc.has(HexFlags::SYN))
+        } else {
+            no_reply
+        };
+        FlowShape {
+            dport: rec.dest_port.unwrap_or(0),
+            tcp,
+            no_reply,
+            syn_only: tcp && ts.has(HexFlags::SYN) && !ts.has(HexFlags::ACK),
+            failed,
+            age: flow.age.unwrap_or(0),
+        }
+    }
+}
+
+/// A source's window totals after one flow, as the checks compare them.
+struct Counts {
+    /// Connections with a reply.
+    flows: u64,
+    syn: u64,
+    web: u64,
+    auth: u64,
+    /// Distinct ports on the flow's destination host.
+    ports: u64,
+    /// Distinct hosts on the flow's destination port.
+    hosts_on_port: u64,
+    external_hosts: u64,
+}
+
 /// One heuristic's verdict on the current flow, in `on_flow`'s precedence table.
 struct Check<'a> {
     hit: bool,
@@ -536,6 +591,7 @@ impl Engine {
             });
     }
 
+    /// A flow record: its shape, then the source's windows, then the checks.
     fn on_flow(&mut self, rec: &EveRecord<'_>) -> Option<Proposal> {
         self.stats.flows += 1;
         let Some((src, dst, flow, t)) = rec.flow_parts() else {
@@ -547,41 +603,35 @@ impl Engine {
             self.stats.transit += 1;
             return None;
         }
-        let dport = rec.dest_port.unwrap_or(0);
-        let tcp = rec.proto == Some(Proto::Tcp);
-        let no_reply = flow.pkts_toclient.unwrap_or(0) == 0;
-        // Client-side flags; records without them (non-Suricata producers) fall back to
-        // the flow's combined flags.
-        let ts_flags = rec
-            .tcp
-            .as_ref()
-            .and_then(|t| t.tcp_flags_ts.or(t.tcp_flags))
-            .unwrap_or_default();
-        // A handshake the client never completed: a SYN probe or flood packet, whether
-        // the server answered (SYN-ACK, then the sender's RST or nothing) or not. Real
-        // clients always acknowledge an answer.
-        let syn_only = tcp && ts_flags.has(HexFlags::SYN) && !ts_flags.has(HexFlags::ACK);
-        let tc_flags = rec
-            .tcp
-            .as_ref()
-            .and_then(|t| t.tcp_flags_tc)
-            .unwrap_or_default();
-        let failed = if tcp {
-            !ts_flags.has(HexFlags::ACK)
-                || (tc_flags.has(HexFlags::RST) && !tc_flags.has(HexFlags::SYN))
-        } else {
-            no_reply
-        };
-        let age = flow.age.unwrap_or(0);
+        let shape = FlowShape::of(rec, flow);
+        let counts = self.count(src, dst, dir, &shape, rec.flow_id, t);
+        if !self.cfg.heuristics {
+            return None;
+        }
+        let proposal = self.check(src, dst, dir, shape.dport, &counts, t)?;
+        Some(self.with_examples(proposal))
+    }
+
+    /// Files one flow in its source's windows and reads back what the checks compare.
+    fn count(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        dir: Direction,
+        f: &FlowShape,
+        flow_id: Option<u64>,
+        t: i64,
+    ) -> Counts {
         let c = &self.cfg;
+        let dport = f.dport;
         // Sessions: answered, and for TCP a handshake the client completed (a SYN flood
         // or a SYN scan answered by SYN-ACK is neither a login nor a web request).
-        let session = !no_reply && !syn_only;
+        let session = !f.no_reply && !f.syn_only;
         let auth = c.brute_force.enabled
-            && tcp
+            && f.tcp
             && session
             && c.brute_force.ports.contains(&dport)
-            && age <= c.brute_force.max_session_secs;
+            && f.age <= c.brute_force.max_session_secs;
         let web = c.http_flood.enabled && session && c.http_flood.ports.contains(&dport);
         let scan_window = c
             .port_scan
@@ -598,24 +648,24 @@ impl Engine {
 
         self.make_room(src, t);
         let s = self.sources.entry(src).or_default();
-        s.touch(t, rec.flow_id);
+        s.touch(t, flow_id);
         // Connections that got a reply; unanswered SYNs are the SYN-flood counter's.
-        let flows = if no_reply || syn_only {
+        let flows = if f.no_reply || f.syn_only {
             s.flows.total()
         } else {
             s.flows.add(t, flow_slot)
         } as u64;
-        let syn = if syn_only {
+        let syn = if f.syn_only {
             s.syn_only.add(t, syn_slot)
         } else {
             s.syn_only.total()
         } as u64;
-        let webn = if web {
+        let web = if web {
             s.web_flows.add(t, web_slot)
         } else {
             s.web_flows.total()
         } as u64;
-        let authn = if auth {
+        let auth = if auth {
             s.auth_sessions.add(t, auth_slot)
         } else {
             s.auth_sessions.total()
@@ -623,57 +673,71 @@ impl Engine {
         s.targets
             .add(dst, dport, t, (scan_window * SEC) as i64, max_targets);
         let home = dir != Direction::Inbound;
-        if home && failed {
+        if home && f.failed {
             s.failed
                 .add(dst, dport, t, (scan_window * SEC) as i64, max_targets);
         }
         // An outside source's contacts all count; a home device's only when they failed.
         let scanned = if home { &s.failed } else { &s.targets };
-        let ports = scanned.ports_on(dst) as u64;
         let net = &self.net;
-        let hosts_on_port = scanned.hosts_on(dport, |h| home || net.is_home(h)) as u64;
-        let external_hosts = scanned.hosts(|h| !net.is_home(h)) as u64;
-        if !self.cfg.heuristics {
-            return None;
+        Counts {
+            flows,
+            syn,
+            web,
+            auth,
+            ports: scanned.ports_on(dst) as u64,
+            hosts_on_port: scanned.hosts_on(dport, |h| home || net.is_home(h)) as u64,
+            external_hosts: scanned.hosts(|h| !net.is_home(h)) as u64,
         }
+    }
 
+    /// The window heuristics, in order of precedence: the first check that trips
+    /// proposes the decision. An inbound source is blocked; a home device (outbound or
+    /// internal) is quarantined, and checks without a reason for its direction do not
+    /// apply.
+    fn check(
+        &self,
+        src: IpAddr,
+        dst: IpAddr,
+        dir: Direction,
+        dport: u16,
+        n: &Counts,
+        t: i64,
+    ) -> Option<Proposal> {
         let c = &self.cfg;
         let inbound = dir == Direction::Inbound;
         let bf = Threshold::new(c.brute_force.window, c.brute_force.threshold);
         let hf = Threshold::new(c.http_flood.window, c.http_flood.flows);
-        // In order of precedence: the first check that trips proposes the decision. An
-        // inbound source is blocked; a home device (outbound or internal) is quarantined,
-        // and checks without a reason for its direction do not apply.
         let checks = [
             Check::new(
-                c.syn_flood.hit(syn),
+                c.syn_flood.hit(n.syn),
                 Some(Reason::SynFlood),
                 Some(Reason::OutboundScan),
                 "SYN-only flows (handshake never completed)",
-                syn,
+                n.syn,
                 &c.syn_flood,
                 Detail::None,
             ),
             Check::new(
-                c.brute_force.enabled && authn >= bf.threshold,
+                c.brute_force.enabled && n.auth >= bf.threshold,
                 Some(Reason::BruteForce),
                 Some(Reason::BruteForce),
                 "short sessions to login ports",
-                authn,
+                n.auth,
                 &bf,
                 Detail::Port(dport),
             ),
             Check::new(
-                c.port_scan.hit(ports),
+                c.port_scan.hit(n.ports),
                 Some(Reason::PortScan),
                 Some(Reason::OutboundScan),
                 "distinct ports on one host",
-                ports,
+                n.ports,
                 &c.port_scan,
                 Detail::Host(dst),
             ),
             Check::new(
-                c.horizontal_scan.hit(hosts_on_port),
+                c.horizontal_scan.hit(n.hosts_on_port),
                 Some(Reason::HorizontalScan),
                 Some(Reason::OutboundScan),
                 if inbound {
@@ -681,34 +745,34 @@ impl Engine {
                 } else {
                     "distinct hosts on one port"
                 },
-                hosts_on_port,
+                n.hosts_on_port,
                 &c.horizontal_scan,
                 Detail::Port(dport),
             ),
             Check::new(
-                c.http_flood.enabled && webn >= hf.threshold,
+                c.http_flood.enabled && n.web >= hf.threshold,
                 Some(Reason::HttpFlood),
                 None,
                 "flows to web ports",
-                webn,
+                n.web,
                 &hf,
                 Detail::None,
             ),
             Check::new(
-                c.connection_rate.hit(flows),
+                c.connection_rate.hit(n.flows),
                 Some(Reason::ConnectionRate),
                 None,
                 "connections with a reply",
-                flows,
+                n.flows,
                 &c.connection_rate,
                 Detail::None,
             ),
             Check::new(
-                c.outbound_fan_out.hit(external_hosts),
+                c.outbound_fan_out.hit(n.external_hosts),
                 None,
                 Some(Reason::OutboundFanOut),
                 "distinct external hosts",
-                external_hosts,
+                n.external_hosts,
                 &c.outbound_fan_out,
                 Detail::None,
             ),
@@ -718,9 +782,11 @@ impl Engine {
         } else {
             Action::Quarantine
         };
-        let proposal = checks.into_iter().find_map(|k| {
-            let reason = if inbound { k.inbound } else { k.home };
-            reason.filter(|_| k.hit).map(|reason| Proposal {
+        for k in checks {
+            let Some(reason) = (if inbound { k.inbound } else { k.home }).filter(|_| k.hit) else {
+                continue;
+            };
+            return Some(Proposal {
                 target: src,
                 direction: dir,
                 time_us: t,
@@ -734,9 +800,9 @@ impl Engine {
                 confidence: threshold_confidence(k.observed, k.th.threshold),
                 example_flow_ids: Vec::new(),
                 model: None,
-            })
-        })?;
-        Some(self.with_examples(proposal))
+            });
+        }
+        None
     }
 
     fn on_http(&mut self, rec: &EveRecord<'_>) -> Option<Proposal> {
