@@ -36,6 +36,9 @@ pub struct MispPushConfig {
     pub min_severity: u8,
     /// Push block and quarantine decisions.
     pub push_decisions: bool,
+    /// Also push alert-only decisions (beaconing, DNS tunnels, volume, flood targets...):
+    /// their attributes are never marked `to_ids`, since an alert is not near-certain.
+    pub push_alert_only: bool,
     /// Also push decisions taken in dry-run.
     pub push_dry_run: bool,
     /// Suricata severity → MISP threat_level_id (1 High, 2 Medium, 3 Low, 4 Undefined).
@@ -73,6 +76,7 @@ impl Default for MispPushConfig {
             timeout: 10.0,
             min_severity: 2,
             push_decisions: true,
+            push_alert_only: true,
             push_dry_run: false,
             threat_level: [("1", 1), ("2", 2), ("3", 3)]
                 .into_iter()
@@ -175,11 +179,16 @@ impl MispPushConfig {
             Origin::Alert => inc.severity <= self.min_severity,
             Origin::Decision => {
                 self.push_decisions
-                    && inc.category.as_deref() != Some("alert-only")
+                    && (!is_alert_only(inc) || self.push_alert_only)
                     && (!inc.dry_run || self.push_dry_run)
             }
         }
     }
+}
+
+/// An alert-only decision: reported, never enforced.
+fn is_alert_only(inc: &Incident) -> bool {
+    inc.origin == Origin::Decision && inc.category.as_deref() == Some("alert-only")
 }
 
 /// Same source, same signature (or decision reason): same event within the window.
@@ -286,13 +295,16 @@ impl AttributeSpec {
 /// `share-home-addresses` is set.
 pub fn attributes(cfg: &MispPushConfig, net: &NetworkModel, inc: &Incident) -> Vec<AttributeSpec> {
     let mut out = Vec::new();
-    let mut add = |kind, category, value: &str, to_ids, comment: String| {
+    // An alert-only decision is not near-certain: nothing of it becomes an IDS indicator
+    // that other gateways would block on.
+    let ids_ok = !is_alert_only(inc);
+    let mut add = |kind, category, value: &str, to_ids: bool, comment: String| {
         if !value.is_empty() {
             out.push(AttributeSpec {
                 kind,
                 category,
                 value: value.to_string(),
-                to_ids,
+                to_ids: to_ids && ids_ok,
                 comment,
             });
         }
@@ -345,7 +357,18 @@ pub fn attributes(cfg: &MispPushConfig, net: &NetworkModel, inc: &Incident) -> V
     }
     let sig = match inc.signature_id {
         Some(sid) => format!("[{sid}] {}", inc.signature),
-        None => inc.summary.clone().unwrap_or_else(|| inc.signature.clone()),
+        None => {
+            let text = inc.summary.clone().unwrap_or_else(|| inc.signature.clone());
+            // A decision about a home device names it, and its baseline names its MAC
+            // address and host name: none of that leaves unless home addresses may.
+            match inc.src_ip.as_deref() {
+                Some(ip) if shareable(ip).is_none() => {
+                    let text = text.split(". Baseline:").next().unwrap_or("");
+                    text.replace(ip, "a home device")
+                }
+                _ => text,
+            }
+        }
     };
     add(
         "text",
@@ -440,6 +463,57 @@ mod tests {
         let attrs = attributes(&shared, &net(), &inc);
         let dst = attrs.iter().find(|a| a.kind == "ip-dst").unwrap();
         assert!(!dst.to_ids, "a home address is never an IDS indicator");
+    }
+
+    #[test]
+    fn alert_only_decisions_are_pushed_without_ids_flags_or_home_identities() {
+        use suriguard_decision::{Action, Decision, Evidence, Reason};
+        use suriguard_net::Direction;
+        let d = Decision {
+            id: "ab".into(),
+            time: "2024-01-01T00:00:00Z".into(),
+            time_us: 1_704_067_200_000_000,
+            target: "192.168.1.40".parse().unwrap(),
+            action: Action::AlertOnly,
+            reason: Reason::Beaconing,
+            direction: Direction::Outbound,
+            summary: "alert-only 192.168.1.40: regular contacts to one remote host \
+                      (198.51.100.66 port 443: every 3.0 s). Baseline: device \
+                      aa:bb:cc:00:00:50 \"cam-kitchen\"; baseline of 14 days"
+                .into(),
+            evidence: Evidence {
+                counter: "regular contacts to one remote host".into(),
+                observed: 40,
+                threshold: 12,
+                window_secs: 120.0,
+                example_flow_ids: Vec::new(),
+                detail: None,
+                model: None,
+            },
+            ttl: 3600,
+            confidence: 0.8,
+            dry_run: false,
+        };
+        let inc = crate::incident::Incident::from_decision(&d);
+        let cfg = MispPushConfig::default();
+        assert!(cfg.wants(&inc), "alert-only decisions reach MISP by default");
+        let off = MispPushConfig {
+            push_alert_only: false,
+            ..MispPushConfig::default()
+        };
+        assert!(!off.wants(&inc));
+        let attrs = attributes(&cfg, &net(), &inc);
+        assert!(!attrs.is_empty());
+        assert!(attrs.iter().all(|a| !a.to_ids), "{attrs:?}");
+        for a in &attrs {
+            for secret in ["192.168.1.40", "aa:bb:cc", "cam-kitchen"] {
+                assert!(!a.value.contains(secret), "{secret} leaked in {a:?}");
+            }
+        }
+        assert!(
+            attrs.iter().any(|a| a.value.contains("198.51.100.66 port 443")),
+            "{attrs:?}"
+        );
     }
 
     #[test]
