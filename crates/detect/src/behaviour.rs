@@ -149,6 +149,11 @@ pub struct LoginGuessing {
     /// A home device must spread its sessions over at least this many hosts.
     pub home_min_hosts: u64,
     pub response: Response,
+    /// Protocols whose clients reconnect often by design (mail clients polling, mail
+    /// servers delivering) and whose authentication result EVE does not carry: their
+    /// sessions are only ever alerted on, never blocked. Port-only services 25, 110 and
+    /// 143 count as smtp, pop3 and imap.
+    pub alert_only_protocols: Vec<String>,
 }
 
 impl Default for LoginGuessing {
@@ -172,6 +177,7 @@ impl Default for LoginGuessing {
             http_failures: 12,
             home_min_hosts: 3,
             response: Response::new(Action::Block, Action::Quarantine),
+            alert_only_protocols: ["smtp", "imap", "pop3"].map(String::from).to_vec(),
         }
     }
 }
@@ -823,9 +829,25 @@ impl Behaviour {
             } else {
                 (c.login_guessing.threshold, c.login_guessing.window)
             };
+            let named = match (app, dport) {
+                ("" | "failed", 25) => "smtp",
+                ("" | "failed", 110) => "pop3",
+                ("" | "failed", 143) => "imap",
+                (a, _) => a,
+            };
+            let action = if c
+                .login_guessing
+                .alert_only_protocols
+                .iter()
+                .any(|p| p == named)
+            {
+                Action::AlertOnly
+            } else {
+                c.login_guessing.response.action(dir)
+            };
             return Some(make(
                 Reason::BruteForce,
-                c.login_guessing.response.action(dir),
+                action,
                 "login sessions to one service",
                 observed,
                 th,
@@ -2091,6 +2113,36 @@ mod tests {
                 Action::Quarantine,
                 Reason::BruteForce
             )]
+        );
+    }
+
+    #[test]
+    fn a_mail_client_polling_is_at_most_an_alert() {
+        // A phone polling its IMAP mailbox every minute from outside, and a mail server
+        // delivering in bursts: many short sessions, no authentication result in EVE.
+        let imap = (0..40).map(|i| {
+            f("198.51.100.30", "192.168.1.25", 143, T0 + i * 60 * S)
+                .app("imap")
+                .json()
+        });
+        let smtp = (0..8).map(|i| f("198.51.100.31", "192.168.1.25", 25, T0 + i * 5 * S).json());
+        let ds = run(imap.chain(smtp));
+        assert!(!ds.is_empty(), "still reported");
+        assert!(
+            ds.iter()
+                .all(|d| d.action == Action::AlertOnly && d.reason == Reason::BruteForce),
+            "{:?}",
+            brief(&ds)
+        );
+        // ssh in the same shape is blocked.
+        let ssh = (0..8).map(|i| {
+            f("198.51.100.32", "192.168.1.25", 22, T0 + i * 5 * S)
+                .app("ssh")
+                .json()
+        });
+        assert_eq!(
+            brief(&run(ssh)),
+            [("198.51.100.32".into(), Action::Block, Reason::BruteForce)]
         );
     }
 

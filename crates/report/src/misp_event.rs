@@ -496,7 +496,10 @@ mod tests {
         };
         let inc = crate::incident::Incident::from_decision(&d);
         let cfg = MispPushConfig::default();
-        assert!(cfg.wants(&inc), "alert-only decisions reach MISP by default");
+        assert!(
+            cfg.wants(&inc),
+            "alert-only decisions reach MISP by default"
+        );
         let off = MispPushConfig {
             push_alert_only: false,
             ..MispPushConfig::default()
@@ -511,7 +514,9 @@ mod tests {
             }
         }
         assert!(
-            attrs.iter().any(|a| a.value.contains("198.51.100.66 port 443")),
+            attrs
+                .iter()
+                .any(|a| a.value.contains("198.51.100.66 port 443")),
             "{attrs:?}"
         );
     }
