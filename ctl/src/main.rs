@@ -249,7 +249,8 @@ enum DecisionsVerb {
         #[arg(long)]
         quarantine: bool,
     },
-    /// Lift the decisions against an address or prefix.
+    /// Lift the decisions against an address or prefix (blocks, quarantines, and its
+    /// rate limits of every service).
     Delete {
         #[arg(value_parser = parse_cidr)]
         target: Cidr,
@@ -585,8 +586,11 @@ fn decisions_add(
 }
 
 fn decisions_delete(cfg: &Config, fmt: Format, target: Cidr) -> Result<String, Failure> {
-    let kinds = decisions::delete(cfg, target)?;
-    let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    let lifted = decisions::delete(cfg, target)?;
+    let names: Vec<String> = lifted
+        .iter()
+        .map(|&(k, l)| decisions::action_text(k, l))
+        .collect();
     Ok(match fmt {
         Format::Json => to_json_text(&serde_json::json!({"target": target, "deleted": names})),
         Format::Table => format!("deleted {} ({})\n", target, names.join(", ")),

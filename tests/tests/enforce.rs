@@ -133,6 +133,7 @@ fn decision(target: &str, action: Action, ttl: u64) -> Decision {
         time_us: 0,
         target,
         action,
+        limit: None,
         reason: Reason::PortScan,
         direction: Direction::Inbound,
         summary: "test".into(),

@@ -169,13 +169,15 @@ impl MispPushConfig {
             .unwrap_or(4)
     }
 
-    /// Whether the incident is pushed at all.
+    /// Whether the incident is pushed at all. Decisions: blocks and quarantines only (an
+    /// alert-only decision names no attacker for sure, and a rate limit's target is the
+    /// flooded home host, its sources spoofed).
     pub fn wants(&self, inc: &Incident) -> bool {
         match inc.origin {
             Origin::Alert => inc.severity <= self.min_severity,
             Origin::Decision => {
                 self.push_decisions
-                    && inc.category.as_deref() != Some("alert-only")
+                    && !matches!(inc.category.as_deref(), Some("alert-only" | "rate-limit"))
                     && (!inc.dry_run || self.push_dry_run)
             }
         }
