@@ -418,7 +418,7 @@ pub fn table(e: &Evaluation) -> String {
     let t = &e.totals;
     let mut out = format!(
         "{}: attacks {}/{} decided ({} by the right detector, {} by another, {} missed); \
-         benign {}: {} blocked or quarantined ({:.2} %), {} alerted; precision {:.3}, recall {:.3}\n",
+         benign {}: {} blocked, quarantined or rate-limited ({:.2} %), {} alerted; precision {:.3}, recall {:.3}\n",
         if e.name.is_empty() { &e.manifest } else { &e.name },
         t.attacks_hit + t.attacks_other_detector,
         t.attacks,

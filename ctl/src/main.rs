@@ -999,6 +999,10 @@ fn stats_table(s: &PluginStats) -> String {
         ));
         rows.push(("  over the per-minute cap".into(), d.gate.rate_limited));
         rows.push(("  over the active cap".into(), d.gate.capped));
+        rows.push((
+            "  rate limits made alerts (protected or over a cap)".into(),
+            d.gate.downgraded,
+        ));
     }
     if let Some(m) = &i.model {
         rows.push((format!("model {}: samples", m.model), m.samples));

@@ -706,7 +706,13 @@ impl Behaviour {
         let mut out = None;
         // A flood packet: a TCP handshake its (spoofed) sender never completes, whether
         // the victim answered it or not; other protocols unanswered.
-        let flood_packet = if tcp { no_handshake } else { !answered };
+        // A UDP flow answered by ICMP errors only (port unreachable: nothing listens)
+        // stays in state `new` whatever its packets to the client: no answer either.
+        let flood_packet = if tcp {
+            no_handshake
+        } else {
+            !answered || flow.state.as_deref() == Some("new")
+        };
         if dir == Direction::Inbound && flood_packet {
             out = self.flood_target(src, dst, rec.proto, dport, t);
         }
@@ -2030,6 +2036,25 @@ mod tests {
             ds[0].limit.map(|l| l.to_string()).as_deref(),
             Some("udp/5000")
         );
+        // The victim answers each datagram with an ICMP port unreachable, which Suricata
+        // counts as a packet to the client but the flow stays `new`: still a flood (the
+        // real-tool lab's hping3 --udp victim, when the kernel's ICMP rate limit does not
+        // kick in). Real answers (the flow established) are not.
+        let answered_by_icmp = |state: &str| -> Vec<String> {
+            spoofed_flood("192.168.1.45", "UDP", 5000, 600)
+                .into_iter()
+                .map(|r| {
+                    r.replace(r#""pkts_toclient":0"#, r#""pkts_toclient":1"#)
+                        .replace(r#""state":"closed""#, &format!(r#""state":"{state}""#))
+                })
+                .collect()
+        };
+        let ds = run(answered_by_icmp("new"));
+        assert_eq!(
+            ds[0].limit.map(|l| l.to_string()).as_deref(),
+            Some("udp/5000")
+        );
+        assert!(run(answered_by_icmp("established")).is_empty());
         // Port 0 is a port like any other for UDP (hping3 --udp without -p).
         let ds = run(spoofed_flood("192.168.1.42", "UDP", 0, 600));
         assert_eq!(ds[0].limit.map(|l| l.to_string()).as_deref(), Some("udp/0"));
