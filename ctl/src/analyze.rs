@@ -299,7 +299,11 @@ pub fn table(report: &Report) -> String {
         rows.push([
             d.time.clone(),
             d.target.to_string(),
-            d.action.as_str().into(),
+            // A rate limit names its service: `rate-limit tcp/80`.
+            match d.limit {
+                Some(l) => format!("{} {l}", d.action.as_str()),
+                None => d.action.as_str().into(),
+            },
             d.reason.as_str().into(),
             format!("{:.2}", d.confidence),
             d.summary

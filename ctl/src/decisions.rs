@@ -10,7 +10,7 @@ use crate::error::CtlError;
 use serde::Serialize;
 use suriguard_enforce::journal::{self, Entry};
 use suriguard_enforce::nft::{LiveElement, Nft, Op};
-use suriguard_enforce::{now_secs, Backend, SetKind};
+use suriguard_enforce::{now_secs, Backend, Limit, SetKind};
 use suriguard_net::Cidr;
 
 const BY: &str = "suriguardctl";
@@ -30,6 +30,9 @@ fn backend(cfg: &Config) -> Option<Nft> {
 pub struct Row {
     pub target: Cidr,
     pub action: SetKind,
+    /// What a rate limit limits (`{"proto":"tcp","port":80}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<Limit>,
     pub reason: String,
     /// Seconds left: the kernel's figure when the element is in the set.
     pub expires_in: Option<u64>,
@@ -59,13 +62,14 @@ pub fn list(cfg: &Config) -> Result<(Vec<Row>, Option<String>), CtlError> {
             Some("[enforce] backend = \"none\": journal only".into()),
         ),
     };
-    let mut rows: BTreeMap<(SetKind, Cidr), Row> = BTreeMap::new();
+    let mut rows: BTreeMap<(SetKind, Cidr, Option<Limit>), Row> = BTreeMap::new();
     for f in replay.in_force {
         rows.insert(
-            (f.kind, f.target),
+            (f.kind, f.target, f.limit),
             Row {
                 target: f.target,
                 action: f.kind,
+                limit: f.limit,
                 reason: f.reason,
                 expires_in: Some(f.until.saturating_sub(now)),
                 state: "journal-only",
@@ -75,15 +79,18 @@ pub fn list(cfg: &Config) -> Result<(Vec<Row>, Option<String>), CtlError> {
         );
     }
     for l in live {
-        let row = rows.entry((l.kind, l.target)).or_insert_with(|| Row {
-            target: l.target,
-            action: l.kind,
-            reason: String::new(),
-            expires_in: None,
-            state: "set-only",
-            id: None,
-            by: String::new(),
-        });
+        let row = rows
+            .entry((l.kind, l.target, l.limit))
+            .or_insert_with(|| Row {
+                target: l.target,
+                action: l.kind,
+                limit: l.limit,
+                reason: String::new(),
+                expires_in: None,
+                state: "set-only",
+                id: None,
+                by: String::new(),
+            });
         if row.state == "journal-only" {
             row.state = "enforced";
         }
@@ -94,17 +101,25 @@ pub fn list(cfg: &Config) -> Result<(Vec<Row>, Option<String>), CtlError> {
     Ok((rows.into_values().collect(), warning))
 }
 
+/// An element's action as people read it: `block`, `rate-limit tcp/80`.
+pub fn action_text(kind: SetKind, limit: Option<Limit>) -> String {
+    match limit {
+        Some(l) => format!("{} {l}", kind.as_str()),
+        None => kind.as_str().to_owned(),
+    }
+}
+
 pub fn table(rows: &[Row]) -> String {
     let mut s = format!(
-        "{:<24} {:<10} {:<18} {:>10} {:<12} {:<12} {}\n",
+        "{:<24} {:<20} {:<18} {:>10} {:<12} {:<12} {}\n",
         "TARGET", "ACTION", "REASON", "EXPIRES", "STATE", "BY", "ID"
     );
     for r in rows {
         let _ = writeln!(
             s,
-            "{:<24} {:<10} {:<18} {:>10} {:<12} {:<12} {}",
+            "{:<24} {:<20} {:<18} {:>10} {:<12} {:<12} {}",
             r.target.to_string(),
-            r.action.as_str(),
+            action_text(r.action, r.limit),
             r.reason,
             r.expires_in.map_or("-".into(), human_secs),
             r.state,
@@ -212,6 +227,7 @@ pub fn add(
         .iter()
         .map(|&c| Entry::delete(kind, c, BY))
         .collect();
+    // (`add` makes blocks and quarantines: a rate limit is the flood-target detector's.)
     entries.push(Entry::add(kind, target, until, reason, "", BY));
     journal::append_to(&cfg.enforce_journal(), &entries)
         .map_err(CtlError::journal(cfg.enforce_journal()))?;
@@ -219,11 +235,16 @@ pub fn add(
     if let Some(n) = &nft {
         let mut ops: Vec<Op> = replaced
             .iter()
-            .map(|&c| Op::Delete { kind, target: c })
+            .map(|&c| Op::Delete {
+                kind,
+                target: c,
+                limit: None,
+            })
             .collect();
         ops.push(Op::Add {
             kind,
             target,
+            limit: None,
             timeout_secs: ttl,
         });
         n.apply(&ops).map_err(|source| CtlError::NftJournaled {
@@ -242,8 +263,9 @@ pub fn add(
     })
 }
 
-/// Lifts every decision (block and quarantine) against exactly `target`.
-pub fn delete(cfg: &Config, target: Cidr) -> Result<Vec<SetKind>, CtlError> {
+/// Lifts every decision (block, quarantine, and rate limits of every service) against
+/// exactly `target`; returns what was lifted.
+pub fn delete(cfg: &Config, target: Cidr) -> Result<Vec<(SetKind, Option<Limit>)>, CtlError> {
     let (rows, warning) = list(cfg)?;
     let rows: Vec<&Row> = rows.iter().filter(|r| r.target == target).collect();
     if rows.is_empty() {
@@ -251,7 +273,7 @@ pub fn delete(cfg: &Config, target: Cidr) -> Result<Vec<SetKind>, CtlError> {
     }
     let entries: Vec<Entry> = rows
         .iter()
-        .map(|r| Entry::delete(r.action, target, BY))
+        .map(|r| Entry::delete(r.action, target, BY).with_limit(r.limit))
         .collect();
     journal::append_to(&cfg.enforce_journal(), &entries)
         .map_err(CtlError::journal(cfg.enforce_journal()))?;
@@ -267,11 +289,12 @@ pub fn delete(cfg: &Config, target: Cidr) -> Result<Vec<SetKind>, CtlError> {
             .map(|r| Op::Delete {
                 kind: r.action,
                 target,
+                limit: r.limit,
             })
             .collect();
         n.apply(&ops)?;
     }
-    Ok(rows.iter().map(|r| r.action).collect())
+    Ok(rows.iter().map(|r| (r.action, r.limit)).collect())
 }
 
 pub fn flush(cfg: &Config) -> Result<(), CtlError> {
@@ -294,7 +317,10 @@ pub fn restore(cfg: &Config) -> Result<usize, CtlError> {
     let now = now_secs();
     let replay = journal::replay(&cfg.enforce_journal(), now)
         .map_err(CtlError::journal(cfg.enforce_journal()))?;
-    let items = replay.in_force.iter().map(|f| (f.kind, f.target, f.until));
+    let items = replay
+        .in_force
+        .iter()
+        .map(|f| (f.kind, f.target, f.limit, f.until));
     Ok(suriguard_enforce::restore(
         &nft,
         &cfg.network_model(),

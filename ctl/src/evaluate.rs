@@ -5,7 +5,9 @@
 //! `attack-target`s (home hosts under a flood from spoofed sources: the right outcome is
 //! a decision that protects the target, never one against the spoofed sources) and
 //! `benign` ones; every other address that starts a flow counts as the capture's
-//! `unlisted` label (benign by default). Each capture runs through real Suricata with the
+//! `unlisted` label (benign by default). Any enforcing decision (block, quarantine, rate
+//! limit) about a benign address is a false decision; an alert-only one a false alert.
+//! Each capture runs through real Suricata with the
 //! plugin, exactly as `analyze --pcap` does, and the decisions of the canonical replay
 //! are scored. The plugin's live decisions are compared with the replay's: a difference
 //! is reported, since the same capture must give the same decisions.
@@ -26,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::analyze::{self, SuricataSetup};
 use crate::config::Config;
 use crate::error::CtlError;
-use suriguard_decision::{Action, Decision};
+use suriguard_decision::{Action, Decision, Limit};
 use suriguard_net::Cidr;
 
 /// What an address in a capture is.
@@ -132,6 +134,9 @@ pub struct SourceResult {
 #[derive(Debug, Clone, Serialize)]
 pub struct Decided {
     pub action: Action,
+    /// What a rate limit limits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<Limit>,
     pub reason: String,
     pub confidence: f64,
     pub summary: String,
@@ -148,7 +153,7 @@ pub struct Totals {
     pub attacks_other_detector: u64,
     pub attacks_missed: u64,
     pub benign: u64,
-    /// Benign addresses blocked or quarantined: false decisions.
+    /// Benign addresses blocked, quarantined or rate-limited: false (enforcing) decisions.
     pub benign_blocked: u64,
     /// Benign addresses with alert-only decisions: false alerts.
     pub benign_alerted: u64,
@@ -156,7 +161,8 @@ pub struct Totals {
     pub precision: f64,
     /// Decided attack sources / attack sources (any detector).
     pub recall: f64,
-    /// Benign addresses blocked or quarantined / benign addresses, in percent.
+    /// Benign addresses blocked, quarantined or rate-limited / benign addresses, in
+    /// percent.
     pub benign_blocked_pct: f64,
 }
 
@@ -320,6 +326,7 @@ fn score(
                     .iter()
                     .map(|d| Decided {
                         action: d.action,
+                        limit: d.limit,
                         reason: d.reason.as_str().to_owned(),
                         confidence: d.confidence,
                         summary: d.summary.clone(),
@@ -349,10 +356,8 @@ fn outcome(label: Label, expected: &[String], ran: bool, ds: &[&Decision]) -> &'
             }
         }
         Label::Benign => {
-            if ds
-                .iter()
-                .any(|d| matches!(d.action, Action::Block | Action::Quarantine))
-            {
+            // A rate limit enforces too: on a benign address it is a false decision.
+            if ds.iter().any(|d| d.action.enforces()) {
                 "false-block"
             } else if ds.is_empty() {
                 "clean"
@@ -378,7 +383,7 @@ fn totals(sources: &[SourceResult]) -> (Totals, BTreeMap<String, ByReason>) {
                 }
                 for d in &s.decisions {
                     let e = by.entry(d.reason.clone()).or_default();
-                    if matches!(d.action, Action::AlertOnly) {
+                    if !d.action.enforces() {
                         e.benign_alerted += 1;
                     } else {
                         e.benign_blocked += 1;
@@ -418,7 +423,7 @@ pub fn table(e: &Evaluation) -> String {
     let t = &e.totals;
     let mut out = format!(
         "{}: attacks {}/{} decided ({} by the right detector, {} by another, {} missed); \
-         benign {}: {} blocked or quarantined ({:.2} %), {} alerted; precision {:.3}, recall {:.3}\n",
+         benign {}: {} blocked, quarantined or rate-limited ({:.2} %), {} alerted; precision {:.3}, recall {:.3}\n",
         if e.name.is_empty() { &e.manifest } else { &e.name },
         t.attacks_hit + t.attacks_other_detector,
         t.attacks,
@@ -457,7 +462,10 @@ pub fn table(e: &Evaluation) -> String {
         let ds: Vec<String> = s
             .decisions
             .iter()
-            .map(|d| format!("{}:{}", d.action.as_str(), d.reason))
+            .map(|d| match d.limit {
+                Some(l) => format!("{} {l}:{}", d.action.as_str(), d.reason),
+                None => format!("{}:{}", d.action.as_str(), d.reason),
+            })
             .collect();
         let label = match s.label {
             Label::Attack => "attack",
@@ -495,6 +503,10 @@ mod tests {
             time_us: 0,
             target,
             action,
+            limit: (action == Action::RateLimit).then_some(Limit {
+                proto: suriguard_decision::L4::Tcp,
+                port: 80,
+            }),
             reason,
             direction: Direction::Inbound,
             summary: String::new(),
@@ -535,6 +547,9 @@ mod tests {
                 src("203.0.113.2", Label::Attack, &["brute-force"]),
                 src("203.0.113.3", Label::Attack, &["beaconing"]),
                 src("192.168.50.9", Label::Benign, &[]),
+                src("192.168.50.40", Label::AttackTarget, &["flood-target"]),
+                src("192.168.50.41", Label::AttackTarget, &["flood-target"]),
+                src("192.168.50.12", Label::Benign, &[]),
             ],
         };
         let flows: BTreeMap<IpAddr, u64> = [
@@ -544,6 +559,7 @@ mod tests {
             ("192.168.50.9", 3),
             ("192.168.50.10", 3),
             ("192.168.50.11", 3),
+            ("192.168.50.12", 3),
         ]
         .into_iter()
         .map(|(a, n)| (a.parse().unwrap(), n))
@@ -553,6 +569,10 @@ mod tests {
             decision("203.0.113.2", Action::Block, Reason::ConnectionRate),
             decision("192.168.50.9", Action::Quarantine, Reason::OutboundFanOut),
             decision("192.168.50.10", Action::AlertOnly, Reason::SuricataAlert),
+            decision("192.168.50.40", Action::RateLimit, Reason::FloodTarget),
+            decision("192.168.50.41", Action::RateLimit, Reason::SynFlood),
+            // A rate limit enforces: on a benign address it is a false decision.
+            decision("192.168.50.12", Action::RateLimit, Reason::FloodTarget),
         ];
         let rs = score("x.pcap", &spec, &flows, &ds);
         let get = |ip: &str| {
@@ -567,12 +587,28 @@ mod tests {
         assert_eq!(get("192.168.50.9"), "false-block");
         assert_eq!(get("192.168.50.10"), "false-alert");
         assert_eq!(get("192.168.50.11"), "clean");
+        assert_eq!(get("192.168.50.40"), "hit");
+        assert_eq!(get("192.168.50.41"), "other-detector");
+        assert_eq!(get("192.168.50.12"), "false-block");
         let (t, by) = totals(&rs);
-        assert_eq!((t.attacks, t.attacks_hit, t.attacks_missed), (3, 1, 1));
-        assert_eq!((t.benign, t.benign_blocked, t.benign_alerted), (3, 1, 1));
-        assert_eq!(t.recall, 0.667);
-        assert_eq!(t.precision, 0.5);
+        assert_eq!((t.attacks, t.attacks_hit, t.attacks_missed), (5, 2, 1));
+        assert_eq!((t.benign, t.benign_blocked, t.benign_alerted), (4, 2, 1));
+        assert_eq!(t.recall, 0.8);
+        assert_eq!(t.precision, 0.571);
         assert_eq!(by["outbound-fan-out"].benign_blocked, 1);
+        assert_eq!(
+            (by["flood-target"].attack, by["flood-target"].benign_blocked),
+            (1, 1)
+        );
+        let shown = table(&Evaluation {
+            name: "x".into(),
+            manifest: String::new(),
+            totals: t,
+            by_reason: by,
+            captures: vec![],
+            sources: rs,
+        });
+        assert!(shown.contains("rate-limit tcp/80:flood-target"), "{shown}");
     }
 
     #[test]

@@ -252,7 +252,8 @@ enum DecisionsVerb {
         #[arg(long)]
         quarantine: bool,
     },
-    /// Lift the decisions against an address or prefix.
+    /// Lift the decisions against an address or prefix (blocks, quarantines, and its
+    /// rate limits of every service).
     Delete {
         #[arg(value_parser = parse_cidr)]
         target: Cidr,
@@ -535,8 +536,11 @@ fn decisions_add(
 }
 
 fn decisions_delete(cfg: &Config, fmt: Format, target: Cidr) -> Result<String, CtlError> {
-    let kinds = decisions::delete(cfg, target)?;
-    let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    let lifted = decisions::delete(cfg, target)?;
+    let names: Vec<String> = lifted
+        .iter()
+        .map(|&(k, l)| decisions::action_text(k, l))
+        .collect();
     Ok(match fmt {
         Format::Json => to_json_text(&serde_json::json!({"target": target, "deleted": names})),
         Format::Table => format!("deleted {} ({})\n", target, names.join(", ")),
@@ -956,6 +960,10 @@ fn stats_table(s: &PluginStats) -> String {
         ));
         rows.push(("  over the per-minute cap".into(), d.gate.rate_limited));
         rows.push(("  over the active cap".into(), d.gate.capped));
+        rows.push((
+            "  rate limits made alerts (protected or over a cap)".into(),
+            d.gate.downgraded,
+        ));
     }
     if let Some(m) = &i.model {
         rows.push((format!("model {}: samples", m.model), m.samples));

@@ -17,7 +17,9 @@ use suriguard_decision::{Action, Decision, Evidence, Reason};
 use suriguard_e2e::netns::{wait_for, Lab};
 use suriguard_e2e::{json, run_suricata, scenarios, Ran, RunOptions};
 use suriguard_enforce::nft::{LiveElement, Nft, NftError};
-use suriguard_enforce::{EnforceConfig, EnforceStats, EnforcerHandle, EnforcerSetup, SetKind};
+use suriguard_enforce::{
+    EnforceConfig, EnforceStats, EnforcerHandle, EnforcerSetup, Limit, RateLimitConfig, SetKind, L4,
+};
 use suriguard_net::{Cidr, Direction, NetworkModel};
 
 struct Bed {
@@ -133,6 +135,7 @@ fn decision(target: &str, action: Action, ttl: u64) -> Decision {
         time_us: 0,
         target,
         action,
+        limit: None,
         reason: Reason::PortScan,
         direction: Direction::Inbound,
         summary: "test".into(),
@@ -271,12 +274,20 @@ fn spoofed_flood_through_suricata_fills_the_set_only_up_to_the_caps() {
     let els = live(&b);
     let stats = run.plugin_stats();
     let e: EnforceStats = stats.enforcement.clone().expect("enforcement counters");
+    // Five enforcing decisions fit in the minute: blocks of real flooders, and maybe the
+    // victim's rate limit on tcp/80 (when it came before the fifth flooder); never a
+    // spoofed source.
     assert_eq!(els.len(), 5, "{els:?}\n{e:?}");
-    assert!(
-        els.iter()
-            .all(|l| l.target.to_string().starts_with("203.0.113.")),
-        "{els:?}"
-    );
+    for l in &els {
+        match l.kind {
+            SetKind::Block => assert!(l.target.to_string().starts_with("203.0.113."), "{l:?}"),
+            SetKind::RateLimit => assert_eq!(
+                (l.target.to_string(), l.limit.map(|x| x.to_string())),
+                ("192.168.1.10".into(), Some("tcp/80".into()))
+            ),
+            _ => panic!("{l:?}"),
+        }
+    }
     assert!(has(&els, SetKind::Block, scenarios::ALLOWLISTED_FLOODER).is_none());
     assert_eq!((e.applied, e.apply_errors), (5, 0), "{e:?}");
     let gate = &stats.ingest.detect.as_ref().unwrap().gate;
@@ -553,4 +564,302 @@ fn chains_in_an_existing_table_are_added_and_removed_without_touching_the_rest()
         !text.contains("sg_") && text.contains("tcp dport 22 accept"),
         "{text}"
     );
+}
+
+/// Opens `n` TCP connections from `src` to `dst:port` in `ns` without waiting between
+/// them (or `interval` seconds apart), then waits `window` seconds (less than the first
+/// SYN retransmission, 1 s) for answers; nothing listens on the victim, so an answer is
+/// its RST: the SYN reached it. Prints `sent answered seconds-to-send`.
+const CONNECT_BURST: &str = r#"
+import select, socket, sys, time
+src, dst, port, n, window, interval = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+socks = []
+t0 = time.monotonic()
+for i in range(n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((src, 0))
+    s.setblocking(False)
+    s.connect_ex((dst, port))
+    socks.append(s)
+    if interval:
+        time.sleep(interval)
+sent = time.monotonic() - t0
+p = select.poll()
+for s in socks:
+    p.register(s.fileno(), select.POLLOUT | select.POLLERR | select.POLLHUP)
+answered = set()
+deadline = time.monotonic() + window
+while len(answered) < n:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        break
+    for fd, _ in p.poll(left * 1000):
+        answered.add(fd)
+        p.unregister(fd)
+print(n, len(answered), "%.3f" % sent)
+"#;
+
+/// A client and a victim behind the bed's namespace, which routes between them: the
+/// client holds an ordinary outside address and an allowlisted one; the victim counts
+/// the SYNs reaching it on ports 80 and 22 (nft counters of its own).
+struct Flood {
+    client: String,
+    victim: String,
+    script: PathBuf,
+}
+
+const VICTIM: &str = "192.168.50.40";
+const OUTSIDE: &str = "203.0.113.50";
+const ALLOWLISTED: &str = "198.51.100.7";
+
+fn flood_topology(b: &mut Bed) -> Flood {
+    let client = b.lab.ns("c");
+    let victim = b.lab.ns("v");
+    b.lab.link(
+        &client,
+        "rlc0",
+        &["203.0.113.50/24", "198.51.100.7/24"],
+        &b.ns,
+        "rlgc",
+        &["203.0.113.1/24", "198.51.100.1/24"],
+    );
+    b.lab.link(
+        &victim,
+        "rlv0",
+        &["192.168.50.40/24"],
+        &b.ns,
+        "rlgv",
+        &["192.168.50.1/24"],
+    );
+    b.lab.sh(&client, "ip route add default via 203.0.113.1");
+    b.lab.sh(&victim, "ip route add default via 192.168.50.1");
+    b.lab.sh(&b.ns, "sysctl -qw net.ipv4.ip_forward=1");
+    b.lab.sh(
+        &victim,
+        "nft add table inet count && nft add chain inet count syn '{ type filter hook input priority 0; }' \
+         && nft add rule inet count syn tcp dport 80 'tcp flags & (syn | ack) == syn' counter \
+         && nft add rule inet count syn tcp dport 22 'tcp flags & (syn | ack) == syn' counter",
+    );
+    let script = b.dir.path().join("burst.py");
+    std::fs::write(&script, CONNECT_BURST).unwrap();
+    Flood {
+        client,
+        victim,
+        script,
+    }
+}
+
+/// What one burst gave: connections attempted, answered by the victim, SYNs its counter
+/// saw, seconds the client took to send them.
+#[derive(Debug)]
+struct Burst {
+    sent: u64,
+    answered: u64,
+    reached: u64,
+    send_secs: f64,
+}
+
+impl Flood {
+    /// SYNs the victim has counted on `port` so far.
+    fn syns(&self, b: &Bed, port: u16) -> u64 {
+        let text = b.lab.sh(&self.victim, "nft list chain inet count syn");
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("dport {port} ")))
+            .unwrap_or_else(|| panic!("no counter for {port}: {text}"));
+        let after = line.split("counter packets ").nth(1).unwrap();
+        after.split_whitespace().next().unwrap().parse().unwrap()
+    }
+
+    fn burst(&self, b: &Bed, src: &str, port: u16, n: u32, interval: f64) -> Burst {
+        let before = self.syns(b, port);
+        let out = b.lab.sh(
+            &self.client,
+            &format!(
+                "python3 {} {src} {VICTIM} {port} {n} 0.6 {interval}",
+                self.script.display()
+            ),
+        );
+        let f: Vec<&str> = out.split_whitespace().collect();
+        let r = Burst {
+            sent: f[0].parse().unwrap(),
+            answered: f[1].parse().unwrap(),
+            reached: self.syns(b, port) - before,
+            send_secs: f[2].parse().unwrap(),
+        };
+        eprintln!("{src} -> {VICTIM}:{port}: {r:?}");
+        r
+    }
+}
+
+fn rate_limit(target: &str, proto: L4, port: u16, ttl: u64) -> Decision {
+    let mut d = decision(target, Action::RateLimit, ttl);
+    d.reason = Reason::FloodTarget;
+    d.id = Decision::make_id(d.target, Reason::FloodTarget, 0);
+    d.limit = Some(Limit { proto, port });
+    d
+}
+
+fn rate_limited(els: &[LiveElement], target: &str, limit: &str) -> Option<u64> {
+    let t: Cidr = target.parse().unwrap();
+    els.iter()
+        .find(|e| {
+            e.kind == SetKind::RateLimit
+                && e.target == t
+                && e.limit.map(|l| l.to_string()).as_deref() == Some(limit)
+        })
+        .map(|e| e.expires_secs.unwrap_or(0))
+}
+
+/// A flooded victim's service rate-limited in the real kernel: the element holds the
+/// decision's ttl; of a burst of new connections only about `burst` reach the victim, while another port, an allowlisted source and connections below the rate all
+/// pass; a restart over a wiped ruleset (setup + restore from the journal) brings the
+/// element and the limit back, and `suriguardctl decisions delete` lifts it.
+#[test]
+fn a_rate_limit_drops_new_connections_above_the_rate_and_survives_a_restart() {
+    let mut b = bed();
+    let f = flood_topology(&mut b);
+    let journal = b.dir.path().join("enforce.jsonl");
+    let cfg = EnforceConfig {
+        rate_limit: RateLimitConfig {
+            per_second: 10,
+            burst: 20,
+        },
+        ..config(&b.nft)
+    };
+    // Nothing limited yet: a burst reaches the victim whole.
+    let free = f.burst(&b, OUTSIDE, 80, 100, 0.0);
+    assert_eq!((free.answered, free.reached), (100, 100), "{free:?}");
+
+    let mut h = start(cfg.clone(), &journal);
+    h.submit(&rate_limit(VICTIM, L4::Tcp, 80, 120)).unwrap();
+    h.submit(&rate_limit("fd50::40", L4::Udp, 5000, 120))
+        .unwrap();
+    let both = wait_for(Duration::from_secs(5), || {
+        let els = live(&b);
+        rate_limited(&els, VICTIM, "tcp/80").is_some()
+            && rate_limited(&els, "fd50::40", "udp/5000").is_some()
+    });
+    assert!(both.is_some(), "{:?}", live(&b));
+    let left = rate_limited(&live(&b), VICTIM, "tcp/80").unwrap();
+    assert!(
+        (110..=120).contains(&left),
+        "the element's timeout: {left} s left"
+    );
+
+    // Above the rate: the kernel lets the burst through at once, then the rate (over
+    // the time the burst took to send); the rest is dropped.
+    let most = |r: &Burst| 20 + (10.0 * r.send_secs).ceil() as u64 + 2;
+    let limited = f.burst(&b, OUTSIDE, 80, 200, 0.0);
+    assert_eq!(limited.answered, limited.reached, "{limited:?}");
+    assert!(
+        (20..=most(&limited)).contains(&limited.reached),
+        "{} of {} new connections reached the victim: {limited:?}",
+        limited.reached,
+        limited.sent
+    );
+    // Another port of the victim is not limited...
+    let other = f.burst(&b, OUTSIDE, 22, 100, 0.0);
+    assert_eq!((other.answered, other.reached), (100, 100), "{other:?}");
+    // ...nor is an allowlisted source (accepted before the rate-limit rule).
+    let allowed = f.burst(&b, ALLOWLISTED, 80, 100, 0.0);
+    assert_eq!(
+        (allowed.answered, allowed.reached),
+        (100, 100),
+        "{allowed:?}"
+    );
+    // Below the rate (4 a second against 10), after the bucket refilled: all pass.
+    std::thread::sleep(Duration::from_secs(3));
+    let slow = f.burst(&b, OUTSIDE, 80, 12, 0.25);
+    assert_eq!((slow.answered, slow.reached), (12, 12), "{slow:?}");
+    let st = h.stop();
+    assert_eq!((st.applied, st.apply_errors), (2, 0), "{st:?}");
+
+    // A restart with the ruleset wiped: setup + restore from the journal put the element
+    // back with the time it has left, and the limit works again.
+    b.lab.sh(&b.ns, "nft flush ruleset");
+    assert!(live(&b).is_empty());
+    let h = start(cfg.clone(), &journal);
+    let back = wait_for(Duration::from_secs(5), || {
+        rate_limited(&live(&b), VICTIM, "tcp/80").is_some()
+    });
+    assert!(back.is_some(), "not restored: {:?}", live(&b));
+    let els = live(&b);
+    let left = rate_limited(&els, VICTIM, "tcp/80").unwrap();
+    assert!(
+        (90..=118).contains(&left),
+        "{left} s left after the restart"
+    );
+    assert!(
+        rate_limited(&els, "fd50::40", "udp/5000").is_some(),
+        "{els:?}"
+    );
+    drop(h);
+    std::thread::sleep(Duration::from_secs(3)); // the meter was re-created: full bucket
+    let again = f.burst(&b, OUTSIDE, 80, 200, 0.0);
+    assert!(
+        (20..=most(&again)).contains(&again.reached),
+        "after the restart: {again:?}"
+    );
+    // Setup again without a wipe (a plain restart) keeps the element.
+    Nft::new(cfg.clone()).setup(&net().never_blocked()).unwrap();
+    assert!(rate_limited(&live(&b), VICTIM, "tcp/80").is_some());
+
+    // suriguardctl shows the rate limits with their service and lifts them.
+    let ctl_cfg = b.dir.path().join("suriguard.toml");
+    std::fs::write(
+        &ctl_cfg,
+        format!(
+            "state-dir = \"{}\"\n[network]\nhome-networks = [\"192.168.50.0/24\", \"fd50::/64\"]\nallowlist = [\"198.51.100.0/24\"]\nown-addresses = [\"192.168.50.1\"]\n",
+            b.dir.path().display()
+        ),
+    )
+    .unwrap();
+    let rows = json(ctl(&b, &ctl_cfg, &["decisions", "list", "-o", "json"]).assert_success());
+    let got: Vec<(String, String, serde_json::Value, String)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["target"].as_str().unwrap().into(),
+                r["action"].as_str().unwrap().into(),
+                r["limit"].clone(),
+                r["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                VICTIM.into(),
+                "rate-limit".into(),
+                serde_json::json!({"proto": "tcp", "port": 80}),
+                "enforced".into()
+            ),
+            (
+                "fd50::40".into(),
+                "rate-limit".into(),
+                serde_json::json!({"proto": "udp", "port": 5000}),
+                "enforced".into()
+            ),
+        ]
+    );
+    let table = ctl(&b, &ctl_cfg, &["decisions", "list"])
+        .assert_success()
+        .stdout();
+    assert!(table.contains("rate-limit tcp/80"), "{table}");
+    let out = ctl(&b, &ctl_cfg, &["decisions", "delete", VICTIM])
+        .assert_success()
+        .stdout();
+    assert!(out.contains("rate-limit tcp/80"), "{out}");
+    assert!(rate_limited(&live(&b), VICTIM, "tcp/80").is_none());
+    let free = f.burst(&b, OUTSIDE, 80, 100, 0.0);
+    assert_eq!((free.answered, free.reached), (100, 100), "{free:?}");
+    // The journal agrees: a restore brings back only the IPv6 one.
+    assert!(ctl(&b, &ctl_cfg, &["firewall", "restore"])
+        .assert_success()
+        .stdout()
+        .contains("1 element(s)"));
 }

@@ -102,14 +102,28 @@ fn every_real_tool_attack_is_decided_by_its_detector_and_no_benign_client_is_blo
             "no real tool decided by {r}: {reasons:?}"
         );
     }
-    // The spoofed floods: the victims get an alert, the thousands of spoofed sources
+    // The spoofed floods: each victim gets a rate limit on the flooded service (hping3
+    // -S -p 80: tcp/80; --udp -p 5000: udp/5000), the thousands of spoofed sources
     // nothing at all.
-    for v in sources(&e, "attack-target") {
-        assert_eq!(decisions(v), [("alert-only".into(), "flood-target".into())]);
+    let targets = sources(&e, "attack-target");
+    assert_eq!(targets.len(), 2, "{targets:#?}");
+    for v in targets {
+        assert_eq!(
+            decisions(v),
+            [("rate-limit".into(), "flood-target".into())],
+            "{v:#}"
+        );
+        let limit = &v["decisions"][0]["limit"];
+        let want = match v["scenario"].as_str() {
+            Some("spoofed-syn-flood") => serde_json::json!({"proto": "tcp", "port": 80}),
+            Some("spoofed-udp-flood") => serde_json::json!({"proto": "udp", "port": 5000}),
+            other => panic!("unexpected attack target {other:?}"),
+        };
+        assert_eq!(*limit, want, "{v:#}");
     }
     // Benign clients (CDN browsing, MQTT keep-alives, a reconnect loop, NTP, DNS, a
     // firmware download, a cloud poll, an admin's ssh) and every spoofed address: never
-    // blocked or quarantined.
+    // an enforcing decision (blocked, quarantined or rate-limited).
     let t = &e["totals"];
     assert_eq!(t["benign_blocked"], 0, "{:#}", e["sources"]);
     for s in sources(&e, "benign") {

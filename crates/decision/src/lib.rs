@@ -30,6 +30,9 @@ pub enum Action {
     Quarantine,
     /// Record only.
     AlertOnly,
+    /// Limit new connections to one service of the target (a home host under a flood from
+    /// many, often spoofed, sources): the decision's [`Limit`] names the service.
+    RateLimit,
 }
 
 impl Action {
@@ -38,12 +41,65 @@ impl Action {
             Action::Block => "block",
             Action::Quarantine => "quarantine",
             Action::AlertOnly => "alert-only",
+            Action::RateLimit => "rate-limit",
         }
     }
 
-    /// Block and quarantine change the firewall; alert-only does not.
+    /// Block, quarantine and rate-limit change the firewall; alert-only does not.
     pub fn enforces(self) -> bool {
         !matches!(self, Action::AlertOnly)
+    }
+
+    /// How much a decision in force holds back later ones about the same target: a
+    /// proposal is suppressed while a decision of at least its own strength is in force
+    /// (an alert does not hold back a rate limit, a rate limit does not hold back a block
+    /// or a quarantine).
+    fn strength(self) -> u8 {
+        match self {
+            Action::AlertOnly => 0,
+            Action::RateLimit => 1,
+            Action::Block | Action::Quarantine => 2,
+        }
+    }
+}
+
+/// A transport protocol a rate limit applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum L4 {
+    Tcp,
+    Udp,
+}
+
+impl L4 {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            L4::Tcp => "tcp",
+            L4::Udp => "udp",
+        }
+    }
+
+    /// The IANA protocol number (what nftables' `meta l4proto` compares).
+    pub fn number(self) -> u8 {
+        match self {
+            L4::Tcp => 6,
+            L4::Udp => 17,
+        }
+    }
+}
+
+/// What a rate-limit decision limits: new connections (flows) to this protocol and
+/// destination port of the target. Written `tcp/80`; serialized as
+/// `{"proto":"tcp","port":80}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Limit {
+    pub proto: L4,
+    pub port: u16,
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{}/{}", self.proto.as_str(), self.port)
     }
 }
 
@@ -155,6 +211,10 @@ pub struct Decision {
     pub time_us: i64,
     pub target: IpAddr,
     pub action: Action,
+    /// What a `rate-limit` decision limits (absent for every other action, and in
+    /// journals written before rate limits existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<Limit>,
     pub reason: Reason,
     pub direction: Direction,
     /// One sentence for people.
@@ -253,6 +313,9 @@ pub struct Proposal {
     /// EVE time of the record that tipped it, microseconds.
     pub time_us: i64,
     pub action: Action,
+    /// The service a `rate-limit` proposal limits; `None` for every other action (a
+    /// rate limit without one is made an alert).
+    pub limit: Option<Limit>,
     pub reason: Reason,
     /// What was counted, for people ("distinct ports on one host").
     pub counter: &'static str,
@@ -271,7 +334,11 @@ pub struct Proposal {
 impl Proposal {
     /// The one-sentence summary of the decision this would become.
     fn summary(&self) -> String {
-        let target = self.target;
+        // A rate limit names its service: "rate-limit 192.168.1.10 tcp/80: ...".
+        let target = match self.limit {
+            Some(l) if self.action == Action::RateLimit => format!("{} {l}", self.target),
+            _ => self.target.to_string(),
+        };
         match self.reason {
             Reason::SuricataAlert => format!(
                 "{} {target}: Suricata alert ({}){}",
@@ -320,6 +387,10 @@ pub struct GateStats {
     pub suppressed_cooldown: u64,
     pub rate_limited: u64,
     pub capped: u64,
+    /// Rate limits made alerts instead: the target is protected, or `max-per-minute` /
+    /// `max-active` left no room for another enforcing decision.
+    #[serde(default)]
+    pub downgraded: u64,
 }
 
 /// Alert-only decisions the gate keeps in force (for their cooldown) at most, besides the
@@ -330,8 +401,8 @@ pub const MAX_ALERTS: usize = 10_000;
 #[derive(Debug, Clone)]
 pub struct Gate {
     cfg: DecisionConfig,
-    /// Target -> (in force until, whether that decision enforces).
-    active: HashMap<IpAddr, (i64, bool)>,
+    /// Target -> (in force until, [`Action::strength`] of that decision).
+    active: HashMap<IpAddr, (i64, u8)>,
     minute: i64,
     in_minute: u32,
     pub stats: GateStats,
@@ -352,12 +423,13 @@ impl Gate {
         &self.cfg
     }
 
-    /// True when an enforcing decision (block, quarantine) against `target` is in force
-    /// at `now_us`; an alert does not count.
+    /// True when a block or quarantine of `target` is in force at `now_us`; an alert
+    /// does not count, nor does a rate limit (it limits traffic *to* the target, whose
+    /// own traffic is still worth scoring).
     pub fn is_active(&self, target: IpAddr, now_us: i64) -> bool {
-        self.active
-            .get(&target)
-            .is_some_and(|&(until, enforcing)| enforcing && until > now_us)
+        self.active.get(&target).is_some_and(|&(until, strength)| {
+            strength >= Action::Block.strength() && until > now_us
+        })
     }
 
     /// Checks cooldown and caps for an enforcing decision against `target` at `now_us`;
@@ -373,7 +445,10 @@ impl Gate {
 
     /// [`Gate::admit`] for any action: an alert-only decision in force does not hold
     /// back a later block or quarantine of the same target (the evidence got stronger),
-    /// but it does hold back further alerts.
+    /// but it does hold back further alerts; a rate limit in force holds back alerts and
+    /// rate limits, not a block or quarantine. Rate limits are enforcing decisions: they
+    /// count against `max-per-minute` and `max-active`, and a protected target refuses
+    /// them ([`Gate::decide`] makes such a rate limit an alert instead).
     pub fn admit_action(
         &mut self,
         target: IpAddr,
@@ -382,7 +457,8 @@ impl Gate {
         action: Action,
     ) -> Result<(), Refusal> {
         let enforcing = action.enforces();
-        let refusal = self.check(target, now_us, protected, enforcing);
+        let strength = action.strength();
+        let refusal = self.check(target, now_us, protected, strength);
         match refusal {
             Err(Refusal::Protected(_)) => self.stats.refused_protected += 1,
             Err(Refusal::Cooldown) => self.stats.suppressed_cooldown += 1,
@@ -393,10 +469,8 @@ impl Gate {
                 if enforcing {
                     self.in_minute += 1;
                 }
-                self.active.insert(
-                    target,
-                    (now_us + self.cfg.ttl as i64 * 1_000_000, enforcing),
-                );
+                self.active
+                    .insert(target, (now_us + self.cfg.ttl as i64 * 1_000_000, strength));
             }
         }
         refusal
@@ -407,15 +481,16 @@ impl Gate {
         target: IpAddr,
         now_us: i64,
         protected: Option<&'static str>,
-        enforcing: bool,
+        strength: u8,
     ) -> Result<(), Refusal> {
+        let enforcing = strength > Action::AlertOnly.strength();
         // A protected address is never blocked; an alert about it (a flood against the
         // gateway or an allowlisted server) changes nothing and is still worth telling.
         if let (Some(why), true) = (protected, enforcing) {
             return Err(Refusal::Protected(why));
         }
-        if let Some(&(until, was_enforcing)) = self.active.get(&target) {
-            if until > now_us && (was_enforcing || !enforcing) {
+        if let Some(&(until, in_force)) = self.active.get(&target) {
+            if until > now_us && in_force >= strength {
                 return Err(Refusal::Cooldown);
             }
         }
@@ -444,7 +519,7 @@ impl Gate {
         }
         if self.active.len() >= self.cfg.max_active {
             self.active.retain(|_, &mut (until, _)| until > now_us);
-            let enforcing_now = self.active.values().filter(|&&(_, e)| e).count();
+            let enforcing_now = self.active.values().filter(|&&(_, s)| s > 0).count();
             if enforcing_now >= self.cfg.max_active {
                 return Err(Refusal::Capped);
             }
@@ -452,11 +527,57 @@ impl Gate {
         Ok(())
     }
 
-    /// Passes a proposal through [`Gate::admit`] and, if admitted, makes the decision.
-    /// `protected` says why the target must never be decided against, if it must not.
+    /// Passes a proposal through [`Gate::admit_action`] and, if admitted, makes the
+    /// decision. `protected` says why the target must never be decided against, if it
+    /// must not.
+    ///
+    /// A rate limit is never enforced on a protected target, nor beyond `max-per-minute`
+    /// or `max-active`: it becomes an alert-only decision instead (its detail says why),
+    /// so a flood's victim is always reported, as alerts about protected targets are.
     pub fn decide(&mut self, p: Proposal, protected: Option<&'static str>) -> Option<Decision> {
+        if p.action == Action::RateLimit {
+            let why = match (protected, p.limit) {
+                (Some(why), _) => Some(why),
+                (None, None) => Some("no service to limit"),
+                (None, Some(_)) => None,
+            };
+            if let Some(why) = why {
+                return self.downgrade(p, protected, why);
+            }
+        }
+        match self.admit_action(p.target, p.time_us, protected, p.action) {
+            Ok(()) => {}
+            Err(Refusal::RateLimited) if p.action == Action::RateLimit => {
+                return self.downgrade(p, protected, "max-per-minute reached");
+            }
+            Err(Refusal::Capped) if p.action == Action::RateLimit => {
+                return self.downgrade(p, protected, "max-active reached");
+            }
+            Err(_) => return None,
+        }
+        Some(self.decision(p))
+    }
+
+    /// A rate limit made an alert: admitted as one, its detail saying why it limits
+    /// nothing.
+    fn downgrade(
+        &mut self,
+        mut p: Proposal,
+        protected: Option<&'static str>,
+        why: &str,
+    ) -> Option<Decision> {
+        p.action = Action::AlertOnly;
         self.admit_action(p.target, p.time_us, protected, p.action)
             .ok()?;
+        self.stats.downgraded += 1;
+        let note = match p.limit.take() {
+            Some(l) => format!("not rate-limited ({l}): {why}"),
+            None => format!("not rate-limited: {why}"),
+        };
+        p.detail = Some(match p.detail.take() {
+            Some(d) => format!("{d}; {note}"),
+            None => note,
+        });
         Some(self.decision(p))
     }
 
@@ -471,6 +592,7 @@ impl Gate {
             time_us: t,
             target: p.target,
             action: p.action,
+            limit: p.limit.filter(|_| p.action == Action::RateLimit),
             reason: p.reason,
             direction: p.direction,
             summary,
@@ -493,7 +615,7 @@ impl Gate {
     pub fn active_count(&self, now_us: i64) -> usize {
         self.active
             .values()
-            .filter(|&&(until, enforcing)| enforcing && until > now_us)
+            .filter(|&&(until, strength)| strength > 0 && until > now_us)
             .count()
     }
 }
@@ -625,7 +747,8 @@ mod tests {
                 refused_protected: 1,
                 suppressed_cooldown: 1,
                 rate_limited: 1,
-                capped: 0
+                capped: 0,
+                downgraded: 0,
             }
         );
     }
@@ -708,6 +831,154 @@ mod tests {
         assert_eq!(a.len(), 16);
     }
 
+    fn flood_proposal(target: &str, t: i64) -> Proposal {
+        Proposal {
+            target: ip(target),
+            direction: Direction::Inbound,
+            time_us: t,
+            action: Action::RateLimit,
+            limit: Some(Limit {
+                proto: L4::Tcp,
+                port: 80,
+            }),
+            reason: Reason::FloodTarget,
+            counter: "unanswered inbound flows to one home host",
+            observed: 500,
+            threshold: 400,
+            window: 10.0,
+            detail: Some("port 80".into()),
+            confidence: 0.8,
+            example_flow_ids: vec![],
+            model: None,
+        }
+    }
+
+    #[test]
+    fn a_rate_limit_names_its_service_and_enforces() {
+        assert!(Action::RateLimit.enforces());
+        assert_eq!(
+            serde_json::to_string(&Action::RateLimit).unwrap(),
+            "\"rate-limit\""
+        );
+        let mut g = Gate::new(DecisionConfig::default());
+        let d = g.decide(flood_proposal("192.168.1.10", 0), None).unwrap();
+        assert_eq!(d.action, Action::RateLimit);
+        assert_eq!(d.limit.unwrap().to_string(), "tcp/80");
+        assert!(
+            d.summary
+                .starts_with("rate-limit 192.168.1.10 tcp/80: 500 "),
+            "{}",
+            d.summary
+        );
+        let line = serde_json::to_string(&d).unwrap();
+        assert!(
+            line.contains(r#""action":"rate-limit","limit":{"proto":"tcp","port":80}"#),
+            "{line}"
+        );
+        assert_eq!(serde_json::from_str::<Decision>(&line).unwrap(), d);
+        // The id does not depend on the action or the limit: same as before rate limits.
+        assert_eq!(
+            d.id,
+            Decision::make_id(ip("192.168.1.10"), Reason::FloodTarget, 0)
+        );
+        assert_eq!(g.active_count(1), 1);
+        // A rate limit does not stop the target's own traffic: the model stage still
+        // scores it.
+        assert!(!g.is_active(ip("192.168.1.10"), 1));
+    }
+
+    #[test]
+    fn old_journal_lines_without_a_limit_still_parse() {
+        let line = r#"{"id":"x","time":"1970-01-01T00:00:00.000000Z","time_us":0,"target":"192.168.1.10","action":"alert-only","reason":"flood-target","direction":"inbound","summary":"s","evidence":{"counter":"c","observed":3,"threshold":2,"window_secs":1.0,"example_flow_ids":[]},"ttl":10,"confidence":0.8,"dry_run":false}"#;
+        let d: Decision = serde_json::from_str(line).unwrap();
+        assert_eq!((d.action, d.limit), (Action::AlertOnly, None));
+        // ...and lines without one are written without the key.
+        assert!(!serde_json::to_string(&d).unwrap().contains("limit"));
+    }
+
+    #[test]
+    fn a_rate_limit_on_a_protected_target_becomes_an_alert() {
+        let mut g = Gate::new(DecisionConfig::default());
+        let d = g
+            .decide(
+                flood_proposal("192.168.1.1", 0),
+                Some("own or gateway address"),
+            )
+            .unwrap();
+        assert_eq!((d.action, d.limit), (Action::AlertOnly, None));
+        assert!(
+            d.summary.starts_with("alert-only 192.168.1.1: "),
+            "{}",
+            d.summary
+        );
+        assert_eq!(
+            d.evidence.detail.as_deref(),
+            Some("port 80; not rate-limited (tcp/80): own or gateway address")
+        );
+        assert_eq!(g.active_count(1), 0, "nothing enforced");
+        assert_eq!((g.stats.downgraded, g.stats.refused_protected), (1, 0));
+        // It holds back further alerts about it (cooldown), like any alert.
+        assert!(g
+            .decide(flood_proposal("192.168.1.1", 5), Some("allowlisted"))
+            .is_none());
+        // A rate limit without a service cannot be enforced either.
+        let mut p = flood_proposal("192.168.1.20", 0);
+        p.limit = None;
+        let d = g.decide(p, None).unwrap();
+        assert_eq!(d.action, Action::AlertOnly);
+    }
+
+    #[test]
+    fn rate_limits_are_capped_like_blocks_and_then_reported_as_alerts() {
+        let cfg = DecisionConfig {
+            max_active: 2,
+            max_per_minute: 2,
+            ..Default::default()
+        };
+        let mut g = Gate::new(cfg);
+        // One block and one rate limit use up the minute's two enforcing decisions.
+        assert_eq!(g.admit(ip("203.0.113.1"), 0, None), Ok(()));
+        let d = g.decide(flood_proposal("192.168.1.10", 1), None).unwrap();
+        assert_eq!(d.action, Action::RateLimit);
+        assert_eq!(g.active_count(2), 2);
+        // The same target again: cooldown, nothing new.
+        assert!(g.decide(flood_proposal("192.168.1.10", 2), None).is_none());
+        assert_eq!(g.stats.suppressed_cooldown, 1);
+        // Another victim: the rate is used up, so it is reported as an alert.
+        let d = g.decide(flood_proposal("192.168.1.11", 3), None).unwrap();
+        assert_eq!(d.action, Action::AlertOnly);
+        assert!(d
+            .evidence
+            .detail
+            .as_deref()
+            .unwrap()
+            .ends_with("not rate-limited (tcp/80): max-per-minute reached"));
+        assert_eq!(g.stats.rate_limited, 1);
+        // Next minute: the rate resets, max-active (2) is the limit.
+        let d = g
+            .decide(flood_proposal("192.168.1.12", 60_000_000), None)
+            .unwrap();
+        assert_eq!(d.action, Action::AlertOnly);
+        assert!(d.evidence.detail.unwrap().ends_with("max-active reached"));
+        assert_eq!((g.stats.capped, g.stats.downgraded), (1, 2));
+        assert_eq!(g.active_count(60_000_001), 2);
+        // Rate limits in force count against max-active for blocks too.
+        assert_eq!(
+            g.admit(ip("203.0.113.2"), 120_000_000, None),
+            Err(Refusal::Capped)
+        );
+        // A rate limit in force does not hold back a quarantine of the same host.
+        let mut g = Gate::new(DecisionConfig::default());
+        assert!(g.decide(flood_proposal("192.168.1.10", 0), None).is_some());
+        assert_eq!(
+            g.admit_action(ip("192.168.1.10"), 1, None, Action::Quarantine),
+            Ok(())
+        );
+        assert!(g.is_active(ip("192.168.1.10"), 2));
+        // ...while a block in force holds back a rate limit.
+        assert!(g.decide(flood_proposal("192.168.1.10", 3), None).is_none());
+    }
+
     #[test]
     fn journal_appends_and_reads_back() {
         let dir = std::env::temp_dir().join(format!("sg-journal-{}", std::process::id()));
@@ -720,6 +991,7 @@ mod tests {
             time_us: 0,
             target: ip("203.0.113.1"),
             action: Action::Block,
+            limit: None,
             reason: Reason::PortScan,
             direction: Direction::Inbound,
             summary: "s".into(),

@@ -25,7 +25,9 @@
 //!   only forward what their clients ask.
 //! - **flood target**: a home host receiving unanswered flows from many distinct sources
 //!   within seconds (spoofed SYN and UDP floods, reflection). The decision is about the
-//!   target (alert-only: the spoofed sources are never blocked).
+//!   target: by default a rate limit on new connections to the flooded protocol and port
+//!   (TCP and UDP; other protocols have no port to limit and get an alert), enforced in
+//!   nftables; the spoofed sources are never blocked.
 //!
 //! Every detector runs on EVE time only, and keeps its evidence in time order whatever
 //! order records arrive in, so a replay decides as the live run did (see
@@ -43,7 +45,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use suriguard_decision::{threshold_confidence, Action, Proposal, Reason};
+use suriguard_decision::{threshold_confidence, Action, Limit, Proposal, Reason, L4};
 use suriguard_eve::{EveRecord, HexFlags, Proto};
 use suriguard_net::{Direction, NetworkModel};
 
@@ -70,6 +72,11 @@ impl Response {
     }
 
     fn validate(&self, name: &str) -> Result<(), String> {
+        if self.inbound == Action::RateLimit || self.home == Action::RateLimit {
+            return Err(format!(
+                "[detect] {name}.response: rate-limit is flood-target's response only"
+            ));
+        }
         if self.inbound == Action::Quarantine {
             return Err(format!(
                 "[detect] {name}.response.inbound must be block or alert-only (an outside \
@@ -300,6 +307,9 @@ pub struct FloodTarget {
     pub threshold: u64,
     /// ... from at least this many distinct sources (estimated).
     pub min_sources: u64,
+    /// What happens to the target: `rate-limit` (new connections to the flooded TCP or
+    /// UDP port, in nftables; other protocols get an alert) or `alert-only`.
+    pub response: Action,
 }
 
 impl Default for FloodTarget {
@@ -309,6 +319,7 @@ impl Default for FloodTarget {
             window: 10.0,
             threshold: 400,
             min_sources: 100,
+            response: Action::RateLimit,
         }
     }
 }
@@ -391,6 +402,16 @@ impl BehaviourConfig {
         self.dns_tunnel.response.validate("dns-tunnel")?;
         self.volume.response.validate("volume")?;
         self.baseline.validate()?;
+        if !matches!(
+            self.flood_target.response,
+            Action::RateLimit | Action::AlertOnly
+        ) {
+            return Err(format!(
+                "[detect] flood-target.response must be rate-limit or alert-only, got {} (the \
+                 spoofed sources are never blocked; the target is a home host)",
+                self.flood_target.response.as_str()
+            ));
+        }
         Ok(())
     }
 
@@ -705,9 +726,15 @@ impl Behaviour {
         let mut out = None;
         // A flood packet: a TCP handshake its (spoofed) sender never completes, whether
         // the victim answered it or not; other protocols unanswered.
-        let flood_packet = if tcp { no_handshake } else { !answered };
+        // A UDP flow answered by ICMP errors only (port unreachable: nothing listens)
+        // stays in state `new` whatever its packets to the client: no answer either.
+        let flood_packet = if tcp {
+            no_handshake
+        } else {
+            !answered || flow.state.as_deref() == Some("new")
+        };
         if dir == Direction::Inbound && flood_packet {
-            out = self.flood_target(src, dst, dport, t);
+            out = self.flood_target(src, dst, rec.proto, dport, t);
         }
         if dir == Direction::Outbound && net.is_home(src) {
             let up = flow.bytes_toserver.unwrap_or(0);
@@ -819,6 +846,7 @@ impl Behaviour {
             confidence: threshold_confidence(observed, threshold),
             example_flow_ids: example.into_iter().collect(),
             model: None,
+            limit: None,
         };
         if let Some((observed, detail)) = login {
             let (th, w) = if detail.1 {
@@ -942,6 +970,7 @@ impl Behaviour {
             confidence: threshold_confidence(n, c.http_failures),
             example_flow_ids: rec.flow_id.into_iter().collect(),
             model: None,
+            limit: None,
         })
     }
 
@@ -1078,10 +1107,23 @@ impl Behaviour {
             confidence: threshold_confidence(n, threshold).min(0.9),
             example_flow_ids: rec.flow_id.into_iter().collect(),
             model: None,
+            limit: None,
         })
     }
 
-    fn flood_target(&mut self, src: IpAddr, dst: IpAddr, port: u16, t: i64) -> Option<Proposal> {
+    /// `proto` and `port` are the flow's: the flow that tips the count names the service
+    /// a rate limit is put on (a flood to one service is nearly all of the target's
+    /// unanswered flows). TCP and UDP are limited per destination port (port 0
+    /// included: it is what a UDP flood without `-p` hits); other protocols (ICMP,
+    /// SCTP...) have no port to limit, so the target gets an alert.
+    fn flood_target(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        proto: Option<Proto>,
+        port: u16,
+        t: i64,
+    ) -> Option<Proposal> {
         let c = &self.cfg.flood_target;
         if !c.enabled {
             return None;
@@ -1120,11 +1162,23 @@ impl Behaviour {
             return None;
         }
         e.decided = true;
+        let limit = match proto {
+            Some(Proto::Tcp) => Some(L4::Tcp),
+            Some(Proto::Udp) => Some(L4::Udp),
+            _ => None,
+        }
+        .map(|proto| Limit { proto, port })
+        .filter(|_| c.response == Action::RateLimit);
         Some(Proposal {
             target: dst,
             direction: Direction::Inbound,
             time_us: t,
-            action: Action::AlertOnly,
+            action: if limit.is_some() {
+                Action::RateLimit
+            } else {
+                Action::AlertOnly
+            },
+            limit,
             reason: Reason::FloodTarget,
             counter: "unanswered inbound flows to one home host",
             observed: n,
@@ -1435,6 +1489,7 @@ fn beacon(
         confidence: (confidence * 100.0).round() / 100.0,
         example_flow_ids: Vec::new(),
         model: None,
+        limit: None,
     };
     (Some(p), false)
 }
@@ -1519,6 +1574,7 @@ fn upload(
             confidence: threshold_confidence(observed, needed).min(0.85),
             example_flow_ids: Vec::new(),
             model: None,
+            limit: None,
         })
 }
 
@@ -2344,9 +2400,144 @@ mod tests {
             brief(&ds),
             [(
                 "192.168.1.40".into(),
+                Action::RateLimit,
+                Reason::FloodTarget
+            )]
+        );
+        assert_eq!(
+            ds[0].limit.map(|l| l.to_string()).as_deref(),
+            Some("tcp/80")
+        );
+        assert!(
+            ds[0]
+                .summary
+                .starts_with("rate-limit 192.168.1.40 tcp/80: "),
+            "{}",
+            ds[0].summary
+        );
+    }
+
+    /// `n` unanswered flows of `proto` to `victim`'s `port`, each from another address.
+    fn spoofed_flood(victim: &str, proto: &'static str, port: u16, n: u32) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                // A SYN the sender never follows up (TCP), or one unanswered packet.
+                let mut r = f("203.0.113.1", victim, port, T0 + i as i64 * 1_000).syn_probe();
+                r.proto = proto;
+                r.json().replace(
+                    r#""src_ip":"203.0.113.1""#,
+                    &format!(r#""src_ip":"{}""#, outside(i + 7)),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_flood_target_is_rate_limited_on_the_flooded_protocol_and_port() {
+        let ds = run(spoofed_flood("192.168.1.41", "UDP", 5000, 600));
+        assert_eq!(
+            brief(&ds),
+            [(
+                "192.168.1.41".into(),
+                Action::RateLimit,
+                Reason::FloodTarget
+            )]
+        );
+        assert_eq!(
+            ds[0].limit.map(|l| l.to_string()).as_deref(),
+            Some("udp/5000")
+        );
+        // The victim answers each datagram with an ICMP port unreachable, which Suricata
+        // counts as a packet to the client but the flow stays `new`: still a flood (the
+        // real-tool lab's hping3 --udp victim, when the kernel's ICMP rate limit does not
+        // kick in). Real answers (the flow established) are not.
+        let answered_by_icmp = |state: &str| -> Vec<String> {
+            spoofed_flood("192.168.1.45", "UDP", 5000, 600)
+                .into_iter()
+                .map(|r| {
+                    r.replace(r#""pkts_toclient":0"#, r#""pkts_toclient":1"#)
+                        .replace(r#""state":"closed""#, &format!(r#""state":"{state}""#))
+                })
+                .collect()
+        };
+        let ds = run(answered_by_icmp("new"));
+        assert_eq!(
+            ds[0].limit.map(|l| l.to_string()).as_deref(),
+            Some("udp/5000")
+        );
+        assert!(run(answered_by_icmp("established")).is_empty());
+        // Port 0 is a port like any other for UDP (hping3 --udp without -p).
+        let ds = run(spoofed_flood("192.168.1.42", "UDP", 0, 600));
+        assert_eq!(ds[0].limit.map(|l| l.to_string()).as_deref(), Some("udp/0"));
+        // ICMP has no port to limit: an alert, nothing enforced.
+        let ds = run(spoofed_flood("192.168.1.43", "ICMP", 0, 600));
+        assert_eq!(
+            brief(&ds),
+            [(
+                "192.168.1.43".into(),
                 Action::AlertOnly,
                 Reason::FloodTarget
             )]
+        );
+        assert_eq!(ds[0].limit, None);
+        // Below the threshold: nothing.
+        assert!(run(spoofed_flood("192.168.1.44", "UDP", 53, 300)).is_empty());
+    }
+
+    #[test]
+    fn a_flood_target_response_of_alert_only_limits_nothing() {
+        let mut cfg = DetectConfig::default();
+        cfg.flood_target.response = Action::AlertOnly;
+        let mut p = Pipeline::with_parts(cfg, NetworkModel::default(), DecisionConfig::default());
+        for r in spoofed_flood("192.168.1.41", "TCP", 80, 600) {
+            p.handle(r.as_bytes()).unwrap();
+        }
+        let ds: Vec<Decision> = p.drain_decisions().collect();
+        assert_eq!(
+            brief(&ds),
+            [(
+                "192.168.1.41".into(),
+                Action::AlertOnly,
+                Reason::FloodTarget
+            )]
+        );
+        assert_eq!(ds[0].limit, None);
+    }
+
+    #[test]
+    fn flood_target_response_accepts_rate_limit_and_alert_only_only() {
+        use suriguard_config::ConfigFile;
+        let parse = |text: &str| ConfigFile::parse(text).unwrap().section::<DetectConfig>();
+        assert_eq!(
+            DetectConfig::default().flood_target.response,
+            Action::RateLimit
+        );
+        for ok in ["rate-limit", "alert-only"] {
+            let c = parse(&format!("[detect.flood-target]\nresponse = \"{ok}\"\n")).unwrap();
+            assert_eq!(c.flood_target.response.as_str(), ok);
+        }
+        for bad in ["block", "quarantine"] {
+            let e = parse(&format!("[detect.flood-target]\nresponse = \"{bad}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("[detect] flood-target.response must be rate-limit or alert-only"),
+                "{bad}: {e}"
+            );
+        }
+        let e = parse("[detect.flood-target]\nresponse = \"limit\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[detect]") && e.contains("rate-limit"), "{e}");
+        // Rate limits are the flood target's response only.
+        let e = parse(
+            "[detect.slow-scan]\nresponse = { inbound = \"rate-limit\", home = \"alert-only\" }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("slow-scan.response: rate-limit is flood-target's"),
+            "{e}"
         );
     }
 

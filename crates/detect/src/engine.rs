@@ -800,6 +800,7 @@ impl Engine {
                 confidence: threshold_confidence(k.observed, k.th.threshold),
                 example_flow_ids: Vec::new(),
                 model: None,
+                limit: None,
             });
         }
         None
@@ -843,6 +844,7 @@ impl Engine {
             confidence: threshold_confidence(n, hf.events),
             example_flow_ids: Vec::new(),
             model: None,
+            limit: None,
         };
         Some(self.with_examples(proposal))
     }
@@ -908,6 +910,7 @@ impl Engine {
             confidence,
             example_flow_ids: rec.flow_id.into_iter().collect(),
             model: None,
+            limit: None,
         })
     }
 
@@ -1183,14 +1186,14 @@ mod tests {
                 )
             })
             .collect();
-        // One alert about the target, nothing against the spoofed sources.
+        // One rate limit on the target, nothing against the spoofed sources.
         let ds = feed(&mut e, &recs);
         let got: Vec<_> = ds.iter().map(|d| (d.target, d.action, d.reason)).collect();
         assert_eq!(
             got,
             [(
                 "192.168.1.10".parse().unwrap(),
-                Action::AlertOnly,
+                Action::RateLimit,
                 Reason::FloodTarget
             )]
         );

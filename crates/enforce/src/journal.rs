@@ -3,8 +3,13 @@
 //! ```text
 //! {"op":"add","set":"block","target":"203.0.113.7","until":1763712345,"reason":"port-scan","id":"…","by":"plugin","at":1763708745}
 //! {"op":"delete","set":"block","target":"203.0.113.7","by":"suriguardctl","at":1763709000}
+//! {"op":"add","set":"rate-limit","target":"192.168.1.10","limit":{"proto":"tcp","port":80},"until":1763712345,"reason":"flood-target","id":"…","by":"plugin","at":1763708745}
 //! {"op":"flush","by":"suriguardctl","at":1763709100}
 //! ```
+//!
+//! A rate limit's element is its target *and* service (`limit`); the field is absent on
+//! every other line, and in journals written before rate limits existed, which replay as
+//! they did.
 //!
 //! Appends are whole lines with `O_APPEND`, synced once per batch, so the plugin and
 //! `suriguardctl` can both write. Replaying the lines in order gives what is in force;
@@ -19,7 +24,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{now_secs, SetKind};
+use super::{now_secs, Limit, SetKind};
 use suriguard_net::Cidr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +43,9 @@ pub struct Entry {
     pub kind: Option<SetKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Cidr>,
+    /// The service of a rate limit (`set` = `rate-limit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<Limit>,
     /// Unix seconds when the element expires (adds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<u64>,
@@ -58,6 +66,7 @@ impl Entry {
             op: JournalOp::Add,
             kind: Some(kind),
             target: Some(target),
+            limit: None,
             until: Some(until),
             reason: Some(reason.to_owned()),
             id: (!id.is_empty()).then(|| id.to_owned()),
@@ -71,6 +80,7 @@ impl Entry {
             op: JournalOp::Delete,
             kind: Some(kind),
             target: Some(target),
+            limit: None,
             until: None,
             reason: None,
             id: None,
@@ -79,11 +89,18 @@ impl Entry {
         }
     }
 
+    /// The service of a rate limit's element (kept only on `rate-limit` lines).
+    pub fn with_limit(mut self, limit: Option<Limit>) -> Entry {
+        self.limit = limit.filter(|_| self.kind == Some(SetKind::RateLimit));
+        self
+    }
+
     pub fn flush(by: &str) -> Entry {
         Entry {
             op: JournalOp::Flush,
             kind: None,
             target: None,
+            limit: None,
             until: None,
             reason: None,
             id: None,
@@ -98,6 +115,9 @@ impl Entry {
 pub struct InForce {
     pub kind: SetKind,
     pub target: Cidr,
+    /// The service, for a rate limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<Limit>,
     pub until: u64,
     pub reason: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -122,7 +142,7 @@ pub fn replay(path: &Path, now: u64) -> std::io::Result<Replay> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Replay::default()),
         Err(e) => return Err(e),
     };
-    let mut map: BTreeMap<(SetKind, Cidr), InForce> = BTreeMap::new();
+    let mut map: BTreeMap<(SetKind, Cidr, Option<Limit>), InForce> = BTreeMap::new();
     let mut bad = 0;
     for line in BufReader::new(file).lines() {
         let line = line?;
@@ -133,17 +153,25 @@ pub fn replay(path: &Path, now: u64) -> std::io::Result<Replay> {
             bad += 1;
             continue;
         };
+        // Only a rate limit has a service; one without a service, or on a prefix (its set
+        // holds single addresses), cannot be applied.
+        let limit = e.limit.filter(|_| e.kind == Some(SetKind::RateLimit));
         match (e.op, e.kind, e.target) {
             (JournalOp::Add, Some(kind), Some(target)) => {
                 let Some(until) = e.until else {
                     bad += 1;
                     continue;
                 };
+                if kind == SetKind::RateLimit && (limit.is_none() || !target.is_host()) {
+                    bad += 1;
+                    continue;
+                }
                 map.insert(
-                    (kind, target),
+                    (kind, target, limit),
                     InForce {
                         kind,
                         target,
+                        limit,
                         until,
                         reason: e.reason.unwrap_or_default(),
                         id: e.id,
@@ -152,8 +180,12 @@ pub fn replay(path: &Path, now: u64) -> std::io::Result<Replay> {
                     },
                 );
             }
+            (JournalOp::Delete, Some(SetKind::RateLimit), Some(target)) if limit.is_none() => {
+                // Every rate limit of the target.
+                map.retain(|&(k, t, _), _| k != SetKind::RateLimit || t != target);
+            }
             (JournalOp::Delete, Some(kind), Some(target)) => {
-                map.remove(&(kind, target));
+                map.remove(&(kind, target, limit));
             }
             (JournalOp::Flush, _, _) => map.clear(),
             _ => bad += 1,
@@ -217,6 +249,7 @@ impl Journal {
                 op: JournalOp::Add,
                 kind: Some(f.kind),
                 target: Some(f.target),
+                limit: f.limit,
                 until: Some(f.until),
                 reason: Some(f.reason.clone()),
                 id: f.id.clone(),
@@ -283,6 +316,104 @@ mod tests {
         let (_j, in_force) = Journal::open_compacted(&path, now).unwrap();
         assert!(compactions > 1, "the race did not happen");
         assert_eq!(in_force.len(), n as usize, "lines lost to a compaction");
+    }
+
+    /// Lines written before rate limits existed (no `limit` anywhere) replay as they did;
+    /// rate limits replay with their service, one element per service, and survive a
+    /// compaction.
+    #[test]
+    fn rate_limits_replay_with_their_service_and_old_lines_still_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("enforce.jsonl");
+        let old = concat!(
+            r#"{"op":"add","set":"block","target":"203.0.113.7","until":2000,"reason":"port-scan","id":"a","by":"plugin","at":100}"#,
+            "\n",
+            r#"{"op":"add","set":"quarantine","target":"192.168.1.5","until":2000,"reason":"outbound-scan","by":"plugin","at":100}"#,
+            "\n",
+            r#"{"op":"delete","set":"block","target":"203.0.113.7","by":"suriguardctl","at":150}"#,
+            "\n",
+        );
+        std::fs::write(&p, old).unwrap();
+        let l = |proto, port| Some(Limit { proto, port });
+        let c = |s: &str| s.parse::<Cidr>().unwrap();
+        let rl = |target: &str, limit, until| {
+            Entry::add(
+                SetKind::RateLimit,
+                c(target),
+                until,
+                "flood-target",
+                "r",
+                "plugin",
+            )
+            .with_limit(limit)
+        };
+        append_to(
+            &p,
+            &[
+                rl("192.168.1.10", l(crate::L4::Tcp, 80), 3000),
+                rl("192.168.1.10", l(crate::L4::Udp, 5000), 3000),
+                rl("fd00::10", l(crate::L4::Tcp, 443), 3000),
+                Entry::delete(SetKind::RateLimit, c("192.168.1.10"), "suriguardctl")
+                    .with_limit(l(crate::L4::Udp, 5000)),
+                // Cannot be applied: a rate limit without a service, or on a prefix.
+                rl("192.168.1.11", None, 3000),
+                rl("192.168.1.0/24", l(crate::L4::Tcp, 80), 3000),
+                // A limit on another kind of line is not kept.
+                Entry::add(
+                    SetKind::Block,
+                    c("203.0.113.9"),
+                    3000,
+                    "manual",
+                    "",
+                    "suriguardctl",
+                )
+                .with_limit(l(crate::L4::Tcp, 22)),
+            ],
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.contains(r#""set":"rate-limit","target":"192.168.1.10","limit":{"proto":"tcp","port":80},"until":3000"#),
+            "{text}"
+        );
+        let r = replay(&p, 500).unwrap();
+        assert_eq!(r.bad_lines, 2);
+        let got: Vec<(SetKind, String, Option<String>)> = r
+            .in_force
+            .iter()
+            .map(|f| (f.kind, f.target.to_string(), f.limit.map(|l| l.to_string())))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (SetKind::Block, "203.0.113.9".into(), None),
+                (SetKind::Quarantine, "192.168.1.5".into(), None),
+                (
+                    SetKind::RateLimit,
+                    "192.168.1.10".into(),
+                    Some("tcp/80".into())
+                ),
+                (
+                    SetKind::RateLimit,
+                    "fd00::10".into(),
+                    Some("tcp/443".into())
+                ),
+            ]
+        );
+        let (_j, in_force) = Journal::open_compacted(&p, 500).unwrap();
+        assert_eq!(in_force, r.in_force);
+        assert_eq!(replay(&p, 500).unwrap().in_force, r.in_force);
+        // A delete naming no service lifts every rate limit of the target.
+        append_to(
+            &p,
+            &[Entry::delete(
+                SetKind::RateLimit,
+                c("fd00::10"),
+                "suriguardctl",
+            )],
+        )
+        .unwrap();
+        assert_eq!(replay(&p, 500).unwrap().in_force.len(), 3);
     }
 
     #[test]

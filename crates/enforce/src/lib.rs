@@ -11,6 +11,10 @@
 //! re-applies every live element with the time it has left, and elements that could not
 //! be applied (nft missing, table deleted behind our back) are applied when nft works
 //! again.
+//!
+//! A rate-limit decision (a home host flooded from many, often spoofed, sources) is an
+//! element `address . protocol . port` of its own set: new connections to that service
+//! of the host above `[enforce] rate-limit` are dropped, the rest pass (see [`nft`]).
 
 #![forbid(unsafe_code)]
 
@@ -29,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use journal::{Entry, InForce, Journal};
 use nft::{Nft, NftError, Op};
 use suriguard_decision::{Action, Decision};
+pub use suriguard_decision::{Limit, L4};
 use suriguard_net::{Cidr, NetworkModel};
 
 /// Which set an element goes to.
@@ -39,6 +44,9 @@ pub enum SetKind {
     Block,
     /// Forwarded traffic from the target (a home device) is dropped.
     Quarantine,
+    /// New connections to one service of the target (a flooded home host) above
+    /// `[enforce] rate-limit` are dropped; the element names the service.
+    RateLimit,
 }
 
 impl SetKind {
@@ -46,6 +54,7 @@ impl SetKind {
         match self {
             SetKind::Block => "block",
             SetKind::Quarantine => "quarantine",
+            SetKind::RateLimit => "rate-limit",
         }
     }
 
@@ -53,6 +62,7 @@ impl SetKind {
         match a {
             Action::Block => Some(SetKind::Block),
             Action::Quarantine => Some(SetKind::Quarantine),
+            Action::RateLimit => Some(SetKind::RateLimit),
             Action::AlertOnly => None,
         }
     }
@@ -80,21 +90,6 @@ pub enum Hook {
 pub enum Verdict {
     Drop,
     Reject,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum L4 {
-    Tcp,
-    Udp,
-}
-
-impl L4 {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            L4::Tcp => "tcp",
-            L4::Udp => "udp",
-        }
-    }
 }
 
 /// A service a quarantined device may still reach on the allowlisted / own addresses,
@@ -168,6 +163,8 @@ pub struct EnforceConfig {
     pub retry_secs: u64,
     /// What a quarantined device may still reach on allowlisted/own addresses.
     pub quarantine_allow: Vec<Service>,
+    /// New connections a rate-limited service of a host may receive.
+    pub rate_limit: RateLimitConfig,
     /// The enforcement journal; default `<state-dir>/enforce.jsonl`.
     pub journal: Option<PathBuf>,
 }
@@ -190,10 +187,37 @@ impl Default for EnforceConfig {
                 .iter()
                 .map(|s| s.parse().expect("valid default"))
                 .collect(),
+            rate_limit: RateLimitConfig::default(),
             journal: None,
         }
     }
 }
+
+/// `[enforce] rate-limit = { per-second = 50, burst = 100 }`: what a rate-limit decision
+/// lets through to the service it names, all sources together (a flood's sources are
+/// many and spoofed: only the victim's service can be limited). New connections beyond
+/// it are dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct RateLimitConfig {
+    /// New connections per second, sustained.
+    pub per_second: u32,
+    /// New connections let through at once above the rate (the token bucket's size).
+    pub burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            per_second: 50,
+            burst: 100,
+        }
+    }
+}
+
+/// Bounds of `[enforce] rate-limit` (the kernel's limit works in these units; beyond a
+/// million new connections a second a limit protects nothing).
+pub const RATE_LIMIT_MAX: u32 = 1_000_000;
 
 impl suriguard_config::Section for EnforceConfig {
     const NAME: &'static str = "enforce";
@@ -236,6 +260,19 @@ impl EnforceConfig {
         if self.batch_interval_ms > 1000 {
             return Err("[enforce] batch-interval-ms must be at most 1000".into());
         }
+        let r = &self.rate_limit;
+        if !(1..=RATE_LIMIT_MAX).contains(&r.per_second) {
+            return Err(format!(
+                "[enforce] rate-limit.per-second must be between 1 and {RATE_LIMIT_MAX}, got {}",
+                r.per_second
+            ));
+        }
+        if !(1..=RATE_LIMIT_MAX).contains(&r.burst) {
+            return Err(format!(
+                "[enforce] rate-limit.burst must be between 1 and {RATE_LIMIT_MAX}, got {}",
+                r.burst
+            ));
+        }
         Ok(())
     }
 }
@@ -246,15 +283,20 @@ impl EnforceConfig {
 pub fn restore(
     nft: &Nft,
     net: &NetworkModel,
-    in_force: impl Iterator<Item = (SetKind, Cidr, u64)>,
+    in_force: impl Iterator<Item = (SetKind, Cidr, Option<Limit>, u64)>,
     now: u64,
 ) -> Result<usize, NftError> {
     nft.setup(&net.never_blocked())?;
     let ops: Vec<Op> = in_force
-        .filter(|&(_, target, until)| until > now && net.protected_cidr(&target).is_none())
-        .map(|(kind, target, until)| Op::Add {
+        .filter(|&(kind, target, limit, until)| {
+            until > now
+                && net.protected_cidr(&target).is_none()
+                && (kind != SetKind::RateLimit || (limit.is_some() && target.is_host()))
+        })
+        .map(|(kind, target, limit, until)| Op::Add {
             kind,
             target,
+            limit: limit.filter(|_| kind == SetKind::RateLimit),
             timeout_secs: until - now,
         })
         .collect();
@@ -421,8 +463,9 @@ struct State {
     nft: Nft,
     net: NetworkModel,
     journal: Journal,
-    /// Elements in force → when they expire (Unix seconds).
-    active: HashMap<(SetKind, Cidr), u64>,
+    /// Elements in force (a rate limit with its service) → when they expire (Unix
+    /// seconds).
+    active: HashMap<(SetKind, Cidr, Option<Limit>), u64>,
     /// Whether any element in force is a prefix (only then can a new address already be
     /// covered by another element).
     has_prefixes: bool,
@@ -451,7 +494,10 @@ impl State {
     fn reapply(&mut self) -> bool {
         let now = now_secs();
         self.active.retain(|_, &mut until| until > now);
-        let items = self.active.iter().map(|(&(k, t), &until)| (k, t, until));
+        let items = self
+            .active
+            .iter()
+            .map(|(&(k, t, l), &until)| (k, t, l, until));
         let n = match restore(&self.nft, &self.net, items, now) {
             Ok(n) => n,
             Err(e) => {
@@ -483,28 +529,35 @@ impl State {
             let Some(kind) = SetKind::for_action(d.action) else {
                 continue;
             };
+            let limit = d.limit.filter(|_| kind == SetKind::RateLimit);
+            if kind == SetKind::RateLimit && limit.is_none() {
+                // The gate never makes one; a hand-written decision might.
+                tracing::warn!(
+                    "rate-limit decision {} against {} names no service; not enforced",
+                    d.id,
+                    d.target
+                );
+                continue;
+            }
             let target = Cidr::host(d.target);
             if self.net.protected_cidr(&target).is_some() {
                 self.stats.refused_protected += 1;
                 continue;
             }
             let until = now + d.ttl.max(1);
-            if self.covered(kind, &target, until) {
+            if self.covered(kind, &target, limit, until) {
                 self.stats.already_covered += 1;
                 continue;
             }
-            self.active.insert((kind, target), until);
-            entries.push(Entry::add(
-                kind,
-                target,
-                until,
-                d.reason.as_str(),
-                &d.id,
-                "plugin",
-            ));
+            self.active.insert((kind, target, limit), until);
+            entries.push(
+                Entry::add(kind, target, until, d.reason.as_str(), &d.id, "plugin")
+                    .with_limit(limit),
+            );
             ops.push(Op::Add {
                 kind,
                 target,
+                limit,
                 timeout_secs: until - now,
             });
             waiting.push(t0);
@@ -560,16 +613,16 @@ impl State {
         }
     }
 
-    /// An element in force for `kind` contains `target` and lasts at least until `until`.
-    fn covered(&self, kind: SetKind, target: &Cidr, until: u64) -> bool {
-        if let Some(&in_force) = self.active.get(&(kind, *target)) {
+    /// An element in force for `kind` (and, for a rate limit, the same service) contains
+    /// `target` and lasts at least until `until`.
+    fn covered(&self, kind: SetKind, target: &Cidr, limit: Option<Limit>, until: u64) -> bool {
+        if let Some(&in_force) = self.active.get(&(kind, *target, limit)) {
             return in_force >= until;
         }
         self.has_prefixes
-            && self
-                .active
-                .iter()
-                .any(|(&(k, c), _)| k == kind && c != *target && c.contains(target.addr()))
+            && self.active.iter().any(|(&(k, c, l), _)| {
+                k == kind && l == limit && c != *target && c.contains(target.addr())
+            })
     }
 }
 
@@ -593,7 +646,7 @@ fn run(setup: EnforcerSetup, rx: Receiver<Msg>) -> EnforceStats {
         has_prefixes: loaded.iter().any(|f: &InForce| !f.target.is_host()),
         active: loaded
             .into_iter()
-            .map(|e| ((e.kind, e.target), e.until))
+            .map(|e| ((e.kind, e.target, e.limit), e.until))
             .collect(),
         healthy: false,
         next_retry: Instant::now(),
@@ -645,6 +698,36 @@ fn run(setup: EnforcerSetup, rx: Receiver<Msg>) -> EnforceStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_limit_settings_are_checked_and_named() {
+        use suriguard_config::ConfigFile;
+        let parse = |text: &str| ConfigFile::parse(text).unwrap().section::<EnforceConfig>();
+        let d = parse("").unwrap().rate_limit;
+        assert_eq!((d.per_second, d.burst), (50, 100));
+        let c = parse("[enforce]\nrate-limit = { per-second = 20, burst = 40 }\n").unwrap();
+        assert_eq!((c.rate_limit.per_second, c.rate_limit.burst), (20, 40));
+        // One key alone keeps the other's default.
+        let c = parse("[enforce.rate-limit]\nper-second = 5\n").unwrap();
+        assert_eq!((c.rate_limit.per_second, c.rate_limit.burst), (5, 100));
+        for (text, key) in [
+            ("per-second = 0", "rate-limit.per-second"),
+            ("per-second = 2000000", "rate-limit.per-second"),
+            ("burst = 0", "rate-limit.burst"),
+        ] {
+            let e = parse(&format!("[enforce.rate-limit]\n{text}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("[enforce] {key} must be between 1 and")),
+                "{e}"
+            );
+        }
+        let e = parse("[enforce.rate-limit]\nper-minute = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("per-minute"), "{e}");
+    }
 
     #[test]
     fn latency_buckets_are_tight_upper_bounds() {

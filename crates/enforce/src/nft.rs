@@ -8,16 +8,38 @@
 //!   set sg_blocknet4   { type ipv4_addr; flags interval, timeout; } # blocked prefixes
 //!   set sg_quarantine4 { type ipv4_addr; flags timeout; }           # quarantined home devices
 //!   set sg_quarantinenet4 { ... }                                   # (prefixes; unused by default)
-//!   (and the same five for IPv6)
+//!   set sg_ratelimit4  { type ipv4_addr . inet_proto . inet_service; flags timeout; }  # rate-limited services
+//!   (and the same six for IPv6)
 //!   chain sg_input { type filter hook input priority -10; policy accept;
 //!     ip saddr @sg_allow4 accept;  ip saddr @sg_block4 drop;  ip saddr @sg_blocknet4 drop; ... }
 //!   chain sg_forward { type filter hook forward priority -10; policy accept;
 //!     ip saddr @sg_allow4 accept;
 //!     ip saddr @sg_block4 drop;    ip daddr @sg_block4 drop;    (and @sg_blocknet4)
 //!     ip saddr @sg_quarantine4 ip daddr @sg_allow4 udp dport 53 accept;  (quarantine-allow)
-//!     ip saddr @sg_quarantine4 drop; ... }
+//!     ip saddr @sg_quarantine4 drop;
+//!     ct state new ip daddr . meta l4proto . th dport @sg_ratelimit4
+//!       meter sg_rlfwd4 { ip daddr . meta l4proto . th dport timeout 60s
+//!                         limit rate over 50/second burst 100 packets }
+//!       drop; ... }
 //! }
 //! ```
+//!
+//! The rate-limit rule (in `sg_input` and `sg_forward`, after the allowlist's accept and
+//! the block and quarantine rules) keeps one token bucket per rate-limited service in a
+//! meter, shared by every source (a flood's sources are many and spoofed), and drops new
+//! connections (conntrack state new) beyond `[enforce] rate-limit`; what stays within it
+//! passes on to the rest of the ruleset. Its verdict is always drop, whatever `verdict`
+//! says: a reject would answer every spoofed address (backscatter). A meter's entries
+//! expire 60 s after their service's last new connection; the rate-limit set's elements
+//! carry the decision's ttl.
+//!
+//! The meter is the rule's own (`meter NAME { ... }`, a set bound to the rule) rather
+//! than a named set of the table updated with `update @set { ... }`: nft 1.0.6 cannot
+//! create a set with the `dynamic` flag from JSON (it refuses the flag), the kernel then
+//! gives a set that a rule updates that flag itself, and the next setup's `add set`
+//! differs from the set in place and fails with "File exists". A rule's meter is
+//! re-created with its rule (setup flushes and refills our chains), which only resets
+//! the token buckets.
 //!
 //! Single addresses live in plain hash sets: nft must read an interval set back before
 //! changing it (to check overlaps), which makes every transaction slower as the set grows;
@@ -25,24 +47,26 @@
 //!
 //! Setup is idempotent and atomic: the table, sets and chains are added (a no-op when
 //! they exist), our chains are flushed and refilled and the allow sets are flushed and
-//! refilled in the same transaction, while the block and quarantine sets keep their
-//! elements, so re-running setup (a restart) never opens a gap. Element expiry is the
+//! refilled in the same transaction, while the block, quarantine and rate-limit sets
+//! (and the meters) keep their elements, so re-running setup (a restart) never opens a gap. Element expiry is the
 //! kernel's: every element carries its timeout.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::net::IpAddr;
 
-use nftables::expr::{Elem, Expression, NamedExpression, Payload, PayloadField, Prefix};
+use nftables::expr::{
+    Elem, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, CT,
+};
 use nftables::schema::{
     Chain, Element, FlushObject, NfCmd, NfListObject, NfObject, Nftables, Rule, Set, SetFlag,
     SetType, SetTypeValue, Table,
 };
-use nftables::stmt::{Match, Operator, Reject, Statement};
+use nftables::stmt::{Limit as LimitStmt, Match, Meter, Operator, Reject, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 use thiserror::Error;
 
-use super::{EnforceConfig, Hook, SetKind, Verdict};
+use super::{EnforceConfig, Hook, Limit, SetKind, Verdict, L4};
 use suriguard_net::Cidr;
 
 /// Why nft refused or could not be run.
@@ -118,19 +142,22 @@ fn nft_exec(program: &str, args: &[&str], input: Option<&str>) -> Result<String,
     }
 }
 
-/// One change to a block or quarantine set.
+/// One change to a block, quarantine or rate-limit set. `limit` is a rate limit's
+/// service (`None` for the other kinds; a rate limit without one cannot be applied).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     Add {
         kind: SetKind,
         target: Cidr,
+        limit: Option<Limit>,
         timeout_secs: u64,
     },
     Delete {
         kind: SetKind,
         target: Cidr,
+        limit: Option<Limit>,
     },
-    /// Empties every block and quarantine set.
+    /// Empties every block, quarantine and rate-limit set.
     Flush,
 }
 
@@ -139,6 +166,8 @@ pub enum Op {
 pub struct LiveElement {
     pub kind: SetKind,
     pub target: Cidr,
+    /// A rate limit's service.
+    pub limit: Option<Limit>,
     /// Seconds until the kernel removes it.
     pub expires_secs: Option<u64>,
 }
@@ -155,8 +184,12 @@ pub enum Role {
     Nets(SetKind),
 }
 
+/// Seconds a meter entry (one service's token bucket) outlives the service's last new
+/// connection.
+pub const METER_TIMEOUT_SECS: u32 = 60;
+
 /// Every set we create: name, IPv6, role.
-pub const SETS: [(&str, bool, Role); 10] = [
+pub const SETS: [(&str, bool, Role); 12] = [
     ("sg_allow4", false, Role::Allow),
     ("sg_allow6", true, Role::Allow),
     ("sg_block4", false, Role::Hosts(SetKind::Block)),
@@ -167,6 +200,8 @@ pub const SETS: [(&str, bool, Role); 10] = [
     ("sg_quarantine6", true, Role::Hosts(SetKind::Quarantine)),
     ("sg_quarantinenet4", false, Role::Nets(SetKind::Quarantine)),
     ("sg_quarantinenet6", true, Role::Nets(SetKind::Quarantine)),
+    ("sg_ratelimit4", false, Role::Hosts(SetKind::RateLimit)),
+    ("sg_ratelimit6", true, Role::Hosts(SetKind::RateLimit)),
 ];
 
 pub fn set_name(role: Role, v6: bool) -> &'static str {
@@ -176,9 +211,10 @@ pub fn set_name(role: Role, v6: bool) -> &'static str {
         .expect("every role exists for both families")
 }
 
-/// The set an element of `kind` for `target` lives in.
+/// The set an element of `kind` for `target` lives in (a rate limit's set holds single
+/// addresses only: nft refuses a prefix there).
 pub fn set_for(kind: SetKind, target: &Cidr) -> &'static str {
-    let role = if target.is_host() {
+    let role = if target.is_host() || kind == SetKind::RateLimit {
         Role::Hosts(kind)
     } else {
         Role::Nets(kind)
@@ -220,16 +256,29 @@ impl Nft {
         v6: bool,
         flags: Option<HashSet<SetFlag>>,
     ) -> Box<Set<'static>> {
+        let addr = if v6 {
+            SetType::Ipv6Addr
+        } else {
+            SetType::Ipv4Addr
+        };
+        // A rate limit's elements are `address . protocol . port`.
+        let concatenated = SETS
+            .iter()
+            .any(|&(n, _, r)| n == name && r == Role::Hosts(SetKind::RateLimit));
         Box::new(Set {
             family: NfFamily::INet,
             table: self.table(),
             name: name.into(),
             handle: None,
-            set_type: SetTypeValue::Single(if v6 {
-                SetType::Ipv6Addr
+            set_type: if concatenated {
+                SetTypeValue::Concatenated(Cow::Borrowed(if v6 {
+                    &[SetType::Ipv6Addr, SetType::InetProto, SetType::InetService]
+                } else {
+                    &[SetType::Ipv4Addr, SetType::InetProto, SetType::InetService]
+                }))
             } else {
-                SetType::Ipv4Addr
-            }),
+                SetTypeValue::Single(addr)
+            },
             policy: None,
             flags,
             elem: None,
@@ -245,8 +294,18 @@ impl Nft {
         nft_exec(&self.cfg.nft, &["-j", "-f", "-"], Some(&json)).map(drop)
     }
 
+    /// The JSON transaction [`Nft::setup`] hands to nft (public for tests).
+    pub fn setup_json(&self, allow: &[Cidr]) -> Result<String, NftError> {
+        to_json(self.setup_cmds(allow))
+    }
+
     /// Creates (or refreshes) our objects; `allow` fills the allow sets.
     pub fn setup(&self, allow: &[Cidr]) -> Result<(), NftError> {
+        let json = self.setup_json(allow)?;
+        nft_exec(&self.cfg.nft, &["-j", "-f", "-"], Some(&json)).map(drop)
+    }
+
+    fn setup_cmds(&self, allow: &[Cidr]) -> Vec<NfObject<'static>> {
         let mut cmds = Vec::new();
         let add = |o: NfListObject<'static>| NfObject::CmdObject(NfCmd::Add(o));
         if self.cfg.own_table {
@@ -313,7 +372,7 @@ impl Nft {
                 })));
             }
         }
-        self.run(cmds)
+        cmds
     }
 
     /// The rules of one chain, in order.
@@ -382,8 +441,84 @@ impl Nft {
                     rules.push(vec![m("saddr", quarantine), verdict.clone()]);
                 }
             }
+            if matches!(hook, Hook::Input | Hook::Forward) {
+                rules.push(self.rate_limit_rule(hook, proto, v6));
+            }
         }
         rules
+    }
+
+    /// `ct state new ip daddr . meta l4proto . th dport @sg_ratelimit4 meter sg_rlfwd4
+    /// { ip daddr . meta l4proto . th dport timeout 60s limit rate over R/second burst B
+    /// packets } drop`. `proto` is `ip` or `ip6`; each chain has its own meters.
+    fn rate_limit_rule(
+        &self,
+        hook: Hook,
+        proto: &'static str,
+        v6: bool,
+    ) -> Vec<Statement<'static>> {
+        let key = || {
+            Expression::Named(NamedExpression::Concat(vec![
+                Expression::Named(NamedExpression::Payload(Payload::PayloadField(
+                    PayloadField {
+                        protocol: proto.into(),
+                        field: "daddr".into(),
+                    },
+                ))),
+                Expression::Named(NamedExpression::Meta(Meta {
+                    key: MetaKey::L4proto,
+                })),
+                Expression::Named(NamedExpression::Payload(Payload::PayloadField(
+                    PayloadField {
+                        protocol: "th".into(),
+                        field: "dport".into(),
+                    },
+                ))),
+            ]))
+        };
+        let r = self.cfg.rate_limit;
+        let meter = format!(
+            "sg_rl{}{}",
+            if hook == Hook::Input { "in" } else { "fwd" },
+            if v6 { 6 } else { 4 }
+        );
+        vec![
+            Statement::Match(Match {
+                left: Expression::Named(NamedExpression::CT(CT {
+                    key: "state".into(),
+                    family: None,
+                    dir: None,
+                })),
+                right: Expression::String("new".into()),
+                op: Operator::IN,
+            }),
+            Statement::Match(Match {
+                left: key(),
+                right: Expression::String(
+                    format!("@{}", set_name(Role::Hosts(SetKind::RateLimit), v6)).into(),
+                ),
+                op: Operator::EQ,
+            }),
+            Statement::Meter(Meter {
+                name: meter.into(),
+                key: Expression::Named(NamedExpression::Elem(Elem {
+                    val: Box::new(key()),
+                    timeout: Some(METER_TIMEOUT_SECS),
+                    expires: None,
+                    comment: None,
+                    counter: None,
+                })),
+                stmt: Box::new(Statement::Limit(LimitStmt {
+                    rate: r.per_second,
+                    rate_unit: None, // packets
+                    per: Some("second".into()),
+                    burst: Some(r.burst),
+                    burst_unit: None,
+                    inv: Some(true), // "rate over": matches what exceeds the rate
+                })),
+            }),
+            Statement::Drop(None),
+        ]
     }
 
     /// Applies changes to the block and quarantine sets as one transaction.
@@ -418,11 +553,12 @@ impl Nft {
                 Op::Add {
                     kind,
                     target,
+                    limit,
                     timeout_secs,
                 } => {
                     let name = set_for(*kind, target);
                     let elem = Expression::Named(NamedExpression::Elem(Elem {
-                        val: Box::new(cidr_expr(*target)),
+                        val: Box::new(elem_expr(*kind, *target, *limit)?),
                         timeout: Some((*timeout_secs).clamp(1, u32::MAX as u64) as u32),
                         expires: None,
                         comment: None,
@@ -433,14 +569,18 @@ impl Nft {
                         None => pending.push((name, vec![elem])),
                     }
                 }
-                Op::Delete { kind, target } => {
+                Op::Delete {
+                    kind,
+                    target,
+                    limit,
+                } => {
                     flush_pending(&mut pending, &mut cmds);
                     cmds.push(NfObject::CmdObject(NfCmd::Delete(NfListObject::Element(
                         Element {
                             family: NfFamily::INet,
                             table: self.table(),
                             name: set_for(*kind, target).into(),
-                            elem: Cow::Owned(vec![cidr_expr(*target)]),
+                            elem: Cow::Owned(vec![elem_expr(*kind, *target, *limit)?]),
                         },
                     ))));
                 }
@@ -493,7 +633,7 @@ impl Nft {
         self.run(cmds)
     }
 
-    /// The elements of the block and quarantine sets, read from the kernel.
+    /// The elements of the block, quarantine and rate-limit sets, read from the kernel.
     pub fn list(&self) -> Result<Vec<LiveElement>, NftError> {
         let table = self.cfg.table.as_str();
         let out = nft_exec(&self.cfg.nft, &["-j", "list", "table", "inet", table], None)?;
@@ -514,10 +654,16 @@ impl Nft {
                     Some(inner) => (&inner["val"], inner["expires"].as_u64()),
                     None => (e, None),
                 };
-                if let Some(target) = parse_cidr_expr(val) {
+                let parsed = if kind == SetKind::RateLimit {
+                    parse_limit_expr(val).map(|(t, l)| (t, Some(l)))
+                } else {
+                    parse_cidr_expr(val).map(|t| (t, None))
+                };
+                if let Some((target, limit)) = parsed {
                     live.push(LiveElement {
                         kind,
                         target,
+                        limit,
                         expires_secs: expires,
                     });
                 }
@@ -550,6 +696,45 @@ fn cidr_expr(c: Cidr) -> Expression<'static> {
     }
 }
 
+/// An element's value: the address (or prefix), and for a rate limit
+/// `address . protocol . port`.
+fn elem_expr(
+    kind: SetKind,
+    target: Cidr,
+    limit: Option<Limit>,
+) -> Result<Expression<'static>, NftError> {
+    if kind != SetKind::RateLimit {
+        return Ok(cidr_expr(target));
+    }
+    match limit {
+        Some(l) if target.is_host() => Ok(Expression::Named(NamedExpression::Concat(vec![
+            Expression::String(target.addr().to_string().into()),
+            Expression::String(l.proto.as_str().into()),
+            Expression::Number(l.port.into()),
+        ]))),
+        _ => Err(NftError::Failed(format!(
+            "a rate limit needs one address and a service, got {target} {limit:?}"
+        ))),
+    }
+}
+
+/// `{"concat": ["192.168.1.10", "tcp", 80]}` (nft may print a protocol it has no name
+/// for as its number).
+fn parse_limit_expr(v: &serde_json::Value) -> Option<(Cidr, Limit)> {
+    let parts = v["concat"].as_array()?;
+    let [addr, proto, port] = parts.as_slice() else {
+        return None;
+    };
+    let target = Cidr::host(addr.as_str()?.parse().ok()?);
+    let proto = match (proto.as_str(), proto.as_u64()) {
+        (Some("tcp"), _) | (_, Some(6)) => L4::Tcp,
+        (Some("udp"), _) | (_, Some(17)) => L4::Udp,
+        _ => return None,
+    };
+    let port = u16::try_from(port.as_u64()?).ok()?;
+    Some((target, Limit { proto, port }))
+}
+
 fn parse_cidr_expr(v: &serde_json::Value) -> Option<Cidr> {
     if let Some(s) = v.as_str() {
         return s.parse::<IpAddr>().ok().map(Cidr::host);
@@ -571,11 +756,13 @@ mod tests {
                 Op::Add {
                     kind: SetKind::Block,
                     target: "203.0.113.7".parse().unwrap(),
+                    limit: None,
                     timeout_secs: 60,
                 },
                 Op::Add {
                     kind: SetKind::Block,
                     target: "2001:db8::/48".parse().unwrap(),
+                    limit: None,
                     timeout_secs: 0,
                 },
             ])
@@ -591,6 +778,155 @@ mod tests {
         assert_eq!(cmds[1]["add"]["element"]["name"], "sg_blocknet6");
         // A zero ttl still gives the kernel a timeout (nft refuses 0).
         assert_eq!(cmds[1]["add"]["element"]["elem"][0]["elem"]["timeout"], 1);
+    }
+
+    fn rl(proto: L4, port: u16) -> Option<Limit> {
+        Some(Limit { proto, port })
+    }
+
+    #[test]
+    fn rate_limit_elements_are_address_protocol_port_with_the_ttl() {
+        let nft = Nft::new(EnforceConfig::default());
+        let json = nft
+            .apply_json(&[
+                Op::Add {
+                    kind: SetKind::RateLimit,
+                    target: "192.168.1.10".parse().unwrap(),
+                    limit: rl(L4::Tcp, 80),
+                    timeout_secs: 3600,
+                },
+                Op::Add {
+                    kind: SetKind::RateLimit,
+                    target: "fd00::10".parse().unwrap(),
+                    limit: rl(L4::Udp, 0),
+                    timeout_secs: 60,
+                },
+                Op::Delete {
+                    kind: SetKind::RateLimit,
+                    target: "192.168.1.11".parse().unwrap(),
+                    limit: rl(L4::Udp, 5000),
+                },
+            ])
+            .unwrap();
+        assert!(!json.contains("null"), "{json}");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let cmds = v["nftables"].as_array().unwrap();
+        assert_eq!(cmds.len(), 3, "{json}");
+        assert_eq!(cmds[0]["add"]["element"]["name"], "sg_ratelimit4");
+        assert_eq!(
+            cmds[0]["add"]["element"]["elem"][0],
+            serde_json::json!({"elem": {"val": {"concat": ["192.168.1.10", "tcp", 80]}, "timeout": 3600}})
+        );
+        assert_eq!(cmds[1]["add"]["element"]["name"], "sg_ratelimit6");
+        assert_eq!(
+            cmds[1]["add"]["element"]["elem"][0]["elem"]["val"],
+            serde_json::json!({"concat": ["fd00::10", "udp", 0]})
+        );
+        assert_eq!(
+            cmds[2]["delete"]["element"],
+            serde_json::json!({"family": "inet", "table": "suriguard", "name": "sg_ratelimit4",
+                "elem": [{"concat": ["192.168.1.11", "udp", 5000]}]})
+        );
+        // What list() reads back.
+        assert_eq!(
+            parse_limit_expr(&serde_json::json!({"concat": ["192.168.1.10", "tcp", 80]})),
+            Some(("192.168.1.10".parse().unwrap(), rl(L4::Tcp, 80).unwrap()))
+        );
+        assert_eq!(
+            parse_limit_expr(&serde_json::json!({"concat": ["fd00::10", 17, 53]})),
+            Some(("fd00::10".parse().unwrap(), rl(L4::Udp, 53).unwrap()))
+        );
+        assert_eq!(
+            parse_limit_expr(&serde_json::json!({"concat": ["fd00::10", "icmp", 0]})),
+            None
+        );
+        // A rate limit without a service, or on a prefix, is refused before nft sees it.
+        for (target, limit) in [("192.168.1.10", None), ("192.168.1.0/24", rl(L4::Tcp, 80))] {
+            assert!(nft
+                .apply_json(&[Op::Add {
+                    kind: SetKind::RateLimit,
+                    target: target.parse().unwrap(),
+                    limit,
+                    timeout_secs: 60,
+                }])
+                .is_err());
+        }
+    }
+
+    #[test]
+    fn setup_makes_the_rate_limit_sets_and_rules_after_the_allowlist() {
+        let cfg = EnforceConfig {
+            rate_limit: crate::RateLimitConfig {
+                per_second: 7,
+                burst: 9,
+            },
+            ..EnforceConfig::default()
+        };
+        let json = Nft::new(cfg).setup_json(&[]).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let cmds = v["nftables"].as_array().unwrap();
+        let set = |name: &str| {
+            cmds.iter()
+                .find(|c| c["add"]["set"]["name"] == name)
+                .map(|c| c["add"]["set"].clone())
+                .unwrap_or_else(|| panic!("no set {name}: {json}"))
+        };
+        let rl4 = set("sg_ratelimit4");
+        assert_eq!(
+            rl4["type"],
+            serde_json::json!(["ipv4_addr", "inet_proto", "inet_service"])
+        );
+        assert_eq!(rl4["flags"], serde_json::json!(["timeout"]));
+        assert!(rl4.get("timeout").is_none());
+        // Setup flushes the allow sets and our chains, never a rate-limit set.
+        assert!(!cmds.iter().any(|c| c["flush"]["set"]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("sg_ratelimit"))));
+        for (chain, meter) in [("sg_input", "sg_rlin4"), ("sg_forward", "sg_rlfwd4")] {
+            let rules: Vec<&serde_json::Value> = cmds
+                .iter()
+                .filter(|c| c["add"]["rule"]["chain"] == chain)
+                .map(|c| &c["add"]["rule"]["expr"])
+                .collect();
+            let pos = |needle: &str| {
+                rules
+                    .iter()
+                    .position(|r| r.to_string().contains(needle))
+                    .unwrap_or_else(|| panic!("{chain}: no rule with {needle}: {json}"))
+            };
+            assert!(pos("@sg_allow4") < pos("@sg_ratelimit4"));
+            assert!(pos("@sg_allow6") < pos("@sg_ratelimit6"));
+            let r = rules[pos("@sg_ratelimit4")];
+            assert_eq!(
+                *r,
+                serde_json::json!([
+                    {"match": {"left": {"ct": {"key": "state"}}, "right": "new", "op": "in"}},
+                    {"match": {"left": {"concat": [
+                        {"payload": {"protocol": "ip", "field": "daddr"}},
+                        {"meta": {"key": "l4proto"}},
+                        {"payload": {"protocol": "th", "field": "dport"}}]},
+                        "right": "@sg_ratelimit4", "op": "=="}},
+                    {"meter": {"name": meter, "key": {"elem": {"val": {"concat": [
+                        {"payload": {"protocol": "ip", "field": "daddr"}},
+                        {"meta": {"key": "l4proto"}},
+                        {"payload": {"protocol": "th", "field": "dport"}}]},
+                        "timeout": 60}},
+                        "stmt": {"limit": {"rate": 7, "per": "second", "burst": 9, "inv": true}}}},
+                    {"drop": null}
+                ]),
+                "{r:#}"
+            );
+        }
+        // The output chain (when hooked) has no rate limit: it is about traffic to the
+        // target.
+        let cfg = EnforceConfig {
+            hooks: vec![crate::Hook::Output],
+            ..EnforceConfig::default()
+        };
+        assert!(!Nft::new(cfg)
+            .setup_json(&[])
+            .unwrap()
+            .contains("@sg_ratelimit"));
     }
 
     #[test]

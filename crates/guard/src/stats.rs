@@ -86,8 +86,8 @@ impl PluginStats {
             let g = &d.gate;
             let _ = write!(
                 s,
-                "; {} decisions ({} refused: protected address, {} suppressed: already decided, {} over the rate cap, {} over the active cap)",
-                d.decisions, g.refused_protected, g.suppressed_cooldown, g.rate_limited, g.capped
+                "; {} decisions ({} refused: protected address, {} suppressed: already decided, {} over the rate cap, {} over the active cap, {} rate limits made alerts)",
+                d.decisions, g.refused_protected, g.suppressed_cooldown, g.rate_limited, g.capped, g.downgraded
             );
         }
         if let Some(e) = &self.enforcement {

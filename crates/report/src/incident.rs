@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use suriguard_decision::{rfc3339, Action, Decision};
+use suriguard_decision::{rfc3339, Action, Decision, Reason};
 use suriguard_eve::EveTime;
 
 use crate::error::Error;
@@ -78,8 +78,8 @@ pub struct Incident {
     /// RFC 3339 UTC.
     pub time: String,
     pub time_us: i64,
-    /// Suricata severity, 1 = most severe. Decisions: 1 for block/quarantine enforced,
-    /// 2 in dry-run, 3 for alert-only.
+    /// Suricata severity, 1 = most severe. Decisions: 1 for block/quarantine/rate-limit
+    /// enforced, 2 in dry-run, 3 for alert-only.
     pub severity: u8,
     pub src_ip: Option<String>,
     pub src_port: Option<u16>,
@@ -234,18 +234,24 @@ impl Incident {
         };
         let target = d.target.to_string();
         // The decision is against `target`; it is the source for inbound attacks and
-        // the home device for quarantines, so it is reported as the source either way.
+        // the home device for quarantines, so it is reported as the source; a flooded
+        // host (its sources spoofed) is the destination, with the service a rate limit
+        // names.
+        let victim = d.reason == Reason::FloodTarget;
         Incident {
             origin: Origin::Decision,
             key: d.id.clone(),
             time: d.time.clone(),
             time_us: d.time_us,
             severity,
-            src_ip: Some(target.clone()),
+            src_ip: (!victim).then(|| target.clone()),
             src_port: None,
-            dest_ip: None,
-            dest_port: d.evidence.detail.as_deref().and_then(port_in_detail),
-            proto: None,
+            dest_ip: victim.then(|| target.clone()),
+            dest_port: d
+                .limit
+                .map(|l| l.port)
+                .or_else(|| d.evidence.detail.as_deref().and_then(port_in_detail)),
+            proto: d.limit.map(|l| l.proto.as_str().to_ascii_uppercase()),
             app_proto: None,
             flow_id: d.evidence.example_flow_ids.last().copied(),
             signature_id: None,

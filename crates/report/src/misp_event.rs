@@ -173,13 +173,17 @@ impl MispPushConfig {
             .unwrap_or(4)
     }
 
-    /// Whether the incident is pushed at all.
+    /// Whether the incident is pushed at all. Decisions: blocks and quarantines only (an
+    /// alert-only decision names no attacker for sure, and a rate limit's target is the
+    /// flooded home host, its sources spoofed).
     pub fn wants(&self, inc: &Incident) -> bool {
         match inc.origin {
             Origin::Alert => inc.severity <= self.min_severity,
             Origin::Decision => {
                 self.push_decisions
                     && (!is_alert_only(inc) || self.push_alert_only)
+                    && inc.category.as_deref() != Some("rate-limit")
+                    && inc.signature != "flood-target"
                     && (!inc.dry_run || self.push_dry_run)
             }
         }
@@ -361,7 +365,7 @@ pub fn attributes(cfg: &MispPushConfig, net: &NetworkModel, inc: &Incident) -> V
             let text = inc.summary.clone().unwrap_or_else(|| inc.signature.clone());
             // A decision about a home device names it, and its baseline names its MAC
             // address and host name: none of that leaves unless home addresses may.
-            match inc.src_ip.as_deref() {
+            match inc.target.as_deref().or(inc.src_ip.as_deref()) {
                 Some(ip) if shareable(ip).is_none() => {
                     let text = text.split(". Baseline:").next().unwrap_or("");
                     text.replace(ip, "a home device")
@@ -493,6 +497,7 @@ mod tests {
             ttl: 3600,
             confidence: 0.8,
             dry_run: false,
+            limit: None,
         };
         let inc = crate::incident::Incident::from_decision(&d);
         let cfg = MispPushConfig::default();
@@ -505,6 +510,14 @@ mod tests {
             ..MispPushConfig::default()
         };
         assert!(!off.wants(&inc));
+        let flood = Decision {
+            reason: Reason::FloodTarget,
+            ..d.clone()
+        };
+        assert!(
+            !cfg.wants(&crate::incident::Incident::from_decision(&flood)),
+            "a flood's target is the victim, not an indicator"
+        );
         let attrs = attributes(&cfg, &net(), &inc);
         assert!(!attrs.is_empty());
         assert!(attrs.iter().all(|a| !a.to_ids), "{attrs:?}");

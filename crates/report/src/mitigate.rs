@@ -28,11 +28,13 @@ pub enum AttackClass {
     CompromisedDevice,
     KnownBadIndicator,
     MqttAbuse,
+    /// A home host flooded from many (spoofed) sources.
+    DistributedFlood,
     Other,
 }
 
 impl AttackClass {
-    pub const ALL: [AttackClass; 9] = [
+    pub const ALL: [AttackClass; 10] = [
         AttackClass::SynFlood,
         AttackClass::HttpFlood,
         AttackClass::PortScan,
@@ -41,6 +43,7 @@ impl AttackClass {
         AttackClass::CompromisedDevice,
         AttackClass::KnownBadIndicator,
         AttackClass::MqttAbuse,
+        AttackClass::DistributedFlood,
         AttackClass::Other,
     ];
 
@@ -54,6 +57,7 @@ impl AttackClass {
             AttackClass::CompromisedDevice => "compromised-device",
             AttackClass::KnownBadIndicator => "known-bad-indicator",
             AttackClass::MqttAbuse => "mqtt-abuse",
+            AttackClass::DistributedFlood => "distributed-flood",
             AttackClass::Other => "other",
         }
     }
@@ -68,6 +72,7 @@ impl AttackClass {
             AttackClass::CompromisedDevice => "Compromised device / command-and-control",
             AttackClass::KnownBadIndicator => "Contact with a known-bad indicator",
             AttackClass::MqttAbuse => "MQTT abuse",
+            AttackClass::DistributedFlood => "Distributed flood against a home host",
             AttackClass::Other => "Suspicious traffic",
         }
     }
@@ -89,6 +94,7 @@ pub fn classify(inc: &Incident) -> AttackClass {
             "brute-force" => AttackClass::BruteForce,
             "outbound-scan" | "outbound-fan-out" if telnet => AttackClass::MiraiTelnet,
             "outbound-scan" | "outbound-fan-out" => AttackClass::CompromisedDevice,
+            "flood-target" => AttackClass::DistributedFlood,
             _ => classify_text(inc, telnet),
         };
     }
@@ -258,6 +264,24 @@ pub fn knowledge_base(inc: &Incident, home: &dyn Fn(&str) -> bool) -> Advice {
             format!("Block {remote} if it is not one of your devices: {block}."),
             "Restrict topics with an ACL so a device can only publish to its own topics.".into(),
         ],
+        AttackClass::DistributedFlood => {
+            let service = match inc.proto.as_deref() {
+                Some(p) => format!("{}/{port}", p.to_ascii_lowercase()),
+                None => format!("port {port}"),
+            };
+            let mut steps = vec![if inc.category.as_deref() == Some("rate-limit") {
+                format!("suriguard rate-limited new connections to {service} of {device} (`[enforce] rate-limit`, 50 a second by default) until the decision expires; clients of that service may be slowed too. See it with `suriguardctl decisions list`; lift it with `suriguardctl decisions delete {device}`.")
+            } else {
+                format!("{device} was only reported: to rate-limit new connections to the flooded port, set `response = \"rate-limit\"` under `[detect.flood-target]` (the default) and check the decisions with `suriguardctl decisions list`.")
+            }];
+            steps.push("Do not block the flood's source addresses: they are spoofed, and blocking them blocks innocent hosts (suriguard never does).".into());
+            steps.push("Consider upstream filtering: ask your ISP to filter or scrub the flood; a home link cannot absorb a large one.".into());
+            steps.push(format!("Do not expose port {port} of {device} to the Internet unless it must be: remove the router's port forward or UPnP mapping."));
+            if inc.proto.as_deref() != Some("UDP") {
+                steps.push(format!("On {device}, keep SYN cookies on (`sysctl -w net.ipv4.tcp_syncookies=1`)."));
+            }
+            steps
+        }
         AttackClass::Other => vec![
             format!("Look at the alert and the traffic around it: `suriguardctl alerts list --since 24h` and eve.json entries with flow_id {}.", inc.flow_id.map(|f| f.to_string()).unwrap_or_else(|| "?".into())),
             format!("If {remote} has no business with {device}, block it: {block}."),
@@ -523,12 +547,25 @@ mod tests {
     }
 
     fn decision(reason: Reason, detail: Option<&str>) -> Incident {
+        let (target, action, limit) = if reason == Reason::FloodTarget {
+            (
+                "192.168.1.40",
+                Action::RateLimit,
+                Some(suriguard_decision::Limit {
+                    proto: suriguard_decision::L4::Tcp,
+                    port: 8080,
+                }),
+            )
+        } else {
+            ("203.0.113.9", Action::Block, None)
+        };
         let d = Decision {
             id: "abc".into(),
             time: "2024-01-01T00:00:00.000000Z".into(),
             time_us: 0,
-            target: "203.0.113.9".parse().unwrap(),
-            action: Action::Block,
+            target: target.parse().unwrap(),
+            action,
+            limit,
             reason,
             direction: Direction::Inbound,
             summary: "s".into(),
@@ -623,6 +660,14 @@ mod tests {
                 "1883",
             ),
             (
+                decision(
+                    Reason::FloodTarget,
+                    Some("port 8080, about 900 distinct sources"),
+                ),
+                AttackClass::DistributedFlood,
+                "rate-limited new connections to tcp/8080 of 192.168.1.40",
+            ),
+            (
                 alert("Something odd", "", 9, ""),
                 AttackClass::Other,
                 "suriguardctl",
@@ -648,6 +693,41 @@ mod tests {
         for c in AttackClass::ALL {
             assert!(covered.contains(&c), "no case for {c:?}");
         }
+    }
+
+    /// A flood's victim is the destination of the incident, with the limited service; the
+    /// advice never tells to block the spoofed sources, and a rate limit is not pushed to
+    /// MISP as if its target were an attacker.
+    #[test]
+    fn a_rate_limited_flood_victim_is_the_destination_and_is_not_an_indicator() {
+        let inc = decision(Reason::FloodTarget, Some("port 8080"));
+        assert_eq!(
+            (
+                inc.src_ip.as_deref(),
+                inc.dest_ip.as_deref(),
+                inc.dest_port,
+                inc.proto.as_deref()
+            ),
+            (None, Some("192.168.1.40"), Some(8080), Some("TCP"))
+        );
+        assert_eq!(
+            (inc.severity, inc.category.as_deref()),
+            (1, Some("rate-limit"))
+        );
+        let a = knowledge_base(&inc, &home);
+        let all = a.steps.join("\n");
+        assert!(all.contains("upstream filtering"), "{all}");
+        assert!(
+            all.contains("Do not block the flood's source addresses"),
+            "{all}"
+        );
+        assert!(!all.contains("decisions add"), "{all}");
+        let misp = crate::misp_event::MispPushConfig {
+            push_decisions: true,
+            ..Default::default()
+        };
+        assert!(!misp.wants(&inc));
+        assert!(misp.wants(&decision(Reason::PortScan, None)));
     }
 
     #[test]

@@ -34,6 +34,7 @@ fn decision(target: IpAddr) -> Decision {
         time_us: 0,
         target,
         action: Action::Block,
+        limit: None,
         reason: Reason::PortScan,
         direction: Direction::Inbound,
         summary: "bench".into(),
@@ -101,6 +102,7 @@ fn main() {
         .map(|i| Op::Add {
             kind: SetKind::Block,
             target: Cidr::host(addr(i)),
+            limit: None,
             timeout_secs: 3600,
         })
         .collect();

@@ -311,6 +311,7 @@ fn model_proposal(
         } else {
             Action::Quarantine
         },
+        limit: None,
         reason: Reason::Model,
         counter: "malicious model verdicts",
         observed: verdicts.len() as u64,
