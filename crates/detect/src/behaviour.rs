@@ -33,7 +33,7 @@
 //! order records arrive in, so a replay decides as the live run did (see
 //! docs/DETECTION.md, "Live and replay", for what order can still change).
 //!
-//! Memory, measured (`state_sizes` test): 160 bytes per source in its table, plus up to
+//! Memory, measured (`state_sizes` test): 168 bytes per source in its table, plus up to
 //! [`SlowScan::max_contacts`] contacts (24 bytes each), 8 login services (112 bytes) and
 //! 4 probed ports (64 bytes), all grown only as used; per home device, up to 32 beacon
 //! candidates (72 bytes, plus 8 per remembered contact, at most 24) and 8 DNS domains (up to 2 × threshold name hashes each); per
@@ -153,6 +153,9 @@ pub struct LoginGuessing {
     pub max_session_secs: u64,
     /// HTTP 401/403/407 answers to one source within `window`.
     pub http_failures: u64,
+    /// Refused logins the server said so for (FTP 530, MQTT CONNACK 4 or 5) to one
+    /// source within `window`.
+    pub refused_logins: u64,
     /// A home device must spread its sessions over at least this many hosts.
     pub home_min_hosts: u64,
     pub response: Response,
@@ -182,6 +185,7 @@ impl Default for LoginGuessing {
             long_threshold: 20,
             max_session_secs: 120,
             http_failures: 12,
+            refused_logins: 6,
             home_min_hosts: 3,
             response: Response::new(Action::Block, Action::Quarantine),
             alert_only_protocols: ["smtp", "imap", "pop3"].map(String::from).to_vec(),
@@ -462,6 +466,10 @@ struct Long {
     services: Vec<Service>,
     probed: Vec<Probed>,
     http_failures: WindowCount,
+    /// FTP 530 and MQTT refusals since `refused_since` (a fixed window: 12 bytes
+    /// instead of a sliding window's 40, on every source).
+    refused: u32,
+    refused_since: i64,
     /// Kinds of scanner probes seen ([`PROBE_KINDS`] bits) since `probes_since`.
     probes: u8,
     probes_since: i64,
@@ -968,6 +976,66 @@ impl Behaviour {
             window: c.window,
             detail: Some(format!("http on {host}, last status {status}")),
             confidence: threshold_confidence(n, c.http_failures),
+            example_flow_ids: rec.flow_id.into_iter().collect(),
+            model: None,
+            limit: None,
+        })
+    }
+
+    /// An ftp or mqtt record whose server refused a login (FTP 530, MQTT CONNACK 4 or
+    /// 5): failures the server itself reports, counted per outside source.
+    pub fn on_login_reply(&mut self, rec: &EveRecord<'_>, net: &NetworkModel) -> Option<Proposal> {
+        let c = &self.cfg.login_guessing;
+        if !c.enabled {
+            return None;
+        }
+        let (proto, what) = if let Some(f) = rec.ftp.as_ref() {
+            let code = f.completion_code.as_ref()?.0.as_deref()?;
+            if code != "530" {
+                return None;
+            }
+            ("ftp", "530 login incorrect".to_string())
+        } else {
+            let code = rec.mqtt.as_ref()?.connack.as_ref()?.return_code?;
+            if !matches!(code, 4 | 5) {
+                return None;
+            }
+            ("mqtt", format!("CONNACK return code {code}"))
+        };
+        let (src, dst, t) = (rec.src_ip?, rec.dest_ip?, rec.timestamp?.micros());
+        // A home device refused by its own broker is misconfigured, not guessing: only
+        // outside sources count.
+        let dir = net.direction(src, dst);
+        if dir != Direction::Inbound {
+            return None;
+        }
+        self.make_room(t);
+        let c = &self.cfg.login_guessing;
+        let s = self.sources.entry(src).or_default();
+        s.last_seen = s.last_seen.max(t);
+        let w = (c.window * SEC) as i64;
+        if t - s.refused_since > w {
+            s.refused = 0;
+            s.refused_since = t;
+        }
+        s.refused = s.refused.saturating_add(1);
+        let n = s.refused as u64;
+        if n < c.refused_logins {
+            return None;
+        }
+        let port = rec.dest_port.unwrap_or(0);
+        Some(Proposal {
+            target: src,
+            direction: dir,
+            time_us: t,
+            action: c.response.action(dir),
+            reason: Reason::BruteForce,
+            counter: "logins the server refused (FTP 530, MQTT CONNACK 4/5)",
+            observed: n,
+            threshold: c.refused_logins,
+            window: c.window,
+            detail: Some(format!("{proto} on {dst} port {port}, last: {what}")),
+            confidence: threshold_confidence(n, c.refused_logins),
             example_flow_ids: rec.flow_id.into_iter().collect(),
             model: None,
             limit: None,
@@ -2173,6 +2241,44 @@ mod tests {
     }
 
     #[test]
+    fn logins_the_server_refused_are_guessing_from_outside_only() {
+        let ts = |t: i64| rfc3339(EveTime(t)).replace('Z', "+0000");
+        let ftp = |src: &str, dst: &str, code: &str, t: i64| {
+            format!(
+                r#"{{"timestamp":"{}","flow_id":9,"event_type":"ftp","src_ip":"{src}","src_port":40000,"dest_ip":"{dst}","dest_port":21,"proto":"TCP","ftp":{{"command":"PASS","completion_code":["{code}"]}}}}"#,
+                ts(t)
+            )
+        };
+        let mqtt = |src: &str, dst: &str, code: u8, t: i64| {
+            format!(
+                r#"{{"timestamp":"{}","flow_id":9,"event_type":"mqtt","src_ip":"{src}","src_port":40000,"dest_ip":"{dst}","dest_port":1883,"proto":"TCP","mqtt":{{"connect":{{"username":"u"}},"connack":{{"return_code":{code}}}}}}}"#,
+                ts(t)
+            )
+        };
+        // Six refused FTP logins in a minute over one session: blocked, the server's word.
+        let ds = run((0..6).map(|i| ftp("198.51.100.40", "192.168.1.25", "530", T0 + i * S)));
+        assert_eq!(
+            brief(&ds),
+            [("198.51.100.40".into(), Action::Block, Reason::BruteForce)]
+        );
+        assert!(
+            ds[0].summary.contains("530 login incorrect"),
+            "{}",
+            ds[0].summary
+        );
+        let ds = run((0..6).map(|i| mqtt("198.51.100.41", "192.168.1.26", 5, T0 + i * S)));
+        assert_eq!(
+            brief(&ds),
+            [("198.51.100.41".into(), Action::Block, Reason::BruteForce)]
+        );
+        // Accepted logins, and a home device refused by a broker (misconfigured): nothing.
+        let ok = (0..10).map(|i| ftp("198.51.100.42", "192.168.1.25", "230", T0 + i * S));
+        let accepted = (0..10).map(|i| mqtt("198.51.100.43", "192.168.1.26", 0, T0 + i * S));
+        let home = (0..10).map(|i| mqtt("192.168.1.60", "203.0.113.5", 4, T0 + i * S));
+        assert!(run(ok.chain(accepted).chain(home)).is_empty());
+    }
+
+    #[test]
     fn a_mail_client_polling_is_at_most_an_alert() {
         // A phone polling its IMAP mailbox every minute from outside, and a mail server
         // delivering in bursts: many short sessions, no authentication result in EVE.
@@ -2562,7 +2668,7 @@ mod tests {
     /// The per-source memory the module docs state.
     #[test]
     fn state_sizes() {
-        assert_eq!(std::mem::size_of::<(IpAddr, Long)>(), 160);
+        assert_eq!(std::mem::size_of::<(IpAddr, Long)>(), 168);
         assert_eq!(std::mem::size_of::<Service>(), 112);
         assert_eq!(std::mem::size_of::<Beacon>(), 72);
         assert_eq!(std::mem::size_of::<(IpAddr, Target)>(), 608);

@@ -543,6 +543,10 @@ impl Engine {
                 long.filter(|_| self.cfg.heuristics)
             }
             EventType::Alert => self.on_alert(rec),
+            EventType::Ftp | EventType::Mqtt => {
+                let long = self.behaviour.on_login_reply(rec, &self.net);
+                long.filter(|_| self.cfg.heuristics)
+            }
             EventType::Dhcp => {
                 self.behaviour.on_dhcp(rec, &self.net);
                 None

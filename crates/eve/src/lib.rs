@@ -74,6 +74,9 @@ pub struct EveRecord<'a> {
     pub ether: Option<Ether<'a>>,
     #[serde(borrow)]
     pub dhcp: Option<Dhcp<'a>>,
+    #[serde(borrow)]
+    pub ftp: Option<Ftp<'a>>,
+    pub mqtt: Option<Mqtt>,
 }
 
 impl<'a> EveRecord<'a> {
@@ -308,6 +311,29 @@ impl<'de: 'a, 'a> Deserialize<'de> for FirstText<'a> {
         }
         d.deserialize_seq(V)
     }
+}
+
+/// The `ftp` block: one command and the server's reply codes.
+#[derive(Debug, Deserialize)]
+pub struct Ftp<'a> {
+    #[serde(borrow)]
+    pub command: Option<Text<'a>>,
+    /// The first reply code (`530`: login incorrect).
+    #[serde(borrow)]
+    pub completion_code: Option<FirstText<'a>>,
+}
+
+/// The `mqtt` block: only the broker's answer to a CONNECT is read.
+#[derive(Debug, Deserialize)]
+pub struct Mqtt {
+    pub connack: Option<Connack>,
+}
+
+/// An MQTT CONNACK: return code 0 accepts, 4 (bad user name or password) and 5 (not
+/// authorised) refuse a login.
+#[derive(Debug, Deserialize)]
+pub struct Connack {
+    pub return_code: Option<u8>,
 }
 
 /// The `dhcp` block: a request names the client's MAC and host name, a reply the

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use serde_json::value::RawValue;
 
 use super::{Alert, Dns, EveRecord, EveTime, Flow, HexFlags, Http, Ja3, Proto, Tcp, TcpState};
-use super::{Dhcp, Ether, FirstText, Text, Tls};
+use super::{Connack, Dhcp, Ether, FirstText, Ftp, Mqtt, Text, Tls};
 use crate::json::{Error, ErrorKind, Reader, Result};
 
 /// Reads one object: for each key, the arm whose JSON name matches reads the value into a
@@ -69,6 +69,8 @@ fn eve_record<'a>(r: &mut Reader<'a>) -> Result<EveRecord<'a>> {
         tls = "tls" => opt(r, read_tls)?,
         ether = "ether" => opt(r, read_ether)?,
         dhcp = "dhcp" => opt(r, read_dhcp)?,
+        ftp = "ftp" => opt(r, read_ftp)?,
+        mqtt = "mqtt" => opt(r, read_mqtt)?,
     });
     let Some(event_type) = event_type else {
         return r.err(ErrorKind::MissingField("event_type"));
@@ -97,6 +99,8 @@ fn eve_record<'a>(r: &mut Reader<'a>) -> Result<EveRecord<'a>> {
         tls: tls.flatten(),
         ether: ether.flatten(),
         dhcp: dhcp.flatten(),
+        ftp: ftp.flatten(),
+        mqtt: mqtt.flatten(),
     })
 }
 
@@ -255,6 +259,35 @@ fn first_text<'a>(r: &mut Reader<'a>) -> Result<FirstText<'a>> {
         at_first = false;
     }
     Ok(FirstText(first))
+}
+
+fn read_ftp<'a>(r: &mut Reader<'a>) -> Result<Ftp<'a>> {
+    fields!(r, {
+        command = "command" => text(r)?,
+        completion_code = "completion_code" => opt(r, first_text)?,
+    });
+    Ok(Ftp {
+        command: command.flatten(),
+        completion_code: completion_code.flatten(),
+    })
+}
+
+fn read_mqtt(r: &mut Reader<'_>) -> Result<Mqtt> {
+    fields!(r, {
+        connack = "connack" => opt(r, read_connack)?,
+    });
+    Ok(Mqtt {
+        connack: connack.flatten(),
+    })
+}
+
+fn read_connack(r: &mut Reader<'_>) -> Result<Connack> {
+    fields!(r, {
+        return_code = "return_code" => opt_uint(r, "return_code")?,
+    });
+    Ok(Connack {
+        return_code: return_code.flatten(),
+    })
 }
 
 fn read_dhcp<'a>(r: &mut Reader<'a>) -> Result<Dhcp<'a>> {
@@ -452,6 +485,8 @@ pub(crate) mod oracle {
         r#"{"event_type":"flow","src_ip":"10.10.10.123","ether":{"dest_macs":["00:b5:6d:06:08:ba"],"src_macs":["20:f8:5e:ca:91:52","20:f8:5e:ca:91:53"]}}"#,
         r#"{"event_type":"dhcp","ether":{"src_mac":"20:f8:5e:ca:91:52","dest_mac":"ff:ff:ff:ff:ff:ff"},"dhcp":{"type":"request","id":25331,"client_mac":"20:f8:5e:ca:91:52","assigned_ip":"0.0.0.0","client_ip":"0.0.0.0","hostname":"GainSpan\u00e9","params":["router"]}}"#,
         r#"{"event_type":"flow","ether":{"src_macs":[]},"dhcp":null}"#,
+        r#"{"event_type":"ftp","ftp":{"command":"PASS","command_data":"x","reply":["Login incorrect."],"completion_code":["530","221"],"reply_received":"yes"}}"#,
+        r#"{"event_type":"mqtt","mqtt":{"connect":{"qos":0,"username":"u","password":"p"},"connack":{"qos":0,"retain":false,"session_present":false,"return_code":5}}}"#,
     ];
 }
 
