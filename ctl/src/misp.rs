@@ -350,7 +350,7 @@ fn push_one(
                     Err(f) => return Err(f),
                 }
             };
-            let body = misp_event::event_body(cfg, inc, &uuid);
+            let body = misp_event::event_body(cfg, net, inc, &uuid);
             let id = match existing {
                 Some(id) => id,
                 None => {

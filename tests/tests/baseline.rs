@@ -99,7 +99,19 @@ fn a_real_device_is_learned_saved_and_taken_back_at_the_next_start() {
         log.contains("is not valid") && log.contains("starting with empty baselines"),
         "{log}"
     );
-    assert!(file.with_extension("json.unreadable").exists());
+    let aside: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("baselines.json.unreadable-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "the unreadable file is kept aside");
+    assert!(std::fs::read(aside[0].path())
+        .unwrap()
+        .starts_with(b"{\"format\":1"));
     assert_eq!(flows_on(&BaselineFile::load(&file).unwrap(), 80), http);
     assert!(third.plugin_stats().ingest.records > 0);
 }

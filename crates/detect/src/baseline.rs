@@ -28,8 +28,10 @@
 //! Everything runs on EVE time. The plugin loads the file at start and saves it (atomic
 //! replace) every `save-interval` seconds and at shutdown; offline analysis starts from
 //! an empty baseline so the same capture gives the same decisions whatever ran before.
-//! Size is bounded: `max-devices` profiles (the least recently seen dropped), each with
-//! at most `max-services` services and [`MAX_PERIODIC`] periodic contacts.
+//! Size is bounded: the file holds `max-devices` profiles (the least recently seen
+//! dropped); in memory a profile lives in the device table, bounded by `max-sources`;
+//! each has at most `max-services` services and [`MAX_PERIODIC`] periodic contacts. A
+//! different MAC on a device's address is another device: its profile starts afresh.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

@@ -33,11 +33,11 @@
 //! order records arrive in, so a replay decides as the live run did (see
 //! docs/DETECTION.md, "Live and replay", for what order can still change).
 //!
-//! Memory, measured (`state_sizes` test): 168 bytes per source in its table, plus up to
+//! Memory, measured (`state_sizes` test): 176 bytes per source in its table, plus up to
 //! [`SlowScan::max_contacts`] contacts (24 bytes each), 8 login services (112 bytes) and
 //! 4 probed ports (64 bytes), all grown only as used; per home device, up to 32 beacon
 //! candidates (72 bytes, plus 8 per remembered contact, at most 24) and 8 DNS domains (up to 2 × threshold name hashes each); per
-//! home host under unanswered inbound traffic, 608 bytes. The tables hold at most
+//! home host under unanswered inbound traffic, 640 bytes. The tables hold at most
 //! `max-sources` entries each, the longest idle evicted first.
 
 use std::hash::{Hash, Hasher};
@@ -159,10 +159,12 @@ pub struct LoginGuessing {
     /// A home device must spread its sessions over at least this many hosts.
     pub home_min_hosts: u64,
     pub response: Response,
-    /// Protocols whose clients reconnect often by design (mail clients polling, mail
-    /// servers delivering) and whose authentication result EVE does not carry: their
-    /// sessions are only ever alerted on, never blocked. Port-only services 25, 110 and
-    /// 143 count as smtp, pop3 and imap.
+    /// Protocols whose session counts are only alerted on, never blocked: those whose
+    /// clients reconnect often by design and whose authentication result EVE does not
+    /// carry (mail clients polling, mail servers delivering), and those where the
+    /// server's own refusals decide instead (ftp, mqtt: `refused-logins`, so a client
+    /// retrying one stale password is not blocked). Port-only services 25, 110, 143,
+    /// 21 and 1883 count as smtp, pop3, imap, ftp and mqtt.
     pub alert_only_protocols: Vec<String>,
 }
 
@@ -188,7 +190,9 @@ impl Default for LoginGuessing {
             refused_logins: 6,
             home_min_hosts: 3,
             response: Response::new(Action::Block, Action::Quarantine),
-            alert_only_protocols: ["smtp", "imap", "pop3"].map(String::from).to_vec(),
+            alert_only_protocols: ["smtp", "imap", "pop3", "ftp", "mqtt"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }
@@ -406,6 +410,14 @@ impl BehaviourConfig {
         self.dns_tunnel.response.validate("dns-tunnel")?;
         self.volume.response.validate("volume")?;
         self.baseline.validate()?;
+        if !(1..=REFUSED as u64).contains(&self.login_guessing.refused_logins) {
+            return Err(format!(
+                "[detect] login-guessing.refused-logins must be between 1 and {REFUSED}"
+            ));
+        }
+        if self.login_guessing.http_failures == 0 {
+            return Err("[detect] login-guessing.http-failures must be at least 1".into());
+        }
         if !matches!(
             self.flood_target.response,
             Action::RateLimit | Action::AlertOnly
@@ -466,14 +478,17 @@ struct Long {
     services: Vec<Service>,
     probed: Vec<Probed>,
     http_failures: WindowCount,
-    /// FTP 530 and MQTT refusals since `refused_since` (a fixed window: 12 bytes
-    /// instead of a sliding window's 40, on every source).
-    refused: u32,
+    /// Distinct passwords of FTP 530 and MQTT refusals since `refused_since` (hashes;
+    /// a fixed window, allocated only for sources that are refused).
+    refused: Option<Box<[u32; REFUSED]>>,
     refused_since: i64,
     /// Kinds of scanner probes seen ([`PROBE_KINDS`] bits) since `probes_since`.
     probes: u8,
     probes_since: i64,
 }
+
+/// Distinct refused passwords remembered per source.
+const REFUSED: usize = 16;
 
 /// Probes that operating systems' own stacks and ordinary clients do not send, as nmap's
 /// host discovery and SYN scan do (bit order).
@@ -533,6 +548,20 @@ struct Device {
     base: Profile,
 }
 
+impl Device {
+    /// The MAC address behind the device's address. Another MAC than the one its
+    /// profile was learned with is another device (DHCP gave the address to a new
+    /// one): the old profile and volume history are dropped, it learns afresh.
+    fn bind_mac(&mut self, mac: &str, t: i64) {
+        if self.base.mac.as_deref().is_some_and(|old| old != mac) {
+            self.base = Profile::default();
+            self.volume = Volume::default();
+        }
+        self.base.seen(t);
+        set_text(&mut self.base.mac, mac);
+    }
+}
+
 /// A home device's uploads to the outside, per window.
 #[derive(Debug, Default)]
 struct Volume {
@@ -568,7 +597,11 @@ struct Epoch {
     epoch: i64,
     unanswered: u32,
     port: u16,
+    /// Majority-vote counter for `port`.
+    votes: u32,
     decided: bool,
+    /// The target answered at least one of the window's flows (it exists).
+    replied: bool,
     /// Linear-counting bitmap of the sources.
     bits: [u64; 16],
 }
@@ -742,7 +775,7 @@ impl Behaviour {
             !answered || flow.state.as_deref() == Some("new")
         };
         if dir == Direction::Inbound && flood_packet {
-            out = self.flood_target(src, dst, rec.proto, dport, t);
+            out = self.flood_target(src, dst, rec.proto, dport, answered, t);
         }
         if dir == Direction::Outbound && net.is_home(src) {
             let up = flow.bytes_toserver.unwrap_or(0);
@@ -756,7 +789,7 @@ impl Behaviour {
             if c.baseline.enabled {
                 d.base.seen(t);
                 if let Some(mac) = rec.ether.as_ref().and_then(|e| e.source_mac()) {
-                    set_text(&mut d.base.mac, mac);
+                    d.bind_mac(mac, t);
                 }
                 d.base
                     .contact(&c.baseline, (proto, dport), mix(dst, 0), !failed, t);
@@ -869,6 +902,8 @@ impl Behaviour {
                 ("" | "failed", 25) => "smtp",
                 ("" | "failed", 110) => "pop3",
                 ("" | "failed", 143) => "imap",
+                ("" | "failed", 21) => "ftp",
+                ("" | "failed", 1883) => "mqtt",
                 (a, _) => a,
             };
             let action = if c
@@ -989,19 +1024,30 @@ impl Behaviour {
         if !c.enabled {
             return None;
         }
-        let (proto, what) = if let Some(f) = rec.ftp.as_ref() {
+        // The password tried: a guessing tool tries many, a client with a stale
+        // password repeats one (and is not blocked for it).
+        let (proto, what, password) = if let Some(f) = rec.ftp.as_ref() {
             let code = f.completion_code.as_ref()?.0.as_deref()?;
-            if code != "530" {
+            // 530 also answers AUTH TLS on servers without TLS, and commands before
+            // login: only a refused PASS is a refused login.
+            if code != "530" || !f.command.as_deref()?.eq_ignore_ascii_case("PASS") {
                 return None;
             }
-            ("ftp", "530 login incorrect".to_string())
+            (
+                "ftp",
+                "530 login incorrect".to_string(),
+                f.command_data.as_deref()?,
+            )
         } else {
-            let code = rec.mqtt.as_ref()?.connack.as_ref()?.return_code?;
+            let m = rec.mqtt.as_ref()?;
+            let code = m.connack.as_ref()?.return_code?;
             if !matches!(code, 4 | 5) {
                 return None;
             }
-            ("mqtt", format!("CONNACK return code {code}"))
+            let password = m.connect.as_ref()?.password.as_deref()?;
+            ("mqtt", format!("CONNACK return code {code}"), password)
         };
+        let key = (fnv(password) as u32) | 1;
         let (src, dst, t) = (rec.src_ip?, rec.dest_ip?, rec.timestamp?.micros());
         // A home device refused by its own broker is misconfigured, not guessing: only
         // outside sources count.
@@ -1014,12 +1060,17 @@ impl Behaviour {
         let s = self.sources.entry(src).or_default();
         s.last_seen = s.last_seen.max(t);
         let w = (c.window * SEC) as i64;
+        let keys = s.refused.get_or_insert_with(|| Box::new([0; REFUSED]));
         if t - s.refused_since > w {
-            s.refused = 0;
+            **keys = [0; REFUSED];
             s.refused_since = t;
         }
-        s.refused = s.refused.saturating_add(1);
-        let n = s.refused as u64;
+        if !keys.contains(&key) {
+            if let Some(free) = keys.iter_mut().find(|k| **k == 0) {
+                *free = key;
+            }
+        }
+        let n = keys.iter().filter(|&&k| k != 0).count() as u64;
         if n < c.refused_logins {
             return None;
         }
@@ -1030,7 +1081,7 @@ impl Behaviour {
             time_us: t,
             action: c.response.action(dir),
             reason: Reason::BruteForce,
-            counter: "logins the server refused (FTP 530, MQTT CONNACK 4/5)",
+            counter: "distinct passwords the server refused (FTP 530, MQTT CONNACK 4/5)",
             observed: n,
             threshold: c.refused_logins,
             window: c.window,
@@ -1190,6 +1241,7 @@ impl Behaviour {
         dst: IpAddr,
         proto: Option<Proto>,
         port: u16,
+        answered: bool,
         t: i64,
     ) -> Option<Proposal> {
         let c = &self.cfg.flood_target;
@@ -1214,7 +1266,17 @@ impl Behaviour {
         let h = mix(src, 0);
         e.bits[(h % 16) as usize] |= 1 << ((h >> 8) % 64);
         e.unanswered += 1;
-        e.port = port;
+        // The flooded port by majority vote: the same port whatever order the flows
+        // come in, when one port has most of them.
+        if e.votes == 0 {
+            e.port = port;
+            e.votes = 1;
+        } else if e.port == port {
+            e.votes += 1;
+        } else {
+            e.votes -= 1;
+        }
+        e.replied |= answered;
         let n = e.unanswered as u64;
         if n < c.threshold || e.decided {
             return None;
@@ -1235,8 +1297,19 @@ impl Behaviour {
             Some(Proto::Udp) => Some(L4::Udp),
             _ => None,
         }
-        .map(|proto| Limit { proto, port })
-        .filter(|_| c.response == Action::RateLimit);
+        .map(|proto| Limit {
+            proto,
+            port: e.port,
+        })
+        // A target that never answered may not exist (a flood over random addresses of
+        // the home prefix): limiting it would only spend the caps blocks need.
+        .filter(|_| c.response == Action::RateLimit && e.replied);
+        let port = e.port;
+        let silent = if e.replied {
+            ""
+        } else {
+            "; the target never answered (it may not exist): not rate-limited"
+        };
         Some(Proposal {
             target: dst,
             direction: Direction::Inbound,
@@ -1253,7 +1326,7 @@ impl Behaviour {
             threshold: c.threshold,
             window: c.window,
             detail: Some(format!(
-                "port {port}, about {sources} distinct sources (spoofed sources are never blocked)"
+                "port {port}, about {sources} distinct sources (spoofed sources are never blocked){silent}"
             )),
             confidence: threshold_confidence(n, c.threshold),
             example_flow_ids: Vec::new(),
@@ -1314,8 +1387,7 @@ impl Behaviour {
         self.make_room(t);
         let d = self.devices.entry(addr).or_default();
         d.last_seen = d.last_seen.max(t);
-        d.base.seen(t);
-        set_text(&mut d.base.mac, mac);
+        d.bind_mac(mac, t);
         if let Some((_, name)) = self.dhcp_names.iter().find(|(m, _)| m == mac) {
             set_text(&mut d.base.hostname, name);
         }
@@ -2106,6 +2178,29 @@ mod tests {
     }
 
     #[test]
+    fn an_address_given_to_another_device_starts_a_new_baseline() {
+        let mut p = pipeline_learning_one_day();
+        let dhcp = |mac: &str, t: i64| {
+            format!(
+                r#"{{"timestamp":"{}","event_type":"dhcp","src_ip":"192.168.1.1","dest_ip":"192.168.1.50","proto":"UDP","dhcp":{{"type":"reply","client_mac":"{mac}","assigned_ip":"192.168.1.50"}}}}"#,
+                rfc3339(EveTime(t)).replace('Z', "+0000")
+            )
+        };
+        let nas = std::iter::once(dhcp("aa:aa:aa:00:00:01", T0))
+            .chain((0..5).map(|i| f("192.168.1.50", outside(i), 443, T0 + i as i64 * S).json()));
+        feed(&mut p, nas);
+        let old = p.baselines().unwrap();
+        assert_eq!(old.devices[0].profile.services.len(), 1);
+        // Two days later the address goes to a new camera.
+        feed(&mut p, [dhcp("bb:bb:bb:00:00:02", T0 + 2 * DAY)]);
+        let new = p.baselines().unwrap();
+        let prof = &new.devices[0].profile;
+        assert_eq!(prof.mac.as_deref(), Some("bb:bb:bb:00:00:02"));
+        assert!(prof.services.is_empty(), "{prof:?}");
+        assert_eq!(prof.first_seen_us, T0 + 2 * DAY, "it learns afresh");
+    }
+
+    #[test]
     fn baselines_are_bounded_in_devices() {
         let mut cfg = DetectConfig::default();
         cfg.baseline.max_devices = 5;
@@ -2243,20 +2338,29 @@ mod tests {
     #[test]
     fn logins_the_server_refused_are_guessing_from_outside_only() {
         let ts = |t: i64| rfc3339(EveTime(t)).replace('Z', "+0000");
-        let ftp = |src: &str, dst: &str, code: &str, t: i64| {
+        let ftp = |src: &str, dst: &str, cmd: &str, code: &str, pw: i64, t: i64| {
             format!(
-                r#"{{"timestamp":"{}","flow_id":9,"event_type":"ftp","src_ip":"{src}","src_port":40000,"dest_ip":"{dst}","dest_port":21,"proto":"TCP","ftp":{{"command":"PASS","completion_code":["{code}"]}}}}"#,
+                r#"{{"timestamp":"{}","flow_id":9,"event_type":"ftp","src_ip":"{src}","src_port":40000,"dest_ip":"{dst}","dest_port":21,"proto":"TCP","ftp":{{"command":"{cmd}","command_data":"pw{pw}","completion_code":["{code}"]}}}}"#,
                 ts(t)
             )
         };
-        let mqtt = |src: &str, dst: &str, code: u8, t: i64| {
+        let mqtt = |src: &str, dst: &str, code: u8, pw: i64, t: i64| {
             format!(
-                r#"{{"timestamp":"{}","flow_id":9,"event_type":"mqtt","src_ip":"{src}","src_port":40000,"dest_ip":"{dst}","dest_port":1883,"proto":"TCP","mqtt":{{"connect":{{"username":"u"}},"connack":{{"return_code":{code}}}}}}}"#,
+                r#"{{"timestamp":"{}","flow_id":9,"event_type":"mqtt","src_ip":"{src}","src_port":40000,"dest_ip":"{dst}","dest_port":1883,"proto":"TCP","mqtt":{{"connect":{{"username":"u","password":"pw{pw}"}},"connack":{{"return_code":{code}}}}}}}"#,
                 ts(t)
             )
         };
-        // Six refused FTP logins in a minute over one session: blocked, the server's word.
-        let ds = run((0..6).map(|i| ftp("198.51.100.40", "192.168.1.25", "530", T0 + i * S)));
+        // Six passwords refused in a minute: blocked, on the server's word.
+        let ds = run((0..6).map(|i| {
+            ftp(
+                "198.51.100.40",
+                "192.168.1.25",
+                "PASS",
+                "530",
+                i,
+                T0 + i * S,
+            )
+        }));
         assert_eq!(
             brief(&ds),
             [("198.51.100.40".into(), Action::Block, Reason::BruteForce)]
@@ -2266,16 +2370,39 @@ mod tests {
             "{}",
             ds[0].summary
         );
-        let ds = run((0..6).map(|i| mqtt("198.51.100.41", "192.168.1.26", 5, T0 + i * S)));
+        let ds = run((0..6).map(|i| mqtt("198.51.100.41", "192.168.1.26", 5, i, T0 + i * S)));
         assert_eq!(
             brief(&ds),
             [("198.51.100.41".into(), Action::Block, Reason::BruteForce)]
         );
-        // Accepted logins, and a home device refused by a broker (misconfigured): nothing.
-        let ok = (0..10).map(|i| ftp("198.51.100.42", "192.168.1.25", "230", T0 + i * S));
-        let accepted = (0..10).map(|i| mqtt("198.51.100.43", "192.168.1.26", 0, T0 + i * S));
-        let home = (0..10).map(|i| mqtt("192.168.1.60", "203.0.113.5", 4, T0 + i * S));
-        assert!(run(ok.chain(accepted).chain(home)).is_empty());
+        // Accepted logins; a client retrying one stale password; 530 answers to AUTH TLS
+        // (a server without TLS); a home device refused by a broker (misconfigured):
+        // nothing.
+        let ok = (0..10).map(|i| {
+            ftp(
+                "198.51.100.42",
+                "192.168.1.25",
+                "PASS",
+                "230",
+                i,
+                T0 + i * S,
+            )
+        });
+        let accepted = (0..10).map(|i| mqtt("198.51.100.43", "192.168.1.26", 0, i, T0 + i * S));
+        let stale = (0..30).map(|i| mqtt("198.51.100.44", "192.168.1.26", 5, 7, T0 + i * 2 * S));
+        let tls = (0..30).map(|i| {
+            ftp(
+                "198.51.100.45",
+                "192.168.1.25",
+                "AUTH",
+                "530",
+                i,
+                T0 + i * S,
+            )
+        });
+        let home = (0..10).map(|i| mqtt("192.168.1.60", "203.0.113.5", 4, i, T0 + i * S));
+        let quiet = ok.chain(accepted).chain(stale).chain(tls).chain(home);
+        assert!(run(quiet).is_empty());
     }
 
     #[test]
@@ -2530,12 +2657,65 @@ mod tests {
                 // A SYN the sender never follows up (TCP), or one unanswered packet.
                 let mut r = f("203.0.113.1", victim, port, T0 + i as i64 * 1_000).syn_probe();
                 r.proto = proto;
-                r.json().replace(
+                let r = r.json().replace(
                     r#""src_ip":"203.0.113.1""#,
                     &format!(r#""src_ip":"{}""#, outside(i + 7)),
-                )
+                );
+                // The victim exists: now and then its answer (a SYN-ACK, an ICMP error)
+                // makes it into a record.
+                if i % 50 == 0 {
+                    r.replace(r#""pkts_toclient":0"#, r#""pkts_toclient":1"#)
+                        .replace(r#""tcp_flags_tc":"00""#, r#""tcp_flags_tc":"12""#)
+                        .replace(r#""state":"closed""#, r#""state":"new""#)
+                } else {
+                    r
+                }
             })
             .collect()
+    }
+
+    #[test]
+    fn a_flood_target_that_never_answers_is_only_reported() {
+        // Random addresses of the home prefix flooded: no host there to protect, and a
+        // rate limit would spend the caps that blocks need.
+        let silent: Vec<String> = spoofed_flood("192.168.1.47", "TCP", 80, 600)
+            .into_iter()
+            .map(|r| {
+                r.replace(r#""pkts_toclient":1"#, r#""pkts_toclient":0"#)
+                    .replace(r#""tcp_flags_tc":"12""#, r#""tcp_flags_tc":"00""#)
+            })
+            .collect();
+        let ds = run(silent);
+        assert_eq!(
+            brief(&ds),
+            [(
+                "192.168.1.47".into(),
+                Action::AlertOnly,
+                Reason::FloodTarget
+            )]
+        );
+        assert!(
+            ds[0].summary.contains("never answered"),
+            "{}",
+            ds[0].summary
+        );
+        // Flows to several ports: the port most of them went to is limited, whatever
+        // their order.
+        let mut mixed = spoofed_flood("192.168.1.48", "TCP", 80, 600);
+        for (i, r) in mixed.iter_mut().enumerate() {
+            if i % 3 == 0 {
+                *r = r.replace(r#""dest_port":80"#, &format!(r#""dest_port":{}"#, 1000 + i));
+            }
+        }
+        let forward = run(mixed.clone());
+        mixed.reverse();
+        let backward = run(mixed);
+        for ds in [forward, backward] {
+            assert_eq!(
+                ds[0].limit.map(|l| l.to_string()).as_deref(),
+                Some("tcp/80")
+            );
+        }
     }
 
     #[test]
@@ -2668,10 +2848,10 @@ mod tests {
     /// The per-source memory the module docs state.
     #[test]
     fn state_sizes() {
-        assert_eq!(std::mem::size_of::<(IpAddr, Long)>(), 168);
+        assert_eq!(std::mem::size_of::<(IpAddr, Long)>(), 176);
         assert_eq!(std::mem::size_of::<Service>(), 112);
         assert_eq!(std::mem::size_of::<Beacon>(), 72);
-        assert_eq!(std::mem::size_of::<(IpAddr, Target)>(), 608);
+        assert_eq!(std::mem::size_of::<(IpAddr, Target)>(), 640);
     }
 
     #[test]

@@ -501,7 +501,11 @@ impl Engine {
     /// service of the record when it is the device's own flow.
     fn explain(&self, p: &mut Proposal, rec: &EveRecord<'_>) {
         let service = match (rec.kind(), rec.src_ip, rec.proto, rec.dest_port) {
-            (EventType::Flow, Some(src), Some(proto), Some(port)) if src == p.target => {
+            // Only for the record that tipped it (a proposal kept waiting came from an
+            // earlier one).
+            (EventType::Flow, Some(src), Some(proto), Some(port))
+                if src == p.target && rec.event_time().map(|t| t.micros()) == Some(p.time_us) =>
+            {
                 Some((crate::behaviour::proto_number(proto), port))
             }
             _ => None,
@@ -1180,14 +1184,21 @@ mod tests {
         let recs: Vec<String> = (0..50_000u32)
             .map(|i| {
                 let src = std::net::Ipv4Addr::from(0xC612_0000u32 + i + 1); // 198.18.0.0/15
-                flow(
+                let r = flow(
                     &src.to_string(),
                     "192.168.1.10",
                     80,
                     T0 + i as i64 * 10,
                     true,
                     i as u64,
-                )
+                );
+                // The victim exists: now and then its SYN-ACK makes it into a record.
+                if i % 50 == 0 {
+                    r.replace(r#""pkts_toclient":0"#, r#""pkts_toclient":1"#)
+                        .replace(r#""tcp_flags_tc":"00""#, r#""tcp_flags_tc":"12""#)
+                } else {
+                    r
+                }
             })
             .collect();
         // One rate limit on the target, nothing against the spoofed sources.

@@ -76,7 +76,8 @@ pub struct EveRecord<'a> {
     pub dhcp: Option<Dhcp<'a>>,
     #[serde(borrow)]
     pub ftp: Option<Ftp<'a>>,
-    pub mqtt: Option<Mqtt>,
+    #[serde(borrow)]
+    pub mqtt: Option<Mqtt<'a>>,
 }
 
 impl<'a> EveRecord<'a> {
@@ -318,15 +319,29 @@ impl<'de: 'a, 'a> Deserialize<'de> for FirstText<'a> {
 pub struct Ftp<'a> {
     #[serde(borrow)]
     pub command: Option<Text<'a>>,
+    /// The command's argument (for `PASS`, the password tried).
+    #[serde(borrow)]
+    pub command_data: Option<Text<'a>>,
     /// The first reply code (`530`: login incorrect).
     #[serde(borrow)]
     pub completion_code: Option<FirstText<'a>>,
 }
 
-/// The `mqtt` block: only the broker's answer to a CONNECT is read.
+/// The `mqtt` block: a CONNECT's credentials and the broker's answer.
 #[derive(Debug, Deserialize)]
-pub struct Mqtt {
+pub struct Mqtt<'a> {
+    #[serde(borrow)]
+    pub connect: Option<MqttConnect<'a>>,
     pub connack: Option<Connack>,
+}
+
+/// The credentials of an MQTT CONNECT.
+#[derive(Debug, Deserialize)]
+pub struct MqttConnect<'a> {
+    #[serde(borrow)]
+    pub username: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub password: Option<Text<'a>>,
 }
 
 /// An MQTT CONNACK: return code 0 accepts, 4 (bad user name or password) and 5 (not

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use serde_json::value::RawValue;
 
 use super::{Alert, Dns, EveRecord, EveTime, Flow, HexFlags, Http, Ja3, Proto, Tcp, TcpState};
-use super::{Connack, Dhcp, Ether, FirstText, Ftp, Mqtt, Text, Tls};
+use super::{Connack, Dhcp, Ether, FirstText, Ftp, Mqtt, MqttConnect, Text, Tls};
 use crate::json::{Error, ErrorKind, Reader, Result};
 
 /// Reads one object: for each key, the arm whose JSON name matches reads the value into a
@@ -264,20 +264,35 @@ fn first_text<'a>(r: &mut Reader<'a>) -> Result<FirstText<'a>> {
 fn read_ftp<'a>(r: &mut Reader<'a>) -> Result<Ftp<'a>> {
     fields!(r, {
         command = "command" => text(r)?,
+        command_data = "command_data" => text(r)?,
         completion_code = "completion_code" => opt(r, first_text)?,
     });
     Ok(Ftp {
         command: command.flatten(),
+        command_data: command_data.flatten(),
         completion_code: completion_code.flatten(),
     })
 }
 
-fn read_mqtt(r: &mut Reader<'_>) -> Result<Mqtt> {
+fn read_mqtt<'a>(r: &mut Reader<'a>) -> Result<Mqtt<'a>> {
     fields!(r, {
+        connect = "connect" => opt(r, read_mqtt_connect)?,
         connack = "connack" => opt(r, read_connack)?,
     });
     Ok(Mqtt {
+        connect: connect.flatten(),
         connack: connack.flatten(),
+    })
+}
+
+fn read_mqtt_connect<'a>(r: &mut Reader<'a>) -> Result<MqttConnect<'a>> {
+    fields!(r, {
+        username = "username" => text(r)?,
+        password = "password" => text(r)?,
+    });
+    Ok(MqttConnect {
+        username: username.flatten(),
+        password: password.flatten(),
     })
 }
 

@@ -116,7 +116,7 @@ pub fn start(cfg: &GuardConfig) -> Result<Guard, GuardError> {
     };
     let (mut pipeline, problem) = Pipeline::build(&cfg.pipeline);
     let mut notes = Vec::new();
-    let baselines = cfg.baselines_file().map(|path| {
+    let baselines = cfg.baselines_file().and_then(|path| {
         match BaselineFile::load(&path) {
             Ok(file) => {
                 let n = pipeline.restore_baselines(file);
@@ -127,23 +127,30 @@ pub fn start(cfg: &GuardConfig) -> Result<Guard, GuardError> {
             }
             Err(e) => {
                 // Never a reason not to start: the devices learn again. The unreadable
-                // file is kept aside for the operator, not overwritten.
-                let aside = path.with_extension("json.unreadable");
-                let kept = std::fs::rename(&path, &aside).is_ok();
+                // file is kept aside for the operator (a name of its own each time);
+                // if it cannot be moved, this run saves nothing over it.
+                let stamp = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let aside = path.with_extension(format!("json.unreadable-{stamp}"));
+                if let Err(why) = std::fs::rename(&path, &aside) {
+                    notes.push(Note::Problem(format!(
+                        "{e}; starting with empty baselines, and not saving them (cannot \
+                         move the file aside to {}: {why})",
+                        aside.display()
+                    )));
+                    return None;
+                }
                 notes.push(Note::Problem(format!(
-                    "{e}; starting with empty baselines{}",
-                    if kept {
-                        format!(" (the file was moved to {})", aside.display())
-                    } else {
-                        String::new()
-                    }
+                    "{e}; starting with empty baselines (the file was moved to {})",
+                    aside.display()
                 )));
             }
         }
-        BaselineSaver::new(
+        Some(BaselineSaver::new(
             path,
             Duration::from_secs(cfg.pipeline.detect.baseline.save_interval),
-        )
+        ))
     });
     if let Some(line) = pipeline.model_description() {
         notes.push(Note::Info(line));

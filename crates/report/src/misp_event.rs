@@ -231,7 +231,7 @@ pub fn event_uuid(group: &str, first_key: &str) -> String {
 }
 
 /// The `/events/add` body (MISP's `EventNoId`).
-pub fn event_body(cfg: &MispPushConfig, inc: &Incident, uuid: &str) -> Value {
+pub fn event_body(cfg: &MispPushConfig, net: &NetworkModel, inc: &Incident, uuid: &str) -> Value {
     let what = match inc.origin {
         Origin::Alert => format!("Suricata alert: {}", inc.signature),
         Origin::Decision => format!(
@@ -241,7 +241,11 @@ pub fn event_body(cfg: &MispPushConfig, inc: &Incident, uuid: &str) -> Value {
         ),
     };
     let mut ev = json!({
-        "info": format!("suriguard: {what} from {}", inc.subject_ip().unwrap_or("unknown")),
+        "info": private_text(
+            cfg,
+            net,
+            &format!("suriguard: {what} from {}", inc.subject_ip().unwrap_or("unknown"))
+        ),
         "date": inc.time.get(..10).unwrap_or("1970-01-01"),
         "threat_level_id": cfg.threat_level_of(inc).to_string(),
         "analysis": cfg.analysis.to_string(),
@@ -293,6 +297,40 @@ impl AttributeSpec {
             "distribution": "5",
         })
     }
+}
+
+/// Text that leaves for MISP: unless `share-home-addresses`, every home address in it
+/// becomes "a home device" and what a device's baseline says (its MAC address, DHCP host
+/// name, habits) is left out.
+pub fn private_text(cfg: &MispPushConfig, net: &NetworkModel, text: &str) -> String {
+    if cfg.share_home_addresses {
+        return text.to_owned();
+    }
+    let text = match text.find("Baseline:") {
+        Some(i) => text[..i].trim_end_matches([' ', ',', '.', ';']),
+        None => text,
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    // Address-shaped runs: hex digits, dots and colons.
+    while let Some(start) = rest.find(|c: char| c.is_ascii_hexdigit() || c == ':') {
+        out.push_str(&rest[..start]);
+        let run = &rest[start..];
+        let len = run
+            .find(|c: char| !(c.is_ascii_hexdigit() || c == '.' || c == ':'))
+            .unwrap_or(run.len());
+        let word = run[..len].trim_end_matches(['.', ':']);
+        match word.parse::<IpAddr>() {
+            Ok(ip) if net.is_home(ip) => {
+                out.push_str("a home device");
+                out.push_str(&run[word.len()..len]);
+            }
+            _ => out.push_str(&run[..len]),
+        }
+        rest = &run[len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The attributes an incident contributes. Home-network addresses are left out unless
@@ -363,15 +401,7 @@ pub fn attributes(cfg: &MispPushConfig, net: &NetworkModel, inc: &Incident) -> V
         Some(sid) => format!("[{sid}] {}", inc.signature),
         None => {
             let text = inc.summary.clone().unwrap_or_else(|| inc.signature.clone());
-            // A decision about a home device names it, and its baseline names its MAC
-            // address and host name: none of that leaves unless home addresses may.
-            match inc.target.as_deref().or(inc.src_ip.as_deref()) {
-                Some(ip) if shareable(ip).is_none() => {
-                    let text = text.split(". Baseline:").next().unwrap_or("");
-                    text.replace(ip, "a home device")
-                }
-                _ => text,
-            }
+            private_text(cfg, net, &text)
         }
     };
     add(
@@ -532,6 +562,34 @@ mod tests {
                 .any(|a| a.value.contains("198.51.100.66 port 443")),
             "{attrs:?}"
         );
+    }
+
+    #[test]
+    fn text_for_misp_names_no_home_device() {
+        let cfg = MispPushConfig::default();
+        let t = private_text(
+            &cfg,
+            &net(),
+            "quarantine 192.168.1.50: 70 distinct external hosts, Baseline: device \
+             aa:bb:cc:00:00:50 \"cam\"; ftp on 192.168.1.25 port 21",
+        );
+        assert_eq!(t, "quarantine a home device: 70 distinct external hosts");
+        let t = private_text(
+            &cfg,
+            &net(),
+            "block 198.51.100.7: ftp on 192.168.1.25. port 21 to fe80::1",
+        );
+        assert_eq!(
+            t,
+            "block 198.51.100.7: ftp on a home device. port 21 to fe80::1"
+        );
+        let body = event_body(&cfg, &net(), &from_line(A).unwrap().unwrap(), "u");
+        assert!(body["info"].as_str().unwrap().contains("198.51.100.7"));
+        let shared = MispPushConfig {
+            share_home_addresses: true,
+            ..MispPushConfig::default()
+        };
+        assert!(private_text(&shared, &net(), "x 192.168.1.5").contains("192.168.1.5"));
     }
 
     #[test]
