@@ -184,10 +184,11 @@ pub struct CaptureResult {
     /// Decisions (target, reason, action) the plugin made live but the replay did not,
     /// or the other way round.
     pub live_differs: Vec<String>,
-    /// The same by (target, action) only: which addresses were blocked, quarantined or
-    /// alerted. Records reach the plugin in Suricata's output order and the replay in
-    /// event-time order, so when two detectors trip for one source the first reason can
-    /// differ; what is done to whom must not.
+    /// The same by (target, strongest action) only: which addresses were blocked,
+    /// quarantined, rate-limited or only alerted. Records reach the plugin in Suricata's
+    /// output order and the replay in event-time order, so when two detectors trip for
+    /// one source the first reason can differ, and an alert can come before a block in
+    /// one and be held back by it in the other; what is done to whom must not differ.
     pub live_action_differs: Vec<String>,
 }
 
@@ -227,7 +228,11 @@ pub fn run(manifest: &Path, cfg: &Config, setup: &SuricataSetup) -> Result<Evalu
             sources: flows.len() as u64,
             decisions: report.decisions.len() as u64,
             live_differs: differences(&run.live, &report.decisions, key),
-            live_action_differs: differences(&run.live, &report.decisions, action_key),
+            live_action_differs: differences(
+                &strongest(&run.live),
+                &strongest(&report.decisions),
+                action_key,
+            ),
         });
         sources.extend(score(&name, spec, &flows, &report.decisions));
     }
@@ -267,6 +272,25 @@ fn key(d: &Decision) -> String {
 
 fn action_key(d: &Decision) -> String {
     format!("{} {}", d.target, d.action.as_str())
+}
+
+/// Each target's strongest decision (block or quarantine over rate-limit over
+/// alert-only): what was done to it. An alert that an enforcing decision later
+/// overtook, or that one in force held back, depends on the order records came in.
+fn strongest(ds: &[Decision]) -> Vec<Decision> {
+    let rank = |a: Action| match a {
+        Action::AlertOnly => 0,
+        Action::RateLimit => 1,
+        Action::Block | Action::Quarantine => 2,
+    };
+    let mut best: BTreeMap<IpAddr, &Decision> = BTreeMap::new();
+    for d in ds {
+        let e = best.entry(d.target).or_insert(d);
+        if rank(d.action) > rank(e.action) {
+            *e = d;
+        }
+    }
+    best.into_values().cloned().collect()
 }
 
 fn differences(

@@ -201,15 +201,14 @@ fn spoofed_flood_respects_allowlist_and_caps() {
         tmp.path(),
         &cfg,
     );
-    // Ten real flooders and the victim's rate limit, but the per-minute cap admits five
-    // enforcing decisions; spoofed one-SYN sources never reach a threshold; the
-    // allowlisted flooder is refused. The victim gets one flood-target decision: a rate
-    // limit on tcp/80, or, when the flooders used the minute's five up first (Suricata's
-    // flow order varies), an alert saying so.
+    // Ten real flooders, but the per-minute cap admits five enforcing decisions;
+    // spoofed one-SYN sources never reach a threshold; the allowlisted flooder is
+    // refused. The generated victim answers none of the flood (no SYN-ACK, no RST), so it
+    // may not exist: it is reported, not rate-limited, and spends no cap.
     let enforcing: Vec<_> = ds.iter().filter(|d| d.action.enforces()).collect();
     assert_eq!(enforcing.len(), 5, "{ds:#?}");
     let (blocks, others): (Vec<_>, Vec<_>) = ds.iter().partition(|d| d.action == Action::Block);
-    assert!(blocks.len() >= 4, "{ds:#?}");
+    assert_eq!(blocks.len(), 5, "{ds:#?}");
     for d in &blocks {
         assert_eq!(d.reason, Reason::SynFlood);
         assert!(d.target.to_string().starts_with("203.0.113."), "{d:?}");
@@ -217,27 +216,17 @@ fn spoofed_flood_respects_allowlist_and_caps() {
     assert_eq!(others.len(), 1, "{ds:#?}");
     let v = others[0];
     assert_eq!(
-        (v.target.to_string().as_str(), v.reason),
-        ("192.168.1.10", Reason::FloodTarget)
+        (v.target.to_string().as_str(), v.reason, v.action),
+        ("192.168.1.10", Reason::FloodTarget, Action::AlertOnly)
     );
-    match v.action {
-        Action::RateLimit => {
-            assert_eq!(v.limit.map(|l| l.to_string()).as_deref(), Some("tcp/80"));
-            assert_eq!(blocks.len(), 4);
-        }
-        Action::AlertOnly => {
-            assert!(
-                v.evidence
-                    .detail
-                    .as_deref()
-                    .unwrap_or("")
-                    .ends_with("not rate-limited (tcp/80): max-per-minute reached"),
-                "{v:?}"
-            );
-            assert_eq!(blocks.len(), 5);
-        }
-        a => panic!("the victim got {a:?}: {v:?}"),
-    }
+    assert!(
+        v.evidence
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("the target never answered (it may not exist): not rate-limited"),
+        "{v:?}"
+    );
     let stats = run.plugin_stats();
     let gate = &stats.ingest.detect.as_ref().unwrap().gate;
     assert!(gate.rate_limited >= 5, "{gate:?}");
