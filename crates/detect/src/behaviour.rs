@@ -788,8 +788,13 @@ impl Behaviour {
             d.last_seen = d.last_seen.max(t);
             if c.baseline.enabled {
                 d.base.seen(t);
-                if let Some(mac) = rec.ether.as_ref().and_then(|e| e.source_mac()) {
-                    d.bind_mac(mac, t);
+                // A frame's source MAC fills in an unknown one, never replaces one: it
+                // depends on where Suricata listens (behind a router, the router's).
+                // DHCP, which gives out the address, decides a change of device.
+                if d.base.mac.is_none() {
+                    if let Some(mac) = rec.ether.as_ref().and_then(|e| e.source_mac()) {
+                        set_text(&mut d.base.mac, mac);
+                    }
                 }
                 d.base
                     .contact(&c.baseline, (proto, dport), mix(dst, 0), !failed, t);
