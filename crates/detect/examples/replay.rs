@@ -32,15 +32,19 @@ fn main() {
         "parse" => Pipeline::new(),
         _ => Pipeline::build(&PipelineConfig::default()).0,
     };
+    let start = std::time::Instant::now();
     for r in &recs {
         let _ = std::hint::black_box(p.handle(r));
     }
+    let elapsed = start.elapsed();
     let decisions = p.drain_decisions().count();
     let stats = p.into_stats();
     println!(
-        "{} records, {} decisions, {:?}",
+        "{} records, {} decisions, {:?}; {:.3} s, {:.0} records/s",
         recs.len(),
         decisions,
-        stats.records
+        stats.records,
+        elapsed.as_secs_f64(),
+        recs.len() as f64 / elapsed.as_secs_f64()
     );
 }
