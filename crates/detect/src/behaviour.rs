@@ -977,23 +977,14 @@ impl Behaviour {
 
     /// An http record: 401/403/407 answers count as failed logins of the client.
     pub fn on_http(&mut self, rec: &EveRecord<'_>, net: &NetworkModel) -> Option<Proposal> {
-        let c = &self.cfg.login_guessing;
-        if !c.enabled {
+        if !self.cfg.login_guessing.enabled {
             return None;
         }
         let status = rec.http.as_ref()?.status?;
         if !matches!(status, 401 | 403 | 407) {
             return None;
         }
-        let (src, dst, t) = (rec.src_ip?, rec.dest_ip?, rec.timestamp?.micros());
-        let dir = net.direction(src, dst);
-        if dir != Direction::Inbound {
-            return None;
-        }
-        self.make_room(t);
-        let c = &self.cfg.login_guessing;
-        let s = self.sources.entry(src).or_default();
-        s.last_seen = s.last_seen.max(t);
+        let (s, c, (src, dst), t) = self.failing_client(rec, net)?;
         let n = s.http_failures.add(t, slot(c.window)) as u64;
         if n < c.http_failures {
             return None;
@@ -1004,29 +995,19 @@ impl Behaviour {
             .and_then(|h| h.hostname.as_ref())
             .map(|h| h.to_string())
             .unwrap_or_else(|| dst.to_string());
-        Some(Proposal {
-            target: src,
-            direction: dir,
-            time_us: t,
-            action: c.response.action(dir),
-            reason: Reason::BruteForce,
-            counter: "HTTP authentication failures (401/403/407)",
-            observed: n,
-            threshold: c.http_failures,
-            window: c.window,
-            detail: Some(format!("http on {host}, last status {status}")),
-            confidence: threshold_confidence(n, c.http_failures),
-            example_flow_ids: rec.flow_id.into_iter().collect(),
-            model: None,
-            limit: None,
-        })
+        Some(login_failures(
+            c,
+            (src, t, rec.flow_id),
+            "HTTP authentication failures (401/403/407)",
+            (n, c.http_failures),
+            format!("http on {host}, last status {status}"),
+        ))
     }
 
     /// An ftp or mqtt record whose server refused a login (FTP 530, MQTT CONNACK 4 or
     /// 5): failures the server itself reports, counted per outside source.
     pub fn on_login_reply(&mut self, rec: &EveRecord<'_>, net: &NetworkModel) -> Option<Proposal> {
-        let c = &self.cfg.login_guessing;
-        if !c.enabled {
+        if !self.cfg.login_guessing.enabled {
             return None;
         }
         // The password tried: a guessing tool tries many, a client with a stale
@@ -1053,17 +1034,7 @@ impl Behaviour {
             ("mqtt", format!("CONNACK return code {code}"), password)
         };
         let key = (fnv(password) as u32) | 1;
-        let (src, dst, t) = (rec.src_ip?, rec.dest_ip?, rec.timestamp?.micros());
-        // A home device refused by its own broker is misconfigured, not guessing: only
-        // outside sources count.
-        let dir = net.direction(src, dst);
-        if dir != Direction::Inbound {
-            return None;
-        }
-        self.make_room(t);
-        let c = &self.cfg.login_guessing;
-        let s = self.sources.entry(src).or_default();
-        s.last_seen = s.last_seen.max(t);
+        let (s, c, (src, dst), t) = self.failing_client(rec, net)?;
         let w = (c.window * SEC) as i64;
         let keys = s.refused.get_or_insert_with(|| Box::new([0; REFUSED]));
         if t - s.refused_since > w {
@@ -1080,22 +1051,31 @@ impl Behaviour {
             return None;
         }
         let port = rec.dest_port.unwrap_or(0);
-        Some(Proposal {
-            target: src,
-            direction: dir,
-            time_us: t,
-            action: c.response.action(dir),
-            reason: Reason::BruteForce,
-            counter: "distinct passwords the server refused (FTP 530, MQTT CONNACK 4/5)",
-            observed: n,
-            threshold: c.refused_logins,
-            window: c.window,
-            detail: Some(format!("{proto} on {dst} port {port}, last: {what}")),
-            confidence: threshold_confidence(n, c.refused_logins),
-            example_flow_ids: rec.flow_id.into_iter().collect(),
-            model: None,
-            limit: None,
-        })
+        Some(login_failures(
+            c,
+            (src, t, rec.flow_id),
+            "distinct passwords the server refused (FTP 530, MQTT CONNACK 4/5)",
+            (n, c.refused_logins),
+            format!("{proto} on {dst} port {port}, last: {what}"),
+        ))
+    }
+
+    /// The state of the client of an app-layer record that reports a failed login, with
+    /// the detector's settings, the (client, server) addresses and the record's time. Only outside clients: a home device
+    /// refused by its own broker or camera is misconfigured, not guessing.
+    fn failing_client(
+        &mut self,
+        rec: &EveRecord<'_>,
+        net: &NetworkModel,
+    ) -> Option<(&mut Long, &LoginGuessing, (IpAddr, IpAddr), i64)> {
+        let (src, dst, t) = (rec.src_ip?, rec.dest_ip?, rec.timestamp?.micros());
+        if net.direction(src, dst) != Direction::Inbound {
+            return None;
+        }
+        self.make_room(t);
+        let s = self.sources.entry(src).or_default();
+        s.last_seen = s.last_seen.max(t);
+        Some((s, &self.cfg.login_guessing, (src, dst), t))
     }
 
     /// A dns record: queries of home clients, per domain.
@@ -1466,6 +1446,34 @@ fn set_text(slot: &mut Option<String>, v: &str) {
 fn set_text_owned(slot: &mut String, v: &str) {
     if slot != v {
         *slot = v.to_owned();
+    }
+}
+
+/// A login-guessing proposal from failures a server reported (`(observed, threshold)`)
+/// against an outside client (its address, the record's time and flow id).
+fn login_failures(
+    c: &LoginGuessing,
+    (client, time_us, flow_id): (IpAddr, i64, Option<u64>),
+    counter: &'static str,
+    (observed, threshold): (u64, u64),
+    detail: String,
+) -> Proposal {
+    let dir = Direction::Inbound;
+    Proposal {
+        target: client,
+        direction: dir,
+        time_us,
+        action: c.response.action(dir),
+        reason: Reason::BruteForce,
+        counter,
+        observed,
+        threshold,
+        window: c.window,
+        detail: Some(detail),
+        confidence: threshold_confidence(observed, threshold),
+        example_flow_ids: flow_id.into_iter().collect(),
+        model: None,
+        limit: None,
     }
 }
 
