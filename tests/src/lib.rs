@@ -171,6 +171,16 @@ pub fn json(r: &Ran) -> serde_json::Value {
     serde_json::from_str(&r.stdout()).unwrap_or_else(|e| panic!("{e}: not JSON\n{r}"))
 }
 
+/// The entry named `name` among the sources of a `rulesync run -o json` report.
+pub fn report_source<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no source {name} in {report}"))
+}
+
 /// The directory of a configuration file, where the programs run.
 fn config_dir(cfg: &Path) -> &Path {
     cfg.parent()

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use suriguard_e2e::{ctl, json, rulesync, Ran};
+use suriguard_e2e::{ctl, json, report_source, rulesync, Ran};
 
 /// The statuses of suriguard-cli's `ExitStatus` (pinned by its unit test).
 const USAGE: i32 = 2;
@@ -139,15 +139,7 @@ fn a_missing_input_file_is_named_with_its_cause() {
     let r = rulesync(&rs, &["run", "-o", "json"], &[]);
     assert_eq!(code(&r), Some(FAILURE), "{r}");
     let report = json(&r);
-    let source = |name: &str| {
-        report["sources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .unwrap_or_else(|| panic!("no source {name} in {report}"))
-            .clone()
-    };
+    let source = |name: &str| report_source(&report, name).clone();
     let e = source("gone")["error"].as_str().unwrap().to_owned();
     assert!(
         e.contains(&gone.display().to_string()) && e.contains("No such file or directory"),

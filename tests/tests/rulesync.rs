@@ -5,19 +5,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use suriguard_e2e::servers::{PyServer, MISP_KEY};
-use suriguard_e2e::{json, rulesync, shared_data, workspace_root, Ran};
+use suriguard_e2e::{json, report_source as source, rulesync, shared_data, workspace_root, Ran};
 
 fn run(cfg: &Path, args: &[&str]) -> Ran {
     rulesync(cfg, args, &[])
-}
-
-fn source<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap_or_else(|| panic!("no source {name} in {report}"))
 }
 
 fn write_config(dir: &Path, body: &str) -> PathBuf {
