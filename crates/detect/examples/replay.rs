@@ -1,7 +1,9 @@
 //! Runs the detection pipeline once over an EVE file, for instruction counts
 //! (`valgrind --tool=callgrind`, repeatable where wall-clock benchmarks on a small shared
 //! machine are not). `MODE` is `load` (read and filter the file only), `parse` (parse only) or `detect` (parse + state + every
-//! detector, default configuration); `FILTER=flow` keeps only flow records.
+//! detector, default configuration); `FILTER=flow` keeps only flow records. With `WARM` set in
+//! the environment the records go through once before the timed pass (tables already grown,
+//! as in a long-running plugin).
 //!
 //!   cargo build --release -p suriguard-detect --example replay
 //!   valgrind --tool=callgrind target/release/examples/replay detect flow target/bench/eve.json
@@ -32,6 +34,11 @@ fn main() {
         "parse" => Pipeline::new(),
         _ => Pipeline::build(&PipelineConfig::default()).0,
     };
+    if std::env::var_os("WARM").is_some() {
+        for r in &recs {
+            let _ = std::hint::black_box(p.handle(r));
+        }
+    }
     let start = std::time::Instant::now();
     for r in &recs {
         let _ = std::hint::black_box(p.handle(r));

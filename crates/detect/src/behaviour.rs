@@ -33,7 +33,8 @@
 //! order records arrive in, so a replay decides as the live run did (see
 //! docs/DETECTION.md, "Live and replay", for what order can still change).
 //!
-//! Memory, measured (`state_sizes` test): 176 bytes per source in its table, plus up to
+//! Memory, measured (`state_sizes` test): 160 bytes per source in the engine's source
+//! entry (the engine's table holds both parts, one lookup per record), plus up to
 //! [`SlowScan::max_contacts`] contacts (24 bytes each), 8 login services (112 bytes) and
 //! 4 probed ports (64 bytes), all grown only as used; per home device, up to 32 beacon
 //! candidates (72 bytes, plus 8 per remembered contact, at most 24) and 8 DNS domains (up to 2 × threshold name hashes each); per
@@ -431,7 +432,7 @@ impl BehaviourConfig {
         Ok(())
     }
 
-    fn longest_window(&self) -> f64 {
+    pub(crate) fn longest_window(&self) -> f64 {
         [
             self.slow_scan.window,
             self.login_guessing.long_window,
@@ -471,8 +472,8 @@ struct Probed {
 
 /// What one source did over the long windows.
 #[derive(Debug, Default)]
-struct Long {
-    last_seen: i64,
+pub(crate) struct Long {
+    pub(crate) last_seen: i64,
     /// (hash of host and port, last time, failed).
     contacts: Vec<(u64, i64, bool)>,
     services: Vec<Service>,
@@ -610,7 +611,6 @@ struct Epoch {
 pub struct Behaviour {
     cfg: BehaviourConfig,
     max_sources: usize,
-    sources: AddrMap<Long>,
     devices: AddrMap<Device>,
     targets: AddrMap<Target>,
     /// Home hosts that answer other home hosts' DNS queries.
@@ -698,7 +698,6 @@ impl Behaviour {
         Behaviour {
             cfg,
             max_sources,
-            sources: AddrMap::default(),
             devices: AddrMap::default(),
             targets: AddrMap::default(),
             resolvers: Vec::new(),
@@ -713,13 +712,10 @@ impl Behaviour {
     fn make_room(&mut self, t: i64) {
         self.newest = self.newest.max(t);
         let cap = self.max_sources;
-        if self.sources.len() < cap && self.devices.len() < cap && self.targets.len() < cap {
+        if self.devices.len() < cap && self.targets.len() < cap {
             return;
         }
         let horizon = self.newest - (self.cfg.longest_window() * SEC) as i64;
-        if self.sources.len() >= cap {
-            self.evicted += evict_idle(&mut self.sources, cap, horizon, |s| s.last_seen);
-        }
         if self.devices.len() >= cap {
             self.evicted += evict_idle(&mut self.devices, cap, horizon, |s| s.last_seen);
         }
@@ -729,14 +725,17 @@ impl Behaviour {
     }
 
     /// A flow record: slow scan, login guessing, service scan, beaconing, flood target.
-    pub fn on_flow(
+    /// `dir` is the flow's direction and `s` its source's entry (the engine looked both
+    /// up).
+    pub(crate) fn on_flow(
         &mut self,
         rec: &EveRecord<'_>,
         net: &NetworkModel,
         heuristics: bool,
+        dir: Direction,
+        s: &mut Long,
     ) -> Option<Proposal> {
         let (src, dst, flow, t) = rec.flow_parts()?;
-        let dir = net.direction(src, dst);
         if dir == Direction::Transit || !is_unicast(dst) {
             return None;
         }
@@ -806,7 +805,6 @@ impl Behaviour {
             out = out.or(p);
         }
         let c = &self.cfg;
-        let s = self.sources.entry(src).or_default();
         s.last_seen = s.last_seen.max(t);
         let scan = if c.slow_scan.enabled && !retrying {
             contact(s, mix(dst, dport), t, failed, &c.slow_scan)
@@ -976,7 +974,13 @@ impl Behaviour {
     }
 
     /// An http record: 401/403/407 answers count as failed logins of the client.
-    pub fn on_http(&mut self, rec: &EveRecord<'_>, net: &NetworkModel) -> Option<Proposal> {
+    /// `client` gives the client's entry in the engine's source table.
+    pub(crate) fn on_http<'s>(
+        &mut self,
+        rec: &EveRecord<'_>,
+        net: &NetworkModel,
+        client: impl FnOnce(IpAddr) -> &'s mut Long,
+    ) -> Option<Proposal> {
         if !self.cfg.login_guessing.enabled {
             return None;
         }
@@ -984,7 +988,7 @@ impl Behaviour {
         if !matches!(status, 401 | 403 | 407) {
             return None;
         }
-        let (s, c, (src, dst), t) = self.failing_client(rec, net)?;
+        let (s, c, (src, dst), t) = self.failing_client(rec, net, client)?;
         let n = s.http_failures.add(t, slot(c.window)) as u64;
         if n < c.http_failures {
             return None;
@@ -1006,7 +1010,13 @@ impl Behaviour {
 
     /// An ftp or mqtt record whose server refused a login (FTP 530, MQTT CONNACK 4 or
     /// 5): failures the server itself reports, counted per outside source.
-    pub fn on_login_reply(&mut self, rec: &EveRecord<'_>, net: &NetworkModel) -> Option<Proposal> {
+    /// `client` gives the client's entry in the engine's source table.
+    pub(crate) fn on_login_reply<'s>(
+        &mut self,
+        rec: &EveRecord<'_>,
+        net: &NetworkModel,
+        client: impl FnOnce(IpAddr) -> &'s mut Long,
+    ) -> Option<Proposal> {
         if !self.cfg.login_guessing.enabled {
             return None;
         }
@@ -1034,7 +1044,7 @@ impl Behaviour {
             ("mqtt", format!("CONNACK return code {code}"), password)
         };
         let key = (fnv(password) as u32) | 1;
-        let (s, c, (src, dst), t) = self.failing_client(rec, net)?;
+        let (s, c, (src, dst), t) = self.failing_client(rec, net, client)?;
         let w = (c.window * SEC) as i64;
         let keys = s.refused.get_or_insert_with(|| Box::new([0; REFUSED]));
         if t - s.refused_since > w {
@@ -1063,17 +1073,18 @@ impl Behaviour {
     /// The state of the client of an app-layer record that reports a failed login, with
     /// the detector's settings, the (client, server) addresses and the record's time. Only outside clients: a home device
     /// refused by its own broker or camera is misconfigured, not guessing.
-    fn failing_client(
+    fn failing_client<'s>(
         &mut self,
         rec: &EveRecord<'_>,
         net: &NetworkModel,
-    ) -> Option<(&mut Long, &LoginGuessing, (IpAddr, IpAddr), i64)> {
+        client: impl FnOnce(IpAddr) -> &'s mut Long,
+    ) -> Option<(&'s mut Long, &LoginGuessing, (IpAddr, IpAddr), i64)> {
         let (src, dst, t) = (rec.src_ip?, rec.dest_ip?, rec.timestamp?.micros());
         if net.direction(src, dst) != Direction::Inbound {
             return None;
         }
         self.make_room(t);
-        let s = self.sources.entry(src).or_default();
+        let s = client(src);
         s.last_seen = s.last_seen.max(t);
         Some((s, &self.cfg.login_guessing, (src, dst), t))
     }
@@ -1331,8 +1342,13 @@ impl Behaviour {
         (!self.pending.is_empty()).then(|| self.pending.remove(0))
     }
 
+    /// The longest window any of these detectors looks back (seconds).
+    pub(crate) fn longest_window(&self) -> f64 {
+        self.cfg.longest_window()
+    }
+
     pub fn tracked(&self) -> usize {
-        self.sources.len() + self.devices.len() + self.targets.len()
+        self.devices.len() + self.targets.len()
     }
 
     /// A dhcp record: a request names the client's MAC and host name, a reply (or a

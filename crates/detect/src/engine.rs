@@ -8,9 +8,10 @@
 //! the home network is **blocked**; a home device that scans or fans out is
 //! **quarantined** instead, and the remote side is left alone.
 //!
-//! Memory: 336 bytes per tracked source in the table (five window counters, four flow
-//! ids, two contact list headers, the address; up to 12.5 % more for the table's spare
-//! capacity), plus 32 bytes per distinct (host, port) it contacted within the scan
+//! Memory: 488 bytes per tracked source in the table (five window counters, four flow
+//! ids, two contact list headers, the address, and the behaviour detectors' part, which
+//! shares the entry so a record looks its source up once; up to 12.5 % more for the
+//! table's spare capacity), plus 32 bytes per distinct (host, port) it contacted within the scan
 //! window (and, for a home device, per failed one), each capped at
 //! [`DetectConfig::max_targets`] per source. At most
 //! [`DetectConfig::max_sources`] sources are tracked; beyond that the longest idle are
@@ -26,8 +27,8 @@ use suriguard_net::{Direction, NetworkModel};
 
 use crate::baseline::BaselineConfig;
 use crate::behaviour::{
-    Beaconing, Behaviour, BehaviourConfig, DnsTunnel, FloodTarget, LoginGuessing, ServiceScan,
-    SlowScan, VolumeAnomaly,
+    Beaconing, Behaviour, BehaviourConfig, DnsTunnel, FloodTarget, LoginGuessing, Long,
+    ServiceScan, SlowScan, VolumeAnomaly,
 };
 use crate::window::{evict_idle, AddrMap, Targets, WindowCount, SLOTS};
 
@@ -296,6 +297,20 @@ impl Source {
     }
 }
 
+/// One source's entry: the window heuristics' state and the behaviour detectors' long
+/// windows side by side, so a record looks its source up once.
+#[derive(Debug, Default)]
+struct Slot {
+    win: Source,
+    long: Long,
+}
+
+impl Slot {
+    fn last_seen(&self) -> i64 {
+        self.win.last_seen.max(self.long.last_seen)
+    }
+}
+
 /// Counters of the engine's work.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineStats {
@@ -426,7 +441,7 @@ impl Detail {
 pub struct Engine {
     cfg: DetectConfig,
     net: NetworkModel,
-    sources: AddrMap<Source>,
+    sources: AddrMap<Slot>,
     newest: i64,
     stats: EngineStats,
     behaviour: Behaviour,
@@ -470,7 +485,7 @@ impl Engine {
     /// The per-source window features the model stage uses (names in
     /// [`Engine::SOURCE_FEATURES`]); `None` for an untracked source.
     pub fn source_features(&self, ip: IpAddr) -> Option<[f32; 7]> {
-        let s = self.sources.get(&ip)?;
+        let s = &self.sources.get(&ip)?.win;
         let net = &self.net;
         Some([
             s.flows.total() as f32,
@@ -531,14 +546,15 @@ impl Engine {
     fn handle_record(&mut self, rec: &EveRecord<'_>) -> Option<Proposal> {
         match rec.kind() {
             EventType::Flow => {
-                let burst = self.on_flow(rec);
-                let heuristics = self.cfg.heuristics;
-                let long = self.behaviour.on_flow(rec, &self.net, heuristics);
+                let (burst, long) = self.on_flow(rec);
                 self.first(burst, long)
             }
             EventType::Http => {
                 let burst = self.on_http(rec);
-                let long = self.behaviour.on_http(rec, &self.net);
+                self.room_for_client(rec);
+                let long = self
+                    .behaviour
+                    .on_http(rec, &self.net, slot_of(&mut self.sources));
                 let long = long.filter(|_| self.cfg.heuristics);
                 self.first(burst, long)
             }
@@ -548,7 +564,10 @@ impl Engine {
             }
             EventType::Alert => self.on_alert(rec),
             EventType::Ftp | EventType::Mqtt => {
-                let long = self.behaviour.on_login_reply(rec, &self.net);
+                self.room_for_client(rec);
+                let long =
+                    self.behaviour
+                        .on_login_reply(rec, &self.net, slot_of(&mut self.sources));
                 long.filter(|_| self.cfg.heuristics)
             }
             EventType::Dhcp => {
@@ -570,6 +589,14 @@ impl Engine {
         }
     }
 
+    /// Makes room for an app-layer record's client, which the behaviour detectors may
+    /// file (a failed login).
+    fn room_for_client(&mut self, rec: &EveRecord<'_>) {
+        if let (Some(src), Some(t)) = (rec.src_ip, rec.timestamp) {
+            self.make_room(src, t.micros());
+        }
+    }
+
     /// Makes room for `ip` if it is new and the table is full; advances the clock.
     fn make_room(&mut self, ip: IpAddr, t: i64) {
         self.newest = self.newest.max(t);
@@ -578,10 +605,11 @@ impl Engine {
         }
     }
 
-    /// Drops sources idle longer than the longest window; if that frees too little, the
-    /// least recently seen half.
+    /// Drops sources idle longer than the longest window of any detector; if that frees
+    /// too little, the least recently seen half.
     fn evict(&mut self) {
         let longest = [
+            self.behaviour.longest_window(),
             self.cfg.syn_flood.window,
             self.cfg.http_flood.window,
             self.cfg.port_scan.window,
@@ -593,110 +621,52 @@ impl Engine {
         .into_iter()
         .fold(0.0, f64::max);
         let horizon = self.newest - (longest * SEC) as i64;
-        self.stats.sources_evicted +=
-            evict_idle(&mut self.sources, self.cfg.max_sources, horizon, |s| {
-                s.last_seen
-            });
+        self.stats.sources_evicted += evict_idle(
+            &mut self.sources,
+            self.cfg.max_sources,
+            horizon,
+            Slot::last_seen,
+        );
     }
 
-    /// A flow record: its shape, then the source's windows, then the checks.
-    fn on_flow(&mut self, rec: &EveRecord<'_>) -> Option<Proposal> {
+    /// A flow record: its shape, then the source's windows and the behaviour detectors
+    /// (one lookup of the source for both), then the window checks. Returns the window
+    /// heuristics' proposal and the behaviour detectors'.
+    fn on_flow(&mut self, rec: &EveRecord<'_>) -> (Option<Proposal>, Option<Proposal>) {
         self.stats.flows += 1;
         let Some((src, dst, flow, t)) = rec.flow_parts() else {
             self.stats.incomplete += 1;
-            return None;
+            return (None, None);
         };
         let dir = self.net.direction(src, dst);
         if dir == Direction::Transit {
             self.stats.transit += 1;
-            return None;
+            return (None, None);
         }
         let shape = FlowShape::of(rec, flow);
-        let counts = self.count(src, dst, dir, &shape, rec.flow_id, t);
-        if !self.cfg.heuristics {
-            return None;
-        }
-        let proposal = self.check(src, dst, dir, shape.dport, &counts, t)?;
-        Some(self.with_examples(proposal))
-    }
-
-    /// Files one flow in its source's windows and reads back what the checks compare.
-    fn count(
-        &mut self,
-        src: IpAddr,
-        dst: IpAddr,
-        dir: Direction,
-        f: &FlowShape,
-        flow_id: Option<u64>,
-        t: i64,
-    ) -> Counts {
-        let c = &self.cfg;
-        let dport = f.dport;
-        // Sessions: answered, and for TCP a handshake the client completed (a SYN flood
-        // or a SYN scan answered by SYN-ACK is neither a login nor a web request).
-        let session = !f.no_reply && !f.syn_only;
-        let auth = c.brute_force.enabled
-            && f.tcp
-            && session
-            && c.brute_force.ports.contains(&dport)
-            && f.age <= c.brute_force.max_session_secs;
-        let web = c.http_flood.enabled && session && c.http_flood.ports.contains(&dport);
-        let scan_window = c
-            .port_scan
-            .window
-            .max(c.horizontal_scan.window)
-            .max(c.outbound_fan_out.window);
-        let (flow_slot, syn_slot, web_slot, auth_slot) = (
-            c.connection_rate.slot_us(),
-            c.syn_flood.slot_us(),
-            Threshold::new(c.http_flood.window, 0).slot_us(),
-            Threshold::new(c.brute_force.window, 0).slot_us(),
-        );
-        let max_targets = c.max_targets;
-
+        let heuristics = self.cfg.heuristics;
         self.make_room(src, t);
-        let s = self.sources.entry(src).or_default();
-        s.touch(t, flow_id);
-        // Connections that got a reply; unanswered SYNs are the SYN-flood counter's.
-        let flows = if f.no_reply || f.syn_only {
-            s.flows.total()
-        } else {
-            s.flows.add(t, flow_slot)
-        } as u64;
-        let syn = if f.syn_only {
-            s.syn_only.add(t, syn_slot)
-        } else {
-            s.syn_only.total()
-        } as u64;
-        let web = if web {
-            s.web_flows.add(t, web_slot)
-        } else {
-            s.web_flows.total()
-        } as u64;
-        let auth = if auth {
-            s.auth_sessions.add(t, auth_slot)
-        } else {
-            s.auth_sessions.total()
-        } as u64;
-        s.targets
-            .add(dst, dport, t, (scan_window * SEC) as i64, max_targets);
-        let home = dir != Direction::Inbound;
-        if home && f.failed {
-            s.failed
-                .add(dst, dport, t, (scan_window * SEC) as i64, max_targets);
+        let slot = self.sources.entry(src).or_default();
+        let counts = count(
+            &self.cfg,
+            &self.net,
+            &mut slot.win,
+            dst,
+            dir,
+            &shape,
+            rec.flow_id,
+            t,
+        );
+        let long = self
+            .behaviour
+            .on_flow(rec, &self.net, heuristics, dir, &mut slot.long);
+        if !heuristics {
+            return (None, long);
         }
-        // An outside source's contacts all count; a home device's only when they failed.
-        let scanned = if home { &s.failed } else { &s.targets };
-        let net = &self.net;
-        Counts {
-            flows,
-            syn,
-            web,
-            auth,
-            ports: scanned.ports_on(dst) as u64,
-            hosts_on_port: scanned.hosts_on(dport, |h| home || net.is_home(h)) as u64,
-            external_hosts: scanned.hosts(|h| !net.is_home(h)) as u64,
-        }
+        let burst = self
+            .check(src, dst, dir, shape.dport, &counts, t)
+            .map(|p| self.with_examples(p));
+        (burst, long)
     }
 
     /// The window heuristics, in order of precedence: the first check that trips
@@ -827,7 +797,7 @@ impl Engine {
         let t = t.micros();
         let slot = Threshold::new(self.cfg.http_flood.window, 0).slot_us();
         self.make_room(src, t);
-        let s = self.sources.entry(src).or_default();
+        let s = &mut self.sources.entry(src).or_default().win;
         s.touch(t, rec.flow_id);
         let n = s.http_events.add(t, slot) as u64;
         let hf = &self.cfg.http_flood;
@@ -926,13 +896,96 @@ impl Engine {
     pub fn examples(&self, src: IpAddr) -> Vec<u64> {
         self.sources
             .get(&src)
-            .map(Source::examples)
+            .map(|s| s.win.examples())
             .unwrap_or_default()
     }
 
     fn with_examples(&self, mut p: Proposal) -> Proposal {
         p.example_flow_ids = self.examples(p.target);
         p
+    }
+}
+
+/// The behaviour detectors' part of a source's entry, for records they read without
+/// the window heuristics (failed logins). The caller has made room in the table.
+fn slot_of<'a>(sources: &'a mut AddrMap<Slot>) -> impl FnOnce(IpAddr) -> &'a mut Long {
+    |ip| &mut sources.entry(ip).or_default().long
+}
+
+/// Files one flow in its source's windows and reads back what the checks compare.
+#[allow(clippy::too_many_arguments)]
+fn count(
+    c: &DetectConfig,
+    net: &NetworkModel,
+    s: &mut Source,
+    dst: IpAddr,
+    dir: Direction,
+    f: &FlowShape,
+    flow_id: Option<u64>,
+    t: i64,
+) -> Counts {
+    let dport = f.dport;
+    // Sessions: answered, and for TCP a handshake the client completed (a SYN flood
+    // or a SYN scan answered by SYN-ACK is neither a login nor a web request).
+    let session = !f.no_reply && !f.syn_only;
+    let auth = c.brute_force.enabled
+        && f.tcp
+        && session
+        && c.brute_force.ports.contains(&dport)
+        && f.age <= c.brute_force.max_session_secs;
+    let web = c.http_flood.enabled && session && c.http_flood.ports.contains(&dport);
+    let scan_window = c
+        .port_scan
+        .window
+        .max(c.horizontal_scan.window)
+        .max(c.outbound_fan_out.window);
+    let (flow_slot, syn_slot, web_slot, auth_slot) = (
+        c.connection_rate.slot_us(),
+        c.syn_flood.slot_us(),
+        Threshold::new(c.http_flood.window, 0).slot_us(),
+        Threshold::new(c.brute_force.window, 0).slot_us(),
+    );
+    let max_targets = c.max_targets;
+
+    s.touch(t, flow_id);
+    // Connections that got a reply; unanswered SYNs are the SYN-flood counter's.
+    let flows = if f.no_reply || f.syn_only {
+        s.flows.total()
+    } else {
+        s.flows.add(t, flow_slot)
+    } as u64;
+    let syn = if f.syn_only {
+        s.syn_only.add(t, syn_slot)
+    } else {
+        s.syn_only.total()
+    } as u64;
+    let web = if web {
+        s.web_flows.add(t, web_slot)
+    } else {
+        s.web_flows.total()
+    } as u64;
+    let auth = if auth {
+        s.auth_sessions.add(t, auth_slot)
+    } else {
+        s.auth_sessions.total()
+    } as u64;
+    s.targets
+        .add(dst, dport, t, (scan_window * SEC) as i64, max_targets);
+    let home = dir != Direction::Inbound;
+    if home && f.failed {
+        s.failed
+            .add(dst, dport, t, (scan_window * SEC) as i64, max_targets);
+    }
+    // An outside source's contacts all count; a home device's only when they failed.
+    let scanned = if home { &s.failed } else { &s.targets };
+    Counts {
+        flows,
+        syn,
+        web,
+        auth,
+        ports: scanned.ports_on(dst) as u64,
+        hosts_on_port: scanned.hosts_on(dport, |h| home || net.is_home(h)) as u64,
+        external_hosts: scanned.hosts(|h| !net.is_home(h)) as u64,
     }
 }
 
@@ -1267,5 +1320,7 @@ mod size {
             std::mem::size_of::<(std::net::IpAddr, super::Source)>(),
             336
         );
+        // The table's entry: the windows and the behaviour detectors' part together.
+        assert_eq!(std::mem::size_of::<(std::net::IpAddr, super::Slot)>(), 488);
     }
 }
