@@ -6,6 +6,14 @@
 //! The plugin, offline analysis (`suriguardctl analyze`), `suriguardctl model export` and
 //! the benchmarks all build it with [`Pipeline::build`] and run this very code, so a
 //! capture analysed offline gives the verdicts the plugin gives live.
+//!
+//! Proposals reach the gate in record order, whenever the model's batches run: while
+//! model samples wait for their batch, the heuristics' proposals of later records wait
+//! too, and when the batch has run its verdicts and the waiting proposals are applied
+//! interleaved by record number (a record's heuristic proposal before its model
+//! verdict). A batch run early (on its deadline, live) or late (when full, offline)
+//! therefore decides the same: which source is decided first, for what, and whether a
+//! verdict finds its source already decided never depend on the clock.
 
 use std::time::{Duration, Instant};
 
@@ -47,6 +55,13 @@ pub struct Pipeline {
     engine: Option<Engine>,
     #[cfg(feature = "ml")]
     model: Option<crate::model::stage::MlStage>,
+    /// Records handled so far (numbers the model's verdicts).
+    #[cfg(feature = "ml")]
+    seq: u64,
+    /// Heuristic proposals (with their record's number) waiting for the model's pending
+    /// batch, which holds samples of earlier records.
+    #[cfg(feature = "ml")]
+    held: Vec<(u64, Proposal)>,
     decided: Vec<Decision>,
 }
 
@@ -65,6 +80,10 @@ impl Pipeline {
             engine: None,
             #[cfg(feature = "ml")]
             model: None,
+            #[cfg(feature = "ml")]
+            seq: 0,
+            #[cfg(feature = "ml")]
+            held: Vec::new(),
             decided: Vec::new(),
         }
     }
@@ -177,16 +196,31 @@ impl Pipeline {
         let Some(engine) = self.engine.as_mut() else {
             return;
         };
-        if let Some(p) = engine.handle(rec) {
-            self.admit(p);
-        }
+        let proposal = engine.handle(rec);
         #[cfg(feature = "ml")]
-        if let (Some(m), Some(e)) = (self.model.as_mut(), self.engine.as_ref()) {
-            let gate = &self.gate;
-            m.observe(rec, e, |ip, t| {
-                e.network().protected(ip).is_none() && !gate.is_active(ip, t)
-            });
-            self.take_model_proposals();
+        {
+            self.seq += 1;
+            let n = self.seq;
+            let waiting = self.model.as_ref().is_some_and(|m| m.has_pending());
+            match proposal {
+                Some(p) if waiting => self.held.push((n, p)),
+                Some(p) => self.admit(p),
+                None => {}
+            }
+            if let (Some(m), Some(e)) = (self.model.as_mut(), self.engine.as_ref()) {
+                let gate = &self.gate;
+                // With nothing waiting, the gate has seen every earlier record's
+                // proposal, so a decided source can be skipped now; otherwise that is
+                // known only when the batch has run (see `settle`).
+                m.observe(rec, e, n, |ip, t| {
+                    e.network().protected(ip).is_none() && (waiting || !gate.is_active(ip, t))
+                });
+            }
+            self.settle();
+        }
+        #[cfg(not(feature = "ml"))]
+        if let Some(p) = proposal {
+            self.admit(p);
         }
     }
 
@@ -197,7 +231,7 @@ impl Pipeline {
         #[cfg(feature = "ml")]
         if let Some(m) = self.model.as_mut() {
             m.poll(now);
-            self.take_model_proposals();
+            self.settle();
         }
         #[cfg(not(feature = "ml"))]
         let _ = now;
@@ -219,7 +253,7 @@ impl Pipeline {
         #[cfg(feature = "ml")]
         if let Some(m) = self.model.as_mut() {
             m.finish();
-            self.take_model_proposals();
+            self.settle();
         }
     }
 
@@ -228,18 +262,43 @@ impl Pipeline {
         self.decided.drain(..)
     }
 
-    /// The model stage's tips through the gate; only the admitted ones are spelled out.
+    /// Once no model sample waits: the verdicts of the batches that ran and the held
+    /// heuristic proposals go to the gate in record order. A verdict on a source that is
+    /// decided (or protected) by then is left unused, as if it had been skipped; a tip
+    /// is spelled out only when the gate admits it.
     #[cfg(feature = "ml")]
-    fn take_model_proposals(&mut self) {
-        let (Some(m), Some(e)) = (self.model.as_mut(), self.engine.as_ref()) else {
+    fn settle(&mut self) {
+        let Some(m) = self.model.as_mut() else {
             return;
         };
-        for tip in m.take_tips() {
-            let protected = e.network().protected(tip.src);
+        if m.has_pending() {
+            return;
+        }
+        let scored = m.take_scored();
+        let mut held = std::mem::take(&mut self.held).into_iter().peekable();
+        for c in scored {
+            let step = &c.step;
+            while let Some((_, p)) = held.next_if(|(n, _)| *n <= step.seq) {
+                self.admit(p);
+            }
+            let (Some(m), Some(e)) = (self.model.as_mut(), self.engine.as_ref()) else {
+                return;
+            };
+            let protected = e.network().protected(step.src);
+            if protected.is_some() || self.gate.is_active(step.src, step.time_us) {
+                m.count_gated();
+                continue;
+            }
+            let Some(tip) = m.record(&c) else {
+                continue;
+            };
             if self.gate.admit(tip.src, tip.time_us(), protected).is_ok() {
-                self.decided.push(self.gate.decision(m.proposal(e, &tip)));
+                self.decided.push(self.gate.decision(m.proposal(&tip)));
                 m.count_decision();
             }
+        }
+        for (_, p) in held {
+            self.admit(p);
         }
     }
 

@@ -288,3 +288,205 @@ fn the_stage_batches_by_size_and_deadline_and_decides_with_its_verdicts() {
     // After the decision the source is not run through the model again.
     assert!(st.skipped_gated > 0, "{st:?}");
 }
+
+/// A mixed stream: an outside port scan slow enough for the model alone, a fast one the
+/// heuristics decide, a home device's ordinary traffic and scattered outside clients,
+/// interleaved as Suricata's flow records would be (each stamped with its own time).
+fn mixed_records() -> Vec<String> {
+    let flow = |t: u32, src: &str, sport: u32, dst: &str, dport: u32, answered: bool| {
+        let ts = format!(
+            "2024-01-01T00:{:02}:{:02}.{:06}+0000",
+            t / 60_000_000,
+            t / 1_000_000 % 60,
+            t % 1_000_000
+        );
+        let (pc, bc, fl, tc) = if answered {
+            (4, 900, "1b", "1b")
+        } else {
+            (1, 54, "02", "14")
+        };
+        format!(
+            r#"{{"timestamp":"{ts}","flow_id":{t},"event_type":"flow","src_ip":"{src}","src_port":{sport},"dest_ip":"{dst}","dest_port":{dport},"proto":"TCP","flow":{{"pkts_toserver":{pc},"pkts_toclient":{pc},"bytes_toserver":400,"bytes_toclient":{bc},"start":"{ts}","end":"{ts}","age":0,"state":"closed"}},"tcp":{{"tcp_flags":"{fl}","tcp_flags_ts":"{fl}","tcp_flags_tc":"{tc}"}}}}"#
+        )
+    };
+    let mut recs = Vec::new();
+    let mut x: u32 = 12345;
+    let mut rnd = |m: u32| {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        (x >> 8) % m
+    };
+    for k in 0..600u32 {
+        let t = k * 250_000;
+        match k % 6 {
+            0 => recs.push(flow(
+                t,
+                "203.0.113.9",
+                40000,
+                "192.168.1.10",
+                1000 + k,
+                false,
+            )),
+            1 => recs.push(flow(
+                t,
+                "203.0.113.77",
+                41000,
+                "192.168.1.11",
+                2000 + k % 50,
+                false,
+            )),
+            2 => recs.push(flow(
+                t,
+                "192.168.1.20",
+                50000 + k,
+                "198.51.100.5",
+                443,
+                true,
+            )),
+            _ => {
+                let host = rnd(40);
+                let ip = format!("198.51.100.{}", 100 + host);
+                recs.push(flow(
+                    t,
+                    &ip,
+                    30000 + rnd(20000),
+                    "192.168.1.30",
+                    443,
+                    rnd(4) > 0,
+                ));
+            }
+        }
+    }
+    recs
+}
+
+/// Everything a decision says that must not depend on when a batch ran.
+fn decision_facts(ds: &[suriguard_decision::Decision]) -> Vec<String> {
+    ds.iter()
+        .map(|d| {
+            format!(
+                "{} {} {:?} {:?} {} {:?} {:?}",
+                d.id,
+                d.target,
+                d.reason,
+                d.action,
+                d.time,
+                d.evidence.example_flow_ids,
+                d.evidence.model.as_ref().map(|m| m
+                    .verdicts
+                    .iter()
+                    .map(|v| (v.time.clone(), v.class.clone(), v.confidence))
+                    .collect::<Vec<_>>())
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn decisions_do_not_depend_on_when_batches_run() {
+    use std::time::{Duration, Instant};
+    use suriguard_decision::Reason;
+    use suriguard_detect::model::stage::MlStage;
+    use suriguard_detect::model::ModelConfig;
+    use suriguard_detect::{Pipeline, PipelineConfig};
+
+    let recs = mixed_records();
+    // `flush`: after which records the worker's clock says the batch is due.
+    let run = |batch: usize, flush: &dyn Fn(usize) -> bool| {
+        let mc = ModelConfig {
+            path: Some(root().join("models/seq-lstm/seq-lstm.onnx")),
+            batch,
+            deadline_ms: 10,
+            ..ModelConfig::default()
+        };
+        let stage = MlStage::load(&mc).unwrap().unwrap();
+        let mut p = Pipeline::build(&PipelineConfig::default())
+            .0
+            .with_model(stage);
+        let mut out = Vec::new();
+        let t0 = Instant::now();
+        for (k, r) in recs.iter().enumerate() {
+            p.handle(r.as_bytes()).unwrap();
+            if flush(k) {
+                p.poll(t0 + Duration::from_secs(1 + k as u64));
+            }
+            out.extend(p.drain_decisions());
+        }
+        p.finish();
+        out.extend(p.drain_decisions());
+        let st = p.model().unwrap().stats();
+        (out, st)
+    };
+    // Offline: batches of 64 run when full and at the end.
+    let (offline, st_off) = run(64, &|_| false);
+    // Live under light load: every batch runs on its deadline after a record or two.
+    let (deadline, st_dl) = run(64, &|k| k % 2 == 1);
+    // Irregular deadlines, and batches of one.
+    let (irregular, _) = run(64, &|k| (k * 7919) % 13 < 3);
+    let (single, _) = run(1, &|_| false);
+    assert!(
+        st_off.flushed_full > 0 && st_off.flushed_deadline == 0,
+        "{st_off:?}"
+    );
+    assert!(st_dl.flushed_deadline > 100, "{st_dl:?}");
+    let facts = decision_facts(&offline);
+    assert!(
+        offline.iter().any(|d| d.reason == Reason::Model),
+        "the model decides someone: {facts:#?}"
+    );
+    assert!(
+        offline.iter().any(|d| d.reason != Reason::Model),
+        "the heuristics decide someone: {facts:#?}"
+    );
+    assert_eq!(decision_facts(&deadline), facts, "deadline flushes");
+    assert_eq!(decision_facts(&irregular), facts, "irregular flushes");
+    assert_eq!(decision_facts(&single), facts, "batches of one");
+    // And twice the same.
+    assert_eq!(decision_facts(&run(64, &|k| k % 2 == 1).0), facts, "repeat");
+}
+
+#[test]
+fn batched_scores_stay_within_the_candidate_margin_of_lone_ones() {
+    use suriguard_detect::model::stage::CANDIDATE_MARGIN;
+    let dir = root().join("models/seq-lstm");
+    let model = Model::load(
+        &dir.join("seq-lstm.onnx"),
+        &dir.join("seq-lstm.meta.json"),
+        64,
+    )
+    .unwrap();
+    let mut runner = Arc::clone(&model).runner();
+    let reference: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("reference.json")).unwrap()).unwrap();
+    let inputs: Vec<Vec<f32>> = reference["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        })
+        .collect();
+    let classes = model.classes();
+    // The lone score is the canonical one: the same on every run.
+    let alone: Vec<Vec<f32>> = inputs.iter().map(|x| run(&mut runner, x, 1)).collect();
+    for (x, a) in inputs.iter().zip(&alone) {
+        assert_eq!(&run(&mut runner, x, 1), a);
+    }
+    // In batches of every size the plugin's deadline can leave, scores move by far less
+    // than the margin within which a batched score makes a sample a candidate.
+    let mut worst = 0f64;
+    for n in [2usize, 3, 4, 5, 16, 17, 40, 64] {
+        let n = n.min(inputs.len());
+        let out = run(&mut runner, &inputs[..n].concat(), n);
+        for k in 0..n {
+            for (b, a) in out[k * classes..(k + 1) * classes].iter().zip(&alone[k]) {
+                worst = worst.max((b - a).abs() as f64);
+            }
+        }
+    }
+    eprintln!("batched against lone scores: max |diff| {worst:e}");
+    assert!(worst * 100.0 < CANDIDATE_MARGIN, "max |diff| {worst}");
+}

@@ -72,7 +72,9 @@ pub struct ModelStats {
     pub flushed_full: u64,
     pub flushed_deadline: u64,
     pub flushed_final: u64,
-    /// Samples not run: the source is protected or already decided.
+    /// Samples not run, or malicious verdicts left unused, because the source is
+    /// protected or already decided (which of the two depends on when batches ran; the
+    /// decisions do not).
     pub skipped_gated: u64,
     pub malicious_verdicts: u64,
     /// Decisions admitted by the gate.

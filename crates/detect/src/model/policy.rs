@@ -72,6 +72,8 @@ pub struct Verdict {
     /// Real flows in the sequence the model read (fewer than its length for a source
     /// seen only a few times).
     pub steps: u32,
+    /// The flow the sample ended with (evidence).
+    pub flow_id: Option<u64>,
 }
 
 impl Verdict {
@@ -89,6 +91,7 @@ impl Verdict {
             class: class as u16,
             confidence: (1.0 - pb).clamp(0.0, 1.0),
             steps,
+            flow_id: None,
         }
     }
 
@@ -145,6 +148,7 @@ mod tests {
             class: 1,
             confidence: conf,
             steps: 8,
+            flow_id: None,
         }
     }
 

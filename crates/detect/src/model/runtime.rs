@@ -68,7 +68,9 @@ impl std::fmt::Debug for Model {
     }
 }
 
-/// Batch sizes a plan is made for: 1, then ×4 up to and including `max`.
+/// Batch sizes a plan is made for: 1, then ×4 up to and including `max`. A sample's
+/// scores depend in their last bits on the plan and on its row in the batch; the plan
+/// for one sample gives the canonical score (see the model stage).
 fn batch_sizes(max: usize) -> Vec<usize> {
     let mut v = vec![1];
     let mut b = 4;

@@ -45,6 +45,9 @@ pub struct Step {
     pub flow_id: Option<u64>,
     /// Real flows in the source's sequence now (at most the sequence length).
     pub steps: u32,
+    /// The record's number in the pipeline's input (set by the model stage): verdicts
+    /// take effect in this order, whenever their batch ran.
+    pub seq: u64,
 }
 
 /// Counters of the sequencer.
@@ -140,6 +143,7 @@ impl Sequencer {
             time_us: t,
             flow_id: rec.flow_id,
             steps,
+            seq: 0,
         })
     }
 

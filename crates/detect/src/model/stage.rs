@@ -3,13 +3,23 @@
 //!
 //! Each flow record (after the engine has counted it) adds a step to its source's
 //! sequence; unless the source is protected or already decided, the sequence is copied
-//! into the pending batch. The batch runs when it is full ([`ModelConfig::batch`]) or
-//! when its oldest sample has waited [`ModelConfig::deadline_ms`] ([`MlStage::poll`],
-//! which the worker calls between records and when the queue is idle). What the policy
-//! tips waits in the stage as a [`Tip`] until the pipeline takes it
-//! ([`MlStage::take_tips`]) through the same gate as the heuristics'; only a tip the gate
-//! admits is spelled out as a [`Proposal`] ([`MlStage::proposal`]), so a source the gate
-//! refuses (cooldown, caps) costs no formatting.
+//! into the pending batch then and there (so what the model reads is fixed when the
+//! flow arrives). The batch runs when it is full ([`ModelConfig::batch`]) or when its
+//! oldest sample has waited [`ModelConfig::deadline_ms`] ([`MlStage::poll`], which the
+//! worker calls between records and when the queue is idle).
+//!
+//! When a batch ran does not change what is decided. Its samples that may be malicious
+//! wait as [`Candidate`]s, with the number of the record they came from, until the
+//! pipeline takes them ([`MlStage::take_scored`]) and applies them in record order,
+//! interleaved with the heuristics' proposals of the same records ([`MlStage::record`]
+//! turns one into a verdict, and into a [`Tip`] when the policy completes). tract's
+//! scores differ in their last bits with the batch a sample ran in and its row there, so
+//! a candidate is scored again alone, and that score is the verdict: a batch only
+//! selects the candidates, with a margin ([`CANDIDATE_MARGIN`]) far wider than those
+//! differences. A tip passes the same gate as the heuristics';
+//! only a tip the gate admits is spelled out as a [`Proposal`] ([`MlStage::proposal`]),
+//! so a source the gate refuses (cooldown, caps) costs no formatting. Its evidence is
+//! the flows the verdicts came from, and its time the latest verdict's EVE time.
 //!
 //! A model that fails to run is retried on the next batch; after
 //! [`MAX_CONSECUTIVE_FAILURES`] failures in a row the stage switches itself off and says
@@ -51,6 +61,18 @@ impl Tip {
 /// Failed runs in a row after which the stage turns itself off.
 pub const MAX_CONSECUTIVE_FAILURES: u32 = 3;
 
+/// How far below `min-confidence` a batched score still makes a sample a candidate
+/// (scored again alone). Batched and lone scores differ by about 1e-7.
+pub const CANDIDATE_MARGIN: f64 = 1e-3;
+
+/// A sample whose batched score came near or above the policy's confidence: its step
+/// and its input, to score alone when its turn comes.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub step: Step,
+    sample: Box<[f32]>,
+}
+
 /// The model stage of one worker thread.
 pub struct MlStage {
     runner: Runner,
@@ -62,7 +84,8 @@ pub struct MlStage {
     output: Vec<f32>,
     pending: Vec<Step>,
     oldest: Option<Instant>,
-    tips: Vec<Tip>,
+    /// Candidates of batches that ran, in record order, for the pipeline.
+    scored: Vec<Candidate>,
     failures: u32,
     label: String,
     stats: ModelStats,
@@ -105,7 +128,7 @@ impl MlStage {
             output: Vec::new(),
             pending: Vec::with_capacity(batch),
             oldest: None,
-            tips: Vec::new(),
+            scored: Vec::new(),
             failures: 0,
             stats: ModelStats {
                 model: label.clone(),
@@ -139,21 +162,23 @@ impl MlStage {
     }
 
     /// Adds the flow's step and queues its source's sequence; runs the batch when full.
-    /// Call after `engine.handle(rec)`. `may_decide` says whether a decision against a
-    /// source could still be admitted at a time (not protected, not already decided):
-    /// only then is the model run on it.
+    /// Call after `engine.handle(rec)`; `seq` is the record's number in the input.
+    /// `may_decide` says whether a decision against a source could still be admitted at
+    /// a time (not protected, not already decided): only then is the model run on it.
     pub fn observe(
         &mut self,
         rec: &EveRecord<'_>,
         engine: &Engine,
+        seq: u64,
         may_decide: impl Fn(IpAddr, i64) -> bool,
     ) {
         if self.stats.disabled.is_some() {
             return;
         }
-        let Some(step) = self.seq.observe(rec, engine) else {
+        let Some(mut step) = self.seq.observe(rec, engine) else {
             return;
         };
+        step.seq = seq;
         if !may_decide(step.src, step.time_us) {
             self.stats.skipped_gated += 1;
             return;
@@ -198,15 +223,60 @@ impl MlStage {
         }
     }
 
-    /// Tips made since the last call, for the pipeline's gate.
-    pub fn take_tips(&mut self) -> Vec<Tip> {
-        std::mem::take(&mut self.tips)
+    /// Whether samples wait for their batch to run.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Candidates of the batches run since the last call, in record order, for the
+    /// pipeline to apply with [`MlStage::record`].
+    pub fn take_scored(&mut self) -> Vec<Candidate> {
+        std::mem::take(&mut self.scored)
+    }
+
+    /// Scores a candidate alone (its canonical score); a malicious verdict is filed
+    /// with its source, and a [`Tip`] comes back when it completes the policy.
+    pub fn record(&mut self, c: &Candidate) -> Option<Tip> {
+        let step = &c.step;
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            self.runner.run(&c.sample, 1, &mut self.output)
+        }));
+        if !matches!(run, Ok(Ok(()))) {
+            self.stats.run_errors += 1;
+            return None;
+        }
+        let meta = self.runner.model().meta();
+        let classes = meta.classes.len();
+        let mut v = Verdict::from_probabilities(
+            &self.output[..classes],
+            meta.benign(),
+            step.time_us,
+            step.steps,
+        );
+        if !v.malicious(&self.policy) {
+            return None;
+        }
+        v.flow_id = step.flow_id;
+        self.stats.malicious_verdicts += 1;
+        let src = self.seq.source_mut(step.src)?;
+        let tipped = src.record_verdict(v, &self.policy)?;
+        // Transit flows never become steps (the sequencer skips them).
+        (!tipped.is_empty()).then_some(Tip {
+            src: step.src,
+            direction: step.direction,
+            verdicts: tipped,
+        })
+    }
+
+    /// Counts a verdict left unused because its source was already decided.
+    pub fn count_gated(&mut self) {
+        self.stats.skipped_gated += 1;
     }
 
     /// The proposal a tip the gate admitted becomes (verdicts, classes, examples).
-    pub fn proposal(&self, engine: &Engine, tip: &Tip) -> Proposal {
+    pub fn proposal(&self, tip: &Tip) -> Proposal {
         let meta = self.runner.model().meta();
-        model_proposal(engine, tip, &self.label, &meta.classes, &self.policy)
+        model_proposal(tip, &self.label, &meta.classes, &self.policy)
     }
 
     /// Counts a proposal of this stage that the gate admitted.
@@ -236,8 +306,8 @@ impl MlStage {
             Ok(Err(e)) => Some(e.to_string()),
             Err(_) => Some("the model run panicked".to_owned()),
         };
-        self.input.clear();
         if let Some(why) = failed {
+            self.input.clear();
             self.pending.clear();
             self.stats.run_errors += 1;
             self.failures += 1;
@@ -255,28 +325,20 @@ impl MlStage {
         let meta = self.runner.model().meta();
         let classes = meta.classes.len();
         let benign = meta.benign();
+        let per = self.seq.sample_len();
+        let floor = self.policy.min_confidence - CANDIDATE_MARGIN;
         for (k, step) in self.pending.drain(..).enumerate() {
             let probs = &self.output[k * classes..(k + 1) * classes];
             let v = Verdict::from_probabilities(probs, benign, step.time_us, step.steps);
-            if !v.malicious(&self.policy) {
+            if (v.confidence as f64) < floor {
                 continue;
             }
-            self.stats.malicious_verdicts += 1;
-            let Some(src) = self.seq.source_mut(step.src) else {
-                continue;
-            };
-            let Some(tipped) = src.record_verdict(v, &self.policy) else {
-                continue;
-            };
-            // Transit flows never become steps (the sequencer skips them).
-            if !tipped.is_empty() {
-                self.tips.push(Tip {
-                    src: step.src,
-                    direction: step.direction,
-                    verdicts: tipped,
-                });
-            }
+            self.scored.push(Candidate {
+                step,
+                sample: self.input[k * per..(k + 1) * per].into(),
+            });
         }
+        self.input.clear();
     }
 
     /// Sources whose recent flows are remembered.
@@ -285,15 +347,9 @@ impl MlStage {
     }
 }
 
-/// The proposal behind a tip: its verdicts, the model, the policy and the source's latest
-/// flows as examples.
-fn model_proposal(
-    engine: &Engine,
-    tip: &Tip,
-    model: &str,
-    classes: &[String],
-    policy: &PolicyConfig,
-) -> Proposal {
+/// The proposal behind a tip: its verdicts, the model, the policy and the flows the
+/// verdicts came from as examples.
+fn model_proposal(tip: &Tip, model: &str, classes: &[String], policy: &PolicyConfig) -> Proposal {
     let (src, dir, verdicts) = (tip.src, tip.direction, &tip.verdicts);
     let class = |v: &Verdict| {
         classes
@@ -326,7 +382,11 @@ fn model_proposal(
                 .join(", ")
         )),
         confidence: (mean * 10_000.0).round() / 10_000.0,
-        example_flow_ids: engine.examples(src),
+        example_flow_ids: {
+            let mut ids: Vec<u64> = verdicts.iter().filter_map(|v| v.flow_id).collect();
+            ids.dedup();
+            ids
+        },
         model: Some(ModelEvidence {
             model: model.to_owned(),
             min_confidence: policy.min_confidence,
