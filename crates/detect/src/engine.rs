@@ -8,7 +8,7 @@
 //! the home network is **blocked**; a home device that scans or fans out is
 //! **quarantined** instead, and the remote side is left alone.
 //!
-//! Memory: 488 bytes per tracked source in the table (five window counters, four flow
+//! Memory: 504 bytes per tracked source in the table (five window counters, four flow
 //! ids, two contact list headers, the address, and the behaviour detectors' part, which
 //! shares the entry so a record looks its source up once; up to 12.5 % more for the
 //! table's spare capacity), plus 32 bytes per distinct (host, port) it contacted within the scan
@@ -985,7 +985,12 @@ fn count(
         auth,
         ports: scanned.ports_on(dst) as u64,
         hosts_on_port: scanned.hosts_on(dport, |h| home || net.is_home(h)) as u64,
-        external_hosts: scanned.hosts(|h| !net.is_home(h)) as u64,
+        // Only the fan-out check of a home device reads it.
+        external_hosts: if home {
+            scanned.hosts(|h| !net.is_home(h)) as u64
+        } else {
+            0
+        },
     }
 }
 
@@ -1318,9 +1323,9 @@ mod size {
     fn source_state_stays_small() {
         assert_eq!(
             std::mem::size_of::<(std::net::IpAddr, super::Source)>(),
-            336
+            352
         );
         // The table's entry: the windows and the behaviour detectors' part together.
-        assert_eq!(std::mem::size_of::<(std::net::IpAddr, super::Slot)>(), 488);
+        assert_eq!(std::mem::size_of::<(std::net::IpAddr, super::Slot)>(), 504);
     }
 }

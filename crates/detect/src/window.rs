@@ -50,37 +50,69 @@ impl WindowCount {
 }
 
 /// Destinations (host, port) a source reached recently, each with its last time.
-/// Bounded: beyond `cap` entries the oldest is replaced.
-#[derive(Debug, Clone, Default)]
+/// Bounded: beyond `cap` entries the oldest is replaced. Kept sorted by host, so the
+/// counts the checks read after every flow are one pass (distinct hosts) or a binary
+/// search (ports on one host), never a pass per entry.
+#[derive(Debug, Clone)]
 pub struct Targets {
     entries: Vec<(IpAddr, u16, i64)>,
     newest: i64,
+    /// No entry is older than this (a lower bound): nothing to forget before it.
+    oldest: i64,
+}
+
+impl Default for Targets {
+    fn default() -> Self {
+        Targets {
+            entries: Vec::new(),
+            newest: i64::MIN,
+            oldest: i64::MAX,
+        }
+    }
 }
 
 impl Targets {
     /// Records a contact and forgets contacts older than `window_us` before the newest.
     pub fn add(&mut self, host: IpAddr, port: u16, t_us: i64, window_us: i64, cap: usize) {
         self.newest = self.newest.max(t_us);
-        let horizon = self.newest - window_us;
+        let horizon = self.newest.saturating_sub(window_us);
         if t_us < horizon {
             return;
         }
-        self.entries.retain(|e| e.2 >= horizon);
-        if let Some(e) = self.entries.iter_mut().find(|e| e.0 == host && e.1 == port) {
+        if self.oldest < horizon {
+            self.entries.retain(|e| e.2 >= horizon);
+            self.oldest = self.entries.iter().map(|e| e.2).min().unwrap_or(i64::MAX);
+        }
+        let (lo, hi) = self.host_range(host);
+        if let Some(e) = self.entries[lo..hi].iter_mut().find(|e| e.1 == port) {
             e.2 = e.2.max(t_us);
             return;
         }
+        let mut at = lo;
         if self.entries.len() >= cap {
-            if let Some((oldest, _)) = self.entries.iter().enumerate().min_by_key(|(_, e)| e.2) {
-                self.entries.swap_remove(oldest);
+            let oldest = (0..self.entries.len()).min_by_key(|&k| self.entries[k].2);
+            if let Some(k) = oldest {
+                self.entries.remove(k);
+                if k < at {
+                    at -= 1;
+                }
             }
         }
-        self.entries.push((host, port, t_us));
+        self.entries.insert(at, (host, port, t_us));
+        self.oldest = self.oldest.min(t_us);
+    }
+
+    /// The entries of `host`: `entries[lo..hi]`.
+    fn host_range(&self, host: IpAddr) -> (usize, usize) {
+        let lo = self.entries.partition_point(|e| e.0 < host);
+        let hi = lo + self.entries[lo..].partition_point(|e| e.0 == host);
+        (lo, hi)
     }
 
     /// Distinct ports contacted on `host`.
     pub fn ports_on(&self, host: IpAddr) -> usize {
-        self.entries.iter().filter(|e| e.0 == host).count()
+        let (lo, hi) = self.host_range(host);
+        hi - lo
     }
 
     /// Distinct hosts contacted on `port` that satisfy `filter`.
@@ -93,11 +125,16 @@ impl Targets {
 
     /// Distinct hosts contacted, any port, that satisfy `filter`.
     pub fn hosts(&self, filter: impl Fn(IpAddr) -> bool) -> usize {
-        // Counts each host at its first entry; no allocation on this per-flow path.
-        let e = &self.entries;
-        (0..e.len())
-            .filter(|&i| !e[..i].iter().any(|x| x.0 == e[i].0) && filter(e[i].0))
-            .count()
+        // Sorted by host: a host's entries are next to each other.
+        let mut n = 0;
+        let mut last = None;
+        for e in &self.entries {
+            if last != Some(e.0) {
+                last = Some(e.0);
+                n += filter(e.0) as usize;
+            }
+        }
+        n
     }
 
     pub fn len(&self) -> usize {
@@ -162,6 +199,61 @@ mod tests {
         let mut w = WindowCount::default();
         w.add(10 * S, S);
         assert_eq!(w.add(1_000 * S, S), 1);
+    }
+
+    /// The sorted list counts as a plain list of (host, port, last time) would.
+    #[test]
+    fn targets_agree_with_a_plain_list() {
+        let mut x: u64 = 99;
+        let mut rnd = |m: u64| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (x >> 33) % m
+        };
+        let (window, cap) = (10 * S, 16);
+        let mut t = Targets::default();
+        let mut plain: Vec<(IpAddr, u16, i64)> = Vec::new();
+        let mut newest = i64::MIN;
+        let mut now = 0;
+        for _ in 0..5_000 {
+            now += rnd(400_000) as i64;
+            // Out of order now and then, as flow records are.
+            let at = now - rnd(3) as i64 * S;
+            let host = IpAddr::from([192, 168, 1, rnd(12) as u8]);
+            let port = rnd(6) as u16;
+            t.add(host, port, at, window, cap);
+            newest = newest.max(at);
+            let horizon = newest - window;
+            if at >= horizon {
+                plain.retain(|e| e.2 >= horizon);
+                if let Some(e) = plain.iter_mut().find(|e| e.0 == host && e.1 == port) {
+                    e.2 = e.2.max(at);
+                } else {
+                    if plain.len() >= cap {
+                        let k = (0..plain.len()).min_by_key(|&k| plain[k].2).unwrap();
+                        plain.swap_remove(k);
+                    }
+                    plain.push((host, port, at));
+                }
+            }
+            let odd = |h: IpAddr| matches!(h, IpAddr::V4(a) if a.octets()[3] % 2 == 1);
+            let distinct = |f: &dyn Fn(IpAddr) -> bool| {
+                let mut hs: Vec<IpAddr> = plain.iter().map(|e| e.0).filter(|&h| f(h)).collect();
+                hs.sort();
+                hs.dedup();
+                hs.len()
+            };
+            assert_eq!(t.len(), plain.len());
+            assert_eq!(
+                t.ports_on(host),
+                plain.iter().filter(|e| e.0 == host).count()
+            );
+            assert_eq!(
+                t.hosts_on(port, odd),
+                plain.iter().filter(|e| e.1 == port && odd(e.0)).count()
+            );
+            assert_eq!(t.hosts(odd), distinct(&odd));
+            assert_eq!(t.hosts(|_| true), distinct(&|_| true));
+        }
     }
 
     #[test]

@@ -14,6 +14,9 @@ use std::fmt;
 /// Nesting deeper than this is refused (serde_json's limit is also 128).
 pub const MAX_DEPTH: usize = 128;
 
+/// How many names [`Reader::field`] compares whole before it scans and searches.
+const LOOK_AHEAD: usize = 4;
+
 /// Why a record was refused, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
@@ -73,6 +76,52 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// A field name for [`Reader::field`], with its quoted spelling ready to compare with 16
+/// bytes of a record at once (names of up to 14 bytes; longer ones are found by the
+/// general path).
+#[derive(Debug, Clone, Copy)]
+pub struct Name {
+    pub name: &'static str,
+    /// `"name"` as little-endian bytes, and the mask of its length (0 when too long).
+    quoted: u128,
+    mask: u128,
+    /// Length of `"name"` (0 when too long).
+    len: usize,
+}
+
+impl Name {
+    pub const fn new(name: &'static str) -> Name {
+        let b = name.as_bytes();
+        let len = b.len() + 2;
+        if len > 16 {
+            return Name {
+                name,
+                quoted: 0,
+                mask: 0,
+                len: 0,
+            };
+        }
+        let mut quoted = b'"' as u128;
+        let mut k = 0;
+        while k < b.len() {
+            quoted |= (b[k] as u128) << (8 * (k + 1));
+            k += 1;
+        }
+        quoted |= (b'"' as u128) << (8 * (len - 1));
+        let mask = if len == 16 {
+            u128::MAX
+        } else {
+            (1u128 << (8 * len)) - 1
+        };
+        Name {
+            name,
+            quoted,
+            mask,
+            len,
+        }
+    }
+}
 
 /// A cursor over one JSON document.
 pub struct Reader<'a> {
@@ -236,6 +285,54 @@ impl<'a> Reader<'a> {
         let k = self.string()?;
         self.expect(b':', "`:`")?;
         Ok(Some(k))
+    }
+
+    /// The next key of the current object, as its index in `names` (`Some(None)` for a
+    /// key not among them), with its `:` consumed; `None` at the closing brace. `first`
+    /// is true for the first call on an object. `next` is the index expected next: that
+    /// name and the few after it ([`LOOK_AHEAD`]) are compared first with the record's
+    /// next 16 bytes ([`Name`]), and on a match no scan or search is needed; afterwards
+    /// `next` is the index after the key found. A key spelled with escapes is decoded
+    /// and found like any other.
+    #[inline]
+    pub fn field(
+        &mut self,
+        first: bool,
+        names: &[Name],
+        next: &mut usize,
+    ) -> Result<Option<Option<usize>>> {
+        match self.peek()? {
+            b'}' => {
+                self.i += 1;
+                return Ok(None);
+            }
+            b',' if !first => {
+                self.i += 1;
+                self.ws();
+            }
+            _ if first => {}
+            _ => return self.err(ErrorKind::Expected("`,` or `}`")),
+        }
+        let i = self.i;
+        if let Some(chunk) = self.b.get(i..i + 16) {
+            let x = u128::from_le_bytes(chunk.try_into().expect("16 bytes"));
+            let ahead = names.iter().enumerate().skip(*next).take(LOOK_AHEAD);
+            for (k, name) in ahead {
+                if name.len != 0 && x & name.mask == name.quoted {
+                    self.i = i + name.len;
+                    self.expect(b':', "`:`")?;
+                    *next = k + 1;
+                    return Ok(Some(Some(k)));
+                }
+            }
+        }
+        let key = self.string()?;
+        self.expect(b':', "`:`")?;
+        let found = names.iter().position(|n| n.name == &*key);
+        if let Some(k) = found {
+            *next = k + 1;
+        }
+        Ok(Some(found))
     }
 
     /// Starts an array: consumes `[`.

@@ -39,7 +39,9 @@ pub fn parse(bytes: &[u8]) -> Result<EveRecord<'_>, ParseError> {
     read::record(bytes)
 }
 
-/// One EVE record: the common header plus the blocks later stages use.
+/// One EVE record: the common header plus the blocks later stages use. The blocks other
+/// than `flow` and `tcp` are boxed: flow records (most of the traffic) carry none of
+/// them, and the record stays at 432 bytes instead of 1,048 to fill and move.
 #[derive(Debug, Deserialize)]
 pub struct EveRecord<'a> {
     pub timestamp: Option<EveTime>,
@@ -63,21 +65,21 @@ pub struct EveRecord<'a> {
     pub flow: Option<Flow<'a>>,
     pub tcp: Option<Tcp>,
     #[serde(borrow)]
-    pub alert: Option<Alert<'a>>,
+    pub alert: Option<Box<Alert<'a>>>,
     #[serde(borrow)]
-    pub dns: Option<Dns<'a>>,
+    pub dns: Option<Box<Dns<'a>>>,
     #[serde(borrow)]
-    pub http: Option<Http<'a>>,
+    pub http: Option<Box<Http<'a>>>,
     #[serde(borrow)]
-    pub tls: Option<Tls<'a>>,
+    pub tls: Option<Box<Tls<'a>>>,
     #[serde(borrow)]
-    pub ether: Option<Ether<'a>>,
+    pub ether: Option<Box<Ether<'a>>>,
     #[serde(borrow)]
-    pub dhcp: Option<Dhcp<'a>>,
+    pub dhcp: Option<Box<Dhcp<'a>>>,
     #[serde(borrow)]
-    pub ftp: Option<Ftp<'a>>,
+    pub ftp: Option<Box<Ftp<'a>>>,
     #[serde(borrow)]
-    pub mqtt: Option<Mqtt<'a>>,
+    pub mqtt: Option<Box<Mqtt<'a>>>,
 }
 
 impl<'a> EveRecord<'a> {

@@ -11,28 +11,39 @@ use serde_json::value::RawValue;
 
 use super::{Alert, Dns, EveRecord, EveTime, Flow, HexFlags, Http, Ja3, Proto, Tcp, TcpState};
 use super::{Connack, Dhcp, Ether, FirstText, Ftp, Mqtt, MqttConnect, Text, Tls};
-use crate::json::{Error, ErrorKind, Reader, Result};
+use crate::json::{Error, ErrorKind, Name, Reader, Result};
 
 /// Reads one object: for each key, the arm whose JSON name matches reads the value into a
 /// slot (`Option<T>`; refusing a second occurrence); other keys are skipped. Expands to
 /// statements, so the slots stay in the caller's scope.
+///
+/// The arms are listed in the order Suricata writes the fields, and the reader first
+/// tries the arm after the last one matched ([`Reader::field`]): when the record follows
+/// that order, each key is recognised by one comparison instead of a scan and a search.
 macro_rules! fields {
     ($r:ident, { $($slot:ident = $name:literal => $read:expr,)* }) => {
         $(let mut $slot = None;)*
+        const NAMES: &[Name] = &[$(Name::new($name)),*];
         $r.object()?;
         let mut first = true;
-        while let Some(key) = $r.key(first)? {
+        let mut next = 0usize;
+        while let Some(field) = $r.field(first, NAMES, &mut next)? {
             first = false;
-            match &*key {
-                $($name => {
+            let mut arm = 0usize;
+            let mut read = false;
+            $(
+                if !read && field == Some(arm) {
+                    read = true;
                     let at = $r.offset();
                     if $slot.replace($read).is_some() {
                         return Err(Error { offset: at, kind: ErrorKind::DuplicateField($name) });
                     }
-                })*
-                _ => {
-                    $r.skip()?;
                 }
+                arm += 1;
+            )*
+            let _ = arm;
+            if !read {
+                $r.skip()?;
             }
         }
     };
@@ -63,14 +74,14 @@ fn eve_record<'a>(r: &mut Reader<'a>) -> Result<EveRecord<'a>> {
         tx_id = "tx_id" => opt_u64(r, "tx_id")?,
         flow = "flow" => opt(r, read_flow)?,
         tcp = "tcp" => opt(r, read_tcp)?,
-        alert = "alert" => opt(r, read_alert)?,
-        dns = "dns" => opt(r, read_dns)?,
-        http = "http" => opt(r, read_http)?,
-        tls = "tls" => opt(r, read_tls)?,
-        ether = "ether" => opt(r, read_ether)?,
-        dhcp = "dhcp" => opt(r, read_dhcp)?,
-        ftp = "ftp" => opt(r, read_ftp)?,
-        mqtt = "mqtt" => opt(r, read_mqtt)?,
+        alert = "alert" => opt(r, |r| read_alert(r).map(Box::new))?,
+        dns = "dns" => opt(r, |r| read_dns(r).map(Box::new))?,
+        http = "http" => opt(r, |r| read_http(r).map(Box::new))?,
+        tls = "tls" => opt(r, |r| read_tls(r).map(Box::new))?,
+        ether = "ether" => opt(r, |r| read_ether(r).map(Box::new))?,
+        dhcp = "dhcp" => opt(r, |r| read_dhcp(r).map(Box::new))?,
+        ftp = "ftp" => opt(r, |r| read_ftp(r).map(Box::new))?,
+        mqtt = "mqtt" => opt(r, |r| read_mqtt(r).map(Box::new))?,
     });
     let Some(event_type) = event_type else {
         return r.err(ErrorKind::MissingField("event_type"));
