@@ -10,7 +10,8 @@ use suriguard_e2e::{lab, run_suricata, scenarios, workspace_root, RunOptions, Su
 
 fn model_config(model: &Path, heuristics: bool) -> String {
     format!(
-        "[detect]\nheuristics = {heuristics}\n[model]\npath = {:?}\n",
+        "[detect]\nheuristics = {heuristics}\n[model]\npath = {:?}\n\
+         response = {{ inbound = \"block\", home = \"quarantine\" }}\n",
         model.display().to_string()
     )
 }

@@ -68,32 +68,35 @@ pub struct Response {
 }
 
 impl Response {
-    const fn new(inbound: Action, home: Action) -> Self {
+    pub(crate) const fn new(inbound: Action, home: Action) -> Self {
         Response { inbound, home }
     }
 
     fn validate(&self, name: &str) -> Result<(), String> {
+        self.check(&format!("[detect] {name}.response"))
+    }
+
+    /// Checks the pair; `key` names it in messages (`[model] response`).
+    pub(crate) fn check(&self, key: &str) -> Result<(), String> {
         if self.inbound == Action::RateLimit || self.home == Action::RateLimit {
-            return Err(format!(
-                "[detect] {name}.response: rate-limit is flood-target's response only"
-            ));
+            return Err(format!("{key}: rate-limit is flood-target's response only"));
         }
         if self.inbound == Action::Quarantine {
             return Err(format!(
-                "[detect] {name}.response.inbound must be block or alert-only (an outside \
+                "{key}.inbound must be block or alert-only (an outside \
                  address cannot be quarantined)"
             ));
         }
         if self.home == Action::Block {
             return Err(format!(
-                "[detect] {name}.response.home must be quarantine or alert-only (a home \
+                "{key}.home must be quarantine or alert-only (a home \
                  device is quarantined, not blocked)"
             ));
         }
         Ok(())
     }
 
-    fn action(&self, dir: Direction) -> Action {
+    pub(crate) fn action(&self, dir: Direction) -> Action {
         if dir == Direction::Inbound {
             self.inbound
         } else {

@@ -292,7 +292,12 @@ impl Pipeline {
             let Some(tip) = m.record(&c) else {
                 continue;
             };
-            if self.gate.admit(tip.src, tip.time_us(), protected).is_ok() {
+            let action = m.action(&tip);
+            if self
+                .gate
+                .admit_action(tip.src, tip.time_us(), protected, action)
+                .is_ok()
+            {
                 self.decided.push(self.gate.decision(m.proposal(&tip)));
                 m.count_decision();
             }

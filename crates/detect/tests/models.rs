@@ -239,10 +239,13 @@ fn the_stage_batches_by_size_and_deadline_and_decides_with_its_verdicts() {
 
     let mut cfg = PipelineConfig::default();
     cfg.detect.heuristics = false;
+    let enforce: suriguard_detect::behaviour::Response =
+        serde_json::from_str(r#"{"inbound": "block", "home": "quarantine"}"#).unwrap();
     let mc = ModelConfig {
         path: Some(root().join("models/seq-lstm/seq-lstm.onnx")),
         batch: 4,
         deadline_ms: 50,
+        response: enforce,
         ..ModelConfig::default()
     };
     let stage = MlStage::load(&mc).unwrap().unwrap();
@@ -285,8 +288,29 @@ fn the_stage_batches_by_size_and_deadline_and_decides_with_its_verdicts() {
         .verdicts
         .iter()
         .all(|v| v.class == "scan" && v.confidence >= 0.6));
+    assert_eq!(d.action, suriguard_decision::Action::Block);
     // After the decision the source is not run through the model again.
     assert!(st.skipped_gated > 0, "{st:?}");
+
+    // By default a model decision only alerts.
+    let mc = ModelConfig {
+        path: Some(root().join("models/seq-lstm/seq-lstm.onnx")),
+        ..ModelConfig::default()
+    };
+    let stage = MlStage::load(&mc).unwrap().unwrap();
+    let mut p = Pipeline::build(&cfg).0.with_model(stage);
+    let mut decisions = Vec::new();
+    for r in &recs {
+        p.handle(r.as_bytes()).unwrap();
+        decisions.extend(p.drain_decisions());
+    }
+    p.finish();
+    decisions.extend(p.drain_decisions());
+    assert_eq!(decisions.len(), 1, "{decisions:#?}");
+    assert_eq!(
+        (decisions[0].reason, decisions[0].action),
+        (Reason::Model, suriguard_decision::Action::AlertOnly)
+    );
 }
 
 /// A mixed stream: an outside port scan slow enough for the model alone, a fast one the

@@ -43,6 +43,11 @@ pub struct ModelConfig {
     /// forgotten beyond it). Each costs `sequence-length × features × 4` bytes.
     pub max_sources: usize,
     pub policy: PolicyConfig,
+    /// What a model decision does: alert-only by default on both sides (the shipped
+    /// model decides against too many real benign devices to block on its word, see
+    /// models/seq-lstm/MODEL_CARD.md); `{ inbound = "block", home = "quarantine" }` to
+    /// enforce.
+    pub response: crate::behaviour::Response,
 }
 
 impl Default for ModelConfig {
@@ -54,6 +59,10 @@ impl Default for ModelConfig {
             deadline_ms: 20,
             max_sources: 16_384,
             policy: PolicyConfig::default(),
+            response: crate::behaviour::Response::new(
+                suriguard_decision::Action::AlertOnly,
+                suriguard_decision::Action::AlertOnly,
+            ),
         }
     }
 }
@@ -131,6 +140,7 @@ impl ModelConfig {
         if self.max_sources == 0 {
             return Err("[model] max-sources must be at least 1".into());
         }
+        self.response.check("[model] response")?;
         self.policy.validate()
     }
 }

@@ -78,6 +78,7 @@ pub struct MlStage {
     runner: Runner,
     seq: Sequencer,
     policy: PolicyConfig,
+    response: crate::behaviour::Response,
     batch: usize,
     deadline: Duration,
     input: Vec<f32>,
@@ -123,6 +124,7 @@ impl MlStage {
             runner: model.runner(),
             seq,
             policy: cfg.policy.clone(),
+            response: cfg.response,
             batch,
             deadline: Duration::from_millis(cfg.deadline_ms),
             output: Vec::new(),
@@ -273,10 +275,16 @@ impl MlStage {
         self.stats.skipped_gated += 1;
     }
 
+    /// What a decision on this tip does (`[model] response`).
+    pub fn action(&self, tip: &Tip) -> Action {
+        self.response.action(tip.direction)
+    }
+
     /// The proposal a tip the gate admitted becomes (verdicts, classes, examples).
     pub fn proposal(&self, tip: &Tip) -> Proposal {
         let meta = self.runner.model().meta();
-        model_proposal(tip, &self.label, &meta.classes, &self.policy)
+        let action = self.action(tip);
+        model_proposal(tip, &self.label, &meta.classes, &self.policy, action)
     }
 
     /// Counts a proposal of this stage that the gate admitted.
@@ -349,7 +357,13 @@ impl MlStage {
 
 /// The proposal behind a tip: its verdicts, the model, the policy and the flows the
 /// verdicts came from as examples.
-fn model_proposal(tip: &Tip, model: &str, classes: &[String], policy: &PolicyConfig) -> Proposal {
+fn model_proposal(
+    tip: &Tip,
+    model: &str,
+    classes: &[String],
+    policy: &PolicyConfig,
+    action: Action,
+) -> Proposal {
     let (src, dir, verdicts) = (tip.src, tip.direction, &tip.verdicts);
     let class = |v: &Verdict| {
         classes
@@ -362,11 +376,7 @@ fn model_proposal(tip: &Tip, model: &str, classes: &[String], policy: &PolicyCon
         target: src,
         direction: dir,
         time_us: tip.time_us(),
-        action: if dir == Direction::Inbound {
-            Action::Block
-        } else {
-            Action::Quarantine
-        },
+        action,
         limit: None,
         reason: Reason::Model,
         counter: "malicious model verdicts",
