@@ -3,7 +3,7 @@
 //!
 //! ```json
 //! {
-//!   "name": "suriguard-seq-lstm", "version": "1", "format": "onnx",
+//!   "name": "suriguard-seq-lstm", "version": "2", "format": "onnx",
 //!   "extractor": "flow-seq-v1", "sequence-length": 8,
 //!   "features": ["present", "log_bytes_toserver", "..."],
 //!   "normalisation": { "mean": [0.0, 5.1, "..."], "std": [1.0, 2.3, "..."] },
