@@ -50,6 +50,12 @@ impl Extractor {
             Extractor::FlowSeqV1 => &FLOW_STEP_FEATURES,
         }
     }
+
+    /// Where the gap to the previous flow sits in a step (`log_gap`), if it has one: the
+    /// sequencer fills it in when it reads a sequence.
+    pub fn gap_feature(self) -> Option<usize> {
+        self.features().iter().position(|f| *f == "log_gap")
+    }
 }
 
 /// File format of the model.

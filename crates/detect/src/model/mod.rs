@@ -91,6 +91,9 @@ pub struct ModelStats {
     /// Runs that failed (the samples were dropped).
     pub run_errors: u64,
     pub sources_evicted: u64,
+    /// Flows older than every step of their source's full sequence (not scored).
+    #[serde(default)]
+    pub too_old: u64,
     /// Set when the stage switched itself off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<String>,

@@ -1,11 +1,20 @@
 //! Per-source sequences of feature steps: the model's input.
 //!
 //! Every flow record of a source that is not transit traffic becomes one step (the
-//! extractor named in the model's metadata); the last T steps of each source are kept in
-//! a ring. [`Sequencer::snapshot`] writes a source's sequence oldest first, normalised,
-//! with all-zero rows in front while it has fewer than T flows (the `present` feature
-//! tells the model which rows are real). Training data is exported by this very code
+//! extractor named in the model's metadata); each source keeps its T latest steps **in
+//! the order of their flows' start times**, whatever order the records came in.
+//! [`Sequencer::snapshot`] writes a source's sequence oldest first, normalised, with
+//! all-zero rows in front while it has fewer than T flows (the `present` feature tells
+//! the model which rows are real). Training data is exported by this very code
 //! (`suriguardctl model export`), so the model sees at run time what it saw in training.
+//!
+//! Suricata writes a flow's record when the flow ends or times out, so a source's
+//! records often come out of start-time order (a long flow after the short ones that
+//! began later; at the end of a capture, every open flow at once, in its flow table's
+//! order). Offline analysis and the training export replay records in start-time order.
+//! Kept sorted, a sequence depends on which flows have come, not on the order they came
+//! in, and the gap to the previous flow (`log_gap`) is taken between neighbours in time
+//! when the sequence is read; in start-time order this is exactly appending.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -18,11 +27,15 @@ use crate::window::evict_idle;
 use suriguard_eve::{EveRecord, EventType};
 use suriguard_net::Direction;
 
-/// One source's ring of steps and its recent verdicts.
+/// One source's latest steps, oldest first by start time, and its recent verdicts.
 #[derive(Debug)]
 pub struct SeqSource {
-    ring: Box<[f32]>,
-    pushed: u64,
+    /// `have` rows of features, sorted by `times`.
+    rows: Box<[f32]>,
+    times: Box<[i64]>,
+    have: usize,
+    /// Start time of the latest step that left the front (the first row's neighbour).
+    before: Option<i64>,
     last_t: i64,
     verdicts: Verdicts,
 }
@@ -58,6 +71,8 @@ pub struct SeqStats {
     pub skipped: u64,
     pub transit: u64,
     pub sources_evicted: u64,
+    /// Flows older than every step of their source's full sequence (not scored).
+    pub too_old: u64,
 }
 
 /// All sources' sequences. One per worker thread.
@@ -126,16 +141,16 @@ impl Sequencer {
             self.stats.transit += 1;
             return None;
         }
-        let previous = self.sources.get(&src).map(|s| s.last_t);
         let step: [f32; 24] = match self.extractor {
             Extractor::SeedV1 => seed_features(rec)?,
             Extractor::FlowSeqV1 => {
                 let window = engine.source_features(src).unwrap_or_default();
-                let gap = previous.map(|p| ((t - p) as f64 / 1e6).clamp(0.0, MAX_GAP_SECS));
-                flow_step(rec, &window, gap, net.is_home(src))?
+                // The gap is the sequence's to say (`snapshot`): it depends on which
+                // flows are its neighbours in time.
+                flow_step(rec, &window, None, net.is_home(src))?
             }
         };
-        let steps = self.push(src, t, &step);
+        let steps = self.push(src, t, &step)?;
         Some(Step {
             src,
             dst,
@@ -147,27 +162,49 @@ impl Sequencer {
         })
     }
 
-    /// Appends one step to a source's ring; returns how many real steps its sequence
-    /// now holds.
-    pub fn push(&mut self, src: IpAddr, t: i64, step: &[f32]) -> u32 {
+    /// Files one step (its flow started at `t`) among a source's latest, in start-time
+    /// order; returns how many real steps its sequence now holds, or `None` when the
+    /// sequence is full of later flows (the step is too old to be in it: nothing to
+    /// score).
+    pub fn push(&mut self, src: IpAddr, t: i64, step: &[f32]) -> Option<u32> {
         debug_assert_eq!(step.len(), self.f);
         self.newest = self.newest.max(t);
         if self.sources.len() >= self.max_sources && !self.sources.contains_key(&src) {
             self.evict();
         }
-        let len = self.sample_len();
+        let (cap, f) = (self.t, self.f);
         let s = self.sources.entry(src).or_insert_with(|| SeqSource {
-            ring: vec![0.0; len].into_boxed_slice(),
-            pushed: 0,
+            rows: vec![0.0; cap * f].into_boxed_slice(),
+            times: vec![0; cap].into_boxed_slice(),
+            have: 0,
+            before: None,
             last_t: t,
             verdicts: Verdicts::default(),
         });
-        let slot = (s.pushed % self.t as u64) as usize;
-        s.ring[slot * self.f..(slot + 1) * self.f].copy_from_slice(step);
-        s.pushed += 1;
         s.last_t = s.last_t.max(t);
+        // After the steps that started no later (equal times keep their arrival order).
+        let mut at = s.times[..s.have].partition_point(|&x| x <= t);
+        if s.have == cap {
+            if at == 0 {
+                // Older than every step of a full sequence.
+                s.before = Some(s.before.map_or(t, |b| b.max(t)));
+                self.stats.too_old += 1;
+                return None;
+            }
+            // The oldest leaves; the rows before `at` move up one.
+            s.before = Some(s.times[0]);
+            s.rows.copy_within(f..at * f, 0);
+            s.times.copy_within(1..at, 0);
+            at -= 1;
+        } else {
+            s.rows.copy_within(at * f..s.have * f, (at + 1) * f);
+            s.times.copy_within(at..s.have, at + 1);
+            s.have += 1;
+        }
+        s.rows[at * f..(at + 1) * f].copy_from_slice(step);
+        s.times[at] = t;
         self.stats.steps += 1;
-        s.pushed.min(self.t as u64) as u32
+        Some(s.have as u32)
     }
 
     /// Writes `src`'s sequence (oldest step first, zero rows in front of a short one)
@@ -177,21 +214,29 @@ impl Sequencer {
             return false;
         };
         let (t, f) = (self.t, self.f);
-        let have = s.pushed.min(t as u64) as usize;
+        let have = s.have;
         let pad = t - have;
         out[..pad * f].fill(0.0);
+        let gap_at = self.extractor.gap_feature();
         for k in 0..have {
-            // The oldest of the last `have` steps is at pushed - have.
-            let slot = ((s.pushed - have as u64 + k as u64) % t as u64) as usize;
-            let row = &s.ring[slot * f..(slot + 1) * f];
             let dst = &mut out[(pad + k) * f..(pad + k + 1) * f];
-            match norm {
-                Some(n) => {
-                    for j in 0..f {
-                        dst[j] = (row[j] - n.mean[j]) / n.std[j];
-                    }
+            dst.copy_from_slice(&s.rows[k * f..(k + 1) * f]);
+            if let Some(g) = gap_at {
+                // Seconds since the previous flow in time (none known: the maximum).
+                let prev = if k > 0 {
+                    Some(s.times[k - 1])
+                } else {
+                    s.before
+                };
+                let gap = prev.map_or(MAX_GAP_SECS, |p| {
+                    ((s.times[k] - p) as f64 / 1e6).clamp(0.0, MAX_GAP_SECS)
+                });
+                dst[g] = gap.ln_1p() as f32;
+            }
+            if let Some(n) = norm {
+                for (j, x) in dst.iter_mut().enumerate() {
+                    *x = (*x - n.mean[j]) / n.std[j];
                 }
-                None => dst.copy_from_slice(row),
             }
         }
         true
@@ -263,6 +308,43 @@ mod tests {
         assert_eq!(out[6], 0.0); // is_tcp
         assert_eq!(out[7], -0.5); // is_udp 0 → -0.5
         assert!(!s.snapshot("198.51.100.1".parse().unwrap(), None, &mut out));
+    }
+
+    /// Records out of start-time order make the sequence the ordered ones make, gaps
+    /// included; a flow older than a full sequence is not a step.
+    #[test]
+    fn sequences_follow_start_times_not_arrival() {
+        let read = |order: &[u32]| {
+            let mut e = engine();
+            let mut s = Sequencer::new(Extractor::FlowSeqV1, 4, 10);
+            let mut steps = Vec::new();
+            for &t in order {
+                let line = flow("203.0.113.5", 1000 + t as u16, t, 0);
+                let rec = eve::parse(line.as_bytes()).unwrap();
+                steps.push(s.observe(&rec, &e).map(|st| st.steps));
+                e.handle(&rec);
+            }
+            let mut out = vec![0.0; s.sample_len()];
+            assert!(s.snapshot("203.0.113.5".parse().unwrap(), None, &mut out));
+            (out, steps, s.stats.too_old)
+        };
+        let (sorted, steps, too_old) = read(&[1, 3, 4, 9, 12, 20]);
+        assert_eq!(steps, [1, 2, 3, 4, 4, 4].map(Some));
+        assert_eq!(too_old, 0);
+        let (shuffled, steps, too_old) = read(&[9, 1, 20, 4, 12, 3]);
+        // 3 comes when 4, 9, 12 and 20 fill the sequence: too old to be in it.
+        assert_eq!(steps, [Some(1), Some(2), Some(3), Some(4), Some(4), None]);
+        assert_eq!(too_old, 1);
+        let f = 24;
+        let col = |out: &[f32], j: usize| (0..4).map(|k| out[k * f + j]).collect::<Vec<_>>();
+        // The same four flows (4, 9, 12, 20: destination ports 1004...), in time order.
+        assert_eq!(col(&shuffled, 14), col(&sorted, 14));
+        assert_eq!(col(&shuffled, 15), col(&sorted, 15));
+        let gaps: Vec<f32> = [1f64, 5.0, 3.0, 8.0]
+            .iter()
+            .map(|g| g.ln_1p() as f32)
+            .collect();
+        assert_eq!(col(&sorted, 15), gaps);
     }
 
     #[test]

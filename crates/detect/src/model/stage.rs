@@ -296,6 +296,7 @@ impl MlStage {
         ModelStats {
             steps: self.seq.stats.steps,
             sources_evicted: self.seq.stats.sources_evicted,
+            too_old: self.seq.stats.too_old,
             ..self.stats.clone()
         }
     }
