@@ -432,6 +432,14 @@ impl Gate {
         })
     }
 
+    /// True when a decision in force at `now_us` would hold back a decision with
+    /// `action` against `target` (its cooldown): one at least as strong.
+    pub fn holds_back(&self, target: IpAddr, now_us: i64, action: Action) -> bool {
+        self.active
+            .get(&target)
+            .is_some_and(|&(until, strength)| until > now_us && strength >= action.strength())
+    }
+
     /// Checks cooldown and caps for an enforcing decision against `target` at `now_us`;
     /// on success the decision counts as in force until `now_us + ttl`.
     pub fn admit(

@@ -1345,9 +1345,18 @@ impl Behaviour {
         (!self.pending.is_empty()).then(|| self.pending.remove(0))
     }
 
-    /// The longest window any of these detectors looks back (seconds).
-    pub(crate) fn longest_window(&self) -> f64 {
-        self.cfg.longest_window()
+    /// The longest window the per-source part of these detectors ([`Long`]) looks
+    /// back (seconds): slow scans, login guessing, service scans.
+    pub(crate) fn longest_source_window(&self) -> f64 {
+        let c = &self.cfg;
+        [
+            c.slow_scan.window,
+            c.login_guessing.window,
+            c.login_guessing.long_window,
+            c.service_scan.window,
+        ]
+        .into_iter()
+        .fold(0.0, f64::max)
     }
 
     pub fn tracked(&self) -> usize {

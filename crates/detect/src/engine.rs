@@ -551,10 +551,14 @@ impl Engine {
             }
             EventType::Http => {
                 let burst = self.on_http(rec);
-                self.room_for_client(rec);
-                let long = self
-                    .behaviour
-                    .on_http(rec, &self.net, slot_of(&mut self.sources));
+                let horizon = self.client_horizon(rec);
+                let cap = self.cfg.max_sources;
+                let evicted = &mut self.stats.sources_evicted;
+                let long = self.behaviour.on_http(
+                    rec,
+                    &self.net,
+                    slot_of(&mut self.sources, cap, horizon, evicted),
+                );
                 let long = long.filter(|_| self.cfg.heuristics);
                 self.first(burst, long)
             }
@@ -564,10 +568,14 @@ impl Engine {
             }
             EventType::Alert => self.on_alert(rec),
             EventType::Ftp | EventType::Mqtt => {
-                self.room_for_client(rec);
-                let long =
-                    self.behaviour
-                        .on_login_reply(rec, &self.net, slot_of(&mut self.sources));
+                let horizon = self.client_horizon(rec);
+                let cap = self.cfg.max_sources;
+                let evicted = &mut self.stats.sources_evicted;
+                let long = self.behaviour.on_login_reply(
+                    rec,
+                    &self.net,
+                    slot_of(&mut self.sources, cap, horizon, evicted),
+                );
                 long.filter(|_| self.cfg.heuristics)
             }
             EventType::Dhcp => {
@@ -589,12 +597,14 @@ impl Engine {
         }
     }
 
-    /// Makes room for an app-layer record's client, which the behaviour detectors may
-    /// file (a failed login).
-    fn room_for_client(&mut self, rec: &EveRecord<'_>) {
-        if let (Some(src), Some(t)) = (rec.src_ip, rec.timestamp) {
-            self.make_room(src, t.micros());
+    /// Advances the clock to an app-layer record's time and returns the eviction
+    /// horizon for its client, which the behaviour detectors may file (a failed login):
+    /// room is made only if they do ([`slot_of`]).
+    fn client_horizon(&mut self, rec: &EveRecord<'_>) -> i64 {
+        if let Some(t) = rec.timestamp {
+            self.newest = self.newest.max(t.micros());
         }
+        self.horizon()
     }
 
     /// Makes room for `ip` if it is new and the table is full; advances the clock.
@@ -608,8 +618,20 @@ impl Engine {
     /// Drops sources idle longer than the longest window of any detector; if that frees
     /// too little, the least recently seen half.
     fn evict(&mut self) {
+        let horizon = self.horizon();
+        self.stats.sources_evicted += evict_idle(
+            &mut self.sources,
+            self.cfg.max_sources,
+            horizon,
+            Slot::last_seen,
+        );
+    }
+
+    /// Entries last seen before this are idle: beyond every window a source's entry
+    /// holds.
+    fn horizon(&self) -> i64 {
         let longest = [
-            self.behaviour.longest_window(),
+            self.behaviour.longest_source_window(),
             self.cfg.syn_flood.window,
             self.cfg.http_flood.window,
             self.cfg.port_scan.window,
@@ -620,13 +642,7 @@ impl Engine {
         ]
         .into_iter()
         .fold(0.0, f64::max);
-        let horizon = self.newest - (longest * SEC) as i64;
-        self.stats.sources_evicted += evict_idle(
-            &mut self.sources,
-            self.cfg.max_sources,
-            horizon,
-            Slot::last_seen,
-        );
+        self.newest.saturating_sub((longest * SEC) as i64)
     }
 
     /// A flow record: its shape, then the source's windows and the behaviour detectors
@@ -907,9 +923,20 @@ impl Engine {
 }
 
 /// The behaviour detectors' part of a source's entry, for records they read without
-/// the window heuristics (failed logins). The caller has made room in the table.
-fn slot_of<'a>(sources: &'a mut AddrMap<Slot>) -> impl FnOnce(IpAddr) -> &'a mut Long {
-    |ip| &mut sources.entry(ip).or_default().long
+/// the window heuristics (failed logins); makes room for a new source in a full table
+/// first (entries idle since `horizon`, else the least recently seen half).
+fn slot_of<'a>(
+    sources: &'a mut AddrMap<Slot>,
+    cap: usize,
+    horizon: i64,
+    evicted: &'a mut u64,
+) -> impl FnOnce(IpAddr) -> &'a mut Long {
+    move |ip| {
+        if sources.len() >= cap && !sources.contains_key(&ip) {
+            *evicted += evict_idle(sources, cap, horizon, Slot::last_seen);
+        }
+        &mut sources.entry(ip).or_default().long
+    }
 }
 
 /// Files one flow in its source's windows and reads back what the checks compare.

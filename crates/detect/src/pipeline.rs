@@ -212,8 +212,9 @@ impl Pipeline {
                 // With nothing waiting, the gate has seen every earlier record's
                 // proposal, so a decided source can be skipped now; otherwise that is
                 // known only when the batch has run (see `settle`).
-                m.observe(rec, e, n, |ip, t| {
-                    e.network().protected(ip).is_none() && (waiting || !gate.is_active(ip, t))
+                m.observe(rec, e, n, |ip, t, action| {
+                    e.network().protected(ip).is_none()
+                        && (waiting || !gate.holds_back(ip, t, action))
                 });
             }
             self.settle();
@@ -285,7 +286,10 @@ impl Pipeline {
                 return;
             };
             let protected = e.network().protected(step.src);
-            if protected.is_some() || self.gate.is_active(step.src, step.time_us) {
+            let held_back =
+                self.gate
+                    .holds_back(step.src, step.time_us, m.action_for(step.direction));
+            if protected.is_some() || held_back {
                 m.count_gated();
                 continue;
             }

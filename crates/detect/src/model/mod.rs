@@ -94,6 +94,9 @@ pub struct ModelStats {
     /// Flows older than every step of their source's full sequence (not scored).
     #[serde(default)]
     pub too_old: u64,
+    /// Candidates scored again alone for their verdict (not in `samples`).
+    #[serde(default)]
+    pub rescored: u64,
     /// Set when the stage switched itself off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<String>,

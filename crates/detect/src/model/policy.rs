@@ -107,24 +107,41 @@ pub struct Verdicts {
 }
 
 impl Verdicts {
-    /// Records a verdict; when it completes the policy, returns the verdicts that did
-    /// (oldest first) and starts over.
+    /// Records a verdict; when it completes the policy (`verdicts` of them, this one
+    /// among them, within `window` seconds of each other), returns those (oldest first)
+    /// and starts over. Verdicts may come out of time order (a source's flow records do):
+    /// they are kept sorted by time, so only verdicts truly within one window combine.
     pub fn record(&mut self, v: Verdict, cfg: &PolicyConfig) -> Option<Vec<Verdict>> {
         if !v.malicious(cfg) {
             return None;
         }
-        let horizon = v.time_us - (cfg.window * 1e6) as i64;
-        while self.recent.front().is_some_and(|o| o.time_us < horizon) {
+        let (w, n) = ((cfg.window * 1e6) as i64, cfg.verdicts as usize);
+        let at = self.recent.partition_point(|o| o.time_us <= v.time_us);
+        self.recent.insert(at, v);
+        // Older than the newest by more than a window: never part of a later tip.
+        let newest = self.recent.back().map_or(v.time_us, |o| o.time_us);
+        let mut at = at;
+        while self.recent.front().is_some_and(|o| o.time_us < newest - w) {
             self.recent.pop_front();
+            at = at.saturating_sub(1);
         }
-        self.recent.push_back(v);
-        while self.recent.len() > cfg.verdicts as usize {
+        while self.recent.len() > 2 * MAX_VERDICTS as usize {
             self.recent.pop_front();
+            at = at.saturating_sub(1);
         }
-        if self.recent.len() >= cfg.verdicts as usize {
-            let tipped: Vec<Verdict> = self.recent.drain(..).collect();
-            self.recent.shrink_to_fit();
-            return Some(tipped);
+        // `n` neighbours in time, this verdict among them, spanning at most a window.
+        let len = self.recent.len();
+        let first = (at + 1).saturating_sub(n);
+        for start in first..=at {
+            if start + n > len {
+                break;
+            }
+            if self.recent[start + n - 1].time_us - self.recent[start].time_us <= w {
+                let tipped: Vec<Verdict> = self.recent.range(start..start + n).copied().collect();
+                self.recent.clear();
+                self.recent.shrink_to_fit();
+                return Some(tipped);
+            }
         }
         None
     }
@@ -172,6 +189,20 @@ mod tests {
         assert!(s.record(v(61, 0.9), &cfg).is_none());
         assert_eq!(s.len(), 1);
         assert!(s.record(v(100, 0.9), &cfg).is_some());
+    }
+
+    #[test]
+    fn verdicts_out_of_time_order_combine_only_within_a_window() {
+        let cfg = PolicyConfig::default();
+        let mut s = Verdicts::default();
+        assert!(s.record(v(100, 0.9), &cfg).is_none());
+        // 70 s earlier: not within one window of the first.
+        assert!(s.record(v(30, 0.9), &cfg).is_none());
+        // Between them, within a window of the later one.
+        let tipped = s.record(v(80, 0.9), &cfg).unwrap();
+        let times: Vec<i64> = tipped.iter().map(|v| v.time_us / 1_000_000).collect();
+        assert_eq!(times, [80, 100]);
+        assert!(s.is_empty());
     }
 
     #[test]

@@ -183,7 +183,13 @@ impl Sequencer {
         });
         s.last_t = s.last_t.max(t);
         // After the steps that started no later (equal times keep their arrival order).
-        let mut at = s.times[..s.have].partition_point(|&x| x <= t);
+        // Extractors without a gap feature read each flow on its own (the seed model's
+        // single step): arrival order, the newest always in.
+        let mut at = if self.extractor.gap_feature().is_some() {
+            s.times[..s.have].partition_point(|&x| x <= t)
+        } else {
+            s.have
+        };
         if s.have == cap {
             if at == 0 {
                 // Older than every step of a full sequence.

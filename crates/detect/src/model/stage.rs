@@ -165,14 +165,15 @@ impl MlStage {
 
     /// Adds the flow's step and queues its source's sequence; runs the batch when full.
     /// Call after `engine.handle(rec)`; `seq` is the record's number in the input.
-    /// `may_decide` says whether a decision against a source could still be admitted at
-    /// a time (not protected, not already decided): only then is the model run on it.
+    /// `may_decide` says whether a decision with an action against a source could still
+    /// be admitted at a time (not protected, not already decided): only then is the
+    /// model run on it.
     pub fn observe(
         &mut self,
         rec: &EveRecord<'_>,
         engine: &Engine,
         seq: u64,
-        may_decide: impl Fn(IpAddr, i64) -> bool,
+        may_decide: impl Fn(IpAddr, i64, Action) -> bool,
     ) {
         if self.stats.disabled.is_some() {
             return;
@@ -181,7 +182,7 @@ impl MlStage {
             return;
         };
         step.seq = seq;
-        if !may_decide(step.src, step.time_us) {
+        if !may_decide(step.src, step.time_us, self.response.action(step.direction)) {
             self.stats.skipped_gated += 1;
             return;
         }
@@ -243,10 +244,17 @@ impl MlStage {
         let run = catch_unwind(AssertUnwindSafe(|| {
             self.runner.run(&c.sample, 1, &mut self.output)
         }));
-        if !matches!(run, Ok(Ok(()))) {
-            self.stats.run_errors += 1;
+        self.stats.rescored += 1;
+        let why = match run {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some("the model run panicked".to_owned()),
+        };
+        if let Some(why) = why {
+            self.fail(why);
             return None;
         }
+        self.failures = 0;
         let meta = self.runner.model().meta();
         let classes = meta.classes.len();
         let mut v = Verdict::from_probabilities(
@@ -278,6 +286,11 @@ impl MlStage {
     /// What a decision on this tip does (`[model] response`).
     pub fn action(&self, tip: &Tip) -> Action {
         self.response.action(tip.direction)
+    }
+
+    /// What a decision on a source seen in this direction would do.
+    pub fn action_for(&self, direction: suriguard_net::Direction) -> Action {
+        self.response.action(direction)
     }
 
     /// The proposal a tip the gate admitted becomes (verdicts, classes, examples).
@@ -318,14 +331,7 @@ impl MlStage {
         if let Some(why) = failed {
             self.input.clear();
             self.pending.clear();
-            self.stats.run_errors += 1;
-            self.failures += 1;
-            if self.failures >= MAX_CONSECUTIVE_FAILURES {
-                self.stats.disabled = Some(format!(
-                    "model stage disabled after {} failed runs in a row; heuristics continue: {why}",
-                    self.failures
-                ));
-            }
+            self.fail(why);
             return;
         }
         self.failures = 0;
@@ -348,6 +354,19 @@ impl MlStage {
             });
         }
         self.input.clear();
+    }
+
+    /// Counts a failed run; after [`MAX_CONSECUTIVE_FAILURES`] in a row the stage
+    /// switches itself off.
+    fn fail(&mut self, why: String) {
+        self.stats.run_errors += 1;
+        self.failures += 1;
+        if self.failures >= MAX_CONSECUTIVE_FAILURES && self.stats.disabled.is_none() {
+            self.stats.disabled = Some(format!(
+                "model stage disabled after {} failed runs in a row; heuristics continue: {why}",
+                self.failures
+            ));
+        }
     }
 
     /// Sources whose recent flows are remembered.
