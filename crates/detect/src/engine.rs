@@ -551,14 +551,8 @@ impl Engine {
             }
             EventType::Http => {
                 let burst = self.on_http(rec);
-                let horizon = self.client_horizon(rec);
-                let cap = self.cfg.max_sources;
-                let evicted = &mut self.stats.sources_evicted;
-                let long = self.behaviour.on_http(
-                    rec,
-                    &self.net,
-                    slot_of(&mut self.sources, cap, horizon, evicted),
-                );
+                let (behaviour, net, client) = self.client_parts(rec);
+                let long = behaviour.on_http(rec, net, client);
                 let long = long.filter(|_| self.cfg.heuristics);
                 self.first(burst, long)
             }
@@ -568,14 +562,8 @@ impl Engine {
             }
             EventType::Alert => self.on_alert(rec),
             EventType::Ftp | EventType::Mqtt => {
-                let horizon = self.client_horizon(rec);
-                let cap = self.cfg.max_sources;
-                let evicted = &mut self.stats.sources_evicted;
-                let long = self.behaviour.on_login_reply(
-                    rec,
-                    &self.net,
-                    slot_of(&mut self.sources, cap, horizon, evicted),
-                );
+                let (behaviour, net, client) = self.client_parts(rec);
+                let long = behaviour.on_login_reply(rec, net, client);
                 long.filter(|_| self.cfg.heuristics)
             }
             EventType::Dhcp => {
@@ -597,14 +585,24 @@ impl Engine {
         }
     }
 
-    /// Advances the clock to an app-layer record's time and returns the eviction
-    /// horizon for its client, which the behaviour detectors may file (a failed login):
-    /// room is made only if they do ([`slot_of`]).
-    fn client_horizon(&mut self, rec: &EveRecord<'_>) -> i64 {
+    /// For an app-layer record whose client the behaviour detectors may file (a failed
+    /// login): advances the clock to its time, and hands out the detectors, the network
+    /// and the client's entry on demand (room is made only if they file, [`slot_of`]).
+    fn client_parts<'s>(
+        &'s mut self,
+        rec: &EveRecord<'_>,
+    ) -> (
+        &'s mut Behaviour,
+        &'s NetworkModel,
+        impl FnOnce(IpAddr) -> &'s mut Long,
+    ) {
         if let Some(t) = rec.timestamp {
             self.newest = self.newest.max(t.micros());
         }
-        self.horizon()
+        let (horizon, cap) = (self.horizon(), self.cfg.max_sources);
+        let evicted = &mut self.stats.sources_evicted;
+        let client = slot_of(&mut self.sources, cap, horizon, evicted);
+        (&mut self.behaviour, &self.net, client)
     }
 
     /// Makes room for `ip` if it is new and the table is full; advances the clock.

@@ -165,33 +165,41 @@ fn corrupt_truncated_and_mismatched_models_are_clear_errors() {
     assert!(e.contains("none.meta.json"), "{e}");
 }
 
-#[test]
-fn our_model_matches_the_training_framework() {
+/// Our committed model (plans up to `batch`), and its reference rows under `key`
+/// (`inputs` or `outputs`) from `reference.json`.
+fn our_model(batch: usize) -> Arc<Model> {
     let dir = root().join("models/seq-lstm");
-    let model = Model::load(
+    Model::load(
         &dir.join("seq-lstm.onnx"),
         &dir.join("seq-lstm.meta.json"),
-        32,
+        batch,
     )
-    .unwrap();
-    let mut runner = Arc::clone(&model).runner();
+    .unwrap()
+}
+
+fn reference_rows(key: &str) -> Vec<Vec<f32>> {
+    let path = root().join("models/seq-lstm/reference.json");
     let reference: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("reference.json")).unwrap()).unwrap();
-    let rows = |key: &str| -> Vec<Vec<f32>> {
-        reference[key]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                r.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_f64().unwrap() as f32)
-                    .collect()
-            })
-            .collect()
-    };
-    let (inputs, outputs) = (rows("inputs"), rows("outputs"));
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    reference[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn our_model_matches_the_training_framework() {
+    let model = our_model(32);
+    let mut runner = Arc::clone(&model).runner();
+    let (inputs, outputs) = (reference_rows("inputs"), reference_rows("outputs"));
     assert!(inputs.len() >= 40, "{} reference vectors", inputs.len());
     let classes = model.classes();
     let flat: Vec<f32> = inputs.concat();
@@ -471,28 +479,9 @@ fn decisions_do_not_depend_on_when_batches_run() {
 #[test]
 fn batched_scores_stay_within_the_candidate_margin_of_lone_ones() {
     use suriguard_detect::model::stage::CANDIDATE_MARGIN;
-    let dir = root().join("models/seq-lstm");
-    let model = Model::load(
-        &dir.join("seq-lstm.onnx"),
-        &dir.join("seq-lstm.meta.json"),
-        64,
-    )
-    .unwrap();
+    let model = our_model(64);
     let mut runner = Arc::clone(&model).runner();
-    let reference: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("reference.json")).unwrap()).unwrap();
-    let inputs: Vec<Vec<f32>> = reference["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r.as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-                .collect()
-        })
-        .collect();
+    let inputs = reference_rows("inputs");
     let classes = model.classes();
     // The lone score is the canonical one: the same on every run.
     let alone: Vec<Vec<f32>> = inputs.iter().map(|x| run(&mut runner, x, 1)).collect();

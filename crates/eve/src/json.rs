@@ -267,26 +267,6 @@ impl<'a> Reader<'a> {
         self.expect(b'{', "`{`")
     }
 
-    /// The next key of the current object (with its `:` consumed), or `None` at its
-    /// closing brace. `first` is true for the first call on an object.
-    #[inline]
-    pub fn key(&mut self, first: bool) -> Result<Option<Cow<'a, str>>> {
-        match self.peek()? {
-            b'}' => {
-                self.i += 1;
-                return Ok(None);
-            }
-            b',' if !first => {
-                self.i += 1;
-            }
-            _ if first => {}
-            _ => return self.err(ErrorKind::Expected("`,` or `}`")),
-        }
-        let k = self.string()?;
-        self.expect(b':', "`:`")?;
-        Ok(Some(k))
-    }
-
     /// The next key of the current object, as its index in `names` (`Some(None)` for a
     /// key not among them), with its `:` consumed; `None` at the closing brace. `first`
     /// is true for the first call on an object. `next` is the index expected next: that
