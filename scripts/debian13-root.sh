@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Builds (or reuses) a Debian 13 (trixie) root with Suricata 8 from trixie-backports, made
+# with Debian's own tools only: debootstrap, then apt inside the root. Tests and benchmarks
+# run Suricata 8 there (`chroot ROOT suricata ...`, also inside network namespaces).
+#
+#   scripts/debian13-root.sh [ROOT]     prints ROOT when it is ready
+#
+# ROOT defaults to $SURIGUARD_DEBIAN13_ROOT or /var/cache/suriguard/debian13. A root is
+# reused only when its completion stamp matches this script's recipe and the Suricata in it
+# answers `suricata -V` with version 8; anything else is removed and rebuilt (about three
+# minutes and 700 MB). A lock serialises concurrent callers (two checkouts, parallel tests).
+set -euo pipefail
+
+root=${1:-${SURIGUARD_DEBIAN13_ROOT:-/var/cache/suriguard/debian13}}
+mirror=${SURIGUARD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The recipe: change it and every cached root is rebuilt.
+recipe="trixie minbase + trixie-backports suricata, jq; v1"
+stamp="$root/.suriguard-root"
+
+log() { echo "debian13-root: $*" >&2; }
+
+if [ "$(id -u)" -ne 0 ]; then
+    log "must run as root (debootstrap, chroot)"
+    exit 1
+fi
+
+ready() {
+    [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$recipe" ] &&
+        chroot "$root" suricata -V 2>/dev/null | grep -q 'version 8\.'
+}
+
+mkdir -p "$(dirname "$root")"
+exec 9>"$root.lock"
+flock 9
+
+if ready; then
+    echo "$root"
+    exit 0
+fi
+
+if ! command -v debootstrap >/dev/null 2>&1; then
+    log "installing debootstrap"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null ||
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+fi
+
+log "building $root (debootstrap trixie, then suricata from trixie-backports)"
+# Whatever is there is incomplete or from another recipe. Nothing may stay mounted in it.
+for m in proc dev/pts dev sys; do umount -l "$root/$m" 2>/dev/null || true; done
+rm -rf "$root"
+start=$(date +%s)
+debootstrap --variant=minbase trixie "$root" "$mirror" >"$root.debootstrap.log" 2>&1 || {
+    log "debootstrap failed; the last lines of $root.debootstrap.log:"
+    tail -n 20 "$root.debootstrap.log" >&2
+    exit 1
+}
+cat >"$root/etc/apt/sources.list.d/trixie-backports.sources" <<SRC
+Types: deb
+URIs: $mirror
+Suites: trixie-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+# Services must not start inside the root.
+printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+chmod 755 "$root/usr/sbin/policy-rc.d"
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+chroot "$root" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends -t trixie-backports suricata >/dev/null
+chroot "$root" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends jq >/dev/null
+chroot "$root" apt-get clean
+chroot "$root" suricata -V | grep -q 'version 8\.' || {
+    log "the root's suricata is not version 8: $(chroot "$root" suricata -V 2>&1)"
+    exit 1
+}
+echo "$recipe" >"$stamp"
+log "ready in $(($(date +%s) - start)) s: $(chroot "$root" suricata -V 2>&1)"
+echo "$root"
