@@ -14,7 +14,7 @@ set -euo pipefail
 root=${1:-${SURIGUARD_DEBIAN13_ROOT:-/var/cache/suriguard/debian13}}
 mirror=${SURIGUARD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # The recipe: change it and every cached root is rebuilt.
-recipe="trixie minbase + trixie-backports suricata, jq; v1"
+recipe="trixie minbase + trixie-backports suricata, nftables, jq; v2"
 stamp="$root/.suriguard-root"
 
 log() { echo "debian13-root: $*" >&2; }
@@ -69,7 +69,7 @@ chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 chroot "$root" env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -qq --no-install-recommends -t trixie-backports suricata >/dev/null
 chroot "$root" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --no-install-recommends jq >/dev/null
+    apt-get install -y -qq --no-install-recommends nftables jq >/dev/null
 chroot "$root" apt-get clean
 chroot "$root" suricata -V | grep -q 'version 8\.' || {
     log "the root's suricata is not version 8: $(chroot "$root" suricata -V 2>&1)"

@@ -1,26 +1,34 @@
 //! The C entry points Suricata calls, each wrapped in [`ffi_boundary!`].
 //!
-//! Ownership, as Suricata 7.0 uses these callbacks:
+//! One library serves Suricata 7.0 and 8.0. [`SCPluginRegister`] asks [`host()`] which
+//! one loaded it (its version string, or the names it exports) and answers with that
+//! major's `SCPlugin`; `plugin_init` registers that major's `SCEveFileType`. The two
+//! file types share every callback body; only the thin `extern "C"` shims differ (8.0
+//! reorders the callbacks, passes const pointers and a `uint32_t` thread id, and its
+//! `ThreadDeinit` returns nothing). Any other Suricata gets one error line and no file
+//! type, never a wrong layout.
+//!
+//! Ownership, as Suricata uses these callbacks:
 //! - [`SCPluginRegister`] returns a process-lifetime `SCPlugin` that is never freed.
 //! - `plugin_init` registers a process-lifetime `SCEveFileType`; Suricata links it into
 //!   its file-type list (it writes the TAILQ entry), so it lives in leaked heap memory.
-//! - `eve_init` allocates an [`Output`] and hands it to Suricata as `init_data`; Suricata
-//!   passes it back to every other callback and `eve_deinit` frees it. `suricata -T`
+//! - `init` allocates an [`Output`] and hands it to Suricata as `init_data`; Suricata
+//!   passes it back to every other callback and `deinit` frees it. `suricata -T`
 //!   never calls `Deinit`, so the worker of a test run simply ends with the process.
-//! - `eve_thread_init` allocates a [`ThreadCtx`] per eve thread; `eve_thread_deinit`
-//!   frees it. NULL is accepted everywhere a pointer is freed.
-//! - The record buffer given to `eve_write` belongs to Suricata and is only valid for the
-//!   call; it is copied before `eve_write` returns.
+//! - `thread_init` allocates a [`ThreadCtx`] per eve thread; `thread_deinit` frees it.
+//!   NULL is accepted everywhere a pointer is freed.
+//! - The record buffer given to `write` belongs to Suricata and is only valid for the
+//!   call; it is copied before `write` returns.
 
 use std::ffi::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Once, OnceLock};
 
-use suricata_plugin_sys as sys;
+use suricata_plugin_sys::{v7, v8};
 use suriguard_guard::settings::{self, PluginSettings};
 
-use crate::host::{self, sclog, ConfNode};
+use crate::host::{self, host, sclog, Abi, ConfNode};
 use crate::output::{self, Output};
 
 /// Runs `$body`, turning a panic into `$on_panic`. Every `extern "C"` function's body
@@ -39,30 +47,67 @@ macro_rules! ffi_boundary {
 static ORPHAN_WRITES: AtomicU64 = AtomicU64::new(0);
 
 const FILETYPE_NAME: &std::ffi::CStr = c"suriguard";
+const PLUGIN_NAME: &std::ffi::CStr = c"suriguard";
+const LICENSE: &std::ffi::CStr = c"GPLv2";
+const AUTHOR: &std::ffi::CStr = c"suriguard developers";
+/// What 8.0 shows as the plugin's version, and the Suricata it was built for.
+const PLUGIN_VERSION: &std::ffi::CStr =
+    match std::ffi::CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(v) => v,
+        Err(_) => panic!("the package version contains a NUL byte"),
+    };
+const BUILT_FOR_8: &std::ffi::CStr = c"8.0";
 
 /// Per-thread data for threaded eve outputs.
 struct ThreadCtx {
     #[allow(dead_code)]
-    thread_id: c_int,
+    thread_id: u32,
 }
 
-/// The plugin's entry point, found by Suricata with `dlsym`.
+/// The plugin's entry point, found by Suricata with `dlsym`. Returns the `SCPlugin` of
+/// the running Suricata's major; never NULL (7.0 would dereference it).
 #[no_mangle]
-pub extern "C" fn SCPluginRegister() -> *mut sys::SCPlugin {
+pub extern "C" fn SCPluginRegister() -> *mut c_void {
     static PLUGIN: OnceLock<usize> = OnceLock::new();
     ffi_boundary!(std::ptr::null_mut(), {
         let addr = *PLUGIN.get_or_init(|| {
-            let plugin = Box::new(sys::SCPlugin {
-                name: c"suriguard".as_ptr(),
-                license: c"GPLv2".as_ptr(),
-                author: c"suriguard developers".as_ptr(),
-                Init: Some(plugin_init),
-            });
-            Box::into_raw(plugin) as usize
+            let h = host();
+            let init: unsafe extern "C" fn() = match &h.abi {
+                Ok(_) => plugin_init,
+                Err(why) => {
+                    // Said once, here; Suricata 8 adds its own line when it refuses the
+                    // version below.
+                    host::log(host::ERROR, file!(), line!(), why);
+                    plugin_init_unsupported
+                }
+            };
+            match h.abi {
+                Ok(Abi::V7) => Box::into_raw(Box::new(v7::SCPlugin {
+                    name: PLUGIN_NAME.as_ptr(),
+                    license: LICENSE.as_ptr(),
+                    author: AUTHOR.as_ptr(),
+                    Init: Some(init),
+                })) as usize,
+                // An unsupported Suricata gets 8.0's layout: every Suricata since 8.0
+                // checks `version` first and refuses a mismatch without touching the rest.
+                Ok(Abi::V8) | Err(_) => Box::into_raw(Box::new(v8::SCPlugin {
+                    version: u64::from(v8::SC_API_VERSION),
+                    suricata_version: BUILT_FOR_8.as_ptr(),
+                    name: PLUGIN_NAME.as_ptr(),
+                    plugin_version: PLUGIN_VERSION.as_ptr(),
+                    license: LICENSE.as_ptr(),
+                    author: AUTHOR.as_ptr(),
+                    Init: Some(init),
+                })) as usize,
+            }
         });
-        addr as *mut sys::SCPlugin
+        addr as *mut c_void
     })
 }
+
+/// `Init` for a Suricata whose ABI we do not know: registers nothing (the reason was
+/// logged at registration).
+extern "C" fn plugin_init_unsupported() {}
 
 extern "C" fn plugin_init() {
     ffi_boundary!((), {
@@ -70,18 +115,40 @@ extern "C" fn plugin_init() {
         crate::logging::install();
         static REGISTERED: Once = Once::new();
         REGISTERED.call_once(|| {
-            let filetype = Box::leak(Box::new(sys::SCEveFileType {
-                name: FILETYPE_NAME.as_ptr(),
-                Init: Some(eve_init),
-                Write: Some(eve_write),
-                Deinit: Some(eve_deinit),
-                ThreadInit: Some(eve_thread_init),
-                ThreadDeinit: Some(eve_thread_deinit),
-                ..Default::default()
-            }));
-            // SAFETY: `filetype` is leaked, so it outlives the process's use of it, and
-            // Suricata is the only one to touch it from here on.
-            if !unsafe { sys::SCRegisterEveFileType(filetype) } {
+            let h = host();
+            let ok = match h.abi {
+                Ok(Abi::V7) => {
+                    let filetype = Box::leak(Box::new(v7::SCEveFileType {
+                        name: FILETYPE_NAME.as_ptr(),
+                        Init: Some(init7),
+                        Write: Some(write7),
+                        Deinit: Some(deinit),
+                        ThreadInit: Some(thread_init7),
+                        ThreadDeinit: Some(thread_deinit7),
+                        ..Default::default()
+                    }));
+                    // SAFETY: a 7.0 host; `filetype` is leaked, so it outlives the
+                    // process's use of it, and Suricata is the only one to touch it now.
+                    unsafe { h.register_v7(filetype) }
+                }
+                Ok(Abi::V8) => {
+                    let filetype = Box::leak(Box::new(v8::SCEveFileType {
+                        name: FILETYPE_NAME.as_ptr(),
+                        Init: Some(init8),
+                        ThreadInit: Some(thread_init8),
+                        Write: Some(write8),
+                        ThreadDeinit: Some(thread_deinit8),
+                        Deinit: Some(deinit),
+                        ..Default::default()
+                    }));
+                    // SAFETY: as above, on an 8.0 host.
+                    unsafe { h.register_v8(filetype) }
+                }
+                Err(_) => return,
+            };
+            if ok {
+                tracing::debug!("registered the `suriguard` EVE file type (Suricata {})", h.version);
+            } else {
                 sclog!(
                     host::ERROR,
                     "Suricata refused to register the `suriguard` EVE file type"
@@ -118,11 +185,20 @@ fn install_panic_hook() {
     });
 }
 
-extern "C" fn eve_init(
-    conf: *mut sys::ConfNode,
+extern "C" fn init7(conf: *mut v7::ConfNode, threaded: bool, init_data: *mut *mut c_void) -> c_int {
+    init(conf, threaded, init_data)
+}
+
+extern "C" fn init8(
+    conf: *const v8::SCConfNode,
     threaded: bool,
     init_data: *mut *mut c_void,
 ) -> c_int {
+    // 8.0's SCConfNode has 7.0's layout (the bindings' layout tests pin it).
+    init(conf.cast(), threaded, init_data)
+}
+
+fn init(conf: *const v7::ConfNode, threaded: bool, init_data: *mut *mut c_void) -> c_int {
     ffi_boundary!(-1, {
         if init_data.is_null() {
             sclog!(host::ERROR, "Init called without a place for init_data");
@@ -146,7 +222,8 @@ extern "C" fn eve_init(
                 let s = output.settings();
                 sclog!(
                     host::NOTICE,
-                    "started (queue-size {}, queue-bytes {}, max-record-size {}, threaded {}, config {})",
+                    "started in Suricata {} (queue-size {}, queue-bytes {}, max-record-size {}, threaded {}, config {})",
+                    host().version.trim(),
                     s.queue_size,
                     s.queue_bytes,
                     s.max_record_size,
@@ -174,14 +251,28 @@ fn read_settings(eve: Option<ConfNode<'_>>) -> Result<PluginSettings, settings::
     }
 }
 
-extern "C" fn eve_write(
+extern "C" fn write7(
     buffer: *const c_char,
     buffer_len: c_int,
     init_data: *mut c_void,
     _thread_data: *mut c_void,
 ) -> c_int {
-    // SAFETY: init_data is NULL or the Output that eve_init handed to Suricata, which
-    // stays alive until eve_deinit, after the last Write. Only shared access happens here.
+    write(buffer, buffer_len, init_data)
+}
+
+extern "C" fn write8(
+    buffer: *const c_char,
+    buffer_len: c_int,
+    init_data: *const c_void,
+    _thread_data: *mut c_void,
+) -> c_int {
+    write(buffer, buffer_len, init_data)
+}
+
+#[inline]
+fn write(buffer: *const c_char, buffer_len: c_int, init_data: *const c_void) -> c_int {
+    // SAFETY: init_data is NULL or the Output that init handed to Suricata, which stays
+    // alive until deinit, after the last Write. Only shared access happens here.
     let Some(output) = (unsafe { init_data.cast::<Output>().as_ref() }) else {
         ORPHAN_WRITES.fetch_add(1, Relaxed);
         return -1;
@@ -207,12 +298,12 @@ extern "C" fn eve_write(
     )
 }
 
-extern "C" fn eve_deinit(init_data: *mut c_void) {
+extern "C" fn deinit(init_data: *mut c_void) {
     ffi_boundary!((), {
         if init_data.is_null() {
             return;
         }
-        // SAFETY: init_data came from Box::into_raw in eve_init and Suricata calls Deinit
+        // SAFETY: init_data came from Box::into_raw in init and Suricata calls Deinit
         // once, after every Write and ThreadDeinit.
         let output = unsafe { Box::from_raw(init_data.cast::<Output>()) };
         let stats_file = output.settings().stats_file.clone();
@@ -237,16 +328,28 @@ extern "C" fn eve_deinit(init_data: *mut c_void) {
     })
 }
 
-extern "C" fn eve_thread_init(
+extern "C" fn thread_init7(
     init_data: *mut c_void,
     thread_id: c_int,
     thread_data: *mut *mut c_void,
 ) -> c_int {
+    thread_init(init_data, thread_id as u32, thread_data)
+}
+
+extern "C" fn thread_init8(
+    init_data: *const c_void,
+    thread_id: v8::ThreadId,
+    thread_data: *mut *mut c_void,
+) -> c_int {
+    thread_init(init_data, thread_id, thread_data)
+}
+
+fn thread_init(init_data: *const c_void, thread_id: u32, thread_data: *mut *mut c_void) -> c_int {
     ffi_boundary!(-1, {
         if thread_data.is_null() {
             return -1;
         }
-        // SAFETY: as in eve_write: NULL or our live Output, shared access only.
+        // SAFETY: as in write: NULL or our live Output, shared access only.
         if let Some(output) = unsafe { init_data.cast::<Output>().as_ref() } {
             output.count_thread();
         }
@@ -257,13 +360,21 @@ extern "C" fn eve_thread_init(
     })
 }
 
-extern "C" fn eve_thread_deinit(_init_data: *mut c_void, thread_data: *mut c_void) -> c_int {
-    ffi_boundary!(-1, {
+extern "C" fn thread_deinit7(_init_data: *mut c_void, thread_data: *mut c_void) -> c_int {
+    thread_deinit(thread_data);
+    0
+}
+
+extern "C" fn thread_deinit8(_init_data: *const c_void, thread_data: *mut c_void) {
+    thread_deinit(thread_data)
+}
+
+fn thread_deinit(thread_data: *mut c_void) {
+    ffi_boundary!((), {
         if !thread_data.is_null() {
-            // SAFETY: thread_data came from Box::into_raw in eve_thread_init and is freed
+            // SAFETY: thread_data came from Box::into_raw in thread_init and is freed
             // once, here.
             drop(unsafe { Box::from_raw(thread_data.cast::<ThreadCtx>()) });
         }
-        0
     })
 }

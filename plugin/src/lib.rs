@@ -1,4 +1,4 @@
-//! libsuriguard.so: the Suricata 7 EVE output plugin.
+//! libsuriguard.so: the EVE output plugin for Suricata 7.0 and 8.0 (one library for both).
 //!
 //! Suricata loads this library, calls [`SCPluginRegister`], and from then on hands every
 //! EVE record of the eve-log outputs whose `filetype` is `suriguard` to `Write`, from its

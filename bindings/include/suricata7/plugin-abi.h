@@ -7,7 +7,12 @@
  * src/lib.rs: SCPlugin 32 bytes, SCEveFileType 64 bytes, ConfNode 64 bytes on LP64.
  *
  * Suricata 8 changes this ABI (SCPlugin gains version fields, SCEveFileType reorders its
- * callbacks, ConfNode becomes SCConfNode); it gets its own header next to this one.
+ * callbacks, ConfNode becomes SCConfNode): see ../suricata8/plugin-abi.h.
+ *
+ * Only types are declared: the plugin resolves Suricata's functions at run time with
+ * dlsym, so one library serves both majors. The *Fn typedefs are their signatures.
+ * What both majors share (the logger, the version string, log rotation) is in
+ * ../common/host-abi.h.
  */
 #ifndef SURIGUARD_SURICATA7_PLUGIN_ABI_H
 #define SURIGUARD_SURICATA7_PLUGIN_ABI_H
@@ -63,36 +68,8 @@ typedef struct SCEveFileType_ {
     } entries;
 } SCEveFileType;
 
-bool SCRegisterEveFileType(SCEveFileType *);
-
-/* src/conf.h lookups. Return values are owned by Suricata's configuration tree. */
-ConfNode *ConfNodeLookupChild(const ConfNode *node, const char *key);
-const char *ConfNodeLookupChildValue(const ConfNode *node, const char *key);
-int ConfGetChildValue(const ConfNode *base, const char *name, const char **vptr);
-int ConfGetChildValueInt(const ConfNode *base, const char *name, intmax_t *val);
-int ConfGetChildValueBool(const ConfNode *base, const char *name, int *val);
-
-/* src/util-debug.h */
-typedef enum {
-    SC_LOG_NOTSET = -1,
-    SC_LOG_NONE = 0,
-    SC_LOG_ERROR,
-    SC_LOG_WARNING,
-    SC_LOG_NOTICE,
-    SC_LOG_INFO,
-    SC_LOG_PERF,
-    SC_LOG_CONFIG,
-    SC_LOG_DEBUG,
-    SC_LOG_LEVEL_MAX,
-} SCLogLevel;
-
-/* src/util-error.h: only SC_OK is inspected. */
-typedef enum {
-    SC_OK = 0,
-} SCError;
-
-/* Filters by each output's level itself; `module` shows as the subsystem (%S). */
-SCError SCLogMessage(const SCLogLevel level, const char *file, const unsigned int line,
-        const char *function, const char *module, const char *message);
+typedef bool (*SCRegisterEveFileTypeFn)(SCEveFileType *);
+/* src/conf.h. The returned node is owned by Suricata's configuration tree. */
+typedef ConfNode *(*ConfNodeLookupChildFn)(const ConfNode *node, const char *key);
 
 #endif
