@@ -8,9 +8,11 @@ use std::process::Command;
 fn main() {
     let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let src = dir.join("harness/hostile_host.c");
-    let header = dir.join("../bindings/include/suricata7/plugin-abi.h");
     println!("cargo:rerun-if-changed={}", src.display());
-    println!("cargo:rerun-if-changed={}", header.display());
+    for header in ["common/host-abi.h", "suricata7/plugin-abi.h"] {
+        let header = dir.join("../bindings/include").join(header);
+        println!("cargo:rerun-if-changed={}", header.display());
+    }
 
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("hostile-host");
     let cc = env::var("CC").unwrap_or_else(|_| "cc".into());

@@ -81,16 +81,21 @@ pub extern "C" fn SCPluginRegister() -> *mut c_void {
                     plugin_init_unsupported
                 }
             };
-            match h.abi {
-                Ok(Abi::V7) => Box::into_raw(Box::new(v7::SCPlugin {
+            // An unsupported Suricata before 8.0 reads 7.0's layout (6.0 has it too);
+            // a later one gets 8.0's, which every Suricata since 8.0 checks by its
+            // `version` first and refuses on a mismatch without touching the rest.
+            let legacy = match h.abi {
+                Ok(abi) => abi == Abi::V7,
+                Err(_) => h.major().is_some_and(|major| major < 8),
+            };
+            match legacy {
+                true => Box::into_raw(Box::new(v7::SCPlugin {
                     name: PLUGIN_NAME.as_ptr(),
                     license: LICENSE.as_ptr(),
                     author: AUTHOR.as_ptr(),
                     Init: Some(init),
                 })) as usize,
-                // An unsupported Suricata gets 8.0's layout: every Suricata since 8.0
-                // checks `version` first and refuses a mismatch without touching the rest.
-                Ok(Abi::V8) | Err(_) => Box::into_raw(Box::new(v8::SCPlugin {
+                false => Box::into_raw(Box::new(v8::SCPlugin {
                     version: u64::from(v8::SC_API_VERSION),
                     suricata_version: BUILT_FOR_8.as_ptr(),
                     name: PLUGIN_NAME.as_ptr(),

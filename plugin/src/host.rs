@@ -105,6 +105,11 @@ impl Host {
         }
     }
 
+    /// The major version from [`Host::version`], if it names one.
+    pub fn major(&self) -> Option<u32> {
+        version_numbers(&self.version).0
+    }
+
     /// Registers a 7.0 file type. `ft` must live for the rest of the process.
     ///
     /// # Safety
@@ -163,11 +168,7 @@ impl Host {
 /// gives no version. Only 7.0 and 8.0 are known layouts; anything else is refused with
 /// the reason, because a wrong layout would crash Suricata.
 fn abi_of(version: &str, has_sc_conf: bool, has_conf: bool) -> Result<Abi, String> {
-    let mut parts = version
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|p| !p.is_empty())
-        .map(|p| p.parse::<u32>().ok());
-    match (parts.next().flatten(), parts.next().flatten()) {
+    match version_numbers(version) {
         (Some(7), Some(0)) => Ok(Abi::V7),
         (Some(8), Some(0)) => Ok(Abi::V8),
         (Some(major), Some(minor)) => Err(format!(
@@ -180,6 +181,15 @@ fn abi_of(version: &str, has_sc_conf: bool, has_conf: bool) -> Result<Abi, Strin
             "cannot tell which Suricata loaded suriguard (version {version:?}, neither ConfNodeLookupChild nor SCConfNodeLookupChild exported): the `suriguard` eve-log file type is not registered"
         )),
     }
+}
+
+/// Major and minor of a version string such as "8.0.8 RELEASE".
+fn version_numbers(version: &str) -> (Option<u32>, Option<u32>) {
+    let mut parts = version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse::<u32>().ok());
+    (parts.next().flatten(), parts.next().flatten())
 }
 
 /// The running Suricata, resolved on first use (from `SCPluginRegister`).

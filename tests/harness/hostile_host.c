@@ -10,7 +10,9 @@
  *
  * usage: hostile_host PLUGIN.so SCENARIO [key=value ...]
  *   key=value pairs become children of the eve-log output's `suriguard` node.
- *   SCENARIO: hostile | budget | throughput | init-only
+ *   SCENARIO: hostile | budget | throughput | init-only | unsupported
+ *   HOSTILE_SURICATA_VERSION (environment) is what GetProgramVersion answers
+ *   (default "7.0.10 RELEASE"); `unsupported` expects the plugin to register nothing.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -21,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../../bindings/include/common/host-abi.h"
 #include "../../bindings/include/suricata7/plugin-abi.h"
 
 /* ---- the Suricata side ------------------------------------------------------------ */
@@ -53,7 +56,13 @@ const char *ConfNodeLookupChildValue(const ConfNode *node, const char *key)
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
-SCError SCLogMessage(const SCLogLevel level, const char *file, const unsigned int line,
+const char *GetProgramVersion(void)
+{
+    const char *v = getenv("HOSTILE_SURICATA_VERSION");
+    return v ? v : "7.0.10 RELEASE";
+}
+
+void SCLogMessage(const SCLogLevel level, const char *file, const unsigned int line,
         const char *function, const char *module, const char *message)
 {
     (void)file; (void)line; (void)function;
@@ -61,7 +70,6 @@ SCError SCLogMessage(const SCLogLevel level, const char *file, const unsigned in
     printf("LOG %d %s: %s\n", (int)level, module ? module : "?", message ? message : "(null)");
     fflush(stdout);
     pthread_mutex_unlock(&log_lock);
-    return SC_OK;
 }
 
 static ConfNode *node_new(const char *name, const char *val)
@@ -270,6 +278,24 @@ int main(int argc, char **argv)
     if (reg == NULL) {
         fprintf(stderr, "no SCPluginRegister\n");
         return 2;
+    }
+    if (strcmp(argv[2], "unsupported") == 0) {
+        /* A Suricata before 8.0 reads 7.0's layout; a later one checks 8.0's version
+         * field (the first 8 bytes) before anything else. */
+        void *p = reg();
+        const char *v = GetProgramVersion();
+        if (p == NULL)
+            return 1;
+        if (atoi(v) < 8) {
+            SCPlugin *old = p;
+            if (!old->name || !old->Init)
+                return 1;
+            old->Init();
+        } else {
+            printf("RESULT api-version %llx\n", (unsigned long long)*(uint64_t *)p);
+        }
+        printf("RESULT registered %d\n", registered != NULL);
+        return registered == NULL ? 0 : 1;
     }
     SCPlugin *plugin = reg();
     if (plugin == NULL || !plugin->name || !plugin->license || !plugin->author || !plugin->Init) {
