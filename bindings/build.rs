@@ -11,7 +11,7 @@ const ABIS: [(&str, &str, &str); 3] = [
     (
         "common",
         "common/host-abi.h",
-        "SCLogLevel|SCLogMessageFn|GetProgramVersionFn|OutputRegisterFileRotationFlagFn|OutputUnregisterFileRotationFlagFn",
+        "SCLogLevel|SCLogMessageFn|GetProgramVersionFn|OutputRegisterFileRotationFlagFn|OutputUnregisterFileRotationFlagFn|ConfigGetLogDirectoryFn",
     ),
     (
         "v7",

@@ -212,7 +212,15 @@ fn init(conf: *const v7::ConfNode, threaded: bool, init_data: *mut *mut c_void) 
         // SAFETY: Suricata passes the eve-log output's node, live for this call.
         let eve = unsafe { ConfNode::from_ptr(conf) };
         let settings = match read_settings(eve) {
-            Ok(s) => s,
+            Ok(mut s) => {
+                // A relative eve-file is in Suricata's log directory, like its own files.
+                if let Some(file) = s.eve_file.as_mut().filter(|f| f.is_relative()) {
+                    if let Some(dir) = host().log_dir() {
+                        *file = dir.join(&*file);
+                    }
+                }
+                s
+            }
             Err(e) => {
                 sclog!(
                     host::ERROR,
@@ -227,13 +235,16 @@ fn init(conf: *const v7::ConfNode, threaded: bool, init_data: *mut *mut c_void) 
                 let s = output.settings();
                 sclog!(
                     host::NOTICE,
-                    "started in Suricata {} (queue-size {}, queue-bytes {}, max-record-size {}, threaded {}, config {})",
+                    "started in Suricata {} (queue-size {}, queue-bytes {}, max-record-size {}, threaded {}, config {}, eve-file {})",
                     host().version.trim(),
                     s.queue_size,
                     s.queue_bytes,
                     s.max_record_size,
                     if threaded { "yes" } else { "no" },
                     s.config
+                        .as_deref()
+                        .map_or("none".into(), |p| p.display().to_string()),
+                    s.eve_file
                         .as_deref()
                         .map_or("none".into(), |p| p.display().to_string())
                 );

@@ -36,6 +36,7 @@ pub struct Host {
     register: *mut c_void,
     rotation_register: common::OutputRegisterFileRotationFlagFn,
     rotation_unregister: common::OutputUnregisterFileRotationFlagFn,
+    log_dir: common::ConfigGetLogDirectoryFn,
 }
 
 // SAFETY: the fields are immutable after resolution; the raw pointer is a function
@@ -79,6 +80,11 @@ impl Host {
                 ),
             )
         };
+        // SAFETY: both names have the signature of ConfigGetLogDirectoryFn.
+        let log_dir = unsafe {
+            function::<common::ConfigGetLogDirectoryFn>(c"SCConfigGetLogDirectory")
+                .or(function::<common::ConfigGetLogDirectoryFn>(c"ConfigGetLogDirectory"))
+        };
         let version = version_fn
             // SAFETY: GetProgramVersion returns a static NUL-terminated string.
             .map(|f| unsafe { cstr_lossy(f()) }.unwrap_or_default().into_owned())
@@ -102,7 +108,18 @@ impl Host {
             register,
             rotation_register,
             rotation_unregister,
+            log_dir,
         }
+    }
+
+    /// Suricata's log directory (`default-log-dir`, or `-l`), where it puts its own
+    /// relative file names.
+    pub fn log_dir(&self) -> Option<std::path::PathBuf> {
+        let f = self.log_dir?;
+        // SAFETY: returns a pointer to Suricata's configuration string (static or owned
+        // by the config tree for the life of the process), or NULL.
+        let dir = unsafe { cstr_lossy(f()) }?;
+        (!dir.is_empty()).then(|| std::path::PathBuf::from(dir.into_owned()))
     }
 
     /// The major version from [`Host::version`], if it names one.

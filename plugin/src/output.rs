@@ -8,18 +8,19 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use suriguard_decision::Decision;
-use suriguard_detect::{IngestStats, Pipeline};
+use suriguard_detect::{Engine, EventCounts, IngestStats, Pipeline};
+use suriguard_eve::EventType;
 use suriguard_enforce::EnforceStats;
 use suriguard_guard::{
-    BaselineSaver, DecisionSink, GuardConfig, Note, PluginSettings, PluginStats, SinkStats,
-    WriteStats,
+    BaselineSaver, DecisionSink, EveFile, GuardConfig, Note, PluginSettings, PluginStats,
+    SinkStats, WriteStats,
 };
 
 use crate::failpoints::{Failpoints, WORKER_PANIC_MARKER, WRITE_PANIC_MARKER};
@@ -82,22 +83,129 @@ impl Gate {
     }
 }
 
+/// Records of known types detection does not read, counted by type and never queued.
+/// Types the reader does not know are queued: the worker counts them by name.
+struct Skipped([AtomicU64; EventType::COUNT]);
+
+impl Default for Skipped {
+    fn default() -> Self {
+        Skipped(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+impl Skipped {
+    /// True (and counted) if detection does not read this record's type; found by a
+    /// look at the first bytes, not a parse.
+    fn skip(&self, record: &[u8]) -> bool {
+        let Some(name) = suriguard_eve::peek_event_type(record) else {
+            return false;
+        };
+        let kind = EventType::from_name(name);
+        if kind == EventType::Other || Engine::uses(kind) {
+            return false;
+        }
+        self.0[kind.index()].fetch_add(1, Relaxed);
+        true
+    }
+
+    fn counts(&self) -> EventCounts {
+        let mut c = EventCounts::default();
+        for &kind in EventType::ALL {
+            c.add_n(kind, kind.name(), self.0[kind.index()].load(Relaxed));
+        }
+        c
+    }
+}
+
+/// The queue between the `Write` side and the detection worker.
+struct DetectionQueue {
+    tx: Sender<Box<[u8]>>,
+    /// Bytes of record data in the queue; the worker subtracts what it takes off.
+    queued_bytes: Arc<AtomicUsize>,
+    counters: Arc<WriteCounters>,
+    max_record_size: usize,
+    queue_bytes: usize,
+}
+
+impl DetectionQueue {
+    /// Room for `len` more bytes, reserved; false (counted) if the queue is full.
+    fn reserve(&self, len: usize) -> bool {
+        let c = &self.counters;
+        if len > self.max_record_size {
+            c.rejected_oversized.fetch_add(1, Relaxed);
+            return false;
+        }
+        // Checked first so that a sustained overload does not allocate and free a copy
+        // of every record it drops.
+        if self.tx.is_full() {
+            c.dropped_queue_full.fetch_add(1, Relaxed);
+            return false;
+        }
+        if self.queued_bytes.fetch_add(len, Relaxed) + len > self.queue_bytes {
+            self.queued_bytes.fetch_sub(len, Relaxed);
+            c.dropped_queue_full.fetch_add(1, Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Queues a record whose room was reserved.
+    fn send(&self, record: Box<[u8]>) {
+        let len = record.len();
+        match self.tx.try_send(record) {
+            Ok(()) => self.counters.queued.fetch_add(1, Relaxed),
+            // Disconnected only happens if the worker died; the record is lost all the same.
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.queued_bytes.fetch_sub(len, Relaxed);
+                self.counters.dropped_queue_full.fetch_add(1, Relaxed)
+            }
+        };
+    }
+
+    /// Copies a record in (only if there is room).
+    fn push_copy(&self, bytes: &[u8]) {
+        if self.reserve(bytes.len()) {
+            self.send(Box::from(bytes));
+        }
+    }
+
+    /// Moves a record in (the eve.json writer's copy).
+    fn push(&self, record: Box<[u8]>) {
+        if self.reserve(record.len()) {
+            self.send(record);
+        }
+    }
+}
+
+/// Where `Write` puts a record: straight into the detection queue, or into the eve.json
+/// writer, which forwards it to the detection queue in file order.
+enum Intake {
+    Direct(DetectionQueue),
+    EveFile {
+        file: EveFile,
+        /// The int Suricata raises on SIGHUP and `reopen-log-files`; registered with
+        /// Suricata while the writer runs.
+        rotation: Arc<AtomicI32>,
+        registered: bool,
+    },
+}
+
 /// The state behind Suricata's `init_data` pointer for one output.
 pub struct Output {
     settings: PluginSettings,
     threaded: bool,
     failpoints: Failpoints,
-    tx: Option<Sender<Box<[u8]>>>,
-    counters: WriteCounters,
-    /// Bytes of record data in the queue; the worker subtracts what it takes off.
-    queued_bytes: Arc<AtomicUsize>,
+    intake: Option<Intake>,
+    /// Records passed over before the detection queue, by type.
+    skipped: Arc<Skipped>,
+    counters: Arc<WriteCounters>,
     eve_threads: AtomicU64,
     gate: Arc<Gate>,
     worker: Option<JoinHandle<(IngestStats, SinkStats, Option<EnforceStats>)>>,
 }
 
 impl Output {
-    /// Validates the configuration and starts the worker.
+    /// Validates the configuration and starts the worker (and the eve.json writer).
     pub fn start(settings: PluginSettings, threaded: bool) -> Result<Output, String> {
         // Loaded here, on Suricata's main thread, so a broken file or an unwritable
         // journal is reported at start-up with a clear line. Only the plugin's own
@@ -123,10 +231,45 @@ impl Output {
         }
 
         let (tx, rx) = crossbeam_channel::bounded::<Box<[u8]>>(settings.queue_size);
+        let counters = Arc::new(WriteCounters::default());
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let queue = DetectionQueue {
+            tx,
+            queued_bytes: Arc::clone(&queued_bytes),
+            counters: Arc::clone(&counters),
+            max_record_size: settings.max_record_size,
+            queue_bytes: settings.queue_bytes,
+        };
+        // The writer starts before the worker: a file that cannot be opened stops the
+        // start here, with its name, before anything runs.
+        let skipped = Arc::new(Skipped::default());
+        let skipped_out = Arc::clone(&skipped);
+        let intake = match &settings.eve_file {
+            None => Intake::Direct(queue),
+            Some(path) => {
+                let rotation = Arc::new(AtomicI32::new(0));
+                let file = EveFile::start(
+                    path,
+                    settings.eve_file_queue_size,
+                    settings.eve_file_queue_bytes,
+                    Arc::clone(&rotation),
+                    move |record| {
+                        if !skipped.skip(&record) {
+                            queue.push(record)
+                        }
+                    },
+                )
+                .map_err(|e| e.to_string())?;
+                Intake::EveFile {
+                    file,
+                    rotation,
+                    registered: false,
+                }
+            }
+        };
+
         let gate = Arc::new(Gate::new(!failpoints.pause_worker));
         let worker_gate = Arc::clone(&gate);
-        let queued_bytes = Arc::new(AtomicUsize::new(0));
-        let worker_bytes = Arc::clone(&queued_bytes);
         let worker = std::thread::Builder::new()
             .name("SG-worker".into())
             .spawn(move || {
@@ -136,19 +279,39 @@ impl Output {
                     sink,
                     saver,
                     worker_gate,
-                    worker_bytes,
+                    queued_bytes,
                     failpoints,
                 )
             })
             .map_err(|e| format!("cannot start the worker thread: {e}"))?;
 
+        // Registered last, when nothing can fail any more: Suricata keeps the pointer
+        // until `shutdown` unregisters it, and `rotation` lives as long as this Output.
+        let mut intake = intake;
+        if let Intake::EveFile {
+            file,
+            rotation,
+            registered,
+        } = &mut intake
+        {
+            // SAFETY: as above.
+            *registered = unsafe { host::host().register_rotation(rotation.as_ptr()) };
+            if !*registered {
+                sclog!(
+                    host::WARNING,
+                    "this Suricata offers no log rotation flag: eve-file {} is reopened only when it is moved or deleted",
+                    file.path().display()
+                );
+            }
+        }
+
         Ok(Output {
             settings,
             threaded,
             failpoints,
-            tx: Some(tx),
-            counters: WriteCounters::default(),
-            queued_bytes,
+            intake: Some(intake),
+            skipped: skipped_out,
+            counters,
             eve_threads: AtomicU64::new(0),
             gate,
             worker: Some(worker),
@@ -159,7 +322,8 @@ impl Output {
         &self.settings
     }
 
-    /// Copies one record into the queue. Never blocks: a full queue is a counted drop.
+    /// Copies one record into the queue (or the eve.json writer's). Never blocks: a full
+    /// queue is a counted drop.
     pub fn write(&self, record: Option<&[u8]>) {
         let c = &self.counters;
         c.calls.fetch_add(1, Relaxed);
@@ -171,37 +335,23 @@ impl Output {
             c.rejected_empty.fetch_add(1, Relaxed);
             return;
         }
-        if bytes.len() > self.settings.max_record_size {
-            c.rejected_oversized.fetch_add(1, Relaxed);
-            return;
-        }
         if self.failpoints.panic_in_write && bytes.starts_with(WRITE_PANIC_MARKER) {
             panic!("failpoint panic-in-write");
         }
-        let Some(tx) = &self.tx else {
-            c.dropped_queue_full.fetch_add(1, Relaxed);
-            return;
-        };
-        // Checked first so that a sustained overload does not allocate and free a copy of
-        // every record it drops.
-        if tx.is_full() {
-            c.dropped_queue_full.fetch_add(1, Relaxed);
-            return;
-        }
-        let len = bytes.len();
-        if self.queued_bytes.fetch_add(len, Relaxed) + len > self.settings.queue_bytes {
-            self.queued_bytes.fetch_sub(len, Relaxed);
-            c.dropped_queue_full.fetch_add(1, Relaxed);
-            return;
-        }
-        match tx.try_send(Box::from(bytes)) {
-            Ok(()) => c.queued.fetch_add(1, Relaxed),
-            // Disconnected only happens if the worker died; the record is lost all the same.
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.queued_bytes.fetch_sub(len, Relaxed);
-                c.dropped_queue_full.fetch_add(1, Relaxed)
+        match &self.intake {
+            Some(Intake::Direct(queue)) => {
+                if !self.skipped.skip(bytes) {
+                    queue.push_copy(bytes)
+                }
             }
-        };
+            // Counted by the writer: `eve_file.dropped_queue_full`.
+            Some(Intake::EveFile { file, .. }) => {
+                file.write(bytes);
+            }
+            None => {
+                c.dropped_queue_full.fetch_add(1, Relaxed);
+            }
+        }
     }
 
     /// Counts an eve thread joining (threaded eve).
@@ -214,10 +364,29 @@ impl Output {
         self.counters.write_panics.fetch_add(1, Relaxed);
     }
 
-    /// Drains the queue, joins the worker, and returns the run's counters.
+    /// Drains the queues, joins the writer and the worker, and returns the run's counters.
     pub fn shutdown(mut self) -> PluginStats {
-        // Closing the channel lets the worker finish what is queued and then return.
-        drop(self.tx.take());
+        // Closing the channel lets the worker finish what is queued and then return. The
+        // eve.json writer holds the detection queue's sender: it finishes first.
+        let eve_file = match self.intake.take() {
+            Some(Intake::EveFile {
+                file,
+                rotation,
+                registered,
+            }) => {
+                let stats = file.finish();
+                if registered {
+                    // SAFETY: the pointer registered in `start`; `rotation` is still alive.
+                    unsafe { host::host().unregister_rotation(rotation.as_ptr()) };
+                }
+                Some(stats)
+            }
+            Some(Intake::Direct(queue)) => {
+                drop(queue);
+                None
+            }
+            None => None,
+        };
         self.gate.open();
         let (ingest, decisions, enforcement) = match self.worker.take().map(JoinHandle::join) {
             Some(Ok((ingest, sink, enforcement))) => (ingest, Some(sink), enforcement),
@@ -234,6 +403,8 @@ impl Output {
             ingest,
             decisions,
             enforcement,
+            eve_file,
+            skipped: self.skipped.counts(),
         }
     }
 }

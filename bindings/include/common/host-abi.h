@@ -31,6 +31,10 @@ typedef void (*SCLogMessageFn)(const SCLogLevel level, const char *file,
 /* src/suricata.c: "7.0.10 RELEASE", "8.0.8 RELEASE", "8.1.0-dev (rev)". */
 typedef const char *(*GetProgramVersionFn)(void);
 
+/* src/util-conf.c: the log directory (default-log-dir, or -l). 7.0 names it
+ * ConfigGetLogDirectory, 8.0 SCConfigGetLogDirectory. */
+typedef const char *(*ConfigGetLogDirectoryFn)(void);
+
 /* src/output.c: Suricata sets *flag = 1 on SIGHUP and on the unix socket's
  * `reopen-log-files`; a flag must be unregistered before its memory is freed. */
 typedef void (*OutputRegisterFileRotationFlagFn)(int *flag);

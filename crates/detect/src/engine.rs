@@ -543,6 +543,22 @@ impl Engine {
         self.behaviour.restore_baselines(file, &self.net)
     }
 
+    /// Whether detection reads records of this type. Records of other types change no
+    /// state: the pipeline counts them and passes over them, and the plugin does not
+    /// even queue them (it looks at the type with [`suriguard_eve::peek_event_type`]).
+    pub fn uses(kind: EventType) -> bool {
+        matches!(
+            kind,
+            EventType::Flow
+                | EventType::Http
+                | EventType::Dns
+                | EventType::Alert
+                | EventType::Ftp
+                | EventType::Mqtt
+                | EventType::Dhcp
+        )
+    }
+
     fn handle_record(&mut self, rec: &EveRecord<'_>) -> Option<Proposal> {
         match rec.kind() {
             EventType::Flow => {

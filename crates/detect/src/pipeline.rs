@@ -193,6 +193,11 @@ impl Pipeline {
     #[inline]
     fn handle_parsed(&mut self, rec: &EveRecord<'_>) {
         self.stats.parsed.add(rec.kind(), &rec.event_type);
+        // Types detection does not read are passed over here exactly as the plugin
+        // passes over them before its queue, so a replay decides as the plugin did.
+        if !Engine::uses(rec.kind()) {
+            return;
+        }
         let Some(engine) = self.engine.as_mut() else {
             return;
         };

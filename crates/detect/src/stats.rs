@@ -41,6 +41,18 @@ impl EventCounts {
         }
     }
 
+    /// Counts `n` records at once (nothing for zero).
+    pub fn add_n(&mut self, kind: EventType, name: &str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        if kind == EventType::Other {
+            *self.other.entry(name.to_owned()).or_default() += n;
+        } else {
+            self.known[kind.index()] += n;
+        }
+    }
+
     pub fn get(&self, name: &str) -> u64 {
         match EventType::from_name(name) {
             EventType::Other => self.other.get(name).copied().unwrap_or(0),

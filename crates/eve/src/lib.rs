@@ -39,6 +39,21 @@ pub fn parse(bytes: &[u8]) -> Result<EveRecord<'_>, ParseError> {
     read::record(bytes)
 }
 
+/// The `event_type` of a record without parsing it, for skipping the types a reader does
+/// not use. Suricata writes the key among the first of a record (after `timestamp`,
+/// `flow_id`, `in_iface`, `pcap_cnt`), so only the first 512 bytes are searched. Inside a
+/// JSON string the quotes of `"event_type":"` would be escaped, so the first match is the
+/// key. `None` when it is not found or not a plain name: then parse the record.
+pub fn peek_event_type(bytes: &[u8]) -> Option<&str> {
+    const KEY: &[u8] = b"\"event_type\":\"";
+    let head = &bytes[..bytes.len().min(512)];
+    let at = head.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let rest = &bytes[at..];
+    let end = rest.iter().take(64).position(|&b| b == b'"')?;
+    let name = std::str::from_utf8(&rest[..end]).ok()?;
+    (!name.is_empty() && !name.contains('\\')).then_some(name)
+}
+
 /// One EVE record: the common header plus the blocks later stages use. The blocks other
 /// than `flow` and `tcp` are boxed: flow records (most of the traffic) carry none of
 /// them, and the record stays at 432 bytes instead of 1,048 to fill and move.
@@ -713,6 +728,21 @@ mod tests {
     use std::net::Ipv6Addr;
 
     const FLOW: &str = r#"{"timestamp":"2023-05-04T10:11:12.345678+0200","flow_id":1234567890123,"in_iface":"eth0","event_type":"flow","src_ip":"2001:0db8:0bad:0000:0000:0000:0000:0050","src_port":51234,"dest_ip":"2001:0db8:0000:0000:0000:0000:0000:0001","dest_port":443,"proto":"TCP","app_proto":"tls","flow":{"pkts_toserver":5,"pkts_toclient":4,"bytes_toserver":600,"bytes_toclient":3000,"start":"2023-05-04T10:11:10.000000+0200","end":"2023-05-04T10:11:12.000000+0200","age":2,"state":"closed","reason":"timeout","alerted":false},"tcp":{"tcp_flags":"1b","tcp_flags_ts":"1b","tcp_flags_tc":"1b","syn":true,"fin":true,"psh":true,"ack":true,"state":"closed"}}"#;
+
+    #[test]
+    fn peeks_the_event_type() {
+        assert_eq!(peek_event_type(FLOW.as_bytes()), Some("flow"));
+        let quoted = br#"{"timestamp":"x","in_iface":"a\"event_type\":\"alert","event_type":"dns"}"#;
+        assert_eq!(peek_event_type(quoted), Some("dns"));
+        assert_eq!(peek_event_type(br#"{"event_type":"fl\u006fw"}"#), None);
+        assert_eq!(peek_event_type(br#"{"event_type":""}"#), None);
+        assert_eq!(peek_event_type(br#"{"event_type":"flow"#), None);
+        assert_eq!(peek_event_type(b"not json"), None);
+        let mut late = br#"{"pad":""#.to_vec();
+        late.extend(std::iter::repeat_n(b'x', 600));
+        late.extend(br#"","event_type":"flow"}"#);
+        assert_eq!(peek_event_type(&late), None, "only the head is searched");
+    }
 
     #[test]
     fn parses_a_tcp_flow_record() {

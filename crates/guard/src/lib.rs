@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+pub mod evefile;
 pub mod settings;
 mod sink;
 mod stats;
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 pub use config::GuardConfig;
+pub use evefile::{EveFile, EveFileStats};
 pub use settings::{ConfValue, PluginSettings, SettingsError};
 pub use sink::{DecisionSink, Enforcer, LogOnly, SinkStats};
 pub use stats::{PluginStats, WriteStats};

@@ -45,6 +45,13 @@ pub struct PluginSettings {
     pub config: Option<PathBuf>,
     /// Where to write the run's counters as JSON at shutdown.
     pub stats_file: Option<PathBuf>,
+    /// The eve.json this output writes (every record, one per line) so that no second,
+    /// regular eve-log output is needed; `None` writes no file.
+    pub eve_file: Option<PathBuf>,
+    /// Capacity of the eve.json writer's queue, in records.
+    pub eve_file_queue_size: usize,
+    /// Bytes of record data the eve.json writer's queue may hold.
+    pub eve_file_queue_bytes: usize,
 }
 
 impl Default for PluginSettings {
@@ -55,6 +62,9 @@ impl Default for PluginSettings {
             queue_bytes: 64 << 20,
             config: None,
             stats_file: None,
+            eve_file: None,
+            eve_file_queue_size: 65_536,
+            eve_file_queue_bytes: 64 << 20,
         }
     }
 }
@@ -65,7 +75,7 @@ pub const MAX_QUEUE_SIZE: usize = 1 << 24;
 /// Why the plugin's settings were refused.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SettingsError {
-    #[error("unknown key `{key}` in the eve-log `suriguard` section (known keys: queue-size, queue-bytes, max-record-size, config, stats-file)")]
+    #[error("unknown key `{key}` in the eve-log `suriguard` section (known keys: queue-size, queue-bytes, max-record-size, config, stats-file, eve-file, eve-file-queue-size, eve-file-queue-bytes)")]
     UnknownKey { key: String },
     #[error("`{key}` needs a value")]
     Missing { key: &'static str },
@@ -117,6 +127,25 @@ impl PluginSettings {
                 }
                 "config" => s.config = Some(path("config", value)?),
                 "stats-file" => s.stats_file = Some(path("stats-file", value)?),
+                "eve-file" => s.eve_file = Some(path("eve-file", value)?),
+                "eve-file-queue-size" => {
+                    s.eve_file_queue_size = integer(
+                        "eve-file-queue-size",
+                        value,
+                        1,
+                        MAX_QUEUE_SIZE,
+                        "an integer from 1 to 16777216",
+                    )?
+                }
+                "eve-file-queue-bytes" => {
+                    s.eve_file_queue_bytes = integer(
+                        "eve-file-queue-bytes",
+                        value,
+                        4096,
+                        4 << 30,
+                        "a size in bytes from 4096 to 4294967296",
+                    )?
+                }
                 other => {
                     return Err(SettingsError::UnknownKey {
                         key: other.to_owned(),
@@ -181,8 +210,16 @@ mod tests {
             ("queue-bytes", s("1048576")),
             ("config", s("/etc/suriguard/suriguard.toml")),
             ("stats-file", s("/tmp/x.json")),
+            ("eve-file", s("/var/log/suricata/eve.json")),
+            ("eve-file-queue-size", s("100")),
+            ("eve-file-queue-bytes", s("65536")),
         ])
         .unwrap();
+        assert_eq!(
+            got.eve_file.as_deref().and_then(|p| p.to_str()),
+            Some("/var/log/suricata/eve.json")
+        );
+        assert_eq!((got.eve_file_queue_size, got.eve_file_queue_bytes), (100, 65536));
         assert_eq!(got.queue_size, 1024);
         assert_eq!(got.max_record_size, 4096);
         assert_eq!(got.queue_bytes, 1 << 20);

@@ -11,9 +11,12 @@
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
-use suriguard_detect::IngestStats;
+use std::collections::BTreeMap;
+
+use suriguard_detect::{EventCounts, IngestStats};
 use suriguard_enforce::EnforceStats;
 
+use crate::evefile::EveFileStats;
 use crate::sink::SinkStats;
 
 /// What the `Write` side saw. Filled from atomics in the plugin.
@@ -51,6 +54,15 @@ pub struct PluginStats {
     /// What the nftables enforcer did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enforcement: Option<EnforceStats>,
+    /// What the eve.json writer did (`eve-file` set). Then every record Suricata hands
+    /// over goes to the writer first, and the writer forwards each to the detection
+    /// queue: `write.queued`, `write.dropped_queue_full` and `write.rejected_oversized`
+    /// count what detection got of `eve_file.queued`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eve_file: Option<EveFileStats>,
+    /// Records of types detection does not read, by type: passed over before the
+    /// detection queue (written to eve.json all the same).
+    pub skipped: EventCounts,
 }
 
 impl PluginStats {
@@ -82,6 +94,19 @@ impl PluginStats {
             w.rejected_oversized,
             w.write_panics + i.worker_panics,
         );
+        if let Some(e) = &self.eve_file {
+            let _ = write!(
+                s,
+                "; eve-file {}: {} records written ({} bytes), {} dropped (queue full), {} lost to {} write errors, {} reopened",
+                e.path.display(),
+                e.written,
+                e.bytes,
+                e.dropped_queue_full,
+                e.lost,
+                e.errors,
+                e.reopened
+            );
+        }
         if let Some(d) = &i.detect {
             let g = &d.gate;
             let _ = write!(
@@ -108,17 +133,32 @@ impl PluginStats {
         s
     }
 
+    /// Records per event type that reached the plugin and were read or passed over:
+    /// what a complete eve.json of the run holds per type.
+    pub fn by_type(&self) -> BTreeMap<String, u64> {
+        let mut m = self.ingest.parsed.to_map();
+        for (name, n) in self.skipped.to_map() {
+            *m.entry(name).or_default() += n;
+        }
+        m
+    }
+
     /// True when every record is accounted for exactly once (see the module docs).
     pub fn balanced(&self) -> bool {
         let w = &self.write;
         let i = &self.ingest;
-        w.calls
-            == w.queued
-                + w.dropped_queue_full
-                + w.rejected_invalid
-                + w.rejected_empty
-                + w.rejected_oversized
-                + w.write_panics
+        let rejected = w.rejected_invalid + w.rejected_empty + w.write_panics;
+        let detection =
+            w.queued + w.dropped_queue_full + w.rejected_oversized + self.skipped.total();
+        let handed_over = match &self.eve_file {
+            None => w.calls == detection + rejected,
+            Some(e) => {
+                w.calls == e.queued + e.dropped_queue_full + rejected
+                    && e.queued == e.written + e.lost
+                    && e.queued == detection
+            }
+        };
+        handed_over
             && w.queued == i.records
             && i.records == i.parsed.total() + i.parse_errors + i.worker_panics
     }
