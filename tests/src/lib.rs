@@ -83,6 +83,57 @@ pub fn minimal_config() -> PathBuf {
 
 /// Index of the plugin's eve-log in `outputs:` of the minimal config.
 pub const PLUGIN_OUTPUT: usize = 1;
+/// Index of the minimal config's regular eve-log (off unless a test turns it on).
+pub const REGULAR_OUTPUT: usize = 0;
+
+/// Which real Suricata a test runs: 7.0.10 from the host, or 8.0.8 from the Debian 13
+/// root that `scripts/debian13-root.sh` builds (run through `scripts/suricata8`, which
+/// builds the root first if it is missing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Suricata {
+    #[default]
+    V7,
+    V8,
+}
+
+impl Suricata {
+    /// Every version the end-to-end tests run on.
+    pub const ALL: [Suricata; 2] = [Suricata::V7, Suricata::V8];
+
+    /// The program to start: `suricata` or `scripts/suricata8`, same arguments.
+    pub fn program(self) -> PathBuf {
+        match self {
+            Suricata::V7 => PathBuf::from("suricata"),
+            Suricata::V8 => workspace_root().join("scripts/suricata8"),
+        }
+    }
+
+    pub fn command(self) -> Command {
+        Command::new(self.program())
+    }
+
+    /// "7.0" or "8.0", for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Suricata::V7 => "7.0",
+            Suricata::V8 => "8.0",
+        }
+    }
+
+    /// What `GetProgramVersion` reports, as the plugin logs it: "7.0.10", "8.0.8".
+    pub fn version_prefix(self) -> &'static str {
+        match self {
+            Suricata::V7 => "Suricata 7.0.",
+            Suricata::V8 => "Suricata 8.0.",
+        }
+    }
+}
+
+impl std::fmt::Display for Suricata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Suricata {}", self.name())
+    }
+}
 
 /// A command's result, printable in full when a test needs to explain a failure.
 pub struct Ran {
@@ -247,10 +298,12 @@ pub struct RunOptions {
     pub config: String,
     /// Run Suricata inside this network namespace (`ip netns exec`).
     pub netns: Option<String>,
+    /// Which Suricata.
+    pub suricata: Suricata,
 }
 
-/// Runs `suricata -r <pcap>` with the minimal config and the plugin, writing the regular
-/// eve.json and the plugin's stats file into `log_dir`.
+/// Runs `suricata -r <pcap>` with the minimal config and the plugin, writing the
+/// eve.json (by the plugin) and the plugin's stats file into `log_dir`.
 pub fn run_suricata(pcap: &Path, log_dir: &Path, opts: &RunOptions) -> SuricataRun {
     std::fs::create_dir_all(log_dir).expect("create log dir");
     let stats = log_dir.join("suriguard-stats.json");
@@ -274,10 +327,10 @@ pub fn run_suricata(pcap: &Path, log_dir: &Path, opts: &RunOptions) -> SuricataR
     let mut cmd = match &opts.netns {
         Some(ns) => {
             let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns, "suricata"]);
+            c.args(["netns", "exec", ns]).arg(opts.suricata.program());
             c
         }
-        None => Command::new("suricata"),
+        None => opts.suricata.command(),
     };
     cmd.arg("-c")
         .arg(minimal_config())

@@ -1,55 +1,140 @@
-//! The real libsuriguard.so inside real Suricata 7, fed real captures from
-//! suricata-verify: every record Suricata writes to a regular eve.json must reach the
-//! plugin, counted by event type, in threaded and non-threaded eve modes alike.
+//! The real libsuriguard.so inside real Suricata 7.0 and 8.0, fed real captures from
+//! suricata-verify. The plugin writes eve.json (`eve-file`): its per-type counts must
+//! equal the lines of that file, and the file must hold, per type and after sorting,
+//! what a regular eve-log output writes in another run of the same capture; in threaded
+//! and non-threaded eve modes alike.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-use suriguard_e2e::{eve_counts, run_suricata, sv_pcap, RunOptions};
+use suriguard_e2e::{
+    eve_counts, run_suricata, sv_pcap, RunOptions, Suricata, PLUGIN_OUTPUT, REGULAR_OUTPUT,
+};
 
 struct Case {
     pcap: &'static str,
     rules: Option<&'static str>,
 }
 
-fn check(name: &str, case: Case, threaded: bool) {
-    let tmp = tempfile::tempdir().unwrap();
-    let rules: Vec<PathBuf> = case.rules.into_iter().map(sv_pcap).collect();
+/// The records of an eve.json by type, each without what differs between two runs of
+/// one capture (`flow_id` and its kin hash with a per-run random seed), sorted.
+pub fn comparable(path: &Path) -> BTreeMap<String, Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut by_type: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let o = v.as_object_mut().unwrap();
+        for k in ["flow_id", "parent_id"] {
+            o.remove(k);
+        }
+        let t = o["event_type"].as_str().unwrap().to_owned();
+        by_type.entry(t).or_default().push(v.to_string());
+    }
+    for v in by_type.values_mut() {
+        v.sort();
+    }
+    by_type
+}
+
+/// The same capture through a regular eve-log output, without suriguard.
+fn regular_run(pcap: &Path, dir: &Path, rules: Vec<PathBuf>, suricata: Suricata) -> PathBuf {
     let run = run_suricata(
-        &sv_pcap(case.pcap),
-        tmp.path(),
+        pcap,
+        dir,
         &RunOptions {
-            threaded,
             rules,
+            suricata,
+            set: vec![
+                format!("outputs.{REGULAR_OUTPUT}.eve-log.enabled=yes"),
+                format!("outputs.{PLUGIN_OUTPUT}.eve-log.enabled=no"),
+            ],
             ..Default::default()
         },
     );
     run.ran.assert_success();
+    assert!(!run.stats_file().exists(), "the plugin output ran");
+    run.eve_json()
+}
 
-    let expected = eve_counts(&run.eve_json());
+fn check(name: &str, case: Case, threaded: bool) {
+    for suricata in Suricata::ALL {
+        check_on(name, &case, threaded, suricata);
+    }
+}
+
+fn check_on(name: &str, case: &Case, threaded: bool, suricata: Suricata) {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules: Vec<PathBuf> = case.rules.into_iter().map(sv_pcap).collect();
+    let run = run_suricata(
+        &sv_pcap(case.pcap),
+        &tmp.path().join("plugin"),
+        &RunOptions {
+            threaded,
+            rules: rules.clone(),
+            suricata,
+            ..Default::default()
+        },
+    );
+    run.ran.assert_success();
+    let name = format!("{name} on {suricata} (threaded: {threaded})");
+
+    let written = eve_counts(&run.eve_json());
     let stats = run.plugin_stats();
-    let got = stats.ingest.parsed.to_map();
     assert!(
-        !expected.is_empty(),
+        !written.is_empty(),
         "{name}: Suricata wrote no records at all\n{}",
         run.ran
     );
     assert_eq!(
-        got, expected,
-        "{name} (threaded: {threaded}): plugin counts differ from eve.json\n{}",
+        stats.by_type(),
+        written,
+        "{name}: plugin counts differ from the eve.json it wrote\n{}",
         run.ran
     );
+    let eve = stats.eve_file.clone().expect("eve-file stats");
+    assert_eq!(eve.written, written.values().sum::<u64>());
+    assert_eq!((eve.dropped_queue_full, eve.lost, eve.errors), (0, 0, 0));
+    if !threaded {
+        // Threaded eve interleaves records of several threads in any order; the
+        // regular output of another run is compared once per capture.
+        let regular = regular_run(
+            &sv_pcap(case.pcap),
+            &tmp.path().join("regular"),
+            rules,
+            suricata,
+        );
+        let (ours, theirs) = (comparable(&run.eve_json()), comparable(&regular));
+        assert_eq!(
+            ours.keys().collect::<Vec<_>>(),
+            theirs.keys().collect::<Vec<_>>(),
+            "{name}: types differ from a regular eve-log's"
+        );
+        for (t, lines) in &ours {
+            assert!(
+                lines == &theirs[t],
+                "{name}: `{t}` records differ from a regular eve-log's ({} vs {})",
+                lines.len(),
+                theirs[t].len()
+            );
+        }
+    }
     assert_eq!(stats.threaded, threaded);
-    // Threaded eve hands each packet thread its own context; non-threaded never does.
-    assert_eq!(
-        stats.eve_threads > 0,
-        threaded,
-        "{name}: eve_threads {} with threaded {threaded}",
+    // Threaded eve hands each packet thread its own context. Non-threaded: 7.0 never
+    // calls ThreadInit, 8.0 calls it once for the one shared context.
+    let shared = match suricata {
+        Suricata::V7 => 0,
+        Suricata::V8 => 1,
+    };
+    assert!(
+        if threaded {
+            stats.eve_threads > 0
+        } else {
+            stats.eve_threads == shared
+        },
+        "{name}: eve_threads {}",
         stats.eve_threads
     );
-    assert!(
-        stats.balanced(),
-        "{name}: counters do not add up: {stats:?}"
-    );
+    assert!(stats.balanced(), "{name}: counters do not add up: {stats:?}");
     assert_eq!(
         stats.write.dropped_queue_full, 0,
         "{name}: drops on a tiny capture"
@@ -58,8 +143,9 @@ fn check(name: &str, case: Case, threaded: bool) {
         stats.ingest.parse_errors, 0,
         "{name}: Suricata records that did not parse"
     );
-    // The one-line summary went to Suricata's log through SCLogMessage.
-    let log = std::fs::read_to_string(tmp.path().join("suricata.log")).unwrap();
+    // The one-line summary went to Suricata's log through SCLogMessage, and the start
+    // line names the Suricata that loaded the plugin.
+    let log = std::fs::read_to_string(run.log_dir.join("suricata.log")).unwrap();
     let summary = format!(
         "{} records received, {} parsed",
         stats.write.calls,
@@ -68,6 +154,10 @@ fn check(name: &str, case: Case, threaded: bool) {
     assert!(
         log.contains(&summary),
         "{name}: no summary line `{summary}` in suricata.log:\n{log}"
+    );
+    assert!(
+        log.contains(&format!("started in {}", suricata.version_prefix())),
+        "{name}: the start line does not name {suricata}:\n{log}"
     );
 }
 
@@ -123,7 +213,7 @@ fn captures_cover_the_record_types_we_use() {
             },
         );
         run.ran.assert_success();
-        seen.extend(run.plugin_stats().ingest.parsed.to_map().into_keys());
+        seen.extend(run.plugin_stats().by_type().into_keys());
     }
     for t in ["alert", "flow", "http", "mqtt", "modbus", "ssh"] {
         assert!(
@@ -160,7 +250,7 @@ fn mixed_capture_at_scale() {
             "no {t} records: {expected:?}"
         );
     }
-    assert_eq!(stats.ingest.parsed.to_map(), expected);
+    assert_eq!(stats.by_type(), expected);
     assert_eq!(stats.write.dropped_queue_full, 0);
     assert!(stats.balanced());
 }
