@@ -2,16 +2,16 @@
 //! the problem, never with a crash.
 
 //!
-//! Suricata 7 treats an output whose setup fails as a warning by default and runs on
+//! Suricata (7.0 and 8.0 alike) treats an output whose setup fails as a warning by default and runs on
 //! without it; with `--init-errors-fatal` (engine.init-failure-fatal) it exits instead.
 //! Both are Suricata's policy, not ours: the tests check our error line and a clean exit
 //! in each mode, and that no suriguard output is left half-running.
 
 use std::os::unix::process::ExitStatusExt;
 
-use suriguard_e2e::{run_suricata, sv_pcap, RunOptions, SuricataRun, PLUGIN_OUTPUT};
+use suriguard_e2e::{run_suricata, sv_pcap, RunOptions, Suricata, SuricataRun, PLUGIN_OUTPUT};
 
-fn run(set: &[String], fatal: bool) -> (SuricataRun, tempfile::TempDir) {
+fn run(set: &[String], fatal: bool, suricata: Suricata) -> (SuricataRun, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     let mut set = set.to_vec();
     if fatal {
@@ -19,6 +19,7 @@ fn run(set: &[String], fatal: bool) -> (SuricataRun, tempfile::TempDir) {
     }
     let opts = RunOptions {
         set,
+        suricata,
         ..Default::default()
     };
     let run = run_suricata(&sv_pcap("http-all-headers/input.pcap"), tmp.path(), &opts);
@@ -26,8 +27,14 @@ fn run(set: &[String], fatal: bool) -> (SuricataRun, tempfile::TempDir) {
 }
 
 fn refused(set: &[String], expect: &str) {
+    for suricata in Suricata::ALL {
+        refused_on(set, expect, suricata);
+    }
+}
+
+fn refused_on(set: &[String], expect: &str, suricata: Suricata) {
     for fatal in [false, true] {
-        let (run, _tmp) = run(set, fatal);
+        let (run, _tmp) = run(set, fatal, suricata);
         let ran = &run.ran;
         let status = ran.output.status;
         assert_eq!(status.signal(), None, "Suricata died from a signal\n{ran}");
@@ -125,11 +132,29 @@ fn valid_config_file_is_accepted() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("suriguard.toml");
     std::fs::write(&cfg, format!("state-dir = \"{}\"\n", tmp.path().display())).unwrap();
-    let (run, _logs) = run(&[key("config", cfg.to_str().unwrap())], true);
-    run.ran.assert_success();
-    let stats = run.plugin_stats();
-    assert!(
-        stats.balanced() && stats.ingest.parsed.total() > 0,
-        "{stats:?}"
+    for suricata in Suricata::ALL {
+        let (run, _logs) = run(&[key("config", cfg.to_str().unwrap())], true, suricata);
+        run.ran.assert_success();
+        let stats = run.plugin_stats();
+        assert!(
+            stats.balanced() && stats.ingest.parsed.total() > 0,
+            "{suricata}: {stats:?}"
+        );
+    }
+}
+
+#[test]
+fn unwritable_eve_file_is_named() {
+    refused(
+        &[key("eve-file", "/nonexistent/dir/eve.json")],
+        "cannot open eve-file /nonexistent/dir/eve.json",
+    );
+}
+
+#[test]
+fn bad_eve_file_queue_is_named() {
+    refused(
+        &[key("eve-file-queue-bytes", "12")],
+        "`eve-file-queue-bytes` must be a size in bytes",
     );
 }
