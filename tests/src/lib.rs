@@ -86,6 +86,13 @@ pub const PLUGIN_OUTPUT: usize = 1;
 /// Index of the minimal config's regular eve-log (off unless a test turns it on).
 pub const REGULAR_OUTPUT: usize = 0;
 
+/// The Debian 13 root of `scripts/debian13-root.sh`.
+pub fn debian13_root() -> PathBuf {
+    std::env::var_os("SURIGUARD_DEBIAN13_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/suriguard/debian13"))
+}
+
 /// Which real Suricata a test runs: 7.0.10 from the host, or 8.0.8 from the Debian 13
 /// root that `scripts/debian13-root.sh` builds (run through `scripts/suricata8`, which
 /// builds the root first if it is missing).
@@ -110,6 +117,16 @@ impl Suricata {
 
     pub fn command(self) -> Command {
         Command::new(self.program())
+    }
+
+    /// The `nft` of the same system, as a shell command prefix. The plugin under 8.0
+    /// runs the Debian 13 root's nft (1.1), whose sets the host's nft 1.0.6 cannot list
+    /// (it crashes): a test looks at the tables with the nft that made them.
+    pub fn nft(self) -> String {
+        match self {
+            Suricata::V7 => "nft".into(),
+            Suricata::V8 => format!("chroot {} nft", debian13_root().display()),
+        }
     }
 
     /// "7.0" or "8.0", for messages.

@@ -11,26 +11,32 @@
 //! The attacker scans the home device; its address must land in the block set, its
 //! connects and pings must then fail while the client's still work, and once the ttl has
 //! run out the element must be gone and the attacker's traffic flow again. Then the same
-//! over IPv6.
+//! over IPv6. On Suricata 7.0 (the host) and 8.0 (the Debian 13 root).
+//!
+//! The plugin writes eve.json meanwhile; between the scans it is moved away twice, as
+//! logrotate does: once without a signal (noticed by the writer), once followed by
+//! SIGHUP (Suricata's rotation flag). Later records land in the new file, none is lost.
 
 use std::path::Path;
 use std::time::Duration;
 
 use suriguard_e2e::netns::{wait_for, Lab};
-use suriguard_e2e::{minimal_config, plugin_path};
+use suriguard_e2e::{eve_counts, minimal_config, plugin_path, Suricata};
 use suriguard_guard::PluginStats;
 
 const TTL: u64 = 6;
 
 struct Topology {
     lab: Lab,
+    /// The nft of the Suricata under test.
+    nft: String,
     attacker: String,
     client: String,
     gateway: String,
     home: String,
 }
 
-fn topology() -> Topology {
+fn topology(suricata: Suricata) -> Topology {
     let mut lab = Lab::new();
     let attacker = lab.ns("a");
     let client = lab.ns("b");
@@ -76,6 +82,7 @@ fn topology() -> Topology {
     );
     Topology {
         lab,
+        nft: suricata.nft(),
         attacker,
         client,
         gateway,
@@ -102,7 +109,7 @@ table = "suriguard"
 
 /// Starts Suricata in the gateway namespace, capturing on the home-side interface; waits
 /// until the engine runs and the plugin's table exists.
-fn start_suricata(t: &mut Topology, dir: &Path) -> u32 {
+fn start_suricata(t: &mut Topology, dir: &Path, suricata: Suricata) -> u32 {
     let cfg = dir.join("suriguard.toml");
     std::fs::write(&cfg, suriguard_toml(dir)).unwrap();
     let log = dir.join("suricata.out");
@@ -138,13 +145,14 @@ fn start_suricata(t: &mut Topology, dir: &Path) -> u32 {
     ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let gw = t.gateway.clone();
-    let pid = t.lab.spawn(&gw, "suricata", &args, &log);
+    let program = suricata.program();
+    let pid = t.lab.spawn(&gw, program.to_str().unwrap(), &args, &log);
     let ready = wait_for(Duration::from_secs(30), || {
         // suricata.log is written line by line (the console copy is buffered).
         std::fs::read_to_string(dir.join("suricata.log"))
             .is_ok_and(|s| s.contains("Engine started"))
             && t.lab
-                .try_sh(&gw, "nft list set inet suriguard sg_block4")
+                .try_sh(&gw, &format!("{} list set inet suriguard sg_block4", suricata.nft()))
                 .status
                 .success()
     });
@@ -165,7 +173,7 @@ fn in_block_set(t: &Topology, addr: &str) -> bool {
     };
     let out = t
         .lab
-        .try_sh(&t.gateway, &format!("nft -j list set inet suriguard {set}"));
+        .try_sh(&t.gateway, &format!("{} -j list set inet suriguard {set}", t.nft));
     assert!(
         out.status.success(),
         "nft list set: {}",
@@ -248,8 +256,24 @@ fn scan_block_and_expire(t: &mut Topology, dir: &Path, attacker_addr: &str, home
 }
 
 #[test]
-fn scan_is_blocked_in_nftables_and_lifted_after_the_ttl_ipv4_and_ipv6() {
-    let mut t = topology();
+fn scan_is_blocked_in_nftables_and_lifted_after_the_ttl_ipv4_and_ipv6_on_suricata_7() {
+    scan_is_blocked_and_lifted(Suricata::V7);
+}
+
+#[test]
+fn scan_is_blocked_in_nftables_and_lifted_after_the_ttl_ipv4_and_ipv6_on_suricata_8() {
+    scan_is_blocked_and_lifted(Suricata::V8);
+}
+
+fn lines(path: &Path) -> u64 {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .count() as u64
+}
+
+fn scan_is_blocked_and_lifted(suricata: Suricata) {
+    let mut t = topology(suricata);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_owned();
     let home = t.home.clone();
@@ -269,19 +293,33 @@ fn scan_is_blocked_in_nftables_and_lifted_after_the_ttl_ipv4_and_ipv6() {
         .is_some(),
         "home service did not start"
     );
-    let pid = start_suricata(&mut t, &dir);
+    let pid = start_suricata(&mut t, &dir, suricata);
+    let eve = dir.join("eve.json");
 
     scan_block_and_expire(&mut t, &dir, "203.0.113.2", "192.168.50.2");
+    // logrotate without a signal: the writer notices the path names another file.
+    std::fs::rename(&eve, dir.join("eve.json.1")).unwrap();
+    let recreated = wait_for(Duration::from_secs(5), || eve.exists());
+    assert!(recreated.is_some(), "{suricata}: eve.json not created again after a move");
     scan_block_and_expire(&mut t, &dir, "2001:db8:a::2", "fd50::2");
+    // logrotate with `postrotate kill -HUP`: Suricata raises the rotation flag.
+    std::fs::rename(&eve, dir.join("eve.json.2")).unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status();
+    let recreated = wait_for(Duration::from_secs(5), || eve.exists());
+    assert!(recreated.is_some(), "{suricata}: eve.json not created again after SIGHUP");
+    // One more flow after the second rotation.
+    assert!(t.lab.tcp_connects(&t.client, "192.168.50.2", 8080, 2.0));
 
     let status = t.lab.stop(pid, Duration::from_secs(30));
     assert!(
         status.is_some_and(|s| s.success()),
-        "Suricata did not stop cleanly: {status:?}"
+        "{suricata} did not stop cleanly: {status:?}"
     );
     let stats: PluginStats =
         serde_json::from_str(&std::fs::read_to_string(dir.join("stats.json")).unwrap()).unwrap();
-    let e = stats.enforcement.expect("enforcement counters");
+    let e = stats.enforcement.clone().expect("enforcement counters");
     assert!(e.applied >= 2 && e.apply_errors == 0, "{e:?}");
     assert_eq!(e.refused_protected, 0, "{e:?}");
     // The journal recorded both decisions with their targets.
@@ -293,7 +331,36 @@ fn scan_is_blocked_in_nftables_and_lifted_after_the_ttl_ipv4_and_ipv6() {
     // Stopping Suricata leaves the table in place (no gap across a restart).
     assert!(t
         .lab
-        .try_sh(&t.gateway, "nft list table inet suriguard")
+        .try_sh(&t.gateway, &format!("{} list table inet suriguard", t.nft))
         .status
         .success());
+
+    // eve.json across two rotations: every record in exactly one of the three files.
+    let w = stats.eve_file.clone().expect("eve-file counters");
+    let files = ["eve.json.1", "eve.json.2", "eve.json"].map(|f| dir.join(f));
+    let per_file = files.clone().map(|f| lines(&f));
+    assert!(per_file.iter().all(|&n| n > 0), "{suricata}: {per_file:?}");
+    assert_eq!(per_file.iter().sum::<u64>(), w.written, "{suricata}: {w:?}");
+    assert_eq!((w.lost, w.errors, w.dropped_queue_full), (0, 0, 0), "{w:?}");
+    assert!(w.reopened >= 2, "{suricata}: {w:?}");
+    // The second reopening came from Suricata's rotation flag, not the path check.
+    let log = std::fs::read_to_string(dir.join("suricata.log")).unwrap();
+    assert!(
+        log.contains("reopened on Suricata's request"),
+        "{suricata}: SIGHUP did not reach the writer:\n{log}"
+    );
+    let mut all = std::collections::BTreeMap::new();
+    for f in &files {
+        for (k, n) in eve_counts(f) {
+            *all.entry(k).or_insert(0) += n;
+        }
+    }
+    assert_eq!(stats.by_type(), all, "{suricata}");
+    // The second scan (IPv6) is in the file written after the first move.
+    let second = std::fs::read_to_string(&files[1]).unwrap();
+    assert!(
+        second.contains("2001:0db8:000a:0000:0000:0000:0000:0002") || second.contains("2001:db8:a::2"),
+        "{suricata}: no IPv6 scan in eve.json.2"
+    );
+    assert!(stats.balanced(), "{stats:?}");
 }
