@@ -254,3 +254,46 @@ fn mixed_capture_at_scale() {
     assert_eq!(stats.write.dropped_queue_full, 0);
     assert!(stats.balanced());
 }
+
+/// Detection stalls (the `pause-worker` failpoint keeps the worker from taking anything
+/// off its queue until shutdown) while a large capture goes through: detection drops
+/// what does not fit and counts it, and eve.json still gets every record.
+#[test]
+fn a_stalled_detection_worker_drops_detection_input_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pcap = tmp.path().join("mixed.pcap");
+    suriguard_e2e::scenarios::mixed_iot(&pcap, 3_000).unwrap();
+    let rules = vec![suriguard_e2e::workspace_root().join("tests/data/bench.rules")];
+    for suricata in Suricata::ALL {
+        let run = run_suricata(
+            &pcap,
+            &tmp.path().join(format!("logs-{}", suricata.name())),
+            &RunOptions {
+                rules: rules.clone(),
+                suricata,
+                env: vec![("SURIGUARD_FAILPOINTS".into(), "pause-worker".into())],
+                set: vec![format!("outputs.{PLUGIN_OUTPUT}.eve-log.suriguard.queue-size=1000")],
+                ..Default::default()
+            },
+        );
+        run.ran.assert_success();
+        let stats = run.plugin_stats();
+        let written = eve_counts(&run.eve_json());
+        let total: u64 = written.values().sum();
+        assert!(total > 40_000, "{suricata}: {written:?}");
+        let w = &stats.write;
+        // Everything Suricata handed over is in the file.
+        assert_eq!(w.calls, total, "{suricata}");
+        let eve = stats.eve_file.clone().unwrap();
+        assert_eq!((eve.written, eve.dropped_queue_full, eve.lost), (total, 0, 0));
+        // Detection got what its queue held and counted the rest.
+        assert_eq!(w.queued, 1000, "{suricata}: {w:?}");
+        assert!(w.dropped_queue_full > 30_000, "{suricata}: {w:?}");
+        assert_eq!(stats.ingest.records, 1000);
+        assert!(stats.balanced(), "{suricata}: {stats:?}");
+        assert!(
+            run.suricata_log().contains("fault injection enabled"),
+            "{suricata}: the failpoint was not on"
+        );
+    }
+}
