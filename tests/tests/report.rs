@@ -10,6 +10,7 @@ use serde_json::Value;
 use suriguard_e2e::servers::{PyServer, MISP_KEY};
 use suriguard_e2e::{
     ctl, infoblox_origin, json, rulesync, run_suricata, scenarios, shared_data, sv_pcap, RunOptions,
+    Suricata,
 };
 
 const HOME_DEVICE: &str = "192.168.1.20";
@@ -895,7 +896,16 @@ fn mitigate_with_llm_providers_and_fallbacks() {
 /// fires (priority 1), and a home device reaching an Infoblox C2 address under rulesync's
 /// rules. suriguardctl stores the alerts, pushes them, and sights the Infoblox attribute.
 #[test]
-fn alerts_from_real_suricata_reach_the_store_and_misp() {
+fn alerts_from_real_suricata_7_reach_the_store_and_misp() {
+    alerts_from_real_suricata_reach_the_store_and_misp(Suricata::V7);
+}
+
+#[test]
+fn alerts_from_real_suricata_8_reach_the_store_and_misp() {
+    alerts_from_real_suricata_reach_the_store_and_misp(Suricata::V8);
+}
+
+fn alerts_from_real_suricata_reach_the_store_and_misp(suricata: Suricata) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let misp = PyServer::misp(dir);
@@ -913,6 +923,7 @@ fn alerts_from_real_suricata_reach_the_store_and_misp() {
         &dir.join("log-telnet"),
         &RunOptions {
             rules: vec![rules],
+            suricata,
             ..Default::default()
         },
     );
@@ -924,6 +935,7 @@ fn alerts_from_real_suricata_reach_the_store_and_misp() {
         &dir.join("log-intel"),
         &RunOptions {
             rules: vec![dir.join("intel/suriguard.rules")],
+            suricata,
             ..Default::default()
         },
     );
