@@ -109,6 +109,8 @@ pub fn eve_file(path: &Path, cfg: &Config) -> Result<Report, CtlError> {
 
 /// Where to find Suricata and the plugin for `--pcap`.
 pub struct SuricataSetup {
+    /// The program to run (`suricata`, or e.g. a wrapper that runs Suricata 8).
+    pub suricata: PathBuf,
     pub plugin: PathBuf,
     pub suricata_config: PathBuf,
     pub rules: Option<PathBuf>,
@@ -118,6 +120,7 @@ impl SuricataSetup {
     /// Defaults: the plugin next to this executable (a build tree) or the installed one;
     /// the minimal Suricata config from the source tree or the installed copy.
     pub fn locate(
+        suricata: Option<PathBuf>,
         plugin: Option<PathBuf>,
         suricata_config: Option<PathBuf>,
         rules: Option<PathBuf>,
@@ -150,6 +153,7 @@ impl SuricataSetup {
         plugin_candidates.push(PathBuf::from("/usr/lib/suriguard/libsuriguard.so"));
         conf_candidates.push(PathBuf::from("/usr/share/suriguard/suricata-minimal.yaml"));
         Ok(SuricataSetup {
+            suricata: suricata.unwrap_or_else(|| PathBuf::from("suricata")),
             plugin: first(plugin, plugin_candidates, "plugin", "--plugin")?,
             suricata_config: first(
                 suricata_config,
@@ -172,7 +176,7 @@ pub struct SuricataRun {
 }
 
 impl SuricataRun {
-    /// The eve.json Suricata wrote.
+    /// The eve.json the plugin wrote.
     pub fn eve(&self) -> PathBuf {
         self.dir.path().join("eve.json")
     }
@@ -218,7 +222,7 @@ pub fn run_suricata(
     ))?;
     let plugin = std::path::absolute(&setup.plugin)
         .map_err(CtlError::file("resolve the plugin", &setup.plugin))?;
-    let mut cmd = Command::new("suricata");
+    let mut cmd = Command::new(&setup.suricata);
     cmd.arg("-c")
         .arg(&suricata_config)
         .arg("-l")
@@ -240,6 +244,13 @@ pub fn run_suricata(
         .arg(format!(
             "outputs.1.eve-log.suriguard.stats-file={}",
             stats_path.display()
+        ))
+        // The plugin writes eve.json (whatever the given configuration says), in the
+        // order detection read it: the replay reads the same.
+        .arg("--set")
+        .arg(format!(
+            "outputs.1.eve-log.suriguard.eve-file={}",
+            dir.join("eve.json").display()
         ))
         .current_dir(dir);
     let out = cmd

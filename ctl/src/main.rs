@@ -304,6 +304,9 @@ struct AnalyzeArgs {
     /// Write the full report (decisions and counters) as JSON to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The Suricata program to run (default: `suricata` on the PATH; 7.0 or 8.0).
+    #[arg(long, value_name = "PROGRAM")]
+    suricata: Option<PathBuf>,
     /// With --pcap: the plugin to load (default: next to this program, then /usr/lib/suriguard).
     #[arg(long)]
     plugin: Option<PathBuf>,
@@ -323,6 +326,9 @@ struct EvaluateArgs {
     /// Write the full evaluation as JSON to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The Suricata program to run (default: `suricata` on the PATH; 7.0 or 8.0).
+    #[arg(long, value_name = "PROGRAM")]
+    suricata: Option<PathBuf>,
     /// The plugin to load (default: next to this program, then /usr/lib/suriguard).
     #[arg(long)]
     plugin: Option<PathBuf>,
@@ -890,7 +896,7 @@ fn analyze_verb(a: AnalyzeArgs, config: Option<&Path>, fmt: Format) -> Result<St
     let report = match (&a.input.eve, &a.input.pcap) {
         (Some(eve), _) => analyze::eve_file(eve, &cfg)?,
         (None, Some(pcap)) => {
-            let setup = analyze::SuricataSetup::locate(a.plugin, a.suricata_config, a.rules)?;
+            let setup = analyze::SuricataSetup::locate(a.suricata, a.plugin, a.suricata_config, a.rules)?;
             analyze::pcap_file(pcap, &cfg, &setup)?
         }
         (None, None) => unreachable!("clap requires one input"),
@@ -916,7 +922,7 @@ fn evaluate_run(
     a: EvaluateArgs,
 ) -> Result<String, CtlError> {
     let cfg = analyze::effective_config(config, &[])?;
-    let setup = analyze::SuricataSetup::locate(a.plugin, a.suricata_config, None)?;
+    let setup = analyze::SuricataSetup::locate(a.suricata, a.plugin, a.suricata_config, None)?;
     let e = evaluate::run(&a.manifest, &cfg, &setup)?;
     if let Some(path) = &a.out {
         let json = serde_json::to_vec_pretty(&e).map_err(CtlError::encode("the evaluation"))?;

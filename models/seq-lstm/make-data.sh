@@ -21,7 +21,7 @@ for seed in 1 2 3 4 5 6; do
     mkdir -p "$out/eve-$seed"
     rm -f "$out/eve-$seed/eve.json"
     suricata -c "$root/suricata-conf/suricata-minimal.yaml" \
-        --set "plugins.0=$bin/libsuriguard.so" --set outputs.1.eve-log.enabled=no \
+        --set "plugins.0=$bin/libsuriguard.so" --set outputs.0.eve-log.enabled=yes --set outputs.1.eve-log.enabled=no \
         -k none -r "$out/lab-$seed.pcap" -l "$out/eve-$seed" >/dev/null
     "$bin/suriguardctl" model export --eve "$out/eve-$seed/eve.json" \
         --labels "$out/lab-$seed.labels.jsonl" --out "$out/lab-$seed" --sequence-length 8

@@ -23,7 +23,7 @@ for dir in "$shared"/data/traffic/iot-sentinel/*/; do
     mkdir -p "$logs"
     rm -f "$logs/eve.json"
     suricata -c "$root/suricata-conf/suricata-minimal.yaml" \
-        --set "plugins.0=$bin/libsuriguard.so" --set outputs.1.eve-log.enabled=no \
+        --set "plugins.0=$bin/libsuriguard.so" --set outputs.0.eve-log.enabled=yes --set outputs.1.eve-log.enabled=no \
         -k none -r "$dir" -l "$logs" >/dev/null
     python3 "$here/labels.py" benign "$logs/eve.json" > "$logs/labels.jsonl"
     "$bin/suriguardctl" model export --eve "$logs/eve.json" --labels "$logs/labels.jsonl" \

@@ -8,7 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use suriguard_intel::suricatasc::Suricata;
+use suriguard_intel::suricatasc::Suricata as Socket;
+
+use crate::Suricata;
 
 /// A suricata.yaml for a daemon whose rules are `rule_file`, with its unix socket at
 /// `socket`, logs under `log_dir` and `state` datasets under `data_dir`. Alerts carry
@@ -73,15 +75,25 @@ pub struct Daemon {
     child: Child,
     socket: PathBuf,
     console: PathBuf,
+    suricata: Suricata,
 }
 
 impl Daemon {
-    /// Starts `suricata -c config --unix-socket` and waits until its socket answers.
+    /// Starts Suricata 7.0 (the host's `suricata`): [`Daemon::start_on`] with
+    /// [`Suricata::V7`].
     pub fn start(config: &Path, socket: &Path, log_dir: &Path) -> Daemon {
+        Daemon::start_on(Suricata::V7, config, socket, log_dir)
+    }
+
+    /// Starts `suricata -c config --unix-socket` of the given version and waits until its
+    /// socket answers. Under 8.0 the process started is Suricata itself (every step of
+    /// `scripts/suricata8` execs), so stopping it works the same way.
+    pub fn start_on(suricata: Suricata, config: &Path, socket: &Path, log_dir: &Path) -> Daemon {
         std::fs::create_dir_all(log_dir).expect("log dir");
         let console = log_dir.join("console.log");
         let out = std::fs::File::create(&console).expect("console log");
-        let child = Command::new("suricata")
+        let child = suricata
+            .command()
             .arg("-c")
             .arg(config)
             .arg("--unix-socket")
@@ -89,26 +101,27 @@ impl Daemon {
             .stderr(out)
             .stdin(Stdio::null())
             .spawn()
-            .expect("start suricata");
+            .unwrap_or_else(|e| panic!("cannot start {suricata}: {e}"));
         let mut d = Daemon {
             child,
             socket: socket.to_owned(),
             console,
+            suricata,
         };
         let start = Instant::now();
         loop {
             if let Ok(Some(status)) = d.child.try_wait() {
                 panic!(
-                    "suricata exited ({status}) before its socket answered:\n{}",
+                    "{suricata} exited ({status}) before its socket answered:\n{}",
                     d.console()
                 );
             }
-            if let Ok(Some(_)) = Suricata::connect(socket, Duration::from_secs(10)) {
+            if let Ok(Some(_)) = Socket::connect(socket, Duration::from_secs(10)) {
                 return d;
             }
             assert!(
                 start.elapsed() < Duration::from_secs(120),
-                "suricata's socket did not answer within 120 s:\n{}",
+                "{suricata}'s socket did not answer within 120 s:\n{}",
                 d.console()
             );
             std::thread::sleep(Duration::from_millis(100));
@@ -121,14 +134,24 @@ impl Daemon {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    pub fn console(&self) -> String {
-        std::fs::read_to_string(&self.console).unwrap_or_default()
+    /// Which Suricata this is.
+    pub fn suricata(&self) -> Suricata {
+        self.suricata
     }
 
-    pub fn client(&self) -> Suricata {
-        Suricata::connect(&self.socket, Duration::from_secs(30))
+    /// What the process printed, headed by its version (for failure messages).
+    pub fn console(&self) -> String {
+        format!(
+            "--- {} console ---\n{}",
+            self.suricata,
+            std::fs::read_to_string(&self.console).unwrap_or_default()
+        )
+    }
+
+    pub fn client(&self) -> Socket {
+        Socket::connect(&self.socket, Duration::from_secs(30))
             .unwrap_or_else(|e| panic!("{e}\n{}", self.console()))
-            .unwrap_or_else(|| panic!("suricata is not listening\n{}", self.console()))
+            .unwrap_or_else(|| panic!("{} is not listening\n{}", self.suricata, self.console()))
     }
 
     /// One command that must succeed.
@@ -168,7 +191,8 @@ impl Daemon {
             }
             assert!(
                 start.elapsed() < Duration::from_secs(60),
-                "suricata did not finish {} within 60 s:\n{}",
+                "{} did not finish {} within 60 s:\n{}",
+                self.suricata,
                 pcap.display(),
                 self.console()
             );
@@ -184,7 +208,7 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        if let Ok(Some(mut c)) = Suricata::connect(&self.socket, Duration::from_secs(5)) {
+        if let Ok(Some(mut c)) = Socket::connect(&self.socket, Duration::from_secs(5)) {
             let _ = c.command("shutdown", None);
         }
         let start = Instant::now();

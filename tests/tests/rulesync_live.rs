@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use suriguard_e2e::daemon::{socket_mode_yaml, Daemon};
-use suriguard_e2e::{infoblox_origin, json, rulesync, scenarios, shared_data, Ran};
+use suriguard_e2e::{infoblox_origin, json, rulesync, scenarios, shared_data, Ran, Suricata};
 
 fn run_json(cfg: &Path) -> (Ran, Value) {
     let r = rulesync(cfg, &["run", "-o", "json"], &[]);
@@ -45,6 +45,7 @@ const C2_DOMAIN: &str = "0u9rg3v.top";
 const C2_ADDR: &str = "45.63.119.177";
 
 struct Lab {
+    suricata: Suricata,
     _tmp: tempfile::TempDir,
     root: PathBuf,
     out: PathBuf,
@@ -55,8 +56,9 @@ struct Lab {
 }
 
 /// A home device resolving and reaching the Infoblox C2 domain and address, and two
-/// addresses and names a local list will name and drop.
-fn lab() -> Lab {
+/// addresses and names a local list will name and drop; rulesync validates with the
+/// same Suricata the daemon runs.
+fn lab(suricata: Suricata) -> Lab {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_owned();
     let data = root.join("data");
@@ -85,6 +87,7 @@ fn lab() -> Lab {
     )
     .unwrap();
     Lab {
+        suricata,
         extra: root.join("extra.txt"),
         _tmp: tmp,
         root,
@@ -99,9 +102,10 @@ impl Lab {
     fn config(&self, mode: &str, infoblox: bool, extra_options: &str) -> PathBuf {
         let mut body = format!(
             "output-dir = \"{out}\"\nstate-dir = \"{root}/state\"\ndataset-mode = \"{mode}\"\nextra-rule-options = \"{extra_options}\"\n\
-             [suricata]\nconfig = \"{yaml}\"\ndata-dir = \"{root}/data\"\nsocket = \"{sock}\"\nreload-timeout-secs = 60\n\
+             [suricata]\nbinary = \"{binary}\"\nconfig = \"{yaml}\"\ndata-dir = \"{root}/data\"\nsocket = \"{sock}\"\nreload-timeout-secs = 60\n\
              [[source]]\nname = \"extra\"\ntype = \"text\"\npath = \"{extra}\"\nexpire-after-days = 0\n",
             out = self.out.display(),
+            binary = self.suricata.program().display(),
             root = self.root.display(),
             yaml = self.yaml.display(),
             sock = self.socket.display(),
@@ -121,6 +125,15 @@ impl Lab {
         let p = self.root.join(format!("rulesync-{mode}{tag}.toml"));
         std::fs::write(&p, body).unwrap();
         p
+    }
+
+    fn start(&self) -> Daemon {
+        Daemon::start_on(
+            self.suricata,
+            &self.yaml,
+            &self.socket,
+            &self.root.join("log"),
+        )
     }
 
     fn replay(&self, d: &Daemon, name: &str) -> Vec<Value> {
@@ -145,8 +158,17 @@ fn snapshot(out: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 #[test]
-fn infoblox_alerts_trace_to_misp_events_and_state_datasets_change_live() {
-    let lab = lab();
+fn infoblox_alerts_trace_to_misp_events_and_state_datasets_change_live_on_suricata_7() {
+    infoblox_alerts_trace_to_misp_events_and_state_datasets_change_live(Suricata::V7);
+}
+
+#[test]
+fn infoblox_alerts_trace_to_misp_events_and_state_datasets_change_live_on_suricata_8() {
+    infoblox_alerts_trace_to_misp_events_and_state_datasets_change_live(Suricata::V8);
+}
+
+fn infoblox_alerts_trace_to_misp_events_and_state_datasets_change_live(suricata: Suricata) {
+    let lab = lab(suricata);
     let cfg = lab.config("state", true, "");
     std::fs::write(&lab.extra, "gone-soon.xyz\n5.6.7.9\n").unwrap();
 
@@ -157,9 +179,10 @@ fn infoblox_alerts_trace_to_misp_events_and_state_datasets_change_live() {
     let rules = std::fs::read_to_string(lab.out.join("suriguard.rules")).unwrap();
     assert!(rules.contains("state suriguard/domains.lst"), "{rules}");
 
-    let mut d = Daemon::start(&lab.yaml, &lab.socket, &lab.root.join("log"));
+    let mut d = lab.start();
     let a1 = lab.replay(&d, "1");
     let h1 = hits(&a1, BASE);
+    eprintln!("DEBUG {}", serde_json::to_string_pretty(&a1).unwrap());
     for want in [
         hit(10, C2_DOMAIN),
         hit(12, C2_DOMAIN),
@@ -320,8 +343,17 @@ fn infoblox_alerts_trace_to_misp_events_and_state_datasets_change_live() {
 /// `load` datasets (the default): every change goes through a rule reload, which reads
 /// the new files; the process keeps running.
 #[test]
-fn load_datasets_change_by_reload_without_restart() {
-    let lab = lab();
+fn load_datasets_change_by_reload_without_restart_on_suricata_7() {
+    load_datasets_change_by_reload_without_restart(Suricata::V7);
+}
+
+#[test]
+fn load_datasets_change_by_reload_without_restart_on_suricata_8() {
+    load_datasets_change_by_reload_without_restart(Suricata::V8);
+}
+
+fn load_datasets_change_by_reload_without_restart(suricata: Suricata) {
+    let lab = lab(suricata);
     let cfg = lab.config("load", false, "");
     std::fs::write(&lab.extra, "gone-soon.xyz\n").unwrap();
     rulesync(&cfg, &["run"], &[]).assert_success();
@@ -331,7 +363,7 @@ fn load_datasets_change_by_reload_without_restart() {
         "{rules}"
     );
 
-    let mut d = Daemon::start(&lab.yaml, &lab.socket, &lab.root.join("log"));
+    let mut d = lab.start();
     let h1 = hits(&lab.replay(&d, "1"), BASE);
     assert!(
         h1.contains(&hit(10, "gone-soon.xyz")),
