@@ -51,8 +51,11 @@ cp "$sv/bypass-ssh-enabled/input.pcap" "$out/pcaps/14-ssh.pcap"
 } > "$out/demo.rules"
 
 echo
-echo "== Suricata $(suricata -V | grep -o '[0-9][0-9.]*' | head -1) reads $(ls "$out/pcaps" | wc -l) captures with libsuriguard.so loaded"
-suricata -c "$root/suricata-conf/suricata-minimal.yaml" \
+# SURICATA=scripts/suricata8 runs the demo on Suricata 8.0.8 from the Debian 13 root.
+suricata=${SURICATA:-suricata}
+echo "== Suricata $("$suricata" -V | grep -o '[0-9][0-9.]*' | head -1) reads $(ls "$out/pcaps" | wc -l) captures with libsuriguard.so loaded"
+echo "   (one eve-log output, filetype suriguard: the plugin writes eve.json and detects)"
+"$suricata" -c "$root/suricata-conf/suricata-minimal.yaml" \
     --set "plugins.0=$plugin" \
     --set "outputs.1.eve-log.suriguard.stats-file=$out/logs/suriguard-stats.json" \
     --set "outputs.1.eve-log.suriguard.config=$out/suriguard.toml" \
@@ -64,13 +67,13 @@ echo "== What the plugin received (suriguardctl stats show)"
 "$rel/suriguardctl" stats show --file "$out/logs/suriguard-stats.json"
 
 echo
-echo "== What Suricata wrote to its regular eve.json, for comparison"
+echo "== What the plugin wrote to eve.json (every record, whether detection reads its type or not)"
 if command -v jq >/dev/null; then
     jq -r .event_type "$out/logs/eve.json" | sort | uniq -c | awk '{printf "  %-10s %10d\n", $2, $1}'
 fi
 echo
 echo "== The decisions, as suriguardctl analyze reports them (dry-run: nothing enforced)"
-"$rel/suriguardctl" analyze --pcap "$out/pcaps" --rules "$out/demo.rules" --out "$out/report.json"
+"$rel/suriguardctl" analyze --pcap "$out/pcaps" --rules "$out/demo.rules" --suricata "$suricata" --out "$out/report.json"
 echo
 echo "== The model stage alone (heuristics off) on a labelled lab network it never saw (pcapgen lab 11)"
 mkdir -p "$out/pcaps-lab"

@@ -43,6 +43,7 @@ PKGS=(
     dnsmasq-base      # real-tool lab: home resolver and outside DNS
     chrony            # real-tool lab: NTP server and clients
     curl              # real-tool lab: HTTP(S) clients
+    debootstrap       # the Debian 13 root with Suricata 8 (scripts/debian13-root.sh)
 )
 
 need_root

@@ -10,6 +10,9 @@ status=0
 # The real-tool lab's capture (cached by the script's hash; about four minutes to make),
 # before the tests so its traffic does not compete with their timing.
 scripts/lab/real-tools.sh "$root/target/lab/real-tools"
+# Suricata 8.0.8 for the tests that run on both versions: a Debian 13 root (cached; about
+# a minute to make; scripts/suricata8 runs it).
+scripts/debian13-root.sh >/dev/null
 cargo test --release --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p+0, f+0 }' "$log")
 echo

@@ -937,15 +937,26 @@ fn evaluate_run(
 fn stats_table(s: &PluginStats) -> String {
     let w = &s.write;
     let i = &s.ingest;
-    let mut rows: Vec<(String, u64)> = vec![
-        ("records received".into(), w.calls),
+    let mut rows: Vec<(String, u64)> = vec![("records received".into(), w.calls)];
+    if let Some(e) = &s.eve_file {
+        rows.push((format!("  written to {}", e.path.display()), e.written));
+        rows.push(("    dropped (writer queue full)".into(), e.dropped_queue_full));
+        rows.push(("    lost to write errors".into(), e.lost));
+        rows.push(("    write errors".into(), e.errors));
+        rows.push(("    reopened (rotation)".into(), e.reopened));
+    }
+    rows.extend([
+        (
+            "  passed over (types detection does not read)".into(),
+            s.skipped.total(),
+        ),
         ("  queued for the worker".into(), w.queued),
         ("  dropped (queue full)".into(), w.dropped_queue_full),
         ("  rejected: invalid".into(), w.rejected_invalid),
         ("  rejected: empty".into(), w.rejected_empty),
         ("  rejected: oversized".into(), w.rejected_oversized),
         ("records parsed".into(), i.parsed.total()),
-    ];
+    ]);
     rows.extend(
         i.parsed
             .to_map()

@@ -19,6 +19,15 @@ fn run_json(cfg: &Path) -> (Ran, Value) {
     (r, v)
 }
 
+/// The name a DNS alert is about: `dns.query[0].rrname` in 7.0's EVE, `dns.queries[0].rrname`
+/// in 8.0's (DNS records version 3).
+fn dns_query(a: &Value) -> &Value {
+    match &a["dns"]["queries"][0]["rrname"] {
+        Value::Null => &a["dns"]["query"][0]["rrname"],
+        v => v,
+    }
+}
+
 /// What fired: (sid, the value the rule looks at).
 fn hits(alerts: &[Value], base: u64) -> BTreeSet<(u64, String)> {
     alerts
@@ -27,7 +36,7 @@ fn hits(alerts: &[Value], base: u64) -> BTreeSet<(u64, String)> {
             let sid = a["alert"]["signature_id"].as_u64().unwrap() - base;
             let v = match sid {
                 1 | 3 | 5 => &a["src_ip"],
-                10 => &a["dns"]["query"][0]["rrname"],
+                10 => dns_query(a),
                 12 => &a["http"]["hostname"],
                 _ => &a["dest_ip"],
             };
@@ -182,7 +191,6 @@ fn infoblox_alerts_trace_to_misp_events_and_state_datasets_change_live(suricata:
     let mut d = lab.start();
     let a1 = lab.replay(&d, "1");
     let h1 = hits(&a1, BASE);
-    eprintln!("DEBUG {}", serde_json::to_string_pretty(&a1).unwrap());
     for want in [
         hit(10, C2_DOMAIN),
         hit(12, C2_DOMAIN),
@@ -206,7 +214,7 @@ fn infoblox_alerts_trace_to_misp_events_and_state_datasets_change_live(suricata:
     // and attribute of the value that matched.
     let dns = a1
         .iter()
-        .find(|a| a["dns"]["query"][0]["rrname"] == C2_DOMAIN)
+        .find(|a| dns_query(a) == C2_DOMAIN)
         .unwrap();
     let meta = &dns["alert"]["metadata"];
     assert_eq!(meta["suriguard_set"][0], "suriguard-domains", "{dns}");

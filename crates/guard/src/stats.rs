@@ -71,6 +71,7 @@ impl PluginStats {
         let w = &self.write;
         let i = &self.ingest;
         let mut s = format!("{} records received, {} parsed", w.calls, i.parsed.total());
+        let skipped = self.skipped.total();
         let types = i.parsed.to_map();
         if !types.is_empty() {
             s.push_str(" (");
@@ -81,6 +82,12 @@ impl PluginStats {
                 let _ = write!(s, "{name} {n}");
             }
             s.push(')');
+        }
+        if skipped > 0 {
+            let _ = write!(
+                s,
+                ", {skipped} passed over (types detection does not read)"
+            );
         }
         let _ = write!(
             s,
