@@ -18,6 +18,7 @@ use suriguard_decision::Decision;
 use suriguard_detect::{Engine, EventCounts, IngestStats, Pipeline};
 use suriguard_eve::EventType;
 use suriguard_enforce::EnforceStats;
+use suriguard_guard::evefile::Chunk;
 use suriguard_guard::{
     BaselineSaver, DecisionSink, EveFile, GuardConfig, Note, PluginSettings, PluginStats,
     SinkStats, WriteStats,
@@ -117,14 +118,17 @@ impl Skipped {
     }
 }
 
-/// The queue between the `Write` side and the detection worker.
+/// The queue between the `Write` side (or the eve.json writer) and the detection worker.
 struct DetectionQueue {
-    tx: Sender<Box<[u8]>>,
+    tx: Sender<Item>,
     /// Bytes of record data in the queue; the worker subtracts what it takes off.
     queued_bytes: Arc<AtomicUsize>,
+    /// Records in queued chunks (single records are bounded by the channel itself).
+    queued_records: Arc<AtomicUsize>,
     counters: Arc<WriteCounters>,
     max_record_size: usize,
     queue_bytes: usize,
+    queue_size: usize,
 }
 
 impl DetectionQueue {
@@ -152,7 +156,7 @@ impl DetectionQueue {
     /// Queues a record whose room was reserved.
     fn send(&self, record: Box<[u8]>) {
         let len = record.len();
-        match self.tx.try_send(record) {
+        match self.tx.try_send(Item::One(record)) {
             Ok(()) => self.counters.queued.fetch_add(1, Relaxed),
             // Disconnected only happens if the worker died; the record is lost all the same.
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
@@ -169,11 +173,34 @@ impl DetectionQueue {
         }
     }
 
-    /// Moves a record in (the eve.json writer's copy).
-    fn push(&self, record: Box<[u8]>) {
-        if self.reserve(record.len()) {
-            self.send(record);
+    /// Moves a chunk of the eve.json writer in, or drops and counts all its records.
+    /// Oversized and passed-over records are counted by the worker.
+    fn push_chunk(&self, chunk: Chunk) {
+        let c = &self.counters;
+        let (len, n) = (chunk.data.len(), chunk.records as usize);
+        let dropped = || {
+            c.dropped_queue_full.fetch_add(n as u64, Relaxed);
+        };
+        if self.tx.is_full() {
+            return dropped();
         }
+        if self.queued_records.fetch_add(n, Relaxed) + n > self.queue_size {
+            self.queued_records.fetch_sub(n, Relaxed);
+            return dropped();
+        }
+        if self.queued_bytes.fetch_add(len, Relaxed) + len > self.queue_bytes {
+            self.queued_bytes.fetch_sub(len, Relaxed);
+            self.queued_records.fetch_sub(n, Relaxed);
+            return dropped();
+        }
+        match self.tx.try_send(Item::Chunk(chunk)) {
+            Ok(()) => c.queued.fetch_add(n as u64, Relaxed),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.queued_bytes.fetch_sub(len, Relaxed);
+                self.queued_records.fetch_sub(n, Relaxed);
+                c.dropped_queue_full.fetch_add(n as u64, Relaxed)
+            }
+        };
     }
 }
 
@@ -230,12 +257,15 @@ impl Output {
             );
         }
 
-        let (tx, rx) = crossbeam_channel::bounded::<Box<[u8]>>(settings.queue_size);
+        let (tx, rx) = crossbeam_channel::bounded::<Item>(settings.queue_size);
         let counters = Arc::new(WriteCounters::default());
         let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let queued_records = Arc::new(AtomicUsize::new(0));
         let queue = DetectionQueue {
             tx,
             queued_bytes: Arc::clone(&queued_bytes),
+            queued_records: Arc::clone(&queued_records),
+            queue_size: settings.queue_size,
             counters: Arc::clone(&counters),
             max_record_size: settings.max_record_size,
             queue_bytes: settings.queue_bytes,
@@ -243,7 +273,6 @@ impl Output {
         // The writer starts before the worker: a file that cannot be opened stops the
         // start here, with its name, before anything runs.
         let skipped = Arc::new(Skipped::default());
-        let skipped_out = Arc::clone(&skipped);
         let intake = match &settings.eve_file {
             None => Intake::Direct(queue),
             Some(path) => {
@@ -253,11 +282,7 @@ impl Output {
                     settings.eve_file_queue_size,
                     settings.eve_file_queue_bytes,
                     Arc::clone(&rotation),
-                    move |record| {
-                        if !skipped.skip(&record) {
-                            queue.push(record)
-                        }
-                    },
+                    move |chunk| queue.push_chunk(chunk),
                 )
                 .map_err(|e| e.to_string())?;
                 Intake::EveFile {
@@ -268,6 +293,13 @@ impl Output {
             }
         };
 
+        let worker_ctx = WorkerCtx {
+            failpoints,
+            max_record_size: settings.max_record_size,
+            skipped: Arc::clone(&skipped),
+            counters: Arc::clone(&counters),
+            model_off_logged: false,
+        };
         let gate = Arc::new(Gate::new(!failpoints.pause_worker));
         let worker_gate = Arc::clone(&gate);
         let worker = std::thread::Builder::new()
@@ -279,8 +311,11 @@ impl Output {
                     sink,
                     saver,
                     worker_gate,
-                    queued_bytes,
-                    failpoints,
+                    Inflight {
+                        bytes: queued_bytes,
+                        records: queued_records,
+                    },
+                    worker_ctx,
                 )
             })
             .map_err(|e| format!("cannot start the worker thread: {e}"))?;
@@ -310,7 +345,7 @@ impl Output {
             threaded,
             failpoints,
             intake: Some(intake),
-            skipped: skipped_out,
+            skipped,
             counters,
             eve_threads: AtomicU64::new(0),
             gate,
@@ -409,20 +444,41 @@ impl Output {
     }
 }
 
+/// What the detection queue carries: one record copied by `Write`, or a chunk of
+/// records the eve.json writer wrote (one per line).
+enum Item {
+    One(Box<[u8]>),
+    Chunk(Chunk),
+}
+
+/// The worker's side of the queue's bounds.
+struct Inflight {
+    bytes: Arc<AtomicUsize>,
+    records: Arc<AtomicUsize>,
+}
+
+/// What the worker needs besides the pipeline to handle one record.
+struct WorkerCtx {
+    failpoints: Failpoints,
+    max_record_size: usize,
+    skipped: Arc<Skipped>,
+    counters: Arc<WriteCounters>,
+    model_off_logged: bool,
+}
+
 fn run_worker(
-    rx: Receiver<Box<[u8]>>,
+    rx: Receiver<Item>,
     mut pipeline: Pipeline,
     mut sink: DecisionSink,
     mut saver: Option<BaselineSaver>,
     gate: Arc<Gate>,
-    queued_bytes: Arc<AtomicUsize>,
-    failpoints: Failpoints,
+    inflight: Inflight,
+    mut ctx: WorkerCtx,
 ) -> (IngestStats, SinkStats, Option<EnforceStats>) {
     gate.wait();
-    let mut model_off_logged = false;
     loop {
         // With model samples pending, wait no longer than their deadline.
-        let record = match pipeline.due_in(Instant::now()) {
+        let item = match pipeline.due_in(Instant::now()) {
             None => match rx.recv() {
                 Ok(r) => r,
                 Err(_) => break,
@@ -430,48 +486,33 @@ fn run_worker(
             Some(wait) => match rx.recv_timeout(wait) {
                 Ok(r) => r,
                 Err(RecvTimeoutError::Timeout) => {
-                    poll_model(&mut pipeline, &mut model_off_logged);
+                    poll_model(&mut pipeline, &mut ctx.model_off_logged);
                     take_decisions(&mut pipeline, &mut sink);
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             },
         };
-        queued_bytes.fetch_sub(record.len(), Relaxed);
-        let before = pipeline.stats().records;
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            if failpoints.panic_in_worker && record.starts_with(WORKER_PANIC_MARKER) {
-                panic!("failpoint panic-in-worker");
+        match item {
+            Item::One(record) => {
+                inflight.bytes.fetch_sub(record.len(), Relaxed);
+                handle(&record, &mut pipeline, &mut sink, &mut saver, &mut ctx);
             }
-            pipeline.handle(&record)
-        }));
-        match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                let n = pipeline.stats().parse_errors;
-                if n <= LOGGED_PARSE_ERRORS {
-                    let more = if n == LOGGED_PARSE_ERRORS {
-                        "; further parse errors are only counted"
-                    } else {
-                        ""
-                    };
-                    sclog!(
-                        host::WARNING,
-                        "skipped a record that is not valid EVE JSON ({} bytes): {e}{more}",
-                        record.len()
-                    );
+            Item::Chunk(chunk) => {
+                inflight.bytes.fetch_sub(chunk.data.len(), Relaxed);
+                inflight.records.fetch_sub(chunk.records as usize, Relaxed);
+                for record in chunk.records() {
+                    // What `Write` checks before its copy when there is no eve.json.
+                    if record.len() > ctx.max_record_size {
+                        ctx.counters.rejected_oversized.fetch_add(1, Relaxed);
+                        continue;
+                    }
+                    if ctx.skipped.skip(record) {
+                        continue;
+                    }
+                    handle(record, &mut pipeline, &mut sink, &mut saver, &mut ctx);
                 }
             }
-            Err(_) => {
-                let handled = pipeline.stats().records != before;
-                pipeline.count_panic(handled)
-            }
-        }
-        poll_model(&mut pipeline, &mut model_off_logged);
-        take_decisions(&mut pipeline, &mut sink);
-        // The clock is read once per 1,024 records, not per record.
-        if pipeline.stats().records.is_multiple_of(1024) {
-            save_baselines(&mut saver, &pipeline, false);
         }
     }
     pipeline.finish();
@@ -479,6 +520,51 @@ fn run_worker(
     save_baselines(&mut saver, &pipeline, true);
     let (sink_stats, enforcement) = sink.finish();
     (pipeline.into_stats(), sink_stats, enforcement)
+}
+
+/// One record through the pipeline, its decisions to the sink.
+fn handle(
+    record: &[u8],
+    pipeline: &mut Pipeline,
+    sink: &mut DecisionSink,
+    saver: &mut Option<BaselineSaver>,
+    ctx: &mut WorkerCtx,
+) {
+    let before = pipeline.stats().records;
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        if ctx.failpoints.panic_in_worker && record.starts_with(WORKER_PANIC_MARKER) {
+            panic!("failpoint panic-in-worker");
+        }
+        pipeline.handle(record)
+    }));
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            let n = pipeline.stats().parse_errors;
+            if n <= LOGGED_PARSE_ERRORS {
+                let more = if n == LOGGED_PARSE_ERRORS {
+                    "; further parse errors are only counted"
+                } else {
+                    ""
+                };
+                sclog!(
+                    host::WARNING,
+                    "skipped a record that is not valid EVE JSON ({} bytes): {e}{more}",
+                    record.len()
+                );
+            }
+        }
+        Err(_) => {
+            let handled = pipeline.stats().records != before;
+            pipeline.count_panic(handled)
+        }
+    }
+    poll_model(pipeline, &mut ctx.model_off_logged);
+    take_decisions(pipeline, sink);
+    // The clock is read once per 1,024 records, not per record.
+    if pipeline.stats().records.is_multiple_of(1024) {
+        save_baselines(saver, pipeline, false);
+    }
 }
 
 /// Logs every decision the pipeline made and hands it to the journal and the enforcer.

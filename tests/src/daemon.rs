@@ -4,7 +4,7 @@
 //! the *same* running process makes of them.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -117,6 +117,9 @@ impl Daemon {
                 );
             }
             if let Ok(Some(_)) = Socket::connect(socket, Duration::from_secs(10)) {
+                if suricata == Suricata::V8 {
+                    d.set_up_outputs(log_dir);
+                }
                 return d;
             }
             assert!(
@@ -126,6 +129,40 @@ impl Daemon {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Suricata 8.0 in unix-socket mode sets its outputs up only when it processes its
+    /// first capture (`RunModeInitializeOutputs` moved out of startup for that mode), and
+    /// the rules it loaded at startup, before that, were parsed without their `metadata`
+    /// (the eve alert output is what asks for it, `DetectEngineSetParseMetadata`): alerts
+    /// of that first engine carry no `alert.metadata`, those of any engine loaded later
+    /// do. 7.0 sets its outputs up once at startup, and so does 8.0 in every other mode
+    /// (`-r`, live capture), before it loads the rules. So that the daemon under test
+    /// behaves like a production Suricata, it processes one harmless packet, then
+    /// reloads its rules; tests take their `reload_time` baseline afterwards.
+    fn set_up_outputs(&mut self, log_dir: &Path) {
+        let dir = log_dir.join("set-up-outputs");
+        std::fs::create_dir_all(&dir).expect("set-up dir");
+        let pcap = dir.join("one-packet.pcap");
+        let mut w = crate::pcap::PcapWriter::new(std::fs::File::create(&pcap).expect("pcap"))
+            .expect("pcap header");
+        let doc = |last: u8| crate::pcap::Endpoint::new([192, 0, 2, last].into(), 9);
+        // 2024-01-01, like the captures the tests make.
+        w.frame(
+            1_704_067_200_000_000,
+            &crate::pcap::udp_frame(doc(1), doc(2), b"set up"),
+        )
+        .expect("pcap frame");
+        w.finish().expect("write pcap");
+        self.replay(&pcap, &dir.join("eve"));
+        let answer = self.command("reload-rules", None);
+        assert!(
+            self.running(),
+            "{} died reloading its rules:\n{}",
+            self.suricata,
+            self.console()
+        );
+        assert_eq!(answer, "done", "reload-rules:\n{}", self.console());
     }
 
     /// The process that was started is still running (every check of a test is made

@@ -286,10 +286,11 @@ fn a_stalled_detection_worker_drops_detection_input_only() {
         assert_eq!(w.calls, total, "{suricata}");
         let eve = stats.eve_file.clone().unwrap();
         assert_eq!((eve.written, eve.dropped_queue_full, eve.lost), (total, 0, 0));
-        // Detection got what its queue held and counted the rest.
-        assert_eq!(w.queued, 1000, "{suricata}: {w:?}");
+        // Detection got what its queue held (whole chunks of the file, at most 1,000
+        // records) and counted the rest.
+        assert!(w.queued > 0 && w.queued <= 1000, "{suricata}: {w:?}");
         assert!(w.dropped_queue_full > 30_000, "{suricata}: {w:?}");
-        assert_eq!(stats.ingest.records, 1000);
+        assert_eq!(w.queued + w.dropped_queue_full, total, "{suricata}: {w:?}");
         assert!(stats.balanced(), "{suricata}: {stats:?}");
         assert!(
             run.suricata_log().contains("fault injection enabled"),

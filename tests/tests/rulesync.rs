@@ -1,11 +1,14 @@
 //! rulesync against the real feeds and documents in `../shared/data`, poisoned input,
-//! and a generated rule file that `suricata -T` refuses.
+//! and a generated rule file that `suricata -T` refuses. Every test whose runs validate
+//! with the real `suricata -T` runs once on Suricata 7.0 and once on 8.0.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use suriguard_e2e::servers::{PyServer, MISP_KEY};
-use suriguard_e2e::{json, report_source as source, rulesync, shared_data, workspace_root, Ran};
+use suriguard_e2e::{
+    json, report_source as source, rulesync, shared_data, workspace_root, Ran, Suricata,
+};
 
 fn run(cfg: &Path, args: &[&str]) -> Ran {
     rulesync(cfg, args, &[])
@@ -13,6 +16,15 @@ fn run(cfg: &Path, args: &[&str]) -> Ran {
 
 fn write_config(dir: &Path, body: &str) -> PathBuf {
     write_config_as(dir, "rulesync.toml", body)
+}
+
+/// `body` with a `[suricata]` table (after everything else) that has rulesync validate
+/// with `suricata`.
+fn on(suricata: Suricata, body: &str) -> String {
+    format!(
+        "{body}\n[suricata]\nbinary = \"{}\"\n",
+        suricata.program().display()
+    )
 }
 
 fn write_config_as(dir: &Path, name: &str, body: &str) -> PathBuf {
@@ -134,7 +146,16 @@ fn every_shared_feed_and_document_parses_with_known_counts() {
 /// Poisoned values are refused with their reason and never reach a compiled file; what
 /// is good in the same list is compiled and validated by the real `suricata -T`.
 #[test]
-fn poisoned_indicators_are_rejected_and_counted() {
+fn poisoned_indicators_are_rejected_and_counted_on_suricata_7() {
+    poisoned_indicators_are_rejected_and_counted(Suricata::V7);
+}
+
+#[test]
+fn poisoned_indicators_are_rejected_and_counted_on_suricata_8() {
+    poisoned_indicators_are_rejected_and_counted(Suricata::V8);
+}
+
+fn poisoned_indicators_are_rejected_and_counted(suricata: Suricata) {
     let tmp = tempfile::tempdir().unwrap();
     let list = tmp.path().join("list.txt");
     let long = format!("{}.com", "a".repeat(496));
@@ -153,11 +174,11 @@ fn poisoned_indicators_are_rejected_and_counted() {
     .unwrap();
     let cfg = write_config(
         tmp.path(),
-        &format!(
+        &on(suricata, &format!(
             "[[source]]\nname = \"list\"\ntype = \"text\"\npath = \"{}\"\n[[source]]\nname = \"csv\"\ntype = \"csv\"\npath = \"{}\"\ncolumn = 2\nheader = true\n",
             list.display(),
             csv.display()
-        ),
+        )),
     );
     let r = run(&cfg, &["run", "-o", "json"]);
     r.assert_success();
@@ -241,13 +262,25 @@ fn poisoned_indicators_are_rejected_and_counted() {
 /// A generated rule file that `suricata -T` refuses leaves the files in force and the
 /// state as they were; the run exits non-zero with Suricata's reason.
 #[test]
-fn a_rule_file_suricata_refuses_changes_nothing() {
+fn a_rule_file_suricata_refuses_changes_nothing_on_suricata_7() {
+    a_rule_file_suricata_refuses_changes_nothing(Suricata::V7);
+}
+
+#[test]
+fn a_rule_file_suricata_refuses_changes_nothing_on_suricata_8() {
+    a_rule_file_suricata_refuses_changes_nothing(Suricata::V8);
+}
+
+fn a_rule_file_suricata_refuses_changes_nothing(suricata: Suricata) {
     let tmp = tempfile::tempdir().unwrap();
     let list = tmp.path().join("list.txt");
     std::fs::write(&list, "45.9.148.108\n").unwrap();
-    let body = format!(
-        "[[source]]\nname = \"list\"\ntype = \"text\"\npath = \"{}\"\n",
-        list.display()
+    let body = on(
+        suricata,
+        &format!(
+            "[[source]]\nname = \"list\"\ntype = \"text\"\npath = \"{}\"\n",
+            list.display()
+        ),
     );
     let cfg = write_config(tmp.path(), &body);
     run(&cfg, &["run"]).assert_success();
@@ -311,13 +344,22 @@ fn a_rule_file_suricata_refuses_changes_nothing() {
 /// valid against MISP's openapi.yaml; 403, 500, an HTML error page, a truncated body and
 /// a timeout each fail the source with a clear reason and keep its indicators.
 #[test]
-fn misp_rest_api_paged_incremental_and_failures() {
+fn misp_rest_api_paged_incremental_and_failures_on_suricata_7() {
+    misp_rest_api_paged_incremental_and_failures(Suricata::V7);
+}
+
+#[test]
+fn misp_rest_api_paged_incremental_and_failures_on_suricata_8() {
+    misp_rest_api_paged_incremental_and_failures(Suricata::V8);
+}
+
+fn misp_rest_api_paged_incremental_and_failures(suricata: Suricata) {
     let tmp = tempfile::tempdir().unwrap();
     let misp = PyServer::misp(tmp.path());
-    let body = format!(
+    let body = on(suricata, &format!(
         "[[source]]\nname = \"misp\"\ntype = \"misp\"\nurl = \"http://127.0.0.1:{}\"\napi-key-env = \"SG_TEST_MISP_KEY\"\npage-size = 1000\ntimeout-secs = 2\nfull-pull-hours = 1000\n",
         misp.port
-    );
+    ));
     let cfg = write_config(tmp.path(), &body);
     let run_misp = |args: &[&str]| rulesync(&cfg, args, &[("SG_TEST_MISP_KEY", MISP_KEY)]);
 

@@ -3,39 +3,41 @@
 //! builds each record's JSON once (docs/ARCHITECTURE.md, "eve.json").
 //!
 //! ```text
-//! Write (Suricata threads) ─copy─▶ bounded queue ─▶ writer thread ─▶ eve.json
-//!                                                       └─forward (file order)─▶ detection
+//! Write (Suricata threads) ─append─▶ pending chunks ─▶ writer thread ─▶ eve.json
+//!                                                          └─ the same chunk ─▶ detection
 //! ```
 //!
-//! `write` never blocks: a full queue (records or bytes) is a counted drop, as in the
-//! detection queue. The writer thread appends each record and a newline to a buffer,
-//! writes the buffer when it is large or the queue is empty, and hands each record on
-//! to detection in file order, so detection sees the records in the order the file
-//! holds them (what `suriguardctl analyze` replays). A slow or stopped detection worker
-//! never holds the file back: `forward` must not block.
+//! `write` appends the record and a newline to the current chunk under a short lock
+//! and returns; it never waits for the disk or for the writer. Full pending data (records
+//! or bytes) is a counted drop. The writer thread wakes when a chunk is full or every
+//! 10 ms, takes the pending chunks, writes each to the file and hands the same chunk on
+//! to detection (`forward`), so detection reads the records in file order (what
+//! `suriguardctl analyze` replays) and nothing is copied twice. Suricata's threads never
+//! wake a thread per record: that is what makes this cheaper than a queue of records.
+//! A slow or stopped detection worker never holds the file back: `forward` must not
+//! block.
 //!
 //! Rotation: the file is reopened when Suricata raises the rotation flag (SIGHUP, the
 //! unix socket's `reopen-log-files`) or when the path no longer names the open file
 //! (moved or deleted by logrotate without a signal), checked every 250 ms. A write
-//! error (disk full, file system gone) loses the buffered records, counted, never the
+//! error (disk full, file system gone) loses that chunk's records, counted, never the
 //! records after it: the file is reopened and writing goes on.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use serde::{Deserialize, Serialize};
 
-/// The buffer is written once it holds this much.
-const BUFFER: usize = 64 * 1024;
-/// How long the writer waits for a record before it looks at the rotation flag.
-const TICK: Duration = Duration::from_millis(20);
+/// A chunk is handed to the writer once it holds this much.
+pub const CHUNK: usize = 256 * 1024;
+/// How long the writer sleeps when chunks fill slowly, and so the most a record waits.
+const TICK: Duration = Duration::from_millis(10);
 /// How often the path is compared with the open file.
 const STAT_EVERY: Duration = Duration::from_millis(250);
 /// How often an unopenable file is retried, and a repeated error logged at most.
@@ -44,16 +46,34 @@ const LOG_EVERY: Duration = Duration::from_secs(60);
 /// Suricata's own eve.json mode.
 const MODE: u32 = 0o640;
 
+/// Records, one per line, in the order they were written.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    pub data: Vec<u8>,
+    pub records: u64,
+}
+
+impl Chunk {
+    /// The records, without their newlines.
+    pub fn records(&self) -> impl Iterator<Item = &[u8]> {
+        self.data
+            .split(|&b| b == b'\n')
+            .take(self.records as usize)
+    }
+}
+
 /// What the eve.json writer did. Every record given to [`EveFile::write`] ends in
-/// `queued` or `dropped_queue_full`; every queued one in `written` or `lost`.
+/// `queued`, `dropped_queue_full` or `rejected`; every queued one in `written` or `lost`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EveFileStats {
     pub path: PathBuf,
-    /// Records copied into the writer's queue.
+    /// Records accepted for the file.
     pub queued: u64,
-    /// Records dropped because the writer's queue was full.
+    /// Records dropped because the pending data was full (records or bytes).
     pub dropped_queue_full: u64,
+    /// Records refused because they hold a newline (they would break the file's lines).
+    pub rejected: u64,
     /// Records written to the file.
     pub written: u64,
     /// Bytes written, newlines included.
@@ -68,8 +88,8 @@ pub struct EveFileStats {
 
 #[derive(Default)]
 struct Counters {
-    queued: AtomicU64,
     dropped_queue_full: AtomicU64,
+    rejected: AtomicU64,
     written: AtomicU64,
     bytes: AtomicU64,
     lost: AtomicU64,
@@ -77,44 +97,70 @@ struct Counters {
     reopened: AtomicU64,
 }
 
+/// What `write` appends to and the writer takes.
+#[derive(Default)]
+struct Pending {
+    full: Vec<Chunk>,
+    current: Chunk,
+    /// Records and bytes in `full` and `current`.
+    records: usize,
+    bytes: usize,
+    /// Records ever accepted (monotonic; read for the stats).
+    queued: u64,
+    closed: bool,
+}
+
+struct Shared {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    max_records: usize,
+    max_bytes: usize,
+    counters: Counters,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// The writer of one eve.json file.
 pub struct EveFile {
     path: PathBuf,
-    tx: Option<Sender<Box<[u8]>>>,
-    queued_bytes: Arc<AtomicUsize>,
-    queue_bytes: usize,
-    counters: Arc<Counters>,
+    shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl EveFile {
     /// Opens (appends to, or creates with mode 0640) `path` and starts the writer thread.
     /// An error opening the file is returned; later errors are logged and counted.
-    /// `reopen` is the flag Suricata raises for rotation (the writer lowers it).
-    /// `forward` receives every record after it is in the file's buffer, in file order.
+    /// `max_records` and `max_bytes` bound what may wait for the writer. `reopen` is the
+    /// flag Suricata raises for rotation (the writer lowers it). `forward` receives every
+    /// chunk after it was written (or failed to be), in file order.
     pub fn start<F>(
         path: &Path,
-        queue_size: usize,
-        queue_bytes: usize,
+        max_records: usize,
+        max_bytes: usize,
         reopen: Arc<AtomicI32>,
         forward: F,
     ) -> io::Result<EveFile>
     where
-        F: FnMut(Box<[u8]>) + Send + 'static,
+        F: FnMut(Chunk) + Send + 'static,
     {
         let file = open(path).map_err(|e| annotate(path, "cannot open", e))?;
-        let (tx, rx) = crossbeam_channel::bounded(queue_size.max(1));
-        let counters = Arc::new(Counters::default());
-        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+            max_records: max_records.max(1),
+            max_bytes,
+            counters: Counters::default(),
+        });
         let mut writer = Writer {
             path: path.to_owned(),
             file: Some(file),
             identity: identity(path),
-            buf: Vec::with_capacity(BUFFER + 4096),
-            in_buf: 0,
             partial_line: false,
-            counters: Arc::clone(&counters),
-            queued_bytes: Arc::clone(&queued_bytes),
+            shared: Arc::clone(&shared),
             reopen,
             last_stat: Instant::now(),
             last_retry: Instant::now(),
@@ -122,13 +168,10 @@ impl EveFile {
         };
         let thread = std::thread::Builder::new()
             .name("SG-evefile".into())
-            .spawn(move || writer.run(rx, forward))?;
+            .spawn(move || writer.run(forward))?;
         Ok(EveFile {
             path: path.to_owned(),
-            tx: Some(tx),
-            queued_bytes,
-            queue_bytes,
-            counters,
+            shared,
             thread: Some(thread),
         })
     }
@@ -137,43 +180,59 @@ impl EveFile {
         &self.path
     }
 
-    /// Copies one record into the writer's queue; false if it was dropped (queue full).
-    /// Never blocks.
+    /// Appends one record; false if it was dropped (pending data full) or refused (it
+    /// holds a newline). Never waits for the writer or the disk.
     pub fn write(&self, record: &[u8]) -> bool {
-        let c = &self.counters;
-        let Some(tx) = &self.tx else {
-            c.dropped_queue_full.fetch_add(1, Relaxed);
+        let c = &self.shared.counters;
+        if record.contains(&b'\n') {
+            c.rejected.fetch_add(1, Relaxed);
             return false;
-        };
-        if tx.is_full() {
+        }
+        let len = record.len() + 1;
+        let mut p = self.shared.lock();
+        if p.closed || p.records >= self.shared.max_records || p.bytes + len > self.shared.max_bytes
+        {
+            drop(p);
             c.dropped_queue_full.fetch_add(1, Relaxed);
             return false;
         }
-        let len = record.len();
-        if self.queued_bytes.fetch_add(len, Relaxed) + len > self.queue_bytes {
-            self.queued_bytes.fetch_sub(len, Relaxed);
-            c.dropped_queue_full.fetch_add(1, Relaxed);
-            return false;
+        if p.current.data.len() + len > p.current.data.capacity() && !p.current.data.is_empty()
+        {
+            // The chunk is full: it waits for the writer whole, a new one starts (no
+            // reallocation of what is there, whatever the writer's delay).
+            let full = std::mem::replace(
+                &mut p.current,
+                Chunk {
+                    data: Vec::with_capacity(CHUNK.max(len)),
+                    records: 0,
+                },
+            );
+            p.full.push(full);
+        } else if p.current.data.capacity() == 0 {
+            p.current.data.reserve(CHUNK.max(len));
         }
-        match tx.try_send(Box::from(record)) {
-            Ok(()) => {
-                c.queued.fetch_add(1, Relaxed);
-                true
-            }
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.queued_bytes.fetch_sub(len, Relaxed);
-                c.dropped_queue_full.fetch_add(1, Relaxed);
-                false
-            }
+        p.current.data.extend_from_slice(record);
+        p.current.data.push(b'\n');
+        p.current.records += 1;
+        p.records += 1;
+        p.bytes += len;
+        p.queued += 1;
+        let kick = p.full.len() == 1 && p.current.records == 1;
+        drop(p);
+        if kick {
+            // Once per chunk, not per record: the writer otherwise wakes on its tick.
+            self.shared.wake.notify_one();
         }
+        true
     }
 
     pub fn stats(&self) -> EveFileStats {
-        let c = &self.counters;
+        let c = &self.shared.counters;
         EveFileStats {
             path: self.path.clone(),
-            queued: c.queued.load(Relaxed),
+            queued: self.shared.lock().queued,
             dropped_queue_full: c.dropped_queue_full.load(Relaxed),
+            rejected: c.rejected.load(Relaxed),
             written: c.written.load(Relaxed),
             bytes: c.bytes.load(Relaxed),
             lost: c.lost.load(Relaxed),
@@ -182,14 +241,15 @@ impl EveFile {
         }
     }
 
-    /// Writes what is queued, closes the file and returns the counters.
+    /// Writes what is pending, closes the file and returns the counters.
     pub fn finish(mut self) -> EveFileStats {
         self.stop();
         self.stats()
     }
 
     fn stop(&mut self) {
-        drop(self.tx.take());
+        self.shared.lock().closed = true;
+        self.shared.wake.notify_one();
         if let Some(t) = self.thread.take() {
             if t.join().is_err() {
                 tracing::error!("the eve.json writer of {} panicked", self.path.display());
@@ -226,14 +286,10 @@ struct Writer {
     file: Option<File>,
     /// Device and inode of the open file.
     identity: Option<(u64, u64)>,
-    buf: Vec<u8>,
-    /// Records in `buf`.
-    in_buf: u64,
     /// A failed write may have left half a line in the file: the next write starts a
     /// new line first.
     partial_line: bool,
-    counters: Arc<Counters>,
-    queued_bytes: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
     reopen: Arc<AtomicI32>,
     last_stat: Instant,
     last_retry: Instant,
@@ -241,48 +297,40 @@ struct Writer {
 }
 
 impl Writer {
-    fn run<F: FnMut(Box<[u8]>)>(&mut self, rx: Receiver<Box<[u8]>>, mut forward: F) {
+    fn run<F: FnMut(Chunk)>(&mut self, mut forward: F) {
         loop {
-            let record = if self.buf.is_empty() {
-                match rx.recv_timeout(TICK) {
-                    Ok(r) => Some(r),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => break,
+            let (chunks, closed) = {
+                let mut p = self.shared.lock();
+                if p.full.is_empty() && !p.closed {
+                    p = self
+                        .shared
+                        .wake
+                        .wait_timeout(p, TICK)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
                 }
-            } else {
-                match rx.try_recv() {
-                    Ok(r) => Some(r),
-                    // Idle: what is buffered goes to the file now.
-                    Err(TryRecvError::Empty) => {
-                        self.flush();
-                        None
-                    }
-                    Err(TryRecvError::Disconnected) => break,
+                let mut chunks = std::mem::take(&mut p.full);
+                if !p.current.data.is_empty() {
+                    chunks.push(std::mem::take(&mut p.current));
                 }
+                p.records = 0;
+                p.bytes = 0;
+                (chunks, p.closed)
             };
-            if let Some(record) = record {
-                self.queued_bytes.fetch_sub(record.len(), Relaxed);
-                self.buf.extend_from_slice(&record);
-                self.buf.push(b'\n');
-                self.in_buf += 1;
-                forward(record);
-                if self.buf.len() >= BUFFER {
-                    self.flush();
-                    // Under sustained load the queue is never empty: rotation and
-                    // retries are looked at after every full buffer as well.
-                    self.maintain();
-                }
-            } else {
-                self.maintain();
+            for chunk in chunks {
+                self.write(&chunk);
+                forward(chunk);
             }
+            if closed {
+                break;
+            }
+            self.maintain();
         }
-        self.flush();
     }
 
-    /// Between records: rotation by flag or by a moved file, and retries after errors.
+    /// Between chunks: rotation by flag or by a moved file, and retries after errors.
     fn maintain(&mut self) {
         if self.reopen.swap(0, Relaxed) != 0 {
-            self.flush();
             self.reopen_file("reopened on Suricata's request");
             return;
         }
@@ -297,7 +345,6 @@ impl Writer {
         if now.duration_since(self.last_stat) >= STAT_EVERY {
             self.last_stat = now;
             if identity(&self.path) != self.identity {
-                self.flush();
                 self.reopen_file("reopened: the path names another file (moved or deleted)");
             }
         }
@@ -314,19 +361,16 @@ impl Writer {
                 }
                 self.file = Some(f);
                 self.identity = now;
-                self.counters.reopened.fetch_add(1, Relaxed);
+                self.shared.counters.reopened.fetch_add(1, Relaxed);
                 tracing::info!("eve-file {} {why}", self.path.display());
             }
             Err(e) => self.failed(&annotate(&self.path, "cannot open", e)),
         }
     }
 
-    /// Writes the buffer to the file; on failure its records are counted lost.
-    fn flush(&mut self) {
-        if self.buf.is_empty() {
-            return;
-        }
-        let n = std::mem::take(&mut self.in_buf);
+    /// Writes one chunk to the file; on failure its records are counted lost.
+    fn write(&mut self, chunk: &Chunk) {
+        let c = &self.shared.counters;
         let result = match self.file.as_mut() {
             None => Err(io::Error::new(io::ErrorKind::NotFound, "not open")),
             Some(f) => {
@@ -334,19 +378,17 @@ impl Writer {
                 if self.partial_line {
                     r = f.write_all(b"\n");
                 }
-                r.and_then(|()| f.write_all(&self.buf))
+                r.and_then(|()| f.write_all(&chunk.data))
             }
         };
         match result {
             Ok(()) => {
                 self.partial_line = false;
-                self.counters.written.fetch_add(n, Relaxed);
-                self.counters
-                    .bytes
-                    .fetch_add(self.buf.len() as u64, Relaxed);
+                c.written.fetch_add(chunk.records, Relaxed);
+                c.bytes.fetch_add(chunk.data.len() as u64, Relaxed);
             }
             Err(e) => {
-                self.counters.lost.fetch_add(n, Relaxed);
+                c.lost.fetch_add(chunk.records, Relaxed);
                 if self.file.take().is_some() {
                     self.partial_line = true;
                     self.last_retry = Instant::now();
@@ -354,16 +396,11 @@ impl Writer {
                 }
             }
         }
-        self.buf.clear();
-        // A burst of huge records must not keep a huge buffer.
-        if self.buf.capacity() > 4 * BUFFER {
-            self.buf.shrink_to(BUFFER + 4096);
-        }
     }
 
     /// Counts an error and logs it, at most once a minute.
     fn failed(&mut self, e: &io::Error) {
-        self.counters.errors.fetch_add(1, Relaxed);
+        self.shared.counters.errors.fetch_add(1, Relaxed);
         let now = Instant::now();
         if self
             .last_logged

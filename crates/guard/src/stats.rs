@@ -5,8 +5,10 @@
 //! (records parsed per event type, parse errors, contained panics). At shutdown both are
 //! folded into one [`PluginStats`], logged as a single line and optionally written as
 //! JSON. Every record Suricata hands over ends up in exactly one of:
-//! `queued`, `dropped_queue_full`, `rejected_*` or `write_panics`; every queued record in
-//! exactly one of `parsed`, `parse_errors` or `worker_panics`.
+//! `queued`, `dropped_queue_full`, `rejected_*`, `skipped` (types detection does not
+//! read) or `write_panics`; every queued record in exactly one of `parsed`,
+//! `parse_errors` or `worker_panics`. With `eve-file`, the eve.json writer comes first
+//! and detection's counters count what it forwarded ([`PluginStats::balanced`]).
 
 use std::fmt::Write as _;
 
@@ -154,20 +156,26 @@ impl PluginStats {
     pub fn balanced(&self) -> bool {
         let w = &self.write;
         let i = &self.ingest;
+        let skipped = self.skipped.total();
         let rejected = w.rejected_invalid + w.rejected_empty + w.write_panics;
-        let detection =
-            w.queued + w.dropped_queue_full + w.rejected_oversized + self.skipped.total();
         let handed_over = match &self.eve_file {
-            None => w.calls == detection + rejected,
+            // `Write` queues, drops, rejects or passes over each record itself.
+            None => {
+                w.calls
+                    == w.queued + w.dropped_queue_full + w.rejected_oversized + skipped + rejected
+                    && w.queued == i.records
+            }
+            // `Write` hands each record to the eve.json writer, which forwards chunks of
+            // them to detection (whole chunks queued or dropped); the worker passes over
+            // the oversized and the types it does not read.
             Some(e) => {
-                w.calls == e.queued + e.dropped_queue_full + rejected
+                w.calls == e.queued + e.dropped_queue_full + e.rejected + rejected
                     && e.queued == e.written + e.lost
-                    && e.queued == detection
+                    && e.queued == w.queued + w.dropped_queue_full
+                    && w.queued == i.records + skipped + w.rejected_oversized
             }
         };
-        handed_over
-            && w.queued == i.records
-            && i.records == i.parsed.total() + i.parse_errors + i.worker_panics
+        handed_over && i.records == i.parsed.total() + i.parse_errors + i.worker_panics
     }
 }
 
