@@ -42,7 +42,9 @@ fn main() {
             .generate_comments(true)
             .generate()
             .unwrap_or_else(|e| {
-                panic!("bindgen failed on {header}: {e} (is libclang-dev installed? run `make deps`)")
+                panic!(
+                    "bindgen failed on {header}: {e} (is libclang-dev installed? run `make deps`)"
+                )
             });
         bindings
             .write_to_file(out.join(format!("{module}.rs")))

@@ -896,7 +896,8 @@ fn analyze_verb(a: AnalyzeArgs, config: Option<&Path>, fmt: Format) -> Result<St
     let report = match (&a.input.eve, &a.input.pcap) {
         (Some(eve), _) => analyze::eve_file(eve, &cfg)?,
         (None, Some(pcap)) => {
-            let setup = analyze::SuricataSetup::locate(a.suricata, a.plugin, a.suricata_config, a.rules)?;
+            let setup =
+                analyze::SuricataSetup::locate(a.suricata, a.plugin, a.suricata_config, a.rules)?;
             analyze::pcap_file(pcap, &cfg, &setup)?
         }
         (None, None) => unreachable!("clap requires one input"),
@@ -940,7 +941,10 @@ fn stats_table(s: &PluginStats) -> String {
     let mut rows: Vec<(String, u64)> = vec![("records received".into(), w.calls)];
     if let Some(e) = &s.eve_file {
         rows.push((format!("  written to {}", e.path.display()), e.written));
-        rows.push(("    dropped (writer queue full)".into(), e.dropped_queue_full));
+        rows.push((
+            "    dropped (writer queue full)".into(),
+            e.dropped_queue_full,
+        ));
         rows.push(("    lost to write errors".into(), e.lost));
         rows.push(("    write errors".into(), e.errors));
         rows.push(("    reopened (rotation)".into(), e.reopened));

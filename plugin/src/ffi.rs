@@ -51,11 +51,12 @@ const PLUGIN_NAME: &std::ffi::CStr = c"suriguard";
 const LICENSE: &std::ffi::CStr = c"GPLv2";
 const AUTHOR: &std::ffi::CStr = c"suriguard developers";
 /// What 8.0 shows as the plugin's version, and the Suricata it was built for.
-const PLUGIN_VERSION: &std::ffi::CStr =
-    match std::ffi::CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
-        Ok(v) => v,
-        Err(_) => panic!("the package version contains a NUL byte"),
-    };
+const PLUGIN_VERSION: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
+) {
+    Ok(v) => v,
+    Err(_) => panic!("the package version contains a NUL byte"),
+};
 const BUILT_FOR_8: &std::ffi::CStr = c"8.0";
 
 /// Per-thread data for threaded eve outputs.
@@ -152,7 +153,10 @@ extern "C" fn plugin_init() {
                 Err(_) => return,
             };
             if ok {
-                tracing::debug!("registered the `suriguard` EVE file type (Suricata {})", h.version);
+                tracing::debug!(
+                    "registered the `suriguard` EVE file type (Suricata {})",
+                    h.version
+                );
             } else {
                 sclog!(
                     host::ERROR,

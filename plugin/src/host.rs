@@ -81,10 +81,12 @@ impl Host {
             )
         };
         // SAFETY: both names have the signature of ConfigGetLogDirectoryFn.
-        let log_dir = unsafe {
-            function::<common::ConfigGetLogDirectoryFn>(c"SCConfigGetLogDirectory")
-                .or(function::<common::ConfigGetLogDirectoryFn>(c"ConfigGetLogDirectory"))
-        };
+        let log_dir =
+            unsafe {
+                function::<common::ConfigGetLogDirectoryFn>(c"SCConfigGetLogDirectory").or(
+                    function::<common::ConfigGetLogDirectoryFn>(c"ConfigGetLogDirectory"),
+                )
+            };
         let version = version_fn
             // SAFETY: GetProgramVersion returns a static NUL-terminated string.
             .map(|f| unsafe { cstr_lossy(f()) }.unwrap_or_default().into_owned())
@@ -96,9 +98,10 @@ impl Host {
         );
         let register = symbol(c"SCRegisterEveFileType");
         let abi = match abi {
-            Ok(_) if register.is_null() => {
-                Err("this Suricata exports no SCRegisterEveFileType (built without plugin support?)".into())
-            }
+            Ok(_) if register.is_null() => Err(
+                "this Suricata exports no SCRegisterEveFileType (built without plugin support?)"
+                    .into(),
+            ),
             other => other,
         };
         Host {
@@ -351,14 +354,22 @@ mod tests {
     fn the_version_string_picks_the_layout() {
         assert_eq!(abi_of("7.0.10 RELEASE", false, true), Ok(Abi::V7));
         assert_eq!(abi_of("8.0.8 RELEASE", true, false), Ok(Abi::V8));
-        assert_eq!(abi_of("8.0.0-dev (abc123 2025-01-01)", true, false), Ok(Abi::V8));
+        assert_eq!(
+            abi_of("8.0.0-dev (abc123 2025-01-01)", true, false),
+            Ok(Abi::V8)
+        );
         // The version wins over the symbols.
         assert_eq!(abi_of("7.0.3 RELEASE", true, true), Ok(Abi::V7));
     }
 
     #[test]
     fn other_versions_are_refused_with_one_clear_reason() {
-        for v in ["8.1.0 RELEASE", "9.0.0-dev (deadbeef)", "6.0.20 RELEASE", "7.1.0"] {
+        for v in [
+            "8.1.0 RELEASE",
+            "9.0.0-dev (deadbeef)",
+            "6.0.20 RELEASE",
+            "7.1.0",
+        ] {
             let e = abi_of(v, true, true).unwrap_err();
             assert!(e.contains("supports Suricata 7.0 and 8.0"), "{v}: {e}");
             assert!(e.contains(v.trim()), "{v}: {e}");

@@ -16,8 +16,8 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use suriguard_decision::Decision;
 use suriguard_detect::{Engine, EventCounts, IngestStats, Pipeline};
-use suriguard_eve::EventType;
 use suriguard_enforce::EnforceStats;
+use suriguard_eve::EventType;
 use suriguard_guard::evefile::Chunk;
 use suriguard_guard::{
     BaselineSaver, DecisionSink, EveFile, GuardConfig, Note, PluginSettings, PluginStats,

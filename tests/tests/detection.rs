@@ -8,7 +8,11 @@ use suriguard_decision::{Action, Decision, Reason};
 use suriguard_e2e::{run_suricata, scenarios, sv_pcap, Ran, RunOptions, Suricata, SuricataRun};
 
 /// Runs the capture on Suricata 7.0 and 8.0.
-fn detect_each(pcap: &Path, dir: &Path, config: &str) -> [(Suricata, SuricataRun, Vec<Decision>); 2] {
+fn detect_each(
+    pcap: &Path,
+    dir: &Path,
+    config: &str,
+) -> [(Suricata, SuricataRun, Vec<Decision>); 2] {
     Suricata::ALL.map(|suricata| {
         let run = run_suricata(
             pcap,
@@ -355,7 +359,10 @@ fn analyze_pcap_twice_gives_identical_decisions() {
     let pcap = generated(scenarios::spoofed_syn_flood, tmp.path());
     let mut outs = Vec::new();
     // Twice on 7.0, once on 8.0.
-    for (k, suricata) in [Suricata::V7, Suricata::V7, Suricata::V8].into_iter().enumerate() {
+    for (k, suricata) in [Suricata::V7, Suricata::V7, Suricata::V8]
+        .into_iter()
+        .enumerate()
+    {
         let report = tmp.path().join(format!("report{k}.json"));
         let mut cmd = Command::new(ctl());
         cmd.args(["analyze", "-o", "json", "--pcap"])
@@ -407,7 +414,11 @@ fn analyze_pcap_twice_gives_identical_decisions() {
         k.sort();
         k
     };
-    assert_eq!(kinds(&outs[0]), kinds(&outs[2]), "Suricata 8.0 decided other things");
+    assert_eq!(
+        kinds(&outs[0]),
+        kinds(&outs[2]),
+        "Suricata 8.0 decided other things"
+    );
     assert_eq!(
         outs[0].len(),
         12,

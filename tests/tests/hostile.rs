@@ -220,7 +220,10 @@ fn queue_memory_is_bounded_by_queue_bytes() {
 
 #[test]
 fn unsupported_suricata_gets_one_error_line_and_no_file_type() {
-    for (version, shown) in [("9.0.0 RELEASE", "Suricata 9.0"), ("6.0.20 RELEASE", "Suricata 6.0")] {
+    for (version, shown) in [
+        ("9.0.0 RELEASE", "Suricata 9.0"),
+        ("6.0.20 RELEASE", "Suricata 6.0"),
+    ] {
         let tmp = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(HOST);
         cmd.arg(plugin_path())
@@ -230,15 +233,16 @@ fn unsupported_suricata_gets_one_error_line_and_no_file_type() {
         let ran = Ran::run(cmd, tmp.path());
         ran.assert_success();
         let res = results(&ran.stdout());
-        assert_eq!(res.get("registered").map(String::as_str), Some("0"), "{ran}");
+        assert_eq!(
+            res.get("registered").map(String::as_str),
+            Some("0"),
+            "{ran}"
+        );
         // A later Suricata reads 8.0's layout and refuses it by its API version.
         let api = version.starts_with('9').then_some("800");
         assert_eq!(res.get("api-version").map(String::as_str), api, "{ran}");
         let stdout = ran.stdout();
-        let logged: Vec<&str> = stdout
-            .lines()
-            .filter(|l| l.starts_with("LOG "))
-            .collect();
+        let logged: Vec<&str> = stdout.lines().filter(|l| l.starts_with("LOG ")).collect();
         assert_eq!(logged.len(), 1, "{ran}");
         // SC_LOG_ERROR is 1.
         assert!(logged[0].starts_with("LOG 1 suriguard: "), "{ran}");

@@ -152,7 +152,10 @@ fn start_suricata(t: &mut Topology, dir: &Path, suricata: Suricata) -> u32 {
         std::fs::read_to_string(dir.join("suricata.log"))
             .is_ok_and(|s| s.contains("Engine started"))
             && t.lab
-                .try_sh(&gw, &format!("{} list set inet suriguard sg_block4", suricata.nft()))
+                .try_sh(
+                    &gw,
+                    &format!("{} list set inet suriguard sg_block4", suricata.nft()),
+                )
                 .status
                 .success()
     });
@@ -171,9 +174,10 @@ fn in_block_set(t: &Topology, addr: &str) -> bool {
     } else {
         "sg_block4"
     };
-    let out = t
-        .lab
-        .try_sh(&t.gateway, &format!("{} -j list set inet suriguard {set}", t.nft));
+    let out = t.lab.try_sh(
+        &t.gateway,
+        &format!("{} -j list set inet suriguard {set}", t.nft),
+    );
     assert!(
         out.status.success(),
         "nft list set: {}",
@@ -300,7 +304,10 @@ fn scan_is_blocked_and_lifted(suricata: Suricata) {
     // logrotate without a signal: the writer notices the path names another file.
     std::fs::rename(&eve, dir.join("eve.json.1")).unwrap();
     let recreated = wait_for(Duration::from_secs(5), || eve.exists());
-    assert!(recreated.is_some(), "{suricata}: eve.json not created again after a move");
+    assert!(
+        recreated.is_some(),
+        "{suricata}: eve.json not created again after a move"
+    );
     scan_block_and_expire(&mut t, &dir, "2001:db8:a::2", "fd50::2");
     // logrotate with `postrotate kill -HUP`: Suricata raises the rotation flag.
     std::fs::rename(&eve, dir.join("eve.json.2")).unwrap();
@@ -308,7 +315,10 @@ fn scan_is_blocked_and_lifted(suricata: Suricata) {
         .args(["-HUP", &pid.to_string()])
         .status();
     let recreated = wait_for(Duration::from_secs(5), || eve.exists());
-    assert!(recreated.is_some(), "{suricata}: eve.json not created again after SIGHUP");
+    assert!(
+        recreated.is_some(),
+        "{suricata}: eve.json not created again after SIGHUP"
+    );
     // One more flow after the second rotation.
     assert!(t.lab.tcp_connects(&t.client, "192.168.50.2", 8080, 2.0));
 
@@ -359,7 +369,8 @@ fn scan_is_blocked_and_lifted(suricata: Suricata) {
     // The second scan (IPv6) is in the file written after the first move.
     let second = std::fs::read_to_string(&files[1]).unwrap();
     assert!(
-        second.contains("2001:0db8:000a:0000:0000:0000:0000:0002") || second.contains("2001:db8:a::2"),
+        second.contains("2001:0db8:000a:0000:0000:0000:0000:0002")
+            || second.contains("2001:db8:a::2"),
         "{suricata}: no IPv6 scan in eve.json.2"
     );
     assert!(stats.balanced(), "{stats:?}");

@@ -134,7 +134,10 @@ fn check_on(name: &str, case: &Case, threaded: bool, suricata: Suricata) {
         "{name}: eve_threads {}",
         stats.eve_threads
     );
-    assert!(stats.balanced(), "{name}: counters do not add up: {stats:?}");
+    assert!(
+        stats.balanced(),
+        "{name}: counters do not add up: {stats:?}"
+    );
     assert_eq!(
         stats.write.dropped_queue_full, 0,
         "{name}: drops on a tiny capture"
@@ -272,7 +275,9 @@ fn a_stalled_detection_worker_drops_detection_input_only() {
                 rules: rules.clone(),
                 suricata,
                 env: vec![("SURIGUARD_FAILPOINTS".into(), "pause-worker".into())],
-                set: vec![format!("outputs.{PLUGIN_OUTPUT}.eve-log.suriguard.queue-size=1000")],
+                set: vec![format!(
+                    "outputs.{PLUGIN_OUTPUT}.eve-log.suriguard.queue-size=1000"
+                )],
                 ..Default::default()
             },
         );
@@ -285,7 +290,10 @@ fn a_stalled_detection_worker_drops_detection_input_only() {
         // Everything Suricata handed over is in the file.
         assert_eq!(w.calls, total, "{suricata}");
         let eve = stats.eve_file.clone().unwrap();
-        assert_eq!((eve.written, eve.dropped_queue_full, eve.lost), (total, 0, 0));
+        assert_eq!(
+            (eve.written, eve.dropped_queue_full, eve.lost),
+            (total, 0, 0)
+        );
         // Detection got what its queue held (whole chunks of the file, at most 1,000
         // records) and counted the rest.
         assert!(w.queued > 0 && w.queued <= 1000, "{suricata}: {w:?}");

@@ -9,8 +9,8 @@ use std::process::Command;
 use serde_json::Value;
 use suriguard_e2e::servers::{PyServer, MISP_KEY};
 use suriguard_e2e::{
-    ctl, infoblox_origin, json, rulesync, run_suricata, scenarios, shared_data, sv_pcap, RunOptions,
-    Suricata,
+    ctl, infoblox_origin, json, rulesync, run_suricata, scenarios, shared_data, sv_pcap,
+    RunOptions, Suricata,
 };
 
 const HOME_DEVICE: &str = "192.168.1.20";

@@ -732,7 +732,8 @@ mod tests {
     #[test]
     fn peeks_the_event_type() {
         assert_eq!(peek_event_type(FLOW.as_bytes()), Some("flow"));
-        let quoted = br#"{"timestamp":"x","in_iface":"a\"event_type\":\"alert","event_type":"dns"}"#;
+        let quoted =
+            br#"{"timestamp":"x","in_iface":"a\"event_type\":\"alert","event_type":"dns"}"#;
         assert_eq!(peek_event_type(quoted), Some("dns"));
         assert_eq!(peek_event_type(br#"{"event_type":"fl\u006fw"}"#), None);
         assert_eq!(peek_event_type(br#"{"event_type":""}"#), None);

@@ -56,9 +56,7 @@ pub struct Chunk {
 impl Chunk {
     /// The records, without their newlines.
     pub fn records(&self) -> impl Iterator<Item = &[u8]> {
-        self.data
-            .split(|&b| b == b'\n')
-            .take(self.records as usize)
+        self.data.split(|&b| b == b'\n').take(self.records as usize)
     }
 }
 
@@ -196,8 +194,7 @@ impl EveFile {
             c.dropped_queue_full.fetch_add(1, Relaxed);
             return false;
         }
-        if p.current.data.len() + len > p.current.data.capacity() && !p.current.data.is_empty()
-        {
+        if p.current.data.len() + len > p.current.data.capacity() && !p.current.data.is_empty() {
             // The chunk is full: it waits for the writer whole, a new one starts (no
             // reallocation of what is there, whatever the writer's delay).
             let full = std::mem::replace(

@@ -219,7 +219,10 @@ mod tests {
             got.eve_file.as_deref().and_then(|p| p.to_str()),
             Some("/var/log/suricata/eve.json")
         );
-        assert_eq!((got.eve_file_queue_size, got.eve_file_queue_bytes), (100, 65536));
+        assert_eq!(
+            (got.eve_file_queue_size, got.eve_file_queue_bytes),
+            (100, 65536)
+        );
         assert_eq!(got.queue_size, 1024);
         assert_eq!(got.max_record_size, 4096);
         assert_eq!(got.queue_bytes, 1 << 20);

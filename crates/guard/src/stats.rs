@@ -86,10 +86,7 @@ impl PluginStats {
             s.push(')');
         }
         if skipped > 0 {
-            let _ = write!(
-                s,
-                ", {skipped} passed over (types detection does not read)"
-            );
+            let _ = write!(s, ", {skipped} passed over (types detection does not read)");
         }
         let _ = write!(
             s,

@@ -54,7 +54,11 @@ fn records_larger_than_a_chunk_and_many_chunks_keep_their_order() {
     let big = |i: usize| format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(CHUNK + i));
     let mut expected = Vec::new();
     for i in 0..3000 {
-        let r = if i % 1000 == 7 { big(i).into_bytes() } else { record(i) };
+        let r = if i % 1000 == 7 {
+            big(i).into_bytes()
+        } else {
+            record(i)
+        };
         // Paced so the pending bound is never reached.
         while !f.write(&r) {
             std::thread::sleep(Duration::from_millis(1));
