@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all deps build demo test bench bench-data bench-enforce bench-intel bench-report bench-model lint clean
+.PHONY: all deps build demo test bench bench-data bench-enforce bench-intel bench-report bench-model bench-evefile lint clean
 
 all: build
 
@@ -35,6 +35,11 @@ bench-model: bench-data
 
 bench-intel: build
 	python3 scripts/bench-intel.py
+
+# eve.json by Suricata against eve.json by suriguard (model off, on), Suricata 7.0 and 8.0.
+bench-evefile: build
+	scripts/debian13-root.sh >/dev/null
+	python3 scripts/bench-evefile.py
 
 bench-report: build
 	bash scripts/bench-report.sh

@@ -5,6 +5,8 @@ Side by side in one run, `suricata -r` in runmode single over the `pcapgen bench
 capture (43 MB, 490,000 packets, about 151,000 EVE records) with tests/data/bench.rules:
 
   regular    Suricata's regular eve.json output, no plugin loaded (the baseline)
+  two        the layout before eve-file: the regular eve.json output plus a second
+             eve-log output of filetype suriguard (model off)
   model-off  one eve-log output, filetype suriguard, writing eve.json (`eve-file`),
              heuristics on, no model
   model-on   the same with the shipped sequence model (models/seq-lstm)
@@ -72,6 +74,9 @@ def main():
         minimal = os.path.join(ROOT, "suricata-conf", "suricata-minimal.yaml")
         bare = os.path.join(work, "no-plugin.yaml")
         without_plugins(minimal, bare)
+        # The plugin output without its eve-file line: what the two-output layout ran.
+        two = os.path.join(work, "two-outputs.yaml")
+        open(two, "w").write(re.sub(r"(?m)^ *eve-file: .*\n", "", open(minimal).read()))
         plugin = os.path.join(REL, "libsuriguard.so")
         model = os.path.join(ROOT, "models", "seq-lstm", "seq-lstm.onnx")
         tomls = {}
@@ -89,12 +94,17 @@ def main():
                 return ["-c", bare, "-l", logdir] + common + [
                     "--set", "outputs.0.eve-log.enabled=yes",
                     "--set", "outputs.1.eve-log.enabled=no"]
+            if setup == "two":
+                return ["-c", two, "-l", logdir] + common + [
+                    "--set", "outputs.0.eve-log.enabled=yes",
+                    "--set", f"plugins.0={plugin}",
+                    "--set", f"outputs.1.eve-log.suriguard.config={tomls['model-off']}"]
             return ["-c", minimal, "-l", logdir] + common + [
                 "--set", f"plugins.0={plugin}",
                 "--set", f"outputs.1.eve-log.suriguard.config={tomls[setup]}",
                 "--set", f"outputs.1.eve-log.suriguard.stats-file={logdir}/stats.json"]
 
-        setups = ["regular", "model-off", "model-on"]
+        setups = ["regular", "two", "model-off", "model-on"]
         results = {}
         for v in a.versions.split(","):
             program = PROGRAMS[v]
@@ -122,6 +132,7 @@ def main():
         print("| Suricata | eve.json written by | records | wall (s) | CPU (s) | wall × | CPU × |")
         print("|---|---|---:|---:|---:|---:|---:|")
         labels = {"regular": "Suricata (regular eve-log, no plugin)",
+                  "two": "Suricata, plus suriguard as a second output",
                   "model-off": "suriguard, model off",
                   "model-on": "suriguard, model on"}
         for v in a.versions.split(","):
