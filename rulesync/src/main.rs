@@ -648,13 +648,12 @@ fn lookup_alerts(cfg: &Config, eve: &Path, out: Output) -> Result<ExitStatus, Sy
     let mut untraced = 0u64;
     for line in std::io::BufReader::new(f).lines() {
         let line = line.map_err(SyncError::io("read", eve))?;
-        let Ok(mut rec) = serde_json::from_str::<serde_json::Value>(&line) else {
+        let Ok(rec) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
         if rec["event_type"] != "alert" || trace::alert_set(&rec).is_none() {
             continue;
         }
-        dns_questions_as_in_7(&mut rec);
         let found = trace::trace(&store.indicators, &rec);
         if found.is_empty() {
             untraced += 1;
@@ -710,20 +709,6 @@ fn lookup_alerts(cfg: &Config, eve: &Path, out: Output) -> Result<ExitStatus, Sy
         }
     }
     Ok(ExitStatus::Ok)
-}
-
-/// Suricata 8.0 writes DNS in EVE as version 3: an alert's questions are
-/// `dns.queries[]`, where 7.0 wrote `dns.query[]` (which is what `trace` reads). Gives a
-/// version 3 record the 7.0 name as well, so the alerts of either version trace.
-fn dns_questions_as_in_7(rec: &mut serde_json::Value) {
-    let Some(dns) = rec.get_mut("dns").and_then(|d| d.as_object_mut()) else {
-        return;
-    };
-    if !dns.contains_key("query") {
-        if let Some(q) = dns.get("queries").cloned() {
-            dns.insert("query".into(), q);
-        }
-    }
 }
 
 fn lookup(cfg: &Config, value: &str, out: Output) -> Result<ExitStatus, SyncError> {

@@ -52,7 +52,7 @@
 #   203.0.113.21 syn-flood         hping3 -S -p 80 192.168.50.42 (own address)    syn-flood
 #   203.0.113.22 hydra-ssh         hydra ssh 192.168.50.20:22                      brute-force
 #   203.0.113.23 hydra-ssh-2200    hydra ssh 192.168.50.20:2200                    brute-force
-#   203.0.113.24 hydra-telnet      hydra telnet 192.168.50.20:23                   brute-force
+#   203.0.113.24 hydra-telnet      hydra -C (Mirai's defaults) telnet 192.168.50.20:23  brute-force
 #   203.0.113.25 hydra-ftp         hydra ftp 192.168.50.20:21 (vsftpd)             brute-force
 #   203.0.113.26 hydra-http-basic  hydra http-get /admin 192.168.50.20:80          brute-force
 #   203.0.113.27 mqtt-brute        mosquitto_pub loop, wrong passwords -> .20:1883 brute-force
@@ -356,6 +356,23 @@ printf '%s\n' 123456 password admin root 12345 1234 12345678 qwerty letmein defa
     changeme toor raspberry ubnt support guest pass 111111 abc123 iloveyou \
     admin123 password1 welcome monkey dragon master sunshine princess 654321 000000 \
     test123 vizxv xc3511 888888 7ujMko0admin hi3518 jvbzd anko zlxx. Zte521 >"$work/pass.txt"
+# Telnet: the default credentials the Mirai family tries on IoT telnet (public since its
+# source was published in 2016), login:password per line. Hydra's telnet success check is
+# a heuristic ("telnet is by its nature unreliable to analyze"): when it takes a refusal
+# for a success it skips that login's other passwords, so few logins could end a run
+# after a handful of sessions. Fifteen logins keep the attack going. Some sessions stall in
+# telnet option negotiation between hydra and inetutils telnetd until login(1) gives up
+# after 60 s (more of them on a slower machine); eight tasks keep sessions coming.
+printf '%s\n' root:xc3511 root:vizxv root:admin admin:admin root:888888 root:xmhdipc \
+    root:default root:juantech root:123456 root:54321 support:support root: admin:password \
+    root:root root:12345 user:user admin: root:pass admin:admin1234 root:1111 admin:smcadmin \
+    admin:1111 root:666666 root:password root:1234 root:klv123 Administrator:admin \
+    service:service supervisor:supervisor guest:guest guest:12345 admin1:password \
+    administrator:1234 666666:666666 888888:888888 ubnt:ubnt root:klv1234 root:Zte521 \
+    root:hi3518 root:jvbzd root:anko root:zlxx. root:7ujMko0vizxv root:7ujMko0admin \
+    root:system root:ikwb root:dreambox root:user root:realtek root:00000000 admin:1111111 \
+    admin:1234 admin:12345 admin:54321 admin:123456 admin:7ujMko0admin admin:pass \
+    admin:meinsm tech:tech >"$work/mirai-combos.txt"
 printf 'nameserver 192.168.50.53\n' >"$work/resolv.conf"
 for n in b31 b39 b46; do mkdir -p "/etc/netns/sgl-$n"; cp "$work/resolv.conf" "/etc/netns/sgl-$n/resolv.conf"; done
 for i in $(seq 1 210); do echo "198.18.0.$i"; done >"$work/far-targets.txt"
@@ -461,8 +478,8 @@ scenario hydra-ssh a22 40 60 -- $(hydra_cmd ssh -s 22 192.168.50.20 ssh)
 label 203.0.113.22 attack hydra-ssh hydra-ssh inbound brute-force "hydra -L users -P pass -t 4 ssh://192.168.50.20"
 scenario hydra-ssh-2200 a23 45 60 -- $(hydra_cmd ssh2200 -s 2200 192.168.50.20 ssh)
 label 203.0.113.23 attack hydra-ssh-2200 hydra-ssh-2200 inbound brute-force "hydra -L users -P pass -t 4 -s 2200 192.168.50.20 ssh"
-scenario hydra-telnet a24 50 120 -- $(hydra_cmd telnet -s 23 192.168.50.20 telnet)
-label 203.0.113.24 attack hydra-telnet hydra-telnet inbound brute-force "hydra -L users -P pass -t 4 192.168.50.20 telnet"
+scenario hydra-telnet a24 50 150 -- hydra -I -C "$work/mirai-combos.txt" -t 8 -w 10 -o "$work/hydra-telnet.out" -s 23 192.168.50.20 telnet
+label 203.0.113.24 attack hydra-telnet hydra-telnet inbound brute-force "hydra -C mirai-combos (59 login:password pairs, 15 logins) -t 8 192.168.50.20 telnet"
 scenario hydra-ftp a25 55 60 -- $(hydra_cmd ftp -s 21 192.168.50.20 ftp)
 label 203.0.113.25 attack hydra-ftp hydra-ftp inbound brute-force "hydra -L users -P pass -t 4 192.168.50.20 ftp"
 scenario hydra-http-basic a26 60 60 -- $(hydra_cmd http -s 80 192.168.50.20 http-get /admin)

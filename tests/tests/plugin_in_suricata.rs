@@ -27,6 +27,12 @@ pub fn comparable(path: &Path) -> BTreeMap<String, Vec<String>> {
         for k in ["flow_id", "parent_id"] {
             o.remove(k);
         }
+        // Whether a flow ended by "timeout" or at "shutdown" depends on when Suricata's
+        // flow manager thread last ran before the capture ended: 8.0 differs between two
+        // runs of the same capture with the same output.
+        if let Some(f) = o.get_mut("flow").and_then(|f| f.as_object_mut()) {
+            f.remove("reason");
+        }
         let t = o["event_type"].as_str().unwrap().to_owned();
         by_type.entry(t).or_default().push(v.to_string());
     }
@@ -110,9 +116,11 @@ fn check_on(name: &str, case: &Case, threaded: bool, suricata: Suricata) {
             "{name}: types differ from a regular eve-log's"
         );
         for (t, lines) in &ours {
+            let only_ours: Vec<_> = lines.iter().filter(|l| !theirs[t].contains(l)).collect();
+            let only_theirs: Vec<_> = theirs[t].iter().filter(|l| !lines.contains(l)).collect();
             assert!(
                 lines == &theirs[t],
-                "{name}: `{t}` records differ from a regular eve-log's ({} vs {})",
+                "{name}: `{t}` records differ from a regular eve-log's ({} vs {})\nonly ours: {only_ours:#?}\nonly theirs: {only_theirs:#?}",
                 lines.len(),
                 theirs[t].len()
             );

@@ -1099,7 +1099,7 @@ impl Behaviour {
             return None;
         }
         let dns = rec.dns.as_ref()?;
-        if dns.kind.as_deref() != Some("query") {
+        if !dns.is_query() {
             return None;
         }
         let (src, dst, t) = (rec.src_ip?, rec.dest_ip?, rec.timestamp?.micros());
@@ -1115,7 +1115,7 @@ impl Behaviour {
         if self.resolvers.contains(&src) {
             return None;
         }
-        let name = dns.rrname.as_deref()?.to_ascii_lowercase();
+        let name = dns.query_name()?.to_ascii_lowercase();
         let name = name.trim_end_matches('.');
         // Reverse lookups have long names by design.
         if name.ends_with(".arpa") {
@@ -1129,7 +1129,7 @@ impl Behaviour {
         // suffix of "name" that starts right after a dot, so this is a char boundary).
         let sub = &name[..name.len() - base.len() - 1];
         let name = name.to_owned();
-        let rrtype = dns.rrtype.as_deref().unwrap_or("");
+        let rrtype = dns.query_type().unwrap_or("");
         let kind = match rrtype {
             "TXT" => 0,
             "NULL" => 1,

@@ -245,7 +245,10 @@ pub struct Alert<'a> {
     pub metadata: Option<&'a RawValue>,
 }
 
-/// The `dns` block (EVE dns version 2: one record per query or answer).
+/// The `dns` block. EVE dns version 2 (Suricata 7.0) writes one record per query or
+/// answer, `type` "query" or "answer", the name in `rrname`; version 3 (Suricata 8.0)
+/// writes `type` "request" or "response" and the question in `queries[]`. Read it through
+/// [`Dns::is_query`], [`Dns::query_name`] and [`Dns::query_type`], which take both.
 #[derive(Debug, Deserialize)]
 pub struct Dns<'a> {
     #[serde(borrow, rename = "type")]
@@ -256,6 +259,65 @@ pub struct Dns<'a> {
     pub rrtype: Option<Text<'a>>,
     #[serde(borrow)]
     pub rcode: Option<Text<'a>>,
+    /// Version 3's questions: the first is kept (a query carries one in practice).
+    #[serde(borrow)]
+    pub queries: Option<FirstQuery<'a>>,
+}
+
+impl Dns<'_> {
+    /// A client's question (v2 "query", v3 "request"), not a server's answer.
+    pub fn is_query(&self) -> bool {
+        matches!(self.kind.as_deref(), Some("query" | "request"))
+    }
+
+    /// The name asked for: v2's `rrname`, else v3's first `queries[].rrname`.
+    pub fn query_name(&self) -> Option<&str> {
+        self.rrname
+            .as_deref()
+            .or_else(|| self.first_query()?.rrname.as_deref())
+    }
+
+    /// The record type asked for (`A`, `TXT`...), from either version.
+    pub fn query_type(&self) -> Option<&str> {
+        self.rrtype
+            .as_deref()
+            .or_else(|| self.first_query()?.rrtype.as_deref())
+    }
+
+    fn first_query(&self) -> Option<&DnsQuery<'_>> {
+        self.queries.as_ref()?.0.as_ref()
+    }
+}
+
+/// One question of EVE dns version 3 (`dns.queries[]`).
+#[derive(Debug, Deserialize)]
+pub struct DnsQuery<'a> {
+    #[serde(borrow)]
+    pub rrname: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub rrtype: Option<Text<'a>>,
+}
+
+/// The first object of a JSON array of DNS questions (the rest are checked, not kept).
+#[derive(Debug)]
+pub struct FirstQuery<'a>(pub Option<DnsQuery<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for FirstQuery<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FirstQuery<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of DNS questions")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let first = seq.next_element::<DnsQuery<'de>>()?;
+                while seq.next_element::<DnsQuery<'de>>()?.is_some() {}
+                Ok(FirstQuery(first))
+            }
+        }
+        d.deserialize_seq(V)
+    }
 }
 
 /// The `http` block.

@@ -9,7 +9,10 @@ use std::net::IpAddr;
 
 use serde_json::value::RawValue;
 
-use super::{Alert, Dns, EveRecord, EveTime, Flow, HexFlags, Http, Ja3, Proto, Tcp, TcpState};
+use super::{
+    Alert, Dns, DnsQuery, EveRecord, EveTime, FirstQuery, Flow, HexFlags, Http, Ja3, Proto, Tcp,
+    TcpState,
+};
 use super::{Connack, Dhcp, Ether, FirstText, Ftp, Mqtt, MqttConnect, Text, Tls};
 use crate::json::{Error, ErrorKind, Name, Reader, Result};
 
@@ -198,12 +201,39 @@ fn read_dns<'a>(r: &mut Reader<'a>) -> Result<Dns<'a>> {
         rrname = "rrname" => text(r)?,
         rrtype = "rrtype" => text(r)?,
         rcode = "rcode" => text(r)?,
+        queries = "queries" => opt(r, first_query)?,
     });
     Ok(Dns {
         kind: kind.flatten(),
         rrname: rrname.flatten(),
         rrtype: rrtype.flatten(),
         rcode: rcode.flatten(),
+        queries: queries.flatten(),
+    })
+}
+
+fn first_query<'a>(r: &mut Reader<'a>) -> Result<FirstQuery<'a>> {
+    r.array()?;
+    let mut first = None;
+    let mut at_first = true;
+    while r.item(at_first)? {
+        let q = read_dns_query(r)?;
+        if at_first {
+            first = Some(q);
+        }
+        at_first = false;
+    }
+    Ok(FirstQuery(first))
+}
+
+fn read_dns_query<'a>(r: &mut Reader<'a>) -> Result<DnsQuery<'a>> {
+    fields!(r, {
+        rrname = "rrname" => text(r)?,
+        rrtype = "rrtype" => text(r)?,
+    });
+    Ok(DnsQuery {
+        rrname: rrname.flatten(),
+        rrtype: rrtype.flatten(),
     })
 }
 
@@ -541,6 +571,9 @@ pub(crate) mod oracle {
         r#"{"event_type":"flow","ether":{"src_macs":[]},"dhcp":null}"#,
         r#"{"event_type":"ftp","ftp":{"command":"PASS","command_data":"x","reply":["Login incorrect."],"completion_code":["530","221"],"reply_received":"yes"}}"#,
         r#"{"event_type":"mqtt","mqtt":{"connect":{"qos":0,"username":"u","password":"p"},"connack":{"qos":0,"retain":false,"session_present":false,"return_code":5}}}"#,
+        // Suricata 8.0.8, EVE dns version 3: a request and a response.
+        r#"{"timestamp":"2026-12-06T18:52:13.388086+0000","flow_id":1666819140085079,"pcap_cnt":79,"event_type":"dns","src_ip":"192.168.50.53","src_port":40481,"dest_ip":"198.51.100.53","dest_port":53,"proto":"UDP","ip_v":4,"pkt_src":"wire/pcap","dns":{"version":3,"type":"request","tx_id":0,"id":7467,"flags":"100","rd":true,"opcode":0,"rcode":"NOERROR","queries":[{"rrname":"www.lab","rrtype":"A"}]}}"#,
+        r#"{"event_type":"dns","dns":{"version":3,"type":"response","tx_id":1,"id":7467,"flags":"8580","qr":true,"aa":true,"rd":true,"ra":true,"opcode":0,"rcode":"NOERROR","queries":[{"rrname":"www.lab","rrtype":"A"},{"rrname":"b.lab","rrtype":"TXT"}],"answers":[{"rrname":"www.lab","rrtype":"A","ttl":0,"rdata":"198.51.100.10"}],"grouped":{"A":["198.51.100.10"]}}}"#,
     ];
 }
 
@@ -654,5 +687,30 @@ mod tests {
         ));
         let rec = record(RECORDS[2].as_bytes()).unwrap();
         assert_eq!(&*rec.dns.unwrap().rrname.unwrap(), "a\\b.example");
+    }
+
+    #[test]
+    fn dns_questions_read_the_same_from_eve_dns_v2_and_v3() {
+        let v2 = record(RECORDS[2].as_bytes()).unwrap();
+        let v2 = v2.dns.unwrap();
+        assert!(v2.is_query());
+        assert_eq!(
+            (v2.query_name(), v2.query_type()),
+            (Some("a\\b.example"), Some("A"))
+        );
+        let request = record(RECORDS[12].as_bytes()).unwrap();
+        let request = request.dns.unwrap();
+        assert!(request.is_query());
+        assert_eq!(
+            (request.query_name(), request.query_type()),
+            (Some("www.lab"), Some("A"))
+        );
+        let response = record(RECORDS[13].as_bytes()).unwrap();
+        let response = response.dns.unwrap();
+        assert!(!response.is_query());
+        // The first question is kept, the second only checked.
+        assert_eq!(response.query_name(), Some("www.lab"));
+        assert!(record(br#"{"event_type":"dns","dns":{"queries":[{"rrname":1}]}}"#).is_err());
+        assert!(record(br#"{"event_type":"dns","dns":{"queries":[{},{"rrtype":[]}]}}"#).is_err());
     }
 }

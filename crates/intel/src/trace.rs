@@ -59,8 +59,12 @@ fn candidates(set: &str, alert: &Value) -> Vec<(Kind, String)> {
             push(Kind::Ip, s(&alert["dest_ip"]))
         }
         "suriguard-domains" => {
-            for q in alert["dns"]["query"].as_array().into_iter().flatten() {
-                push(Kind::Domain, s(&q["rrname"]));
+            // EVE dns v2 (Suricata 7.0) lists an alert's questions in `dns.query[]`,
+            // v3 (8.0) in `dns.queries[]`.
+            for list in ["query", "queries"] {
+                for q in alert["dns"][list].as_array().into_iter().flatten() {
+                    push(Kind::Domain, s(&q["rrname"]));
+                }
             }
             push(Kind::Domain, s(&alert["dns"]["rrname"]));
             push(Kind::Domain, s(&alert["tls"]["sni"]));
@@ -192,6 +196,14 @@ mod tests {
                 alert(
                     "suriguard-domains",
                     json!({"dns": {"query": [{"rrname": "Evil.XYZ."}]}}),
+                ),
+                "ev-domain",
+            ),
+            // Suricata 8.0: EVE dns version 3.
+            (
+                alert(
+                    "suriguard-domains",
+                    json!({"dns": {"version": 3, "type": "request", "queries": [{"rrname": "evil.xyz", "rrtype": "A"}]}}),
                 ),
                 "ev-domain",
             ),
