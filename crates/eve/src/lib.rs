@@ -8,7 +8,8 @@
 //! serde_json on flow records; the serde derives below stay as its reference, and tests
 //! hold the two to the same result on everything Suricata writes and on mutations of it.
 //!
-//! Field names and types follow Suricata 7.0's EVE output. Addresses are parsed as
+//! Field names and types follow Suricata 7.0's and 8.0's EVE output (where 8.0 differs,
+//! as in DNS's version 3, both forms are read). Addresses are parsed as
 //! addresses (Suricata writes IPv6 fully expanded, so they must never be compared as
 //! strings). Timestamps become [`EveTime`], microseconds since the Unix epoch in UTC, so
 //! later stages can run their windows on Suricata's clock rather than the wall clock.

@@ -574,6 +574,9 @@ pub(crate) mod oracle {
         // Suricata 8.0.8, EVE dns version 3: a request and a response.
         r#"{"timestamp":"2026-12-06T18:52:13.388086+0000","flow_id":1666819140085079,"pcap_cnt":79,"event_type":"dns","src_ip":"192.168.50.53","src_port":40481,"dest_ip":"198.51.100.53","dest_port":53,"proto":"UDP","ip_v":4,"pkt_src":"wire/pcap","dns":{"version":3,"type":"request","tx_id":0,"id":7467,"flags":"100","rd":true,"opcode":0,"rcode":"NOERROR","queries":[{"rrname":"www.lab","rrtype":"A"}]}}"#,
         r#"{"event_type":"dns","dns":{"version":3,"type":"response","tx_id":1,"id":7467,"flags":"8580","qr":true,"aa":true,"rd":true,"ra":true,"opcode":0,"rcode":"NOERROR","queries":[{"rrname":"www.lab","rrtype":"A"},{"rrname":"b.lab","rrtype":"TXT"}],"answers":[{"rrname":"www.lab","rrtype":"A","ttl":0,"rdata":"198.51.100.10"}],"grouped":{"A":["198.51.100.10"]}}}"#,
+        r#"{"event_type":"dns","dns":{"type":"request","queries":null}}"#,
+        r#"{"event_type":"dns","dns":{"type":"request","queries":[]}}"#,
+        r#"{"event_type":"dns","dns":{"queries":[{"rrname":"x","rrtype":"A","extra":[1,{"y":null}]}]}}"#,
     ];
 }
 
@@ -712,5 +715,16 @@ mod tests {
         assert_eq!(response.query_name(), Some("www.lab"));
         assert!(record(br#"{"event_type":"dns","dns":{"queries":[{"rrname":1}]}}"#).is_err());
         assert!(record(br#"{"event_type":"dns","dns":{"queries":[{},{"rrtype":[]}]}}"#).is_err());
+        for refused in [
+            r#"{"event_type":"dns","dns":{"queries":[null]}}"#,
+            r#"{"event_type":"dns","dns":{"queries":["www.lab"]}}"#,
+            r#"{"event_type":"dns","dns":{"queries":{"rrname":"www.lab"}}}"#,
+        ] {
+            assert!(record(refused.as_bytes()).is_err(), "{refused}");
+            assert!(
+                serde_json::from_str::<EveRecord>(refused).is_err(),
+                "{refused}"
+            );
+        }
     }
 }
