@@ -96,6 +96,9 @@ impl Default for SuricataConfig {
 pub enum SourceType {
     Misp,
     MispFeed,
+    /// MISP events in a file (or every file of a directory): wrapped, bare, a list, or a
+    /// restSearch `response`.
+    MispEvent,
     Csv,
     Text,
     Stix2,

@@ -79,6 +79,8 @@ pub fn pull(
     let filter = MispFilter {
         to_ids_only: s.to_ids,
         types: s.types.iter().cloned().collect(),
+        // The server already leaves warninglisted values out (`enforceWarninglist`).
+        warninglists: s.enforce_warninglist,
     };
     let mut intake = Intake::default();
     let mut newest = prev.cursor;

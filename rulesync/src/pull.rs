@@ -60,6 +60,7 @@ pub fn pull(
     let filter = MispFilter {
         to_ids_only: s.to_ids,
         types: s.types.iter().cloned().collect(),
+        warninglists: s.enforce_warninglist,
     };
     match s.kind {
         SourceType::Misp => return crate::misp::pull(s, prev, now, n, progress),
@@ -88,6 +89,10 @@ pub fn pull(
                     SourceType::Stix2 => formats::stix2(&text(doc, &name)?, now, n, &mut intake),
                     SourceType::Stix1 => formats::stix1(&text(doc, &name)?, n, &mut intake),
                     SourceType::Openioc => formats::openioc(&text(doc, &name)?, n, &mut intake),
+                    SourceType::MispEvent => {
+                        formats::misp_event_file(&text(doc, &name)?, &filter, n, &mut intake)
+                            .map(|_| ())
+                    }
                     _ => formats::cowrie(&doc, s.min_score, &s.name, n, &mut intake),
                 };
                 r.map_err(|source| SyncError::Document {

@@ -28,6 +28,9 @@ pub struct Origin {
     /// Event title or indicator name.
     pub info: Option<String>,
     pub tags: BTreeSet<String>,
+    /// STIX `valid_from` / `valid_until` (RFC 3339), as the source wrote them.
+    pub valid_from: Option<String>,
+    pub valid_until: Option<String>,
 }
 
 /// One value a source offers, before normalisation.
@@ -78,6 +81,8 @@ pub struct MispFilter {
     pub to_ids_only: bool,
     /// Attribute types to take; empty = every type rulesync supports.
     pub types: BTreeSet<String>,
+    /// Refuse attributes MISP reports warninglist hits for. Default true.
+    pub warninglists: bool,
 }
 
 impl Default for MispFilter {
@@ -85,6 +90,7 @@ impl Default for MispFilter {
         MispFilter {
             to_ids_only: true,
             types: BTreeSet::new(),
+            warninglists: true,
         }
     }
 }
@@ -115,6 +121,17 @@ struct MispAttribute {
     /// Unix seconds, as a string or a number depending on the MISP version.
     #[serde(default, deserialize_with = "loose_int")]
     timestamp: Option<i64>,
+    /// Warninglist hits MISP reports with the attribute (`includeWarninglistHits`).
+    #[serde(default)]
+    warnings: Vec<WarninglistHit>,
+}
+
+#[derive(Deserialize)]
+struct WarninglistHit {
+    #[serde(default)]
+    warninglist_name: Option<String>,
+    #[serde(default)]
+    warninglist_id: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -173,6 +190,21 @@ fn attribute(a: MispAttribute, ev: &Origin, f: &MispFilter, n: &Normalizer, out:
     if !f.types.is_empty() && !f.types.contains(&a.kind) {
         return;
     }
+    if f.warninglists {
+        if let Some(w) = a.warnings.first() {
+            let name = w
+                .warninglist_name
+                .clone()
+                .or_else(|| {
+                    w.warninglist_id.as_ref().map(|i| {
+                        format!("misp-{}", i.as_str().map_or(i.to_string(), str::to_owned))
+                    })
+                })
+                .unwrap_or_else(|| "misp".into());
+            out.reject(Reject::Warninglisted(name));
+            return;
+        }
+    }
     let mut origin = ev.clone();
     origin.attribute = a.uuid;
     if let Some(e) = a.event {
@@ -204,12 +236,64 @@ pub fn misp_event(
         event: MispEvent,
     }
     let doc: Doc = serde_json::from_str(text).map_err(json("a MISP event"))?;
-    let e = doc.event;
+    event(doc.event, f, n, out);
+    Ok(())
+}
+
+/// A file of MISP events as people publish them: one event wrapped (`{"Event": {...}}`)
+/// or bare (the event object itself, as `/events/view` answers in some versions), a
+/// list of either, or an events restSearch answer (`{"response": [{"Event": ...}]}`).
+/// Returns how many events it held.
+pub fn misp_event_file(
+    text: &str,
+    f: &MispFilter,
+    n: &Normalizer,
+    out: &mut Intake,
+) -> Result<usize, Error> {
+    let doc: Value = serde_json::from_str(text).map_err(json("JSON"))?;
+    let not_events = || {
+        Error::NotDocument {
+        what: "MISP events",
+        missing: "an event ({\"Event\": ...} or an object with \"Attribute\" or \"Object\"), a list of events or {\"response\": [...]}",
+    }
+    };
+    let items: Vec<Value> = match doc {
+        Value::Object(mut o) if o.contains_key("response") => match o.remove("response") {
+            Some(Value::Array(a)) => a,
+            Some(one @ Value::Object(_)) => vec![one],
+            _ => return Err(not_events()),
+        },
+        Value::Array(a) => a,
+        one @ Value::Object(_) => vec![one],
+        _ => return Err(not_events()),
+    };
+    let mut events = 0;
+    for item in items {
+        let item = match item {
+            Value::Object(mut o) if o.contains_key("Event") => {
+                o.remove("Event").unwrap_or(Value::Null)
+            }
+            other => other,
+        };
+        let is_event = item.as_object().is_some_and(|o| {
+            o.contains_key("Attribute") || o.contains_key("Object") || o.contains_key("uuid")
+        });
+        if !is_event {
+            return Err(not_events());
+        }
+        let e: MispEvent = serde_json::from_value(item).map_err(json("a MISP event"))?;
+        event(e, f, n, out);
+        events += 1;
+    }
+    Ok(events)
+}
+
+fn event(e: MispEvent, f: &MispFilter, n: &Normalizer, out: &mut Intake) {
     let origin = Origin {
         event: e.uuid,
-        attribute: None,
         info: e.info,
         tags: e.tags.into_iter().map(|t| t.name).collect(),
+        ..Origin::default()
     };
     for a in e.attributes {
         attribute(a, &origin, f, n, out);
@@ -219,7 +303,6 @@ pub fn misp_event(
             attribute(a, &origin, f, n, out);
         }
     }
-    Ok(())
 }
 
 /// One page of a MISP `/attributes/restSearch` answer (`{"response": {"Attribute":
@@ -475,8 +558,12 @@ fn csv_field(line: &str, delim: u8, column: usize) -> Option<String> {
     record_field(&rec, column)
 }
 
-/// A STIX 2.1 bundle: each `indicator` object with a STIX pattern. `now` (Unix seconds)
-/// drops indicators past their `valid_until` and revoked ones.
+/// A STIX 2.0 or 2.1 bundle (2.0 names `spec_version` on the bundle, 2.1 on each
+/// object; both read alike): each `indicator` object with a STIX pattern, one value per
+/// alternative of its pattern (see [`stix_pattern`]). `now` (Unix seconds) drops
+/// revoked indicators and those past their `valid_until`. Kept as provenance: the
+/// bundle and indicator ids, the name, `labels` (2.0) and `indicator_types` (2.1) as
+/// tags, `valid_from` and `valid_until`.
 pub fn stix2(text: &str, now: i64, n: &Normalizer, out: &mut Intake) -> Result<(), Error> {
     let doc: Value = serde_json::from_str(text).map_err(json("JSON"))?;
     let objects = match (&doc["type"], &doc["objects"]) {
@@ -489,17 +576,23 @@ pub fn stix2(text: &str, now: i64, n: &Normalizer, out: &mut Intake) -> Result<(
         }
     };
     let bundle = doc["id"].as_str().map(str::to_string);
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l.as_str().map(str::to_string))
+            .collect()
+    };
     for o in objects.iter().filter(|o| o["type"] == "indicator") {
+        let mut tags: BTreeSet<String> = strings(&o["labels"]).into_iter().collect();
+        tags.extend(strings(&o["indicator_types"]));
         let origin = Origin {
             event: bundle.clone(),
             attribute: o["id"].as_str().map(str::to_string),
             info: o["name"].as_str().map(str::to_string),
-            tags: o["labels"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|l| l.as_str().map(str::to_string))
-                .collect(),
+            tags,
+            valid_from: o["valid_from"].as_str().map(str::to_string),
+            valid_until: o["valid_until"].as_str().map(str::to_string),
         };
         if o["revoked"] == true
             || o["valid_until"]
@@ -519,10 +612,10 @@ pub fn stix2(text: &str, now: i64, n: &Normalizer, out: &mut Intake) -> Result<(
             continue;
         };
         match stix_pattern(pattern) {
-            Ok(cmps) => {
-                for (path, value) in cmps {
-                    match stix_path_type(&path) {
-                        Some(hint) => out.offer(
+            Ok(values) => {
+                for v in values {
+                    match v {
+                        Ok((hint, value)) => out.offer(
                             n,
                             Observation {
                                 hint: hint.to_string(),
@@ -530,10 +623,7 @@ pub fn stix2(text: &str, now: i64, n: &Normalizer, out: &mut Intake) -> Result<(
                                 origin: origin.clone(),
                             },
                         ),
-                        None => {
-                            let obj = path.split(':').next().unwrap_or_default();
-                            out.reject(Reject::UnsupportedType(format!("stix:{obj}")));
-                        }
+                        Err(r) => out.reject(r),
                     }
                 }
             }
@@ -559,12 +649,45 @@ fn stix_path_type(path: &str) -> Option<&'static str> {
     })
 }
 
-/// The `(object path, value)` comparisons of a STIX pattern, when the pattern is a
-/// disjunction of equality tests (`[a = 'x' OR b = 'y']`, several bracketed observation
-/// expressions joined by `OR`). Anything narrower (`AND`, `FOLLOWEDBY`, other operators)
-/// cannot be matched value by value and is refused.
-pub fn stix_pattern(p: &str) -> Result<Vec<(String, String)>, Reject> {
-    let mut out = Vec::new();
+/// What one alternative of a STIX pattern reduces to: a value with its MISP-style type,
+/// or why it cannot be matched value by value.
+pub type StixValue = Result<(&'static str, String), Reject>;
+
+/// The values a STIX pattern matches, one per alternative.
+///
+/// A pattern is observation expressions (`[...]`) joined by `OR`, `AND` or `FOLLOWEDBY`,
+/// each holding comparisons joined by `AND` and `OR` (with parentheses). Alternatives
+/// joined by `OR` each give a value. An `AND` inside one observation is accepted when
+/// all its comparisons constrain the same object and exactly one of them names a value
+/// we compile: the others may only qualify it (`network-traffic:dst_ref.type =
+/// 'ipv4-addr'` with `network-traffic:dst_ref.value`, which is how large vendors publish
+/// every address) or relate it (`domain-name:resolves_to_refs[*].value` beside
+/// `domain-name:value`). An `AND` over different objects or properties, or between
+/// observations, and `FOLLOWEDBY`, describe traffic no single value matches: refused
+/// with their reason. Time qualifiers (`WITHIN`, `REPEATS`, `START`/`STOP`) narrow when,
+/// not what, and are passed over. The whole pattern fails only when it cannot be read
+/// or its observations must all be seen together.
+pub fn stix_pattern(p: &str) -> Result<Vec<StixValue>, Reject> {
+    let tokens = stix_tokens(p)?;
+    let mut parser = StixParser { t: &tokens, k: 0 };
+    let alternatives = parser.observations()?;
+    if parser.k != tokens.len() {
+        return Err(Reject::Invalid);
+    }
+    Ok(alternatives.into_iter().map(|c| reduce(&c)).collect())
+}
+
+/// Most alternatives a pattern may expand to (`AND` of `OR`s multiplies them).
+const STIX_MAX_ALTERNATIVES: usize = 256;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Punct(u8),
+    Word(String),
+    Str(String),
+}
+
+fn stix_tokens(p: &str) -> Result<Vec<Tok>, Reject> {
     let mut tokens = Vec::new();
     let b = p.as_bytes();
     let mut i = 0;
@@ -598,20 +721,33 @@ pub fn stix_pattern(p: &str) -> Result<Vec<(String, String)>, Reject> {
                 }
             }
             tokens.push(Tok::Str(s));
-        } else if matches!(c, b'[' | b']' | b'(' | b')') {
+        } else if matches!(c, b'[' | b']' | b'(' | b')' | b',') {
             tokens.push(Tok::Punct(c));
             i += 1;
         } else {
             let start = i;
-            // A path may hold quoted keys: file:hashes.'SHA-256'.
+            // A path may hold quoted keys (file:hashes.'SHA-256') and list indexes
+            // (resolves_to_refs[*].value); a literal may be typed
+            // (t'2016-01-01T00:00:00Z', h'ff', b'AA==').
             while i < b.len()
                 && !b[i].is_ascii_whitespace()
-                && !matches!(b[i], b'[' | b']' | b'(' | b')')
+                && !matches!(b[i], b']' | b'(' | b')' | b',')
+                && (b[i] != b'[' || i > start)
             {
-                if b[i] == b'\'' && i > start && b[i - 1] == b'.' {
+                if b[i] == b'[' {
+                    while i < b.len() && b[i] != b']' {
+                        i += 1;
+                    }
+                    if i >= b.len() {
+                        return Err(Reject::Invalid);
+                    }
+                } else if b[i] == b'\'' {
                     i += 1;
                     while i < b.len() && b[i] != b'\'' {
                         i += 1;
+                    }
+                    if i >= b.len() {
+                        return Err(Reject::Invalid);
                     }
                 }
                 i += 1;
@@ -619,53 +755,287 @@ pub fn stix_pattern(p: &str) -> Result<Vec<(String, String)>, Reject> {
             tokens.push(Tok::Word(p[start..i.min(b.len())].to_string()));
         }
     }
-    let mut k = 0;
-    while k < tokens.len() {
-        match &tokens[k] {
-            Tok::Punct(_) => k += 1,
-            Tok::Word(w) if w.eq_ignore_ascii_case("OR") => k += 1,
-            Tok::Word(w)
-                if w.eq_ignore_ascii_case("AND") || w.eq_ignore_ascii_case("FOLLOWEDBY") =>
-            {
-                return Err(Reject::Unsupported("stix pattern with AND"));
-            }
-            Tok::Word(w)
-                if matches!(
-                    w.to_ascii_uppercase().as_str(),
-                    "WITHIN" | "REPEATS" | "START" | "STOP"
-                ) =>
-            {
-                // Qualifiers narrow in time; the values still identify the threat.
-                k += 1;
-                while k < tokens.len() && !matches!(&tokens[k], Tok::Punct(b'[')) {
-                    k += 1;
-                }
-            }
-            Tok::Word(path) => {
-                let (Some(Tok::Word(op)), Some(Tok::Str(v))) =
-                    (tokens.get(k + 1), tokens.get(k + 2))
-                else {
-                    return Err(Reject::Invalid);
-                };
-                if op != "=" {
-                    return Err(Reject::Unsupported("stix operator other than ="));
-                }
-                out.push((path.clone(), v.clone()));
-                k += 3;
-            }
-            Tok::Str(_) => return Err(Reject::Invalid),
-        }
-    }
-    if out.is_empty() {
-        return Err(Reject::Invalid);
-    }
-    Ok(out)
+    Ok(tokens)
 }
 
-enum Tok {
-    Punct(u8),
-    Word(String),
-    Str(String),
+/// One comparison: object path, operator, literal (a string's content, or a number or
+/// typed literal as written).
+#[derive(Debug, Clone)]
+struct Cmp {
+    path: String,
+    op: String,
+    value: String,
+    quoted: bool,
+}
+
+/// Alternatives, each a conjunction of comparisons.
+type Dnf = Vec<Vec<Cmp>>;
+
+struct StixParser<'a> {
+    t: &'a [Tok],
+    k: usize,
+}
+
+impl StixParser<'_> {
+    fn peek(&self) -> Option<&Tok> {
+        self.t.get(self.k)
+    }
+
+    fn word(&self, w: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Word(x)) if x.eq_ignore_ascii_case(w))
+    }
+
+    fn punct(&mut self, c: u8) -> bool {
+        if self.peek() == Some(&Tok::Punct(c)) {
+            self.k += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Observation expressions joined by `OR` (an `AND` or `FOLLOWEDBY` between them
+    /// refuses the pattern).
+    fn observations(&mut self) -> Result<Dnf, Reject> {
+        let mut out = self.observation()?;
+        loop {
+            if self.word("OR") {
+                self.k += 1;
+                out.extend(self.observation()?);
+                if out.len() > STIX_MAX_ALTERNATIVES {
+                    return Err(Reject::Unsupported("stix pattern too complex"));
+                }
+            } else if self.word("AND") {
+                return Err(Reject::Unsupported("stix AND of observations"));
+            } else if self.word("FOLLOWEDBY") {
+                return Err(Reject::Unsupported("stix FOLLOWEDBY"));
+            } else {
+                return Ok(out);
+            }
+        }
+    }
+
+    fn observation(&mut self) -> Result<Dnf, Reject> {
+        let inner = if self.punct(b'[') {
+            let c = self.comparisons()?;
+            if !self.punct(b']') {
+                return Err(Reject::Invalid);
+            }
+            c
+        } else if self.punct(b'(') {
+            let c = self.observations()?;
+            if !self.punct(b')') {
+                return Err(Reject::Invalid);
+            }
+            c
+        } else {
+            return Err(Reject::Invalid);
+        };
+        self.qualifiers()?;
+        Ok(inner)
+    }
+
+    /// `WITHIN n SECONDS`, `REPEATS n TIMES`, `START t'..' STOP t'..'`: passed over.
+    fn qualifiers(&mut self) -> Result<(), Reject> {
+        loop {
+            let skip = if self.word("WITHIN") || self.word("REPEATS") {
+                3
+            } else if self.word("START") || self.word("STOP") {
+                2
+            } else {
+                return Ok(());
+            };
+            if self.k + skip > self.t.len() {
+                return Err(Reject::Invalid);
+            }
+            self.k += skip;
+        }
+    }
+
+    /// Comparisons joined by `OR` and `AND` (`AND` binds tighter), as alternatives.
+    fn comparisons(&mut self) -> Result<Dnf, Reject> {
+        let mut out = self.conjunction()?;
+        while self.word("OR") {
+            self.k += 1;
+            out.extend(self.conjunction()?);
+            if out.len() > STIX_MAX_ALTERNATIVES {
+                return Err(Reject::Unsupported("stix pattern too complex"));
+            }
+        }
+        Ok(out)
+    }
+
+    fn conjunction(&mut self) -> Result<Dnf, Reject> {
+        let mut out = self.comparison()?;
+        while self.word("AND") {
+            self.k += 1;
+            let right = self.comparison()?;
+            if out.len() * right.len() > STIX_MAX_ALTERNATIVES {
+                return Err(Reject::Unsupported("stix pattern too complex"));
+            }
+            out = out
+                .iter()
+                .flat_map(|l| {
+                    right.iter().map(move |r| {
+                        let mut c = l.clone();
+                        c.extend(r.iter().cloned());
+                        c
+                    })
+                })
+                .collect();
+        }
+        Ok(out)
+    }
+
+    fn comparison(&mut self) -> Result<Dnf, Reject> {
+        if self.punct(b'(') {
+            let c = self.comparisons()?;
+            if !self.punct(b')') {
+                return Err(Reject::Invalid);
+            }
+            return Ok(c);
+        }
+        let Some(Tok::Word(path)) = self.peek().cloned() else {
+            return Err(Reject::Invalid);
+        };
+        self.k += 1;
+        let mut op = match self.peek() {
+            Some(Tok::Word(op)) => op.to_ascii_uppercase(),
+            _ => return Err(Reject::Invalid),
+        };
+        self.k += 1;
+        if op == "NOT" {
+            let Some(Tok::Word(next)) = self.peek() else {
+                return Err(Reject::Invalid);
+            };
+            op = format!("NOT {}", next.to_ascii_uppercase());
+            self.k += 1;
+        }
+        if op == "IN" {
+            // `path IN ('a', 'b')`: one alternative per member.
+            if !self.punct(b'(') {
+                return Err(Reject::Invalid);
+            }
+            let mut out = Vec::new();
+            loop {
+                let (value, quoted) = self.literal()?;
+                out.push(vec![Cmp {
+                    path: path.clone(),
+                    op: "=".into(),
+                    value,
+                    quoted,
+                }]);
+                if self.punct(b')') {
+                    break;
+                }
+                if !self.punct(b',') {
+                    return Err(Reject::Invalid);
+                }
+            }
+            return Ok(out);
+        }
+        let (value, quoted) = self.literal()?;
+        Ok(vec![vec![Cmp {
+            path,
+            op,
+            value,
+            quoted,
+        }]])
+    }
+
+    fn literal(&mut self) -> Result<(String, bool), Reject> {
+        let v = match self.peek() {
+            Some(Tok::Str(s)) => (s.clone(), true),
+            Some(Tok::Word(w))
+                if !w.eq_ignore_ascii_case("AND") && !w.eq_ignore_ascii_case("OR") =>
+            {
+                (w.clone(), false)
+            }
+            _ => return Err(Reject::Invalid),
+        };
+        self.k += 1;
+        Ok(v)
+    }
+}
+
+/// The object of a path (`network-traffic` of `network-traffic:dst_ref.value`) and its
+/// property, lower-cased and without quotes.
+fn split_path(path: &str) -> (String, String) {
+    let p = path.replace(['\'', '"'], "").to_ascii_lowercase();
+    match p.split_once(':') {
+        Some((o, prop)) => (o.to_owned(), prop.to_owned()),
+        None => (p, String::new()),
+    }
+}
+
+/// One alternative (a conjunction) as one value, or why not (see [`stix_pattern`]).
+fn reduce(conj: &[Cmp]) -> StixValue {
+    if conj.iter().any(|c| c.op != "=") {
+        return Err(Reject::Unsupported("stix operator other than ="));
+    }
+    let objects: BTreeSet<String> = conj.iter().map(|c| split_path(&c.path).0).collect();
+    if objects.len() > 1 {
+        return Err(Reject::Unsupported("stix AND over different objects"));
+    }
+    let object = objects.into_iter().next().unwrap_or_default();
+    let mut value: Option<(&'static str, &Cmp)> = None;
+    let mut qualifiers = Vec::new();
+    for c in conj {
+        match stix_path_type(&c.path) {
+            Some(hint) => match value {
+                None => value = Some((hint, c)),
+                Some((_, v)) if v.path == c.path && v.value == c.value => {}
+                Some((_, v)) if v.path == c.path => {
+                    return Err(Reject::Unsupported("stix AND of two values"))
+                }
+                Some(_) => return Err(Reject::Unsupported("stix AND over different properties")),
+            },
+            None => qualifiers.push(c),
+        }
+    }
+    let Some((mut hint, v)) = value else {
+        return Err(if conj.len() == 1 {
+            Reject::UnsupportedType(format!("stix:{object}"))
+        } else {
+            Reject::Unsupported("stix AND without a value")
+        });
+    };
+    if !v.quoted {
+        return Err(Reject::Invalid);
+    }
+    let (_, vprop) = split_path(&v.path);
+    // The reference the value is reached through (`dst_ref` of `dst_ref.value`).
+    let vref = vprop.rsplit_once('.').map(|(r, _)| r.to_owned());
+    for q in qualifiers {
+        let (_, prop) = split_path(&q.path);
+        if let Some(r) = prop
+            .strip_suffix(".type")
+            .filter(|r| Some(*r) == vref.as_deref())
+        {
+            // The referenced object's type: it must fit the value, and may say a
+            // network-traffic end is a domain rather than an address.
+            let _ = r;
+            hint = match (q.value.as_str(), hint) {
+                ("ipv4-addr" | "ipv6-addr", h) => {
+                    let family_ok = match q.value.as_str() {
+                        "ipv4-addr" => !v.value.contains(':'),
+                        _ => v.value.contains(':'),
+                    };
+                    if !family_ok {
+                        return Err(Reject::Invalid);
+                    }
+                    h
+                }
+                ("domain-name", "ip-dst" | "ip-src") => "domain",
+                _ => return Err(Reject::Unsupported("stix type qualifier")),
+            };
+        } else if prop.starts_with("resolves_to_refs") && vref.is_none() {
+            // What the value resolves to: context, the value still names the threat.
+        } else {
+            return Err(Reject::Unsupported("stix AND over different properties"));
+        }
+    }
+    Ok((hint, v.value.clone()))
 }
 
 /// Seconds since the epoch of an RFC 3339 UTC time (`2016-01-01T00:00:00Z`, fractions
@@ -820,7 +1190,7 @@ pub fn stix1(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), Error> 
                                 event: package_id.clone(),
                                 attribute: indicator.as_ref().and_then(|i| i.0.clone()),
                                 info: indicator.as_ref().and_then(|i| i.1.clone()),
-                                tags: BTreeSet::new(),
+                                ..Origin::default()
                             },
                         },
                     );
@@ -998,29 +1368,144 @@ pub fn cowrie(
 mod tests {
     use super::*;
 
+    fn values(p: &str) -> Vec<StixValue> {
+        stix_pattern(p).unwrap_or_else(|e| panic!("{p}: {e}"))
+    }
+
+    fn ok(hint: &'static str, v: &str) -> StixValue {
+        Ok((hint, v.to_owned()))
+    }
+
     #[test]
     fn stix_patterns() {
         assert_eq!(
-            stix_pattern("[ipv4-addr:value = '198.51.100.1' OR domain-name:value = 'a.xyz']")
-                .unwrap(),
-            vec![
-                ("ipv4-addr:value".into(), "198.51.100.1".into()),
-                ("domain-name:value".into(), "a.xyz".into())
+            values("[ipv4-addr:value = '198.51.100.1' OR domain-name:value = 'a.xyz']"),
+            [ok("ip", "198.51.100.1"), ok("domain", "a.xyz")]
+        );
+        assert_eq!(
+            values("[file:hashes.'SHA-256' = 'ab\\'c'] WITHIN 600 SECONDS"),
+            [ok("sha256", "ab'c")]
+        );
+        assert_eq!(
+            values("[a:b = 'x' AND c:d = 'y']"),
+            [Err(Reject::Unsupported("stix AND over different objects"))]
+        );
+        assert_eq!(
+            values("[email-message:subject MATCHES '^x']"),
+            [Err(Reject::Unsupported("stix operator other than ="))]
+        );
+        assert_eq!(stix_pattern("[a:b = 'x").unwrap_err(), Reject::Invalid);
+        assert_eq!(
+            stix_pattern("[a:b = 'x'] [c:d = 'y']").unwrap_err(),
+            Reject::Invalid
+        );
+        assert_eq!(stix_pattern("[a:b = ]").unwrap_err(), Reject::Invalid);
+        assert_eq!(stix_pattern("").unwrap_err(), Reject::Invalid);
+    }
+
+    /// The shapes vendors publish: type-qualified references, a domain with what it
+    /// resolves to, and the conjunctions that stay refused.
+    #[test]
+    fn stix_conjunctions_on_one_object_reduce_to_its_value() {
+        let dst = "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '45.95.147.236']";
+        assert_eq!(values(dst), [ok("ip-dst", "45.95.147.236")]);
+        // The qualifier may come second, and on the source side.
+        assert_eq!(
+            values("[network-traffic:src_ref.value = '2a03:b0c0::1' AND network-traffic:src_ref.type = 'ipv6-addr']"),
+            [ok("ip-src", "2a03:b0c0::1")]
+        );
+        assert_eq!(
+            values("[network-traffic:dst_ref.type = 'domain-name' AND network-traffic:dst_ref.value = 'c2.bad.top']"),
+            [ok("domain", "c2.bad.top")]
+        );
+        assert_eq!(
+            values("[domain-name:value = 'update-check.xyz' AND domain-name:resolves_to_refs[*].value = '94.103.91.17']"),
+            [ok("domain", "update-check.xyz")]
+        );
+        // A type that contradicts the value, a type we do not compile.
+        assert_eq!(
+            values("[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '2a03:b0c0::1']"),
+            [Err(Reject::Invalid)]
+        );
+        assert_eq!(
+            values("[network-traffic:dst_ref.type = 'mac-addr' AND network-traffic:dst_ref.value = '1.2.3.4']"),
+            [Err(Reject::Unsupported("stix type qualifier"))]
+        );
+        // A qualifier on the other end is another property.
+        assert_eq!(
+            values("[network-traffic:src_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '1.2.3.4']"),
+            [Err(Reject::Unsupported("stix AND over different properties"))]
+        );
+        assert_eq!(
+            values(
+                "[network-traffic:dst_ref.value = '45.95.147.1' AND network-traffic:dst_port = 22]"
+            ),
+            [Err(Reject::Unsupported(
+                "stix AND over different properties"
+            ))]
+        );
+        assert_eq!(
+            values("[file:hashes.MD5 = 'a' AND file:hashes.'SHA-256' = 'b']"),
+            [Err(Reject::Unsupported(
+                "stix AND over different properties"
+            ))]
+        );
+        assert_eq!(
+            values("[x509-certificate:issuer = 'CN=A' AND x509-certificate:serial_number = '01']"),
+            [Err(Reject::Unsupported("stix AND without a value"))]
+        );
+        assert_eq!(
+            values("[x509-certificate:issuer = 'CN=A']"),
+            [Err(Reject::UnsupportedType("stix:x509-certificate".into()))]
+        );
+        // Between observations: every one must be seen, no value alone matches.
+        assert_eq!(
+            stix_pattern("[ipv4-addr:value = '80.94.95.82'] AND [domain-name:value = 'y.top']"),
+            Err(Reject::Unsupported("stix AND of observations"))
+        );
+        assert_eq!(
+            stix_pattern("[ipv4-addr:value = '1.2.3.4'] FOLLOWEDBY [ipv4-addr:value = '1.2.3.5']"),
+            Err(Reject::Unsupported("stix FOLLOWEDBY"))
+        );
+    }
+
+    #[test]
+    fn stix_alternatives_groups_sets_and_qualifiers() {
+        assert_eq!(
+            values("[ipv4-addr:value IN ('193.32.162.10', '193.32.162.11')]"),
+            [ok("ip", "193.32.162.10"), ok("ip", "193.32.162.11")]
+        );
+        assert_eq!(
+            values("[(ipv4-addr:value = '1.1.1.3' OR ipv4-addr:value = '1.1.1.4') AND ipv4-addr:value = '1.1.1.3']"),
+            [
+                ok("ip", "1.1.1.3"),
+                Err(Reject::Unsupported("stix AND of two values"))
             ]
         );
         assert_eq!(
-            stix_pattern("[file:hashes.'SHA-256' = 'ab\\'c'] WITHIN 600 SECONDS").unwrap(),
-            vec![("file:hashes.'SHA-256'".into(), "ab'c".into())]
+            values(
+                "([ipv4-addr:value = '1.1.1.5'] OR [url:value = 'http://a.top/x']) REPEATS 5 TIMES"
+            ),
+            [ok("ip", "1.1.1.5"), ok("url", "http://a.top/x")]
         );
         assert_eq!(
-            stix_pattern("[a:b = 'x' AND c:d = 'y']").unwrap_err(),
-            Reject::Unsupported("stix pattern with AND")
+            values("[file:hashes.'SHA-256' = 'ab'] START t'2025-01-10T00:00:00Z' STOP t'2025-02-10T00:00:00Z'"),
+            [ok("sha256", "ab")]
         );
+        // A number is not an address.
         assert_eq!(
-            stix_pattern("[email-message:subject MATCHES '^x']").unwrap_err(),
-            Reject::Unsupported("stix operator other than =")
+            values("[ipv4-addr:value = 16909060]"),
+            [Err(Reject::Invalid)]
         );
-        assert_eq!(stix_pattern("[a:b = 'x").unwrap_err(), Reject::Invalid);
+        // AND of ORs multiplies; past the bound the pattern is refused, not expanded.
+        let wide = (0..20)
+            .map(|i| format!("(ipv4-addr:value = '1.1.1.{i}' OR ipv4-addr:value = '1.1.2.{i}')"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        assert_eq!(
+            stix_pattern(&format!("[{wide}]")).unwrap_err(),
+            Reject::Unsupported("stix pattern too complex")
+        );
     }
 
     #[test]

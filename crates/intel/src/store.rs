@@ -30,6 +30,11 @@ pub struct Mention {
     pub tags: BTreeSet<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub info: Option<String>,
+    /// The source's own validity window (STIX `valid_from` / `valid_until`), if it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<String>,
     pub first_seen: i64,
     pub last_seen: i64,
 }
@@ -230,6 +235,12 @@ impl Store {
             if origin.info.is_some() {
                 m.info = origin.info;
             }
+            if origin.valid_from.is_some() {
+                m.valid_from = origin.valid_from;
+            }
+            if origin.valid_until.is_some() {
+                m.valid_until = origin.valid_until;
+            }
         };
         if items.len() * 16 < self.len() {
             for (ind, origin) in items {
@@ -343,8 +354,8 @@ mod tests {
         Origin {
             event: Some(ev.into()),
             attribute: Some(attr.into()),
-            info: None,
             tags: ["tlp:clear".to_string()].into(),
+            ..Origin::default()
         }
     }
 
