@@ -134,15 +134,31 @@ fn every_shared_feed_and_document_parses_with_known_counts() {
     assert_eq!(rejects["warninglist:top-domains"], 5, "{rejects}");
     let (offered, _, _) = counts("pymisp-stix1");
     assert!(offered > 0, "PyMISP's STIX 1 export offered nothing");
-    // The OpenIOC file from iocbucket uses `contains` everywhere.
-    let (_, accepted, rejects) = counts("openioc");
-    assert_eq!(accepted, 0);
+    // The OpenIOC file from iocbucket uses `contains` everywhere: its 14 network items
+    // are refused, each counted under its item type, beside the 22 host items (file
+    // names, processes, e-mail) that are not network indicators at all.
+    let (offered, accepted, rejects) = counts("openioc");
+    assert_eq!((offered, accepted), (36, 0));
+    for (item, n) in [
+        ("Network/DNS", 5),
+        ("DnsEntryItem/RecordName", 5),
+        ("PortItem/remoteIP", 3),
+        ("Network/URI", 1),
+    ] {
+        assert_eq!(
+            rejects[format!("unsupported:openioc condition contains:{item}")],
+            n,
+            "{rejects}"
+        );
+    }
     assert_eq!(
-        rejects["unsupported:openioc condition other than is"], 14,
+        rejects["unsupported-type:openioc:FileItem/FileName"], 8,
         "{rejects}"
     );
+    // The seven .ioc.xml documents (Zeus, Stuxnet, Duqu, ...): four network items
+    // compiled, 129 host items counted.
     let (offered, accepted, _) = counts("openioc-xml");
-    assert_eq!((offered, accepted), (4, 4));
+    assert_eq!((offered, accepted), (133, 4));
     // Cowrie: three sources logged in or ran commands; the rest only connected.
     let (offered, accepted, _) = counts("cowrie");
     assert_eq!((offered, accepted), (3, 3));

@@ -1255,6 +1255,8 @@ pub fn openioc(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), Error
                 let Some((cond, Some(search))) = &item else {
                     continue;
                 };
+                // Every item is counted under its search path, so a user sees how many
+                // network items there were and why each was refused.
                 let hint = match search.as_str() {
                     "PortItem/remoteIP"
                     | "Network/IP"
@@ -1264,14 +1266,21 @@ pub fn openioc(text: &str, n: &Normalizer, out: &mut Intake) -> Result<(), Error
                     "FileItem/Md5sum" => "md5",
                     "FileItem/Sha1sum" => "sha1",
                     "FileItem/Sha256sum" => "sha256",
-                    _ => continue,
+                    other => {
+                        out.reject(Reject::UnsupportedType(format!("openioc:{other}")));
+                        continue;
+                    }
                 };
                 if ops.last().map(String::as_str) == Some("AND") {
-                    out.reject(Reject::Unsupported("openioc item under AND"));
+                    out.reject(Reject::UnsupportedItem(format!(
+                        "openioc item under AND:{search}"
+                    )));
                     continue;
                 }
                 if cond != "is" {
-                    out.reject(Reject::Unsupported("openioc condition other than is"));
+                    out.reject(Reject::UnsupportedItem(format!(
+                        "openioc condition {cond}:{search}"
+                    )));
                     continue;
                 }
                 let value = xml_text(&t, &r)?;

@@ -125,6 +125,8 @@ pub enum Reject {
     /// A pattern or observable suriguard cannot reduce to one value (STIX `AND`,
     /// OpenIOC `contains`, a regular expression).
     Unsupported(&'static str),
+    /// The same, naming the item (`openioc condition contains:Network/DNS`).
+    UnsupportedItem(String),
     /// Past its end of validity (STIX `valid_until`) or revoked.
     Expired,
     /// Listed by the source but not retrievable (a MISP feed event named in
@@ -143,6 +145,7 @@ impl fmt::Display for Reject {
             Reject::PrefixTooBroad => f.write_str("prefix-too-broad"),
             Reject::Warninglisted(w) => write!(f, "warninglist:{w}"),
             Reject::Unsupported(w) => write!(f, "unsupported:{w}"),
+            Reject::UnsupportedItem(w) => write!(f, "unsupported:{w}"),
             Reject::Expired => f.write_str("expired"),
             Reject::Unavailable => f.write_str("unavailable"),
         }
