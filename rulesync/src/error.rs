@@ -86,6 +86,21 @@ pub enum SyncError {
     )]
     SourcesFailed { sources: Vec<String> },
 
+    // MISP's default feed list.
+    /// The list is not MISP's feed metadata (`message` says where it went wrong).
+    #[error("MISP feed list {}: {message}", path.display())]
+    FeedList { path: PathBuf, message: String },
+    /// No feed, or several, go by that name.
+    #[error("{}", if candidates.is_empty() {
+        format!("no feed in MISP's list is named {name:?} (rulesync feeds list)")
+    } else {
+        format!("{name:?} names {} feeds: {}", candidates.len(), candidates.join(" | "))
+    })]
+    FeedName {
+        name: String,
+        candidates: Vec<String>,
+    },
+
     // Suricata.
     /// `suricata -T` (or another program) cannot be started.
     #[error("cannot run {}: {source}", program.display())]
@@ -263,7 +278,9 @@ impl SyncError {
             | SyncError::ApiKeyEmpty { .. }
             | SyncError::MispKey { .. }
             | SyncError::MispAnswer { .. }
-            | SyncError::TooManyPages { .. } => ExitStatus::Failure,
+            | SyncError::TooManyPages { .. }
+            | SyncError::FeedList { .. }
+            | SyncError::FeedName { .. } => ExitStatus::Failure,
         }
     }
 

@@ -11,6 +11,7 @@
 mod apply;
 mod config;
 mod error;
+mod feeds;
 mod http;
 mod misp;
 mod pull;
@@ -95,6 +96,32 @@ enum Command {
         #[arg(long, conflicts_with = "value")]
         eve: Option<PathBuf>,
     },
+    /// MISP's default feed list: what MISP users subscribe to, as rulesync sources.
+    Feeds {
+        #[command(subcommand)]
+        command: FeedsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum FeedsCommand {
+    /// Every feed of the list: name, format, rulesync source type, URL.
+    List {
+        /// MISP's `feed-metadata/defaults.json` [default: $SURIGUARD_MISP_FEEDS, else
+        /// /usr/share/suriguard/misp-feed-metadata-defaults.json].
+        #[arg(long)]
+        from: Option<PathBuf>,
+    },
+    /// Writes the `[[source]]` table for one feed (its exact name, or a part only it
+    /// has). Nothing is fetched: rulesync pulls it on its next run.
+    Enable {
+        name: String,
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// Append the table to this file (your rulesync.toml) instead of printing it.
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -111,6 +138,16 @@ fn main() -> ExitCode {
         }
     };
     suriguard_cli::init_tracing(cli.quiet, cli.verbose);
+    // The feed list needs no configuration.
+    if let Command::Feeds { command } = &cli.command {
+        return match feeds_command(command, cli.output) {
+            Ok(s) => s.into(),
+            Err(e) => {
+                tracing::error!("{}", suriguard_cli::chain(&e));
+                e.exit_code().into()
+            }
+        };
+    }
     let cfg = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -124,6 +161,7 @@ fn main() -> ExitCode {
         Command::Lookup { value: Some(v), .. } => lookup(&cfg, &v, cli.output),
         Command::Lookup { eve: Some(f), .. } => lookup_alerts(&cfg, &f, cli.output),
         Command::Lookup { .. } => unreachable!("clap requires a value or --eve"),
+        Command::Feeds { .. } => unreachable!("handled before the configuration is read"),
     };
     match r {
         Ok(status) => status.into(),
@@ -780,6 +818,56 @@ fn lookup(cfg: &Config, value: &str, out: Output) -> Result<ExitStatus, SyncErro
     } else {
         ExitStatus::Ok
     })
+}
+
+fn feeds_command(c: &FeedsCommand, out: Output) -> Result<ExitStatus, SyncError> {
+    let list = |from: &Option<PathBuf>| {
+        let p = from.clone().unwrap_or_else(feeds::default_list);
+        feeds::load(&p)
+    };
+    match c {
+        FeedsCommand::List { from } => {
+            use std::io::Write as _;
+            let all = list(from)?;
+            // A closed pipe (`| head`) ends the listing quietly.
+            let mut o = std::io::stdout().lock();
+            if out == Output::Json {
+                let _ = writeln!(
+                    o,
+                    "{}",
+                    serde_json::to_string_pretty(&all).expect("feeds serialise")
+                );
+            } else {
+                let _ = writeln!(o, "{:<48} {:<9} {:<10} URL", "NAME", "FORMAT", "TYPE");
+                for f in &all {
+                    if writeln!(
+                        o,
+                        "{:<48} {:<9} {:<10} {}",
+                        f.name, f.format, f.source_type, f.url
+                    )
+                    .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        FeedsCommand::Enable { name, from, to } => {
+            let all = list(from)?;
+            let f = feeds::find(&all, name)?;
+            let table = feeds::source_table(f);
+            feeds::write_table(&table, to.as_deref())?;
+            if let Some(p) = to {
+                eprintln!(
+                    "rulesync: source {:?} ({}) appended to {}; `rulesync run` pulls it",
+                    feeds::source_name(f),
+                    f.source_type,
+                    p.display()
+                );
+            }
+        }
+    }
+    Ok(ExitStatus::Ok)
 }
 
 #[cfg(test)]

@@ -320,6 +320,84 @@ fn stix_conjunctions_and_misp_event_files_as_published() {
     }
 }
 
+/// MISP's default feed list (the shared copy of MISP's feed-metadata/defaults.json):
+/// listed with rulesync's source type for each, and one feed turned into a source table
+/// appended to a working configuration, which rulesync then reads.
+#[test]
+fn misp_default_feeds_are_listed_and_enabled_as_sources() {
+    let tmp = tempfile::tempdir().unwrap();
+    let list = shared_data().join("misp/misp-core/feed-metadata-defaults.json");
+    let from = list.to_str().unwrap();
+    // No configuration is needed to list.
+    let missing = tmp.path().join("none.toml");
+    let r = run(&missing, &["feeds", "list", "--from", from, "-o", "json"]);
+    r.assert_success();
+    let feeds = json(&r);
+    let feeds = feeds.as_array().unwrap();
+    assert_eq!(feeds.len(), 84);
+    let count = |ty: &str| feeds.iter().filter(|f| f["source_type"] == ty).count();
+    assert_eq!(
+        (count("misp-feed"), count("csv"), count("text")),
+        (7, 42, 35)
+    );
+    let circl = feeds
+        .iter()
+        .find(|f| f["name"] == "CIRCL OSINT Feed")
+        .expect("CIRCL's feed is listed");
+    assert_eq!(circl["url"], "https://www.circl.lu/doc/misp/feed-osint");
+    let r = run(&missing, &["feeds", "list", "--from", from]);
+    r.assert_success();
+    assert!(String::from_utf8_lossy(&r.output.stdout).contains("CIRCL OSINT Feed"));
+
+    // Enable three, one of each format, into a configuration that already has a source.
+    let cfg = write_config(
+        tmp.path(),
+        &format!(
+            "[[source]]\nname = \"local\"\ntype = \"text\"\npath = \"{}\"\n",
+            tmp.path().join("local.txt").display()
+        ),
+    );
+    let csv = feeds.iter().find(|f| f["source_type"] == "csv").unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for name in ["CIRCL OSINT Feed", csv.as_str(), "ELLIO"] {
+        let r = run(
+            &cfg,
+            &[
+                "feeds",
+                "enable",
+                name,
+                "--from",
+                from,
+                "--to",
+                cfg.to_str().unwrap(),
+            ],
+        );
+        r.assert_success();
+    }
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let parsed: toml::Value = toml::from_str(&text).expect("the tables are TOML");
+    let sources = parsed["source"].as_array().unwrap();
+    let types: Vec<&str> = sources
+        .iter()
+        .map(|s| s["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["text", "misp-feed", "csv", "text"], "{text}");
+    assert_eq!(sources[1]["name"].as_str(), Some("circl-osint-feed"));
+    assert!(sources[2]["column"].as_integer().is_some(), "{text}");
+    // rulesync reads the configuration it wrote (nothing is fetched by `status`).
+    let r = run(&cfg, &["status", "-o", "json"]);
+    r.assert_success();
+    // A name that fits several feeds, or none, is an error that says so.
+    let r = run(&cfg, &["feeds", "enable", "feed", "--from", from]);
+    assert_eq!(r.output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&r.output.stderr).contains("feeds:"),
+        "{r}"
+    );
+}
+
 /// Poisoned values are refused with their reason and never reach a compiled file; what
 /// is good in the same list is compiled and validated by the real `suricata -T`.
 #[test]
