@@ -443,14 +443,21 @@ fn sight_one(
     rep: &mut PushReport,
 ) -> Result<(), Failure> {
     let db = |e: rusqlite::Error| Failure::from(store.failed("recording MISP sightings")(e));
-    for t in trace::trace(&index.indicators, &inc.raw) {
-        let uuids: BTreeSet<&String> = t
-            .entry
-            .sources
-            .iter()
-            .flat_map(|(_, m)| m.attributes.iter())
-            .collect();
-        for attr in uuids {
+    // On Suricata 8 the alert names its value's attributes itself (datajson context);
+    // the index is asked when there is no context, or the context's lists were cut.
+    let (mut uuids, complete) = trace::context_attributes(&inc.raw).unwrap_or_default();
+    if !complete || uuids.is_empty() {
+        for t in trace::trace(&index.indicators, &inc.raw) {
+            uuids.extend(
+                t.entry
+                    .sources
+                    .iter()
+                    .flat_map(|(_, m)| m.attributes.iter().cloned()),
+            );
+        }
+    }
+    {
+        for attr in &uuids {
             let done = exists(store, "SELECT 1 FROM sightings WHERE incident_key = ?1 AND attribute_uuid = ?2 AND state = 'done'", params![inc.key, attr]).map_err(db)?;
             if done {
                 continue;

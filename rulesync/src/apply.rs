@@ -241,9 +241,35 @@ pub fn notify(
                 ("dataset-remove", "dataset-add", removed),
             ] {
                 for v in vals {
-                    let args = json!({"setname": set.name, "settype": set.set_type.name(), "datavalue": set.wire(v)});
+                    let mut args = json!({"setname": set.name, "settype": set.set_type.name(), "datavalue": set.wire(v)});
+                    // Suricata 8's datajson sets take a value with its context.
+                    let json_add = |args: &mut Value, context: Option<&String>| {
+                        let c = context
+                            .cloned()
+                            .unwrap_or_else(|| json!({"value": v}).to_string());
+                        args["datajson"] = Value::String(c);
+                    };
+                    let (cmd, inverse) = match (compiled.context, cmd) {
+                        (true, "dataset-add") => {
+                            json_add(&mut args, set.contexts.get(v));
+                            ("dataset-add-json", inverse)
+                        }
+                        (true, _) => ("dataset-remove", "dataset-add-json"),
+                        _ => (cmd, inverse),
+                    };
+                    let undo_args = if inverse == "dataset-add-json" {
+                        let mut a = args.clone();
+                        json_add(&mut a, None);
+                        a
+                    } else {
+                        let mut a = args.clone();
+                        if let Some(o) = a.as_object_mut() {
+                            o.remove("datajson");
+                        }
+                        a
+                    };
                     match s.answer(cmd, Some(args.clone())) {
-                        Ok(Ok(_)) => undo.push((inverse, args)),
+                        Ok(Ok(_)) => undo.push((inverse, undo_args)),
                         Ok(Err(m)) if m.contains("set not found") => {
                             unknown_set = true;
                             continue 'sets;

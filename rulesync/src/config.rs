@@ -49,12 +49,29 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
 }
 
+/// Which Suricata the rules are written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetVersion {
+    /// Asks `binary -V` at each run (7 when it cannot be asked).
+    #[default]
+    Auto,
+    #[serde(rename = "7")]
+    V7,
+    #[serde(rename = "8")]
+    V8,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct SuricataConfig {
-    /// The `suricata` binary used for `-T`.
+    /// The `suricata` binary used for `-T` (and asked its version).
     #[serde(default = "default_suricata")]
     pub binary: PathBuf,
+    /// `auto`, `"7"` or `"8"`: on 8, datasets carry per-value context (datajson) and
+    /// alerts name the MISP events and attributes of the value they matched.
+    #[serde(default)]
+    pub version: TargetVersion,
     /// The suricata.yaml the generated rules are validated against.
     #[serde(default)]
     pub config: Option<PathBuf>,
@@ -81,6 +98,7 @@ impl Default for SuricataConfig {
     fn default() -> Self {
         SuricataConfig {
             binary: default_suricata(),
+            version: TargetVersion::Auto,
             config: None,
             validate: true,
             test_args: Vec::new(),
@@ -229,6 +247,34 @@ fn hash() -> String {
 }
 
 impl Config {
+    /// The Suricata major the rules are for: the configured one, or what `binary -V`
+    /// says (7 when it cannot be run or says something else, with a warning).
+    pub fn suricata_major(&self) -> u32 {
+        match self.suricata.version {
+            TargetVersion::V7 => 7,
+            TargetVersion::V8 => 8,
+            TargetVersion::Auto => {
+                let out = std::process::Command::new(&self.suricata.binary)
+                    .arg("-V")
+                    .output();
+                let text = match &out {
+                    Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
+                    Err(_) => String::new(),
+                };
+                match version_major(&text) {
+                    Some(m) => m,
+                    None => {
+                        tracing::warn!(
+                            binary = %self.suricata.binary.display(),
+                            "cannot tell the Suricata version (`-V`); writing rules for 7.0 (set [suricata] version)"
+                        );
+                        7
+                    }
+                }
+            }
+        }
+    }
+
     pub fn compile_options(&self) -> CompileOptions {
         CompileOptions {
             sid_base: self.sid_base,
@@ -371,4 +417,10 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The major of `This is Suricata version 8.0.8 RELEASE`.
+pub fn version_major(text: &str) -> Option<u32> {
+    let rest = &text[text.find("version ")? + "version ".len()..];
+    rest.split(['.', ' ']).next()?.trim().parse().ok()
 }

@@ -482,7 +482,9 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitStatus, SyncError
 
     laps.lap("pull");
     let opts = cfg.compile_options();
-    let compiled = Compiled::from_store(&store);
+    // Suricata 8: datasets with per-value context (datajson).
+    let context = cfg.suricata_major() >= 8;
+    let compiled = Compiled::from_store_with(&store, context);
     let gens = Generations::new(&cfg.output_dir)?;
     let current = gens.current()?;
     let old = match &current {
@@ -501,11 +503,14 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitStatus, SyncError
             .map(str::to_string)
             .collect::<Vec<_>>()
     };
+    // A value whose context changed (a new MISP event) is in the file Suricata must
+    // read again: that takes a reload, like a changed rule.
     let rules_changed = current
         .as_deref()
         .and_then(apply::rules_text)
         .map(|t| rules_of(&t))
-        != Some(rules_of(&new_rules));
+        != Some(rules_of(&new_rules))
+        || compiled.contexts_changed(&old);
     laps.lap("compile");
     let any_change = rules_changed
         || changes

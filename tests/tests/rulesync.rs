@@ -454,31 +454,19 @@ fn poisoned_indicators_are_rejected_and_counted(suricata: Suricata) {
     assert_eq!(c["rejects"]["warninglist:public-dns-resolvers"], 1, "{c}");
 
     let out = tmp.path().join("out");
-    let all: String = std::fs::read_dir(&out)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name() != "validate.rules")
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .collect();
-    let b64 = |s: &str| {
-        use std::fmt::Write;
-        // Base64 as Suricata's string datasets store it.
-        let table = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut o = String::new();
-        for ch in s.as_bytes().chunks(3) {
-            let n = (ch[0] as u32) << 16
-                | (*ch.get(1).unwrap_or(&0) as u32) << 8
-                | *ch.get(2).unwrap_or(&0) as u32;
-            for i in 0..4 {
-                if i <= ch.len() {
-                    let _ = write!(o, "{}", table[(n >> (18 - 6 * i) & 63) as usize] as char);
-                } else {
-                    o.push('=');
-                }
-            }
-        }
-        o
+    // What the generation holds, read back as rulesync reads it (base64 lines on 7.0,
+    // datajson objects on 8.0), and the rule file (networks live in the rules).
+    let compiled = suriguard_intel::Compiled::read(&out).unwrap();
+    assert_eq!(compiled.context, suricata == Suricata::V8);
+    let values = |set: &str| -> Vec<&str> {
+        compiled.sets[set]
+            .values
+            .iter()
+            .map(String::as_str)
+            .collect()
     };
+    let rules = std::fs::read_to_string(out.join("suriguard.rules")).unwrap();
+    let long = long.as_str();
     for bad in [
         "0.0.0.0",
         "8.8.8.8",
@@ -486,25 +474,32 @@ fn poisoned_indicators_are_rejected_and_counted(suricata: Suricata) {
         "127.0.0.1",
         "203.0.113.9",
         "45.9.148.9",
+        "google.com",
+        "localhost",
+        long,
     ] {
-        assert!(!all.contains(bad), "{bad} was compiled");
+        assert!(
+            compiled.sets.values().all(|s| !s.values.contains(bad)) && !rules.contains(bad),
+            "{bad} was compiled"
+        );
     }
-    for bad in ["google.com", "localhost", &long] {
-        assert!(!all.contains(&b64(bad)), "{bad} was compiled");
-    }
+    assert_eq!(
+        values("suriguard-domains"),
+        ["comalign.pro", "ns1.comalign.pro"]
+    );
+    assert_eq!(values("suriguard-ip-dst-v4"), ["45.9.148.108"]);
+    assert_eq!(values("suriguard-url-paths"), ["/gate.php"]);
     let domains = std::fs::read_to_string(out.join("domains.lst")).unwrap();
-    assert_eq!(
-        domains,
-        format!("{}\n{}\n", b64("comalign.pro"), b64("ns1.comalign.pro"))
-    );
-    assert_eq!(
-        std::fs::read_to_string(out.join("ip-dst-v4.lst")).unwrap(),
-        "45.9.148.108\n"
-    );
-    assert_eq!(
-        std::fs::read_to_string(out.join("url-paths.lst")).unwrap(),
-        format!("{}\n", b64("/gate.php"))
-    );
+    match suricata {
+        // Suricata 7's string datasets hold base64.
+        Suricata::V7 => assert_eq!(domains, "Y29tYWxpZ24ucHJv\nbnMxLmNvbWFsaWduLnBybw==\n"),
+        // Suricata 8's datajson: one object per value, the value as text, its provenance.
+        Suricata::V8 => assert_eq!(
+            domains,
+            "{\"info\":\"list\",\"sources\":[\"list\"],\"value\":\"comalign.pro\"}\n\
+             {\"info\":\"csv\",\"sources\":[\"csv\"],\"value\":\"ns1.comalign.pro\"}\n"
+        ),
+    }
 
     // Provenance: the domain's source and the lookup command agree.
     let l = run(&cfg, &["lookup", "NS1.comalign.pro.", "-o", "json"]);
@@ -562,9 +557,13 @@ fn a_rule_file_suricata_refuses_changes_nothing(suricata: Suricata) {
         std::fs::read_to_string(out.join("suriguard.rules")).unwrap(),
         rules1
     );
+    let ips = suriguard_intel::Compiled::read(&out).unwrap();
     assert_eq!(
-        std::fs::read_to_string(out.join("ip-dst-v4.lst")).unwrap(),
-        "45.9.148.108\n"
+        ips.sets["suriguard-ip-dst-v4"]
+            .values
+            .iter()
+            .collect::<Vec<_>>(),
+        ["45.9.148.108"]
     );
     assert_eq!(
         std::fs::read(tmp.path().join("state/rulesync-state.json")).unwrap(),
@@ -589,9 +588,13 @@ fn a_rule_file_suricata_refuses_changes_nothing(suricata: Suricata) {
             .sum::<u64>(),
         2
     );
+    let ips = suriguard_intel::Compiled::read(&out).unwrap();
     assert_eq!(
-        std::fs::read_to_string(out.join("ip-dst-v4.lst")).unwrap(),
-        "45.9.148.108\n45.9.148.109\n"
+        ips.sets["suriguard-ip-dst-v4"]
+            .values
+            .iter()
+            .collect::<Vec<_>>(),
+        ["45.9.148.108", "45.9.148.109"]
     );
 }
 

@@ -209,7 +209,18 @@ fn infoblox_alerts_trace_to_misp_events_and_state_datasets_change_live(suricata:
     r.assert_success();
     assert_eq!(rep["applied"], "swapped-not-running", "{r}");
     let rules = std::fs::read_to_string(lab.out.join("suriguard.rules")).unwrap();
-    assert!(rules.contains("state suriguard/domains.lst"), "{rules}");
+    match suricata {
+        // Suricata 8 refuses `state` for datajson sets: loaded from rulesync's file,
+        // changes pushed with dataset-add-json.
+        Suricata::V8 => assert!(
+            rules.contains(&format!(
+                "load {}/domains.lst,format ndjson,context_key suriguard,value_key value",
+                lab.out.display()
+            )),
+            "{rules}"
+        ),
+        Suricata::V7 => assert!(rules.contains("state suriguard/domains.lst"), "{rules}"),
+    }
 
     let mut d = lab.start();
     let a1 = lab.replay(&d, 1);
@@ -281,6 +292,34 @@ fn infoblox_alerts_trace_to_misp_events_and_state_datasets_change_live(suricata:
         );
     }
     assert_eq!(t["untraced"], 0, "{t:#}");
+    // Suricata 8: the alert itself names the value's MISP event and attribute
+    // (datajson context); Suricata 7 has no per-value context.
+    for value in [C2_DOMAIN, C2_ADDR] {
+        let (event, attr) = infoblox_origin(value);
+        let a = a1
+            .iter()
+            .find(|a| {
+                a["alert"]["context"]["suriguard"]["value"] == value
+                    || dns_query(a) == value
+                    || a["dest_ip"] == value
+            })
+            .unwrap_or_else(|| panic!("no alert for {value}"));
+        let ctx = &a["alert"]["context"]["suriguard"];
+        match suricata {
+            Suricata::V8 => {
+                assert_eq!(ctx["value"], value, "{a}");
+                let has = |k: &str, want: &str| {
+                    ctx[k]
+                        .as_array()
+                        .is_some_and(|l| l.iter().any(|x| x == want))
+                };
+                assert!(has("misp_events", &event), "{value}: {a}");
+                assert!(has("misp_attributes", &attr), "{value}: {a}");
+                assert!(has("sources", "infoblox"), "{value}: {a}");
+            }
+            Suricata::V7 => assert!(ctx.is_null(), "{a}"),
+        }
+    }
 
     // Live: one name and one address in, one of each out, pushed over the socket. No
     // reload, no restart.
@@ -307,6 +346,17 @@ fn infoblox_alerts_trace_to_misp_events_and_state_datasets_change_live(suricata:
             .any(|(_, v)| v == "gone-soon.xyz" || v == "5.6.7.9"),
         "{h2:?}"
     );
+    if suricata == Suricata::V8 {
+        // The value pushed live came with its context.
+        let a2 = std::fs::read_to_string(lab.root.join("log/2/eve.json")).unwrap();
+        let ctx = a2
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|a| a["alert"]["context"]["suriguard"]["value"] == "later-bad.xyz")
+            .map(|a| a["alert"]["context"]["suriguard"].clone())
+            .expect("an alert for the live value carries its context");
+        assert_eq!(ctx["sources"], serde_json::json!(["extra"]), "{ctx}");
+    }
 
     // Reload: a network indicator is a new rule (addresses in the rule itself).
     std::fs::write(&lab.extra, "later-bad.xyz\n5.6.7.8\n5.6.7.0/24\n").unwrap();

@@ -121,6 +121,9 @@ pub struct Set {
     pub values: BTreeSet<String>,
     /// Sources that fed at least one value.
     pub sources: BTreeSet<String>,
+    /// With per-value context (Suricata 8 datajson): each value's JSON object, as written
+    /// into the file and shown in alerts as `alert.context.suriguard`. Empty otherwise.
+    pub contexts: BTreeMap<String, String>,
 }
 
 impl Set {
@@ -163,6 +166,84 @@ const SETS: [(&str, &str, SetType); 13] = [
 pub struct Compiled {
     /// By set name, every set (empty ones included).
     pub sets: BTreeMap<&'static str, Set>,
+    /// Datasets carry per-value context: Suricata 8's datajson (`format ndjson,
+    /// context_key, value_key`), so an alert names the MISP events and attributes of the
+    /// value it matched. Suricata 7 has no such datasets.
+    pub context: bool,
+}
+
+/// The context key rules name for a set (`alert.context.<key>`): one per dataset of a
+/// rule (the URL rule has two).
+pub fn context_key(set: &str) -> &'static str {
+    match set {
+        "suriguard-url-hosts" => "suriguard_host",
+        "suriguard-url-paths" => "suriguard_path",
+        _ => "suriguard",
+    }
+}
+
+/// Most entries of each list in a value's context (events, attributes, tags, sources):
+/// Suricata copies the context into every alert, so it stays small.
+pub const CONTEXT_LIST_MAX: usize = 8;
+
+/// A value's provenance, gathered over the indicators that put it in a set.
+#[derive(Default)]
+struct Ctx {
+    sources: BTreeSet<String>,
+    events: BTreeSet<String>,
+    attributes: BTreeSet<String>,
+    tags: BTreeSet<String>,
+    info: Option<String>,
+}
+
+impl Ctx {
+    fn add(&mut self, e: &Entry) {
+        for (src, m) in e.sources.iter() {
+            self.sources.insert(src.to_owned());
+            self.events.extend(m.events.iter().cloned());
+            self.attributes.extend(m.attributes.iter().cloned());
+            self.tags.extend(m.tags.iter().cloned());
+            if self.info.is_none() {
+                self.info = m.info.clone();
+            }
+        }
+    }
+
+    /// The JSON object: the value, then each list (bounded, with how many were left
+    /// out), then the first title. Nothing that changes from run to run (last seen), so
+    /// an unchanged value keeps the same bytes.
+    fn json(&self, value: &str) -> String {
+        let mut o = serde_json::Map::new();
+        o.insert("value".into(), value.into());
+        let mut omitted = 0usize;
+        for (k, set) in [
+            ("sources", &self.sources),
+            ("misp_events", &self.events),
+            ("misp_attributes", &self.attributes),
+            ("tags", &self.tags),
+        ] {
+            if set.is_empty() {
+                continue;
+            }
+            omitted += set.len().saturating_sub(CONTEXT_LIST_MAX);
+            let list: Vec<serde_json::Value> = set
+                .iter()
+                .take(CONTEXT_LIST_MAX)
+                .map(|s| serde_json::Value::String(s.chars().take(200).collect()))
+                .collect();
+            o.insert(k.into(), list.into());
+        }
+        if let Some(i) = &self.info {
+            o.insert(
+                "info".into(),
+                i.chars().take(120).collect::<String>().into(),
+            );
+        }
+        if omitted > 0 {
+            o.insert("omitted".into(), omitted.into());
+        }
+        serde_json::Value::Object(o).to_string()
+    }
 }
 
 /// File name of the rule file inside the output directory.
@@ -171,7 +252,13 @@ pub const RULES_FILE: &str = "suriguard.rules";
 pub const INDEX_FILE: &str = "index.json";
 
 impl Compiled {
+    /// The sets, without per-value context (Suricata 7).
     pub fn from_store(store: &Store) -> Compiled {
+        Compiled::from_store_with(store, false)
+    }
+
+    /// The sets; with `context`, each dataset value's provenance as a JSON object.
+    pub fn from_store_with(store: &Store, context: bool) -> Compiled {
         let mut sets: BTreeMap<&'static str, Set> = SETS
             .iter()
             .map(|&(name, file, set_type)| {
@@ -183,15 +270,20 @@ impl Compiled {
                         set_type,
                         values: BTreeSet::new(),
                         sources: BTreeSet::new(),
+                        contexts: BTreeMap::new(),
                     },
                 )
             })
             .collect();
+        let mut ctx: BTreeMap<(&'static str, String), Ctx> = BTreeMap::new();
         // Values are gathered in lists and the sets built in bulk at the end (sorting a
         // list and building from it is several times faster than a million inserts).
         let mut lists: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
         let mut put = |set: &'static str, v: String, e: &Entry| {
             let s = sets.get_mut(set).expect("known set");
+            if context && s.set_type != SetType::HashList {
+                ctx.entry((set, v.clone())).or_default().add(e);
+            }
             lists.entry(set).or_default().push(v);
             for src in e.sources.names() {
                 if !s.sources.contains(src) {
@@ -236,14 +328,50 @@ impl Compiled {
                 s.values = list.into_iter().collect();
             }
         }
-        Compiled { sets }
+        for ((set, v), c) in ctx {
+            let json = c.json(&v);
+            if let Some(s) = sets.get_mut(set) {
+                s.contexts.insert(v, json);
+            }
+        }
+        Compiled { sets, context }
+    }
+
+    /// Whether a set is written as datajson (one JSON object per line).
+    fn json_lines(&self, set: &Set) -> bool {
+        self.context && set.set_type != SetType::HashList
+    }
+
+    /// Whether a value in both `old` and `self` has another context (a new MISP event for
+    /// a known value), or `old` had none at all (written for Suricata 7): Suricata must
+    /// read the files again. Added and removed values are [`Compiled::diff`]'s.
+    pub fn contexts_changed(&self, old: &Compiled) -> bool {
+        if !self.context {
+            return false;
+        }
+        self.sets.iter().any(|(n, s)| {
+            let Some(o) = old.sets.get(n) else {
+                return false;
+            };
+            if !self.json_lines(s) {
+                return false;
+            }
+            s.values
+                .intersection(&o.values)
+                .any(|v| s.contexts.get(v) != o.contexts.get(v))
+        })
     }
 
     /// Bytes of one set's file.
     pub fn file_bytes(&self, set: &Set) -> Vec<u8> {
-        let mut out = Vec::with_capacity(set.values.len() * 24);
+        let json = self.json_lines(set);
+        let mut out = Vec::with_capacity(set.values.len() * if json { 160 } else { 24 });
         for v in &set.values {
-            out.extend_from_slice(set.wire(v).as_bytes());
+            match set.contexts.get(v) {
+                // Datajson reads the value from the object, as text (not base64).
+                Some(c) if json => out.extend_from_slice(c.as_bytes()),
+                _ => out.extend_from_slice(set.wire(v).as_bytes()),
+            }
             out.push(b'\n');
         }
         out
@@ -262,6 +390,19 @@ impl Compiled {
         let path = |s: &Set| dir.join(s.file).display().to_string();
         let ds_dir = opts.dataset_dir(dir).unwrap_or_else(|| dir.to_path_buf());
         let ds = |s: &Set| {
+            if self.json_lines(s) {
+                // Suricata 8 refuses `state` for datajson sets: they are always loaded
+                // from the file rulesync writes (live changes are pushed with
+                // `dataset-add-json` and are in the file too).
+                return format!(
+                    "dataset:isset,{},type {},load {},format ndjson,context_key {},value_key value,hashsize {}",
+                    s.name,
+                    s.set_type.name(),
+                    dir.join(s.file).display(),
+                    context_key(s.name),
+                    s.hashsize()
+                );
+            }
             let how = match opts.mode {
                 DatasetMode::Load => "load",
                 DatasetMode::State => "state",
@@ -419,11 +560,26 @@ impl Compiled {
     /// sets), to compute what changed.
     pub fn read(dir: &Path) -> std::io::Result<Compiled> {
         let mut sets = BTreeMap::new();
+        let mut context = false;
         for &(name, file, set_type) in &SETS {
             let mut values = Vec::new();
+            let mut contexts = BTreeMap::new();
             match std::fs::read_to_string(dir.join(file)) {
                 Ok(text) => {
                     for l in text.lines().filter(|l| !l.is_empty()) {
+                        if l.starts_with('{') {
+                            // A datajson line: the value is its "value".
+                            let v = serde_json::from_str::<serde_json::Value>(l)
+                                .ok()
+                                .and_then(|o| o["value"].as_str().map(str::to_owned))
+                                .ok_or_else(|| {
+                                    std::io::Error::other(format!("{file}: bad JSON line {l:?}"))
+                                })?;
+                            context = true;
+                            contexts.insert(v.clone(), l.to_owned());
+                            values.push(v);
+                            continue;
+                        }
                         let v = match set_type {
                             SetType::String => base64::engine::general_purpose::STANDARD
                                 .decode(l)
@@ -448,10 +604,11 @@ impl Compiled {
                     set_type,
                     values: values.into_iter().collect(),
                     sources: BTreeSet::new(),
+                    contexts,
                 },
             );
         }
-        Ok(Compiled { sets })
+        Ok(Compiled { sets, context })
     }
 
     /// Per set: values added and removed going from `old` to `self`.
@@ -583,5 +740,117 @@ mod tests {
             (vec!["new.xyz".to_string()], vec!["evil.xyz".to_string()])
         );
         assert_eq!(d["suriguard-ip-dst-v4"].1, vec!["45.9.148.108".to_string()]);
+    }
+
+    fn origin(ev: &str, attr: &str) -> Origin {
+        Origin {
+            event: Some(ev.into()),
+            attribute: Some(attr.into()),
+            info: Some("Mirai C2".into()),
+            tags: ["tlp:clear".to_string()].into(),
+            ..Origin::default()
+        }
+    }
+
+    #[test]
+    fn datajson_sets_carry_each_values_provenance_bounded_and_stable() {
+        let mut st = store();
+        // One value named by twelve MISP events: the lists stop at eight.
+        let many: Vec<(Indicator, Origin)> = (0..12)
+            .map(|k| {
+                (
+                    Indicator {
+                        kind: Kind::Ip,
+                        value: "45.9.148.108".into(),
+                        sides: Sides::DST,
+                    },
+                    origin(&format!("ev-{k:02}"), &format!("at-{k:02}")),
+                )
+            })
+            .collect();
+        st.merge("misp", many, 2);
+        let c = Compiled::from_store_with(&st, true);
+        let ip = &c.sets["suriguard-ip-dst-v4"];
+        let ctx: serde_json::Value = serde_json::from_str(&ip.contexts["45.9.148.108"]).unwrap();
+        assert_eq!(ctx["value"], "45.9.148.108");
+        assert_eq!(ctx["sources"], serde_json::json!(["misp", "misp main"]));
+        assert_eq!(
+            ctx["misp_events"].as_array().unwrap().len(),
+            CONTEXT_LIST_MAX
+        );
+        assert_eq!(ctx["misp_events"][0], "ev-00");
+        assert_eq!(
+            ctx["omitted"], 8,
+            "4 events and 4 attributes left out: {ctx}"
+        );
+        assert_eq!(ctx["info"], "Mirai C2");
+        // Files: one object per line for datasets, hash lists as before; rules name
+        // the context key and never `state`.
+        let file = String::from_utf8(c.file_bytes(ip)).unwrap();
+        assert_eq!(file.lines().count(), 1);
+        assert!(file.starts_with("{\"info\""), "{file}");
+        let sha = &c.sets["suriguard-sha256"];
+        assert_eq!(
+            String::from_utf8(c.file_bytes(sha)).unwrap(),
+            format!("{}\n", "ab".repeat(32))
+        );
+        let opts = CompileOptions {
+            mode: DatasetMode::State,
+            ..CompileOptions::default()
+        };
+        let rules = c.rules(&opts, Path::new("/out"));
+        assert!(rules.contains("dataset:isset,suriguard-domains,type string,load /out/domains.lst,format ndjson,context_key suriguard,value_key value"), "{rules}");
+        assert!(rules.contains("context_key suriguard_host"), "{rules}");
+        assert!(rules.contains("context_key suriguard_path"), "{rules}");
+        assert!(!rules.contains("state "), "{rules}");
+        // Another pull later: same bytes (nothing volatile in a context).
+        let mut later = st.clone();
+        later.merge("misp main", vec![], 99);
+        let again = Compiled::from_store_with(&later, true);
+        assert_eq!(again.sets, c.sets);
+        // Written and read back: values and contexts survive; a new event for a known
+        // value is a context change, a new value is not (it is pushed live).
+        let dir = tempfile::tempdir().unwrap();
+        c.write(&st, &opts, dir.path(), Path::new("/out")).unwrap();
+        let back = Compiled::read(dir.path()).unwrap();
+        assert!(back.context);
+        assert_eq!(
+            back.sets["suriguard-domains"].contexts,
+            c.sets["suriguard-domains"].contexts
+        );
+        assert!(!c.contexts_changed(&back));
+        let mut grown = st.clone();
+        grown.merge(
+            "extra",
+            vec![(
+                Indicator {
+                    kind: Kind::Domain,
+                    value: "new.xyz".into(),
+                    sides: Sides::BOTH,
+                },
+                Origin::default(),
+            )],
+            3,
+        );
+        assert!(!Compiled::from_store_with(&grown, true).contexts_changed(&back));
+        grown.merge(
+            "extra",
+            vec![(
+                Indicator {
+                    kind: Kind::Domain,
+                    value: "evil.xyz".into(),
+                    sides: Sides::BOTH,
+                },
+                origin("ev-x", "at-x"),
+            )],
+            3,
+        );
+        assert!(Compiled::from_store_with(&grown, true).contexts_changed(&back));
+        // A generation written for Suricata 7 read back: every value's context is new.
+        let dir7 = tempfile::tempdir().unwrap();
+        Compiled::from_store(&st)
+            .write(&st, &opts, dir7.path(), Path::new("/out"))
+            .unwrap();
+        assert!(c.contexts_changed(&Compiled::read(dir7.path()).unwrap()));
     }
 }

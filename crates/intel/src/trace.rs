@@ -42,6 +42,32 @@ pub fn alert_set(alert: &Value) -> Option<&str> {
         .as_str()
 }
 
+/// The MISP attribute UUIDs an alert carries itself: Suricata 8's datajson context
+/// (`alert.context.suriguard`, and `suriguard_host`/`suriguard_path` for URLs), written
+/// by rulesync beside each value. `None` without a context; with a context whose lists
+/// were cut (`omitted`), the second value is false and the index should be asked too.
+pub fn context_attributes(alert: &Value) -> Option<(BTreeSet<String>, bool)> {
+    let ctx = alert["alert"]["context"].as_object()?;
+    let mut attrs = BTreeSet::new();
+    let mut complete = true;
+    let mut any = false;
+    for key in ["suriguard", "suriguard_host", "suriguard_path"] {
+        let Some(c) = ctx.get(key) else {
+            continue;
+        };
+        any = true;
+        if c.get("omitted").is_some_and(|n| n.as_u64() != Some(0)) {
+            complete = false;
+        }
+        for a in c["misp_attributes"].as_array().into_iter().flatten() {
+            if let Some(a) = a.as_str() {
+                attrs.insert(a.to_owned());
+            }
+        }
+    }
+    any.then_some((attrs, complete))
+}
+
 /// The values in `alert` that the rule of `set` may have matched, as (kind, value).
 fn candidates(set: &str, alert: &Value) -> Vec<(Kind, String)> {
     let s = |v: &Value| v.as_str().map(str::to_string);
@@ -239,6 +265,21 @@ mod tests {
         );
         assert_eq!(net[0].value, "45.10.0.0/16");
         assert_eq!(net[0].observed.as_deref(), Some("45.10.3.4"));
+    }
+
+    #[test]
+    fn an_alerts_own_context_names_its_attributes() {
+        let mut a = alert("suriguard-ip-dst-v4", json!({}));
+        assert!(context_attributes(&a).is_none());
+        a["alert"]["context"] =
+            json!({"suriguard": {"value": "45.9.148.108", "misp_attributes": ["at-1", "at-2"]}});
+        let (attrs, complete) = context_attributes(&a).unwrap();
+        assert_eq!(attrs.into_iter().collect::<Vec<_>>(), ["at-1", "at-2"]);
+        assert!(complete);
+        a["alert"]["context"] = json!({"suriguard_host": {"misp_attributes": ["h"]}, "suriguard_path": {"misp_attributes": ["p"], "omitted": 3}});
+        let (attrs, complete) = context_attributes(&a).unwrap();
+        assert_eq!(attrs.len(), 2);
+        assert!(!complete);
     }
 
     #[test]
