@@ -77,32 +77,40 @@ def measured(cmd, **kw):
     return dt, ru.ru_maxrss / 1024.0, out.decode()
 
 
-def rulesync_config(work, tag, feed):
+def rulesync_config(work, tag, feed, version="7"):
     cfg = os.path.join(work, "rulesync-%s.toml" % tag)
     with open(cfg, "w") as f:
         f.write(
             'output-dir = "%s/out-%s"\nstate-dir = "%s/state-%s"\n'
-            "[suricata]\nvalidate = false\n"
-            '[[source]]\nname = "bench"\ntype = "text"\npath = "%s"\n' % (work, tag, work, tag, feed)
+            '[suricata]\nvalidate = false\nversion = "%s"\n'
+            '[[source]]\nname = "bench"\ntype = "text"\npath = "%s"\n' % (work, tag, work, tag, version, feed)
         )
     return cfg
 
 
 def bench_million(work, n):
+    """The same feed for Suricata 7 (plain datasets) and 8 (datajson: each value with its
+    provenance), side by side."""
     feed = os.path.join(work, "mixed.txt")
     mixed_feed(feed, n)
-    cfg = rulesync_config(work, "mixed", feed)
     rows = []
-    for run in ("first run", "second run, same feed"):
-        dt, rss, out = measured([os.path.join(RELEASE, "rulesync"), "-c", cfg, "run", "-o", "json"])
-        rep = json.loads(out)
-        phases = ", ".join("%s %.2f" % (k, v / 1000.0) for k, v in rep["timings_ms"])
-        rows.append((run, dt, rss, rep["indicators"], rep["applied"], phases))
+    for version in ("7", "8"):
+        cfg = rulesync_config(work, "mixed-%s" % version, feed, version)
+        for run in ("first run", "second run, same feed"):
+            dt, rss, out = measured([os.path.join(RELEASE, "rulesync"), "-c", cfg, "run", "-o", "json"])
+            rep = json.loads(out)
+            phases = ", ".join("%s %.2f" % (k, v / 1000.0) for k, v in rep["timings_ms"])
+            size = sum(
+                os.path.getsize(os.path.join(work, "out-mixed-%s" % version, f))
+                for f in os.listdir(os.path.join(work, "out-mixed-%s" % version))
+                if f.endswith(".lst")
+            )
+            rows.append((version, run, dt, rss, size / 1e6, rep["indicators"], rep["applied"], phases))
     print("### %d mixed indicators -> rulesync run\n" % n)
-    print("| run | wall s | peak RSS MB | indicators | applied | phases (s) |")
-    print("|---|---|---|---|---|---|")
+    print("| Suricata | run | wall s | peak RSS MB | dataset files MB | indicators | applied | phases (s) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %s | %.2f | %.0f | %d | %s | %s |" % r)
+        print("| %s | %s | %.2f | %.0f | %.0f | %d | %s | %s |" % r)
     print()
 
 

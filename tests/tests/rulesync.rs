@@ -496,8 +496,8 @@ fn poisoned_indicators_are_rejected_and_counted(suricata: Suricata) {
         // Suricata 8's datajson: one object per value, the value as text, its provenance.
         Suricata::V8 => assert_eq!(
             domains,
-            "{\"info\":\"list\",\"sources\":[\"list\"],\"value\":\"comalign.pro\"}\n\
-             {\"info\":\"csv\",\"sources\":[\"csv\"],\"value\":\"ns1.comalign.pro\"}\n"
+            "{\"value\":\"comalign.pro\",\"sources\":[\"list\"],\"info\":\"list\"}\n\
+             {\"value\":\"ns1.comalign.pro\",\"sources\":[\"csv\"],\"info\":\"csv\"}\n"
         ),
     }
 

@@ -186,70 +186,88 @@ pub fn context_key(set: &str) -> &'static str {
 /// Suricata copies the context into every alert, so it stays small.
 pub const CONTEXT_LIST_MAX: usize = 8;
 
-/// A value's provenance, gathered over the indicators that put it in a set.
-#[derive(Default)]
-struct Ctx {
-    sources: BTreeSet<String>,
-    events: BTreeSet<String>,
-    attributes: BTreeSet<String>,
-    tags: BTreeSet<String>,
-    info: Option<String>,
-}
-
-impl Ctx {
-    fn add(&mut self, e: &Entry) {
-        for (src, m) in e.sources.iter() {
-            self.sources.insert(src.to_owned());
-            self.events.extend(m.events.iter().cloned());
-            self.attributes.extend(m.attributes.iter().cloned());
-            self.tags.extend(m.tags.iter().cloned());
-            if self.info.is_none() {
-                self.info = m.info.clone();
-            }
-        }
-    }
-
-    /// The JSON object: the value, then each list (bounded, with how many were left
-    /// out), then the first title. Nothing that changes from run to run (last seen), so
-    /// an unchanged value keeps the same bytes.
-    fn json(&self, value: &str) -> String {
-        let mut o = serde_json::Map::new();
-        o.insert("value".into(), value.into());
-        let mut omitted = 0usize;
-        for (k, set) in [
-            ("sources", &self.sources),
-            ("misp_events", &self.events),
-            ("misp_attributes", &self.attributes),
-            ("tags", &self.tags),
-        ] {
-            if set.is_empty() {
-                continue;
-            }
-            omitted += set.len().saturating_sub(CONTEXT_LIST_MAX);
-            let list: Vec<serde_json::Value> = set
-                .iter()
-                .take(CONTEXT_LIST_MAX)
-                .map(|s| serde_json::Value::String(s.chars().take(200).collect()))
-                .collect();
-            o.insert(k.into(), list.into());
-        }
-        if let Some(i) = &self.info {
-            o.insert(
-                "info".into(),
-                i.chars().take(120).collect::<String>().into(),
-            );
-        }
-        if omitted > 0 {
-            o.insert("omitted".into(), omitted.into());
-        }
-        serde_json::Value::Object(o).to_string()
-    }
-}
-
 /// File name of the rule file inside the output directory.
 pub const RULES_FILE: &str = "suriguard.rules";
 /// File name of the value → provenance index.
 pub const INDEX_FILE: &str = "index.json";
+
+/// A value's context object, written straight from the store entries that put the value
+/// in its set (one, except for URL hosts several URLs share): the value first, then each
+/// list (at most [`CONTEXT_LIST_MAX`] entries, with how many were left out), then the
+/// first title. Nothing that changes from run to run (last seen), so an unchanged value
+/// keeps the same bytes.
+fn context_json(value: &str, entries: &[&Entry], out: &mut String) {
+    fn string(out: &mut String, s: &str) {
+        // serde_json escapes exactly as JSON requires.
+        let mut buf = Vec::with_capacity(s.len() + 2);
+        let _ = serde_json::to_writer(&mut buf, s);
+        out.push_str(std::str::from_utf8(&buf).unwrap_or("\"\""));
+    }
+    fn list<'a>(
+        out: &mut String,
+        key: &str,
+        items: impl Iterator<Item = &'a str>,
+        omitted: &mut usize,
+    ) {
+        // Few entries name more than one source or event: a sorted, deduplicated Vec.
+        let mut v: Vec<&str> = items.collect();
+        if v.is_empty() {
+            return;
+        }
+        v.sort_unstable();
+        v.dedup();
+        *omitted += v.len().saturating_sub(CONTEXT_LIST_MAX);
+        out.push_str(",\"");
+        out.push_str(key);
+        out.push_str("\":[");
+        for (k, s) in v.iter().take(CONTEXT_LIST_MAX).enumerate() {
+            if k > 0 {
+                out.push(',');
+            }
+            let cut: String;
+            let s = if s.len() > 200 {
+                cut = s.chars().take(200).collect();
+                cut.as_str()
+            } else {
+                s
+            };
+            string(out, s);
+        }
+        out.push(']');
+    }
+    let mentions = || entries.iter().flat_map(|e| e.sources.iter());
+    let mut omitted = 0;
+    out.push_str("{\"value\":");
+    string(out, value);
+    list(out, "sources", mentions().map(|(n, _)| n), &mut omitted);
+    list(
+        out,
+        "misp_events",
+        mentions().flat_map(|(_, m)| m.events.iter().map(String::as_str)),
+        &mut omitted,
+    );
+    list(
+        out,
+        "misp_attributes",
+        mentions().flat_map(|(_, m)| m.attributes.iter().map(String::as_str)),
+        &mut omitted,
+    );
+    list(
+        out,
+        "tags",
+        mentions().flat_map(|(_, m)| m.tags.iter().map(String::as_str)),
+        &mut omitted,
+    );
+    if let Some(info) = mentions().find_map(|(_, m)| m.info.as_deref()) {
+        out.push_str(",\"info\":");
+        let info: String = info.chars().take(120).collect();
+        string(out, &info);
+    }
+    if omitted > 0 {
+        out.push_str(&format!(",\"omitted\":{omitted}"));
+    }
+    out.push('}');
+}
 
 impl Compiled {
     /// The sets, without per-value context (Suricata 7).
@@ -258,7 +276,7 @@ impl Compiled {
     }
 
     /// The sets; with `context`, each dataset value's provenance as a JSON object.
-    pub fn from_store_with(store: &Store, context: bool) -> Compiled {
+    pub fn from_store_with<'s>(store: &'s Store, context: bool) -> Compiled {
         let mut sets: BTreeMap<&'static str, Set> = SETS
             .iter()
             .map(|&(name, file, set_type)| {
@@ -275,14 +293,15 @@ impl Compiled {
                 )
             })
             .collect();
-        let mut ctx: BTreeMap<(&'static str, String), Ctx> = BTreeMap::new();
+        // (set, value, entry) for every dataset value, when contexts are wanted.
+        let mut ctx: Vec<(&'static str, String, &'s Entry)> = Vec::new();
         // Values are gathered in lists and the sets built in bulk at the end (sorting a
         // list and building from it is several times faster than a million inserts).
         let mut lists: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
-        let mut put = |set: &'static str, v: String, e: &Entry| {
+        let mut put = |set: &'static str, v: String, e: &'s Entry| {
             let s = sets.get_mut(set).expect("known set");
             if context && s.set_type != SetType::HashList {
-                ctx.entry((set, v.clone())).or_default().add(e);
+                ctx.push((set, v.clone(), e));
             }
             lists.entry(set).or_default().push(v);
             for src in e.sources.names() {
@@ -328,10 +347,28 @@ impl Compiled {
                 s.values = list.into_iter().collect();
             }
         }
-        for ((set, v), c) in ctx {
-            let json = c.json(&v);
+        // Grouped by (set, value): sorted once, each group's object written once, each
+        // set's map built in bulk from its sorted run.
+        ctx.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let mut by_set: BTreeMap<&'static str, Vec<(String, String)>> = BTreeMap::new();
+        let mut k = 0;
+        let mut group: Vec<&Entry> = Vec::new();
+        while k < ctx.len() {
+            let (set, value) = (ctx[k].0, &ctx[k].1);
+            group.clear();
+            let mut end = k;
+            while end < ctx.len() && ctx[end].0 == set && &ctx[end].1 == value {
+                group.push(ctx[end].2);
+                end += 1;
+            }
+            let mut json = String::with_capacity(96);
+            context_json(value, &group, &mut json);
+            by_set.entry(set).or_default().push((value.clone(), json));
+            k = end;
+        }
+        for (set, list) in by_set {
             if let Some(s) = sets.get_mut(set) {
-                s.contexts.insert(v, json);
+                s.contexts = list.into_iter().collect();
             }
         }
         Compiled { sets, context }
@@ -569,9 +606,14 @@ impl Compiled {
                     for l in text.lines().filter(|l| !l.is_empty()) {
                         if l.starts_with('{') {
                             // A datajson line: the value is its "value".
-                            let v = serde_json::from_str::<serde_json::Value>(l)
+                            #[derive(Deserialize)]
+                            struct Line<'a> {
+                                #[serde(borrow)]
+                                value: std::borrow::Cow<'a, str>,
+                            }
+                            let v = serde_json::from_str::<Line>(l)
                                 .ok()
-                                .and_then(|o| o["value"].as_str().map(str::to_owned))
+                                .map(|o| o.value.into_owned())
                                 .ok_or_else(|| {
                                     std::io::Error::other(format!("{file}: bad JSON line {l:?}"))
                                 })?;
@@ -788,7 +830,10 @@ mod tests {
         // the context key and never `state`.
         let file = String::from_utf8(c.file_bytes(ip)).unwrap();
         assert_eq!(file.lines().count(), 1);
-        assert!(file.starts_with("{\"info\""), "{file}");
+        assert!(
+            file.starts_with("{\"value\":\"45.9.148.108\",\"sources\""),
+            "{file}"
+        );
         let sha = &c.sets["suriguard-sha256"];
         assert_eq!(
             String::from_utf8(c.file_bytes(sha)).unwrap(),
