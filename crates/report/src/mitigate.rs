@@ -184,10 +184,10 @@ pub fn knowledge_base(inc: &Incident, home: &dyn Fn(&str) -> bool) -> Advice {
     let class = classify(inc);
     let src = inc.subject_ip().map(str::to_string);
     let dst = inc.dest_ip.clone();
+    // "port 80", or a phrase that reads without a number.
     let port = inc
         .dest_port
-        .map(|p| p.to_string())
-        .unwrap_or_else(|| "the targeted port".into());
+        .map_or_else(|| "the targeted port".to_string(), |p| format!("port {p}"));
     // The home device involved: the source when it is at home (it is the one
     // misbehaving), else the destination; the remote side is the other one.
     let (device_ip, remote_ip) = match &src {
@@ -219,12 +219,12 @@ pub fn knowledge_base(inc: &Incident, home: &dyn Fn(&str) -> bool) -> Advice {
         AttackClass::SynFlood => vec![
             format!("Block the flooding source now: {block} (suriguard blocks it itself when enforcement is on)."),
             format!("On {device}, keep SYN cookies on (`sysctl -w net.ipv4.tcp_syncookies=1`) and lower `net.ipv4.tcp_synack_retries` to 2."),
-            format!("Do not expose port {port} of {device} to the Internet: remove the port forward on the router, or limit it (`nft add rule inet filter input tcp dport {port} ct state new limit rate over 50/second drop`)."),
+            format!("Do not expose {port} of {device} to the Internet: remove the port forward on the router, or limit it (`nft add rule inet filter input tcp dport {} ct state new limit rate over 50/second drop`).", inc.dest_port.map_or_else(|| "PORT".to_string(), |p| p.to_string())),
             "If the flood comes from many addresses, ask your ISP for upstream filtering; a home link cannot absorb a large flood.".into(),
         ],
         AttackClass::HttpFlood => vec![
             format!("Block {remote}: {block}."),
-            format!("Put the web interface of {device} (port {port}) behind the VPN or rate-limit it in the reverse proxy (nginx `limit_req`)."),
+            format!("Put the web interface of {device} ({port}) behind the VPN or rate-limit it in the reverse proxy (nginx `limit_req`)."),
             format!("Check {device} is still responsive; restart its web service if it hung."),
             "Lower `[detect] http-flood.threshold` if this was only noticed late.".into(),
         ],
@@ -235,14 +235,14 @@ pub fn knowledge_base(inc: &Incident, home: &dyn Fn(&str) -> bool) -> Advice {
         ],
         AttackClass::BruteForce => vec![
             format!("Block {remote}: {block}."),
-            format!("Change the password of the service on port {port} of {device} to a long unique one; use keys instead of passwords for SSH (`PasswordAuthentication no`)."),
+            format!("Change the password of the service on {port} of {device} to a long unique one; use keys instead of passwords for SSH (`PasswordAuthentication no`)."),
             format!("Check {device}'s login log for a success from {remote}; if there is one, treat it as compromised: {quarantine}."),
             "Install fail2ban or an equivalent on the device if it supports it.".into(),
         ],
         AttackClass::MiraiTelnet => vec![
             format!("Quarantine {device} now: {quarantine}; Mirai-style malware spreads over telnet (ports 23/2323) with factory passwords."),
             format!("Block the remote side: {block}."),
-            format!("Power-cycle {device} (Mirai lives in memory), then immediately change its default password and disable telnet on port {port}."),
+            format!("Power-cycle {device} (Mirai lives in memory), then immediately change its default password and disable telnet on {port}."),
             format!("Update {device}'s firmware; if the vendor offers none, keep it quarantined or replace it."),
             "Make sure no router port forward or UPnP mapping exposes telnet (disable UPnP on the router).".into(),
         ],
@@ -259,15 +259,15 @@ pub fn knowledge_base(inc: &Incident, home: &dyn Fn(&str) -> bool) -> Advice {
             "If the indicator is a false positive, add it to a local exclusion list and run `rulesync run`.".into(),
         ],
         AttackClass::MqttAbuse => vec![
-            format!("Turn on authentication on the MQTT broker {device} (port {port}): `allow_anonymous false` and a password file in mosquitto."),
-            format!("Do not expose port {port} to the Internet; serve MQTT over TLS (8883) inside the network only."),
+            format!("Turn on authentication on the MQTT broker {device} ({port}): `allow_anonymous false` and a password file in mosquitto."),
+            format!("Do not expose {port} to the Internet; serve MQTT over TLS (8883) inside the network only."),
             format!("Block {remote} if it is not one of your devices: {block}."),
             "Restrict topics with an ACL so a device can only publish to its own topics.".into(),
         ],
         AttackClass::DistributedFlood => {
-            let service = match inc.proto.as_deref() {
-                Some(p) => format!("{}/{port}", p.to_ascii_lowercase()),
-                None => format!("port {port}"),
+            let service = match (inc.proto.as_deref(), inc.dest_port) {
+                (Some(p), Some(n)) => format!("{}/{n}", p.to_ascii_lowercase()),
+                _ => port.clone(),
             };
             let mut steps = vec![if inc.category.as_deref() == Some("rate-limit") {
                 format!("suriguard rate-limited new connections to {service} of {device} (`[enforce] rate-limit`, 50 a second by default) until the decision expires; clients of that service may be slowed too. See it with `suriguardctl decisions list`; lift it with `suriguardctl decisions delete {device}`.")
@@ -276,7 +276,7 @@ pub fn knowledge_base(inc: &Incident, home: &dyn Fn(&str) -> bool) -> Advice {
             }];
             steps.push("Do not block the flood's source addresses: they are spoofed, and blocking them blocks innocent hosts (suriguard never does).".into());
             steps.push("Consider upstream filtering: ask your ISP to filter or scrub the flood; a home link cannot absorb a large one.".into());
-            steps.push(format!("Do not expose port {port} of {device} to the Internet unless it must be: remove the router's port forward or UPnP mapping."));
+            steps.push(format!("Do not expose {port} of {device} to the Internet unless it must be: remove the router's port forward or UPnP mapping."));
             if inc.proto.as_deref() != Some("UDP") {
                 steps.push(format!("On {device}, keep SYN cookies on (`sysctl -w net.ipv4.tcp_syncookies=1`)."));
             }
@@ -590,6 +590,21 @@ mod tests {
     }
 
     /// One incident per class, and what its advice must name.
+    /// Advice reads the same with and without a known port ("port 80" or "the targeted
+    /// port", never "port the targeted port").
+    #[test]
+    fn the_port_reads_with_and_without_a_number() {
+        let mut inc = alert("ET DOS HTTP flood", "Attempted Denial of Service", 80, "");
+        for (port, want) in [(Some(80), "(port 80)"), (None, "(the targeted port)")] {
+            inc.dest_port = port;
+            let a = knowledge_base(&inc, &|ip: &str| ip.starts_with("192.168."));
+            let text = a.steps.join("\n");
+            assert!(!text.contains("port the targeted"), "{text}");
+            assert!(!text.contains("port port"), "{text}");
+            assert!(text.contains(want), "{text}");
+        }
+    }
+
     #[test]
     fn every_class_has_concrete_steps() {
         let cases = [
