@@ -165,6 +165,11 @@ pub struct SourceConfig {
     /// MISP attribute types to pull; empty = all types rulesync compiles.
     #[serde(default)]
     pub types: Vec<String>,
+    /// restSearch's tag filter: attributes whose event or attribute has any of these
+    /// tags; a name starting with `!` excludes (a gateway leaves out the events it
+    /// pushed itself: `"!suriguard:gateway=\"a\""`). Empty: no filter.
+    #[serde(default)]
+    pub tags: Vec<String>,
     #[serde(default = "default_page")]
     pub page_size: u32,
     #[serde(default = "yes")]

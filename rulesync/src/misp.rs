@@ -109,6 +109,9 @@ pub fn pull(
             if let Some(t) = ty {
                 body["type"] = json!(t);
             }
+            if !s.tags.is_empty() {
+                body["tags"] = json!(s.tags);
+            }
             if let Some(ts) = since {
                 body["timestamp"] = json!(ts.to_string());
             }

@@ -12,7 +12,10 @@ It also plays the MISP that suriguardctl pushes to: /events/add, /events/view/{i
 /events/addTag/{eventId}/{tagId}/local:{0|1}, /sightings/add/{attributeUuid} and
 /events/publish/{eventId}. Bodies are checked against EventNoId, AttributeNoId and
 TagNoId, path parameters against their schemas; the events it holds (with their
-attributes, tags, sightings and publish count) are returned by GET /__state.
+attributes, tags, sightings and publish count) are returned by GET /__state. Published
+events it holds are served by restSearch too (with their event UUID and tags), and
+restSearch's `tags` filter (plain names: any of them; "!name": none of them) applies,
+so one gateway's pushed events reach another gateway's rulesync.
 
 The behaviour is read per request from --mode-file (one word): ok, 403, 500, slow
 (answers after 5 s), truncated (half a JSON body), html (an HTML error page).
@@ -306,6 +309,7 @@ def main():
                     return self.answer(403, b'{"name": "Could not add Attribute", "message": "Could not add Attribute", "errors": {"value": ["A similar attribute already exists for this event."]}}')
                 a = dict(body)
                 a.update({"id": misp.new_id("attribute"), "event_id": e["id"]})
+                a.setdefault("timestamp", str(int(time.time())))
                 a["uuid"] = f"10000000-0000-4000-8000-{int(a['id']):012d}"
                 e["Attribute"].append(a)
                 return self.answer(200, json.dumps({"Attribute": a}).encode())
@@ -342,9 +346,32 @@ def main():
                 e["published_count"] += 1
                 return self.answer(200, json.dumps({"name": "Publish", "message": "Job queued", "url": f"/events/publish/{eid}", "id": eid}).encode())
 
+        def pushed(self):
+            """Attributes of the published events pushed here, as restSearch returns
+            them (includeEventUuid, includeEventTags): so one gateway's events reach
+            another's rulesync."""
+            out = []
+            for e in misp.events.values():
+                if not e.get("published"):
+                    continue
+                for a in e["Attribute"]:
+                    b = dict(a)
+                    b["Event"] = {"id": e["id"], "uuid": e["uuid"], "info": e.get("info", "")}
+                    b["Tag"] = [{"name": t} for t in e["Tag"]]
+                    out.append(b)
+            return out
+
         def search(self, body, mode):
-            sel = [a for a in attrs
-                   if (not body.get("to_ids") or a.get("to_ids") in (True, 1, "1"))
+            def tagged(a):
+                # MISP's tag filter: any of the plain names, none of the "!" ones.
+                want = [t for t in (body.get("tags") or []) if not t.startswith("!")]
+                not_want = [t[1:] for t in (body.get("tags") or []) if t.startswith("!")]
+                names = {t["name"] for t in a.get("Tag", [])}
+                return (not want or names & set(want)) and not names & set(not_want)
+
+            sel = [a for a in attrs + self.pushed()
+                   if tagged(a)
+                   and (not body.get("to_ids") or a.get("to_ids") in (True, 1, "1"))
                    and ("type" not in body or a["type"] == body["type"])
                    and int(a.get("timestamp", 0)) >= int(body.get("timestamp", "0"))]
             sel.sort(key=lambda a: (int(a.get("timestamp", 0)), a.get("uuid", "")))

@@ -172,6 +172,11 @@ pub fn horizontal_scan(out: &Path) -> std::io::Result<u64> {
 /// Telnet brute force (the Mirai pattern): 203.0.113.70 opens 15 short telnet sessions
 /// to 192.168.1.20, each a login attempt that the device answers, within 30 s.
 pub fn telnet_brute_force(out: &Path) -> std::io::Result<u64> {
+    telnet_brute_force_from(out, Ipv4Addr::new(203, 0, 113, 70))
+}
+
+/// The same telnet brute force from `attacker`.
+pub fn telnet_brute_force_from(out: &Path, attacker: Ipv4Addr) -> std::io::Result<u64> {
     let mut w = writer(out)?;
     let device = Endpoint::new(v4(192, 168, 1, 20), 23);
     for i in 0..15u16 {
@@ -180,7 +185,7 @@ pub fn telnet_brute_force(out: &Path) -> std::io::Result<u64> {
             &mut w,
             T0 + i as i64 * 2_000_000,
             1_000,
-            Endpoint::new(v4(203, 0, 113, 70), 30_000 + i),
+            Endpoint::new(IpAddr::V4(attacker), 30_000 + i),
             device,
             creds.as_bytes(),
             b"\r\nLogin incorrect\r\nlogin: ",

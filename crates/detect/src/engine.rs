@@ -908,11 +908,15 @@ impl Engine {
             threshold: ap.max_severity as u64,
             window: 0.0,
             detail: Some(format!(
-                "sid {sid}: {}",
+                "sid {sid}: {}{}",
                 alert
                     .signature
                     .as_ref()
                     .map(|s| s.to_string())
+                    .unwrap_or_default(),
+                alert
+                    .context
+                    .map(|c| intel_context(c.get()))
                     .unwrap_or_default()
             )),
             confidence,
@@ -1032,6 +1036,44 @@ fn count(
         } else {
             0
         },
+    }
+}
+
+/// What a rulesync value's datajson context (Suricata 8, `alert.context`) says of where
+/// it came from, for an alert decision's evidence: ` (MISP events E1, E2; sources S)`.
+/// Empty when the context is not rulesync's or names nothing.
+fn intel_context(raw: &str) -> String {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(raw) else {
+        return String::new();
+    };
+    let mut events: Vec<&str> = Vec::new();
+    let mut sources: Vec<&str> = Vec::new();
+    for key in ["suriguard", "suriguard_host", "suriguard_path"] {
+        let c = &v[key];
+        for (list, out) in [("misp_events", &mut events), ("sources", &mut sources)] {
+            for x in c[list]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.as_str())
+            {
+                if !out.contains(&x) {
+                    out.push(x);
+                }
+            }
+        }
+    }
+    let mut parts = Vec::new();
+    if !events.is_empty() {
+        parts.push(format!("MISP events {}", events.join(", ")));
+    }
+    if !sources.is_empty() {
+        parts.push(format!("sources {}", sources.join(", ")));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join("; "))
     }
 }
 
@@ -1263,6 +1305,22 @@ mod tests {
             ]
         );
         assert_eq!(ds[0].evidence.detail.as_deref(), Some("sid 2: test sig"));
+    }
+
+    /// Suricata 8: an alert from a rulesync set names the MISP events of the value it
+    /// matched, and the decision's evidence says so.
+    #[test]
+    fn an_alerts_intel_context_reaches_the_evidence() {
+        let mut e = engine(|_| {});
+        let rec = r#"{"timestamp":"2024-01-01T00:00:00.000000+0000","flow_id":9,"event_type":"alert","src_ip":"45.9.148.108","dest_ip":"192.168.1.2","proto":"TCP","alert":{"signature_id":9700001,"severity":1,"signature":"SURIGUARD threat intel: traffic from a known-bad address","metadata":{"suriguard_set":["suriguard-ip-src-v4"]},"context":{"suriguard":{"value":"45.9.148.108","sources":["fleet"],"misp_events":["0b8d-ev"],"misp_attributes":["a1"]}}}}"#;
+        let ds = feed(&mut e, &[rec.to_string()]);
+        assert_eq!(ds.len(), 1);
+        assert_eq!(
+            ds[0].evidence.detail.as_deref(),
+            Some("sid 9700001: SURIGUARD threat intel: traffic from a known-bad address (MISP events 0b8d-ev; sources fleet)")
+        );
+        assert_eq!(intel_context(r#"{"other":{"x":1}}"#), "");
+        assert_eq!(intel_context("not json"), "");
     }
 
     #[test]

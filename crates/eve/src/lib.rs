@@ -244,6 +244,10 @@ pub struct Alert<'a> {
     /// Rule metadata kept raw (it is only read for alerts traced back to indicators).
     #[serde(borrow)]
     pub metadata: Option<&'a RawValue>,
+    /// Suricata 8's datajson context of the value a dataset matched (`alert.context`),
+    /// kept raw: rulesync's sets put each value's MISP events there.
+    #[serde(borrow)]
+    pub context: Option<&'a RawValue>,
 }
 
 /// The `dns` block. EVE dns version 2 (Suricata 7.0) writes one record per query or

@@ -182,6 +182,7 @@ fn read_alert<'a>(r: &mut Reader<'a>) -> Result<Alert<'a>> {
         category = "category" => text(r)?,
         severity = "severity" => opt_uint(r, "severity")?,
         metadata = "metadata" => opt(r, raw)?,
+        context = "context" => opt(r, raw)?,
     });
     Ok(Alert {
         action: action.flatten(),
@@ -192,6 +193,7 @@ fn read_alert<'a>(r: &mut Reader<'a>) -> Result<Alert<'a>> {
         category: category.flatten(),
         severity: severity.flatten(),
         metadata: metadata.flatten(),
+        context: context.flatten(),
     })
 }
 
