@@ -253,11 +253,11 @@ fn hash() -> String {
 
 impl Config {
     /// The Suricata major the rules are for: the configured one, or what `binary -V`
-    /// says (7 when it cannot be run or says something else, with a warning).
-    pub fn suricata_major(&self) -> u32 {
+    /// says; `None` (with a warning) when it cannot be asked.
+    pub fn suricata_major(&self) -> Option<u32> {
         match self.suricata.version {
-            TargetVersion::V7 => 7,
-            TargetVersion::V8 => 8,
+            TargetVersion::V7 => Some(7),
+            TargetVersion::V8 => Some(8),
             TargetVersion::Auto => {
                 let out = std::process::Command::new(&self.suricata.binary)
                     .arg("-V")
@@ -266,16 +266,14 @@ impl Config {
                     Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
                     Err(_) => String::new(),
                 };
-                match version_major(&text) {
-                    Some(m) => m,
-                    None => {
-                        tracing::warn!(
-                            binary = %self.suricata.binary.display(),
-                            "cannot tell the Suricata version (`-V`); writing rules for 7.0 (set [suricata] version)"
-                        );
-                        7
-                    }
+                let m = version_major(&text);
+                if m.is_none() {
+                    tracing::warn!(
+                        binary = %self.suricata.binary.display(),
+                        "cannot tell the Suricata version (`-V`); keeping the format of the rules in force (set [suricata] version)"
+                    );
                 }
+                m
             }
         }
     }

@@ -175,7 +175,20 @@ pub fn source_name(feed: &DefaultFeed) -> String {
             out.push('-');
         }
     }
-    out.trim_end_matches('-').to_owned()
+    let name = out.trim_end_matches('-');
+    if name.is_empty() {
+        "misp-feed".to_owned()
+    } else {
+        name.to_owned()
+    }
+}
+
+/// Text from the list made safe for one comment line: a newline in a feed's name must
+/// not end the comment and start a table of its own.
+fn comment(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// The `[[source]]` table for the feed, with where it came from in comments.
@@ -183,20 +196,20 @@ pub fn source_table(feed: &DefaultFeed) -> String {
     let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
     let mut t = format!(
         "# {} ({}), from MISP's default feed list; format {}{}\n",
-        feed.name,
+        comment(&feed.name),
         if feed.provider.is_empty() {
-            "provider unknown"
+            "provider unknown".to_owned()
         } else {
-            &feed.provider
+            comment(&feed.provider)
         },
-        feed.format,
+        comment(&feed.format),
         feed.tag
             .as_deref()
-            .map(|t| format!(", tagged {t}"))
+            .map(|t| format!(", tagged {}", comment(t)))
             .unwrap_or_default()
     );
     for n in &feed.notes {
-        t += &format!("# note: {n}\n");
+        t += &format!("# note: {}\n", comment(n));
     }
     t += "[[source]]\n";
     t += &format!("name = {}\n", q(&source_name(feed)));
@@ -220,6 +233,18 @@ pub fn write_table(table: &str, to: Option<&Path>) -> Result<(), SyncError> {
             Ok(())
         }
         Some(p) => {
+            // A source of that name already there: the configuration would no longer
+            // load. Say so instead of appending.
+            if let Ok(text) = std::fs::read_to_string(p) {
+                if let Some(name) = table.lines().find_map(|l| l.strip_prefix("name = ")) {
+                    if text.lines().any(|l| l.trim() == format!("name = {name}")) {
+                        return Err(SyncError::FeedName {
+                            name: format!("{name} is already a source in {}", p.display()),
+                            candidates: Vec::new(),
+                        });
+                    }
+                }
+            }
             let mut f = std::fs::OpenOptions::new()
                 .append(true)
                 .create(true)
@@ -285,6 +310,18 @@ mod tests {
         assert!(e.contains("2 feeds"), "{e}");
         let e = find(&all, "beta").map(|_| ()).unwrap_err().to_string();
         assert!(e.contains("no feed"), "{e}");
+    }
+
+    #[test]
+    fn text_from_the_list_cannot_leave_its_comment() {
+        let mut f = feed("freetext", "");
+        f.name = "Evil\n[suricata]\nbinary = \"/tmp/x\"".into();
+        let t = source_table(&f);
+        let parsed: toml::Value = toml::from_str(&t).unwrap();
+        assert!(parsed.get("suricata").is_none(), "{t}");
+        assert_eq!(parsed["source"][0]["type"].as_str(), Some("text"));
+        f.name = "***".into();
+        assert_eq!(source_name(&f), "misp-feed");
     }
 
     #[test]

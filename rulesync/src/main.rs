@@ -482,9 +482,6 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitStatus, SyncError
 
     laps.lap("pull");
     let opts = cfg.compile_options();
-    // Suricata 8: datasets with per-value context (datajson).
-    let context = cfg.suricata_major() >= 8;
-    let compiled = Compiled::from_store_with(&store, context);
     let gens = Generations::new(&cfg.output_dir)?;
     let current = gens.current()?;
     let old = match &current {
@@ -494,6 +491,19 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitStatus, SyncError
         })?,
         None => Compiled::from_store(&Store::new()),
     };
+    // Suricata 8: datasets with per-value context (datajson). When the version cannot
+    // be asked, the format of the generation in force stays (7's without one).
+    let context = match cfg.suricata_major() {
+        Some(m) => m >= 8,
+        None => old.context,
+    };
+    let compiled = Compiled::from_store_with(&store, context);
+    if compiled.too_long > 0 {
+        tracing::warn!(
+            values = compiled.too_long,
+            "values longer than a Suricata 8 datajson line (1024 bytes) left out of their sets"
+        );
+    }
     let changes = compiled.diff(&old);
     let new_rules = compiled.rules(&opts, &cfg.output_dir);
     // Comments (the entry counts) do not make a reload necessary.

@@ -170,6 +170,9 @@ pub struct Compiled {
     /// context_key, value_key`), so an alert names the MISP events and attributes of the
     /// value it matched. Suricata 7 has no such datasets.
     pub context: bool,
+    /// Values left out of a datajson set because even without context they do not fit
+    /// Suricata 8's 1024-byte line ([`CONTEXT_MAX_BYTES`]).
+    pub too_long: usize,
 }
 
 /// The context key rules name for a set (`alert.context.<key>`): one per dataset of a
@@ -196,7 +199,33 @@ pub const INDEX_FILE: &str = "index.json";
 /// list (at most [`CONTEXT_LIST_MAX`] entries, with how many were left out), then the
 /// first title. Nothing that changes from run to run (last seen), so an unchanged value
 /// keeps the same bytes.
-fn context_json(value: &str, entries: &[&Entry], out: &mut String) {
+/// Suricata 8 reads a datajson line into 1024 bytes (`DATAJSON_JSON_LENGTH`; a longer
+/// line fails to parse and the rest of the set is not loaded, while `suricata -T`
+/// passes) and refuses longer JSON in `dataset-add-json`: every object stays under this.
+pub const CONTEXT_MAX_BYTES: usize = 1000;
+
+/// A value's context object within [`CONTEXT_MAX_BYTES`]: the lists are cut shorter
+/// (8, 4, 2, 1, none) and the title left out until it fits. `None` when the value alone
+/// does not fit (a very long URL path): it cannot be in a datajson set.
+fn context_object(value: &str, entries: &[&Entry]) -> Option<String> {
+    for (cap, info) in [
+        (CONTEXT_LIST_MAX, true),
+        (4, true),
+        (2, true),
+        (1, true),
+        (1, false),
+        (0, false),
+    ] {
+        let mut out = String::with_capacity(128);
+        context_json(value, entries, cap, info, &mut out);
+        if out.len() <= CONTEXT_MAX_BYTES {
+            return Some(out);
+        }
+    }
+    None
+}
+
+fn context_json(value: &str, entries: &[&Entry], cap: usize, with_info: bool, out: &mut String) {
     fn string(out: &mut String, s: &str) {
         // serde_json escapes exactly as JSON requires.
         let mut buf = Vec::with_capacity(s.len() + 2);
@@ -207,6 +236,7 @@ fn context_json(value: &str, entries: &[&Entry], out: &mut String) {
         out: &mut String,
         key: &str,
         items: impl Iterator<Item = &'a str>,
+        cap: usize,
         omitted: &mut usize,
     ) {
         // Few entries name more than one source or event: a sorted, deduplicated Vec.
@@ -216,17 +246,20 @@ fn context_json(value: &str, entries: &[&Entry], out: &mut String) {
         }
         v.sort_unstable();
         v.dedup();
-        *omitted += v.len().saturating_sub(CONTEXT_LIST_MAX);
+        *omitted += v.len().saturating_sub(cap);
+        if cap == 0 {
+            return;
+        }
         out.push_str(",\"");
         out.push_str(key);
         out.push_str("\":[");
-        for (k, s) in v.iter().take(CONTEXT_LIST_MAX).enumerate() {
+        for (k, s) in v.iter().take(cap).enumerate() {
             if k > 0 {
                 out.push(',');
             }
             let cut: String;
-            let s = if s.len() > 200 {
-                cut = s.chars().take(200).collect();
+            let s = if s.len() > 120 {
+                cut = s.chars().take(120).collect();
                 cut.as_str()
             } else {
                 s
@@ -239,26 +272,37 @@ fn context_json(value: &str, entries: &[&Entry], out: &mut String) {
     let mut omitted = 0;
     out.push_str("{\"value\":");
     string(out, value);
-    list(out, "sources", mentions().map(|(n, _)| n), &mut omitted);
+    list(
+        out,
+        "sources",
+        mentions().map(|(n, _)| n),
+        cap,
+        &mut omitted,
+    );
     list(
         out,
         "misp_events",
         mentions().flat_map(|(_, m)| m.events.iter().map(String::as_str)),
+        cap,
         &mut omitted,
     );
     list(
         out,
         "misp_attributes",
         mentions().flat_map(|(_, m)| m.attributes.iter().map(String::as_str)),
+        cap,
         &mut omitted,
     );
     list(
         out,
         "tags",
         mentions().flat_map(|(_, m)| m.tags.iter().map(String::as_str)),
+        cap,
         &mut omitted,
     );
-    if let Some(info) = mentions().find_map(|(_, m)| m.info.as_deref()) {
+    // The smallest title, so the pick does not depend on the order of the entries.
+    let info = mentions().filter_map(|(_, m)| m.info.as_deref()).min();
+    if let Some(info) = info.filter(|_| with_info) {
         out.push_str(",\"info\":");
         let info: String = info.chars().take(120).collect();
         string(out, &info);
@@ -295,6 +339,7 @@ impl Compiled {
             .collect();
         // (set, value, entry) for every dataset value, when contexts are wanted.
         let mut ctx: Vec<(&'static str, String, &'s Entry)> = Vec::new();
+        let mut too_long: Vec<(&'static str, String)> = Vec::new();
         // Values are gathered in lists and the sets built in bulk at the end (sorting a
         // list and building from it is several times faster than a million inserts).
         let mut lists: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
@@ -349,7 +394,7 @@ impl Compiled {
         }
         // Grouped by (set, value): sorted once, each group's object written once, each
         // set's map built in bulk from its sorted run.
-        ctx.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        ctx.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         let mut by_set: BTreeMap<&'static str, Vec<(String, String)>> = BTreeMap::new();
         let mut k = 0;
         let mut group: Vec<&Entry> = Vec::new();
@@ -361,9 +406,10 @@ impl Compiled {
                 group.push(ctx[end].2);
                 end += 1;
             }
-            let mut json = String::with_capacity(96);
-            context_json(value, &group, &mut json);
-            by_set.entry(set).or_default().push((value.clone(), json));
+            match context_object(value, &group) {
+                Some(json) => by_set.entry(set).or_default().push((value.clone(), json)),
+                None => too_long.push((set, value.clone())),
+            }
             k = end;
         }
         for (set, list) in by_set {
@@ -371,7 +417,17 @@ impl Compiled {
                 s.contexts = list.into_iter().collect();
             }
         }
-        Compiled { sets, context }
+        // A value Suricata 8 cannot load from a datajson line is left out of its set.
+        for (set, v) in &too_long {
+            if let Some(s) = sets.get_mut(set) {
+                s.values.remove(v);
+            }
+        }
+        Compiled {
+            sets,
+            context,
+            too_long: too_long.len(),
+        }
     }
 
     /// Whether a set is written as datajson (one JSON object per line).
@@ -650,7 +706,11 @@ impl Compiled {
                 },
             );
         }
-        Ok(Compiled { sets, context })
+        Ok(Compiled {
+            sets,
+            context,
+            too_long: 0,
+        })
     }
 
     /// Per set: values added and removed going from `old` to `self`.
@@ -897,5 +957,67 @@ mod tests {
             .write(&st, &opts, dir7.path(), Path::new("/out"))
             .unwrap();
         assert!(c.contexts_changed(&Compiled::read(dir7.path()).unwrap()));
+    }
+
+    /// Suricata 8 loads a datajson line of at most 1024 bytes: long provenance is cut to
+    /// fit, a value that cannot fit is left out and counted.
+    #[test]
+    fn datajson_lines_fit_suricatas_line_buffer() {
+        let mut st = Store::new();
+        let ind = |kind, v: &str| Indicator {
+            kind,
+            value: v.into(),
+            sides: Sides::DST,
+        };
+        let long_tag = |k: usize| format!("misp-galaxy:threat-actor=\"{}{k}\"", "x".repeat(150));
+        let items: Vec<(Indicator, Origin)> = (0..12)
+            .map(|k| {
+                let mut o = origin(
+                    &format!("{:08}-aaaa-4bbb-8ccc-{k:012}", k),
+                    &format!("{:08}-dddd-4eee-8fff-{k:012}", k),
+                );
+                o.tags.insert(long_tag(k));
+                o.info = Some("y".repeat(300));
+                (ind(Kind::Ip, "45.9.148.108"), o)
+            })
+            .collect();
+        st.merge("misp", items, 1);
+        let long_path = format!("evil.xyz/{}", "p".repeat(1500));
+        st.merge(
+            "feed",
+            vec![
+                (ind(Kind::Url, &long_path), Origin::default()),
+                (ind(Kind::Url, "evil.xyz/ok.php"), Origin::default()),
+            ],
+            1,
+        );
+        let c = Compiled::from_store_with(&st, true);
+        for set in c.sets.values() {
+            for line in String::from_utf8(c.file_bytes(set)).unwrap().lines() {
+                assert!(
+                    line.len() <= CONTEXT_MAX_BYTES,
+                    "{}: {} bytes",
+                    set.name,
+                    line.len()
+                );
+            }
+        }
+        let ctx: serde_json::Value =
+            serde_json::from_str(&c.sets["suriguard-ip-dst-v4"].contexts["45.9.148.108"]).unwrap();
+        assert!(
+            ctx["misp_events"].as_array().unwrap().len() < CONTEXT_LIST_MAX,
+            "{ctx}"
+        );
+        assert!(ctx["omitted"].as_u64().unwrap() > 0, "{ctx}");
+        let paths = &c.sets["suriguard-url-paths"];
+        assert_eq!(paths.values.iter().collect::<Vec<_>>(), ["/ok.php"]);
+        assert_eq!(c.too_long, 1);
+        // Without context (Suricata 7) nothing is left out.
+        assert_eq!(
+            Compiled::from_store(&st).sets["suriguard-url-paths"]
+                .values
+                .len(),
+            2
+        );
     }
 }

@@ -121,9 +121,10 @@ struct MispAttribute {
     /// Unix seconds, as a string or a number depending on the MISP version.
     #[serde(default, deserialize_with = "loose_int")]
     timestamp: Option<i64>,
-    /// Warninglist hits MISP reports with the attribute (`includeWarninglistHits`).
+    /// Warninglist hits MISP reports with the attribute (`includeWarninglistHits`;
+    /// `null` when there are none).
     #[serde(default)]
-    warnings: Vec<WarninglistHit>,
+    warnings: Option<Vec<WarninglistHit>>,
 }
 
 #[derive(Deserialize)]
@@ -191,7 +192,7 @@ fn attribute(a: MispAttribute, ev: &Origin, f: &MispFilter, n: &Normalizer, out:
         return;
     }
     if f.warninglists {
-        if let Some(w) = a.warnings.first() {
+        if let Some(w) = a.warnings.as_deref().and_then(<[_]>::first) {
             let name = w
                 .warninglist_name
                 .clone()
@@ -669,6 +670,22 @@ pub type StixValue = Result<(&'static str, String), Reject>;
 /// or its observations must all be seen together.
 pub fn stix_pattern(p: &str) -> Result<Vec<StixValue>, Reject> {
     let tokens = stix_tokens(p)?;
+    if tokens.len() > STIX_MAX_TOKENS {
+        return Err(Reject::Unsupported("stix pattern too complex"));
+    }
+    let mut depth = 0usize;
+    for t in &tokens {
+        match t {
+            Tok::Punct(b'[' | b'(') => {
+                depth += 1;
+                if depth > STIX_MAX_DEPTH {
+                    return Err(Reject::Unsupported("stix pattern too complex"));
+                }
+            }
+            Tok::Punct(b']' | b')') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
     let mut parser = StixParser { t: &tokens, k: 0 };
     let alternatives = parser.observations()?;
     if parser.k != tokens.len() {
@@ -687,6 +704,23 @@ enum Tok {
     Str(String),
 }
 
+/// Whether `b` (at a `[`) opens a list index of an object path (`[*]`, `[0]`), not an
+/// observation (`OR[ipv4-addr:value = ...]`).
+fn list_index(b: &[u8]) -> bool {
+    match b.iter().position(|&c| c == b']') {
+        Some(end) if end > 1 => {
+            let inner = &b[1..end];
+            inner == b"*" || inner.iter().all(u8::is_ascii_digit)
+        }
+        _ => false,
+    }
+}
+
+/// Deepest nesting of brackets and parentheses a pattern may have, and most tokens: a
+/// feed's pattern must not exhaust the stack or the time of a run.
+const STIX_MAX_DEPTH: usize = 32;
+const STIX_MAX_TOKENS: usize = 4096;
+
 fn stix_tokens(p: &str) -> Result<Vec<Tok>, Reject> {
     let mut tokens = Vec::new();
     let b = p.as_bytes();
@@ -702,11 +736,12 @@ fn stix_tokens(p: &str) -> Result<Vec<Tok>, Reject> {
                 match b.get(i) {
                     None => return Err(Reject::Invalid),
                     Some(b'\\') => {
-                        let Some(&e) = b.get(i + 1) else {
+                        // The escaped character, whole (it may be multi-byte).
+                        let Some(e) = p.get(i + 1..).and_then(|r| r.chars().next()) else {
                             return Err(Reject::Invalid);
                         };
-                        s.push(e as char);
-                        i += 2;
+                        s.push(e);
+                        i += 1 + e.len_utf8();
                     }
                     Some(b'\'') => {
                         i += 1;
@@ -732,7 +767,7 @@ fn stix_tokens(p: &str) -> Result<Vec<Tok>, Reject> {
             while i < b.len()
                 && !b[i].is_ascii_whitespace()
                 && !matches!(b[i], b']' | b'(' | b')' | b',')
-                && (b[i] != b'[' || i > start)
+                && (b[i] != b'[' || (i > start && list_index(&b[i..])))
             {
                 if b[i] == b'[' {
                     while i < b.len() && b[i] != b']' {
@@ -911,7 +946,7 @@ impl StixParser<'_> {
             op = format!("NOT {}", next.to_ascii_uppercase());
             self.k += 1;
         }
-        if op == "IN" {
+        if op == "IN" || op == "NOT IN" {
             // `path IN ('a', 'b')`: one alternative per member.
             if !self.punct(b'(') {
                 return Err(Reject::Invalid);
@@ -919,12 +954,16 @@ impl StixParser<'_> {
             let mut out = Vec::new();
             loop {
                 let (value, quoted) = self.literal()?;
+                // `NOT IN` stays an operator reduce() refuses, for each member.
                 out.push(vec![Cmp {
                     path: path.clone(),
-                    op: "=".into(),
+                    op: if op == "IN" { "=".into() } else { op.clone() },
                     value,
                     quoted,
                 }]);
+                if out.len() > STIX_MAX_ALTERNATIVES {
+                    return Err(Reject::Unsupported("stix pattern too complex"));
+                }
                 if self.punct(b')') {
                     break;
                 }
@@ -984,8 +1023,9 @@ fn reduce(conj: &[Cmp]) -> StixValue {
         match stix_path_type(&c.path) {
             Some(hint) => match value {
                 None => value = Some((hint, c)),
-                Some((_, v)) if v.path == c.path && v.value == c.value => {}
-                Some((_, v)) if v.path == c.path => {
+                Some((_, v))
+                    if split_path(&v.path) == split_path(&c.path) && v.value == c.value => {}
+                Some((_, v)) if split_path(&v.path) == split_path(&c.path) => {
                     return Err(Reject::Unsupported("stix AND of two values"))
                 }
                 Some(_) => return Err(Reject::Unsupported("stix AND over different properties")),
@@ -1017,11 +1057,16 @@ fn reduce(conj: &[Cmp]) -> StixValue {
             let _ = r;
             hint = match (q.value.as_str(), hint) {
                 ("ipv4-addr" | "ipv6-addr", h) => {
-                    let family_ok = match q.value.as_str() {
-                        "ipv4-addr" => !v.value.contains(':'),
-                        _ => v.value.contains(':'),
-                    };
-                    if !family_ok {
+                    // An address of the other family contradicts the type (an IPv4
+                    // address written as IPv6-mapped is IPv4); anything that is no
+                    // address is the normaliser's to refuse.
+                    let v4 = v
+                        .value
+                        .split('/')
+                        .next()
+                        .and_then(|a| a.parse::<std::net::IpAddr>().ok())
+                        .map(|a| a.to_canonical().is_ipv4());
+                    if v4.is_some_and(|v4| v4 != (q.value == "ipv4-addr")) {
                         return Err(Reject::Invalid);
                     }
                     h
@@ -1505,6 +1550,55 @@ mod tests {
         assert_eq!(
             values("[ipv4-addr:value = 16909060]"),
             [Err(Reject::Invalid)]
+        );
+        // Observations need no space after OR; NOT IN is an operator we refuse.
+        assert_eq!(
+            values("[ipv4-addr:value = '1.1.1.6']OR[ipv4-addr:value = '1.1.1.7']"),
+            [ok("ip", "1.1.1.6"), ok("ip", "1.1.1.7")]
+        );
+        assert_eq!(
+            values("[ipv4-addr:value NOT IN ('1.1.1.8')] OR [url:value = 'http://b.top/']"),
+            [
+                Err(Reject::Unsupported("stix operator other than =")),
+                ok("url", "http://b.top/")
+            ]
+        );
+        // An escaped multi-byte character, an IPv4-mapped address typed ipv4-addr, a
+        // property spelled in another case.
+        assert_eq!(
+            values("[domain-name:value = 'a\\é.top']"),
+            [ok("domain", "aé.top")]
+        );
+        assert_eq!(
+            values("[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '::ffff:1.2.3.4']"),
+            [ok("ip-dst", "::ffff:1.2.3.4")]
+        );
+        assert_eq!(
+            values("[file:hashes.MD5 = 'ab' AND file:hashes.md5 = 'ab']"),
+            [ok("md5", "ab")]
+        );
+        // Hostile nesting and length are refused, not followed down.
+        let deep = format!(
+            "[{}ipv4-addr:value = '1.1.1.1'{}]",
+            "(".repeat(20_000),
+            ")".repeat(20_000)
+        );
+        assert_eq!(
+            stix_pattern(&deep).unwrap_err(),
+            Reject::Unsupported("stix pattern too complex")
+        );
+        let long = vec!["ipv4-addr:value = '1.1.1.1'"; 2000].join(" AND ");
+        assert_eq!(
+            stix_pattern(&format!("[{long}]")).unwrap_err(),
+            Reject::Unsupported("stix pattern too complex")
+        );
+        let members = (0..300)
+            .map(|i| format!("'1.1.{}.{}'", i / 250, i % 250))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_eq!(
+            stix_pattern(&format!("[ipv4-addr:value IN ({members})]")).unwrap_err(),
+            Reject::Unsupported("stix pattern too complex")
         );
         // AND of ORs multiplies; past the bound the pattern is refused, not expanded.
         let wide = (0..20)

@@ -589,7 +589,6 @@ mod tests {
         ip.starts_with("192.168.")
     }
 
-    /// One incident per class, and what its advice must name.
     /// Advice reads the same with and without a known port ("port 80" or "the targeted
     /// port", never "port the targeted port").
     #[test]
@@ -605,6 +604,7 @@ mod tests {
         }
     }
 
+    /// One incident per class, and what its advice must name.
     #[test]
     fn every_class_has_concrete_steps() {
         let cases = [
