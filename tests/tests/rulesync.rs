@@ -38,6 +38,30 @@ fn write_config_as(dir: &Path, name: &str, body: &str) -> PathBuf {
     p
 }
 
+/// A `[[source]]` table reading `path` (a directory: its files ending in `suffix`).
+fn file_source(name: &str, ty: &str, path: &Path, suffix: Option<&str>) -> String {
+    let mut s = format!(
+        "[[source]]\nname = \"{name}\"\ntype = \"{ty}\"\npath = \"{}\"\n",
+        path.display()
+    );
+    if let Some(x) = suffix {
+        s += &format!("suffix = \"{x}\"\n");
+    }
+    s
+}
+
+/// A source's (offered, accepted, rejects) in a run report; the source must have
+/// succeeded.
+fn counts(rep: &Value, name: &str) -> (u64, u64, Value) {
+    let s = source(rep, name);
+    assert_eq!(s["ok"], true, "{name}: {s}");
+    (
+        s["offered"].as_u64().unwrap(),
+        s["accepted"].as_u64().unwrap(),
+        s["rejects"].clone(),
+    )
+}
+
 /// Every real feed and document in the shared data, one source each (directories where
 /// the data set has several files), pulled in one dry run.
 #[test]
@@ -45,14 +69,7 @@ fn every_shared_feed_and_document_parses_with_known_counts() {
     let d = shared_data();
     let tmp = tempfile::tempdir().unwrap();
     let src = |name: &str, ty: &str, path: PathBuf, suffix: Option<&str>| {
-        let mut s = format!(
-            "[[source]]\nname = \"{name}\"\ntype = \"{ty}\"\npath = \"{}\"\n",
-            path.display()
-        );
-        if let Some(x) = suffix {
-            s += &format!("suffix = \"{x}\"\n");
-        }
-        s
+        file_source(name, ty, &path, suffix)
     };
     let oi = d.join("stix/stix1-openioc/openioc-to-stix");
     let ms = d.join("stix/stix1-openioc/misp-stix");
@@ -82,15 +99,7 @@ fn every_shared_feed_and_document_parses_with_known_counts() {
     let r = run(&cfg, &["run", "--dry-run", "-o", "json"]);
     r.assert_success();
     let rep = json(&r);
-    let counts = |name: &str| {
-        let s = source(&rep, name);
-        assert_eq!(s["ok"], true, "{name}: {s}");
-        (
-            s["offered"].as_u64().unwrap(),
-            s["accepted"].as_u64().unwrap(),
-            s["rejects"].clone(),
-        )
-    };
+    let counts = |name: &str| counts(&rep, name);
     // The Infoblox feed: 46 events in manifest.json, 35 of them in the data set; 12,530
     // to_ids attributes: 12,179 domains, 179 URLs, 110 ip-dst, 30 sha256, 1
     // filename|sha256, 31 email-src.
@@ -177,12 +186,7 @@ fn every_shared_feed_and_document_parses_with_known_counts() {
 fn stix_conjunctions_and_misp_event_files_as_published() {
     let tmp = tempfile::tempdir().unwrap();
     let data = workspace_root().join("tests/data/intel");
-    let src = |name: &str, ty: &str, path: PathBuf| {
-        format!(
-            "[[source]]\nname = \"{name}\"\ntype = \"{ty}\"\npath = \"{}\"\n",
-            path.display()
-        )
-    };
+    let src = |name: &str, ty: &str, path: PathBuf| file_source(name, ty, &path, None);
     let body = [
         src("stix20", "stix2", data.join("stix20-bruteforce.json")),
         src("stix21", "stix2", data.join("stix21-bruteforce.json")),
@@ -210,15 +214,7 @@ fn stix_conjunctions_and_misp_event_files_as_published() {
     let r = run(&cfg, &["run", "-o", "json"]);
     r.assert_success();
     let rep = json(&r);
-    let counts = |name: &str| {
-        let s = source(&rep, name);
-        assert_eq!(s["ok"], true, "{name}: {s}");
-        (
-            s["offered"].as_u64().unwrap(),
-            s["accepted"].as_u64().unwrap(),
-            s["rejects"].clone(),
-        )
-    };
+    let counts = |name: &str| counts(&rep, name);
     // STIX 2.0 (spec_version on the bundle): four type-qualified references (IPv4
     // destination twice, IPv6, an IPv4 source), a domain with what it resolves to and a
     // two-member IN: 7 values. Refused: a type contradicting its value, an address AND a

@@ -303,28 +303,6 @@ pub struct DnsQuery<'a> {
     pub rrtype: Option<Text<'a>>,
 }
 
-/// The first object of a JSON array of DNS questions (the rest are checked, not kept).
-#[derive(Debug)]
-pub struct FirstQuery<'a>(pub Option<DnsQuery<'a>>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for FirstQuery<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = FirstQuery<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an array of DNS questions")
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let first = seq.next_element::<DnsQuery<'de>>()?;
-                while seq.next_element::<DnsQuery<'de>>()?.is_some() {}
-                Ok(FirstQuery(first))
-            }
-        }
-        d.deserialize_seq(V)
-    }
-}
-
 /// The `http` block.
 #[derive(Debug, Deserialize)]
 pub struct Http<'a> {
@@ -376,25 +354,31 @@ impl Ether<'_> {
     }
 }
 
-/// The first string of a JSON array of strings (the rest are checked, not kept).
+/// The first element of a JSON array (the rest are checked, not kept): the first of an
+/// array of strings, or of DNS questions.
 #[derive(Debug)]
-pub struct FirstText<'a>(pub Option<Text<'a>>);
+pub struct First<T>(pub Option<T>);
 
-impl<'de: 'a, 'a> Deserialize<'de> for FirstText<'a> {
+/// The first string of a JSON array of strings.
+pub type FirstText<'a> = First<Text<'a>>;
+/// The first question of EVE dns version 3's `queries`.
+pub type FirstQuery<'a> = First<DnsQuery<'a>>;
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for First<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = FirstText<'de>;
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = First<T>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an array of strings")
+                f.write_str("an array")
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let first = seq.next_element::<Text<'de>>()?;
-                while seq.next_element::<Text<'de>>()?.is_some() {}
-                Ok(FirstText(first))
+                let first = seq.next_element::<T>()?;
+                while seq.next_element::<T>()?.is_some() {}
+                Ok(First(first))
             }
         }
-        d.deserialize_seq(V)
+        d.deserialize_seq(V(std::marker::PhantomData))
     }
 }
 

@@ -13,7 +13,7 @@ use super::{
     Alert, Dns, DnsQuery, EveRecord, EveTime, FirstQuery, Flow, HexFlags, Http, Ja3, Proto, Tcp,
     TcpState,
 };
-use super::{Connack, Dhcp, Ether, FirstText, Ftp, Mqtt, MqttConnect, Text, Tls};
+use super::{Connack, Dhcp, Ether, First, FirstText, Ftp, Mqtt, MqttConnect, Text, Tls};
 use crate::json::{Error, ErrorKind, Name, Reader, Result};
 
 /// Reads one object: for each key, the arm whose JSON name matches reads the value into a
@@ -214,18 +214,26 @@ fn read_dns<'a>(r: &mut Reader<'a>) -> Result<Dns<'a>> {
     })
 }
 
-fn first_query<'a>(r: &mut Reader<'a>) -> Result<FirstQuery<'a>> {
+/// The first element of an array read with `item` (the rest read and dropped).
+fn first<'a, T>(
+    r: &mut Reader<'a>,
+    item: impl Fn(&mut Reader<'a>) -> Result<T>,
+) -> Result<First<T>> {
     r.array()?;
     let mut first = None;
     let mut at_first = true;
     while r.item(at_first)? {
-        let q = read_dns_query(r)?;
+        let v = item(r)?;
         if at_first {
-            first = Some(q);
+            first = Some(v);
         }
         at_first = false;
     }
-    Ok(FirstQuery(first))
+    Ok(First(first))
+}
+
+fn first_query<'a>(r: &mut Reader<'a>) -> Result<FirstQuery<'a>> {
+    first(r, read_dns_query)
 }
 
 fn read_dns_query<'a>(r: &mut Reader<'a>) -> Result<DnsQuery<'a>> {
@@ -291,17 +299,7 @@ fn read_ether<'a>(r: &mut Reader<'a>) -> Result<Ether<'a>> {
 
 /// An array of strings, keeping the first.
 fn first_text<'a>(r: &mut Reader<'a>) -> Result<FirstText<'a>> {
-    r.array()?;
-    let mut first = None;
-    let mut at_first = true;
-    while r.item(at_first)? {
-        let s = Text(r.string()?);
-        if at_first {
-            first = Some(s);
-        }
-        at_first = false;
-    }
-    Ok(FirstText(first))
+    first(r, |r| Ok(Text(r.string()?)))
 }
 
 fn read_ftp<'a>(r: &mut Reader<'a>) -> Result<Ftp<'a>> {
