@@ -202,6 +202,7 @@ impl Applied {
 pub fn notify(
     cfg: &Config,
     compiled: &Compiled,
+    old: &Compiled,
     changes: &std::collections::BTreeMap<&'static str, (Vec<String>, Vec<String>)>,
     rules_changed: bool,
 ) -> Result<Applied, SyncError> {
@@ -258,8 +259,10 @@ pub fn notify(
                         _ => (cmd, inverse),
                     };
                     let undo_args = if inverse == "dataset-add-json" {
+                        // Taking back a removal puts the value back with the context
+                        // it had in the generation in force.
                         let mut a = args.clone();
-                        json_add(&mut a, None);
+                        json_add(&mut a, old.sets.get(name).and_then(|o| o.contexts.get(v)));
                         a
                     } else {
                         let mut a = args.clone();

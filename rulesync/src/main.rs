@@ -400,6 +400,8 @@ struct Apply<'a> {
     gens: &'a Generations,
     current: Option<&'a Path>,
     compiled: &'a Compiled,
+    /// The generation in force, read back (for the contexts of values taken out).
+    old: &'a Compiled,
     opts: &'a CompileOptions,
     store: &'a Store,
     changes: &'a BTreeMap<&'static str, (Vec<String>, Vec<String>)>,
@@ -423,7 +425,7 @@ fn apply_generation(a: &Apply, laps: &mut Laps, report: &mut RunReport) -> Resul
         })
         .and_then(|()| {
             a.gens.point_at(&gen)?;
-            match apply::notify(cfg, a.compiled, a.changes, a.rules_changed) {
+            match apply::notify(cfg, a.compiled, a.old, a.changes, a.rules_changed) {
                 Ok(x) => Ok(x),
                 Err(e) => {
                     // Suricata did not take it: the files go back to what it runs on.
@@ -566,6 +568,7 @@ fn run(cfg: &Config, dry_run: bool, out: Output) -> Result<ExitStatus, SyncError
             gens: &gens,
             current: current.as_deref(),
             compiled: &compiled,
+            old: &old,
             opts: &opts,
             store: &store,
             changes: &changes,
