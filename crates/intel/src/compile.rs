@@ -227,8 +227,15 @@ fn context_object(value: &str, entries: &[&Entry]) -> Option<String> {
 
 fn context_json(value: &str, entries: &[&Entry], cap: usize, with_info: bool, out: &mut String) {
     fn string(out: &mut String, s: &str) {
+        if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+            // Nothing to escape: most values, every UUID.
+            out.push('"');
+            out.push_str(s);
+            out.push('"');
+            return;
+        }
         // serde_json escapes exactly as JSON requires.
-        let mut buf = Vec::with_capacity(s.len() + 2);
+        let mut buf = Vec::with_capacity(s.len() + 8);
         let _ = serde_json::to_writer(&mut buf, s);
         out.push_str(std::str::from_utf8(&buf).unwrap_or("\"\""));
     }
@@ -304,8 +311,12 @@ fn context_json(value: &str, entries: &[&Entry], cap: usize, with_info: bool, ou
     let info = mentions().filter_map(|(_, m)| m.info.as_deref()).min();
     if let Some(info) = info.filter(|_| with_info) {
         out.push_str(",\"info\":");
-        let info: String = info.chars().take(120).collect();
-        string(out, &info);
+        if info.len() > 120 {
+            let cut: String = info.chars().take(120).collect();
+            string(out, &cut);
+        } else {
+            string(out, info);
+        }
     }
     if omitted > 0 {
         out.push_str(&format!(",\"omitted\":{omitted}"));
@@ -661,15 +672,24 @@ impl Compiled {
                 Ok(text) => {
                     for l in text.lines().filter(|l| !l.is_empty()) {
                         if l.starts_with('{') {
-                            // A datajson line: the value is its "value".
+                            // A datajson line: the value is its "value", which rulesync
+                            // writes first, so only that string is read (a full parse of
+                            // a million lines cost seconds); other lines are parsed whole.
                             #[derive(Deserialize)]
                             struct Line<'a> {
                                 #[serde(borrow)]
                                 value: std::borrow::Cow<'a, str>,
                             }
-                            let v = serde_json::from_str::<Line>(l)
-                                .ok()
-                                .map(|o| o.value.into_owned())
+                            let first = l.strip_prefix("{\"value\":").and_then(|rest| {
+                                let mut de = serde_json::Deserializer::from_str(rest);
+                                String::deserialize(&mut de).ok()
+                            });
+                            let v = first
+                                .or_else(|| {
+                                    serde_json::from_str::<Line>(l)
+                                        .ok()
+                                        .map(|o| o.value.into_owned())
+                                })
                                 .ok_or_else(|| {
                                     std::io::Error::other(format!("{file}: bad JSON line {l:?}"))
                                 })?;
