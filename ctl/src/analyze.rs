@@ -62,18 +62,37 @@ pub fn effective_config(config: Option<&Path>, home_nets: &[Cidr]) -> Result<Con
     Ok(cfg)
 }
 
+/// The order records are replayed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ReplayOrder {
+    /// Event time, then addresses and ports: the order Suricata writes records in
+    /// changes from run to run, this one does not.
+    #[default]
+    Canonical,
+    /// As the file has them: for an eve.json the plugin wrote, the order its worker
+    /// saw, so the replay repeats the plugin's own decisions.
+    File,
+}
+
 /// Runs the engine over an EVE JSON-lines file with the plugin worker's code. Records
-/// are replayed in canonical order (event time, then addresses and ports), because the
-/// order Suricata writes them in changes from run to run; so the same file, or the same
-/// capture through Suricata again, always gives the same verdicts.
+/// are replayed in canonical order (event time, then addresses and ports) by default,
+/// because the order Suricata writes them in changes from run to run; so the same file,
+/// or the same capture through Suricata again, always gives the same verdicts.
 pub fn eve_file(path: &Path, cfg: &Config) -> Result<Report, CtlError> {
+    eve_file_in(path, cfg, ReplayOrder::Canonical)
+}
+
+/// [`eve_file`] in the given order.
+pub fn eve_file_in(path: &Path, cfg: &Config, order: ReplayOrder) -> Result<Report, CtlError> {
     let text = std::fs::read(path).map_err(CtlError::file("read", path))?;
     let mut records: Vec<(Option<ReplayKey>, &[u8])> = text
         .split(|&b| b == b'\n')
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
         .map(|l| (eve::parse(l).ok().map(|r| r.replay_key()), l))
         .collect();
-    records.sort_by_key(|(k, _)| *k);
+    if order == ReplayOrder::Canonical {
+        records.sort_by_key(|(k, _)| *k);
+    }
     let (mut pipeline, problem) = Pipeline::build(&cfg.pipeline());
     let mut warnings: Vec<String> = problem.into_iter().collect();
     let mut decisions = Vec::new();
@@ -285,9 +304,14 @@ pub fn run_suricata(
 /// Runs real Suricata over `pcap` with the plugin loaded, then replays the eve.json of
 /// that run canonically (see [`eve_file`]); the plugin's own live counters and decisions
 /// are reported alongside.
-pub fn pcap_file(pcap: &Path, cfg: &Config, setup: &SuricataSetup) -> Result<Report, CtlError> {
+pub fn pcap_file(
+    pcap: &Path,
+    cfg: &Config,
+    setup: &SuricataSetup,
+    order: ReplayOrder,
+) -> Result<Report, CtlError> {
     let run = run_suricata(pcap, cfg, setup)?;
-    let mut report = eve_file(&run.eve(), cfg)?;
+    let mut report = eve_file_in(&run.eve(), cfg, order)?;
     report.input = pcap.display().to_string();
     report.plugin = Some(PluginRun {
         stats: run.stats,

@@ -316,6 +316,10 @@ struct AnalyzeArgs {
     /// With --pcap: a rule file to load.
     #[arg(long)]
     rules: Option<PathBuf>,
+    /// Replay order: `canonical` (the same for every run of a capture) or `file` (the
+    /// eve.json's own order; for one the plugin wrote, its decisions exactly).
+    #[arg(long, value_enum, default_value_t = analyze::ReplayOrder::Canonical)]
+    order: analyze::ReplayOrder,
 }
 
 #[derive(Args)]
@@ -894,11 +898,11 @@ fn model_export(args: ExportArgs, config: Option<&Path>, fmt: Format) -> Result<
 fn analyze_verb(a: AnalyzeArgs, config: Option<&Path>, fmt: Format) -> Result<String, CtlError> {
     let cfg = analyze::effective_config(config, &a.home_net)?;
     let report = match (&a.input.eve, &a.input.pcap) {
-        (Some(eve), _) => analyze::eve_file(eve, &cfg)?,
+        (Some(eve), _) => analyze::eve_file_in(eve, &cfg, a.order)?,
         (None, Some(pcap)) => {
             let setup =
                 analyze::SuricataSetup::locate(a.suricata, a.plugin, a.suricata_config, a.rules)?;
-            analyze::pcap_file(pcap, &cfg, &setup)?
+            analyze::pcap_file(pcap, &cfg, &setup, a.order)?
         }
         (None, None) => unreachable!("clap requires one input"),
     };
