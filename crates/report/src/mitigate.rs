@@ -230,7 +230,11 @@ pub fn knowledge_base(inc: &Incident, home: &dyn Fn(&str) -> bool) -> Advice {
         ],
         AttackClass::PortScan => vec![
             format!("Scanning is reconnaissance: {remote} is looking for open services. Block it: {block}."),
-            format!("List what {device} exposes (`nmap -Pn {device}` from inside) and close every port forward on the router that is not needed."),
+            match &device_ip {
+                Some(ip) => format!("List what {ip} exposes (`nmap -Pn {ip}` from inside) and close every port forward on the router that is not needed."),
+                // A horizontal scan names no one device.
+                None => "List what your devices expose (`nmap -Pn` over your home network, from inside) and close every port forward on the router that is not needed.".into(),
+            },
             "Watch for follow-up alerts from the same source: `suriguardctl alerts list --since 24h`.".into(),
         ],
         AttackClass::BruteForce => vec![
@@ -587,6 +591,17 @@ mod tests {
 
     fn home(ip: &str) -> bool {
         ip.starts_with("192.168.")
+    }
+
+    /// A scan of many hosts names no device: the advice never puts a phrase where a
+    /// command wants an address.
+    #[test]
+    fn a_scan_without_one_target_gives_a_runnable_command() {
+        let d = decision(Reason::HorizontalScan, Some("port 23"));
+        let a = knowledge_base(&d, &|ip: &str| ip.starts_with("192.168."));
+        let text = a.steps.join("\n");
+        assert!(!text.contains("nmap -Pn the"), "{text}");
+        assert!(text.contains("`nmap -Pn` over your home network"), "{text}");
     }
 
     /// Advice reads the same with and without a known port ("port 80" or "the targeted
