@@ -361,3 +361,137 @@ mod tests {
         assert!(parse_ttl("99999999999d").is_err());
     }
 }
+
+/// `decisions explain ID|ADDRESS`: the decisions of the journal with that id (or an id
+/// prefix of 6 characters or more), or against that address, oldest first.
+pub fn find(cfg: &Config, what: &str) -> Result<Vec<suriguard_decision::Decision>, CtlError> {
+    let path = cfg.decisions_log();
+    let all = suriguard_decision::DecisionLog::read_all(&path)
+        .map_err(CtlError::file("read the decisions journal", &path))?;
+    let addr: Option<std::net::IpAddr> = what.parse().ok();
+    let id = what.to_ascii_lowercase();
+    Ok(all
+        .into_iter()
+        .filter(|d| match addr {
+            Some(a) => d.target == a,
+            None => id.len() >= 6 && d.id.starts_with(&id),
+        })
+        .collect())
+}
+
+/// The explanation of one decision, as people read it: what, why, against which
+/// threshold, from which evidence, and the model's verdicts when the model decided.
+pub fn explain(d: &suriguard_decision::Decision) -> String {
+    let e = &d.evidence;
+    let mut t = String::new();
+    let action = match d.limit {
+        Some(l) => format!("{} {l}", d.action.as_str()),
+        None => d.action.as_str().to_owned(),
+    };
+    let _ = writeln!(
+        t,
+        "Decision {}: {action} {} ({}, {})",
+        d.id,
+        d.target,
+        d.reason.as_str(),
+        format!("{:?}", d.direction).to_lowercase()
+    );
+    let _ = writeln!(
+        t,
+        "  when:       {} · in force for {} s · confidence {:.2}{}",
+        d.time,
+        d.ttl,
+        d.confidence,
+        if d.dry_run {
+            " · dry run (not enforced)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(t, "  why:        {}", d.summary);
+    let window = if e.window_secs > 0.0 {
+        format!(" within {} s", e.window_secs)
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        t,
+        "  evidence:   {}: {} observed, threshold {}{window}",
+        e.counter, e.observed, e.threshold
+    );
+    if let Some(detail) = &e.detail {
+        let _ = writeln!(t, "  detail:     {detail}");
+    }
+    if let Some(m) = &e.model {
+        let _ = writeln!(
+            t,
+            "  model:      {} (verdicts of confidence {:.2} or more count)",
+            m.model, m.min_confidence
+        );
+        for v in &m.verdicts {
+            let _ = writeln!(
+                t,
+                "              {} {} {:.2} over {} flows",
+                v.time, v.class, v.confidence, v.steps
+            );
+        }
+    }
+    if !e.example_flow_ids.is_empty() {
+        let ids: Vec<String> = e.example_flow_ids.iter().map(u64::to_string).collect();
+        let _ = writeln!(t, "  flows:      {} (flow_id in eve.json)", ids.join(", "));
+    }
+    t
+}
+
+#[cfg(test)]
+mod explain_tests {
+    use super::*;
+    use suriguard_decision::{Action, Decision, Evidence, ModelEvidence, ModelVerdict, Reason};
+
+    #[test]
+    fn an_explanation_names_reason_threshold_evidence_and_verdicts() {
+        let d = Decision {
+            id: "37a74a09999aefb0".into(),
+            time: "2024-01-01T00:00:20.000000Z".into(),
+            time_us: 1_704_067_220_000_000,
+            target: "185.156.73.54".parse().unwrap(),
+            action: Action::Block,
+            limit: None,
+            reason: Reason::Model,
+            direction: suriguard_net::Direction::Inbound,
+            summary: "block 185.156.73.54: 2 malicious model verdicts within 60 s".into(),
+            evidence: Evidence {
+                counter: "malicious model verdicts".into(),
+                observed: 2,
+                threshold: 2,
+                window_secs: 60.0,
+                example_flow_ids: vec![11, 12],
+                detail: Some("model suriguard-seq-lstm 2: scan 0.99, scan 0.96".into()),
+                model: Some(ModelEvidence {
+                    model: "suriguard-seq-lstm 2".into(),
+                    min_confidence: 0.6,
+                    verdicts: vec![ModelVerdict {
+                        time: "2024-01-01T00:00:19.000000Z".into(),
+                        class: "scan".into(),
+                        confidence: 0.99,
+                        steps: 8,
+                    }],
+                }),
+            },
+            ttl: 3600,
+            confidence: 0.98,
+            dry_run: true,
+        };
+        let t = explain(&d);
+        for want in [
+            "Decision 37a74a09999aefb0: block 185.156.73.54 (model, inbound)",
+            "dry run (not enforced)",
+            "malicious model verdicts: 2 observed, threshold 2 within 60 s",
+            "suriguard-seq-lstm 2 (verdicts of confidence 0.60 or more count)",
+            "2024-01-01T00:00:19.000000Z scan 0.99 over 8 flows",
+            "11, 12 (flow_id in eve.json)",
+        ] {
+            assert!(t.contains(want), "{want:?} missing:\n{t}");
+        }
+    }
+}

@@ -173,6 +173,9 @@ pub enum CtlError {
     /// `decisions delete` of a target without a decision.
     #[error("no decision in force against {target}")]
     NoDecision { target: Cidr },
+    /// `decisions explain` of an id or address the journal does not name.
+    #[error("no decision in {} has id or target {what:?}", journal.display())]
+    NoSuchDecision { what: String, journal: PathBuf },
 
     // Models, captures, Suricata.
     /// A model or its metadata that does not load (the error names the file).
@@ -294,6 +297,7 @@ impl CtlError {
             | CtlError::QuarantinePrefix { .. }
             | CtlError::Covered { .. }
             | CtlError::NoDecision { .. }
+            | CtlError::NoSuchDecision { .. }
             | CtlError::Model(_)
             | CtlError::NoModel { .. }
             | CtlError::Missing { .. }

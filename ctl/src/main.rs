@@ -260,6 +260,12 @@ enum DecisionsVerb {
     },
     /// Lift every decision.
     Flush,
+    /// Why: reason, evidence against its threshold, model verdicts, example flows, for a
+    /// decision id (6 characters or more) or every decision against an address.
+    Explain {
+        /// Decision id (or its first 6+ characters) or an IP address.
+        what: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -498,6 +504,23 @@ fn decisions_verb(
         } => decisions_add(&cfg, fmt, target, ttl, &reason, quarantine),
         DecisionsVerb::Delete { target } => decisions_delete(&cfg, fmt, target),
         DecisionsVerb::Flush => decisions_flush(&cfg, fmt),
+        DecisionsVerb::Explain { what } => {
+            let found = decisions::find(&cfg, &what)?;
+            if found.is_empty() {
+                return Err(CtlError::NoSuchDecision {
+                    what,
+                    journal: cfg.decisions_log(),
+                });
+            }
+            Ok(match fmt {
+                Format::Json => to_json_text(&found),
+                Format::Table => found
+                    .iter()
+                    .map(decisions::explain)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            })
+        }
     }
 }
 

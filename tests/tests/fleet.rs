@@ -88,6 +88,33 @@ fn a_decision_on_one_gateway_becomes_a_block_on_another_through_misp() {
         ),
     )
     .unwrap();
+    // Why A decided, as an operator asks for it.
+    let r = ctl(
+        &cfg_a,
+        &["decisions", "explain", &ATTACKER.to_string()],
+        &[],
+    );
+    r.assert_success();
+    for want in [
+        format!("block {ATTACKER} (brute-force, inbound)"),
+        "login sessions to one service: 6 observed, threshold 6 within 60 s".into(),
+        "detail:     telnet on 192.168.1.20 port 23".into(),
+        "(flow_id in eve.json)".into(),
+    ] {
+        assert!(r.stdout().contains(&want), "{want:?} missing: {r}");
+    }
+    let id = decided[0].id.clone();
+    let r = ctl(
+        &cfg_a,
+        &["decisions", "explain", &id[..8], "-o", "json"],
+        &[],
+    );
+    r.assert_success();
+    assert_eq!(json(&r)[0]["id"], id.as_str(), "{r}");
+    let r = ctl(&cfg_a, &["decisions", "explain", "198.51.100.250"], &[]);
+    assert_eq!(r.output.status.code(), Some(1), "{r}");
+    assert!(r.stderr().contains("no decision"), "{r}");
+
     let r = ctl(&cfg_a, &["events", "push", "--ingest", "-o", "json"], &env);
     r.assert_success();
     let reqs = misp.take_requests();
