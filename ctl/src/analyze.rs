@@ -74,29 +74,29 @@ pub enum ReplayOrder {
     File,
 }
 
-/// Runs the engine over an EVE JSON-lines file with the plugin worker's code. Records
-/// are replayed in canonical order (event time, then addresses and ports) by default,
-/// because the order Suricata writes them in changes from run to run; so the same file,
-/// or the same capture through Suricata again, always gives the same verdicts.
-pub fn eve_file(path: &Path, cfg: &Config) -> Result<Report, CtlError> {
-    eve_file_in(path, cfg, ReplayOrder::Canonical)
-}
-
-/// [`eve_file`] in the given order.
-pub fn eve_file_in(path: &Path, cfg: &Config, order: ReplayOrder) -> Result<Report, CtlError> {
+/// Runs the engine over an EVE JSON-lines file with the plugin worker's code, in
+/// `order`: canonical (event time, then addresses and ports), because the order
+/// Suricata writes records in changes from run to run, so the same file, or the same
+/// capture through Suricata again, always gives the same verdicts; or the file's own.
+pub fn eve_file(path: &Path, cfg: &Config, order: ReplayOrder) -> Result<Report, CtlError> {
     let text = std::fs::read(path).map_err(CtlError::file("read", path))?;
-    let mut records: Vec<(Option<ReplayKey>, &[u8])> = text
+    let lines = text
         .split(|&b| b == b'\n')
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-        .map(|l| (eve::parse(l).ok().map(|r| r.replay_key()), l))
-        .collect();
-    if order == ReplayOrder::Canonical {
-        records.sort_by_key(|(k, _)| *k);
-    }
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
+    let records: Vec<&[u8]> = match order {
+        ReplayOrder::File => lines.collect(),
+        ReplayOrder::Canonical => {
+            let mut keyed: Vec<(Option<ReplayKey>, &[u8])> = lines
+                .map(|l| (eve::parse(l).ok().map(|r| r.replay_key()), l))
+                .collect();
+            keyed.sort_by_key(|(k, _)| *k);
+            keyed.into_iter().map(|(_, l)| l).collect()
+        }
+    };
     let (mut pipeline, problem) = Pipeline::build(&cfg.pipeline());
     let mut warnings: Vec<String> = problem.into_iter().collect();
     let mut decisions = Vec::new();
-    for (_, rec) in records {
+    for rec in records {
         // Batches run when full and at the end, never on a wall-clock deadline, so a
         // replay gives the same verdicts every time.
         let _ = pipeline.handle(rec);
@@ -302,7 +302,7 @@ pub fn run_suricata(
 }
 
 /// Runs real Suricata over `pcap` with the plugin loaded, then replays the eve.json of
-/// that run canonically (see [`eve_file`]); the plugin's own live counters and decisions
+/// that run in `order` (see [`eve_file`]); the plugin's own live counters and decisions
 /// are reported alongside.
 pub fn pcap_file(
     pcap: &Path,
@@ -311,7 +311,7 @@ pub fn pcap_file(
     order: ReplayOrder,
 ) -> Result<Report, CtlError> {
     let run = run_suricata(pcap, cfg, setup)?;
-    let mut report = eve_file_in(&run.eve(), cfg, order)?;
+    let mut report = eve_file(&run.eve(), cfg, order)?;
     report.input = pcap.display().to_string();
     report.plugin = Some(PluginRun {
         stats: run.stats,

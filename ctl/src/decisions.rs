@@ -339,29 +339,6 @@ pub fn teardown(cfg: &Config) -> Result<(), CtlError> {
     Ok(nft.teardown()?)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ttls() {
-        assert_eq!(parse_ttl("3600").unwrap(), 3600);
-        assert_eq!(parse_ttl("90s").unwrap(), 90);
-        assert_eq!(parse_ttl("15m").unwrap(), 900);
-        assert_eq!(parse_ttl("4h").unwrap(), 14_400);
-        assert_eq!(parse_ttl("2d").unwrap(), 172_800);
-        let e = parse_ttl("0").unwrap_err();
-        assert!(
-            matches!(&e, CtlError::Duration { text, .. } if text == "0"),
-            "{e:?}"
-        );
-        assert_eq!(e.to_string(), "\"0\": must be between 1 s and a few years");
-        assert!(parse_ttl("h").is_err());
-        assert!(parse_ttl("-5m").is_err());
-        assert!(parse_ttl("99999999999d").is_err());
-    }
-}
-
 /// `decisions explain ID|ADDRESS`: the decisions of the journal with that id (or an id
 /// prefix of 6 characters or more), or against that address, oldest first.
 pub fn find(cfg: &Config, what: &str) -> Result<Vec<suriguard_decision::Decision>, CtlError> {
@@ -444,8 +421,27 @@ pub fn explain(d: &suriguard_decision::Decision) -> String {
 }
 
 #[cfg(test)]
-mod explain_tests {
+mod tests {
     use super::*;
+
+    #[test]
+    fn ttls() {
+        assert_eq!(parse_ttl("3600").unwrap(), 3600);
+        assert_eq!(parse_ttl("90s").unwrap(), 90);
+        assert_eq!(parse_ttl("15m").unwrap(), 900);
+        assert_eq!(parse_ttl("4h").unwrap(), 14_400);
+        assert_eq!(parse_ttl("2d").unwrap(), 172_800);
+        let e = parse_ttl("0").unwrap_err();
+        assert!(
+            matches!(&e, CtlError::Duration { text, .. } if text == "0"),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), "\"0\": must be between 1 s and a few years");
+        assert!(parse_ttl("h").is_err());
+        assert!(parse_ttl("-5m").is_err());
+        assert!(parse_ttl("99999999999d").is_err());
+    }
+
     use suriguard_decision::{Action, Decision, Evidence, ModelEvidence, ModelVerdict, Reason};
 
     #[test]

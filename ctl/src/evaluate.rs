@@ -220,7 +220,7 @@ pub fn run(manifest: &Path, cfg: &Config, setup: &SuricataSetup) -> Result<Evalu
         tracing::info!(capture = %pcap.display(), "evaluating");
         let run = analyze::run_suricata(&pcap, &cfg, setup)?;
         let flows = flow_sources(&run.eve())?;
-        let report = analyze::eve_file(&run.eve(), &cfg)?;
+        let report = analyze::eve_file(&run.eve(), &cfg, analyze::ReplayOrder::Canonical)?;
         let name = spec.pcap.display().to_string();
         captures.push(CaptureResult {
             capture: name.clone(),

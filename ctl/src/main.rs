@@ -921,7 +921,7 @@ fn model_export(args: ExportArgs, config: Option<&Path>, fmt: Format) -> Result<
 fn analyze_verb(a: AnalyzeArgs, config: Option<&Path>, fmt: Format) -> Result<String, CtlError> {
     let cfg = analyze::effective_config(config, &a.home_net)?;
     let report = match (&a.input.eve, &a.input.pcap) {
-        (Some(eve), _) => analyze::eve_file_in(eve, &cfg, a.order)?,
+        (Some(eve), _) => analyze::eve_file(eve, &cfg, a.order)?,
         (None, Some(pcap)) => {
             let setup =
                 analyze::SuricataSetup::locate(a.suricata, a.plugin, a.suricata_config, a.rules)?;
@@ -1093,7 +1093,12 @@ mod tests {
     #[test]
     fn missing_inputs_name_the_file_and_the_cause() {
         let missing = std::path::Path::new("/nonexistent/suriguard/eve.json");
-        let e = analyze::eve_file(missing, &Config::defaults()).unwrap_err();
+        let e = analyze::eve_file(
+            missing,
+            &Config::defaults(),
+            analyze::ReplayOrder::Canonical,
+        )
+        .unwrap_err();
         assert!(
             matches!(&e, CtlError::File { path, .. } if path == missing),
             "{e:?}"

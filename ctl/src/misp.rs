@@ -456,35 +456,33 @@ fn sight_one(
             );
         }
     }
-    {
-        for attr in &uuids {
-            let done = exists(store, "SELECT 1 FROM sightings WHERE incident_key = ?1 AND attribute_uuid = ?2 AND state = 'done'", params![inc.key, attr]).map_err(db)?;
-            if done {
-                continue;
+    for attr in &uuids {
+        let done = exists(store, "SELECT 1 FROM sightings WHERE incident_key = ?1 AND attribute_uuid = ?2 AND state = 'done'", params![inc.key, attr]).map_err(db)?;
+        if done {
+            continue;
+        }
+        match misp.call("POST", &format!("/sightings/add/{attr}"), None) {
+            Ok(_) => {
+                store
+                        .db
+                        .execute(
+                            "INSERT OR REPLACE INTO sightings(incident_key, attribute_uuid, state, error) VALUES (?1, ?2, 'done', NULL)",
+                            params![inc.key, attr],
+                        )
+                        .map_err(db)?;
+                rep.sightings += 1;
             }
-            match misp.call("POST", &format!("/sightings/add/{attr}"), None) {
-                Ok(_) => {
-                    store
-                            .db
-                            .execute(
-                                "INSERT OR REPLACE INTO sightings(incident_key, attribute_uuid, state, error) VALUES (?1, ?2, 'done', NULL)",
-                                params![inc.key, attr],
-                            )
-                            .map_err(db)?;
-                    rep.sightings += 1;
-                }
-                // The attribute is not on this MISP (it came from a feed): noted, not retried.
-                Err(Failure::Status(404, m)) => {
-                    store
-                            .db
-                            .execute(
-                                "INSERT OR REPLACE INTO sightings(incident_key, attribute_uuid, state, error) VALUES (?1, ?2, 'unknown', ?3)",
-                                params![inc.key, attr, m],
-                            )
-                            .map_err(db)?;
-                }
-                Err(f) => return Err(f),
+            // The attribute is not on this MISP (it came from a feed): noted, not retried.
+            Err(Failure::Status(404, m)) => {
+                store
+                        .db
+                        .execute(
+                            "INSERT OR REPLACE INTO sightings(incident_key, attribute_uuid, state, error) VALUES (?1, ?2, 'unknown', ?3)",
+                            params![inc.key, attr, m],
+                        )
+                        .map_err(db)?;
             }
+            Err(f) => return Err(f),
         }
     }
     Ok(())

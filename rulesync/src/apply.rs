@@ -237,42 +237,37 @@ pub fn notify(
             if set.set_type == SetType::HashList {
                 continue;
             }
-            for (cmd, inverse, vals) in [
-                ("dataset-add", "dataset-remove", added),
-                ("dataset-remove", "dataset-add", removed),
-            ] {
+            let old_set = old.sets.get(name);
+            // The command that puts `v` into the set, and the one that takes it out. A
+            // datajson set (Suricata 8) takes the value with its context: the new
+            // generation's when adding, the old one's when taking a removal back.
+            let add = |v: &str, context: Option<&String>| -> (&'static str, Value) {
+                let mut a = json!({"setname": set.name, "settype": set.set_type.name(), "datavalue": set.wire(v)});
+                if !compiled.context {
+                    return ("dataset-add", a);
+                }
+                a["datajson"] = Value::String(
+                    context
+                        .cloned()
+                        .unwrap_or_else(|| json!({ "value": v }).to_string()),
+                );
+                ("dataset-add-json", a)
+            };
+            let remove = |v: &str| -> (&'static str, Value) {
+                (
+                    "dataset-remove",
+                    json!({"setname": set.name, "settype": set.set_type.name(), "datavalue": set.wire(v)}),
+                )
+            };
+            for (adding, vals) in [(true, added), (false, removed)] {
                 for v in vals {
-                    let mut args = json!({"setname": set.name, "settype": set.set_type.name(), "datavalue": set.wire(v)});
-                    // Suricata 8's datajson sets take a value with its context.
-                    let json_add = |args: &mut Value, context: Option<&String>| {
-                        let c = context
-                            .cloned()
-                            .unwrap_or_else(|| json!({"value": v}).to_string());
-                        args["datajson"] = Value::String(c);
-                    };
-                    let (cmd, inverse) = match (compiled.context, cmd) {
-                        (true, "dataset-add") => {
-                            json_add(&mut args, set.contexts.get(v));
-                            ("dataset-add-json", inverse)
-                        }
-                        (true, _) => ("dataset-remove", "dataset-add-json"),
-                        _ => (cmd, inverse),
-                    };
-                    let undo_args = if inverse == "dataset-add-json" {
-                        // Taking back a removal puts the value back with the context
-                        // it had in the generation in force.
-                        let mut a = args.clone();
-                        json_add(&mut a, old.sets.get(name).and_then(|o| o.contexts.get(v)));
-                        a
+                    let ((cmd, args), undo_cmd) = if adding {
+                        (add(v, set.contexts.get(v)), remove(v))
                     } else {
-                        let mut a = args.clone();
-                        if let Some(o) = a.as_object_mut() {
-                            o.remove("datajson");
-                        }
-                        a
+                        (remove(v), add(v, old_set.and_then(|o| o.contexts.get(v))))
                     };
-                    match s.answer(cmd, Some(args.clone())) {
-                        Ok(Ok(_)) => undo.push((inverse, undo_args)),
+                    match s.answer(cmd, Some(args)) {
+                        Ok(Ok(_)) => undo.push(undo_cmd),
                         Ok(Err(m)) if m.contains("set not found") => {
                             unknown_set = true;
                             continue 'sets;

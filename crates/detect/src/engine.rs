@@ -1048,7 +1048,7 @@ fn intel_context(raw: &str) -> String {
     };
     let mut events: Vec<&str> = Vec::new();
     let mut sources: Vec<&str> = Vec::new();
-    for key in ["suriguard", "suriguard_host", "suriguard_path"] {
+    for key in suriguard_eve::INTEL_CONTEXT_KEYS {
         let c = &v[key];
         for (list, out) in [("misp_events", &mut events), ("sources", &mut sources)] {
             for x in c[list]

@@ -245,10 +245,15 @@ pub struct Alert<'a> {
     #[serde(borrow)]
     pub metadata: Option<&'a RawValue>,
     /// Suricata 8's datajson context of the value a dataset matched (`alert.context`),
-    /// kept raw: rulesync's sets put each value's MISP events there.
+    /// kept raw: rulesync's sets put each value's MISP events there, under one of
+    /// [`INTEL_CONTEXT_KEYS`].
     #[serde(borrow)]
     pub context: Option<&'a RawValue>,
 }
+
+/// The `alert.context` keys rulesync's datajson rules name (`context_key`): one for every
+/// set, and the URL rule's two, for its host and its path set.
+pub const INTEL_CONTEXT_KEYS: [&str; 3] = ["suriguard", "suriguard_host", "suriguard_path"];
 
 /// The `dns` block. EVE dns version 2 (Suricata 7.0) writes one record per query or
 /// answer, `type` "query" or "answer", the name in `rrname`; version 3 (Suricata 8.0)

@@ -178,10 +178,11 @@ pub struct Compiled {
 /// The context key rules name for a set (`alert.context.<key>`): one per dataset of a
 /// rule (the URL rule has two).
 pub fn context_key(set: &str) -> &'static str {
+    let [one, host, path] = suriguard_eve::INTEL_CONTEXT_KEYS;
     match set {
-        "suriguard-url-hosts" => "suriguard_host",
-        "suriguard-url-paths" => "suriguard_path",
-        _ => "suriguard",
+        "suriguard-url-hosts" => host,
+        "suriguard-url-paths" => path,
+        _ => one,
     }
 }
 
@@ -194,11 +195,6 @@ pub const RULES_FILE: &str = "suriguard.rules";
 /// File name of the value → provenance index.
 pub const INDEX_FILE: &str = "index.json";
 
-/// A value's context object, written straight from the store entries that put the value
-/// in its set (one, except for URL hosts several URLs share): the value first, then each
-/// list (at most [`CONTEXT_LIST_MAX`] entries, with how many were left out), then the
-/// first title. Nothing that changes from run to run (last seen), so an unchanged value
-/// keeps the same bytes.
 /// Suricata 8 reads a datajson line into 1024 bytes (`DATAJSON_JSON_LENGTH`; a longer
 /// line fails to parse and the rest of the set is not loaded, while `suricata -T`
 /// passes) and refuses longer JSON in `dataset-add-json`: every object stays under this.
@@ -225,7 +221,13 @@ fn context_object(value: &str, entries: &[&Entry]) -> Option<String> {
     None
 }
 
+/// A value's context object, written straight from the store entries that put the value
+/// in its set (one, except for URL hosts several URLs share): the value first, then each
+/// list (at most `cap` entries, with how many were left out), then the smallest title.
+/// Nothing that changes from run to run (last seen), so an unchanged value keeps the
+/// same bytes. Entries and the title are cut at 120 characters.
 fn context_json(value: &str, entries: &[&Entry], cap: usize, with_info: bool, out: &mut String) {
+    const CUT: usize = 120;
     fn string(out: &mut String, s: &str) {
         if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
             // Nothing to escape: most values, every UUID.
@@ -238,6 +240,13 @@ fn context_json(value: &str, entries: &[&Entry], cap: usize, with_info: bool, ou
         let mut buf = Vec::with_capacity(s.len() + 8);
         let _ = serde_json::to_writer(&mut buf, s);
         out.push_str(std::str::from_utf8(&buf).unwrap_or("\"\""));
+    }
+    fn cut_string(out: &mut String, s: &str) {
+        if s.len() > CUT {
+            string(out, &s.chars().take(CUT).collect::<String>());
+        } else {
+            string(out, s);
+        }
     }
     fn list<'a>(
         out: &mut String,
@@ -264,14 +273,7 @@ fn context_json(value: &str, entries: &[&Entry], cap: usize, with_info: bool, ou
             if k > 0 {
                 out.push(',');
             }
-            let cut: String;
-            let s = if s.len() > 120 {
-                cut = s.chars().take(120).collect();
-                cut.as_str()
-            } else {
-                s
-            };
-            string(out, s);
+            cut_string(out, s);
         }
         out.push(']');
     }
@@ -311,12 +313,7 @@ fn context_json(value: &str, entries: &[&Entry], cap: usize, with_info: bool, ou
     let info = mentions().filter_map(|(_, m)| m.info.as_deref()).min();
     if let Some(info) = info.filter(|_| with_info) {
         out.push_str(",\"info\":");
-        if info.len() > 120 {
-            let cut: String = info.chars().take(120).collect();
-            string(out, &cut);
-        } else {
-            string(out, info);
-        }
+        cut_string(out, info);
     }
     if omitted > 0 {
         out.push_str(&format!(",\"omitted\":{omitted}"));
@@ -672,24 +669,15 @@ impl Compiled {
                 Ok(text) => {
                     for l in text.lines().filter(|l| !l.is_empty()) {
                         if l.starts_with('{') {
-                            // A datajson line: the value is its "value", which rulesync
-                            // writes first, so only that string is read (a full parse of
-                            // a million lines cost seconds); other lines are parsed whole.
+                            // A datajson line: the value is its "value".
                             #[derive(Deserialize)]
                             struct Line<'a> {
                                 #[serde(borrow)]
                                 value: std::borrow::Cow<'a, str>,
                             }
-                            let first = l.strip_prefix("{\"value\":").and_then(|rest| {
-                                let mut de = serde_json::Deserializer::from_str(rest);
-                                String::deserialize(&mut de).ok()
-                            });
-                            let v = first
-                                .or_else(|| {
-                                    serde_json::from_str::<Line>(l)
-                                        .ok()
-                                        .map(|o| o.value.into_owned())
-                                })
+                            let v = serde_json::from_str::<Line>(l)
+                                .ok()
+                                .map(|o| o.value.into_owned())
                                 .ok_or_else(|| {
                                     std::io::Error::other(format!("{file}: bad JSON line {l:?}"))
                                 })?;
@@ -864,6 +852,14 @@ mod tests {
         assert_eq!(d["suriguard-ip-dst-v4"].1, vec!["45.9.148.108".to_string()]);
     }
 
+    fn ind(kind: Kind, value: &str, sides: Sides) -> Indicator {
+        Indicator {
+            kind,
+            value: value.into(),
+            sides,
+        }
+    }
+
     fn origin(ev: &str, attr: &str) -> Origin {
         Origin {
             event: Some(ev.into()),
@@ -881,11 +877,7 @@ mod tests {
         let many: Vec<(Indicator, Origin)> = (0..12)
             .map(|k| {
                 (
-                    Indicator {
-                        kind: Kind::Ip,
-                        value: "45.9.148.108".into(),
-                        sides: Sides::DST,
-                    },
+                    ind(Kind::Ip, "45.9.148.108", Sides::DST),
                     origin(&format!("ev-{k:02}"), &format!("at-{k:02}")),
                 )
             })
@@ -947,25 +939,14 @@ mod tests {
         let mut grown = st.clone();
         grown.merge(
             "extra",
-            vec![(
-                Indicator {
-                    kind: Kind::Domain,
-                    value: "new.xyz".into(),
-                    sides: Sides::BOTH,
-                },
-                Origin::default(),
-            )],
+            vec![(ind(Kind::Domain, "new.xyz", Sides::BOTH), Origin::default())],
             3,
         );
         assert!(!Compiled::from_store_with(&grown, true).contexts_changed(&back));
         grown.merge(
             "extra",
             vec![(
-                Indicator {
-                    kind: Kind::Domain,
-                    value: "evil.xyz".into(),
-                    sides: Sides::BOTH,
-                },
+                ind(Kind::Domain, "evil.xyz", Sides::BOTH),
                 origin("ev-x", "at-x"),
             )],
             3,
@@ -984,11 +965,6 @@ mod tests {
     #[test]
     fn datajson_lines_fit_suricatas_line_buffer() {
         let mut st = Store::new();
-        let ind = |kind, v: &str| Indicator {
-            kind,
-            value: v.into(),
-            sides: Sides::DST,
-        };
         let long_tag = |k: usize| format!("misp-galaxy:threat-actor=\"{}{k}\"", "x".repeat(150));
         let items: Vec<(Indicator, Origin)> = (0..12)
             .map(|k| {
@@ -998,7 +974,7 @@ mod tests {
                 );
                 o.tags.insert(long_tag(k));
                 o.info = Some("y".repeat(300));
-                (ind(Kind::Ip, "45.9.148.108"), o)
+                (ind(Kind::Ip, "45.9.148.108", Sides::DST), o)
             })
             .collect();
         st.merge("misp", items, 1);
@@ -1006,8 +982,11 @@ mod tests {
         st.merge(
             "feed",
             vec![
-                (ind(Kind::Url, &long_path), Origin::default()),
-                (ind(Kind::Url, "evil.xyz/ok.php"), Origin::default()),
+                (ind(Kind::Url, &long_path, Sides::DST), Origin::default()),
+                (
+                    ind(Kind::Url, "evil.xyz/ok.php", Sides::DST),
+                    Origin::default(),
+                ),
             ],
             1,
         );

@@ -51,7 +51,7 @@ pub fn context_attributes(alert: &Value) -> Option<(BTreeSet<String>, bool)> {
     let mut attrs = BTreeSet::new();
     let mut complete = true;
     let mut any = false;
-    for key in ["suriguard", "suriguard_host", "suriguard_path"] {
+    for key in suriguard_eve::INTEL_CONTEXT_KEYS {
         let Some(c) = ctx.get(key) else {
             continue;
         };
