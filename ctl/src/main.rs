@@ -9,6 +9,7 @@ mod error;
 mod evaluate;
 mod http;
 mod intake;
+mod metrics;
 mod misp;
 mod notify;
 mod ops;
@@ -117,6 +118,17 @@ enum Noun {
     Firewall {
         #[command(subcommand)]
         verb: FirewallVerb,
+    },
+    /// Every counter in Prometheus' text format (what `serve` answers on /metrics; also
+    /// for node_exporter's textfile collector): the plugin's stats file, the journals,
+    /// rulesync's state, the store's queues.
+    Metrics {
+        /// The plugin's stats file (default: plugin-stats.json in the state dir).
+        #[arg(long)]
+        stats_file: Option<PathBuf>,
+        /// rulesync's state (default: rulesync-state.json in the state dir).
+        #[arg(long)]
+        rulesync_state: Option<PathBuf>,
     },
 }
 
@@ -410,6 +422,15 @@ fn run(cli: Cli) -> Result<(), CtlError> {
         Noun::Notify { verb } => notify_verb(verb, config, fmt)?,
         Noun::Run { follow, interval } => run_loop(follow, interval, config, fmt)?,
         Noun::Firewall { verb } => firewall(verb, config, fmt)?,
+        Noun::Metrics {
+            stats_file,
+            rulesync_state,
+        } => {
+            let cfg = load_config(config, Scope::Plugin)?;
+            let src =
+                metrics::MetricSources::of(&cfg, stats_file.as_deref(), rulesync_state.as_deref());
+            metrics::render(&src, suriguard_enforce::now_secs())
+        }
         Noun::Model {
             verb: ModelVerb::Check { model, meta },
         } => model_check(model, meta, fmt)?,

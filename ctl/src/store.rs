@@ -212,6 +212,15 @@ CREATE TABLE IF NOT EXISTS digest_queue(
 CREATE TABLE IF NOT EXISTS cursors(path TEXT PRIMARY KEY, ino INTEGER NOT NULL, offset INTEGER NOT NULL);
 ";
 
+/// What waits in the store: [`Store::queue_counts`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Incidents by MISP push state.
+    pub misp: std::collections::BTreeMap<String, u64>,
+    /// Notifications by (channel, state).
+    pub outbox: std::collections::BTreeMap<(String, String), u64>,
+}
+
 pub fn now_us() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -381,6 +390,42 @@ impl Store {
             0 => Ok(None),
             _ => Err(CtlError::AmbiguousIncident { id: id.to_owned() }),
         }
+    }
+
+    /// Incidents by MISP push state, and notifications by channel and state (for
+    /// `/metrics`).
+    pub fn queue_counts(&self) -> Result<QueueCounts, CtlError> {
+        let op = "counting the queues";
+        let mut q = QueueCounts::default();
+        let mut st = self
+            .db
+            .prepare("SELECT misp_state, COUNT(*) FROM incidents GROUP BY misp_state")
+            .map_err(self.failed(op))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(self.failed(op))?;
+        for row in rows {
+            let (state, n) = row.map_err(self.failed(op))?;
+            q.misp.insert(state, n as u64);
+        }
+        let mut st = self
+            .db
+            .prepare("SELECT channel, state, COUNT(*) FROM outbox GROUP BY channel, state")
+            .map_err(self.failed(op))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(self.failed(op))?;
+        for row in rows {
+            let (channel, state, n) = row.map_err(self.failed(op))?;
+            q.outbox.insert((channel, state), n as u64);
+        }
+        Ok(q)
     }
 
     /// Incidents waiting for MISP, oldest first.

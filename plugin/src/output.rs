@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use suriguard_decision::Decision;
@@ -226,7 +226,7 @@ pub struct Output {
     /// Records passed over before the detection queue, by type.
     skipped: Arc<Skipped>,
     counters: Arc<WriteCounters>,
-    eve_threads: AtomicU64,
+    eve_threads: Arc<AtomicU64>,
     gate: Arc<Gate>,
     worker: Option<JoinHandle<(IngestStats, SinkStats, Option<EnforceStats>)>>,
 }
@@ -293,12 +293,35 @@ impl Output {
             }
         };
 
+        let eve_threads = Arc::new(AtomicU64::new(0));
+        let publisher = settings
+            .stats_file
+            .clone()
+            .filter(|_| settings.stats_interval > 0)
+            .map(|path| Publisher {
+                path,
+                every: Duration::from_secs(settings.stats_interval),
+                next: Instant::now() + Duration::from_secs(settings.stats_interval),
+                failed: false,
+                shared: SharedStats {
+                    threaded,
+                    queue_size: settings.queue_size,
+                    eve_threads: Arc::clone(&eve_threads),
+                    counters: Arc::clone(&counters),
+                    skipped: Arc::clone(&skipped),
+                    eve_file: match &intake {
+                        Intake::EveFile { file, .. } => Some(file.stats_reader()),
+                        Intake::Direct(_) => None,
+                    },
+                },
+            });
         let worker_ctx = WorkerCtx {
             failpoints,
             max_record_size: settings.max_record_size,
             skipped: Arc::clone(&skipped),
             counters: Arc::clone(&counters),
             model_off_logged: false,
+            publisher,
         };
         let gate = Arc::new(Gate::new(!failpoints.pause_worker));
         let worker_gate = Arc::clone(&gate);
@@ -347,7 +370,7 @@ impl Output {
             intake: Some(intake),
             skipped,
             counters,
-            eve_threads: AtomicU64::new(0),
+            eve_threads,
             gate,
             worker: Some(worker),
         })
@@ -430,16 +453,94 @@ impl Output {
                 (IngestStats::default(), None, None)
             }
         };
+        SharedStats {
+            threaded: self.threaded,
+            queue_size: self.settings.queue_size,
+            eve_threads: Arc::clone(&self.eve_threads),
+            counters: Arc::clone(&self.counters),
+            skipped: Arc::clone(&self.skipped),
+            eve_file: None,
+        }
+        .stats(ingest, decisions, enforcement, eve_file, false)
+    }
+}
+
+/// The counters kept outside the worker (atomics of `Write` and the eve.json writer),
+/// shared so the worker can publish the whole picture while Suricata runs.
+struct SharedStats {
+    threaded: bool,
+    queue_size: usize,
+    eve_threads: Arc<AtomicU64>,
+    counters: Arc<WriteCounters>,
+    skipped: Arc<Skipped>,
+    eve_file: Option<suriguard_guard::evefile::EveFileStatsReader>,
+}
+
+impl SharedStats {
+    /// The run's counters with the worker's; `eve_file` overrides the reader's (the
+    /// writer's final counters at shutdown).
+    fn stats(
+        &self,
+        ingest: IngestStats,
+        decisions: Option<SinkStats>,
+        enforcement: Option<EnforceStats>,
+        eve_file: Option<suriguard_guard::EveFileStats>,
+        running: bool,
+    ) -> PluginStats {
         PluginStats {
+            running,
+            updated_unix: suriguard_enforce::now_secs(),
             threaded: self.threaded,
             eve_threads: self.eve_threads.load(Relaxed),
-            queue_size: self.settings.queue_size,
+            queue_size: self.queue_size,
             write: self.counters.snapshot(),
             ingest,
             decisions,
             enforcement,
-            eve_file,
+            eve_file: eve_file.or_else(|| self.eve_file.as_ref().map(|r| r.stats())),
             skipped: self.skipped.counts(),
+        }
+    }
+}
+
+/// Writes the stats file every `every` while the worker runs (`stats-interval`), so
+/// `suriguardctl stats` and `/metrics` see a running plugin.
+struct Publisher {
+    path: std::path::PathBuf,
+    every: Duration,
+    next: Instant,
+    /// A write failed (logged once until one succeeds again).
+    failed: bool,
+    shared: SharedStats,
+}
+
+impl Publisher {
+    /// Writes the file if it is due.
+    fn tick(&mut self, now: Instant, pipeline: &Pipeline, sink: &DecisionSink) {
+        if now < self.next {
+            return;
+        }
+        self.next = now + self.every;
+        let (decisions, enforcement) = sink.snapshot();
+        let stats = self.shared.stats(
+            pipeline.stats_now(),
+            Some(decisions),
+            enforcement,
+            None,
+            true,
+        );
+        match write_stats_file(&self.path, &stats) {
+            Ok(()) => self.failed = false,
+            Err(e) if !self.failed => {
+                self.failed = true;
+                sclog!(
+                    host::WARNING,
+                    "cannot write stats-file {}: {e}; retrying every {} s",
+                    self.path.display(),
+                    self.every.as_secs()
+                );
+            }
+            Err(_) => {}
         }
     }
 }
@@ -464,6 +565,7 @@ struct WorkerCtx {
     skipped: Arc<Skipped>,
     counters: Arc<WriteCounters>,
     model_off_logged: bool,
+    publisher: Option<Publisher>,
 }
 
 fn run_worker(
@@ -477,8 +579,18 @@ fn run_worker(
 ) -> (IngestStats, SinkStats, Option<EnforceStats>) {
     gate.wait();
     loop {
-        // With model samples pending, wait no longer than their deadline.
-        let item = match pipeline.due_in(Instant::now()) {
+        let now = Instant::now();
+        if let Some(p) = ctx.publisher.as_mut() {
+            p.tick(now, &pipeline, &sink);
+        }
+        // With model samples pending, wait no longer than their deadline; with a stats
+        // file to publish, no longer than its next write.
+        let model_due = pipeline.due_in(now);
+        let publish_due = ctx
+            .publisher
+            .as_ref()
+            .map(|p| p.next.saturating_duration_since(now));
+        let item = match model_due.into_iter().chain(publish_due).min() {
             None => match rx.recv() {
                 Ok(r) => r,
                 Err(_) => break,
@@ -486,8 +598,10 @@ fn run_worker(
             Some(wait) => match rx.recv_timeout(wait) {
                 Ok(r) => r,
                 Err(RecvTimeoutError::Timeout) => {
-                    poll_model(&mut pipeline, &mut ctx.model_off_logged);
-                    take_decisions(&mut pipeline, &mut sink);
+                    if model_due.is_some() {
+                        poll_model(&mut pipeline, &mut ctx.model_off_logged);
+                        take_decisions(&mut pipeline, &mut sink);
+                    }
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,

@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod lab;
 pub mod netns;
 pub mod pcap;
+pub mod prom;
 pub mod scenarios;
 pub mod servers;
 

@@ -16,12 +16,17 @@
 //! The plugin writes eve.json meanwhile; between the scans it is moved away twice, as
 //! logrotate does: once without a signal (noticed by the writer), once followed by
 //! SIGHUP (Suricata's rotation flag). Later records land in the new file, none is lost.
+//!
+//! While the attacker is blocked, the plugin's stats file (rewritten every second) says
+//! so, and `suriguardctl metrics` exports the same counters in Prometheus' text format,
+//! read back by a parser that is not ours; after the stop, the final counters again.
 
 use std::path::Path;
 use std::time::Duration;
 
 use suriguard_e2e::netns::{wait_for, Lab};
-use suriguard_e2e::{eve_counts, minimal_config, plugin_path, Suricata};
+use suriguard_e2e::prom::Metrics;
+use suriguard_e2e::{ctl, eve_counts, minimal_config, plugin_path, Suricata};
 use suriguard_guard::PluginStats;
 
 const TTL: u64 = 6;
@@ -132,6 +137,8 @@ fn start_suricata(t: &mut Topology, dir: &Path, suricata: Suricata) -> u32 {
             "outputs.1.eve-log.suriguard.stats-file={}",
             dir.join("stats.json").display()
         ),
+        "--set".into(),
+        "outputs.1.eve-log.suriguard.stats-interval=1".into(),
         // Flows are logged when they time out: keep that short for scans (closed by RST)
         // and unanswered SYNs.
         "--set".into(),
@@ -244,6 +251,7 @@ fn scan_block_and_expire(t: &mut Topology, dir: &Path, attacker_addr: &str, home
         t.lab.pings(&t.client, home),
         "client's ping cut off by the attacker's block"
     );
+    live_counters(dir);
 
     // The kernel lifts it when the ttl runs out.
     let gone = wait_for(Duration::from_secs(TTL + 10), || {
@@ -267,6 +275,58 @@ fn scan_is_blocked_in_nftables_and_lifted_after_the_ttl_ipv4_and_ipv6_on_suricat
 #[test]
 fn scan_is_blocked_in_nftables_and_lifted_after_the_ttl_ipv4_and_ipv6_on_suricata_8() {
     scan_is_blocked_and_lifted(Suricata::V8);
+}
+
+/// The stats file a running plugin publishes, and `suriguardctl metrics` on it.
+fn stats_and_metrics(dir: &Path, stats: &Path) -> (PluginStats, Metrics) {
+    let text = std::fs::read_to_string(stats).unwrap();
+    let st: PluginStats = serde_json::from_str(&text).unwrap();
+    let frozen = dir.join("stats-frozen.json");
+    std::fs::write(&frozen, text).unwrap();
+    let cfg = dir.join("suriguard.toml");
+    let ran = ctl(
+        &cfg,
+        &["metrics", "--stats-file", frozen.to_str().unwrap()],
+        &[],
+    );
+    ran.assert_success();
+    (st, Metrics::parse(&ran.stdout()))
+}
+
+/// While an element is in force: the published counters show it within two intervals,
+/// and /metrics says what they say.
+fn live_counters(dir: &Path) {
+    let stats = dir.join("stats.json");
+    let published = wait_for(Duration::from_secs(5), || {
+        std::fs::read_to_string(&stats)
+            .ok()
+            .and_then(|t| serde_json::from_str::<PluginStats>(&t).ok())
+            .is_some_and(|s| {
+                s.running
+                    && s.enforcement
+                        .as_ref()
+                        .is_some_and(|e| e.in_force >= 1 && e.healthy)
+            })
+    });
+    assert!(
+        published.is_some(),
+        "no running stats with an element in force: {}",
+        std::fs::read_to_string(&stats).unwrap_or_default()
+    );
+    let (st, m) = stats_and_metrics(dir, &stats);
+    m.assert_matches_plugin(&st);
+    assert!(m.get("suriguard_enforce_elements", &[]) >= 1.0);
+    assert!(m.get("suriguard_in_force", &[("set", "block")]) >= 1.0);
+    let decided: f64 =
+        m.0.samples
+            .iter()
+            .filter(|s| s.metric == "suriguard_decisions_total")
+            .filter_map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) => Some(v),
+                _ => None,
+            })
+            .sum();
+    assert!(decided >= 1.0, "no decision in suriguard_decisions_total");
 }
 
 fn lines(path: &Path) -> u64 {
@@ -374,4 +434,8 @@ fn scan_is_blocked_and_lifted(suricata: Suricata) {
         "{suricata}: no IPv6 scan in eve.json.2"
     );
     assert!(stats.balanced(), "{stats:?}");
+    // The final counters, and /metrics on them.
+    assert!(!stats.running, "{stats:?}");
+    let (st, m) = stats_and_metrics(&dir, &dir.join("stats.json"));
+    m.assert_matches_plugin(&st);
 }

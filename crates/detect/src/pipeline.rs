@@ -368,6 +368,11 @@ impl Pipeline {
 
     /// The counters, with the engine's and the model stage's folded in.
     pub fn into_stats(self) -> IngestStats {
+        self.stats_now()
+    }
+
+    /// [`Pipeline::into_stats`] while the pipeline goes on (published while running).
+    pub fn stats_now(&self) -> IngestStats {
         #[cfg(feature = "ml")]
         let model = self.model.as_ref().map(|m| m.stats());
         #[cfg(not(feature = "ml"))]
@@ -375,7 +380,7 @@ impl Pipeline {
         IngestStats {
             detect: self.engine_stats(),
             model,
-            ..self.stats
+            ..self.stats.clone()
         }
     }
 }

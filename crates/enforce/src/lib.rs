@@ -24,6 +24,7 @@ pub mod nft;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -336,9 +337,19 @@ pub struct EnforceStats {
     /// Decision-to-commit latency: upper bound of a bucket (µs) → commits that took at
     /// most that long. Eight buckets per power of two (each at most 12.5 % wide).
     pub latency_us: std::collections::BTreeMap<u64, u64>,
+    /// Sum of those latencies (µs), for the mean and Prometheus' histogram `_sum`.
+    #[serde(default)]
+    pub latency_total_us: u64,
     /// The last error met, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Elements in force when the counters were taken (a gauge).
+    #[serde(default)]
+    pub in_force: u64,
+    /// Whether nftables accepted the last setup or batch (false until the first setup,
+    /// and after a failure until a retry succeeds).
+    #[serde(default)]
+    pub healthy: bool,
 }
 
 impl EnforceStats {
@@ -355,6 +366,7 @@ impl EnforceStats {
     pub fn record_latency(&mut self, d: Duration) {
         let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2);
         *self.latency_us.entry(Self::latency_bucket(us)).or_default() += 1;
+        self.latency_total_us = self.latency_total_us.saturating_add(us);
     }
 
     /// The upper bound (µs) of the bucket holding quantile `q` of the latencies.
@@ -384,6 +396,8 @@ pub struct EnforcerHandle {
     /// Decisions dropped because the queue was full.
     dropped: u64,
     thread: Option<JoinHandle<EnforceStats>>,
+    /// The thread's counters as of its last batch or retry, for publishing while it runs.
+    published: Arc<Mutex<EnforceStats>>,
 }
 
 impl EnforcerHandle {
@@ -401,6 +415,18 @@ impl EnforcerHandle {
             }
             Err(TrySendError::Disconnected(_)) => Err("enforcer thread is gone".into()),
         }
+    }
+
+    /// The counters as of the enforcer's last batch, setup or retry (the thread
+    /// publishes them after each; this never waits for a batch).
+    pub fn snapshot(&self) -> EnforceStats {
+        let mut st = self
+            .published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        st.dropped_queue_full += self.dropped;
+        st
     }
 
     /// [`EnforcerHandle::stop`] through a reference (for owners behind a trait object);
@@ -449,13 +475,18 @@ pub fn start(setup: EnforcerSetup) -> std::io::Result<EnforcerHandle> {
     // The thread reports through the caller's `tracing` subscriber (the plugin's forwards
     // to Suricata's log; a test's keeps the lines).
     let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+    let published = Arc::new(Mutex::new(EnforceStats::default()));
+    let to_publish = Arc::clone(&published);
     let thread = std::thread::Builder::new()
         .name("SG-enforce".into())
-        .spawn(move || tracing::dispatcher::with_default(&dispatch, || run(setup, rx)))?;
+        .spawn(move || {
+            tracing::dispatcher::with_default(&dispatch, || run(setup, rx, &to_publish))
+        })?;
     Ok(EnforcerHandle {
         tx: Some(tx),
         dropped: 0,
         thread: Some(thread),
+        published,
     })
 }
 
@@ -476,6 +507,20 @@ struct State {
 }
 
 impl State {
+    /// The counters with the gauges filled in (elements not yet expired).
+    fn stats(&mut self) -> &EnforceStats {
+        let now = now_secs();
+        self.stats.in_force = self.active.values().filter(|&&until| until > now).count() as u64;
+        self.stats.healthy = self.healthy;
+        &self.stats
+    }
+
+    /// Makes the counters visible to [`EnforcerHandle::snapshot`].
+    fn publish(&mut self, to: &Mutex<EnforceStats>) {
+        let st = self.stats().clone();
+        *to.lock().unwrap_or_else(|p| p.into_inner()) = st;
+    }
+
     fn fail(&mut self, what: &str, e: &NftError) {
         self.stats.apply_errors += 1;
         let msg = format!("{what}: {e}");
@@ -627,7 +672,7 @@ impl State {
 }
 
 /// The enforcer thread's body.
-fn run(setup: EnforcerSetup, rx: Receiver<Msg>) -> EnforceStats {
+fn run(setup: EnforcerSetup, rx: Receiver<Msg>, publish: &Mutex<EnforceStats>) -> EnforceStats {
     let EnforcerSetup { cfg, net, journal } = setup;
     let (journal, loaded) = match Journal::open_compacted(&journal, now_secs()) {
         Ok(x) => x,
@@ -654,6 +699,7 @@ fn run(setup: EnforcerSetup, rx: Receiver<Msg>) -> EnforceStats {
         stats: EnforceStats::default(),
     };
     st.reapply();
+    st.publish(publish);
     let interval = Duration::from_millis(cfg.batch_interval_ms);
     loop {
         let wait = if st.healthy {
@@ -667,6 +713,7 @@ fn run(setup: EnforcerSetup, rx: Receiver<Msg>) -> EnforceStats {
                 if !st.healthy && Instant::now() >= st.next_retry {
                     st.reapply();
                 }
+                st.publish(publish);
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => break,
@@ -688,11 +735,12 @@ fn run(setup: EnforcerSetup, rx: Receiver<Msg>) -> EnforceStats {
             st.reapply();
         }
         st.batch(batch);
+        st.publish(publish);
         if closed {
             break;
         }
     }
-    st.stats
+    st.stats().clone()
 }
 
 #[cfg(test)]

@@ -122,6 +122,29 @@ impl Shared {
     }
 }
 
+/// Reads an [`EveFile`]'s counters from another thread ([`EveFile::stats_reader`]).
+pub struct EveFileStatsReader {
+    path: PathBuf,
+    shared: Arc<Shared>,
+}
+
+impl EveFileStatsReader {
+    pub fn stats(&self) -> EveFileStats {
+        let c = &self.shared.counters;
+        EveFileStats {
+            path: self.path.clone(),
+            queued: self.shared.lock().queued,
+            dropped_queue_full: c.dropped_queue_full.load(Relaxed),
+            rejected: c.rejected.load(Relaxed),
+            written: c.written.load(Relaxed),
+            bytes: c.bytes.load(Relaxed),
+            lost: c.lost.load(Relaxed),
+            errors: c.errors.load(Relaxed),
+            reopened: c.reopened.load(Relaxed),
+        }
+    }
+}
+
 /// The writer of one eve.json file.
 pub struct EveFile {
     path: PathBuf,
@@ -224,17 +247,14 @@ impl EveFile {
     }
 
     pub fn stats(&self) -> EveFileStats {
-        let c = &self.shared.counters;
-        EveFileStats {
+        self.stats_reader().stats()
+    }
+
+    /// A handle that reads the counters from another thread while the writer runs.
+    pub fn stats_reader(&self) -> EveFileStatsReader {
+        EveFileStatsReader {
             path: self.path.clone(),
-            queued: self.shared.lock().queued,
-            dropped_queue_full: c.dropped_queue_full.load(Relaxed),
-            rejected: c.rejected.load(Relaxed),
-            written: c.written.load(Relaxed),
-            bytes: c.bytes.load(Relaxed),
-            lost: c.lost.load(Relaxed),
-            errors: c.errors.load(Relaxed),
-            reopened: c.reopened.load(Relaxed),
+            shared: Arc::clone(&self.shared),
         }
     }
 

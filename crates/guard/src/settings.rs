@@ -43,8 +43,12 @@ pub struct PluginSettings {
     pub queue_bytes: usize,
     /// The suriguard configuration file (TOML); `None` runs with built-in defaults.
     pub config: Option<PathBuf>,
-    /// Where to write the run's counters as JSON at shutdown.
+    /// Where to write the run's counters as JSON: every `stats_interval` seconds while
+    /// Suricata runs, and at shutdown.
     pub stats_file: Option<PathBuf>,
+    /// Seconds between two writes of `stats_file` while running; 0 writes it only at
+    /// shutdown.
+    pub stats_interval: u64,
     /// The eve.json this output writes (every record, one per line) so that no second,
     /// regular eve-log output is needed; `None` writes no file.
     pub eve_file: Option<PathBuf>,
@@ -62,6 +66,7 @@ impl Default for PluginSettings {
             queue_bytes: 64 << 20,
             config: None,
             stats_file: None,
+            stats_interval: 5,
             eve_file: None,
             eve_file_queue_size: 65_536,
             eve_file_queue_bytes: 64 << 20,
@@ -75,7 +80,7 @@ pub const MAX_QUEUE_SIZE: usize = 1 << 24;
 /// Why the plugin's settings were refused.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SettingsError {
-    #[error("unknown key `{key}` in the eve-log `suriguard` section (known keys: queue-size, queue-bytes, max-record-size, config, stats-file, eve-file, eve-file-queue-size, eve-file-queue-bytes)")]
+    #[error("unknown key `{key}` in the eve-log `suriguard` section (known keys: queue-size, queue-bytes, max-record-size, config, stats-file, stats-interval, eve-file, eve-file-queue-size, eve-file-queue-bytes)")]
     UnknownKey { key: String },
     #[error("`{key}` needs a value")]
     Missing { key: &'static str },
@@ -127,6 +132,15 @@ impl PluginSettings {
                 }
                 "config" => s.config = Some(path("config", value)?),
                 "stats-file" => s.stats_file = Some(path("stats-file", value)?),
+                "stats-interval" => {
+                    s.stats_interval = integer(
+                        "stats-interval",
+                        value,
+                        0,
+                        3600,
+                        "seconds from 0 (only at shutdown) to 3600",
+                    )? as u64
+                }
                 "eve-file" => s.eve_file = Some(path("eve-file", value)?),
                 "eve-file-queue-size" => {
                     s.eve_file_queue_size = integer(
@@ -210,6 +224,7 @@ mod tests {
             ("queue-bytes", s("1048576")),
             ("config", s("/etc/suriguard/suriguard.toml")),
             ("stats-file", s("/tmp/x.json")),
+            ("stats-interval", s("0")),
             ("eve-file", s("/var/log/suricata/eve.json")),
             ("eve-file-queue-size", s("100")),
             ("eve-file-queue-bytes", s("65536")),
@@ -231,6 +246,7 @@ mod tests {
             Some("/etc/suriguard/suriguard.toml")
         );
         assert_eq!(got.stats_file.unwrap().to_str(), Some("/tmp/x.json"));
+        assert_eq!(got.stats_interval, 0);
     }
 
     #[test]
@@ -248,6 +264,8 @@ mod tests {
                 "{bad}"
             );
         }
+        let e = PluginSettings::from_entries([("stats-interval", s("3601"))]).unwrap_err();
+        assert!(e.to_string().contains("`stats-interval`"), "{e}");
         let e = PluginSettings::from_entries([("config", ConfValue::NotScalar)]).unwrap_err();
         assert_eq!(e, SettingsError::Missing { key: "config" });
     }

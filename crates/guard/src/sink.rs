@@ -16,6 +16,11 @@ pub trait Enforcer: Send {
     fn finish(&mut self) -> Option<EnforceStats> {
         None
     }
+
+    /// Its counters so far, while it runs, if it keeps any.
+    fn snapshot(&self) -> Option<EnforceStats> {
+        None
+    }
 }
 
 /// An enforcer that enforces nothing: decisions are only journaled.
@@ -65,6 +70,11 @@ impl DecisionSink {
         self.log.path()
     }
 
+    /// Both sets of counters so far, the enforcer's as it last published them.
+    pub fn snapshot(&self) -> (SinkStats, Option<EnforceStats>) {
+        (self.stats.clone(), self.enforcer.snapshot())
+    }
+
     /// Stops the enforcer and returns both sets of counters.
     pub fn finish(mut self) -> (SinkStats, Option<EnforceStats>) {
         let e = self.enforcer.finish();
@@ -109,5 +119,9 @@ impl Enforcer for EnforcerHandle {
 
     fn finish(&mut self) -> Option<EnforceStats> {
         self.stop_in_place()
+    }
+
+    fn snapshot(&self) -> Option<EnforceStats> {
+        Some(EnforcerHandle::snapshot(self))
     }
 }

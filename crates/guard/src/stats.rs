@@ -44,6 +44,11 @@ pub struct WriteStats {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PluginStats {
+    /// True in the copies written while Suricata runs (`stats-interval`), false in the
+    /// one written at shutdown.
+    pub running: bool,
+    /// When these counters were taken (Unix seconds).
+    pub updated_unix: u64,
     pub threaded: bool,
     /// Eve threads that called `ThreadInit` (threaded eve only).
     pub eve_threads: u64,

@@ -16,6 +16,7 @@
 
 pub mod error;
 pub mod incident;
+pub mod metrics;
 pub mod misp_event;
 pub mod mitigate;
 pub mod notify;

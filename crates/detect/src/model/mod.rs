@@ -97,6 +97,10 @@ pub struct ModelStats {
     /// Candidates scored again alone for their verdict (not in `samples`).
     #[serde(default)]
     pub rescored: u64,
+    /// Wall-clock time spent in batch runs (µs; failed runs included). Never read by
+    /// detection: only reported.
+    #[serde(default)]
+    pub run_micros: u64,
     /// Set when the stage switched itself off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<String>,

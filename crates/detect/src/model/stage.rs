@@ -320,9 +320,14 @@ impl MlStage {
         if n == 0 {
             return;
         }
+        let started = Instant::now();
         let run = catch_unwind(AssertUnwindSafe(|| {
             self.runner.run(&self.input, n, &mut self.output)
         }));
+        self.stats.run_micros = self
+            .stats
+            .run_micros
+            .saturating_add(started.elapsed().as_micros() as u64);
         let failed = match run {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(e.to_string()),
