@@ -20,8 +20,8 @@ forbid() { # crate, regex of forbidden packages, why
     fi
 }
 
-forbid suriguard-plugin '^(rusqlite|libsqlite3-sys|lettre|reqwest|hyper|quick-xml|suriguard-report|suriguard-intel)$' \
-    "the .so runs inside Suricata: no SQLite, SMTP, HTTP client or XML"
+forbid suriguard-plugin '^(rusqlite|libsqlite3-sys|lettre|reqwest|hyper|axum|tokio|argon2|quick-xml|suriguard-report|suriguard-intel)$' \
+    "the .so runs inside Suricata: no SQLite, SMTP, HTTP client or server, async runtime or XML"
 forbid rulesync '^(tract-.*|suriguard-detect|suriguard-guard)$' \
     "rulesync compiles intelligence; it never runs the engine"
 for lib in crates/*/; do

@@ -44,6 +44,7 @@ pub struct Config {
     pub misp: MispPushConfig,
     pub mitigate: MitigateConfig,
     pub notify: NotifyConfig,
+    pub console: suriguard_report::console::ConsoleConfig,
 }
 
 impl Config {
@@ -64,6 +65,7 @@ impl Config {
             misp: r.misp,
             mitigate: r.mitigate,
             notify: r.notify,
+            console: r.console,
         }
     }
 

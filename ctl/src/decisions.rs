@@ -266,6 +266,15 @@ pub fn add(
 /// Lifts every decision (block, quarantine, and rate limits of every service) against
 /// exactly `target`; returns what was lifted.
 pub fn delete(cfg: &Config, target: Cidr) -> Result<Vec<(SetKind, Option<Limit>)>, CtlError> {
+    delete_by(cfg, target, BY)
+}
+
+/// [`delete`], journaled as done by `by` (the console names who clicked).
+pub fn delete_by(
+    cfg: &Config,
+    target: Cidr,
+    by: &str,
+) -> Result<Vec<(SetKind, Option<Limit>)>, CtlError> {
     let (rows, warning) = list(cfg)?;
     let rows: Vec<&Row> = rows.iter().filter(|r| r.target == target).collect();
     if rows.is_empty() {
@@ -273,7 +282,7 @@ pub fn delete(cfg: &Config, target: Cidr) -> Result<Vec<(SetKind, Option<Limit>)
     }
     let entries: Vec<Entry> = rows
         .iter()
-        .map(|r| Entry::delete(r.action, target, BY).with_limit(r.limit))
+        .map(|r| Entry::delete(r.action, target, by).with_limit(r.limit))
         .collect();
     journal::append_to(&cfg.enforce_journal(), &entries)
         .map_err(CtlError::journal(cfg.enforce_journal()))?;

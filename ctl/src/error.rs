@@ -177,6 +177,20 @@ pub enum CtlError {
     #[error("no decision in {} has id or target {what:?}", journal.display())]
     NoSuchDecision { what: String, journal: PathBuf },
 
+    // The console.
+    /// The console cannot start, listen or keep serving (`what`: "listen on 127.0.0.1:8787").
+    #[error("console: cannot {what}: {source}")]
+    Serve {
+        what: String,
+        source: std::io::Error,
+    },
+    /// The console's TLS certificate or key does not load.
+    #[error("console TLS: {}: {message}", path.display())]
+    Tls { path: PathBuf, message: String },
+    /// `serve passwd`: the password read on stdin was refused.
+    #[error("serve passwd: {0}")]
+    Password(String),
+
     // Models, captures, Suricata.
     /// A model or its metadata that does not load (the error names the file).
     #[error(transparent)]
@@ -273,7 +287,8 @@ impl CtlError {
             | CtlError::Since { .. }
             | CtlError::Address { .. }
             | CtlError::Extractor { .. }
-            | CtlError::Args(_) => ExitStatus::Usage,
+            | CtlError::Args(_)
+            | CtlError::Password(_) => ExitStatus::Usage,
             CtlError::File { .. }
             | CtlError::StatsFile { .. }
             | CtlError::NotStats { .. }
@@ -298,6 +313,8 @@ impl CtlError {
             | CtlError::Covered { .. }
             | CtlError::NoDecision { .. }
             | CtlError::NoSuchDecision { .. }
+            | CtlError::Serve { .. }
+            | CtlError::Tls { .. }
             | CtlError::Model(_)
             | CtlError::NoModel { .. }
             | CtlError::Missing { .. }

@@ -13,6 +13,7 @@ mod metrics;
 mod misp;
 mod notify;
 mod ops;
+mod serve;
 mod store;
 
 use std::io::Write as _;
@@ -119,6 +120,21 @@ enum Noun {
         #[command(subcommand)]
         verb: FirewallVerb,
     },
+    /// The local web console and /metrics (`[console]`; `serve passwd` makes a password
+    /// hash). Runs until SIGINT/SIGTERM.
+    Serve {
+        #[command(subcommand)]
+        verb: Option<ServeVerb>,
+        /// Address and port to listen on (default: `[console] listen`, 127.0.0.1:8787).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// The plugin's stats file (default: plugin-stats.json in the state dir).
+        #[arg(long)]
+        stats_file: Option<PathBuf>,
+        /// rulesync's state (default: rulesync-state.json in the state dir).
+        #[arg(long)]
+        rulesync_state: Option<PathBuf>,
+    },
     /// Every counter in Prometheus' text format (what `serve` answers on /metrics; also
     /// for node_exporter's textfile collector): the plugin's stats file, the journals,
     /// rulesync's state, the store's queues.
@@ -129,6 +145,17 @@ enum Noun {
         /// rulesync's state (default: rulesync-state.json in the state dir).
         #[arg(long)]
         rulesync_state: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServeVerb {
+    /// Reads a password (one line) on stdin and prints its Argon2id hash as the
+    /// `[console]` line to paste into suriguard.toml.
+    Passwd {
+        /// The read-only (viewer) password instead of the admin one.
+        #[arg(long)]
+        viewer: bool,
     },
 }
 
@@ -422,6 +449,23 @@ fn run(cli: Cli) -> Result<(), CtlError> {
         Noun::Notify { verb } => notify_verb(verb, config, fmt)?,
         Noun::Run { follow, interval } => run_loop(follow, interval, config, fmt)?,
         Noun::Firewall { verb } => firewall(verb, config, fmt)?,
+        Noun::Serve {
+            verb: Some(ServeVerb::Passwd { viewer }),
+            ..
+        } => serve::passwd(viewer)?,
+        Noun::Serve {
+            verb: None,
+            listen,
+            stats_file,
+            rulesync_state,
+        } => {
+            let cfg = load_config(config, Scope::All)?;
+            let src =
+                metrics::MetricSources::of(&cfg, stats_file.as_deref(), rulesync_state.as_deref());
+            let listen = listen.unwrap_or(cfg.console.listen);
+            serve::run(serve::App::new(cfg, src)?, listen)?;
+            String::new()
+        }
         Noun::Metrics {
             stats_file,
             rulesync_state,

@@ -120,11 +120,16 @@ const HTTP_OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 /// HTTP flood: 203.0.113.50 makes 150 complete HTTP requests to 192.168.1.10:80 in 3 s,
 /// while a benign client 192.168.1.30 polls the same server 5 times.
 pub fn http_flood(out: &Path) -> std::io::Result<u64> {
+    http_flood_with_host(out, "cam.home.arpa")
+}
+
+/// [`http_flood`] with the flooder's requests naming `host` (a hostile string, say).
+pub fn http_flood_with_host(out: &Path, host: &str) -> std::io::Result<u64> {
     let mut w = writer(out)?;
     let server = Endpoint::new(v4(192, 168, 1, 10), 80);
     let mut t = T0;
     for i in 0..150u16 {
-        let req = format!("GET /index.html?i={i} HTTP/1.1\r\nHost: cam.home.arpa\r\n\r\n");
+        let req = format!("GET /index.html?i={i} HTTP/1.1\r\nHost: {host}\r\n\r\n");
         tcp_session(
             &mut w,
             t,

@@ -50,6 +50,7 @@ pub const SECTIONS: &[(&str, Owner)] = &[
     ("misp", Owner::Reporting),
     ("mitigate", Owner::Reporting),
     ("notify", Owner::Reporting),
+    ("console", Owner::Reporting),
 ];
 
 /// The owner of a top-level name, if it is one the file may hold.

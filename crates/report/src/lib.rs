@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod console;
 pub mod error;
 pub mod incident;
 pub mod metrics;
@@ -32,16 +33,18 @@ pub struct ReportConfig {
     pub misp: misp_event::MispPushConfig,
     pub mitigate: mitigate::MitigateConfig,
     pub notify: notify::NotifyConfig,
+    pub console: console::ConsoleConfig,
 }
 
 impl ReportConfig {
-    /// Reads and validates `[alerts]`, `[misp]`, `[mitigate]` and `[notify]`.
+    /// Reads and validates `[alerts]`, `[misp]`, `[mitigate]`, `[notify]` and `[console]`.
     pub fn from_file(file: &ConfigFile) -> Result<ReportConfig, ConfigError> {
         Ok(ReportConfig {
             alerts: file.section()?,
             misp: file.section()?,
             mitigate: file.section()?,
             notify: file.section()?,
+            console: file.section()?,
         })
     }
 }
