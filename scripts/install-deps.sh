@@ -44,6 +44,8 @@ PKGS=(
     chrony            # real-tool lab: NTP server and clients
     curl              # real-tool lab: HTTP(S) clients
     debootstrap       # the Debian 13 root with Suricata 8 (scripts/debian13-root.sh)
+    chromium          # browser tests of the console and the HTML report (headless)
+    chromium-driver   # WebDriver for those tests
 )
 
 need_root

@@ -7,6 +7,7 @@ mod dataset;
 mod decisions;
 mod error;
 mod evaluate;
+mod html;
 mod http;
 mod intake;
 mod metrics;
@@ -349,6 +350,10 @@ struct AnalyzeArgs {
     /// Write the full report (decisions and counters) as JSON to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Write a self-contained HTML report (decisions with evidence, a timeline chart, top
+    /// sources, counts per reason) to this file.
+    #[arg(long)]
+    html: Option<PathBuf>,
     /// The Suricata program to run (default: `suricata` on the PATH; 7.0 or 8.0).
     #[arg(long, value_name = "PROGRAM")]
     suricata: Option<PathBuf>,
@@ -997,6 +1002,10 @@ fn analyze_verb(a: AnalyzeArgs, config: Option<&Path>, fmt: Format) -> Result<St
     if let Some(path) = &a.out {
         let json = serde_json::to_vec_pretty(&report).map_err(CtlError::encode("the report"))?;
         std::fs::write(path, json).map_err(CtlError::file("write", path))?;
+    }
+    if let Some(path) = &a.html {
+        std::fs::write(path, html::analyze_report(&report))
+            .map_err(CtlError::file("write", path))?;
     }
     Ok(match fmt {
         Format::Json => {

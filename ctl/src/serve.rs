@@ -34,6 +34,7 @@ use suriguard_report::metrics::CONTENT_TYPE;
 use crate::config::Config;
 use crate::decisions;
 use crate::error::CtlError;
+use crate::html::{bar_chart, esc, url_part, STYLE};
 use crate::metrics::{self, MetricSources};
 
 const COOKIE: &str = "sg_session";
@@ -122,34 +123,6 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
-}
-
-/// HTML-escapes text for element content and quoted attributes.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Percent-encodes a path segment.
-fn url_part(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            b => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The routes.
@@ -360,8 +333,6 @@ fn html(status: StatusCode, body: String) -> Response {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
-
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#222}header{background:#1d3557;color:#fff;padding:.6em 1em;display:flex;flex-wrap:wrap;gap:1em;align-items:center}header a{color:#fff}main{padding:1em;max-width:70em}table{border-collapse:collapse;width:100%;font-size:.92em}td,th{border-bottom:1px solid #ddd;padding:.3em .4em;text-align:left;vertical-align:top}.card{display:inline-block;border:1px solid #ccc;border-radius:6px;padding:.5em 1em;margin:.3em;min-width:9em}.big{font-size:1.6em}.bad{color:#b00020}.ok{color:#2a7a2a}pre{white-space:pre-wrap;background:#f6f6f6;padding:.8em}form.inline{display:inline}@media(max-width:40em){td,th{font-size:.85em}}";
 
 fn layout(title: &str, who: &Who, body: &str) -> String {
     let mut nav = String::new();
@@ -647,21 +618,38 @@ async fn overview(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         }
     }
 
-    // Decisions over time, top sources and reasons.
-    b.push_str("<h2>Decisions, last 24 hours</h2>");
+    // Decisions over time (the last 24 hours; when none fell in them, the 24 hours up to
+    // the latest decision, so a replayed capture still shows its shape), top sources
+    // and reasons.
     match &o.decisions {
         Err(e) => {
+            b.push_str("<h2>Decisions</h2>");
             let _ = write!(b, "<p class=\"bad\">{}</p>", esc(e));
         }
         Ok(all) => {
             let now_us = now as i64 * 1_000_000;
+            let recent = all.iter().any(|d| d.time_us > now_us - 86_400_000_000);
+            let end_us = match all.iter().max_by_key(|d| d.time_us) {
+                Some(latest) if !recent => {
+                    let _ = write!(
+                        b,
+                        "<h2>Decisions in the 24 hours up to the latest ({})</h2>",
+                        esc(&latest.time)
+                    );
+                    latest.time_us
+                }
+                _ => {
+                    b.push_str("<h2>Decisions, last 24 hours</h2>");
+                    now_us
+                }
+            };
             let day: Vec<&Decision> = all
                 .iter()
-                .filter(|d| d.time_us > now_us - 86_400_000_000 && d.time_us <= now_us)
+                .filter(|d| d.time_us > end_us - 86_400_000_000 && d.time_us <= end_us)
                 .collect();
             let mut hours = [0u32; 24];
             for d in &day {
-                let h = ((now_us - d.time_us) / 3_600_000_000).clamp(0, 23) as usize;
+                let h = ((end_us - d.time_us) / 3_600_000_000).clamp(0, 23) as usize;
                 hours[23 - h] += 1;
             }
             b.push_str(&bar_chart(&hours, "decisions per hour, oldest left"));
@@ -673,7 +661,7 @@ async fn overview(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
             }
             let _ = write!(
                 b,
-                "<p>{} decisions in the journal, {} in the last 24 hours.</p>",
+                "<p>{} decisions in the journal, {} in these 24 hours.</p>",
                 all.len(),
                 day.len()
             );
@@ -731,33 +719,6 @@ async fn overview(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         }
     }
     html(StatusCode::OK, layout("Overview", &who, &b))
-}
-
-/// Inline SVG bars, no script.
-fn bar_chart(values: &[u32], label: &str) -> String {
-    let max = values.iter().copied().max().unwrap_or(0).max(1);
-    let (w, h) = (24.0 * values.len() as f64, 120.0);
-    let mut s = format!(
-        "<svg role=\"img\" aria-label=\"{}\" viewBox=\"0 0 {w} {}\" width=\"100%\" style=\"max-width:40em\"><title>{}</title>",
-        esc(label),
-        h + 16.0,
-        esc(label)
-    );
-    for (k, &v) in values.iter().enumerate() {
-        let bh = h * v as f64 / max as f64;
-        let _ = write!(
-            s,
-            "<rect x=\"{}\" y=\"{}\" width=\"18\" height=\"{bh}\" fill=\"#457b9d\"><title>{v}</title></rect>",
-            k as f64 * 24.0 + 3.0,
-            h - bh
-        );
-    }
-    let _ = write!(
-        s,
-        "<line x1=\"0\" y1=\"{h}\" x2=\"{w}\" y2=\"{h}\" stroke=\"#888\"/><text x=\"0\" y=\"{}\" font-size=\"11\">max {max}</text></svg>",
-        h + 14.0
-    );
-    s
 }
 
 fn top_table(counts: &BTreeMap<String, usize>, what: &str, link: bool) -> String {
@@ -1015,8 +976,14 @@ mod tests {
         let (id, admin) = sessions.open(Role::Admin, peer, Instant::now());
         let (vid, viewer) = sessions.open(Role::Viewer, peer, Instant::now());
         let a = Who::Session(id, admin.clone());
-        assert_eq!(may_change(&a, &admin.csrf, peer).unwrap(), "admin@127.0.0.1");
-        assert_eq!(may_change(&a, "", peer).unwrap_err().0, StatusCode::FORBIDDEN);
+        assert_eq!(
+            may_change(&a, &admin.csrf, peer).unwrap(),
+            "admin@127.0.0.1"
+        );
+        assert_eq!(
+            may_change(&a, "", peer).unwrap_err().0,
+            StatusCode::FORBIDDEN
+        );
         assert_eq!(
             may_change(&a, &viewer.csrf, peer).unwrap_err().0,
             StatusCode::FORBIDDEN
@@ -1026,7 +993,10 @@ mod tests {
             may_change(&v, &viewer.csrf, peer).unwrap_err().1,
             "This account is read-only."
         );
-        assert_eq!(may_change(&Who::Token, "", peer).unwrap(), "token@127.0.0.1");
+        assert_eq!(
+            may_change(&Who::Token, "", peer).unwrap(),
+            "token@127.0.0.1"
+        );
         assert_eq!(
             may_change(&Who::Nobody, &admin.csrf, peer).unwrap_err().0,
             StatusCode::UNAUTHORIZED

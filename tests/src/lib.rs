@@ -18,6 +18,7 @@ pub mod pcap;
 pub mod prom;
 pub mod scenarios;
 pub mod servers;
+pub mod webdriver;
 
 /// The workspace root (the directory holding the top-level Cargo.toml).
 pub fn workspace_root() -> PathBuf {

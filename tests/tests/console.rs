@@ -9,13 +9,14 @@
 //!
 //! HTTP is driven with curl, a client that is not ours.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use suriguard_e2e::netns::{wait_for, Lab};
 use suriguard_e2e::prom::Metrics;
-use suriguard_e2e::{bin, run_suricata, scenarios, RunOptions};
+use suriguard_e2e::webdriver::Browser;
+use suriguard_e2e::{bin, run_suricata, scenarios, workspace_root, RunOptions, SuricataRun};
 
 const HOSTILE: &str = "<script>alert(\"sg\")</script>";
 const FLOODER: &str = "203.0.113.50";
@@ -75,17 +76,9 @@ fn csrf(page: &str) -> String {
     page[at..at + 64].to_owned()
 }
 
-#[test]
-fn console_login_escaping_csrf_unblock_metrics_and_tls() {
-    let mut lab = Lab::new();
-    let ns = lab.ns("gw");
-    // An address of the namespace that is not loopback.
-    lab.sh(
-        &ns,
-        "ip link add d0 type veth peer name d1 && ip addr add 10.9.9.1/24 dev d0 && ip link set d1 up && ip link set d0 up",
-    );
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+/// Real Suricata in `ns` blocks the flooder whose Host is [`HOSTILE`]; the run and its
+/// log directory (where the config, journals and stats are).
+fn blocked_flooder(lab: &Lab, ns: &str, dir: &Path) -> (SuricataRun, PathBuf) {
     let pcap = dir.join("flood.pcap");
     scenarios::http_flood_with_host(&pcap, HOSTILE).unwrap();
     let logs = dir.join("logs");
@@ -97,31 +90,55 @@ fn console_login_escaping_csrf_unblock_metrics_and_tls() {
         &pcap,
         &logs,
         &RunOptions {
-            netns: Some(ns.clone()),
+            netns: Some(ns.to_owned()),
             config: console,
             ..Default::default()
         },
     );
     run.ran.assert_success();
     assert!(
-        in_block_set(&lab, &ns, FLOODER),
+        in_block_set(lab, ns, FLOODER),
         "the plugin did not block the flooder: {:?}",
         run.decisions()
     );
+    (run, logs)
+}
+
+/// Starts `suriguardctl serve` in `ns` with the token in its environment; its pid.
+fn serve(lab: &mut Lab, ns: &str, listen: &str, cfg: &Path, stats: &Path, log: &Path) -> u32 {
+    let script = format!(
+        "SG_CONSOLE_TOKEN={TOKEN} exec {} --config {} serve --listen {listen} --stats-file {}",
+        bin("suriguardctl").display(),
+        cfg.display(),
+        stats.display()
+    );
+    lab.spawn(ns, "sh", &["-c", &script], log)
+}
+
+#[test]
+fn console_login_escaping_csrf_unblock_metrics_and_tls() {
+    let mut lab = Lab::new();
+    let ns = lab.ns("gw");
+    // An address of the namespace that is not loopback.
+    lab.sh(
+        &ns,
+        "ip link add d0 type veth peer name d1 && ip addr add 10.9.9.1/24 dev d0 && ip link set d1 up && ip link set d0 up",
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (run, logs) = blocked_flooder(&lab, &ns, dir);
     let cfg = logs.join("suriguard.toml");
     let stats = run.stats_file();
 
     // The console, in the namespace, on every address.
-    let serve = |lab: &mut Lab, listen: &str, cfg: &Path, log: &str| {
-        let script = format!(
-            "SG_CONSOLE_TOKEN={TOKEN} exec {} --config {} serve --listen {listen} --stats-file {}",
-            bin("suriguardctl").display(),
-            cfg.display(),
-            stats.display()
-        );
-        lab.spawn(&ns, "sh", &["-c", &script], &dir.join(log))
-    };
-    let pid = serve(&mut lab, "0.0.0.0:18787", &cfg, "serve.log");
+    let pid = serve(
+        &mut lab,
+        &ns,
+        "0.0.0.0:18787",
+        &cfg,
+        &stats,
+        &dir.join("serve.log"),
+    );
     let up = wait_for(Duration::from_secs(10), || {
         curl(&lab, &ns, dir, "http://127.0.0.1:18787/healthz").0 == 200
     });
@@ -291,7 +308,14 @@ fn console_login_escaping_csrf_unblock_metrics_and_tls() {
     )
     .unwrap();
     let _ = std::fs::remove_file(dir.join("jar"));
-    let pid = serve(&mut lab, "127.0.0.1:18788", &tls_cfg, "serve-tls.log");
+    let pid = serve(
+        &mut lab,
+        &ns,
+        "127.0.0.1:18788",
+        &tls_cfg,
+        &stats,
+        &dir.join("serve-tls.log"),
+    );
     let up = wait_for(Duration::from_secs(10), || {
         curl(&lab, &ns, dir, "https://127.0.0.1:18788/healthz").0 == 200
     });
@@ -313,5 +337,110 @@ fn console_login_escaping_csrf_unblock_metrics_and_tls() {
         head.contains("set-cookie: sg_session=") && head.contains("; secure"),
         "{head}"
     );
+    lab.stop(pid, Duration::from_secs(10));
+}
+
+/// Where the browser test leaves its screenshots (README's come from here).
+fn artefacts() -> PathBuf {
+    let d = workspace_root().join("target/browser");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The same console in real headless Chromium: log in through the form, see the block
+/// the plugin made, the hostile Host rendered as text (no dialog opens), unblock from
+/// the decisions page (the nftables element is gone); and `analyze --html` of the same
+/// capture rendered with its chart. Screenshots in target/browser/.
+#[test]
+fn console_and_html_report_in_chromium() {
+    let mut lab = Lab::new();
+    let ns = lab.ns("gw");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (run, logs) = blocked_flooder(&lab, &ns, dir);
+    let cfg = logs.join("suriguard.toml");
+    let pid = serve(
+        &mut lab,
+        &ns,
+        "127.0.0.1:18789",
+        &cfg,
+        &run.stats_file(),
+        &dir.join("serve.log"),
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || curl(
+            &lab,
+            &ns,
+            dir,
+            "http://127.0.0.1:18789/healthz"
+        )
+        .0 == 200)
+        .is_some(),
+        "console did not start"
+    );
+    // The HTML report of the same capture, through Suricata and the plugin again.
+    let report = dir.join("report.html");
+    let ran = suriguard_e2e::ctl(
+        &cfg,
+        &[
+            "analyze",
+            "--pcap",
+            dir.join("flood.pcap").to_str().unwrap(),
+            "--html",
+            report.to_str().unwrap(),
+        ],
+        &[],
+    );
+    ran.assert_success();
+
+    let shots = artefacts();
+    let b = Browser::start(&lab, &ns, &dir.join("browser"), 9515);
+    b.goto("http://127.0.0.1:18789/");
+    assert!(
+        b.url().ends_with("/login"),
+        "not sent to the login: {}",
+        b.url()
+    );
+    let field = b.find("input[name=password]");
+    b.type_into(&field, PASSWORD);
+    b.click(&b.find("form[action='/login'] button"));
+    assert_eq!(
+        b.title(),
+        "Overview · suriguard",
+        "after login: {}",
+        b.url()
+    );
+    let body = b.text(&b.find("main"));
+    assert!(body.contains(FLOODER), "{body}");
+    assert!(b.count("svg rect") >= 24, "no chart on the overview");
+    b.screenshot(&shots.join("console-overview.png"));
+
+    // The hostile Host is text on the page, not markup: no dialog, the literal shown.
+    b.goto(&format!("http://127.0.0.1:18789/decisions/{FLOODER}"));
+    assert!(!b.alert_open(), "the hostile Host ran as script");
+    let pre = b.text(&b.find("pre"));
+    assert!(pre.contains(HOSTILE), "{pre}");
+    assert_eq!(b.count("main script"), 0);
+    b.screenshot(&shots.join("console-decision.png"));
+
+    // Unblock from the decisions page.
+    b.goto("http://127.0.0.1:18789/decisions");
+    b.screenshot(&shots.join("console-decisions.png"));
+    assert!(in_block_set(&lab, &ns, FLOODER));
+    b.click(&b.find("form[action='/decisions/unblock'] button"));
+    assert!(b.url().contains("done="), "{}", b.url());
+    assert!(
+        !in_block_set(&lab, &ns, FLOODER),
+        "still blocked after the click"
+    );
+
+    // The report file renders, with its chart.
+    b.goto(&format!("file://{}", report.display()));
+    assert_eq!(b.title(), "suriguard analysis");
+    assert!(b.count("svg rect") >= 48, "no timeline chart in the report");
+    let text = b.text(&b.find("main"));
+    assert!(text.contains("block 203.0.113.50"), "{text}");
+    b.screenshot(&shots.join("analyze-report.png"));
+    drop(b);
     lab.stop(pid, Duration::from_secs(10));
 }
