@@ -118,6 +118,11 @@ impl Config {
         self.guard().enforce_journal()
     }
 
+    /// The home devices' baselines the plugin saves (`None` when baselines are off).
+    pub fn baselines_file(&self) -> Option<PathBuf> {
+        self.guard().baselines_file()
+    }
+
     /// suriguardctl's store: `[alerts] database`, or `suriguard.db` in the state dir.
     pub fn database(&self) -> PathBuf {
         self.alerts

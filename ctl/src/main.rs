@@ -121,6 +121,11 @@ enum Noun {
         #[command(subcommand)]
         verb: FirewallVerb,
     },
+    /// Devices that report their own alerts to the console (`POST /api/v1/device-alerts`).
+    Devices {
+        #[command(subcommand)]
+        verb: DevicesVerb,
+    },
     /// The local web console and /metrics (`[console]`; `serve passwd` makes a password
     /// hash). Runs until SIGINT/SIGTERM.
     Serve {
@@ -147,6 +152,28 @@ enum Noun {
         #[arg(long)]
         rulesync_state: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum DevicesVerb {
+    /// A device's signing secret.
+    Token {
+        #[command(subcommand)]
+        verb: TokenVerb,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenVerb {
+    /// Registers a device and prints its secret, once (only SHA-256 of it is stored).
+    Add {
+        /// 1 to 64 of A-Z a-z 0-9 . _ -
+        name: String,
+    },
+    /// The registered devices.
+    List,
+    /// Forgets a device: its requests are refused from now on.
+    Delete { name: String },
 }
 
 #[derive(Subcommand)]
@@ -454,6 +481,9 @@ fn run(cli: Cli) -> Result<(), CtlError> {
         Noun::Notify { verb } => notify_verb(verb, config, fmt)?,
         Noun::Run { follow, interval } => run_loop(follow, interval, config, fmt)?,
         Noun::Firewall { verb } => firewall(verb, config, fmt)?,
+        Noun::Devices {
+            verb: DevicesVerb::Token { verb },
+        } => device_tokens(verb, config, fmt)?,
         Noun::Serve {
             verb: Some(ServeVerb::Passwd { viewer }),
             ..
@@ -985,6 +1015,52 @@ fn model_export(args: ExportArgs, config: Option<&Path>, fmt: Format) -> Result<
             summary.zeek_rows_without_packets
         ),
     })
+}
+
+/// `devices token add|list|delete`.
+fn device_tokens(verb: TokenVerb, config: Option<&Path>, fmt: Format) -> Result<String, CtlError> {
+    let cfg = load_config(config, Scope::All)?;
+    let store = ops::open(&cfg)?;
+    match verb {
+        TokenVerb::Add { name } => {
+            if !suriguard_report::device::valid_name(&name) {
+                return Err(CtlError::Args(
+                    "a device name is 1 to 64 of A-Z a-z 0-9 . _ -",
+                ));
+            }
+            let secret = suriguard_report::console::random_token();
+            let key = suriguard_report::device::key_of(&secret);
+            if !store.add_device(&name, &key, store::now_us())? {
+                return Err(CtlError::Args(
+                    "a device of that name exists (devices token delete NAME first)",
+                ));
+            }
+            Ok(match fmt {
+                Format::Json => to_json_text(&serde_json::json!({"device": name, "secret": secret})),
+                Format::Table => format!(
+                    "device {name} registered; its secret (shown once, keep it on the device):\n{secret}\n"
+                ),
+            })
+        }
+        TokenVerb::List => {
+            let devices = store.devices()?;
+            Ok(match fmt {
+                Format::Json => to_json_text(
+                    &devices
+                        .iter()
+                        .map(|(n, t)| serde_json::json!({"device": n, "added_us": t}))
+                        .collect::<Vec<_>>(),
+                ),
+                Format::Table => devices.iter().map(|(n, _)| format!("{n}\n")).collect(),
+            })
+        }
+        TokenVerb::Delete { name } => {
+            if !store.delete_device(&name)? {
+                return Err(CtlError::Args("no device of that name"));
+            }
+            Ok(format!("device {name} deleted\n"))
+        }
+    }
 }
 
 /// `analyze --eve FILE | --pcap FILE`: the decisions the engine would make.

@@ -29,6 +29,7 @@ use suriguard_decision::{Decision, DecisionLog};
 use suriguard_guard::PluginStats;
 use suriguard_net::Cidr;
 use suriguard_report::console::{same_secret, LoginLimiter, Session, Sessions};
+use suriguard_report::device::{check_form, verify, DeviceAlert, Refusal, Signed};
 use suriguard_report::metrics::CONTENT_TYPE;
 
 use crate::config::Config;
@@ -48,6 +49,13 @@ pub struct App {
     token: Option<String>,
     /// The last (time, records received) seen, for records/s.
     last_records: Mutex<Option<(Instant, u64)>>,
+    /// Device alert requests by outcome (`accepted` or a refusal), for /metrics.
+    device_outcomes: Mutex<BTreeMap<&'static str, u64>>,
+    /// Requests per device in the current minute: (minute, count).
+    device_rate: Mutex<std::collections::HashMap<String, (i64, u32)>>,
+    /// Cooldown and caps for decisions devices ask for (the plugin's gate is in another
+    /// process; this one applies the same `[decisions]` settings to these).
+    device_gate: Mutex<suriguard_decision::Gate>,
 }
 
 /// The client's address (the connection's peer).
@@ -79,6 +87,7 @@ impl App {
             Some(Err(e)) => return Err(e.into()),
         };
         let lifetime = Duration::from_secs_f64(cfg.console.session_hours * 3600.0);
+        let cfg_decisions = cfg.decisions.clone();
         Ok(App {
             cfg,
             sources,
@@ -86,6 +95,9 @@ impl App {
             limiter: Mutex::new(LoginLimiter::default()),
             token,
             last_records: Mutex::new(None),
+            device_outcomes: Mutex::new(BTreeMap::new()),
+            device_rate: Mutex::new(std::collections::HashMap::new()),
+            device_gate: Mutex::new(suriguard_decision::Gate::new(cfg_decisions)),
         })
     }
 
@@ -132,9 +144,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/decisions", get(decisions_page))
+        .route("/devices", get(devices_page))
+        .route("/devices/{addr}", get(device_page))
+        .route("/devices/quarantine", post(quarantine))
+        .route("/devices/release", post(release))
         .route("/decisions/{id}", get(explain_page))
         .route("/decisions/unblock", post(unblock))
         .route("/metrics", get(metrics_page))
+        .route("/api/v1/device-alerts", post(device_alert))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(app)
 }
@@ -339,7 +356,7 @@ fn layout(title: &str, who: &Who, body: &str) -> String {
     if let Who::Session(_, s) = who {
         let _ = write!(
             nav,
-            r#"<a href="/">Overview</a><a href="/decisions">Decisions</a><span>{}</span><form class="inline" method="post" action="/logout"><input type="hidden" name="csrf" value="{}"><button>Log out</button></form>"#,
+            r#"<a href="/">Overview</a><a href="/devices">Devices</a><a href="/decisions">Decisions</a><span>{}</span><form class="inline" method="post" action="/logout"><input type="hidden" name="csrf" value="{}"><button>Log out</button></form>"#,
             esc(&s.who),
             esc(&s.csrf)
         );
@@ -918,7 +935,9 @@ async fn metrics_page(
             .into_response();
     }
     let a = Arc::clone(&app);
-    let text = blocking(move || metrics::render(&a.sources, suriguard_enforce::now_secs())).await;
+    let mut text =
+        blocking(move || metrics::render(&a.sources, suriguard_enforce::now_secs())).await;
+    text.push_str(&device_metrics(&app));
     let mut r = text.into_response();
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
@@ -946,6 +965,472 @@ pub fn passwd(viewer: bool) -> Result<String, CtlError> {
     Ok(format!(
         "# under [console] in suriguard.toml:\n{key} = \"{hash}\""
     ))
+}
+
+/// The device API's counters, in the exposition format.
+fn device_metrics(app: &App) -> String {
+    let counts = app
+        .device_outcomes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let samples: Vec<(Vec<(&str, &str)>, f64)> = counts
+        .iter()
+        .map(|(k, v)| (vec![("outcome", *k)], *v as f64))
+        .collect();
+    let samples: Vec<(suriguard_report::metrics::Labels<'_>, f64)> =
+        samples.iter().map(|(l, v)| (&l[..], *v)).collect();
+    let mut e = suriguard_report::metrics::Exposition::new();
+    e.counter(
+        "suriguard_device_alerts_total",
+        "Device alert API requests since the console started, by outcome (accepted or why refused).",
+        &samples,
+    );
+    e.finish()
+}
+
+/// The answer to a device: JSON with the outcome.
+fn device_answer(app: &App, outcome: Result<serde_json::Value, Refusal>) -> Response {
+    let (status, body, label) = match outcome {
+        Ok(v) => (StatusCode::ACCEPTED, v, "accepted"),
+        Err(r) => (
+            StatusCode::from_u16(r.status()).unwrap_or(StatusCode::BAD_REQUEST),
+            serde_json::json!({ "error": r.as_str() }),
+            r.as_str(),
+        ),
+    };
+    *app.device_outcomes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(label)
+        .or_default() += 1;
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// `POST /api/v1/device-alerts`: a signed alert from a device (see
+/// `suriguard_report::device`). Checked in order: headers, size, device, timestamp,
+/// signature, rate, nonce, schema; only then does anything reach the store.
+async fn device_alert(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let max = app.cfg.console.device_max_body;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return device_answer(&app, Err(Refusal::TooLarge));
+    }
+    let Ok(body) = axum::body::to_bytes(body, max).await else {
+        return device_answer(&app, Err(Refusal::TooLarge));
+    };
+    let h = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let (device, timestamp, nonce, signature) = (
+        h("x-suriguard-device").to_owned(),
+        h("x-suriguard-timestamp").to_owned(),
+        h("x-suriguard-nonce").to_owned(),
+        h("x-suriguard-signature").to_owned(),
+    );
+    let a = Arc::clone(&app);
+    let outcome = blocking(move || {
+        let signed = Signed {
+            device: &device,
+            timestamp: &timestamp,
+            nonce: &nonce,
+            signature: &signature,
+        };
+        device_request(&a, &signed, &body)
+    })
+    .await;
+    device_answer(&app, outcome)
+}
+
+fn device_request(app: &App, s: &Signed<'_>, body: &[u8]) -> Result<serde_json::Value, Refusal> {
+    let c = &app.cfg.console;
+    let ts = check_form(s)?;
+    let store = crate::store::Store::open(&app.cfg.database()).map_err(|e| {
+        tracing::error!("console: device alert: {e}");
+        Refusal::BadRequest
+    })?;
+    let key = store
+        .device_key(s.device)
+        .ok()
+        .flatten()
+        .ok_or(Refusal::UnknownDevice)?;
+    let now = suriguard_enforce::now_secs() as i64;
+    verify(s, ts, body, &key, now, c.device_max_skew)?;
+    {
+        let mut rate = app.device_rate.lock().unwrap_or_else(|p| p.into_inner());
+        let minute = now / 60;
+        let e = rate.entry(s.device.to_owned()).or_insert((minute, 0));
+        if e.0 != minute {
+            *e = (minute, 0);
+        }
+        if e.1 >= c.device_rate_limit {
+            return Err(Refusal::RateLimited);
+        }
+        e.1 += 1;
+    }
+    if !store
+        .use_nonce(s.device, s.nonce, ts, now - 2 * c.device_max_skew)
+        .map_err(|_| Refusal::BadRequest)?
+    {
+        return Err(Refusal::ReplayedNonce);
+    }
+    let alert = DeviceAlert::parse(body).map_err(|why| {
+        tracing::info!("console: device {} sent a bad alert: {why}", s.device);
+        Refusal::BadAlert
+    })?;
+    let now_us = crate::store::now_us();
+    let time = suriguard_decision::rfc3339(suriguard_eve::EveTime(now_us));
+    let inc = alert.incident(s.device, s.nonce, &time, now_us);
+    let cfg = &app.cfg;
+    let misp_on = cfg.misp.url.is_some();
+    let state = if misp_on && cfg.misp.wants(&inc) {
+        "pending"
+    } else {
+        "local"
+    };
+    let stored = store.insert(&inc, state, None, now_us).and_then(|new| {
+        if new {
+            crate::notify::plan(&store, &cfg.notify, &inc, now_us)?;
+        }
+        Ok(new)
+    });
+    if let Err(e) = stored {
+        tracing::error!("console: device alert from {}: {e}", s.device);
+        return Err(Refusal::BadRequest);
+    }
+    tracing::info!(
+        "console: device {} reports {:?} (severity {})",
+        s.device,
+        alert.signature,
+        alert.severity
+    );
+    let decision = if alert.block {
+        Some(device_decision(app, s.device, &alert, now_us))
+    } else {
+        None
+    };
+    Ok(serde_json::json!({ "incident": inc.key, "decision": decision }))
+}
+
+/// A device asked for a block: allowed by the config, not protected, within the caps;
+/// then enforced like `decisions add`. The answer says what happened.
+fn device_decision(app: &App, device: &str, alert: &DeviceAlert, now_us: i64) -> String {
+    let cfg = &app.cfg;
+    let Some(target) = alert.src_ip else {
+        return "refused: no src_ip".into();
+    };
+    if !cfg.console.device_decisions {
+        return "refused: [console] device-decisions is off; kept as an alert".into();
+    }
+    let net = cfg.network_model();
+    if net.is_home(target) {
+        return "refused: a home address; kept as an alert".into();
+    }
+    let admitted = app
+        .device_gate
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .admit(target, now_us, net.protected(target));
+    if let Err(why) = admitted {
+        return format!("refused: {why:?}");
+    }
+    match decisions::add(
+        cfg,
+        Cidr::host(target),
+        suriguard_enforce::SetKind::Block,
+        cfg.console.device_decision_ttl,
+        &format!("device-alert:{device}"),
+    ) {
+        Ok(a) if a.enforced => format!("blocked {target} for {} s", a.ttl),
+        Ok(a) => format!("journaled {target} for {} s (not enforced)", a.ttl),
+        Err(e) => format!("refused: {e}"),
+    }
+}
+
+/// The home devices the plugin profiles (`baselines.json`), with the decisions about them.
+struct DeviceView {
+    devices: Result<Vec<suriguard_detect::baseline::DeviceEntry>, String>,
+    decisions: Vec<Decision>,
+    in_force: Vec<decisions::Row>,
+}
+
+fn read_devices(cfg: &Config, src: &MetricSources) -> DeviceView {
+    let devices = match cfg.baselines_file() {
+        None => Err("device baselines are off ([detect.baseline] enabled = false)".to_owned()),
+        Some(path) if !path.exists() => Err(format!(
+            "no device baselines yet at {} (the plugin saves them every save-interval)",
+            path.display()
+        )),
+        Some(path) => suriguard_detect::baseline::BaselineFile::load(&path)
+            .map(|f| f.devices)
+            .map_err(|e| e.to_string()),
+    };
+    let decisions = DecisionLog::read_all(&src.decisions).unwrap_or_default();
+    let in_force = decisions::list(cfg).map(|(r, _)| r).unwrap_or_default();
+    DeviceView {
+        devices,
+        decisions,
+        in_force,
+    }
+}
+
+fn us_time(us: i64) -> String {
+    if us <= 0 {
+        return "-".into();
+    }
+    suriguard_decision::rfc3339(suriguard_eve::EveTime(us))
+}
+
+fn proto_name(p: u8) -> String {
+    match p {
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        1 => "icmp".into(),
+        58 => "icmpv6".into(),
+        n => format!("proto {n}"),
+    }
+}
+
+async fn devices_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let who = app.who(&headers);
+    if matches!(who, Who::Nobody) {
+        return to_login();
+    }
+    let a = Arc::clone(&app);
+    let v = blocking(move || read_devices(&a.cfg, &a.sources)).await;
+    let mut b = String::new();
+    match &v.devices {
+        Err(e) => {
+            let _ = write!(b, "<p>{}</p>", esc(e));
+        }
+        Ok(devices) => {
+            let _ = write!(b, "<p>{} home devices seen.</p>", devices.len());
+            b.push_str("<table><tr><th>address</th><th>name</th><th>MAC</th><th>first seen</th><th>last seen</th><th>services</th><th>decisions</th><th>now</th></tr>");
+            let mut sorted: Vec<_> = devices.iter().collect();
+            sorted.sort_by_key(|d| std::cmp::Reverse(d.profile.last_seen_us));
+            for d in sorted {
+                let addr = d.addr.to_string();
+                let n = v.decisions.iter().filter(|x| x.target == d.addr).count();
+                let now: Vec<String> = v
+                    .in_force
+                    .iter()
+                    .filter(|r| r.target == Cidr::host(d.addr))
+                    .map(|r| decisions::action_text(r.action, r.limit))
+                    .collect();
+                let _ = write!(
+                    b,
+                    "<tr><td><a href=\"/devices/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{n}</td><td class=\"bad\">{}</td></tr>",
+                    url_part(&addr),
+                    esc(&addr),
+                    esc(d.profile.hostname.as_deref().unwrap_or("")),
+                    esc(d.profile.mac.as_deref().unwrap_or("")),
+                    esc(&us_time(d.profile.first_seen_us)),
+                    esc(&us_time(d.profile.last_seen_us)),
+                    d.profile.services.len(),
+                    esc(&now.join(", "))
+                );
+            }
+            b.push_str("</table>");
+        }
+    }
+    html(StatusCode::OK, layout("Devices", &who, &b))
+}
+
+async fn device_page(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    UrlPath(addr): UrlPath<String>,
+) -> Response {
+    let who = app.who(&headers);
+    let (csrf, may) = match &who {
+        Who::Nobody => return to_login(),
+        Who::Session(_, s) => (s.csrf.clone(), s.role.may_change()),
+        Who::Token => (String::new(), true),
+    };
+    let Ok(ip) = addr.parse::<IpAddr>() else {
+        return refused(StatusCode::BAD_REQUEST, "Not an address.");
+    };
+    let a = Arc::clone(&app);
+    let v = blocking(move || read_devices(&a.cfg, &a.sources)).await;
+    let mut b = String::new();
+    let profile = v
+        .devices
+        .as_ref()
+        .ok()
+        .and_then(|ds| ds.iter().find(|d| d.addr == ip))
+        .map(|d| &d.profile);
+    match profile {
+        None => {
+            b.push_str("<p>No profile for this address (not a home device, or not seen yet).</p>")
+        }
+        Some(p) => {
+            let _ = write!(
+                b,
+                "<p>{} · MAC {} · first seen {} · last seen {}</p>",
+                esc(p.hostname.as_deref().unwrap_or("no DHCP name")),
+                esc(p.mac.as_deref().unwrap_or("unknown")),
+                esc(&us_time(p.first_seen_us)),
+                esc(&us_time(p.last_seen_us))
+            );
+            b.push_str("<h2>Services it uses</h2><table><tr><th>service</th><th>flows</th><th>first</th><th>last</th></tr>");
+            let mut services = p.services.clone();
+            services.sort_by_key(|s| std::cmp::Reverse(s.flows));
+            for s in &services {
+                let _ = write!(
+                    b,
+                    "<tr><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(&proto_name(s.proto)),
+                    s.port,
+                    s.flows,
+                    esc(&us_time(s.first_us)),
+                    esc(&us_time(s.last_us))
+                );
+            }
+            b.push_str("</table><h2>Regular contacts</h2><table><tr><th>host</th><th>service</th><th>period</th><th>learned</th></tr>");
+            for c in &p.periodic {
+                let _ = write!(
+                    b,
+                    "<tr><td>{}</td><td>{}/{}</td><td>{:.0} s</td><td>{}</td></tr>",
+                    esc(&c.host.to_string()),
+                    esc(&proto_name(c.proto)),
+                    c.port,
+                    c.period_secs,
+                    if c.learned { "yes" } else { "no" }
+                );
+            }
+            b.push_str("</table>");
+        }
+    }
+    b.push_str("<h2>Now</h2>");
+    let rows: Vec<&decisions::Row> = v
+        .in_force
+        .iter()
+        .filter(|r| r.target == Cidr::host(ip))
+        .collect();
+    if rows.is_empty() {
+        b.push_str("<p>Nothing in force against it.</p>");
+    }
+    for r in &rows {
+        let _ = write!(
+            b,
+            "<p class=\"bad\">{} ({}), {} s left</p>",
+            esc(&decisions::action_text(r.action, r.limit)),
+            esc(&r.reason),
+            r.expires_in.unwrap_or(0)
+        );
+    }
+    if may {
+        let quarantined = rows
+            .iter()
+            .any(|r| r.action == suriguard_enforce::SetKind::Quarantine);
+        let (action, label) = if quarantined {
+            ("/devices/release", "Release")
+        } else {
+            ("/devices/quarantine", "Quarantine")
+        };
+        let _ = write!(
+            b,
+            "<form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"target\" value=\"{}\"><button>{label}</button></form>",
+            esc(&csrf),
+            esc(&ip.to_string())
+        );
+    }
+    b.push_str("<h2>Decisions about it</h2><table><tr><th>time</th><th>action</th><th>reason</th><th>summary</th></tr>");
+    for d in v
+        .decisions
+        .iter()
+        .rev()
+        .filter(|d| d.target == ip)
+        .take(100)
+    {
+        let _ = write!(
+            b,
+            "<tr><td><a href=\"/decisions/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            url_part(&d.id),
+            esc(&d.time),
+            esc(d.action.as_str()),
+            esc(d.reason.as_str()),
+            esc(&d.summary)
+        );
+    }
+    b.push_str("</table>");
+    html(StatusCode::OK, layout(&format!("Device {ip}"), &who, &b))
+}
+
+async fn quarantine(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    Form(form): Form<UnblockForm>,
+) -> Response {
+    let who = app.who(&headers);
+    let by = match may_change(&who, &form.csrf, peer.ip()) {
+        Ok(by) => by,
+        Err((status, why)) => return refused(status, why),
+    };
+    let Ok(ip) = form.target.parse::<IpAddr>() else {
+        return refused(StatusCode::BAD_REQUEST, "Not an address.");
+    };
+    let a = Arc::clone(&app);
+    let reason = format!("manual:console:{by}");
+    let ttl = app.cfg.decisions.ttl;
+    let done = blocking(move || {
+        decisions::add(
+            &a.cfg,
+            Cidr::host(ip),
+            suriguard_enforce::SetKind::Quarantine,
+            ttl,
+            &reason,
+        )
+    })
+    .await;
+    match done {
+        Ok(_) => {
+            tracing::info!("console: {by} quarantined {ip}");
+            Redirect::to(&format!("/devices/{}", url_part(&ip.to_string()))).into_response()
+        }
+        Err(e) => refused(StatusCode::CONFLICT, &e.to_string()),
+    }
+}
+
+async fn release(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    Form(form): Form<UnblockForm>,
+) -> Response {
+    let who = app.who(&headers);
+    let by = match may_change(&who, &form.csrf, peer.ip()) {
+        Ok(by) => by,
+        Err((status, why)) => return refused(status, why),
+    };
+    let Ok(ip) = form.target.parse::<IpAddr>() else {
+        return refused(StatusCode::BAD_REQUEST, "Not an address.");
+    };
+    let a = Arc::clone(&app);
+    let who_did = format!("console:{by}");
+    match blocking(move || decisions::delete_by(&a.cfg, Cidr::host(ip), &who_did)).await {
+        Ok(_) => {
+            tracing::info!("console: {by} released {ip}");
+            Redirect::to(&format!("/devices/{}", url_part(&ip.to_string()))).into_response()
+        }
+        Err(e) => refused(StatusCode::CONFLICT, &e.to_string()),
+    }
 }
 
 #[cfg(test)]

@@ -22,14 +22,36 @@ pub struct Store {
 
 /// The schema version this program writes and reads (`PRAGMA user_version`). A change
 /// to the tables bumps it and appends a step to [`MIGRATIONS`].
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// One schema step: `MIGRATIONS[n]` takes a database from version `n` to `n + 1`
 /// (inside a transaction; the caller stamps the new version). `path` is the store's file,
 /// for error messages.
 type Migration = fn(&Connection, &Path) -> Result<(), CtlError>;
 
-const MIGRATIONS: &[Migration] = &[adopt_v0];
+const MIGRATIONS: &[Migration] = &[adopt_v0, add_devices];
+
+/// Version 1 → 2: the device alert API's keys and the nonces it has seen.
+fn add_devices(db: &Connection, path: &Path) -> Result<(), CtlError> {
+    db.execute_batch(
+        "CREATE TABLE IF NOT EXISTS device_keys(
+             name TEXT PRIMARY KEY,
+             key_sha256 TEXT NOT NULL,
+             created_us INTEGER NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS device_nonces(
+             name TEXT NOT NULL,
+             nonce TEXT NOT NULL,
+             ts INTEGER NOT NULL,
+             PRIMARY KEY(name, nonce)
+         );",
+    )
+    .map_err(|source| CtlError::Sqlite {
+        path: path.to_owned(),
+        op: "migrating the schema from version 1 to 2: device tables".into(),
+        source,
+    })
+}
 
 /// Version 0 → 1: stores written before the schema was versioned. Their tables are
 /// version 1's (tables added since were created by `CREATE TABLE IF NOT EXISTS`), so
@@ -428,6 +450,82 @@ impl Store {
         Ok(q)
     }
 
+    /// Registers a device's key (the SHA-256 of its secret, hex); false if the name is
+    /// taken.
+    pub fn add_device(&self, name: &str, key_sha256: &str, now: i64) -> Result<bool, CtlError> {
+        let n = self
+            .db
+            .execute(
+                "INSERT OR IGNORE INTO device_keys(name, key_sha256, created_us) VALUES (?1, ?2, ?3)",
+                params![name, key_sha256, now],
+            )
+            .map_err(self.failed("adding a device"))?;
+        Ok(n == 1)
+    }
+
+    /// Forgets a device (its key and nonces); false if unknown.
+    pub fn delete_device(&self, name: &str) -> Result<bool, CtlError> {
+        let op = "deleting a device";
+        self.db
+            .execute("DELETE FROM device_nonces WHERE name = ?1", [name])
+            .map_err(self.failed(op))?;
+        let n = self
+            .db
+            .execute("DELETE FROM device_keys WHERE name = ?1", [name])
+            .map_err(self.failed(op))?;
+        Ok(n == 1)
+    }
+
+    /// Devices by name, with when they were added (µs).
+    pub fn devices(&self) -> Result<Vec<(String, i64)>, CtlError> {
+        let op = "listing devices";
+        let mut st = self
+            .db
+            .prepare("SELECT name, created_us FROM device_keys ORDER BY name")
+            .map_err(self.failed(op))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(self.failed(op))?;
+        rows.collect::<Result<_, _>>().map_err(self.failed(op))
+    }
+
+    /// A device's key (hex), if the device is known.
+    pub fn device_key(&self, name: &str) -> Result<Option<String>, CtlError> {
+        use rusqlite::OptionalExtension;
+        self.db
+            .query_row(
+                "SELECT key_sha256 FROM device_keys WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.failed("reading a device key"))
+    }
+
+    /// Records a nonce of `name` at `ts` (Unix seconds) unless it was seen: true when it
+    /// is new. Nonces older than `forget_before` are dropped first (the timestamp check
+    /// refuses their requests anyway).
+    pub fn use_nonce(
+        &self,
+        name: &str,
+        nonce: &str,
+        ts: i64,
+        forget_before: i64,
+    ) -> Result<bool, CtlError> {
+        let op = "recording a device nonce";
+        self.db
+            .execute("DELETE FROM device_nonces WHERE ts < ?1", [forget_before])
+            .map_err(self.failed(op))?;
+        let n = self
+            .db
+            .execute(
+                "INSERT OR IGNORE INTO device_nonces(name, nonce, ts) VALUES (?1, ?2, ?3)",
+                params![name, nonce, ts],
+            )
+            .map_err(self.failed(op))?;
+        Ok(n == 1)
+    }
+
     /// Incidents waiting for MISP, oldest first.
     pub fn misp_queue(&self) -> Result<Vec<Row>, CtlError> {
         let sql = format!(
@@ -635,9 +733,12 @@ mod tests {
             assert_eq!(user_version(&db).unwrap(), 0);
         }
         let s = Store::open(&path).unwrap();
-        assert_eq!(user_version(&s.db).unwrap(), 1);
+        assert_eq!(user_version(&s.db).unwrap(), SCHEMA_VERSION);
         assert_eq!(s.cursor("x", 1, 10).unwrap(), 2, "data kept");
-        assert!(tables(&s.db).unwrap().contains(&"misp_tag_ids".to_string()));
+        let tables = tables(&s.db).unwrap();
+        assert!(tables.contains(&"misp_tag_ids".to_string()));
+        // And on through every later step: version 2's device tables.
+        assert!(tables.contains(&"device_keys".to_string()), "{tables:?}");
     }
 
     #[test]

@@ -125,7 +125,33 @@ pub fn http_flood(out: &Path) -> std::io::Result<u64> {
 
 /// [`http_flood`] with the flooder's requests naming `host` (a hostile string, say).
 pub fn http_flood_with_host(out: &Path, host: &str) -> std::io::Result<u64> {
+    http_flood_into(out, host, false)
+}
+
+/// [`http_flood_with_host`], and the benign home client 192.168.1.30 also reaching two
+/// outside services (HTTPS and MQTT over TLS at 198.51.100.80, four times each), so it
+/// has a device profile (the console's device pages).
+pub fn http_flood_and_a_home_device(out: &Path, host: &str) -> std::io::Result<u64> {
+    http_flood_into(out, host, true)
+}
+
+fn http_flood_into(out: &Path, host: &str, outbound: bool) -> std::io::Result<u64> {
     let mut w = writer(out)?;
+    if outbound {
+        let cloud = v4(198, 51, 100, 80);
+        for i in 0..8u16 {
+            let port = if i % 2 == 0 { 443 } else { 8883 };
+            tcp_session(
+                &mut w,
+                T0 + i as i64 * 400_000,
+                100,
+                Endpoint::new(v4(192, 168, 1, 30), 41_000 + i),
+                Endpoint::new(cloud, port),
+                b"\x16\x03\x01\x00\x05hello",
+                b"\x16\x03\x03\x00\x05world",
+            )?;
+        }
+    }
     let server = Endpoint::new(v4(192, 168, 1, 10), 80);
     let mut t = T0;
     for i in 0..150u16 {

@@ -80,7 +80,7 @@ fn csrf(page: &str) -> String {
 /// log directory (where the config, journals and stats are).
 fn blocked_flooder(lab: &Lab, ns: &str, dir: &Path) -> (SuricataRun, PathBuf) {
     let pcap = dir.join("flood.pcap");
-    scenarios::http_flood_with_host(&pcap, HOSTILE).unwrap();
+    scenarios::http_flood_and_a_home_device(&pcap, HOSTILE).unwrap();
     let logs = dir.join("logs");
     let console = format!(
         "[network]\nhome-networks = [\"192.168.1.0/24\"]\n[enforce]\ntable = \"suriguard\"\n[console]\n{}\ntoken = {{ env = \"SG_CONSOLE_TOKEN\" }}\n",
@@ -253,6 +253,45 @@ fn console_login_escaping_csrf_unblock_metrics_and_tls() {
     let in_force = &page[..page.find("<h2>Journal").expect("journal section")];
     assert!(!in_force.contains(FLOODER), "still listed in force: {page}");
 
+    // A home device: listed, quarantined from its page, released again.
+    let (st, page) = curl(&lab, &ns, dir, &format!("{base}/devices"));
+    assert_eq!(st, 200);
+    assert!(page.contains("192.168.1.30"), "{page}");
+    let (st, page) = curl(&lab, &ns, dir, &format!("{base}/devices/192.168.1.30"));
+    assert_eq!(st, 200);
+    assert!(page.contains(">Quarantine</button>"), "{page}");
+    let in_quarantine = |lab: &Lab| {
+        lab.sh(&ns, "nft list set inet suriguard sg_quarantine4")
+            .contains("192.168.1.30")
+    };
+    let (st, _) = curl(
+        &lab,
+        &ns,
+        dir,
+        &format!("--data target=192.168.1.30 {base}/devices/quarantine"),
+    );
+    assert_eq!(st, 403, "quarantine without CSRF");
+    assert!(!in_quarantine(&lab));
+    let token = csrf(&page);
+    let (st, _) = curl(
+        &lab,
+        &ns,
+        dir,
+        &format!("--data target=192.168.1.30 --data csrf={token} {base}/devices/quarantine"),
+    );
+    assert_eq!(st, 303, "quarantine");
+    assert!(in_quarantine(&lab), "not quarantined");
+    let (_, page) = curl(&lab, &ns, dir, &format!("{base}/devices/192.168.1.30"));
+    assert!(page.contains(">Release</button>"), "{page}");
+    let (st, _) = curl(
+        &lab,
+        &ns,
+        dir,
+        &format!("--data target=192.168.1.30 --data csrf={token} {base}/devices/release"),
+    );
+    assert_eq!(st, 303, "release");
+    assert!(!in_quarantine(&lab), "still quarantined after release");
+
     // Failed logins are limited per client: the sixth try gets 429, even a right one.
     for _ in 0..5 {
         let (st, _) = curl(
@@ -423,6 +462,12 @@ fn console_and_html_report_in_chromium() {
     assert_eq!(b.count("main script"), 0);
     b.screenshot(&shots.join("console-decision.png"));
 
+    // A home device's page.
+    b.goto("http://127.0.0.1:18789/devices/192.168.1.30");
+    assert_eq!(b.title(), "Device 192.168.1.30 · suriguard");
+    assert!(b.count("table tr") >= 2, "no services listed");
+    b.screenshot(&shots.join("console-device.png"));
+
     // Unblock from the decisions page.
     b.goto("http://127.0.0.1:18789/decisions");
     b.screenshot(&shots.join("console-decisions.png"));
@@ -442,5 +487,293 @@ fn console_and_html_report_in_chromium() {
     assert!(text.contains("block 203.0.113.50"), "{text}");
     b.screenshot(&shots.join("analyze-report.png"));
     drop(b);
+    lab.stop(pid, Duration::from_secs(10));
+}
+
+/// A signed device request sent with curl in `ns`: (status, answer).
+#[allow(clippy::too_many_arguments)]
+fn device_post(
+    lab: &Lab,
+    ns: &str,
+    dir: &Path,
+    device: &str,
+    key: &str,
+    ts: i64,
+    nonce: &str,
+    body: &str,
+) -> (u16, String) {
+    let sig = suriguard_report::device::sign(key, &ts.to_string(), nonce, body.as_bytes()).unwrap();
+    let file = dir.join("device-body.json");
+    std::fs::write(&file, body).unwrap();
+    curl(
+        lab,
+        ns,
+        dir,
+        &format!(
+            "-X POST -H 'X-Suriguard-Device: {device}' -H 'X-Suriguard-Timestamp: {ts}' \
+             -H 'X-Suriguard-Nonce: {nonce}' -H 'X-Suriguard-Signature: {sig}' \
+             --data-binary @{} http://127.0.0.1:18791/api/v1/device-alerts",
+            file.display()
+        ),
+    )
+}
+
+fn incidents(cfg: &Path) -> usize {
+    let ran = suriguard_e2e::ctl(
+        cfg,
+        &["-o", "json", "alerts", "list", "--since", "30d"],
+        &[],
+    );
+    ran.assert_success();
+    suriguard_e2e::json(&ran).as_array().map_or(0, Vec::len)
+}
+
+/// The device alert API: the documented shell client (openssl + curl) gets an alert
+/// accepted, an incident stored and the block it asked for enforced in nftables; a wrong
+/// signature, a replayed nonce, a stale timestamp, an oversized body, an unknown device,
+/// a bad schema and the rate limit are each refused with their status and counted in
+/// /metrics, and none of them adds anything to the store; a block of an allowlisted
+/// address stays an alert.
+#[test]
+fn device_alert_api_accepts_signed_alerts_and_refuses_the_rest() {
+    let mut lab = Lab::new();
+    let ns = lab.ns("gw");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let cfg = dir.join("suriguard.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "state-dir = {:?}\n[network]\nhome-networks = [\"192.168.1.0/24\"]\nallowlist = [\"198.51.100.7\"]\n[enforce]\ntable = \"suriguard\"\n[console]\ndevice-decisions = true\ndevice-rate-limit = 6\ndevice-max-body = 1024\n",
+            dir.display().to_string()
+        ),
+    )
+    .unwrap();
+    let added = suriguard_e2e::ctl(
+        &cfg,
+        &["-o", "json", "devices", "token", "add", "cam-1"],
+        &[],
+    );
+    added.assert_success();
+    let secret = suriguard_e2e::json(&added)["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = suriguard_report::device::key_of(&secret);
+    let pid = serve(
+        &mut lab,
+        &ns,
+        "127.0.0.1:18791",
+        &cfg,
+        &dir.join("no-stats.json"),
+        &dir.join("serve.log"),
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || curl(
+            &lab,
+            &ns,
+            dir,
+            "http://127.0.0.1:18791/healthz"
+        )
+        .0 == 200)
+        .is_some(),
+        "console did not start"
+    );
+
+    // The documented client.
+    let client = workspace_root().join("scripts/device-alert.sh");
+    let out = lab.try_sh(
+        &ns,
+        &format!(
+            "SURIGUARD_DEVICE=cam-1 SURIGUARD_SECRET={secret} {} http://127.0.0.1:18791 \
+             '{{\"severity\":1,\"signature\":\"telnet login with factory password\",\"src_ip\":\"203.0.113.9\",\"dest_port\":23,\"block\":true}}'",
+            client.display()
+        ),
+    );
+    let answer = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(answer.trim_end().ends_with("202"), "{answer}");
+    assert!(answer.contains("blocked 203.0.113.9"), "{answer}");
+    assert!(
+        in_block_set(&lab, &ns, "203.0.113.9"),
+        "the device's block is not in force"
+    );
+    assert_eq!(incidents(&cfg), 1);
+    let journal = std::fs::read_to_string(dir.join("enforce.jsonl")).unwrap();
+    assert!(journal.contains("device-alert:cam-1"), "{journal}");
+
+    // Refusals, each with its status; the store does not change.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let ok_body = r#"{"severity":2,"signature":"odd login"}"#;
+    let wrong_key = suriguard_report::device::key_of("not the secret");
+    let cases: Vec<(&str, u16, &str, (u16, String))> = vec![
+        (
+            "wrong signature",
+            401,
+            "bad-signature",
+            device_post(
+                &lab,
+                &ns,
+                dir,
+                "cam-1",
+                &wrong_key,
+                now,
+                "nonce-wrong-sig-0001",
+                ok_body,
+            ),
+        ),
+        (
+            "stale timestamp",
+            401,
+            "stale-timestamp",
+            device_post(
+                &lab,
+                &ns,
+                dir,
+                "cam-1",
+                &key,
+                now - 1000,
+                "nonce-stale-000001",
+                ok_body,
+            ),
+        ),
+        (
+            "unknown device",
+            401,
+            "unknown-device",
+            device_post(
+                &lab,
+                &ns,
+                dir,
+                "cam-9",
+                &key,
+                now,
+                "nonce-unknown-0001",
+                ok_body,
+            ),
+        ),
+        (
+            "oversized body",
+            413,
+            "too-large",
+            device_post(
+                &lab,
+                &ns,
+                dir,
+                "cam-1",
+                &key,
+                now,
+                "nonce-big-00000001",
+                &format!(r#"{{"severity":2,"signature":"{}"}}"#, "x".repeat(2000)),
+            ),
+        ),
+        (
+            "bad schema",
+            422,
+            "bad-alert",
+            device_post(
+                &lab,
+                &ns,
+                dir,
+                "cam-1",
+                &key,
+                now,
+                "nonce-schema-00001",
+                r#"{"severity":9,"signature":"x"}"#,
+            ),
+        ),
+    ];
+    for (what, status, error, (got, body)) in &cases {
+        assert_eq!(got, status, "{what}: {body}");
+        assert!(body.contains(error), "{what}: {body}");
+    }
+    assert_eq!(incidents(&cfg), 1, "a refused request reached the store");
+
+    // A good one, then its replay.
+    let (st, body) = device_post(
+        &lab,
+        &ns,
+        dir,
+        "cam-1",
+        &key,
+        now,
+        "nonce-good-0000001",
+        ok_body,
+    );
+    assert_eq!(st, 202, "{body}");
+    let (st, body) = device_post(
+        &lab,
+        &ns,
+        dir,
+        "cam-1",
+        &key,
+        now,
+        "nonce-good-0000001",
+        ok_body,
+    );
+    assert_eq!((st, body.contains("replayed-nonce")), (409, true), "{body}");
+    assert_eq!(incidents(&cfg), 2);
+
+    // A block of an allowlisted address stays an alert.
+    let (st, body) = device_post(
+        &lab,
+        &ns,
+        dir,
+        "cam-1",
+        &key,
+        now,
+        "nonce-allowlisted1",
+        r#"{"severity":1,"signature":"scan","src_ip":"198.51.100.7","block":true}"#,
+    );
+    assert_eq!(st, 202, "{body}");
+    assert!(body.contains("refused"), "{body}");
+    assert!(!in_block_set(&lab, &ns, "198.51.100.7"));
+
+    // The rate limit (6 a minute; the signature-checked requests so far count).
+    let mut limited = 0;
+    for k in 0..4 {
+        let (st, _) = device_post(
+            &lab,
+            &ns,
+            dir,
+            "cam-1",
+            &key,
+            now,
+            &format!("nonce-rate-{k:08}"),
+            ok_body,
+        );
+        if st == 429 {
+            limited += 1;
+        }
+    }
+    assert!(limited >= 1, "no request was rate-limited");
+
+    // /metrics counts every outcome.
+    let (st, text) = curl(&lab, &ns, dir, "http://127.0.0.1:18791/metrics");
+    assert_eq!(st, 200);
+    let m = Metrics::parse(&text);
+    for outcome in [
+        "bad-signature",
+        "stale-timestamp",
+        "unknown-device",
+        "too-large",
+        "bad-alert",
+        "replayed-nonce",
+    ] {
+        assert_eq!(
+            m.get("suriguard_device_alerts_total", &[("outcome", outcome)]),
+            1.0,
+            "{outcome}"
+        );
+    }
+    assert!(
+        m.get(
+            "suriguard_device_alerts_total",
+            &[("outcome", "rate-limited")]
+        ) >= 1.0
+    );
+    assert!(m.get("suriguard_device_alerts_total", &[("outcome", "accepted")]) >= 3.0);
     lab.stop(pid, Duration::from_secs(10));
 }

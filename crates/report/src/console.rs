@@ -40,6 +40,18 @@ pub struct ConsoleConfig {
     pub tls_key: Option<PathBuf>,
     /// Hours a session lasts.
     pub session_hours: f64,
+    /// Whether a device alert asking for it (`"block": true`) may become a decision
+    /// against the address it names (through the same protections and caps as every
+    /// decision); otherwise such alerts are incidents only.
+    pub device_decisions: bool,
+    /// Seconds a device-requested block lasts.
+    pub device_decision_ttl: u64,
+    /// Requests per minute accepted from one device.
+    pub device_rate_limit: u32,
+    /// Largest request body from a device, bytes.
+    pub device_max_body: usize,
+    /// Largest difference between a request's timestamp and the console's clock, seconds.
+    pub device_max_skew: i64,
 }
 
 impl Default for ConsoleConfig {
@@ -52,6 +64,11 @@ impl Default for ConsoleConfig {
             tls_cert: None,
             tls_key: None,
             session_hours: 12.0,
+            device_decisions: false,
+            device_decision_ttl: 3600,
+            device_rate_limit: 30,
+            device_max_body: 8192,
+            device_max_skew: 300,
         }
     }
 }
@@ -83,6 +100,16 @@ impl ConsoleConfig {
             return Err(Error::invalid(
                 "console",
                 "tls-cert and tls-key go together: set both or neither",
+            ));
+        }
+        if !(1..=6000).contains(&self.device_rate_limit)
+            || !(256..=1 << 20).contains(&self.device_max_body)
+            || !(5..=3600).contains(&self.device_max_skew)
+            || !(1..=30 * 86400).contains(&self.device_decision_ttl)
+        {
+            return Err(Error::invalid(
+                "console",
+                "device-rate-limit must be 1..6000 per minute, device-max-body 256..1048576 bytes, device-max-skew 5..3600 s, device-decision-ttl 1 s..30 days",
             ));
         }
         if !(self.session_hours > 0.0 && self.session_hours <= 24.0 * 30.0) {

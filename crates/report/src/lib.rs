@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod console;
+pub mod device;
 pub mod error;
 pub mod incident;
 pub mod metrics;
