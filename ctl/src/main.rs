@@ -505,7 +505,7 @@ fn run(cli: Cli) -> Result<(), CtlError> {
             stats_file,
             rulesync_state,
         } => {
-            let cfg = load_config(config, Scope::Plugin)?;
+            let cfg = load_config(config, Scope::All)?;
             let src =
                 metrics::MetricSources::of(&cfg, stats_file.as_deref(), rulesync_state.as_deref());
             metrics::render(&src, suriguard_enforce::now_secs())

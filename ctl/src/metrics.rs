@@ -262,18 +262,19 @@ fn plugin_metrics(e: &mut Exposition, p: &PluginStats, now: u64) {
             "Elements the enforcer holds in force in the nftables sets.",
             x.in_force as f64,
         );
+        e.counter1(
+            "suriguard_enforce_decisions_received_total",
+            "Decisions handed to the enforcer.",
+            x.received,
+        );
         e.counter(
-            "suriguard_enforce_decisions_total",
-            "Decisions the enforcer received, by outcome.",
+            "suriguard_enforce_decisions_skipped_total",
+            "Decisions the enforcer did not apply, by why.",
             &[
-                (&[("outcome", "received")], x.received as f64),
+                (&[("why", "refused_protected")], x.refused_protected as f64),
+                (&[("why", "already_covered")], x.already_covered as f64),
                 (
-                    &[("outcome", "refused_protected")],
-                    x.refused_protected as f64,
-                ),
-                (&[("outcome", "already_covered")], x.already_covered as f64),
-                (
-                    &[("outcome", "dropped_queue_full")],
+                    &[("why", "dropped_queue_full")],
                     x.dropped_queue_full as f64,
                 ),
             ],
@@ -293,11 +294,7 @@ fn plugin_metrics(e: &mut Exposition, p: &PluginStats, now: u64) {
             "Failed nftables transactions (each retried with everything in force).",
             x.apply_errors,
         );
-        let buckets: Vec<(f64, u64)> = x
-            .latency_us
-            .iter()
-            .map(|(&le, &n)| (le as f64 / 1e6, n))
-            .collect();
+        let buckets = fixed_buckets(&x.latency_us);
         e.histogram(
             "suriguard_enforce_latency_seconds",
             "From a decision handed to the enforcer to its element committed.",
@@ -331,6 +328,30 @@ fn plugin_metrics(e: &mut Exposition, p: &PluginStats, now: u64) {
             f.reopened,
         );
     }
+}
+
+/// Upper bounds (seconds) of the enforcement latency histogram: the same on every scrape,
+/// as Prometheus needs.
+pub const LATENCY_BOUNDS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The enforcer's fine buckets (upper bound µs → count) in [`LATENCY_BOUNDS`]: each
+/// fine bucket goes to the first bound at or above its own upper bound (a bound's count
+/// may hold observations up to 12.5 % above it, never below); those beyond the last
+/// bound go to a bucket at +Inf.
+fn fixed_buckets(fine: &BTreeMap<u64, u64>) -> Vec<(f64, u64)> {
+    let mut out: Vec<(f64, u64)> = LATENCY_BOUNDS.iter().map(|&b| (b, 0)).collect();
+    let mut beyond = 0;
+    for (&le_us, &n) in fine {
+        let le = le_us as f64 / 1e6;
+        match out.iter_mut().find(|(b, _)| le <= *b) {
+            Some(slot) => slot.1 += n,
+            None => beyond += n,
+        }
+    }
+    out.push((f64::INFINITY, beyond));
+    out
 }
 
 /// Decisions in the journal by reason and action. False when the journal cannot be read
@@ -468,4 +489,25 @@ fn store_metrics(e: &mut Exposition, path: &Path) -> bool {
         &borrow(&samples),
     );
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_are_fixed_and_conservative() {
+        let mut fine = BTreeMap::new();
+        fine.insert(900, 2); // 0.9 ms → the 1 ms bound
+        fine.insert(1_000, 1); // exactly 1 ms
+        fine.insert(1_100, 4); // 1.1 ms → 2.5 ms
+        fine.insert(20_000_000, 1); // 20 s → +Inf only
+        let b = fixed_buckets(&fine);
+        assert_eq!(b.len(), LATENCY_BOUNDS.len() + 1);
+        assert_eq!(b[1], (0.001, 3));
+        assert_eq!(b[2], (0.0025, 4));
+        assert_eq!(*b.last().unwrap(), (f64::INFINITY, 1));
+        assert_eq!(b.iter().map(|x| x.1).sum::<u64>(), 8);
+        assert!(fixed_buckets(&BTreeMap::new()).iter().all(|x| x.1 == 0));
+    }
 }

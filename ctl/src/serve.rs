@@ -28,7 +28,7 @@ use serde::Deserialize;
 use suriguard_decision::{Decision, DecisionLog};
 use suriguard_guard::PluginStats;
 use suriguard_net::Cidr;
-use suriguard_report::console::{same_secret, LoginLimiter, Session, Sessions};
+use suriguard_report::console::{same_secret, FailureLimiter, Session, Sessions};
 use suriguard_report::device::{check_form, verify, DeviceAlert, Refusal, Signed};
 use suriguard_report::metrics::CONTENT_TYPE;
 
@@ -40,12 +40,26 @@ use crate::metrics::{self, MetricSources};
 
 const COOKIE: &str = "sg_session";
 
+/// Password checks that may run at once.
+const ARGON2_SLOTS: usize = 2;
+
+/// Device requests without a valid signature allowed per client address, and overall,
+/// within five minutes; beyond, 429 before any lookup.
+const DEVICE_FAILURES_PER_CLIENT: u32 = 20;
+const DEVICE_FAILURES_OVERALL: u32 = 200;
+
 /// The server's state.
 pub struct App {
     cfg: Config,
     sources: MetricSources,
     sessions: Mutex<Sessions>,
-    limiter: Mutex<LoginLimiter>,
+    limiter: Mutex<FailureLimiter>,
+    /// Password checks running at once (Argon2 takes about 19 MiB each): beyond, 503.
+    argon2_slots: tokio::sync::Semaphore,
+    /// Device requests that failed before a valid signature, per client and overall.
+    device_failures: Mutex<FailureLimiter>,
+    /// One connection to the store for the device API (opened on first use).
+    store: Mutex<Option<crate::store::Store>>,
     token: Option<String>,
     /// The last (time, records received) seen, for records/s.
     last_records: Mutex<Option<(Instant, u64)>>,
@@ -87,12 +101,23 @@ impl App {
             Some(Err(e)) => return Err(e.into()),
         };
         let lifetime = Duration::from_secs_f64(cfg.console.session_hours * 3600.0);
-        let cfg_decisions = cfg.decisions.clone();
+        // The device gate's cooldown and max-active count with the device blocks' ttl.
+        let cfg_decisions = suriguard_decision::DecisionConfig {
+            ttl: cfg.console.device_decision_ttl,
+            ..cfg.decisions.clone()
+        };
         Ok(App {
             cfg,
             sources,
             sessions: Mutex::new(Sessions::new(lifetime)),
-            limiter: Mutex::new(LoginLimiter::default()),
+            limiter: Mutex::new(FailureLimiter::logins()),
+            argon2_slots: tokio::sync::Semaphore::new(ARGON2_SLOTS),
+            device_failures: Mutex::new(FailureLimiter::new(
+                DEVICE_FAILURES_PER_CLIENT,
+                DEVICE_FAILURES_OVERALL,
+                Duration::from_secs(300),
+            )),
+            store: Mutex::new(None),
             token,
             last_records: Mutex::new(None),
             device_outcomes: Mutex::new(BTreeMap::new()),
@@ -399,11 +424,12 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let client = peer.ip();
+    // Counted when it starts: parallel guesses cannot all pass before one fails.
     let allowed = app
         .limiter
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .allowed(client, Instant::now());
+        .attempt(client, Instant::now());
     if !allowed {
         tracing::warn!("console: login from {client} refused: too many failed attempts");
         return refused(
@@ -411,13 +437,15 @@ async fn login(
             "Too many failed logins; try again in a few minutes.",
         );
     }
+    let Ok(_slot) = app.argon2_slots.try_acquire() else {
+        return refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy checking other logins; try again.",
+        );
+    };
     let cfg = app.cfg.console.clone();
     let role = blocking(move || cfg.check_password(&form.password)).await;
     let Some(role) = role else {
-        app.limiter
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .failed(client, Instant::now());
         tracing::warn!("console: failed login from {client}");
         let body = format!("<p class=\"bad\">Wrong password.</p>{LOGIN_FORM}");
         return html(
@@ -491,10 +519,13 @@ async fn logout(
         }
     }
     let mut r = Redirect::to("/login").into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("sg_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
-    );
+    let cookie = if app.cfg.console.tls() {
+        "sg_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure"
+    } else {
+        "sg_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"
+    };
+    r.headers_mut()
+        .insert(header::SET_COOKIE, HeaderValue::from_static(cookie));
     r
 }
 
@@ -571,7 +602,8 @@ async fn overview(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
                 *last = Some((t, p.write.calls));
                 r
             };
-            let state = if p.running && age <= 30 {
+            let silent_after = (3 * p.stats_interval).max(30);
+            let state = if p.running && age <= silent_after {
                 "<span class=\"ok\">running</span>".to_owned()
             } else if p.running {
                 format!("<span class=\"bad\">silent for {age} s</span>")
@@ -926,7 +958,14 @@ async fn metrics_page(
     headers: HeaderMap,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
 ) -> Response {
-    let allowed = peer.ip().is_loopback() || matches!(app.who(&headers), Who::Token);
+    // Loopback needs no token, but only under a loopback name: a page the admin visits
+    // cannot rebind its own name to 127.0.0.1 and read this.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let allowed = (peer.ip().to_canonical().is_loopback() && loopback_host(host))
+        || matches!(app.who(&headers), Who::Token);
     if !allowed {
         return (
             StatusCode::UNAUTHORIZED,
@@ -967,6 +1006,19 @@ pub fn passwd(viewer: bool) -> Result<String, CtlError> {
     ))
 }
 
+/// A `Host` header naming this machine's loopback: `localhost`, `127.x.y.z` or `[::1]`,
+/// with or without a port.
+fn loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
 /// The device API's counters, in the exposition format.
 fn device_metrics(app: &App) -> String {
     let counts = app
@@ -995,7 +1047,7 @@ fn device_answer(app: &App, outcome: Result<serde_json::Value, Refusal>) -> Resp
         Ok(v) => (StatusCode::ACCEPTED, v, "accepted"),
         Err(r) => (
             StatusCode::from_u16(r.status()).unwrap_or(StatusCode::BAD_REQUEST),
-            serde_json::json!({ "error": r.as_str() }),
+            serde_json::json!({ "error": r.public() }),
             r.as_str(),
         ),
     };
@@ -1013,10 +1065,12 @@ fn device_answer(app: &App, outcome: Result<serde_json::Value, Refusal>) -> Resp
 }
 
 /// `POST /api/v1/device-alerts`: a signed alert from a device (see
-/// `suriguard_report::device`). Checked in order: headers, size, device, timestamp,
-/// signature, rate, nonce, schema; only then does anything reach the store.
+/// `suriguard_report::device`). Checked in order: size, the client's recent failures,
+/// headers, device, timestamp, signature, nonce, rate, schema; only then is anything
+/// written (the nonce and the incident, in one transaction).
 async fn device_alert(
     State(app): State<Arc<App>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
@@ -1036,12 +1090,13 @@ async fn device_alert(
             .get(name)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
+            .to_owned()
     };
     let (device, timestamp, nonce, signature) = (
-        h("x-suriguard-device").to_owned(),
-        h("x-suriguard-timestamp").to_owned(),
-        h("x-suriguard-nonce").to_owned(),
-        h("x-suriguard-signature").to_owned(),
+        h("x-suriguard-device"),
+        h("x-suriguard-timestamp"),
+        h("x-suriguard-nonce"),
+        h("x-suriguard-signature"),
     );
     let a = Arc::clone(&app);
     let outcome = blocking(move || {
@@ -1051,26 +1106,54 @@ async fn device_alert(
             nonce: &nonce,
             signature: &signature,
         };
-        device_request(&a, &signed, &body)
+        device_request(&a, peer.ip(), &signed, &body)
     })
     .await;
     device_answer(&app, outcome)
 }
 
-fn device_request(app: &App, s: &Signed<'_>, body: &[u8]) -> Result<serde_json::Value, Refusal> {
+fn device_request(
+    app: &App,
+    client: IpAddr,
+    s: &Signed<'_>,
+    body: &[u8],
+) -> Result<serde_json::Value, Refusal> {
     let c = &app.cfg.console;
+    // Counted as a failure until the signature checks out.
+    let may_try = app
+        .device_failures
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .attempt(client, Instant::now());
+    if !may_try {
+        return Err(Refusal::TooManyFailures);
+    }
     let ts = check_form(s)?;
-    let store = crate::store::Store::open(&app.cfg.database()).map_err(|e| {
-        tracing::error!("console: device alert: {e}");
-        Refusal::BadRequest
-    })?;
+    let mut guard = app.store.lock().unwrap_or_else(|p| p.into_inner());
+    if guard.is_none() {
+        let opened = crate::store::Store::open(&app.cfg.database()).map_err(|e| {
+            tracing::error!("console: device alert: {e}");
+            Refusal::Unavailable
+        })?;
+        *guard = Some(opened);
+    }
+    let store = guard.as_ref().expect("opened above");
     let key = store
         .device_key(s.device)
-        .ok()
-        .flatten()
+        .map_err(|_| Refusal::Unavailable)?
         .ok_or(Refusal::UnknownDevice)?;
     let now = suriguard_enforce::now_secs() as i64;
     verify(s, ts, body, &key, now, c.device_max_skew)?;
+    app.device_failures
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .succeeded(client);
+    if store
+        .nonce_used(s.device, s.nonce)
+        .map_err(|_| Refusal::Unavailable)?
+    {
+        return Err(Refusal::ReplayedNonce);
+    }
     {
         let mut rate = app.device_rate.lock().unwrap_or_else(|p| p.into_inner());
         let minute = now / 60;
@@ -1083,12 +1166,6 @@ fn device_request(app: &App, s: &Signed<'_>, body: &[u8]) -> Result<serde_json::
         }
         e.1 += 1;
     }
-    if !store
-        .use_nonce(s.device, s.nonce, ts, now - 2 * c.device_max_skew)
-        .map_err(|_| Refusal::BadRequest)?
-    {
-        return Err(Refusal::ReplayedNonce);
-    }
     let alert = DeviceAlert::parse(body).map_err(|why| {
         tracing::info!("console: device {} sent a bad alert: {why}", s.device);
         Refusal::BadAlert
@@ -1097,33 +1174,59 @@ fn device_request(app: &App, s: &Signed<'_>, body: &[u8]) -> Result<serde_json::
     let time = suriguard_decision::rfc3339(suriguard_eve::EveTime(now_us));
     let inc = alert.incident(s.device, s.nonce, &time, now_us);
     let cfg = &app.cfg;
-    let misp_on = cfg.misp.url.is_some();
-    let state = if misp_on && cfg.misp.wants(&inc) {
+    let state = if cfg.misp.url.is_some() && cfg.misp.wants(&inc) {
         "pending"
     } else {
         "local"
     };
-    let stored = store.insert(&inc, state, None, now_us).and_then(|new| {
-        if new {
-            crate::notify::plan(&store, &cfg.notify, &inc, now_us)?;
+    // The nonce and the incident together, or neither.
+    let write = || -> Result<bool, CtlError> {
+        if !store.use_nonce(s.device, s.nonce, ts, now - 2 * c.device_max_skew)? {
+            return Ok(false);
         }
-        Ok(new)
-    });
-    if let Err(e) = stored {
-        tracing::error!("console: device alert from {}: {e}", s.device);
-        return Err(Refusal::BadRequest);
+        if store.insert(&inc, state, None, now_us)? {
+            crate::notify::plan(store, &cfg.notify, &inc, now_us)?;
+        }
+        Ok(true)
+    };
+    let written = store
+        .db
+        .execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| e.to_string())
+        .and_then(|()| write().map_err(|e| e.to_string()))
+        .and_then(|fresh| {
+            if fresh {
+                store
+                    .db
+                    .execute_batch("COMMIT")
+                    .map(|()| true)
+                    .map_err(|e| e.to_string())
+            } else {
+                Ok(false)
+            }
+        });
+    match written {
+        Ok(true) => {}
+        Ok(false) => {
+            let _ = store.db.execute_batch("ROLLBACK");
+            return Err(Refusal::ReplayedNonce);
+        }
+        Err(e) => {
+            let _ = store.db.execute_batch("ROLLBACK");
+            tracing::error!("console: device alert from {}: {e}", s.device);
+            return Err(Refusal::Unavailable);
+        }
     }
+    drop(guard);
     tracing::info!(
         "console: device {} reports {:?} (severity {})",
         s.device,
         alert.signature,
         alert.severity
     );
-    let decision = if alert.block {
-        Some(device_decision(app, s.device, &alert, now_us))
-    } else {
-        None
-    };
+    let decision = alert
+        .block
+        .then(|| device_decision(app, s.device, &alert, now_us));
     Ok(serde_json::json!({ "incident": inc.key, "decision": decision }))
 }
 

@@ -2,8 +2,9 @@
 //!
 //! Tables: `incidents` (alerts and decisions, with their MISP state), `misp_events`,
 //! `misp_attributes`, `misp_tags`, `sightings`, `outbox` (every notification, sent or
-//! not, with its attempts), `digest_queue`, and `cursors` (how far each input file has
-//! been read). Several suriguardctl processes may use it at once (a timer run and an
+//! not, with its attempts), `digest_queue`, `cursors` (how far each input file has
+//! been read), and since version 2 `device_keys` and `device_nonces` (the console's
+//! device alert API). A new store is created mode 0600. Several suriguardctl processes may use it at once (a timer run and an
 //! operator's `alerts list`): WAL lets readers go on while one writes, and the busy
 //! timeout makes a second writer wait instead of failing.
 
@@ -285,6 +286,21 @@ impl Store {
                 source,
             }
         };
+        // A new store is its owner's alone (it holds device keys); SQLite gives its WAL
+        // and shared-memory files the database file's mode.
+        if !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            let created = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path);
+            match created {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(CtlError::file("create", path)(e)),
+            }
+        }
         let db = Connection::open(path).map_err(failed("opening the store"))?;
         let mode: String = db
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
@@ -453,6 +469,20 @@ impl Store {
     /// Registers a device's key (the SHA-256 of its secret, hex); false if the name is
     /// taken.
     pub fn add_device(&self, name: &str, key_sha256: &str, now: i64) -> Result<bool, CtlError> {
+        // Keys are secrets: a store others can read is made owner-only first.
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = self.path.as_os_str().to_owned();
+            p.push(suffix);
+            let p = PathBuf::from(p);
+            if let Ok(meta) = std::fs::metadata(&p) {
+                if meta.permissions().mode() & 0o077 != 0 {
+                    tracing::warn!("{} was readable by others; now owner-only", p.display());
+                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                        .map_err(CtlError::file("restrict", &p))?;
+                }
+            }
+        }
         let n = self
             .db
             .execute(
@@ -491,7 +521,6 @@ impl Store {
 
     /// A device's key (hex), if the device is known.
     pub fn device_key(&self, name: &str) -> Result<Option<String>, CtlError> {
-        use rusqlite::OptionalExtension;
         self.db
             .query_row(
                 "SELECT key_sha256 FROM device_keys WHERE name = ?1",
@@ -500,6 +529,18 @@ impl Store {
             )
             .optional()
             .map_err(self.failed("reading a device key"))
+    }
+
+    /// Whether `name` used `nonce` before (read only).
+    pub fn nonce_used(&self, name: &str, nonce: &str) -> Result<bool, CtlError> {
+        self.db
+            .query_row(
+                "SELECT COUNT(*) FROM device_nonces WHERE name = ?1 AND nonce = ?2",
+                [name, nonce],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(self.failed("reading device nonces"))
     }
 
     /// Records a nonce of `name` at `ts` (Unix seconds) unless it was seen: true when it

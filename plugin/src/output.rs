@@ -305,6 +305,7 @@ impl Output {
                 failed: false,
                 shared: SharedStats {
                     threaded,
+                    stats_interval: settings.stats_interval,
                     queue_size: settings.queue_size,
                     eve_threads: Arc::clone(&eve_threads),
                     counters: Arc::clone(&counters),
@@ -455,6 +456,7 @@ impl Output {
         };
         SharedStats {
             threaded: self.threaded,
+            stats_interval: self.settings.stats_interval,
             queue_size: self.settings.queue_size,
             eve_threads: Arc::clone(&self.eve_threads),
             counters: Arc::clone(&self.counters),
@@ -469,6 +471,7 @@ impl Output {
 /// shared so the worker can publish the whole picture while Suricata runs.
 struct SharedStats {
     threaded: bool,
+    stats_interval: u64,
     queue_size: usize,
     eve_threads: Arc<AtomicU64>,
     counters: Arc<WriteCounters>,
@@ -490,6 +493,7 @@ impl SharedStats {
         PluginStats {
             running,
             updated_unix: suriguard_enforce::now_secs(),
+            stats_interval: self.stats_interval,
             threaded: self.threaded,
             eve_threads: self.eve_threads.load(Relaxed),
             queue_size: self.queue_size,
@@ -529,7 +533,7 @@ impl Publisher {
             None,
             true,
         );
-        match write_stats_file(&self.path, &stats) {
+        match write_stats_file_quick(&self.path, &stats) {
             Ok(()) => self.failed = false,
             Err(e) if !self.failed => {
                 self.failed = true;
@@ -730,6 +734,27 @@ fn poll_model(pipeline: &mut Pipeline, off_logged: &mut bool) {
             *off_logged = true;
         }
     }
+}
+
+/// The running copy: replaced atomically (a reader never sees half a file) but without
+/// fsync, so a slow disk never holds the worker up; a copy lost to a crash is rewritten
+/// at the next interval.
+fn write_stats_file_quick(path: &Path, stats: &PluginStats) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(stats).map_err(std::io::Error::other)?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".running");
+    let tmp = std::path::PathBuf::from(tmp);
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(&tmp)?;
+        std::io::Write::write_all(&mut f, &json)?;
+    }
+    std::fs::rename(&tmp, path)
 }
 
 /// Writes the counters as JSON, replacing the file atomically, so a reader never sees

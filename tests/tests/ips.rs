@@ -361,6 +361,19 @@ fn scan_is_blocked_and_lifted(suricata: Suricata) {
     let eve = dir.join("eve.json");
 
     scan_block_and_expire(&mut t, &dir, "203.0.113.2", "192.168.50.2");
+    // Once the kernel lifted it, the published gauge says so too (the enforcer
+    // republishes every 5 s, the plugin writes every second).
+    let stats = dir.join("stats.json");
+    let cleared = wait_for(Duration::from_secs(12), || {
+        std::fs::read_to_string(&stats)
+            .ok()
+            .and_then(|t| serde_json::from_str::<PluginStats>(&t).ok())
+            .is_some_and(|s| s.enforcement.is_some_and(|e| e.in_force == 0))
+    });
+    assert!(
+        cleared.is_some(),
+        "{suricata}: elements in force not back to 0 after the ttl"
+    );
     // logrotate without a signal: the writer notices the path names another file.
     std::fs::rename(&eve, dir.join("eve.json.1")).unwrap();
     let recreated = wait_for(Duration::from_secs(5), || eve.exists());

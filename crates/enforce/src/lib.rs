@@ -387,6 +387,9 @@ impl EnforceStats {
     }
 }
 
+/// How often an idle enforcer republishes its counters.
+const PUBLISH_EVERY: Duration = Duration::from_secs(5);
+
 /// A decision and when it was handed over.
 type Msg = (Box<Decision>, Instant);
 
@@ -702,8 +705,10 @@ fn run(setup: EnforcerSetup, rx: Receiver<Msg>, publish: &Mutex<EnforceStats>) -
     st.publish(publish);
     let interval = Duration::from_millis(cfg.batch_interval_ms);
     loop {
+        // Healthy, it still wakes every few seconds to publish its gauges (elements
+        // expire by time, not by a batch).
         let wait = if st.healthy {
-            Duration::from_secs(3600)
+            PUBLISH_EVERY
         } else {
             st.next_retry.saturating_duration_since(Instant::now())
         };

@@ -49,6 +49,8 @@ pub struct PluginStats {
     pub running: bool,
     /// When these counters were taken (Unix seconds).
     pub updated_unix: u64,
+    /// Seconds between two writes while running (`stats-interval`; 0: only at shutdown).
+    pub stats_interval: u64,
     pub threaded: bool,
     /// Eve threads that called `ThreadInit` (threaded eve only).
     pub eve_threads: u64,

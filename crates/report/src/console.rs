@@ -261,38 +261,76 @@ pub const LOGIN_FAILURES_PER_CLIENT: u32 = 5;
 pub const LOGIN_FAILURES_OVERALL: u32 = 50;
 pub const LOGIN_WINDOW: Duration = Duration::from_secs(300);
 
-/// The login rate limit: failures per client and overall within a sliding window
-/// (approximated by a fixed window per key).
-#[derive(Debug, Default)]
-pub struct LoginLimiter {
+/// Failures per client address and overall within a window (a fixed window per key),
+/// for logins and for unauthenticated device requests. An attempt is counted when it
+/// starts ([`FailureLimiter::attempt`]), so parallel attempts cannot all pass the check
+/// before one failure is recorded; a success gives its count back.
+#[derive(Debug)]
+pub struct FailureLimiter {
     per_client: HashMap<IpAddr, (Instant, u32)>,
     overall: Option<(Instant, u32)>,
+    per_client_max: u32,
+    overall_max: u32,
+    window: Duration,
 }
 
-impl LoginLimiter {
-    /// Whether `client` may try a password now.
-    pub fn allowed(&mut self, client: IpAddr, now: Instant) -> bool {
-        let fresh = |e: &(Instant, u32)| now.duration_since(e.0) < LOGIN_WINDOW;
-        self.per_client.retain(|_, e| fresh(e));
-        if self.overall.as_ref().is_some_and(|e| !fresh(e)) {
-            self.overall = None;
+/// Client addresses tracked at most (beyond, only the overall count grows).
+const MAX_TRACKED_CLIENTS: usize = 4096;
+
+impl FailureLimiter {
+    pub fn new(per_client_max: u32, overall_max: u32, window: Duration) -> Self {
+        FailureLimiter {
+            per_client: HashMap::new(),
+            overall: None,
+            per_client_max,
+            overall_max,
+            window,
         }
-        let mine = self.per_client.get(&client).map_or(0, |e| e.1);
-        let all = self.overall.map_or(0, |e| e.1);
-        mine < LOGIN_FAILURES_PER_CLIENT && all < LOGIN_FAILURES_OVERALL
     }
 
-    /// Counts a failed attempt.
-    pub fn failed(&mut self, client: IpAddr, now: Instant) {
-        if self.per_client.len() < 4096 || self.per_client.contains_key(&client) {
+    /// The login limits ([`LOGIN_FAILURES_PER_CLIENT`], [`LOGIN_FAILURES_OVERALL`]).
+    pub fn logins() -> Self {
+        FailureLimiter::new(
+            LOGIN_FAILURES_PER_CLIENT,
+            LOGIN_FAILURES_OVERALL,
+            LOGIN_WINDOW,
+        )
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let window = self.window;
+        self.per_client
+            .retain(|_, e| now.duration_since(e.0) < window);
+        if self
+            .overall
+            .is_some_and(|e| now.duration_since(e.0) >= window)
+        {
+            self.overall = None;
+        }
+    }
+
+    /// Whether `client` may try now; if so, the try is counted as a failure until
+    /// [`FailureLimiter::succeeded`] gives it back.
+    pub fn attempt(&mut self, client: IpAddr, now: Instant) -> bool {
+        self.expire(now);
+        let mine = self.per_client.get(&client).map_or(0, |e| e.1);
+        let all = self.overall.map_or(0, |e| e.1);
+        if mine >= self.per_client_max || all >= self.overall_max {
+            return false;
+        }
+        if self.per_client.len() < MAX_TRACKED_CLIENTS || self.per_client.contains_key(&client) {
             self.per_client.entry(client).or_insert((now, 0)).1 += 1;
         }
         self.overall.get_or_insert((now, 0)).1 += 1;
+        true
     }
 
-    /// Forgets a client's failures after it logged in.
+    /// The attempt succeeded: it is not a failure, and the client's count starts over.
     pub fn succeeded(&mut self, client: IpAddr) {
         self.per_client.remove(&client);
+        if let Some(o) = self.overall.as_mut() {
+            o.1 = o.1.saturating_sub(1);
+        }
     }
 }
 
@@ -356,16 +394,24 @@ mod tests {
     #[test]
     fn logins_are_limited_per_client_and_overall() {
         let t0 = Instant::now();
-        let mut l = LoginLimiter::default();
+        let mut l = FailureLimiter::logins();
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
+        // Attempts count when they start: parallel ones cannot all slip through.
         for _ in 0..LOGIN_FAILURES_PER_CLIENT {
-            assert!(l.allowed(a, t0));
-            l.failed(a, t0);
+            assert!(l.attempt(a, t0));
         }
-        assert!(!l.allowed(a, t0));
-        assert!(l.allowed(b, t0));
-        assert!(l.allowed(a, t0 + LOGIN_WINDOW + Duration::from_secs(1)));
+        assert!(!l.attempt(a, t0));
+        assert!(l.attempt(b, t0));
+        l.succeeded(b);
+        assert!(l.attempt(a, t0 + LOGIN_WINDOW + Duration::from_secs(1)));
+        let mut overall = FailureLimiter::new(100, 3, LOGIN_WINDOW);
+        for k in 0..3u8 {
+            assert!(overall.attempt(IpAddr::from([10, 0, 0, k]), t0));
+        }
+        assert!(!overall.attempt(IpAddr::from([10, 0, 0, 9]), t0));
+        overall.succeeded(IpAddr::from([10, 0, 0, 0]));
+        assert!(overall.attempt(IpAddr::from([10, 0, 0, 9]), t0));
         assert!(
             same_secret("abc", "abc") && !same_secret("abc", "abd") && !same_secret("abc", "ab")
         );

@@ -44,6 +44,10 @@ pub enum Refusal {
     RateLimited,
     /// The body is not an alert of the schema.
     BadAlert,
+    /// Too many requests without a valid signature from this client (or overall).
+    TooManyFailures,
+    /// The console could not use its store.
+    Unavailable,
 }
 
 impl Refusal {
@@ -53,8 +57,18 @@ impl Refusal {
             Refusal::TooLarge => 413,
             Refusal::UnknownDevice | Refusal::BadSignature | Refusal::StaleTimestamp => 401,
             Refusal::ReplayedNonce => 409,
-            Refusal::RateLimited => 429,
+            Refusal::RateLimited | Refusal::TooManyFailures => 429,
             Refusal::BadAlert => 422,
+            Refusal::Unavailable => 503,
+        }
+    }
+
+    /// The `error` a client is told: an unknown device and a bad signature read the
+    /// same (`unauthorized`), so names cannot be probed; the counters tell them apart.
+    pub fn public(self) -> &'static str {
+        match self {
+            Refusal::UnknownDevice | Refusal::BadSignature => "unauthorized",
+            r => r.as_str(),
         }
     }
 
@@ -69,6 +83,8 @@ impl Refusal {
             Refusal::ReplayedNonce => "replayed-nonce",
             Refusal::RateLimited => "rate-limited",
             Refusal::BadAlert => "bad-alert",
+            Refusal::TooManyFailures => "too-many-failures",
+            Refusal::Unavailable => "unavailable",
         }
     }
 }
@@ -145,7 +161,7 @@ pub fn verify(
     now: i64,
     max_skew: i64,
 ) -> Result<(), Refusal> {
-    if (ts - now).abs() > max_skew {
+    if ts.abs_diff(now) > max_skew.unsigned_abs() {
         return Err(Refusal::StaleTimestamp);
     }
     let key = unhex(key_hex).ok_or(Refusal::BadSignature)?;
@@ -286,6 +302,13 @@ mod tests {
         assert_eq!(verify(&s, ts, body, &key, 1000, 300), Ok(()));
         assert_eq!(
             verify(&s, ts, body, &key, 1301, 300),
+            Err(Refusal::StaleTimestamp)
+        );
+        // Extreme timestamps neither overflow nor pass.
+        let far = signed("-9223372036854775808", &sig);
+        let t = check_form(&far).unwrap();
+        assert_eq!(
+            verify(&far, t, body, &key, 1000, 300),
             Err(Refusal::StaleTimestamp)
         );
         assert_eq!(

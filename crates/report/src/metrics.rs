@@ -48,7 +48,8 @@ impl Exposition {
     }
 
     /// A histogram from `(upper bound, observations in that bucket alone)`, in any
-    /// order; written cumulative, with `+Inf`, `_sum` and `_count`.
+    /// order (an infinite bound counts in `+Inf` only); written cumulative, with `+Inf`,
+    /// `_sum` and `_count`.
     pub fn histogram(&mut self, name: &str, help: &str, buckets: &[(f64, u64)], sum: f64) {
         self.head(name, help, "histogram");
         let mut sorted = buckets.to_vec();
@@ -56,8 +57,11 @@ impl Exposition {
         let mut cumulative = 0u64;
         for (le, n) in sorted {
             cumulative += n;
-            let le = format_value(le);
-            self.sample(&format!("{name}_bucket"), &[("le", &le)], cumulative as f64);
+            // Counts at +Inf show in the +Inf bucket written below.
+            if le.is_finite() {
+                let le = format_value(le);
+                self.sample(&format!("{name}_bucket"), &[("le", &le)], cumulative as f64);
+            }
         }
         self.sample(
             &format!("{name}_bucket"),
