@@ -169,6 +169,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/decisions", get(decisions_page))
+        .route("/alerts", get(alerts_page))
+        .route("/alerts/{id}", get(alert_page))
         .route("/devices", get(devices_page))
         .route("/devices/{addr}", get(device_page))
         .route("/devices/quarantine", post(quarantine))
@@ -381,7 +383,7 @@ fn layout(title: &str, who: &Who, body: &str) -> String {
     if let Who::Session(_, s) = who {
         let _ = write!(
             nav,
-            r#"<a href="/">Overview</a><a href="/devices">Devices</a><a href="/decisions">Decisions</a><span>{}</span><form class="inline" method="post" action="/logout"><input type="hidden" name="csrf" value="{}"><button>Log out</button></form>"#,
+            r#"<a href="/">Overview</a><a href="/devices">Devices</a><a href="/decisions">Decisions</a><a href="/alerts">Alerts</a><span>{}</span><form class="inline" method="post" action="/logout"><input type="hidden" name="csrf" value="{}"><button>Log out</button></form>"#,
             esc(&s.who),
             esc(&s.csrf)
         );
@@ -1534,6 +1536,146 @@ async fn release(
         }
         Err(e) => refused(StatusCode::CONFLICT, &e.to_string()),
     }
+}
+
+#[derive(Deserialize)]
+struct AlertsQuery {
+    /// Highest severity number shown (1 most severe; 3 shows all).
+    #[serde(default = "all_severities")]
+    severity: u8,
+    /// Text in the source, destination or signature.
+    #[serde(default)]
+    q: String,
+}
+
+fn all_severities() -> u8 {
+    3
+}
+
+/// Incidents in the store (Suricata alerts and the plugin's decisions, read in by
+/// `suriguardctl run`; device alerts), latest first.
+async fn alerts_page(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(query): Query<AlertsQuery>,
+) -> Response {
+    let who = app.who(&headers);
+    if matches!(who, Who::Nobody) {
+        return to_login();
+    }
+    let a = Arc::clone(&app);
+    let severity = query.severity.clamp(1, 3);
+    let rows = blocking(move || {
+        let path = a.cfg.database();
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        crate::store::Store::open(&path).and_then(|s| s.list(0, severity, 1000))
+    })
+    .await;
+    let q = query.q.trim().to_ascii_lowercase();
+    let mut b = String::new();
+    let _ = write!(
+        b,
+        "<form method=\"get\" action=\"/alerts\"><label>severity ≤ <select name=\"severity\">{}</select></label> <input name=\"q\" value=\"{}\" placeholder=\"address or signature\"> <button>Filter</button></form>",
+        (1..=3u8)
+            .map(|n| format!(
+                "<option value=\"{n}\"{}>{n}</option>",
+                if n == severity { " selected" } else { "" }
+            ))
+            .collect::<String>(),
+        esc(&query.q)
+    );
+    match rows {
+        Err(e) => {
+            let _ = write!(b, "<p class=\"bad\">{}</p>", esc(&e.to_string()));
+        }
+        Ok(rows) if rows.is_empty() => b.push_str(
+            "<p>No incidents in the store yet (<code>suriguardctl run</code> reads alerts and decisions in).</p>",
+        ),
+        Ok(rows) => {
+            b.push_str("<table><tr><th>time</th><th>sev</th><th>origin</th><th>source</th><th>destination</th><th>signature</th><th>MISP</th></tr>");
+            for r in rows.iter().rev().filter(|r| {
+                let i = &r.incident;
+                q.is_empty()
+                    || i.signature.to_ascii_lowercase().contains(&q)
+                    || i.subject_ip().is_some_and(|x| x.contains(&q))
+                    || i.dest_ip.as_deref().is_some_and(|x| x.contains(&q))
+            }) {
+                let i = &r.incident;
+                let _ = write!(
+                    b,
+                    "<tr><td><a href=\"/alerts/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    r.id,
+                    esc(&i.time),
+                    i.severity,
+                    esc(i.origin.as_str()),
+                    esc(i.subject_ip().unwrap_or("")),
+                    esc(i.dest_ip.as_deref().unwrap_or("")),
+                    esc(&i.signature),
+                    esc(&r.misp_state)
+                );
+            }
+            b.push_str("</table>");
+        }
+    }
+    html(StatusCode::OK, layout("Alerts and incidents", &who, &b))
+}
+
+/// One incident with the built-in mitigation advice (the page never asks the LLM:
+/// `suriguardctl mitigate ID` does, when one is configured).
+async fn alert_page(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    let who = app.who(&headers);
+    if matches!(who, Who::Nobody) {
+        return to_login();
+    }
+    let a = Arc::clone(&app);
+    let what = id.clone();
+    let found = blocking(move || {
+        let store = crate::store::Store::open(&a.cfg.database())?;
+        crate::ops::mitigate(&store, &a.cfg, &what, true).map(|(inc, advice)| {
+            let text = serde_json::to_string_pretty(&inc).unwrap_or_default();
+            (inc, advice, text)
+        })
+    })
+    .await;
+    let mut b = String::new();
+    match found {
+        Err(e) => {
+            let _ = write!(b, "<p class=\"bad\">{}</p>", esc(&e.to_string()));
+        }
+        Ok((inc, advice, json)) => {
+            let _ = write!(
+                b,
+                "<p>{} · severity {} · {} → {}</p><p>{}</p>",
+                esc(&inc.time),
+                inc.severity,
+                esc(inc.subject_ip().unwrap_or("?")),
+                esc(inc.dest_ip.as_deref().unwrap_or("?")),
+                esc(&inc.signature)
+            );
+            let _ = write!(
+                b,
+                "<h2>What to do: {}</h2><p>{}</p><ol>",
+                esc(&advice.title),
+                esc(&advice.summary)
+            );
+            for step in &advice.steps {
+                let _ = write!(b, "<li>{}</li>", esc(step));
+            }
+            let _ = write!(
+                b,
+                "</ol><p>source: {}</p><details><summary>The incident as stored</summary><pre>{}</pre></details>",
+                esc(&advice.source),
+                esc(&json)
+            );
+        }
+    }
+    html(StatusCode::OK, layout(&format!("Incident {id}"), &who, &b))
 }
 
 #[cfg(test)]

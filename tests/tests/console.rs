@@ -577,7 +577,7 @@ fn device_alert_api_accepts_signed_alerts_and_refuses_the_rest() {
     std::fs::write(
         &cfg,
         format!(
-            "state-dir = {:?}\n[network]\nhome-networks = [\"192.168.1.0/24\"]\nallowlist = [\"198.51.100.7\"]\n[enforce]\ntable = \"suriguard\"\n[console]\ndevice-decisions = true\ndevice-rate-limit = 6\ndevice-max-body = 1024\n",
+            "state-dir = {:?}\n[network]\nhome-networks = [\"192.168.1.0/24\"]\nallowlist = [\"198.51.100.7\"]\n[enforce]\ntable = \"suriguard\"\n[console]\ndevice-decisions = true\ndevice-rate-limit = 6\ndevice-max-body = 1024\ntoken = {{ env = \"SG_CONSOLE_TOKEN\" }}\n",
             dir.display().to_string()
         ),
     )
@@ -798,6 +798,41 @@ fn device_alert_api_accepts_signed_alerts_and_refuses_the_rest() {
         }
     }
     assert!(limited >= 1, "no request was rate-limited");
+
+    // The alerts page lists the device's alert; its page gives the built-in advice.
+    let bearer = format!("-H 'Authorization: Bearer {TOKEN}'");
+    let (st, page) = curl(
+        &lab,
+        &ns,
+        dir,
+        &format!("{bearer} 'http://127.0.0.1:18791/alerts?severity=1&q=factory'"),
+    );
+    assert_eq!(st, 200);
+    assert!(
+        page.contains("device cam-1: telnet login with factory password"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("odd login"),
+        "severity 2 shown under severity ≤ 1: {page}"
+    );
+    let needle = "href=\"/alerts/";
+    let at = page.find(needle).expect("a link to the incident") + needle.len();
+    let id: String = page[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let (st, page) = curl(
+        &lab,
+        &ns,
+        dir,
+        &format!("{bearer} http://127.0.0.1:18791/alerts/{id}"),
+    );
+    assert_eq!(st, 200);
+    assert!(
+        page.contains("What to do") && page.contains("<ol><li>"),
+        "{page}"
+    );
 
     // /metrics counts every outcome.
     let (st, text) = curl(&lab, &ns, dir, "http://127.0.0.1:18791/metrics");

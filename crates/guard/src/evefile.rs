@@ -347,8 +347,11 @@ impl Writer {
 
     /// Between chunks: rotation by flag or by a moved file, and retries after errors.
     fn maintain(&mut self) {
-        if self.reopen.swap(0, Relaxed) != 0 {
+        if self.reopen.load(Relaxed) != 0 {
+            // Lowered once the file is open again, so whoever sees it lowered finds the
+            // new file (a request arriving meanwhile is served by this very reopening).
             self.reopen_file("reopened on Suricata's request");
+            self.reopen.store(0, Relaxed);
             return;
         }
         let now = Instant::now();
