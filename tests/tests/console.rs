@@ -476,12 +476,11 @@ fn console_and_html_report_in_chromium() {
     let field = b.find("input[name=password]");
     b.type_into(&field, PASSWORD);
     b.click(&b.find("form[action='/login'] button"));
-    assert_eq!(
-        b.title(),
-        "Overview · suriguard",
-        "after login: {}",
-        b.url()
-    );
+    // The click submits a form: wait for the page it leads to.
+    let landed = wait_for(Duration::from_secs(10), || {
+        b.title() == "Overview · suriguard"
+    });
+    assert!(landed.is_some(), "after login: {} {}", b.title(), b.url());
     let body = b.text(&b.find("main"));
     assert!(body.contains(FLOODER), "{body}");
     assert!(b.count("svg rect") >= 24, "no chart on the overview");
@@ -506,7 +505,9 @@ fn console_and_html_report_in_chromium() {
     b.screenshot(&shots.join("console-decisions.png"));
     assert!(in_block_set(&lab, &ns, FLOODER));
     b.click(&b.find("form[action='/decisions/unblock'] button"));
-    assert!(b.url().contains("done="), "{}", b.url());
+    // The click submits a form: wait for the page it leads to.
+    let landed = wait_for(Duration::from_secs(10), || b.url().contains("done="));
+    assert!(landed.is_some(), "no redirect after Unblock: {}", b.url());
     assert!(
         !in_block_set(&lab, &ns, FLOODER),
         "still blocked after the click"
