@@ -924,35 +924,76 @@ struct UnblockForm {
     target: String,
 }
 
+/// What a firewall form asks for.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    /// Lift every element against an address or prefix (decisions page).
+    Unblock,
+    /// Cut a home device off for `[decisions] ttl` (device page).
+    Quarantine,
+    /// Lift a device's elements (device page).
+    Release,
+}
+
+/// A firewall change from a form: the caller may change state, the target parses, then
+/// the CLI's own path (`decisions::add` / `delete_by`), journaled with who.
+async fn firewall_change(
+    app: Arc<App>,
+    headers: HeaderMap,
+    peer: SocketAddr,
+    form: UnblockForm,
+    what: Change,
+) -> Response {
+    let by = match may_change(&app.who(&headers), &form.csrf, peer.ip()) {
+        Ok(by) => by,
+        Err((status, why)) => return refused(status, why),
+    };
+    let target = match what {
+        Change::Unblock => form.target.parse::<Cidr>().ok(),
+        Change::Quarantine | Change::Release => form.target.parse::<IpAddr>().ok().map(Cidr::host),
+    };
+    let Some(target) = target else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "Not an address (or, to unblock, a prefix).",
+        );
+    };
+    let a = Arc::clone(&app);
+    let who = by.clone();
+    let ttl = app.cfg.decisions.ttl;
+    let done = blocking(move || match what {
+        Change::Quarantine => decisions::add(
+            &a.cfg,
+            target,
+            suriguard_enforce::SetKind::Quarantine,
+            ttl,
+            &format!("manual:console:{who}"),
+        )
+        .map(|_| ()),
+        Change::Unblock | Change::Release => {
+            decisions::delete_by(&a.cfg, target, &format!("console:{who}")).map(|_| ())
+        }
+    })
+    .await;
+    if let Err(e) = done {
+        return refused(StatusCode::CONFLICT, &e.to_string());
+    }
+    tracing::info!("console: {by}: {what:?} {target}");
+    let shown = url_part(&target.to_string());
+    let next = match what {
+        Change::Unblock => format!("/decisions?done={shown}"),
+        Change::Quarantine | Change::Release => format!("/devices/{}", url_part(&form.target)),
+    };
+    Redirect::to(&next).into_response()
+}
+
 async fn unblock(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     Form(form): Form<UnblockForm>,
 ) -> Response {
-    let who = app.who(&headers);
-    let by = match may_change(&who, &form.csrf, peer.ip()) {
-        Ok(by) => by,
-        Err((status, why)) => return refused(status, why),
-    };
-    let Ok(target) = form.target.parse::<Cidr>() else {
-        return refused(StatusCode::BAD_REQUEST, "Not an address or prefix.");
-    };
-    let a = Arc::clone(&app);
-    let who_did = by.clone();
-    match blocking(move || decisions::delete_by(&a.cfg, target, &format!("console:{who_did}")))
-        .await
-    {
-        Ok(_) => {
-            tracing::info!("console: {by} unblocked {target}");
-            Redirect::to(&format!(
-                "/decisions?done={}",
-                url_part(&target.to_string())
-            ))
-            .into_response()
-        }
-        Err(e) => refused(StatusCode::CONFLICT, &e.to_string()),
-    }
+    firewall_change(app, headers, peer, form, Change::Unblock).await
 }
 
 async fn metrics_page(
@@ -1483,34 +1524,7 @@ async fn quarantine(
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     Form(form): Form<UnblockForm>,
 ) -> Response {
-    let who = app.who(&headers);
-    let by = match may_change(&who, &form.csrf, peer.ip()) {
-        Ok(by) => by,
-        Err((status, why)) => return refused(status, why),
-    };
-    let Ok(ip) = form.target.parse::<IpAddr>() else {
-        return refused(StatusCode::BAD_REQUEST, "Not an address.");
-    };
-    let a = Arc::clone(&app);
-    let reason = format!("manual:console:{by}");
-    let ttl = app.cfg.decisions.ttl;
-    let done = blocking(move || {
-        decisions::add(
-            &a.cfg,
-            Cidr::host(ip),
-            suriguard_enforce::SetKind::Quarantine,
-            ttl,
-            &reason,
-        )
-    })
-    .await;
-    match done {
-        Ok(_) => {
-            tracing::info!("console: {by} quarantined {ip}");
-            Redirect::to(&format!("/devices/{}", url_part(&ip.to_string()))).into_response()
-        }
-        Err(e) => refused(StatusCode::CONFLICT, &e.to_string()),
-    }
+    firewall_change(app, headers, peer, form, Change::Quarantine).await
 }
 
 async fn release(
@@ -1519,23 +1533,7 @@ async fn release(
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     Form(form): Form<UnblockForm>,
 ) -> Response {
-    let who = app.who(&headers);
-    let by = match may_change(&who, &form.csrf, peer.ip()) {
-        Ok(by) => by,
-        Err((status, why)) => return refused(status, why),
-    };
-    let Ok(ip) = form.target.parse::<IpAddr>() else {
-        return refused(StatusCode::BAD_REQUEST, "Not an address.");
-    };
-    let a = Arc::clone(&app);
-    let who_did = format!("console:{by}");
-    match blocking(move || decisions::delete_by(&a.cfg, Cidr::host(ip), &who_did)).await {
-        Ok(_) => {
-            tracing::info!("console: {by} released {ip}");
-            Redirect::to(&format!("/devices/{}", url_part(&ip.to_string()))).into_response()
-        }
-        Err(e) => refused(StatusCode::CONFLICT, &e.to_string()),
-    }
+    firewall_change(app, headers, peer, form, Change::Release).await
 }
 
 #[derive(Deserialize)]
