@@ -73,7 +73,7 @@ if command -v jq >/dev/null; then
 fi
 echo
 echo "== The decisions, as suriguardctl analyze reports them (dry-run: nothing enforced)"
-"$rel/suriguardctl" analyze --pcap "$out/pcaps" --rules "$out/demo.rules" --suricata "$suricata" --out "$out/report.json"
+"$rel/suriguardctl" analyze --pcap "$out/pcaps" --rules "$out/demo.rules" --suricata "$suricata" --out "$out/report.json" --html "$out/report.html"
 echo
 echo "== The model stage alone (heuristics off) on a labelled lab network it never saw (pcapgen lab 11)"
 mkdir -p "$out/pcaps-lab"
@@ -93,4 +93,4 @@ if [ -n "$first" ]; then
 fi
 echo
 echo "Logs, eve.json and the stats file are in $out/logs; the decisions journal of the live"
-echo "run is $out/state/decisions.jsonl; the analysis report is $out/report.json"
+echo "run is $out/state/decisions.jsonl; the analysis report is $out/report.json (open $out/report.html in a browser)"
