@@ -1387,6 +1387,14 @@ impl Behaviour {
                         self.dhcp_names.push((mac.to_owned(), h.to_owned()));
                     }
                 }
+                // The request that names the host may come after the answer that gave
+                // the address (two flows, whose records Suricata's threads write in
+                // either order): a device already bound to this MAC takes the name now.
+                for d in self.devices.values_mut() {
+                    if d.base.mac.as_deref() == Some(mac) {
+                        set_text(&mut d.base.hostname, h);
+                    }
+                }
             }
         }
         let addr = [dh.assigned_ip, dh.client_ip]
@@ -2161,6 +2169,34 @@ mod tests {
             rhythm("192.168.1.40", "198.51.100.67", T0 + 2 * DAY),
         );
         assert_eq!(ds.len(), 1);
+    }
+
+    #[test]
+    fn a_dhcp_name_reaches_the_device_whichever_record_comes_first() {
+        let ts = |t: i64| rfc3339(EveTime(t)).replace('Z', "+0000");
+        let request = format!(
+            r#"{{"timestamp":"{}","event_type":"dhcp","src_ip":"0.0.0.0","dest_ip":"255.255.255.255","proto":"UDP","dhcp":{{"type":"request","client_mac":"aa:bb:cc:00:00:51","assigned_ip":"0.0.0.0","client_ip":"0.0.0.0","hostname":"plug-hall"}}}}"#,
+            ts(T0)
+        );
+        let reply = format!(
+            r#"{{"timestamp":"{}","event_type":"dhcp","src_ip":"192.168.1.1","dest_ip":"192.168.1.51","proto":"UDP","dhcp":{{"type":"reply","client_mac":"aa:bb:cc:00:00:51","assigned_ip":"192.168.1.51","client_ip":"0.0.0.0"}}}}"#,
+            ts(T0 + 1000)
+        );
+        for order in [[&request, &reply], [&reply, &request]] {
+            let mut p = pipeline_learning_one_day();
+            feed(&mut p, order.iter().map(|r| r.to_string()));
+            let file = p.engine().unwrap().baselines();
+            let dev = file
+                .devices
+                .iter()
+                .find(|d| d.addr.to_string() == "192.168.1.51")
+                .expect("the device");
+            assert_eq!(
+                dev.profile.hostname.as_deref(),
+                Some("plug-hall"),
+                "{order:?}"
+            );
+        }
     }
 
     #[test]
