@@ -1378,21 +1378,29 @@ impl Behaviour {
         if let Some(h) = dh.hostname.as_deref() {
             let h = h.trim();
             if !h.is_empty() && h.len() <= 64 {
-                match self.dhcp_names.iter_mut().find(|(m, _)| m == mac) {
-                    Some((_, name)) => set_text_owned(name, h),
+                let changed = match self.dhcp_names.iter_mut().find(|(m, _)| m == mac) {
+                    Some((_, name)) if name == h => false,
+                    Some((_, name)) => {
+                        set_text_owned(name, h);
+                        true
+                    }
                     None => {
                         if self.dhcp_names.len() >= DHCP_NAMES {
                             self.dhcp_names.remove(0);
                         }
                         self.dhcp_names.push((mac.to_owned(), h.to_owned()));
+                        true
                     }
-                }
+                };
                 // The request that names the host may come after the answer that gave
                 // the address (two flows, whose records Suricata's threads write in
                 // either order): a device already bound to this MAC takes the name now.
-                for d in self.devices.values_mut() {
-                    if d.base.mac.as_deref() == Some(mac) {
-                        set_text(&mut d.base.hostname, h);
+                // Only for a name new to this MAC (a repeated request costs no pass).
+                if changed {
+                    for d in self.devices.values_mut() {
+                        if d.base.mac.as_deref() == Some(mac) {
+                            set_text(&mut d.base.hostname, h);
+                        }
                     }
                 }
             }
