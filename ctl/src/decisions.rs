@@ -223,6 +223,12 @@ pub fn add(
         .filter(|l| l.kind == kind && l.target != target && target.contains(l.target.addr()))
         .map(|l| l.target)
         .collect();
+    // The same element already in force: the kernel keeps an existing element's
+    // timeout on `add`, so it is deleted and added again in the same transaction (the
+    // new ttl replaces the old one: extending, or shortening, a decision).
+    let again = live
+        .iter()
+        .any(|l| l.kind == kind && l.target == target && l.limit.is_none());
     let mut entries: Vec<Entry> = replaced
         .iter()
         .map(|&c| Entry::delete(kind, c, BY))
@@ -241,6 +247,13 @@ pub fn add(
                 limit: None,
             })
             .collect();
+        if again {
+            ops.push(Op::Delete {
+                kind,
+                target,
+                limit: None,
+            });
+        }
         ops.push(Op::Add {
             kind,
             target,

@@ -177,6 +177,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/devices/release", post(release))
         .route("/decisions/{id}", get(explain_page))
         .route("/decisions/unblock", post(unblock))
+        .route("/decisions/extend", post(extend))
         .route("/metrics", get(metrics_page))
         .route("/api/v1/device-alerts", post(device_alert))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -794,6 +795,8 @@ struct DecisionsQuery {
     q: String,
     #[serde(default)]
     done: String,
+    #[serde(default)]
+    extended: String,
 }
 
 async fn decisions_page(
@@ -818,6 +821,14 @@ async fn decisions_page(
     if !query.done.is_empty() {
         let _ = write!(b, "<p class=\"ok\">Unblocked {}.</p>", esc(&query.done));
     }
+    if !query.extended.is_empty() {
+        let _ = write!(
+            b,
+            "<p class=\"ok\">Extended {} by {} s.</p>",
+            esc(&query.extended),
+            app.cfg.decisions.ttl
+        );
+    }
     let _ = write!(
         b,
         "<form method=\"get\" action=\"/decisions\"><input name=\"q\" value=\"{}\" placeholder=\"address or reason\"> <button>Filter</button></form>",
@@ -837,14 +848,18 @@ async fn decisions_page(
                 q.is_empty() || r.target.to_string().contains(&q) || r.reason.contains(&q)
             }) {
                 let target = r.target.to_string();
-                let button = if may {
+                let form = |action: &str, label: &str| {
                     format!(
-                        "<form class=\"inline\" method=\"post\" action=\"/decisions/unblock\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"target\" value=\"{}\"><button>Unblock</button></form>",
+                        "<form class=\"inline\" method=\"post\" action=\"/decisions/{action}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"target\" value=\"{}\"><button>{label}</button></form>",
                         esc(&csrf),
                         esc(&target)
                     )
-                } else {
-                    String::new()
+                };
+                let button = match (may, r.limit) {
+                    (false, _) => String::new(),
+                    // A rate limit is lifted, never extended by hand.
+                    (true, Some(_)) => form("unblock", "Unblock"),
+                    (true, None) => form("unblock", "Unblock") + " " + &form("extend", "Extend"),
                 };
                 let _ = write!(
                     b,
@@ -933,6 +948,8 @@ enum Change {
     Quarantine,
     /// Lift a device's elements (device page).
     Release,
+    /// Keep a block or quarantine in force `[decisions] ttl` longer (decisions page).
+    Extend,
 }
 
 /// A firewall change from a form: the caller may change state, the target parses, then
@@ -949,7 +966,7 @@ async fn firewall_change(
         Err((status, why)) => return refused(status, why),
     };
     let target = match what {
-        Change::Unblock => form.target.parse::<Cidr>().ok(),
+        Change::Unblock | Change::Extend => form.target.parse::<Cidr>().ok(),
         Change::Quarantine | Change::Release => form.target.parse::<IpAddr>().ok().map(Cidr::host),
     };
     let Some(target) = target else {
@@ -962,6 +979,7 @@ async fn firewall_change(
     let who = by.clone();
     let ttl = app.cfg.decisions.ttl;
     let done = blocking(move || match what {
+        Change::Extend => extend_in_force(&a.cfg, target, ttl, &who),
         Change::Quarantine => decisions::add(
             &a.cfg,
             target,
@@ -982,9 +1000,45 @@ async fn firewall_change(
     let shown = url_part(&target.to_string());
     let next = match what {
         Change::Unblock => format!("/decisions?done={shown}"),
+        Change::Extend => format!("/decisions?extended={shown}"),
         Change::Quarantine | Change::Release => format!("/devices/{}", url_part(&form.target)),
     };
     Redirect::to(&next).into_response()
+}
+
+/// Every block or quarantine in force against exactly `target`, kept `extra` seconds
+/// longer than it has left (journaled as the console's, with who).
+fn extend_in_force(cfg: &Config, target: Cidr, extra: u64, who: &str) -> Result<(), CtlError> {
+    let (rows, _) = decisions::list(cfg)?;
+    let mut any = false;
+    for r in rows
+        .iter()
+        .filter(|r| r.target == target && r.limit.is_none())
+    {
+        let left = r.expires_in.unwrap_or(0);
+        decisions::add(
+            cfg,
+            target,
+            r.action,
+            left + extra,
+            &format!("extended:console:{who}"),
+        )?;
+        any = true;
+    }
+    if any {
+        Ok(())
+    } else {
+        Err(CtlError::NoDecision { target })
+    }
+}
+
+async fn extend(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    Form(form): Form<UnblockForm>,
+) -> Response {
+    firewall_change(app, headers, peer, form, Change::Extend).await
 }
 
 async fn unblock(

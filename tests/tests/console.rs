@@ -242,6 +242,48 @@ fn console_login_escaping_csrf_unblock_metrics_and_tls() {
     assert_eq!(st, 403, "a viewer unblocked");
     assert!(in_block_set(&lab, &ns, FLOODER));
 
+    // Extend: the element stays, with more time left (`[decisions] ttl`, 3600 s, more).
+    let left = |lab: &Lab| -> u64 {
+        let ran = lab.try_sh(
+            &ns,
+            &format!(
+                "{} --config {} -o json decisions list",
+                bin("suriguardctl").display(),
+                cfg.display()
+            ),
+        );
+        let rows: serde_json::Value = serde_json::from_slice(&ran.stdout).unwrap_or_default();
+        rows.as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["target"] == FLOODER && r["action"] == "block")
+            .and_then(|r| r["expires_in"].as_u64())
+            .unwrap_or_else(|| panic!("no block of {FLOODER} listed: {rows}"))
+    };
+    let before = left(&lab);
+    let (_, page) = curl(&lab, &ns, dir, &format!("{base}/decisions"));
+    let token = csrf(&page);
+    let (st, _) = curl(
+        &lab,
+        &ns,
+        dir,
+        &format!("--data target={FLOODER} {base}/decisions/extend"),
+    );
+    assert_eq!(st, 403, "extend without CSRF");
+    let (st, _) = curl(
+        &lab,
+        &ns,
+        dir,
+        &format!("--data target={FLOODER} --data csrf={token} {base}/decisions/extend"),
+    );
+    assert_eq!(st, 303, "extend");
+    let after = left(&lab);
+    assert!(
+        after >= before + 3500,
+        "not extended in the kernel: {before} s left before, {after} s after"
+    );
+    assert!(in_block_set(&lab, &ns, FLOODER));
+
     // An unblock without the CSRF token is refused and changes nothing.
     let (st, _) = curl(
         &lab,
