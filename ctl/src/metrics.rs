@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use suriguard_guard::PluginStats;
 use suriguard_intel::store::Store as IntelStore;
-use suriguard_report::metrics::{Exposition, Labels};
+use suriguard_report::metrics::Exposition;
 
 use crate::config::Config;
 use crate::store::Store;
@@ -67,15 +67,11 @@ pub fn render(src: &MetricSources, now: u64) -> String {
         rulesync_metrics(&mut e, &src.rulesync_state),
     ));
     up.push(("store", store_metrics(&mut e, &src.database)));
-    let samples: Vec<(Vec<(&str, &str)>, f64)> = up
-        .iter()
-        .map(|(name, ok)| (vec![("source", *name)], if *ok { 1.0 } else { 0.0 }))
-        .collect();
-    let samples: Vec<(Labels<'_>, f64)> = samples.iter().map(|(l, v)| (&l[..], *v)).collect();
-    e.gauge(
+    e.gauge_each(
         "suriguard_metrics_source_up",
         "Whether the source of a group of metrics could be read (1) or not (0).",
-        &samples,
+        up.iter()
+            .map(|(name, ok)| (vec![("source", *name)], if *ok { 1.0 } else { 0.0 })),
     );
     e.finish()
 }
@@ -87,10 +83,6 @@ fn by_label<'a>(
     m.iter()
         .map(|(k, v)| (vec![(label, k.as_str())], *v as f64))
         .collect()
-}
-
-fn borrow<'a>(s: &'a [(Vec<(&'a str, &'a str)>, f64)]) -> Vec<(Labels<'a>, f64)> {
-    s.iter().map(|(l, v)| (&l[..], *v)).collect()
 }
 
 fn plugin_metrics(e: &mut Exposition, p: &PluginStats, now: u64) {
@@ -138,17 +130,17 @@ fn plugin_metrics(e: &mut Exposition, p: &PluginStats, now: u64) {
     );
     let skipped = p.skipped.to_map();
     let skipped = by_label("type", &skipped);
-    e.counter(
+    e.counter_each(
         "suriguard_records_skipped_total",
         "Records of types detection does not read, passed over before the queue, by event type.",
-        &borrow(&skipped),
+        skipped,
     );
     let parsed = i.parsed.to_map();
     let parsed = by_label("type", &parsed);
-    e.counter(
+    e.counter_each(
         "suriguard_records_parsed_total",
         "Records the worker parsed, by event type.",
-        &borrow(&parsed),
+        parsed,
     );
     e.counter1(
         "suriguard_parse_errors_total",
@@ -370,10 +362,10 @@ fn decision_metrics(e: &mut Exposition, path: &Path) -> bool {
         .iter()
         .map(|((r, a), v)| (vec![("reason", *r), ("action", *a)], *v as f64))
         .collect();
-    e.counter(
+    e.counter_each(
         "suriguard_decisions_total",
         "Decisions in the decisions journal, by reason and action.",
-        &borrow(&samples),
+        samples,
     );
     true
 }
@@ -391,10 +383,10 @@ fn enforcement_journal_metrics(e: &mut Exposition, path: &Path, now: u64) -> boo
         .iter()
         .map(|(k, v)| (vec![("set", *k)], *v as f64))
         .collect();
-    e.gauge(
+    e.gauge_each(
         "suriguard_in_force",
         "Elements in force by set, as the enforcement journal records them.",
-        &borrow(&samples),
+        samples,
     );
     true
 }
@@ -412,20 +404,20 @@ fn rulesync_metrics(e: &mut Exposition, path: &Path) -> bool {
         .iter()
         .filter_map(|(name, s)| Some((vec![("source", name.as_str())], s.last_success? as f64)))
         .collect();
-    e.gauge(
+    e.gauge_each(
         "suriguard_rulesync_last_success_timestamp_seconds",
         "When a source's last successful pull ended (Unix time).",
-        &borrow(&success),
+        success,
     );
     let accepted: Vec<(Vec<(&str, &str)>, f64)> = store
         .sources
         .iter()
         .map(|(name, s)| (vec![("source", name.as_str())], s.accepted as f64))
         .collect();
-    e.gauge(
+    e.gauge_each(
         "suriguard_rulesync_indicators",
         "Indicators a source's last successful pull accepted.",
-        &borrow(&accepted),
+        accepted,
     );
     let failing: Vec<(Vec<(&str, &str)>, f64)> = store
         .sources
@@ -438,20 +430,20 @@ fn rulesync_metrics(e: &mut Exposition, path: &Path) -> bool {
             )
         })
         .collect();
-    e.gauge(
+    e.gauge_each(
         "suriguard_rulesync_source_failing",
         "1 when a source's last pull failed.",
-        &borrow(&failing),
+        failing,
     );
     let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
     for (kind, values) in &store.indicators {
         kinds.insert(kind.to_string(), values.len() as u64);
     }
     let kinds = by_label("kind", &kinds);
-    e.gauge(
+    e.gauge_each(
         "suriguard_rulesync_store_indicators",
         "Indicators in rulesync's store, by kind.",
-        &borrow(&kinds),
+        kinds,
     );
     true
 }
@@ -468,10 +460,10 @@ fn store_metrics(e: &mut Exposition, path: &Path) -> bool {
         return false;
     };
     let misp = by_label("state", &q.misp);
-    e.gauge(
+    e.gauge_each(
         "suriguard_misp_incidents",
         "Incidents by MISP push state (pending ones wait in the push queue).",
-        &borrow(&misp),
+        misp,
     );
     let samples: Vec<(Vec<(&str, &str)>, f64)> = q
         .outbox
@@ -483,10 +475,10 @@ fn store_metrics(e: &mut Exposition, path: &Path) -> bool {
             )
         })
         .collect();
-    e.gauge(
+    e.gauge_each(
         "suriguard_notifications",
         "Notifications in the outbox by channel and state.",
-        &borrow(&samples),
+        samples,
     );
     true
 }

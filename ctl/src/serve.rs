@@ -1123,17 +1123,11 @@ fn device_metrics(app: &App) -> String {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    let samples: Vec<(Vec<(&str, &str)>, f64)> = counts
-        .iter()
-        .map(|(k, v)| (vec![("outcome", *k)], *v as f64))
-        .collect();
-    let samples: Vec<(suriguard_report::metrics::Labels<'_>, f64)> =
-        samples.iter().map(|(l, v)| (&l[..], *v)).collect();
     let mut e = suriguard_report::metrics::Exposition::new();
-    e.counter(
+    e.counter_each(
         "suriguard_device_alerts_total",
         "Device alert API requests since the console started, by outcome (accepted or why refused).",
-        &samples,
+        counts.iter().map(|(k, v)| (vec![("outcome", *k)], *v as f64)),
     );
     e.finish()
 }

@@ -186,7 +186,11 @@ impl<'a> Browser<'a> {
     pub fn screenshot(&self, to: &Path) {
         let v = self.session_call("GET", "/screenshot", None);
         let b64 = v["value"].as_str().expect("screenshot data");
-        std::fs::write(to, decode_base64(b64)).unwrap();
+        use base64::Engine as _;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .expect("screenshot in base64");
+        std::fs::write(to, png).unwrap();
     }
 }
 
@@ -197,40 +201,5 @@ impl Drop for Browser<'_> {
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
-    }
-}
-
-/// Standard base64 (what WebDriver screenshots are in).
-fn decode_base64(s: &str) -> Vec<u8> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in s.bytes().filter_map(val) {
-        acc = (acc << 6) | c;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64_decodes() {
-        assert_eq!(super::decode_base64("aGVsbG8="), b"hello");
-        assert_eq!(super::decode_base64("iVBORw0KGgo="), b"\x89PNG\r\n\x1a\n");
     }
 }

@@ -125,17 +125,29 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// The signature of a request (hex), as a device computes it.
-pub fn sign(key_hex: &str, timestamp: &str, nonce: &str, body: &[u8]) -> Option<String> {
+/// The HMAC of a request under `key_hex`, fed the signed string
+/// (`"v1\n" TIMESTAMP "\n" NONCE "\n" BODY`); `None` for a key that is not hex.
+fn mac_of(key_hex: &str, timestamp: &str, nonce: &str, body: &[u8]) -> Option<Hmac<Sha256>> {
     let key = unhex(key_hex)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).ok()?;
-    mac.update(b"v1\n");
-    mac.update(timestamp.as_bytes());
-    mac.update(b"\n");
-    mac.update(nonce.as_bytes());
-    mac.update(b"\n");
-    mac.update(body);
-    Some(hex(&mac.finalize().into_bytes()))
+    for part in [
+        b"v1\n",
+        timestamp.as_bytes(),
+        b"\n",
+        nonce.as_bytes(),
+        b"\n",
+        body,
+    ] {
+        mac.update(part);
+    }
+    Some(mac)
+}
+
+/// The signature of a request (hex), as a device computes it.
+pub fn sign(key_hex: &str, timestamp: &str, nonce: &str, body: &[u8]) -> Option<String> {
+    Some(hex(&mac_of(key_hex, timestamp, nonce, body)?
+        .finalize()
+        .into_bytes()))
 }
 
 /// The headers' form (before any lookup): the timestamp as Unix seconds.
@@ -164,15 +176,8 @@ pub fn verify(
     if ts.abs_diff(now) > max_skew.unsigned_abs() {
         return Err(Refusal::StaleTimestamp);
     }
-    let key = unhex(key_hex).ok_or(Refusal::BadSignature)?;
     let want = unhex(s.signature).ok_or(Refusal::BadSignature)?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|_| Refusal::BadSignature)?;
-    mac.update(b"v1\n");
-    mac.update(s.timestamp.as_bytes());
-    mac.update(b"\n");
-    mac.update(s.nonce.as_bytes());
-    mac.update(b"\n");
-    mac.update(body);
+    let mac = mac_of(key_hex, s.timestamp, s.nonce, body).ok_or(Refusal::BadSignature)?;
     mac.verify_slice(&want).map_err(|_| Refusal::BadSignature)
 }
 

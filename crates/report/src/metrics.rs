@@ -42,6 +42,40 @@ impl Exposition {
         self.family(name, help, "gauge", samples);
     }
 
+    /// A counter family whose label lists are built from data (owned per sample).
+    pub fn counter_each<'l>(
+        &mut self,
+        name: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = (Vec<(&'l str, &'l str)>, f64)>,
+    ) {
+        debug_assert!(name.ends_with("_total"), "{name}");
+        self.family_each(name, help, "counter", samples);
+    }
+
+    /// A gauge family whose label lists are built from data.
+    pub fn gauge_each<'l>(
+        &mut self,
+        name: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = (Vec<(&'l str, &'l str)>, f64)>,
+    ) {
+        self.family_each(name, help, "gauge", samples);
+    }
+
+    fn family_each<'l>(
+        &mut self,
+        name: &str,
+        help: &str,
+        kind: &str,
+        samples: impl IntoIterator<Item = (Vec<(&'l str, &'l str)>, f64)>,
+    ) {
+        self.head(name, help, kind);
+        for (labels, v) in samples {
+            self.sample(name, &labels, v);
+        }
+    }
+
     /// A gauge with no labels.
     pub fn gauge1(&mut self, name: &str, help: &str, value: f64) {
         self.gauge(name, help, &[(&[], value)]);
