@@ -114,6 +114,11 @@ impl Config {
         self.guard().decisions_log()
     }
 
+    /// The allowlist file "never block this again" writes.
+    pub fn allowlist_file(&self) -> PathBuf {
+        self.guard().allowlist_file()
+    }
+
     pub fn enforce_journal(&self) -> PathBuf {
         self.guard().enforce_journal()
     }

@@ -173,6 +173,25 @@ pub enum CtlError {
     /// `decisions delete` of a target without a decision.
     #[error("no decision in force against {target}")]
     NoDecision { target: Cidr },
+    /// `allowlist add` of a prefix so wide it would switch blocking off for a good part
+    /// of the internet.
+    #[error(
+        "refusing to allowlist {target}: wider than /{min} (edit {} by hand if you mean it)",
+        file.display()
+    )]
+    AllowlistTooWide {
+        target: Cidr,
+        min: u8,
+        file: PathBuf,
+    },
+    /// `allowlist delete` of an entry the allowlist file does not hold.
+    #[error("{target} is not in the allowlist file {}{}", file.display(),
+        if *in_config { " (it is in [network] allowlist of the configuration file: edit that)" } else { "" })]
+    NotAllowlisted {
+        target: Cidr,
+        file: PathBuf,
+        in_config: bool,
+    },
     /// `decisions explain` of an id or address the journal does not name.
     #[error("no decision in {} has id or target {what:?}", journal.display())]
     NoSuchDecision { what: String, journal: PathBuf },
@@ -312,6 +331,8 @@ impl CtlError {
             | CtlError::QuarantinePrefix { .. }
             | CtlError::Covered { .. }
             | CtlError::NoDecision { .. }
+            | CtlError::AllowlistTooWide { .. }
+            | CtlError::NotAllowlisted { .. }
             | CtlError::NoSuchDecision { .. }
             | CtlError::Serve { .. }
             | CtlError::Tls { .. }

@@ -38,7 +38,7 @@ pub fn url_part(s: &str) -> String {
         .collect()
 }
 
-pub const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#222}header{background:#1d3557;color:#fff;padding:.6em 1em;display:flex;flex-wrap:wrap;gap:1em;align-items:center}header a{color:#fff}main{padding:1em;max-width:70em}table{border-collapse:collapse;width:100%;font-size:.92em}td,th{border-bottom:1px solid #ddd;padding:.3em .4em;text-align:left;vertical-align:top}.card{display:inline-block;border:1px solid #ccc;border-radius:6px;padding:.5em 1em;margin:.3em;min-width:9em}.big{font-size:1.6em}.bad{color:#b00020}.ok{color:#2a7a2a}pre{white-space:pre-wrap;background:#f6f6f6;padding:.8em}form.inline{display:inline}@media(max-width:40em){td,th{font-size:.85em}}";
+pub const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#222}header{background:#1d3557;color:#fff;padding:.6em 1em;display:flex;flex-wrap:wrap;gap:1em;align-items:center}header a{color:#fff}main{padding:1em;max-width:70em}table{border-collapse:collapse;width:100%;font-size:.92em}td,th{border-bottom:1px solid #ddd;padding:.3em .4em;text-align:left;vertical-align:top}.card{display:inline-block;border:1px solid #ccc;border-radius:6px;padding:.5em 1em;margin:.3em;min-width:9em}.big{font-size:1.6em}.bad{color:#b00020}.ok{color:#2a7a2a}pre{white-space:pre-wrap;background:#f6f6f6;padding:.8em}form.inline{display:inline}a.button{display:inline-block;border:1px solid #888;border-radius:4px;padding:.15em .5em;margin:.2em 0;text-decoration:none;color:#222;background:#f0f0f0}@media(max-width:40em){td,th{font-size:.85em}}";
 
 /// Inline SVG bars, no script.
 pub fn bar_chart(values: &[u32], label: &str) -> String {

@@ -1,6 +1,7 @@
 //! suriguardctl: suriguard's admin tool (`suriguardctl <noun> <verb>`, `-o table|json`).
 
 mod advice;
+mod allowlist;
 mod analyze;
 mod config;
 mod dataset;
@@ -78,6 +79,12 @@ enum Noun {
     Model {
         #[command(subcommand)]
         verb: ModelVerb,
+    },
+    /// Addresses never to block again: `[network] allowlist` and the allowlist file the
+    /// console's "never block this again" writes (re-read by the running plugin).
+    Allowlist {
+        #[command(subcommand)]
+        verb: AllowlistVerb,
     },
     /// Decisions in force: the live nftables sets and the enforcement journal.
     Decisions {
@@ -336,6 +343,27 @@ enum DecisionsVerb {
 }
 
 #[derive(Subcommand)]
+enum AllowlistVerb {
+    /// Both parts: the configuration's entries and the file's, with who added them.
+    List,
+    /// Never block an address or prefix again: adds it to the allowlist file, refills the
+    /// firewall's allow sets and lifts the decisions in force against it.
+    Add {
+        /// IPv4/IPv6 address or CIDR (no wider than /8, or /32 for IPv6).
+        #[arg(value_parser = parse_cidr)]
+        target: Cidr,
+        /// Why (kept as the line's comment, with who and when).
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Remove an entry of the allowlist file.
+    Delete {
+        #[arg(value_parser = parse_cidr)]
+        target: Cidr,
+    },
+}
+
+#[derive(Subcommand)]
 enum FirewallVerb {
     /// Create (or refresh) the table, sets and chains; elements in force are kept.
     Setup,
@@ -474,6 +502,7 @@ fn run(cli: Cli) -> Result<(), CtlError> {
         Noun::Stats {
             verb: StatsVerb::Show { file },
         } => stats_show(&file, fmt)?,
+        Noun::Allowlist { verb } => allowlist_verb(verb, config, fmt)?,
         Noun::Decisions { verb } => decisions_verb(verb, config, fmt)?,
         Noun::Alerts { verb } => alerts_verb(verb, config, fmt)?,
         Noun::Events { verb } => events_verb(verb, config, fmt)?,
@@ -588,6 +617,67 @@ fn stats_show(file: &Path, fmt: Format) -> Result<String, CtlError> {
 }
 
 /// `decisions <verb>`: loads the plugin's sections, then runs the verb.
+fn allowlist_verb(
+    verb: AllowlistVerb,
+    config: Option<&Path>,
+    fmt: Format,
+) -> Result<String, CtlError> {
+    let cfg = load_config(config, Scope::Plugin)?;
+    match verb {
+        AllowlistVerb::List => {
+            let (entries, skipped) = allowlist::list(&cfg)?;
+            for s in skipped {
+                tracing::warn!("{}: {s}; skipped", cfg.allowlist_file().display());
+            }
+            Ok(match fmt {
+                Format::Json => to_json_text(&entries),
+                Format::Table => {
+                    let mut out = format!("{:<43} {:<7} NOTE\n", "TARGET", "SOURCE");
+                    for e in &entries {
+                        out.push_str(&format!(
+                            "{:<43} {:<7} {}\n",
+                            e.target.to_string(),
+                            e.source,
+                            e.note
+                        ));
+                    }
+                    out
+                }
+            })
+        }
+        AllowlistVerb::Add { target, note } => {
+            let a = allowlist::add(&cfg, target, &note, "suriguardctl")?;
+            Ok(match fmt {
+                Format::Json => to_json_text(&a),
+                Format::Table => {
+                    let mut s = if a.added {
+                        format!("{} added to {}\n", a.target, a.file.display())
+                    } else {
+                        format!("{} was already in {}\n", a.target, a.file.display())
+                    };
+                    for l in &a.lifted {
+                        s.push_str(&format!(
+                            "lifted {} {}\n",
+                            decisions::action_text(l.action, l.limit),
+                            l.target
+                        ));
+                    }
+                    s
+                }
+            })
+        }
+        AllowlistVerb::Delete { target } => {
+            allowlist::delete(&cfg, target, "suriguardctl")?;
+            Ok(match fmt {
+                Format::Json => to_json_text(&serde_json::json!({ "deleted": target })),
+                Format::Table => {
+                    format!("{target} removed from {}\n", cfg.allowlist_file().display())
+                }
+            })
+        }
+    }
+}
+
 fn decisions_verb(
     verb: DecisionsVerb,
     config: Option<&Path>,

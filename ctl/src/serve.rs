@@ -32,6 +32,8 @@ use suriguard_report::console::{same_secret, FailureLimiter, Session, Sessions};
 use suriguard_report::device::{check_form, verify, DeviceAlert, Refusal, Signed};
 use suriguard_report::metrics::CONTENT_TYPE;
 
+mod allow;
+
 use crate::config::Config;
 use crate::decisions;
 use crate::error::CtlError;
@@ -178,6 +180,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/decisions/{id}", get(explain_page))
         .route("/decisions/unblock", post(unblock))
         .route("/decisions/extend", post(extend))
+        .route("/allowlist", get(allow::page))
+        .route("/allowlist/confirm", get(allow::confirm))
+        .route("/allowlist/add", post(allow::add))
+        .route("/allowlist/delete", post(allow::delete))
         .route("/metrics", get(metrics_page))
         .route("/api/v1/device-alerts", post(device_alert))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -384,7 +390,7 @@ fn layout(title: &str, who: &Who, body: &str) -> String {
     if let Who::Session(_, s) = who {
         let _ = write!(
             nav,
-            r#"<a href="/">Overview</a><a href="/devices">Devices</a><a href="/decisions">Decisions</a><a href="/alerts">Alerts</a><span>{}</span><form class="inline" method="post" action="/logout"><input type="hidden" name="csrf" value="{}"><button>Log out</button></form>"#,
+            r#"<a href="/">Overview</a><a href="/devices">Devices</a><a href="/decisions">Decisions</a><a href="/alerts">Alerts</a><a href="/allowlist">Allowlist</a><span>{}</span><form class="inline" method="post" action="/logout"><input type="hidden" name="csrf" value="{}"><button>Log out</button></form>"#,
             esc(&s.who),
             esc(&s.csrf)
         );
@@ -859,7 +865,13 @@ async fn decisions_page(
                     (false, _) => String::new(),
                     // A rate limit is lifted, never extended by hand.
                     (true, Some(_)) => form("unblock", "Unblock"),
-                    (true, None) => form("unblock", "Unblock") + " " + &form("extend", "Extend"),
+                    (true, None) => {
+                        form("unblock", "Unblock")
+                            + " "
+                            + &form("extend", "Extend")
+                            + " "
+                            + &allow::never_block_link(&target)
+                    }
                 };
                 let _ = write!(
                     b,
@@ -927,6 +939,22 @@ async fn explain_page(
             for d in &ds {
                 let _ = write!(b, "<pre>{}</pre>", esc(&decisions::explain(d)));
             }
+            let may = allow::rights(&who).is_some_and(|(_, may)| may);
+            let mut targets: Vec<IpAddr> = ds.iter().map(|d| d.target).collect();
+            targets.dedup();
+            for t in targets {
+                let _ = write!(
+                    b,
+                    "<p><a href=\"/devices/{}\">Page of {}</a>",
+                    url_part(&t.to_string()),
+                    esc(&t.to_string())
+                );
+                if may && app.cfg.network_model().protected(t).is_none() {
+                    b.push(' ');
+                    b.push_str(&allow::never_block_link(&t.to_string()));
+                }
+                b.push_str("</p>");
+            }
         }
     }
     html(StatusCode::OK, layout(&format!("Decision {id}"), &who, &b))
@@ -937,6 +965,9 @@ struct UnblockForm {
     #[serde(default)]
     csrf: String,
     target: String,
+    /// `device`: go back to the address's page afterwards.
+    #[serde(default)]
+    from: String,
 }
 
 /// What a firewall form asks for.
@@ -999,6 +1030,7 @@ async fn firewall_change(
     tracing::info!("console: {by}: {what:?} {target}");
     let shown = url_part(&target.to_string());
     let next = match what {
+        Change::Unblock if form.from == "device" => format!("/devices/{shown}?done=unblocked"),
         Change::Unblock => format!("/decisions?done={shown}"),
         Change::Extend => format!("/decisions?extended={shown}"),
         Change::Quarantine | Change::Release => format!("/devices/{}", url_part(&form.target)),
@@ -1510,6 +1542,13 @@ async fn device_page(
             b.push_str("</table>");
         }
     }
+    let eve = app.cfg.console.eve_log.clone();
+    let traffic = blocking(move || {
+        suriguard_report::flows::read_tail(&eve, suriguard_report::flows::TAIL_BYTES)
+            .map(|tail| suriguard_report::flows::summarize(&tail, ip))
+    })
+    .await;
+    b.push_str(&traffic_section(&app.cfg.console.eve_log, traffic));
     b.push_str("<h2>Now</h2>");
     let rows: Vec<&decisions::Row> = v
         .in_force
@@ -1529,20 +1568,33 @@ async fn device_page(
         );
     }
     if may {
-        let quarantined = rows
-            .iter()
-            .any(|r| r.action == suriguard_enforce::SetKind::Quarantine);
-        let (action, label) = if quarantined {
-            ("/devices/release", "Release")
-        } else {
-            ("/devices/quarantine", "Quarantine")
+        let form = |action: &str, label: &str| {
+            format!(
+                "<form class=\"inline\" method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"target\" value=\"{}\"><input type=\"hidden\" name=\"from\" value=\"device\"><button>{label}</button></form> ",
+                esc(&csrf),
+                esc(&ip.to_string())
+            )
         };
-        let _ = write!(
-            b,
-            "<form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"target\" value=\"{}\"><button>{label}</button></form>",
-            esc(&csrf),
-            esc(&ip.to_string())
-        );
+        let has = |k: suriguard_enforce::SetKind| rows.iter().any(|r| r.action == k);
+        b.push_str("<p>");
+        if has(suriguard_enforce::SetKind::Quarantine) {
+            b.push_str(&form("/devices/release", "Release"));
+        } else if app.cfg.network_model().is_home(ip) {
+            b.push_str(&form("/devices/quarantine", "Quarantine"));
+        }
+        if rows
+            .iter()
+            .any(|r| r.action != suriguard_enforce::SetKind::Quarantine)
+        {
+            b.push_str(&form("/decisions/unblock", "Unblock"));
+        }
+        match app.cfg.network_model().protected(ip) {
+            Some(why) => {
+                let _ = write!(b, "Never blocked: {}.", esc(why));
+            }
+            None => b.push_str(&allow::never_block_link(&ip.to_string())),
+        }
+        b.push_str("</p>");
     }
     b.push_str("<h2>Decisions about it</h2><table><tr><th>time</th><th>action</th><th>reason</th><th>summary</th></tr>");
     for d in v
@@ -1564,6 +1616,80 @@ async fn device_page(
     }
     b.push_str("</table>");
     html(StatusCode::OK, layout(&format!("Device {ip}"), &who, &b))
+}
+
+/// The device page's "Recent traffic": what the tail of the EVE log says about it.
+fn traffic_section(
+    eve: &Path,
+    traffic: std::io::Result<suriguard_report::flows::FlowSummary>,
+) -> String {
+    let mut b = String::from("<h2>Recent traffic</h2>");
+    let s = match traffic {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = write!(
+                b,
+                "<p>No flow records: cannot read {} ({e}); set <code>[console] eve-log</code>.</p>",
+                esc(&eve.display().to_string())
+            );
+            return b;
+        }
+    };
+    let _ = write!(
+        b,
+        "<p>From the last {} records of {} ({} to {}): {} flows ({} started by it, {} of those unanswered), {} bytes sent, {} received, {} alerts.</p>",
+        s.records,
+        esc(&eve.display().to_string()),
+        esc(&us_time(s.first_us)),
+        esc(&us_time(s.last_us)),
+        s.flows,
+        s.initiated,
+        s.unanswered,
+        s.bytes_out,
+        s.bytes_in,
+        s.alerts_total
+    );
+    if !s.peers.is_empty() {
+        b.push_str("<table><tr><th>peer</th><th>flows</th><th>bytes</th></tr>");
+        for p in &s.peers {
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&p.addr),
+                p.flows,
+                p.bytes
+            );
+        }
+        b.push_str("</table>");
+    }
+    if !s.services.is_empty() {
+        b.push_str("<table><tr><th>service it reached</th><th>flows</th><th>bytes</th></tr>");
+        for x in &s.services {
+            let _ = write!(
+                b,
+                "<tr><td>{}/{}</td><td>{}</td><td>{}</td></tr>",
+                x.proto, x.port, x.flows, x.bytes
+            );
+        }
+        b.push_str("</table>");
+    }
+    if !s.alerts.is_empty() {
+        b.push_str(
+            "<table><tr><th>alert time</th><th>signature</th><th>severity</th><th>peer</th></tr>",
+        );
+        for a in &s.alerts {
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&us_time(a.time_us)),
+                esc(&a.signature),
+                a.severity,
+                esc(&a.peer)
+            );
+        }
+        b.push_str("</table>");
+    }
+    b
 }
 
 async fn quarantine(

@@ -20,8 +20,8 @@ use suriguard_enforce::EnforceStats;
 use suriguard_eve::EventType;
 use suriguard_guard::evefile::Chunk;
 use suriguard_guard::{
-    BaselineSaver, DecisionSink, EveFile, GuardConfig, Note, PluginSettings, PluginStats,
-    SinkStats, WriteStats,
+    AllowlistReloader, BaselineSaver, DecisionSink, EveFile, GuardConfig, Note, PluginSettings,
+    PluginStats, SinkStats, WriteStats,
 };
 
 use crate::failpoints::{Failpoints, WORKER_PANIC_MARKER, WRITE_PANIC_MARKER};
@@ -245,7 +245,8 @@ impl Output {
                 Note::Problem(line) => sclog!(host::ERROR, "{line}"),
             }
         }
-        let (pipeline, sink, saver) = (guard.pipeline, guard.sink, guard.baselines);
+        let (pipeline, sink, saver, allowlist) =
+            (guard.pipeline, guard.sink, guard.baselines, guard.allowlist);
         let (failpoints, unknown) = Failpoints::from_env();
         for name in unknown {
             sclog!(host::WARNING, "ignoring unknown failpoint {name:?}");
@@ -323,6 +324,7 @@ impl Output {
             counters: Arc::clone(&counters),
             model_off_logged: false,
             publisher,
+            allowlist,
         };
         let gate = Arc::new(Gate::new(!failpoints.pause_worker));
         let worker_gate = Arc::clone(&gate);
@@ -570,6 +572,7 @@ struct WorkerCtx {
     counters: Arc<WriteCounters>,
     model_off_logged: bool,
     publisher: Option<Publisher>,
+    allowlist: AllowlistReloader,
 }
 
 fn run_worker(
@@ -586,6 +589,15 @@ fn run_worker(
         let now = Instant::now();
         if let Some(p) = ctx.publisher.as_mut() {
             p.tick(now, &pipeline, &sink);
+        }
+        // A look at the allowlist file costs a clock compare; a stat every 2 s.
+        if let Some(notes) = ctx.allowlist.poll(now, &mut pipeline) {
+            for note in notes {
+                match note {
+                    Note::Info(line) => sclog!(host::NOTICE, "{line}"),
+                    Note::Problem(line) => sclog!(host::WARNING, "{line}"),
+                }
+            }
         }
         // With model samples pending, wait no longer than their deadline; with a stats
         // file to publish, no longer than its next write.

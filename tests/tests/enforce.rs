@@ -105,6 +105,7 @@ fn start_logged(cfg: EnforceConfig, journal: &Path) -> (EnforcerHandle, Arc<Mute
         suriguard_enforce::start(EnforcerSetup {
             cfg,
             net: net(),
+            network: None,
             journal: journal.to_owned(),
         })
         .unwrap()
@@ -251,6 +252,66 @@ fn protected_targets_are_refused_and_never_reach_the_sets() {
     );
     let input = &ruleset[ruleset.find("chain sg_input").unwrap()..];
     assert!(input.find("@sg_allow4 accept").unwrap() < input.find("@sg_block4 drop").unwrap());
+}
+
+/// The allow sets' elements, as nft prints them.
+fn allow_set(b: &Bed) -> String {
+    b.lab.sh(&b.ns, "nft list set inet suriguard sg_allow4")
+}
+
+#[test]
+fn the_enforcer_lifts_what_the_allowlist_file_now_protects() {
+    let b = bed();
+    let journal = b.dir.path().join("enforce.jsonl");
+    let file = b.dir.path().join("allowlist.txt");
+    let network = suriguard_net::NetworkConfig {
+        home_networks: vec!["192.168.50.0/24".parse().unwrap()],
+        allowlist: vec!["198.51.100.0/24".parse().unwrap()],
+        allowlist_file: Some(file.clone()),
+        own_addresses: vec!["192.168.50.1".parse().unwrap()],
+    };
+    let mut h = suriguard_enforce::start(EnforcerSetup {
+        cfg: config(&b.nft),
+        net: network.model(),
+        network: Some(network),
+        journal: journal.clone(),
+    })
+    .unwrap();
+    for t in ["203.0.113.7", "203.0.113.8"] {
+        h.submit(&decision(t, Action::Block, 600)).unwrap();
+    }
+    let both = |els: &[LiveElement]| {
+        has(els, SetKind::Block, "203.0.113.7").is_some()
+            && has(els, SetKind::Block, "203.0.113.8").is_some()
+    };
+    assert!(wait_for(Duration::from_secs(5), || both(&live(&b))).is_some());
+
+    // Written by hand (not through suriguardctl): the enforcer notices on its own.
+    std::fs::write(&file, "# partners\n203.0.113.7  # our partner\n").unwrap();
+    let lifted = wait_for(Duration::from_secs(10), || {
+        has(&live(&b), SetKind::Block, "203.0.113.7").is_none()
+    });
+    assert!(lifted.is_some(), "{:?}", live(&b));
+    assert!(allow_set(&b).contains("203.0.113.7"), "{}", allow_set(&b));
+    assert!(has(&live(&b), SetKind::Block, "203.0.113.8").is_some());
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert!(
+        text.lines().any(|l| l.contains("\"delete\"")
+            && l.contains("203.0.113.7")
+            && l.contains("allowlist")),
+        "{text}"
+    );
+    // Decided again (the plugin had not re-read the file yet): refused.
+    h.submit(&decision("203.0.113.7", Action::Block, 600))
+        .unwrap();
+    let st = h.stop();
+    assert_eq!(st.refused_protected, 1, "{st:?}");
+    assert!(has(&live(&b), SetKind::Block, "203.0.113.7").is_none());
+    // A restart keeps it lifted: the journal says deleted, the file says protected.
+    let h = start(config(&b.nft), &journal);
+    assert!(has(&live(&b), SetKind::Block, "203.0.113.7").is_none());
+    assert!(has(&live(&b), SetKind::Block, "203.0.113.8").is_some());
+    drop(h);
 }
 
 #[test]
@@ -540,6 +601,93 @@ fn suriguardctl_decisions_add_list_delete_flush() {
         .try_sh(&b.ns, "nft list table inet suriguard")
         .status
         .success());
+}
+
+#[test]
+fn suriguardctl_allowlist_add_lifts_decisions_and_protects_from_new_ones() {
+    let b = bed();
+    let cfg = b.dir.path().join("suriguard.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "state-dir = \"{}\"\n[network]\nhome-networks = [\"192.168.50.0/24\"]\nallowlist = [\"198.51.100.0/24\"]\n",
+            b.dir.path().display()
+        ),
+    )
+    .unwrap();
+    let ok = |args: &[&str]| ctl(&b, &cfg, args).assert_success().stdout();
+    ok(&["decisions", "add", "203.0.113.7", "--ttl", "1h"]);
+    ok(&["decisions", "add", "203.0.113.9", "--ttl", "1h"]);
+    ok(&["decisions", "add", "192.168.50.23", "--quarantine"]);
+    // A /30 holding one of the blocks: that one is lifted, the other stays.
+    let out = ok(&[
+        "allowlist",
+        "add",
+        "203.0.113.4/30",
+        "--note",
+        "partner office",
+    ]);
+    assert!(out.contains("lifted block 203.0.113.7"), "{out}");
+    let els = live(&b);
+    assert!(
+        has(&els, SetKind::Block, "203.0.113.7").is_none(),
+        "{els:?}"
+    );
+    assert!(
+        has(&els, SetKind::Block, "203.0.113.9").is_some(),
+        "{els:?}"
+    );
+    assert!(
+        allow_set(&b).contains("203.0.113.4/30"),
+        "{}",
+        allow_set(&b)
+    );
+    let o = ctl(&b, &cfg, &["decisions", "add", "203.0.113.6"]);
+    assert!(!o.success() && o.stderr().contains("allowlisted"), "{o}");
+    // A home device too (quarantine lifted).
+    let out = ok(&["allowlist", "add", "192.168.50.23"]);
+    assert!(out.contains("lifted quarantine 192.168.50.23"), "{out}");
+    assert!(has(&live(&b), SetKind::Quarantine, "192.168.50.23").is_none());
+
+    let list = json(ctl(&b, &cfg, &["allowlist", "list", "-o", "json"]).assert_success());
+    let rows: Vec<(String, String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["target"].as_str().unwrap().into(),
+                r["source"].as_str().unwrap().into(),
+                r["note"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].1.as_str()),
+        ("198.51.100.0/24", "config")
+    );
+    assert_eq!(rows[1].0, "203.0.113.4/30");
+    assert!(
+        rows[1].2.starts_with("suriguardctl, 20") && rows[1].2.ends_with(": partner office"),
+        "{rows:?}"
+    );
+    for (target, why) in [
+        ("0.0.0.0/0", "wider than /8"),
+        ("2001:db8::/16", "wider than /32"),
+    ] {
+        let o = ctl(&b, &cfg, &["allowlist", "add", target]);
+        assert!(!o.success() && o.stderr().contains(why), "{target}: {o}");
+    }
+    let o = ctl(&b, &cfg, &["allowlist", "delete", "198.51.100.0/24"]);
+    assert!(
+        !o.success() && o.stderr().contains("[network] allowlist"),
+        "{o}"
+    );
+    ok(&["allowlist", "delete", "203.0.113.4/30"]);
+    assert!(!allow_set(&b).contains("203.0.113.4"), "{}", allow_set(&b));
+    ok(&["decisions", "add", "203.0.113.6"]);
+    assert!(has(&live(&b), SetKind::Block, "203.0.113.6").is_some());
 }
 
 #[test]

@@ -463,6 +463,12 @@ impl Engine {
         &self.net
     }
 
+    /// Replaces the network model (the allowlist file changed). State already kept is
+    /// kept; what is now protected is refused at the gate from the next proposal on.
+    pub fn set_network(&mut self, net: NetworkModel) {
+        self.net = net;
+    }
+
     /// The engine's counters; `decisions` and `gate` are the pipeline's to fill.
     pub fn stats(&self) -> EngineStats {
         let mut s = self.stats.clone();

@@ -129,6 +129,14 @@ impl Pipeline {
         }
     }
 
+    /// Replaces the network model (the plugin re-reads the allowlist file while it
+    /// runs). A pipeline without an engine has none to replace.
+    pub fn set_network(&mut self, net: NetworkModel) {
+        if let Some(e) = self.engine.as_mut() {
+            e.set_network(net);
+        }
+    }
+
     /// Adds a model stage (tests and benchmarks that hold a model already).
     #[cfg(feature = "ml")]
     pub fn with_model(mut self, stage: crate::model::stage::MlStage) -> Self {

@@ -35,7 +35,7 @@ use journal::{Entry, InForce, Journal};
 use nft::{Nft, NftError, Op};
 use suriguard_decision::{Action, Decision};
 pub use suriguard_decision::{Limit, L4};
-use suriguard_net::{Cidr, NetworkModel};
+use suriguard_net::{AllowWatch, Cidr, NetworkConfig, NetworkModel, ALLOWLIST_CHECK_EVERY};
 
 /// Which set an element goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -467,6 +467,9 @@ impl Drop for EnforcerHandle {
 pub struct EnforcerSetup {
     pub cfg: EnforceConfig,
     pub net: NetworkModel,
+    /// The settings `net` was built from: when their allowlist file changes, the
+    /// enforcer rebuilds `net`, refills the allow sets and lifts what is now protected.
+    pub network: Option<NetworkConfig>,
     pub journal: PathBuf,
 }
 
@@ -536,6 +539,71 @@ impl State {
         self.stats.last_error = Some(msg);
         self.healthy = false;
         self.next_retry = Instant::now() + self.retry;
+    }
+
+    /// When the allowlist file changed: the new network model, the allow sets refilled
+    /// and every element in force that is now protected lifted (journaled as lifted by
+    /// `allowlist`). Elements already gone (the console lifts them itself) are fine.
+    fn check_allowlist(&mut self, watch: &mut Option<(AllowWatch, NetworkConfig)>) {
+        let Some((w, network)) = watch.as_mut() else {
+            return;
+        };
+        if !w.changed(Instant::now()) {
+            return;
+        }
+        let (net, problems) = network.model_checked();
+        for p in problems {
+            tracing::warn!("{p}");
+        }
+        self.net = net;
+        let lifted: Vec<(SetKind, Cidr, Option<Limit>)> = self
+            .active
+            .keys()
+            .filter(|(_, t, _)| self.net.protected_cidr(t).is_some())
+            .copied()
+            .collect();
+        for k in &lifted {
+            self.active.remove(k);
+        }
+        if !lifted.is_empty() {
+            let entries: Vec<Entry> = lifted
+                .iter()
+                .map(|&(k, t, l)| Entry::delete(k, t, "allowlist").with_limit(l))
+                .collect();
+            if let Err(e) = self.journal.append(&entries) {
+                self.stats.journal_errors += 1;
+                tracing::error!("cannot write the enforcement journal: {e}");
+            }
+        }
+        if let Err(e) = self.nft.setup(&self.net.never_blocked()) {
+            self.fail(
+                "refilling the allow sets after the allowlist changed failed",
+                &e,
+            );
+            return;
+        }
+        // One transaction each: deleting an element already gone fails its transaction.
+        let mut gone = 0;
+        for &(kind, target, limit) in &lifted {
+            if self
+                .nft
+                .apply(&[Op::Delete {
+                    kind,
+                    target,
+                    limit,
+                }])
+                .is_ok()
+            {
+                gone += 1;
+            }
+        }
+        tracing::info!(
+            "allowlist file {} changed: allow sets refilled ({} entries); {} element(s) in \
+             force now protected, {gone} of them still in the sets and deleted",
+            w.path().display(),
+            self.net.allowlist().len(),
+            lifted.len(),
+        );
     }
 
     /// Setup plus every element in force, with the time it has left.
@@ -676,7 +744,16 @@ impl State {
 
 /// The enforcer thread's body.
 fn run(setup: EnforcerSetup, rx: Receiver<Msg>, publish: &Mutex<EnforceStats>) -> EnforceStats {
-    let EnforcerSetup { cfg, net, journal } = setup;
+    let EnforcerSetup {
+        cfg,
+        net,
+        network,
+        journal,
+    } = setup;
+    let mut allow_watch = network.and_then(|n| {
+        let w = AllowWatch::new(n.allowlist_file.clone()?, ALLOWLIST_CHECK_EVERY);
+        Some((w, n))
+    });
     let (journal, loaded) = match Journal::open_compacted(&journal, now_secs()) {
         Ok(x) => x,
         Err(e) => {
@@ -718,6 +795,7 @@ fn run(setup: EnforcerSetup, rx: Receiver<Msg>, publish: &Mutex<EnforceStats>) -
                 if !st.healthy && Instant::now() >= st.next_retry {
                     st.reapply();
                 }
+                st.check_allowlist(&mut allow_watch);
                 st.publish(publish);
                 continue;
             }
@@ -739,6 +817,7 @@ fn run(setup: EnforcerSetup, rx: Receiver<Msg>, publish: &Mutex<EnforceStats>) -
         if !st.healthy && Instant::now() >= st.next_retry {
             st.reapply();
         }
+        st.check_allowlist(&mut allow_watch);
         st.batch(batch);
         st.publish(publish);
         if closed {

@@ -26,6 +26,7 @@ impl Default for GuardConfig {
             pipeline: PipelineConfig::default(),
             enforce: EnforceConfig::default(),
         }
+        .with_defaults()
     }
 }
 
@@ -36,7 +37,27 @@ impl GuardConfig {
             state_dir: file.state_dir()?,
             pipeline: PipelineConfig::from_file(file)?,
             enforce: file.section()?,
-        })
+        }
+        .with_defaults())
+    }
+
+    /// Fills in what defaults to a place in the state dir (the allowlist file).
+    fn with_defaults(mut self) -> Self {
+        self.pipeline.network = self
+            .pipeline
+            .network
+            .with_default_allowlist_file(&self.state_dir);
+        self
+    }
+
+    /// The allowlist file (`[network] allowlist-file`, or `allowlist.txt` in the state
+    /// dir).
+    pub fn allowlist_file(&self) -> PathBuf {
+        self.pipeline
+            .network
+            .allowlist_file
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("allowlist.txt"))
     }
 
     /// Reads a file (or defaults without one).

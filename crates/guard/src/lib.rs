@@ -33,6 +33,7 @@ use suriguard_decision::DecisionLog;
 use suriguard_detect::baseline::{BaselineError, BaselineFile};
 use suriguard_detect::Pipeline;
 use suriguard_enforce::{Backend, EnforcerSetup};
+use suriguard_net::{AllowWatch, NetworkConfig, ALLOWLIST_CHECK_EVERY};
 
 /// Why the IPS could not start.
 #[derive(Debug, Error)]
@@ -56,6 +57,49 @@ pub struct Guard {
     pub notes: Vec<Note>,
     /// Where and how often the worker saves the home devices' baselines.
     pub baselines: Option<BaselineSaver>,
+    /// Re-reads the allowlist file when it changes.
+    pub allowlist: AllowlistReloader,
+}
+
+/// Re-reads the allowlist file when it changes and hands the new network model to the
+/// pipeline (the enforcer thread watches the same file for its own copy).
+#[derive(Debug)]
+pub struct AllowlistReloader {
+    network: NetworkConfig,
+    watch: Option<AllowWatch>,
+}
+
+impl AllowlistReloader {
+    pub fn new(network: NetworkConfig) -> Self {
+        let watch = network
+            .allowlist_file
+            .clone()
+            .map(|p| AllowWatch::new(p, ALLOWLIST_CHECK_EVERY));
+        AllowlistReloader { network, watch }
+    }
+
+    /// When the next look is due (`None`: no file to watch).
+    pub fn next(&self) -> Option<Instant> {
+        self.watch.as_ref().map(AllowWatch::next)
+    }
+
+    /// Looks at the file if due; when it changed, replaces the pipeline's network model
+    /// and returns the lines to log (what changed, then any line of the file skipped).
+    pub fn poll(&mut self, now: Instant, pipeline: &mut Pipeline) -> Option<Vec<Note>> {
+        let w = self.watch.as_mut()?;
+        if !w.changed(now) {
+            return None;
+        }
+        let (net, problems) = self.network.model_checked();
+        let mut notes = vec![Note::Info(format!(
+            "allowlist file {} changed: {} address(es) or prefix(es) never blocked",
+            w.path().display(),
+            net.allowlist().len()
+        ))];
+        notes.extend(problems.into_iter().map(Note::Problem));
+        pipeline.set_network(net);
+        Some(notes)
+    }
 }
 
 /// Saves the pipeline's baselines to their file at most every `interval`.
@@ -110,14 +154,24 @@ pub fn start(cfg: &GuardConfig) -> Result<Guard, GuardError> {
             suriguard_enforce::start(EnforcerSetup {
                 cfg: cfg.enforce.clone(),
                 net: cfg.network_model(),
+                network: Some(cfg.pipeline.network.clone()),
                 journal: cfg.enforce_journal(),
             })
             .map_err(GuardError::Enforcer)?,
         ),
         Backend::None => Box::new(LogOnly::default()),
     };
+    // Watched from before the pipeline reads the file: a change in between is seen.
+    let allowlist = AllowlistReloader::new(cfg.pipeline.network.clone());
     let (mut pipeline, problem) = Pipeline::build(&cfg.pipeline);
-    let mut notes = Vec::new();
+    let mut notes: Vec<Note> = cfg
+        .pipeline
+        .network
+        .model_checked()
+        .1
+        .into_iter()
+        .map(Note::Problem)
+        .collect();
     let baselines = cfg.baselines_file().and_then(|path| {
         match BaselineFile::load(&path) {
             Ok(file) => {
@@ -165,5 +219,69 @@ pub fn start(cfg: &GuardConfig) -> Result<Guard, GuardError> {
         sink: DecisionSink::new(decisions, enforcer),
         notes,
         baselines,
+        allowlist,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use suriguard_config::ConfigFile;
+
+    /// A SYN-only flow record from `src` (a flood of them decides against `src`).
+    fn syn(src: &str, i: i64) -> String {
+        let us = 1_700_000_000_000_000 + i * 5_000;
+        let t = suriguard_decision::rfc3339(suriguard_eve::EveTime(us)).replace('Z', "+0000");
+        format!(
+            r#"{{"timestamp":"{t}","flow_id":{i},"event_type":"flow","src_ip":"{src}","src_port":40000,"dest_ip":"192.168.1.10","dest_port":443,"proto":"TCP","flow":{{"pkts_toserver":1,"pkts_toclient":0,"bytes_toserver":60,"bytes_toclient":0,"start":"{t}","end":"{t}","age":1,"state":"new"}},"tcp":{{"tcp_flags":"02","tcp_flags_ts":"02","tcp_flags_tc":"00"}}}}"#
+        )
+    }
+
+    fn decided(g: &mut Guard, src: &str, from: i64) -> Vec<String> {
+        for i in from..from + 250 {
+            g.pipeline.handle(syn(src, i).as_bytes()).unwrap();
+        }
+        g.pipeline
+            .drain_decisions()
+            .map(|d| d.target.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn an_address_added_to_the_allowlist_file_is_no_longer_decided_while_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "state-dir = {:?}\n[enforce]\nbackend = \"none\"\n",
+            dir.path().display().to_string()
+        );
+        let cfg = GuardConfig::from_file(&ConfigFile::parse(&text).unwrap()).unwrap();
+        assert_eq!(cfg.allowlist_file(), dir.path().join("allowlist.txt"));
+        let mut g = start(&cfg).unwrap();
+        assert_eq!(decided(&mut g, "203.0.113.7", 0), vec!["203.0.113.7"]);
+
+        std::fs::write(
+            dir.path().join("allowlist.txt"),
+            "203.0.113.8  # a partner\nnonsense\n",
+        )
+        .unwrap();
+        // Not looked at before it is due.
+        assert!(g.allowlist.poll(Instant::now(), &mut g.pipeline).is_none());
+        let notes = g
+            .allowlist
+            .poll(Instant::now() + Duration::from_secs(3), &mut g.pipeline)
+            .expect("the change is seen once due");
+        assert!(
+            matches!(&notes[0], Note::Info(l) if l.contains("1 address(es)")),
+            "{notes:?}"
+        );
+        assert!(
+            matches!(&notes[1], Note::Problem(l) if l.contains("line 2: \"nonsense\"")),
+            "{notes:?}"
+        );
+        let refused = g.pipeline.engine_stats().unwrap().gate.refused_protected;
+        assert!(decided(&mut g, "203.0.113.8", 1000).is_empty());
+        assert!(g.pipeline.engine_stats().unwrap().gate.refused_protected > refused);
+        // Another source is still decided.
+        assert_eq!(decided(&mut g, "203.0.113.9", 2000), vec!["203.0.113.9"]);
+    }
 }

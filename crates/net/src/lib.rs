@@ -3,9 +3,14 @@
 
 #![forbid(unsafe_code)]
 
+mod allowfile;
+
 use std::fmt;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+
+pub use allowfile::{AllowFile, AllowWatch, ALLOWLIST_CHECK_EVERY};
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +22,11 @@ pub struct NetworkConfig {
     pub home_networks: Vec<Cidr>,
     /// Never blocked, whatever they do.
     pub allowlist: Vec<Cidr>,
+    /// More of the allowlist, one address or prefix per line: the file the console's
+    /// "never block this again" and `suriguardctl allowlist add` write, re-read while
+    /// running. Default: `allowlist.txt` in the state dir.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowlist_file: Option<PathBuf>,
     /// This machine's and the gateway's addresses: never blocked or quarantined.
     pub own_addresses: Vec<IpAddr>,
 }
@@ -26,6 +36,7 @@ impl Default for NetworkConfig {
         NetworkConfig {
             home_networks: default_home_networks(),
             allowlist: Vec::new(),
+            allowlist_file: None,
             own_addresses: Vec::new(),
         }
     }
@@ -33,6 +44,12 @@ impl Default for NetworkConfig {
 
 impl suriguard_config::Section for NetworkConfig {
     const NAME: &'static str = "network";
+
+    fn resolve_paths(&mut self, dir: &Path) {
+        if let Some(p) = self.allowlist_file.as_mut().filter(|p| p.is_relative()) {
+            *p = dir.join(&*p);
+        }
+    }
 
     fn validate(&self) -> Result<(), String> {
         if self.home_networks.is_empty() {
@@ -43,13 +60,48 @@ impl suriguard_config::Section for NetworkConfig {
 }
 
 impl NetworkConfig {
-    /// The model of the network these settings describe.
-    pub fn model(&self) -> NetworkModel {
-        NetworkModel::new(
+    /// The model of the network these settings describe, with the allowlist file's
+    /// entries; what could not be read of the file is in the second part (one line
+    /// each: a file that cannot be read, or a line that does not parse). Those never
+    /// stop anything: the rest of the allowlist holds.
+    pub fn model_checked(&self) -> (NetworkModel, Vec<String>) {
+        let mut allow = self.allowlist.clone();
+        let mut problems = Vec::new();
+        if let Some(path) = &self.allowlist_file {
+            match AllowFile::read(path) {
+                Ok(f) => {
+                    allow.extend(f.cidrs().filter(|c| !self.allowlist.contains(c)));
+                    problems.extend(
+                        f.skipped
+                            .into_iter()
+                            .map(|s| format!("allowlist-file {}: {s}; skipped", path.display())),
+                    );
+                }
+                Err(e) => problems.push(format!(
+                    "cannot read allowlist-file {}: {e}; only [network] allowlist applies",
+                    path.display()
+                )),
+            }
+        }
+        let model = NetworkModel::new(
             self.home_networks.clone(),
-            self.allowlist.clone(),
+            allow,
             self.own_addresses.clone(),
-        )
+        );
+        (model, problems)
+    }
+
+    /// [`NetworkConfig::model_checked`] without the problems.
+    pub fn model(&self) -> NetworkModel {
+        self.model_checked().0
+    }
+
+    /// Fills in the default allowlist file (`allowlist.txt` in `state_dir`).
+    pub fn with_default_allowlist_file(mut self, state_dir: &Path) -> Self {
+        if self.allowlist_file.is_none() {
+            self.allowlist_file = Some(state_dir.join("allowlist.txt"));
+        }
+        self
     }
 }
 

@@ -52,6 +52,8 @@ pub struct ConsoleConfig {
     pub device_max_body: usize,
     /// Largest difference between a request's timestamp and the console's clock, seconds.
     pub device_max_skew: i64,
+    /// The EVE log whose tail the device page summarises (recent flows, peers, alerts).
+    pub eve_log: PathBuf,
 }
 
 impl Default for ConsoleConfig {
@@ -69,6 +71,7 @@ impl Default for ConsoleConfig {
             device_rate_limit: 30,
             device_max_body: 8192,
             device_max_skew: 300,
+            eve_log: PathBuf::from("/var/log/suricata/eve.json"),
         }
     }
 }

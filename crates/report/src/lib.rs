@@ -17,6 +17,7 @@
 pub mod console;
 pub mod device;
 pub mod error;
+pub mod flows;
 pub mod incident;
 pub mod metrics;
 pub mod misp_event;

@@ -76,6 +76,7 @@ fn main() {
     let mut h = suriguard_enforce::start(EnforcerSetup {
         cfg: cfg.clone(),
         net: net.clone(),
+        network: None,
         journal: dir.path().join("enforce.jsonl"),
     })
     .unwrap();
