@@ -3,7 +3,9 @@
 //! blocked by the plugin; the console asks for a login (Argon2 hash made by `serve
 //! passwd`), refuses a wrong password and then rate-limits, shows the decision with the
 //! hostile string escaped, refuses an unblock without the CSRF token (the element stays)
-//! and performs one with it (the element is gone, the journal names who); `/metrics`
+//! and performs one with it (the element is gone, the journal names who); "never block
+//! this again" only after its confirmation page (the element lifted, the address in the
+//! allow set and the allowlist file with who); `/metrics`
 //! answers loopback, refuses another address without the token and answers it with the
 //! token, and its counters are the plugin's; the same over TLS.
 //!
@@ -89,7 +91,8 @@ fn blocked_flooder(lab: &Lab, ns: &str, dir: &Path) -> (SuricataRun, PathBuf) {
     scenarios::http_flood_and_a_home_device(&pcap, HOSTILE).unwrap();
     let logs = dir.join("logs");
     let console = format!(
-        "[network]\nhome-networks = [\"192.168.1.0/24\"]\n[enforce]\ntable = \"suriguard\"\n[console]\n{}\n{}\ntoken = {{ env = \"SG_CONSOLE_TOKEN\" }}\n",
+        "[network]\nhome-networks = [\"192.168.1.0/24\"]\n[enforce]\ntable = \"suriguard\"\n[console]\neve-log = {:?}\n{}\n{}\ntoken = {{ env = \"SG_CONSOLE_TOKEN\" }}\n",
+        logs.join("eve.json").display().to_string(),
         passwd(),
         passwd_line(&["serve", "passwd", "--viewer"], VIEWER_PASSWORD, "viewer-password-hash")
     );
@@ -367,6 +370,72 @@ fn console_login_escaping_csrf_unblock_metrics_and_tls() {
     assert_eq!(st, 303, "release");
     assert!(!in_quarantine(&lab), "still quarantined after release");
 
+    // The flooder's page: its recent traffic from eve.json.
+    let (st, page) = curl(&lab, &ns, dir, &format!("{base}/devices/{FLOODER}"));
+    assert_eq!(st, 200);
+    let traffic = &page[page.find("<h2>Recent traffic").expect("traffic section")..];
+    assert!(
+        traffic.contains("started by it") && traffic.contains("<td>192.168.1.10</td>"),
+        "{traffic}"
+    );
+
+    // "Never block this again": blocked again by hand, then allowlisted from the console.
+    suriguard_e2e::ctl_in(&ns, &cfg, &["decisions", "add", FLOODER]).assert_success();
+    assert!(in_block_set(&lab, &ns, FLOODER));
+    let (st, page) = curl(
+        &lab,
+        &ns,
+        dir,
+        &format!("{base}/allowlist/confirm?target={FLOODER}"),
+    );
+    assert_eq!(st, 200);
+    assert!(
+        page.contains("These decisions in force are lifted") && page.contains("block 203.0.113.50"),
+        "{page}"
+    );
+    let token = csrf(&page);
+    // Without the confirmation page's field, or without the CSRF token: nothing happens.
+    for (data, want) in [
+        (format!("--data target={FLOODER} --data csrf={token}"), 400),
+        (format!("--data target={FLOODER} --data confirm=yes"), 403),
+    ] {
+        let (st, _) = curl(&lab, &ns, dir, &format!("{data} {base}/allowlist/add"));
+        assert_eq!(st, want, "{data}");
+        assert!(in_block_set(&lab, &ns, FLOODER), "{data}");
+    }
+    let (st, _) = curl(
+        &lab,
+        &ns,
+        dir,
+        &format!(
+            "--data target={FLOODER} --data csrf={token} --data confirm=yes --data-urlencode 'note=the office VPN' {base}/allowlist/add"
+        ),
+    );
+    assert_eq!(st, 303, "never block");
+    assert!(!in_block_set(&lab, &ns, FLOODER), "still blocked");
+    let allow = || lab.sh(&ns, "nft list set inet suriguard sg_allow4");
+    assert!(allow().contains(FLOODER), "{}", allow());
+    let file = std::fs::read_to_string(logs.join("allowlist.txt")).unwrap();
+    assert!(
+        file.starts_with(&format!("{FLOODER}  # console:admin@127.0.0.1, 20"))
+            && file.trim_end().ends_with(": the office VPN"),
+        "{file}"
+    );
+    let o = suriguard_e2e::ctl_in(&ns, &cfg, &["decisions", "add", FLOODER]);
+    assert!(!o.success() && o.stderr().contains("allowlisted"), "{o}");
+    let (_, page) = curl(&lab, &ns, dir, &format!("{base}/allowlist"));
+    assert!(page.contains("the office VPN"), "{page}");
+    let (_, page) = curl(&lab, &ns, dir, &format!("{base}/devices/{FLOODER}"));
+    assert!(page.contains("Never blocked: allowlisted"), "{page}");
+    let (st, _) = curl(
+        &lab,
+        &ns,
+        dir,
+        &format!("--data target={FLOODER} --data csrf={token} {base}/allowlist/delete"),
+    );
+    assert_eq!(st, 303, "remove from the allowlist");
+    assert!(!allow().contains(FLOODER), "{}", allow());
+
     // Failed logins are limited per client: the sixth try gets 429, even a right one.
     for _ in 0..5 {
         let (st, _) = curl(
@@ -542,9 +611,13 @@ fn console_and_html_report_in_chromium() {
     assert!(b.count("table tr") >= 2, "no services listed");
     b.screenshot(&shots.join("console-device.png"));
 
-    // Unblock from the decisions page.
     b.goto("http://127.0.0.1:18789/decisions");
     b.screenshot(&shots.join("console-decisions.png"));
+
+    // Unblock from the flooder's page.
+    b.goto(&format!("http://127.0.0.1:18789/devices/{FLOODER}"));
+    let text = b.text(&b.find("main"));
+    assert!(text.contains("Recent traffic"), "{text}");
     assert!(in_block_set(&lab, &ns, FLOODER));
     b.click(&b.find("form[action='/decisions/unblock'] button"));
     // The click submits a form: wait for the page it leads to.
@@ -554,6 +627,24 @@ fn console_and_html_report_in_chromium() {
         !in_block_set(&lab, &ns, FLOODER),
         "still blocked after the click"
     );
+
+    // Blocked again; "Never block this again", confirmed.
+    suriguard_e2e::ctl_in(&ns, &cfg, &["decisions", "add", FLOODER]).assert_success();
+    b.goto(&format!("http://127.0.0.1:18789/devices/{FLOODER}"));
+    b.click(&b.find("a[href^='/allowlist/confirm']"));
+    let landed = wait_for(Duration::from_secs(10), || {
+        b.title() == "Never block this again? · suriguard"
+    });
+    assert!(landed.is_some(), "no confirmation page: {}", b.url());
+    assert!(in_block_set(&lab, &ns, FLOODER), "lifted before the confirmation");
+    b.screenshot(&shots.join("console-never-block.png"));
+    b.click(&b.find("form[action='/allowlist/add'] button"));
+    let landed = wait_for(Duration::from_secs(10), || b.url().contains("added="));
+    assert!(landed.is_some(), "no redirect after confirming: {}", b.url());
+    assert!(!in_block_set(&lab, &ns, FLOODER), "still blocked");
+    assert!(lab
+        .sh(&ns, "nft list set inet suriguard sg_allow4")
+        .contains(FLOODER));
 
     // The report file renders, with its chart.
     b.goto(&format!("file://{}", report.display()));
