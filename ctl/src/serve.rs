@@ -1367,6 +1367,26 @@ fn device_decision(app: &App, device: &str, alert: &DeviceAlert, now_us: i64) ->
     if net.is_home(target) {
         return "refused: a home address; kept as an alert".into();
     }
+    // The cap on what is in force counts every decision, the plugin's and the CLI's too
+    // (the journal and the live sets, as `decisions list` reads them), not only this
+    // gate's own.
+    match decisions::list(cfg) {
+        Ok((rows, _)) => {
+            if rows.iter().any(|r| {
+                r.target == Cidr::host(target) && r.action == suriguard_enforce::SetKind::Block
+            }) {
+                return format!("already blocked: {target}");
+            }
+            if rows.len() >= cfg.decisions.max_active {
+                return format!(
+                    "refused: {} decisions in force, [decisions] max-active is {}",
+                    rows.len(),
+                    cfg.decisions.max_active
+                );
+            }
+        }
+        Err(e) => return format!("refused: cannot count the decisions in force: {e}"),
+    }
     let admitted = app
         .device_gate
         .lock()

@@ -711,7 +711,7 @@ fn device_alert_api_accepts_signed_alerts_and_refuses_the_rest() {
     std::fs::write(
         &cfg,
         format!(
-            "state-dir = {:?}\n[network]\nhome-networks = [\"192.168.1.0/24\"]\nallowlist = [\"198.51.100.7\"]\n[enforce]\ntable = \"suriguard\"\n[console]\ndevice-decisions = true\ndevice-rate-limit = 6\ndevice-max-body = 1024\ntoken = {{ env = \"SG_CONSOLE_TOKEN\" }}\n",
+            "state-dir = {:?}\n[network]\nhome-networks = [\"192.168.1.0/24\"]\nallowlist = [\"198.51.100.7\"]\n[enforce]\ntable = \"suriguard\"\n[console]\ndevice-decisions = true\ndevice-rate-limit = 6\ndevice-max-body = 1024\ntoken = {{ env = \"SG_CONSOLE_TOKEN\" }}\n[decisions]\nmax-active = 2\n",
             dir.display().to_string()
         ),
     )
@@ -912,6 +912,23 @@ fn device_alert_api_accepts_signed_alerts_and_refuses_the_rest() {
     assert_eq!(st, 202, "{body}");
     assert!(body.contains("refused"), "{body}");
     assert!(!in_block_set(&lab, &ns, "198.51.100.7"));
+
+    // The cap on decisions in force counts the CLI's (and the plugin's) too: with the
+    // device's block and one by hand, max-active = 2 is reached.
+    suriguard_e2e::ctl_in(&ns, &cfg, &["decisions", "add", "203.0.113.99"]).assert_success();
+    let (st, body) = device_post(
+        &lab,
+        &ns,
+        dir,
+        "cam-1",
+        &key,
+        now,
+        "nonce-over-the-cap",
+        r#"{"severity":1,"signature":"scan","src_ip":"203.0.113.10","block":true}"#,
+    );
+    assert_eq!(st, 202, "{body}");
+    assert!(body.contains("max-active is 2"), "{body}");
+    assert!(!in_block_set(&lab, &ns, "203.0.113.10"));
 
     // The rate limit (6 a minute per device): a burst of 13 gets refused at least once
     // even if a minute starts during it.
