@@ -636,11 +636,18 @@ fn console_and_html_report_in_chromium() {
         b.title() == "Never block this again? · suriguard"
     });
     assert!(landed.is_some(), "no confirmation page: {}", b.url());
-    assert!(in_block_set(&lab, &ns, FLOODER), "lifted before the confirmation");
+    assert!(
+        in_block_set(&lab, &ns, FLOODER),
+        "lifted before the confirmation"
+    );
     b.screenshot(&shots.join("console-never-block.png"));
     b.click(&b.find("form[action='/allowlist/add'] button"));
     let landed = wait_for(Duration::from_secs(10), || b.url().contains("added="));
-    assert!(landed.is_some(), "no redirect after confirming: {}", b.url());
+    assert!(
+        landed.is_some(),
+        "no redirect after confirming: {}",
+        b.url()
+    );
     assert!(!in_block_set(&lab, &ns, FLOODER), "still blocked");
     assert!(lab
         .sh(&ns, "nft list set inet suriguard sg_allow4")

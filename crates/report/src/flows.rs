@@ -206,7 +206,7 @@ pub fn summarize(log: &[u8], ip: IpAddr) -> FlowSummary {
 
 /// The latest [`ALERTS`] alerts, latest first.
 fn keep_latest(alerts: &mut Vec<AlertLine>) {
-    alerts.sort_by(|a, b| b.time_us.cmp(&a.time_us));
+    alerts.sort_by_key(|a| std::cmp::Reverse(a.time_us));
     alerts.truncate(ALERTS);
 }
 
