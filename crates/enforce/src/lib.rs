@@ -18,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod helper;
 pub mod journal;
 pub mod nft;
 
@@ -168,6 +169,11 @@ pub struct EnforceConfig {
     pub rate_limit: RateLimitConfig,
     /// The enforcement journal; default `<state-dir>/enforce.jsonl`.
     pub journal: Option<PathBuf>,
+    /// The privileged helper's socket (`suriguard-nft-helper`): the plugin's enforcer
+    /// sets up and applies through it instead of running nft, for a Suricata that drops
+    /// root with `run-as`. suriguardctl keeps running nft itself (as root).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub helper: Option<PathBuf>,
 }
 
 impl Default for EnforceConfig {
@@ -190,6 +196,7 @@ impl Default for EnforceConfig {
                 .collect(),
             rate_limit: RateLimitConfig::default(),
             journal: None,
+            helper: None,
         }
     }
 }
@@ -228,7 +235,7 @@ impl suriguard_config::Section for EnforceConfig {
     }
 
     fn resolve_paths(&mut self, dir: &std::path::Path) {
-        if let Some(p) = &mut self.journal {
+        for p in [&mut self.journal, &mut self.helper].into_iter().flatten() {
             if p.is_relative() {
                 *p = dir.join(&*p);
             }
@@ -764,8 +771,12 @@ fn run(setup: EnforcerSetup, rx: Receiver<Msg>, publish: &Mutex<EnforceStats>) -
             (Journal::disabled(), Vec::new())
         }
     };
+    let nft = match &cfg.helper {
+        Some(socket) => Nft::through_helper(cfg.clone(), socket.clone()),
+        None => Nft::new(cfg.clone()),
+    };
     let mut st = State {
-        nft: Nft::new(cfg.clone()),
+        nft,
         net,
         journal,
         has_prefixes: loaded.iter().any(|f: &InForce| !f.target.is_host()),

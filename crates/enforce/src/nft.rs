@@ -234,11 +234,24 @@ fn chain_name(h: Hook) -> &'static str {
 #[derive(Debug, Clone)]
 pub struct Nft {
     cfg: EnforceConfig,
+    /// Set up and apply through the privileged helper at this socket instead of running
+    /// nft (Suricata with `run-as`).
+    helper: Option<std::path::PathBuf>,
 }
 
 impl Nft {
+    /// Runs `cfg.nft` itself (root, or CAP_NET_ADMIN).
     pub fn new(cfg: EnforceConfig) -> Nft {
-        Nft { cfg }
+        Nft { cfg, helper: None }
+    }
+
+    /// Sets up and applies through the helper at `socket` (the plugin's enforcer with
+    /// `[enforce] helper`); listing and teardown still run nft, for an admin.
+    pub fn through_helper(cfg: EnforceConfig, socket: std::path::PathBuf) -> Nft {
+        Nft {
+            cfg,
+            helper: Some(socket),
+        }
     }
 
     pub fn config(&self) -> &EnforceConfig {
@@ -300,7 +313,11 @@ impl Nft {
     }
 
     /// Creates (or refreshes) our objects; `allow` fills the allow sets.
+    /// Through the helper, `allow` is the helper's own to decide (its configuration).
     pub fn setup(&self, allow: &[Cidr]) -> Result<(), NftError> {
+        if let Some(socket) = &self.helper {
+            return crate::helper::call(socket, &crate::helper::Request::Setup {});
+        }
         let json = self.setup_json(allow)?;
         nft_exec(&self.cfg.nft, &["-j", "-f", "-"], Some(&json)).map(drop)
     }
@@ -524,6 +541,16 @@ impl Nft {
     /// Applies changes to the block and quarantine sets as one transaction.
     pub fn apply(&self, ops: &[Op]) -> Result<(), NftError> {
         if ops.is_empty() {
+            return Ok(());
+        }
+        if let Some(socket) = &self.helper {
+            // A restore may exceed one request: sent in requests of the helper's maximum.
+            for chunk in ops.chunks(crate::helper::MAX_OPS) {
+                let req = crate::helper::Request::Apply {
+                    ops: crate::helper::wire_ops(chunk)?,
+                };
+                crate::helper::call(socket, &req)?;
+            }
             return Ok(());
         }
         let json = self.apply_json(ops)?;
