@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -628,11 +627,16 @@ impl Gate {
     }
 }
 
-/// The append-only decisions journal: one JSON object per line, flushed per decision
-/// (decisions are rare; losing one on a crash is worse than a write).
+/// The append-only decisions journal: one JSON object per line, each written whole in
+/// one write (decisions are rare; losing one on a crash is worse than a write). A line
+/// cut short (a crash, a full disk) never swallows the next decision: the next write
+/// starts on a new line.
 pub struct DecisionLog {
     path: PathBuf,
-    out: BufWriter<File>,
+    file: File,
+    /// The file ends in a cut line (at open, or after a failed write).
+    torn: bool,
+    opened_torn: bool,
 }
 
 impl DecisionLog {
@@ -640,10 +644,17 @@ impl DecisionLog {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)?;
+        let torn = suriguard_durable::ends_torn(&file)?;
         Ok(DecisionLog {
             path: path.to_owned(),
-            out: BufWriter::new(file),
+            file,
+            torn,
+            opened_torn: torn,
         })
     }
 
@@ -651,10 +662,15 @@ impl DecisionLog {
         &self.path
     }
 
+    /// Whether the journal ended in a cut line when it was opened (a crash mid-write).
+    pub fn opened_torn(&self) -> bool {
+        self.opened_torn
+    }
+
     pub fn append(&mut self, d: &Decision) -> std::io::Result<()> {
-        serde_json::to_writer(&mut self.out, d).map_err(std::io::Error::other)?;
-        self.out.write_all(b"\n")?;
-        self.out.flush()
+        let mut line = serde_json::to_vec(d).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        suriguard_durable::append_lines(&mut self.file, &line, &mut self.torn)
     }
 
     /// Reads every decision of a journal (a torn last line is skipped).
@@ -1018,6 +1034,7 @@ mod tests {
         };
         log.append(&d).unwrap();
         log.append(&d).unwrap();
+        use std::io::Write as _;
         std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
@@ -1025,7 +1042,15 @@ mod tests {
             .write_all(b"{\"torn")
             .unwrap();
         let back = DecisionLog::read_all(&path).unwrap();
-        assert_eq!(back, vec![d.clone(), d]);
+        assert_eq!(back, vec![d.clone(), d.clone()]);
+        // Reopened after the crash: the torn line is said, and the next decision is not
+        // glued to it.
+        drop(log);
+        let mut log = DecisionLog::open(&path).unwrap();
+        assert!(log.opened_torn());
+        log.append(&d).unwrap();
+        let back = DecisionLog::read_all(&path).unwrap();
+        assert_eq!(back, vec![d.clone(), d.clone(), d]);
         let line = std::fs::read_to_string(&path).unwrap();
         assert!(
             line.starts_with(r#"{"id":"x","time":"1970-01-01T00:00:00.000000Z""#),

@@ -56,6 +56,37 @@ where
 }
 
 /// Fsyncs the folder holding `path`, so a rename into it survives a crash.
+/// Whether `f`'s last byte is not a newline: its last line was cut short (a crash or a
+/// full disk in the middle of a write). An empty file is not torn. `f` must be readable.
+pub fn ends_torn(f: &File) -> io::Result<bool> {
+    use std::os::unix::fs::FileExt as _;
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    let mut last = [0u8; 1];
+    f.read_exact_at(&mut last, len - 1)?;
+    Ok(last[0] != b'\n')
+}
+
+/// Appends `lines` (whole lines) to `f`, opened with O_APPEND, in one write. After a torn
+/// end (`*torn`: [`ends_torn`] at open, or a write that failed) a newline goes first, so
+/// new lines never join a cut one (at worst that leaves an empty line, which readers
+/// skip). `*torn` is left set when this write fails: part of it may have landed.
+pub fn append_lines(f: &mut File, lines: &[u8], torn: &mut bool) -> io::Result<()> {
+    use std::io::Write as _;
+    let r = if *torn {
+        let mut v = Vec::with_capacity(lines.len() + 1);
+        v.push(b'\n');
+        v.extend_from_slice(lines);
+        f.write_all(&v)
+    } else {
+        f.write_all(lines)
+    };
+    *torn = r.is_err();
+    r
+}
+
 pub fn sync_dir(path: &Path) -> io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -141,6 +172,29 @@ mod tests {
     fn errors_name_the_file() {
         let e = write_atomic(Path::new("/nonexistent-dir/x.json"), b"x").unwrap_err();
         assert!(e.to_string().contains("/nonexistent-dir/"), "{e}");
+    }
+
+    #[test]
+    fn appends_after_a_torn_line_start_on_a_line_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("j.jsonl");
+        std::fs::write(&p, "{\"a\":1}\n{\"b\":").unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&p)
+            .unwrap();
+        let mut torn = ends_torn(&f).unwrap();
+        assert!(torn);
+        append_lines(&mut f, b"{\"c\":3}\n", &mut torn).unwrap();
+        assert!(!torn && !ends_torn(&f).unwrap());
+        append_lines(&mut f, b"{\"d\":4}\n", &mut torn).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "{\"a\":1}\n{\"b\":\n{\"c\":3}\n{\"d\":4}\n"
+        );
+        let empty = tempfile::tempfile().unwrap();
+        assert!(!ends_torn(&empty).unwrap());
     }
 
     #[test]

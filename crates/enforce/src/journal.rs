@@ -203,26 +203,41 @@ pub fn append_to(path: &Path, entries: &[Entry]) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let _lock = suriguard_durable::lock(path)?;
-    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
-    write_entries(&mut f, entries)?;
+    let mut f = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)?;
+    // A line cut by a crash or a full disk must not swallow these.
+    let mut torn = suriguard_durable::ends_torn(&f)?;
+    suriguard_durable::append_lines(&mut f, &encode(entries)?, &mut torn)?;
     f.sync_data()
 }
 
-fn write_entries(f: &mut dyn Write, entries: &[Entry]) -> std::io::Result<()> {
+/// Entries as whole lines, for one write call: with O_APPEND the lines land together,
+/// after anything another writer appended.
+fn encode(entries: &[Entry]) -> std::io::Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(entries.len() * 160);
     for e in entries {
         serde_json::to_writer(&mut buf, e).map_err(std::io::Error::other)?;
         buf.push(b'\n');
     }
-    // One write call: with O_APPEND the lines land together, after anything another
-    // writer appended.
-    f.write_all(&buf)
+    Ok(buf)
+}
+
+fn write_entries(f: &mut dyn Write, entries: &[Entry]) -> std::io::Result<()> {
+    f.write_all(&encode(entries)?)
 }
 
 /// The enforcer's open journal.
 pub struct Journal {
     file: Option<File>,
     path: std::path::PathBuf,
+    /// The last write failed: part of it may have landed.
+    torn: bool,
+    /// Lines of the journal that could not be read when it was opened (dropped by the
+    /// compaction): a torn line after a crash, or damage.
+    dropped: u64,
 }
 
 impl Journal {
@@ -231,6 +246,8 @@ impl Journal {
         Journal {
             file: None,
             path: std::path::PathBuf::new(),
+            torn: false,
+            dropped: 0,
         }
     }
 
@@ -263,9 +280,16 @@ impl Journal {
             Journal {
                 file: Some(file),
                 path: path.to_owned(),
+                torn: false,
+                dropped: replayed.bad_lines,
             },
             replayed.in_force,
         ))
+    }
+
+    /// Lines that could not be read at open (and were dropped by the compaction).
+    pub fn dropped_lines(&self) -> u64 {
+        self.dropped
     }
 
     pub fn append(&mut self, entries: &[Entry]) -> std::io::Result<()> {
@@ -273,7 +297,7 @@ impl Journal {
             return Ok(());
         };
         let _lock = suriguard_durable::lock(&self.path)?;
-        write_entries(f, entries)?;
+        suriguard_durable::append_lines(f, &encode(entries)?, &mut self.torn)?;
         f.sync_data()
     }
 }
@@ -281,6 +305,30 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A crash (or a full disk) cut the last line: `suriguardctl decisions add` after it
+    /// is not glued to it, and the enforcer's start drops only the cut line and says how
+    /// many it dropped.
+    #[test]
+    fn a_cut_last_line_costs_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("enforce.jsonl");
+        let t: Cidr = "203.0.113.77".parse().unwrap();
+        append_to(&p, &[Entry::add(SetKind::Block, t, 900, "x", "", "plugin")]).unwrap();
+        let mut text = std::fs::read(&p).unwrap();
+        text.extend_from_slice(b"{\"op\":\"add\",\"kind\":\"blo");
+        std::fs::write(&p, text).unwrap();
+        let u: Cidr = "203.0.113.78".parse().unwrap();
+        append_to(&p, &[Entry::add(SetKind::Block, u, 900, "y", "", "ctl")]).unwrap();
+        let r = replay(&p, 500).unwrap();
+        let got: Vec<Cidr> = r.in_force.iter().map(|f| f.target).collect();
+        assert_eq!(got, vec![t, u]);
+        assert_eq!(r.bad_lines, 1);
+        let (j, in_force) = Journal::open_compacted(&p, 500).unwrap();
+        assert_eq!(j.dropped_lines(), 1);
+        assert_eq!(in_force.len(), 2);
+        assert_eq!(replay(&p, 500).unwrap().bad_lines, 0, "compacted");
+    }
 
     /// `suriguardctl decisions add` appends (`append_to`) while the plugin starts and
     /// compacts (`open_compacted`) over and over: with the shared lock, no line is lost.

@@ -514,6 +514,8 @@ struct State {
     /// covered by another element).
     has_prefixes: bool,
     healthy: bool,
+    /// Batches that could not be journaled since the last write that worked.
+    journal_failing: u64,
     next_retry: Instant,
     retry: Duration,
     stats: EnforceStats,
@@ -548,6 +550,33 @@ impl State {
         self.next_retry = Instant::now() + self.retry;
     }
 
+    /// Journals `entries`; a failure is counted, and said once until a write works again
+    /// (a full disk would otherwise fill the log a line per batch).
+    fn journal(&mut self, entries: &[Entry]) {
+        match self.journal.append(entries) {
+            Ok(()) if self.journal_failing > 0 => {
+                tracing::info!(
+                    "the enforcement journal is writable again ({} batch(es) could not be \
+                     journaled: they were enforced, but a restart will not re-apply them)",
+                    self.journal_failing
+                );
+                self.journal_failing = 0;
+            }
+            Ok(()) => {}
+            Err(e) => {
+                self.stats.journal_errors += 1;
+                if self.journal_failing == 0 {
+                    tracing::error!(
+                        "cannot write the enforcement journal: {e}; decisions are still \
+                         enforced; further failures are counted (journal_errors) until it \
+                         works again"
+                    );
+                }
+                self.journal_failing += 1;
+            }
+        }
+    }
+
     /// When the allowlist file changed: the new network model, the allow sets refilled
     /// and every element in force that is now protected lifted (journaled as lifted by
     /// `allowlist`). Elements already gone (the console lifts them itself) are fine.
@@ -577,10 +606,7 @@ impl State {
                 .iter()
                 .map(|&(k, t, l)| Entry::delete(k, t, "allowlist").with_limit(l))
                 .collect();
-            if let Err(e) = self.journal.append(&entries) {
-                self.stats.journal_errors += 1;
-                tracing::error!("cannot write the enforcement journal: {e}");
-            }
+            self.journal(&entries);
         }
         if let Err(e) = self.nft.setup(&self.net.never_blocked()) {
             self.fail(
@@ -688,10 +714,7 @@ impl State {
         if entries.is_empty() {
             return;
         }
-        if let Err(e) = self.journal.append(&entries) {
-            self.stats.journal_errors += 1;
-            tracing::error!("cannot write the enforcement journal: {e}");
-        }
+        self.journal(&entries);
         let nft = self.nft.clone();
         if !self.healthy {
             return; // applied with everything else at the next retry
@@ -785,10 +808,18 @@ fn run(setup: EnforcerSetup, rx: Receiver<Msg>, publish: &Mutex<EnforceStats>) -
             .map(|e| ((e.kind, e.target, e.limit), e.until))
             .collect(),
         healthy: false,
+        journal_failing: 0,
         next_retry: Instant::now(),
         retry: Duration::from_secs(cfg.retry_secs),
         stats: EnforceStats::default(),
     };
+    if st.journal.dropped_lines() > 0 {
+        tracing::warn!(
+            "the enforcement journal had {} unreadable line(s) (a line cut by a crash or a \
+             full disk?); they were dropped, everything else is in force",
+            st.journal.dropped_lines()
+        );
+    }
     st.reapply();
     st.publish(publish);
     let interval = Duration::from_millis(cfg.batch_interval_ms);

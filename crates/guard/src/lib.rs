@@ -164,6 +164,13 @@ pub fn start(cfg: &GuardConfig) -> Result<Guard, GuardError> {
     // Watched from before the pipeline reads the file: a change in between is seen.
     let allowlist = AllowlistReloader::new(cfg.pipeline.network.clone());
     let (mut pipeline, problem) = Pipeline::build(&cfg.pipeline);
+    let torn = decisions.opened_torn().then(|| {
+        Note::Problem(format!(
+            "the decisions journal {} ended in a cut line (a crash or a full disk mid-write); \
+             it is kept, and new decisions start on a line of their own",
+            decisions.path().display()
+        ))
+    });
     let mut notes: Vec<Note> = cfg
         .pipeline
         .network
@@ -171,6 +178,7 @@ pub fn start(cfg: &GuardConfig) -> Result<Guard, GuardError> {
         .1
         .into_iter()
         .map(Note::Problem)
+        .chain(torn)
         .collect();
     let baselines = cfg.baselines_file().and_then(|path| {
         match BaselineFile::load(&path) {

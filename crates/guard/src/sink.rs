@@ -55,6 +55,8 @@ pub struct DecisionSink {
     log: DecisionLog,
     enforcer: Box<dyn Enforcer>,
     pub stats: SinkStats,
+    /// Decisions not journaled since the last one that was (a full disk says so once).
+    journal_failing: u64,
 }
 
 impl DecisionSink {
@@ -63,6 +65,7 @@ impl DecisionSink {
             log,
             enforcer,
             stats: SinkStats::default(),
+            journal_failing: 0,
         }
     }
 
@@ -84,14 +87,32 @@ impl DecisionSink {
     /// Journals and enforces one decision; returns the errors met, for the caller to log.
     pub fn take(&mut self, d: &Decision) -> Vec<String> {
         let mut errors = Vec::new();
+        // A failure is reported once, then counted until a write works again: a full
+        // disk must not turn every decision into a log line.
         match self.log.append(d) {
-            Ok(()) => self.stats.journaled += 1,
+            Ok(()) => {
+                self.stats.journaled += 1;
+                if self.journal_failing > 0 {
+                    errors.push(format!(
+                        "the decisions journal {} is writable again; {} decision(s) could not \
+                         be journaled (they were logged above and enforced)",
+                        self.log.path().display(),
+                        self.journal_failing
+                    ));
+                    self.journal_failing = 0;
+                }
+            }
             Err(e) => {
                 self.stats.journal_errors += 1;
-                errors.push(format!(
-                    "cannot append to the decisions journal {}: {e}",
-                    self.log.path().display()
-                ));
+                if self.journal_failing == 0 {
+                    errors.push(format!(
+                        "cannot append to the decisions journal {}: {e}; decisions are still \
+                         made and enforced, and further failures only counted (journal_errors) \
+                         until it works again",
+                        self.log.path().display()
+                    ));
+                }
+                self.journal_failing += 1;
             }
         }
         if d.dry_run {
