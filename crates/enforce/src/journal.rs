@@ -238,6 +238,39 @@ pub struct Journal {
     /// Lines of the journal that could not be read when it was opened (dropped by the
     /// compaction): a torn line after a crash, or damage.
     dropped: u64,
+    /// Bytes of the file right after its last compaction, and appended since.
+    compacted_size: u64,
+    appended: u64,
+}
+
+/// Bytes appended after which the journal may be compacted (and at least twice what
+/// the last compaction left).
+const COMPACT_AFTER: u64 = 4 << 20;
+
+/// Replays `path`, rewrites it to what is in force at `now` and opens it for appending;
+/// the caller holds the journal's lock. Returns the file, what the replay found and the
+/// new size.
+fn compact_locked(path: &Path, now: u64) -> std::io::Result<(File, Replay, u64)> {
+    let replayed = replay(path, now)?;
+    let entries: Vec<Entry> = replayed
+        .in_force
+        .iter()
+        .map(|f| Entry {
+            op: JournalOp::Add,
+            kind: Some(f.kind),
+            target: Some(f.target),
+            limit: f.limit,
+            until: Some(f.until),
+            reason: Some(f.reason.clone()),
+            id: f.id.clone(),
+            by: f.by.clone(),
+            at: f.since,
+        })
+        .collect();
+    suriguard_durable::write_atomic_with(path, |w| write_entries(w, &entries))?;
+    let file = OpenOptions::new().read(true).append(true).open(path)?;
+    let size = file.metadata()?.len();
+    Ok((file, replayed, size))
 }
 
 impl Journal {
@@ -248,6 +281,8 @@ impl Journal {
             path: std::path::PathBuf::new(),
             torn: false,
             dropped: 0,
+            compacted_size: 0,
+            appended: 0,
         }
     }
 
@@ -258,30 +293,15 @@ impl Journal {
             std::fs::create_dir_all(dir)?;
         }
         let _lock = suriguard_durable::lock(path)?;
-        let replayed = replay(path, now)?;
-        let entries: Vec<Entry> = replayed
-            .in_force
-            .iter()
-            .map(|f| Entry {
-                op: JournalOp::Add,
-                kind: Some(f.kind),
-                target: Some(f.target),
-                limit: f.limit,
-                until: Some(f.until),
-                reason: Some(f.reason.clone()),
-                id: f.id.clone(),
-                by: f.by.clone(),
-                at: f.since,
-            })
-            .collect();
-        suriguard_durable::write_atomic_with(path, |w| write_entries(w, &entries))?;
-        let file = OpenOptions::new().append(true).open(path)?;
+        let (file, replayed, size) = compact_locked(path, now)?;
         Ok((
             Journal {
                 file: Some(file),
                 path: path.to_owned(),
                 torn: false,
                 dropped: replayed.bad_lines,
+                compacted_size: size,
+                appended: 0,
             },
             replayed.in_force,
         ))
@@ -297,14 +317,76 @@ impl Journal {
             return Ok(());
         };
         let _lock = suriguard_durable::lock(&self.path)?;
-        suriguard_durable::append_lines(f, &encode(entries)?, &mut self.torn)?;
-        f.sync_data()
+        let lines = encode(entries)?;
+        suriguard_durable::append_lines(f, &lines, &mut self.torn)?;
+        f.sync_data()?;
+        // A long run appends forever (every decision, every lift): once the appended part
+        // outgrows what was in force at the last compaction, compact again, under the
+        // same lock, so the file stays about the size of what is in force.
+        self.appended += lines.len() as u64;
+        if self.appended > COMPACT_AFTER.max(2 * self.compacted_size) {
+            match compact_locked(&self.path, crate::now_secs()) {
+                Ok((file, _, size)) => {
+                    self.file = Some(file);
+                    self.compacted_size = size;
+                    self.appended = 0;
+                    self.torn = false;
+                }
+                // The appended lines are safe; the next append tries again.
+                Err(e) => tracing::warn!(
+                    "cannot compact the enforcement journal {}: {e}",
+                    self.path.display()
+                ),
+            }
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Years of decisions and lifts: the file stays about the size of what is in force.
+    #[test]
+    fn a_long_run_keeps_the_journal_near_the_size_of_what_is_in_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("enforce.jsonl");
+        let now = crate::now_secs();
+        let (mut j, _) = Journal::open_compacted(&p, now).unwrap();
+        let keep: Cidr = "198.18.0.1".parse().unwrap();
+        j.append(&[Entry::add(
+            SetKind::Block,
+            keep,
+            now + 3600,
+            "kept",
+            "",
+            "plugin",
+        )])
+        .unwrap();
+        let mut largest = 0;
+        for i in 0..30_000u32 {
+            let t = Cidr::host(std::net::IpAddr::from([203, 0, (i >> 8) as u8, i as u8]));
+            j.append(&[
+                Entry::add(SetKind::Block, t, now + 60, "scan", "", "plugin"),
+                Entry::delete(SetKind::Block, t, "plugin"),
+            ])
+            .unwrap();
+            largest = largest.max(std::fs::metadata(&p).unwrap().len());
+        }
+        assert!(
+            largest <= COMPACT_AFTER + (1 << 10),
+            "grew to {largest} bytes"
+        );
+        let r = replay(&p, now).unwrap();
+        assert_eq!(
+            r.in_force.len(),
+            1,
+            "the one in force survived the compactions"
+        );
+        assert_eq!(r.in_force[0].target, keep);
+        assert_eq!(r.bad_lines, 0);
+    }
 
     /// A crash (or a full disk) cut the last line: `suriguardctl decisions add` after it
     /// is not glued to it, and the enforcer's start drops only the cut line and says how
