@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Peak resident memory suriguard adds to Suricata (make bench-memory).
+
+Side by side in one run, `suricata -r` in runmode single (offline: Suricata reads as fast
+as it can, so the detection queue fills up as far as it ever will) over `pcapgen bench N`
+captures (N external sources, 11 flows and about 49 packets each) with
+tests/data/bench.rules, for N = 1,000, 10,000 and 100,000:
+
+  regular    Suricata's regular eve.json output, no plugin loaded (the baseline)
+  model-off  suriguard as the eve-log output (writing eve.json), default settings
+  model-on   the same with the shipped sequence model (models/seq-lstm)
+
+Peak RSS is the kernel's (wait4's ru_maxrss of the Suricata process). Prints a Markdown
+table: peak RSS per setup, what suriguard adds over the baseline, and the plugin's own
+counters (sources evicted at the source cap, records dropped because a queue was full).
+
+usage: scripts/bench-memory.py [--sources 1000,10000,100000] [--rounds 1] [--suricata PROGRAM]
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REL = os.path.join(ROOT, "target", "release")
+CACHE = os.path.join(ROOT, "target", "bench")
+
+
+def peak_rss_mb(args):
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    if status != 0:
+        sys.exit(f"{' '.join(args)} failed:\n{out.decode(errors='replace')[-3000:]}")
+    return ru.ru_maxrss / 1024.0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sources", default="1000,10000,100000")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--suricata", default="suricata")
+    a = ap.parse_args()
+    os.makedirs(CACHE, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="sg-bench-memory-")
+    try:
+        minimal = os.path.join(ROOT, "suricata-conf", "suricata-minimal.yaml")
+        bare = os.path.join(work, "no-plugin.yaml")
+        text = open(minimal).read()
+        open(bare, "w").write(re.sub(r"(?m)^plugins:\n(  - .*\n)+", "", text))
+        plugin = os.path.join(REL, "libsuriguard.so")
+        model = os.path.join(ROOT, "models", "seq-lstm", "seq-lstm.onnx")
+        version = subprocess.run([a.suricata, "-V"], stdout=subprocess.PIPE,
+                                 text=True).stdout.strip().replace("This is Suricata version ", "")
+        rows = []
+        for n in [int(x) for x in a.sources.split(",")]:
+            pcap = os.path.join(CACHE, f"memory-{n}.pcap")
+            if not os.path.exists(pcap):
+                subprocess.run([os.path.join(REL, "pcapgen"), "bench", pcap + ".tmp", str(n)],
+                               check=True, stdout=subprocess.DEVNULL)
+                os.rename(pcap + ".tmp", pcap)
+            common = ["-r", pcap, "-k", "none", "--runmode", "single",
+                      "-S", os.path.join(ROOT, "tests", "data", "bench.rules")]
+            res = {}
+            for r in range(a.rounds):
+                for setup in ["regular", "model-off", "model-on"]:
+                    d = os.path.join(work, f"{n}-{setup}-{r}")
+                    os.makedirs(d)
+                    if setup == "regular":
+                        args = [a.suricata, "-c", bare, "-l", d] + common + [
+                            "--set", "outputs.0.eve-log.enabled=yes",
+                            "--set", "outputs.1.eve-log.enabled=no"]
+                    else:
+                        toml = os.path.join(d, "suriguard.toml")
+                        extra = f'[model]\npath = "{model}"\n' if setup == "model-on" else ""
+                        open(toml, "w").write(
+                            f'state-dir = "{d}"\n[enforce]\nbackend = "none"\n{extra}')
+                        args = [a.suricata, "-c", minimal, "-l", d] + common + [
+                            "--set", f"plugins.0={plugin}",
+                            "--set", f"outputs.1.eve-log.suriguard.config={toml}",
+                            "--set", f"outputs.1.eve-log.suriguard.stats-file={d}/stats.json"]
+                    rss = peak_rss_mb(args)
+                    stats = {}
+                    if setup != "regular":
+                        stats = json.load(open(os.path.join(d, "stats.json")))
+                    res.setdefault(setup, []).append((rss, stats))
+                    print(f"  {n} sources, {setup}: peak RSS {rss:.1f} MB", file=sys.stderr)
+                    shutil.rmtree(d)
+            base = statistics.median(x[0] for x in res["regular"])
+            for setup in ["regular", "model-off", "model-on"]:
+                rss = statistics.median(x[0] for x in res[setup])
+                st = res[setup][-1][1]
+                det = st.get("ingest", {}).get("detect") or {}
+                evicted = det.get("sources_evicted", "")
+                dropped = "" if setup == "regular" else (
+                    st.get("write", {}).get("dropped_queue_full", 0)
+                    + (st.get("eve_file") or {}).get("dropped_queue_full", 0))
+                added = "" if setup == "regular" else f"{rss - base:+.1f}"
+                rows.append(f"| {n:,} | {setup} | {rss:.1f} | {added} | {evicted} | {dropped} |")
+        print(f"\nSuricata {version}, `suricata -r` runmode single, `pcapgen bench N`, "
+              f"median of {a.rounds} run(s) per cell\n")
+        print("| sources | setup | peak RSS (MB) | added by suriguard (MB) | sources evicted | records dropped (queue full) |")
+        print("|---:|---|---:|---:|---:|---:|")
+        for r in rows:
+            print(r)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
