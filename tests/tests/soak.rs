@@ -49,6 +49,18 @@ fn sample(pid: u32) -> Option<(u64, usize)> {
     Some((rss, fds))
 }
 
+/// One sample: seconds since the start, Suricata's RSS (KB) and open files, the intake
+/// loop's RSS and open files, the enforcement journal's size.
+#[derive(Clone, Copy)]
+struct Sample {
+    at: f64,
+    suricata_rss: u64,
+    suricata_fds: usize,
+    intake_rss: u64,
+    intake_fds: usize,
+    journal: u64,
+}
+
 /// Least-squares slope of `ys` over `xs`.
 fn slope(xs: &[f64], ys: &[f64]) -> f64 {
     let n = xs.len() as f64;
@@ -222,7 +234,7 @@ fn soak_under_recurring_attacks_stays_flat_and_loses_nothing() {
     let mut partner_rounds = 0u32;
     let mut rulesync_runs = 0u32;
     let mut partner_blocked = 0u32;
-    let mut samples: Vec<(f64, u64, usize, u64, usize, u64)> = Vec::new();
+    let mut samples: Vec<Sample> = Vec::new();
     let mut next_sample = t0;
     while Instant::now() < end {
         let now = Instant::now();
@@ -265,14 +277,14 @@ fn soak_under_recurring_attacks_stays_flat_and_loses_nothing() {
             let (s_rss, s_fds) = sample(suricata).expect("Suricata died");
             let (c_rss, c_fds) = sample(intake).expect("the intake loop died");
             let journal = std::fs::metadata(dir.join("enforce.jsonl")).map_or(0, |m| m.len());
-            samples.push((
-                t0.elapsed().as_secs_f64(),
-                s_rss,
-                s_fds,
-                c_rss,
-                c_fds,
+            samples.push(Sample {
+                at: t0.elapsed().as_secs_f64(),
+                suricata_rss: s_rss,
+                suricata_fds: s_fds,
+                intake_rss: c_rss,
+                intake_fds: c_fds,
                 journal,
-            ));
+            });
             next_sample = now + Duration::from_secs(2);
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -303,24 +315,30 @@ fn soak_under_recurring_attacks_stays_flat_and_loses_nothing() {
     // Warm-up: the first third.
     let warm: Vec<_> = samples
         .iter()
-        .filter(|s| s.0 >= secs as f64 / 3.0)
+        .filter(|s| s.at >= secs as f64 / 3.0)
         .copied()
         .collect();
-    let xs: Vec<f64> = warm.iter().map(|s| s.0 / 60.0).collect();
+    let xs: Vec<f64> = warm.iter().map(|s| s.at / 60.0).collect();
     let s_slope = slope(
         &xs,
-        &warm.iter().map(|s| s.1 as f64 / 1024.0).collect::<Vec<_>>(),
+        &warm
+            .iter()
+            .map(|s| s.suricata_rss as f64 / 1024.0)
+            .collect::<Vec<_>>(),
     );
     let c_slope = slope(
         &xs,
-        &warm.iter().map(|s| s.3 as f64 / 1024.0).collect::<Vec<_>>(),
+        &warm
+            .iter()
+            .map(|s| s.intake_rss as f64 / 1024.0)
+            .collect::<Vec<_>>(),
     );
-    let fd_range = |f: fn(&(f64, u64, usize, u64, usize, u64)) -> usize| {
+    let fd_range = |f: fn(&Sample) -> usize| {
         let v: Vec<usize> = warm.iter().map(f).collect();
         v.iter().max().unwrap() - v.iter().min().unwrap()
     };
-    let (s_fd, c_fd) = (fd_range(|s| s.2), fd_range(|s| s.4));
-    let journal_max = samples.iter().map(|s| s.5).max().unwrap_or(0);
+    let (s_fd, c_fd) = (fd_range(|s| s.suricata_fds), fd_range(|s| s.intake_fds));
+    let journal_max = samples.iter().map(|s| s.journal).max().unwrap_or(0);
     let report = format!(
         "# Soak report\n\n{secs} s, Suricata {} af-packet with the plugin; {rounds} attacker scan rounds (nmap), {partner_rounds} allowlisted partner scans, {rulesync_runs} rulesync runs, the intake loop every 5 s.\n\n\
          | what | value |\n|---|---:|\n\
@@ -338,10 +356,10 @@ fn soak_under_recurring_attacks_stays_flat_and_loses_nothing() {
         stats.write.dropped_queue_full,
         ef.dropped_queue_full,
         ef.lost,
-        warm.first().map_or(0.0, |s| s.1 as f64 / 1024.0),
-        warm.last().map_or(0.0, |s| s.1 as f64 / 1024.0),
-        warm.first().map_or(0.0, |s| s.3 as f64 / 1024.0),
-        warm.last().map_or(0.0, |s| s.3 as f64 / 1024.0),
+        warm.first().map_or(0.0, |s| s.suricata_rss as f64 / 1024.0),
+        warm.last().map_or(0.0, |s| s.suricata_rss as f64 / 1024.0),
+        warm.first().map_or(0.0, |s| s.intake_rss as f64 / 1024.0),
+        warm.last().map_or(0.0, |s| s.intake_rss as f64 / 1024.0),
     );
     let out = workspace_root().join("target/soak");
     std::fs::create_dir_all(&out).unwrap();
