@@ -1458,15 +1458,43 @@ async fn devices_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Respon
         return to_login();
     }
     let a = Arc::clone(&app);
-    let v = blocking(move || read_devices(&a.cfg, &a.sources)).await;
+    let (v, traffic) = blocking(move || {
+        let v = read_devices(&a.cfg, &a.sources);
+        let net = a.cfg.network_model();
+        let traffic = suriguard_report::flows::read_tail(
+            &a.cfg.console.eve_log,
+            suriguard_report::flows::TAIL_BYTES,
+        )
+        .map(|tail| suriguard_report::flows::totals(&tail, |ip| net.is_home(ip)));
+        (v, traffic)
+    })
+    .await;
     let mut b = String::new();
     match &v.devices {
         Err(e) => {
             let _ = write!(b, "<p>{}</p>", esc(e));
         }
         Ok(devices) => {
-            let _ = write!(b, "<p>{} home devices seen.</p>", devices.len());
-            b.push_str("<table><tr><th>address</th><th>name</th><th>MAC</th><th>first seen</th><th>last seen</th><th>services</th><th>decisions</th><th>now</th></tr>");
+            let _ = write!(b, "<p>{} home devices seen.", devices.len());
+            match &traffic {
+                Ok(_) => {
+                    let _ = write!(
+                        b,
+                        " Flows, bytes and alerts are from the last 16 MiB of {}.",
+                        esc(&app.cfg.console.eve_log.display().to_string())
+                    );
+                }
+                Err(e) => {
+                    let _ = write!(
+                        b,
+                        " No traffic figures: cannot read {} ({}).",
+                        esc(&app.cfg.console.eve_log.display().to_string()),
+                        esc(&e.to_string())
+                    );
+                }
+            }
+            b.push_str("</p>");
+            b.push_str("<table><tr><th>address</th><th>name</th><th>MAC</th><th>first seen</th><th>last seen</th><th>services</th><th>flows</th><th>sent</th><th>received</th><th>alerts</th><th>decisions</th><th>now</th></tr>");
             let mut sorted: Vec<_> = devices.iter().collect();
             sorted.sort_by_key(|d| std::cmp::Reverse(d.profile.last_seen_us));
             for d in sorted {
@@ -1478,9 +1506,14 @@ async fn devices_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Respon
                     .filter(|r| r.target == Cidr::host(d.addr))
                     .map(|r| decisions::action_text(r.action, r.limit))
                     .collect();
+                let t = traffic
+                    .as_ref()
+                    .ok()
+                    .and_then(|t| t.get(&d.addr).copied())
+                    .unwrap_or_default();
                 let _ = write!(
                     b,
-                    "<tr><td><a href=\"/devices/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{n}</td><td class=\"bad\">{}</td></tr>",
+                    "<tr><td><a href=\"/devices/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{n}</td><td class=\"bad\">{}</td></tr>",
                     url_part(&addr),
                     esc(&addr),
                     esc(d.profile.hostname.as_deref().unwrap_or("")),
@@ -1488,6 +1521,10 @@ async fn devices_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Respon
                     esc(&us_time(d.profile.first_seen_us)),
                     esc(&us_time(d.profile.last_seen_us)),
                     d.profile.services.len(),
+                    t.flows,
+                    t.bytes_out,
+                    t.bytes_in,
+                    t.alerts,
                     esc(&now.join(", "))
                 );
             }

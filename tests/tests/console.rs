@@ -335,6 +335,12 @@ fn console_login_escaping_csrf_unblock_metrics_and_tls() {
     let (st, page) = curl(&lab, &ns, dir, &format!("{base}/devices"));
     assert_eq!(st, 200);
     assert!(page.contains("192.168.1.30"), "{page}");
+    // Its row: 13 flows in eve.json (8 to the cloud, 5 to the home server).
+    assert!(
+        page.contains("Flows, bytes and alerts are from the last 16 MiB")
+            && page.contains("<td>13</td>"),
+        "{page}"
+    );
     let (st, page) = curl(&lab, &ns, dir, &format!("{base}/devices/192.168.1.30"));
     assert_eq!(st, 200);
     assert!(page.contains(">Quarantine</button>"), "{page}");

@@ -204,6 +204,53 @@ pub fn summarize(log: &[u8], ip: IpAddr) -> FlowSummary {
     s
 }
 
+/// One address's totals in the records read (the devices list).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub flows: u64,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub alerts: u64,
+}
+
+/// Totals for every address `want` accepts, in one pass over `log`.
+pub fn totals(log: &[u8], want: impl Fn(IpAddr) -> bool) -> HashMap<IpAddr, Totals> {
+    let mut out: HashMap<IpAddr, Totals> = HashMap::new();
+    for line in log.split(|&b| b == b'\n') {
+        let Ok(rec) = suriguard_eve::parse(line) else {
+            continue;
+        };
+        let (Some(src), Some(dst)) = (rec.src_ip, rec.dest_ip) else {
+            continue;
+        };
+        match rec.kind() {
+            EventType::Flow => {
+                let Some(f) = rec.flow.as_ref() else {
+                    continue;
+                };
+                let (ts, tc) = (f.bytes_toserver.unwrap_or(0), f.bytes_toclient.unwrap_or(0));
+                for (ip, out_b, in_b) in [(src, ts, tc), (dst, tc, ts)] {
+                    if want(ip) {
+                        let t = out.entry(ip).or_default();
+                        t.flows += 1;
+                        t.bytes_out += out_b;
+                        t.bytes_in += in_b;
+                    }
+                }
+            }
+            EventType::Alert => {
+                for ip in [src, dst] {
+                    if want(ip) {
+                        out.entry(ip).or_default().alerts += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// The latest [`ALERTS`] alerts, latest first.
 fn keep_latest(alerts: &mut Vec<AlertLine>) {
     alerts.sort_by_key(|a| std::cmp::Reverse(a.time_us));
@@ -237,6 +284,21 @@ not json at all
         assert_eq!(s.alerts[0].signature, "ET SCAN <b>probe</b>");
         assert_eq!(s.alerts[0].peer, "203.0.113.5");
         assert!(s.last_us - s.first_us == 4_000_000);
+    }
+
+    #[test]
+    fn totals_agree_with_the_summary_for_every_wanted_address() {
+        let home = |ip: IpAddr| ip.to_string().starts_with("192.168.");
+        let t = totals(LOG.as_bytes(), home);
+        assert_eq!(t.len(), 2);
+        for (ip, tot) in &t {
+            let s = summarize(LOG.as_bytes(), *ip);
+            assert_eq!(
+                (tot.flows, tot.bytes_out, tot.bytes_in, tot.alerts),
+                (s.flows, s.bytes_out, s.bytes_in, s.alerts_total),
+                "{ip}"
+            );
+        }
     }
 
     #[test]
