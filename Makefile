@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all deps build demo test bench bench-data bench-enforce bench-intel bench-report bench-model bench-evefile lint clean
+.PHONY: all deps build demo test bench bench-data bench-enforce bench-intel bench-report bench-model bench-evefile bench-memory soak lint clean fuzz fuzz-smoke
 
 all: build
 
@@ -41,6 +41,15 @@ bench-evefile: build
 	scripts/debian13-root.sh >/dev/null
 	python3 scripts/bench-evefile.py
 
+# A 30-minute soak through real Suricata in namespaces (make test runs it for 90 s).
+SOAK_SECONDS ?= 1800
+soak: build
+	SURIGUARD_SOAK_SECS=$(SOAK_SECONDS) $(CARGO) test --release -p suriguard-e2e --test soak -- --nocapture
+
+# Peak RSS suriguard adds to Suricata at 1,000 / 10,000 / 100,000 sources (docs/PERFORMANCE.md).
+bench-memory: build
+	python3 scripts/bench-memory.py
+
 bench-report: build
 	bash scripts/bench-report.sh
 
@@ -53,6 +62,17 @@ lint: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --workspace --all-targets --locked -- -D warnings
 	scripts/check-deps.sh
+
+# Coverage-guided fuzzing (docs/RELIABILITY.md): cargo-fuzz on the stable toolchain.
+# fuzz-smoke: replays fuzz/regressions, then every target 15 s (CI-sized, fails on a crash).
+# fuzz: every target FUZZ_SECONDS seconds, one after the other (make fuzz FUZZ_SECONDS=300).
+FUZZ_SECONDS ?= 60
+
+fuzz-smoke:
+	scripts/fuzz.sh smoke
+
+fuzz:
+	scripts/fuzz.sh run all $(FUZZ_SECONDS)
 
 clean:
 	$(CARGO) clean

@@ -14,6 +14,12 @@ scripts/lab/real-tools.sh "$root/target/lab/real-tools"
 # a minute to make; scripts/suricata8 runs it).
 scripts/debian13-root.sh >/dev/null
 cargo test --release --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
+# Every fuzz target, briefly (docs/RELIABILITY.md): the crash inputs kept in
+# fuzz/regressions replayed, then 3 s each. Installs cargo-fuzz if missing.
+if ! SMOKE_SECONDS="${SMOKE_SECONDS:-3}" scripts/fuzz.sh smoke; then
+    echo "fuzz smoke run failed"
+    status=1
+fi
 read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p+0, f+0 }' "$log")
 echo
 echo "tests: ${passed} passed, ${failed} failed"

@@ -606,6 +606,26 @@ mod tests {
         );
     }
 
+    /// Found by the `eve_parse` fuzz target (fuzz/regressions/eve_parse/): a lone UTF-16
+    /// surrogate escape in a field nobody reads is let through, as serde_json's typed
+    /// reader does (json.rs's one documented leniency); in a field that is read it is
+    /// refused, as serde_json refuses it. Likewise a number beyond f64 in a skipped
+    /// field (valid grammar): accepted by both typed readers, refused only by
+    /// `serde_json::Value`, which decodes every value.
+    #[test]
+    fn lone_surrogates_and_huge_numbers_pass_only_in_skipped_values() {
+        let skipped =
+            br#"{"event_type":"alert","x":"\ude00","alert":{"y":"\ud83d","z":"\ud85dx"}}"#;
+        assert!(agree(skipped));
+        assert!(serde_json::from_slice::<serde_json::Value>(skipped).is_err());
+        let big = br#"{"event_type":"flow","flow":{"x":2823898e67471},"y":[1e400]}"#;
+        assert!(agree(big));
+        assert!(serde_json::from_slice::<serde_json::Value>(big).is_err());
+        let read = br#"{"event_type":"alert","alert":{"signature":"\ude00"}}"#;
+        assert!(!agree(read));
+        assert_eq!(record(read).unwrap_err().kind, ErrorKind::BadEscape);
+    }
+
     #[test]
     fn errors_say_what_and_where() {
         let e = record(br#"{"event_type":"flow","src_port":70000}"#).unwrap_err();
