@@ -12,6 +12,14 @@ use crate::config::Config;
 use crate::decisions;
 use crate::error::CtlError;
 
+/// The allowlist file's lock (its folder made first: the lock file lives beside it).
+fn lock(file: &std::path::Path) -> Result<suriguard_durable::Lock, CtlError> {
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(CtlError::file("create", dir))?;
+    }
+    suriguard_durable::lock(file).map_err(CtlError::file("lock", file))
+}
+
 /// Prefixes wider than these are refused (`/0` would switch blocking off).
 const MIN_V4: u8 = 8;
 const MIN_V6: u8 = 32;
@@ -93,7 +101,11 @@ pub fn add(cfg: &Config, target: Cidr, note: &str, by: &str) -> Result<Added, Ct
     } else {
         format!("{by}, {stamp}: {}", note.trim())
     };
-    let added = AllowFile::add(&file, target, &comment).map_err(CtlError::file("write", &file))?;
+    let added = {
+        // The console and the CLI may write at once: one read-modify-rename at a time.
+        let _lock = lock(&file)?;
+        AllowFile::add(&file, target, &comment).map_err(CtlError::file("write", &file))?
+    };
     tracing::info!(
         "{by} added {target} to the allowlist file {}",
         file.display()
@@ -138,7 +150,11 @@ pub fn add(cfg: &Config, target: Cidr, note: &str, by: &str) -> Result<Added, Ct
 /// `[network] allowlist` live in the configuration file and are refused here.
 pub fn delete(cfg: &Config, target: Cidr, by: &str) -> Result<(), CtlError> {
     let file = cfg.allowlist_file();
-    if !AllowFile::remove(&file, target).map_err(CtlError::file("write", &file))? {
+    let removed = {
+        let _lock = lock(&file)?;
+        AllowFile::remove(&file, target).map_err(CtlError::file("write", &file))?
+    };
+    if !removed {
         return Err(CtlError::NotAllowlisted {
             target,
             in_config: cfg.network.allowlist.contains(&target),
