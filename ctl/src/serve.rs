@@ -1686,8 +1686,9 @@ fn traffic_section(
         Err(e) => {
             let _ = write!(
                 b,
-                "<p>No flow records: cannot read {} ({e}); set <code>[console] eve-log</code>.</p>",
-                esc(&eve.display().to_string())
+                "<p>No flow records: cannot read {} ({}); set <code>[console] eve-log</code>.</p>",
+                esc(&eve.display().to_string()),
+                esc(&e.to_string())
             );
             return b;
         }

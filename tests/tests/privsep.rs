@@ -3,8 +3,8 @@
 //! with `[enforce] helper` the real `suriguard-nft-helper` (root with only CAP_NET_ADMIN
 //! in its bounding set, its group Suricata's) puts the attacker in the set. The helper
 //! refuses requests outside its protocol from the allowed user (a set that is not ours,
-//! a raw nft command, an allowlisted target) and any request from another user, logs each
-//! refusal, and the firewall does not change.
+//! a raw nft command, a prefix too wide) and any request from another user, leaves out an
+//! add against an allowlisted target, logs each, and the firewall does not change.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
@@ -206,10 +206,6 @@ fn an_unprivileged_suricata_blocks_through_the_helper_and_the_helper_refuses_the
             "not in the protocol",
         ),
         (
-            r#"{"op":"apply","ops":[{"op":"add","set":"block","target":"198.51.100.9","timeout":60}]}"#,
-            "allowlisted",
-        ),
-        (
             r#"{"op":"apply","ops":[{"op":"add","set":"block","target":"0.0.0.0/1","timeout":60}]}"#,
             "wider than /8",
         ),
@@ -220,6 +216,17 @@ fn an_unprivileged_suricata_blocks_through_the_helper_and_the_helper_refuses_the
             "{line}: {answer}"
         );
     }
+    // An allowlisted target is left out (said in the answer and the log), the rest done.
+    let answer = send_as(
+        &ns,
+        &as_user,
+        &socket,
+        r#"{"op":"apply","ops":[{"op":"add","set":"block","target":"198.51.100.9","timeout":60}]}"#,
+    );
+    assert!(
+        answer.contains(r#""ok":true"#) && answer.contains("198.51.100.9: allowlisted"),
+        "{answer}"
+    );
     // Another user, even in the socket's group: refused before its request is read.
     let answer = send_as(
         &ns,
@@ -261,7 +268,13 @@ fn an_unprivileged_suricata_blocks_through_the_helper_and_the_helper_refuses_the
     assert_eq!(
         log.matches(&format!("refused a request from uid {}", uid.trim()))
             .count(),
-        5,
+        4,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches(&format!("left out 1 add(s) from uid {}", uid.trim()))
+            .count(),
+        1,
         "{log}"
     );
     assert_eq!(log.matches("not an allowed user").count(), 1, "{log}");

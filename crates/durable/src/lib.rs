@@ -122,12 +122,20 @@ pub fn lock_path(path: &Path) -> PathBuf {
 /// Takes the exclusive lock of `path` (waits for the holder to release it).
 pub fn lock(path: &Path) -> io::Result<Lock> {
     let lp = lock_path(path);
-    let file = OpenOptions::new()
+    // Created by whoever comes first (root's suriguardctl, or Suricata's user): a user
+    // that may not write it can still lock it, read-only.
+    let file = match OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&lp)
-        .map_err(|e| named(&lp, "cannot open lock file", e))?;
+    {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            OpenOptions::new().read(true).open(&lp)
+        }
+        other => other,
+    }
+    .map_err(|e| named(&lp, "cannot open lock file", e))?;
     file.lock().map_err(|e| named(&lp, "cannot lock", e))?;
     Ok(Lock { file })
 }

@@ -83,6 +83,10 @@ pub struct Answer {
     pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Adds left out because the helper's configuration protects their target (the rest
+    /// of the request was done): `TARGET: why`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
 }
 
 impl Answer {
@@ -91,6 +95,7 @@ impl Answer {
             ok: true,
             kind: None,
             error: None,
+            skipped: Vec::new(),
         }
     }
 
@@ -99,6 +104,7 @@ impl Answer {
             ok: false,
             kind: Some("refused".into()),
             error: Some(why.into()),
+            skipped: Vec::new(),
         }
     }
 
@@ -112,6 +118,7 @@ impl Answer {
             ok: false,
             kind: Some(kind.into()),
             error: Some(e.to_string()),
+            skipped: Vec::new(),
         }
     }
 
@@ -254,8 +261,17 @@ impl Helper {
     /// Serves connections one after another until `listener` fails.
     pub fn serve(&mut self, listener: &UnixListener) -> std::io::Result<()> {
         loop {
-            let (stream, _) = listener.accept()?;
-            self.handle(stream);
+            match listener.accept() {
+                Ok((stream, _)) => self.handle(stream),
+                // A broken socket or listener is the end; anything else (a client gone
+                // before the accept, out of descriptors for a moment) is not.
+                // EBADF, EINVAL.
+                Err(e) if matches!(e.raw_os_error(), Some(9 | 22)) => return Err(e),
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}; going on");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
         }
     }
 
@@ -280,20 +296,11 @@ impl Helper {
             );
             return;
         }
-        let _ = stream.set_read_timeout(Some(SERVER_READ_TIMEOUT));
-        let mut line = Vec::new();
-        let read = BufReader::new(&stream)
-            .take(MAX_REQUEST as u64 + 1)
-            .read_until(b'\n', &mut line);
-        let outcome = match read {
-            Err(e) => Err(format!("cannot read the request: {e}")),
-            Ok(_) if line.len() > MAX_REQUEST => {
-                Err(format!("request larger than {MAX_REQUEST} bytes"))
-            }
-            Ok(_) => serde_json::from_slice::<Request>(&line)
+        let outcome = read_request(&stream).and_then(|line| {
+            serde_json::from_slice::<Request>(&line)
                 .map_err(|e| format!("not in the protocol: {e}"))
-                .and_then(|req| self.check(req)),
-        };
+                .and_then(|req| self.check(req))
+        });
         let a = match outcome {
             Err(why) => {
                 self.stats.refused_request += 1;
@@ -301,9 +308,22 @@ impl Helper {
                 Answer::refused(why)
             }
             Ok(Checked::Setup) => self.run(|h| h.nft.setup(&h.net.never_blocked()), 0),
-            Ok(Checked::Apply(ops)) => {
+            Ok(Checked::Apply(ops, skipped)) => {
+                if !skipped.is_empty() {
+                    tracing::warn!(
+                        "left out {} add(s) from uid {uid} (pid {pid}), protected here: {}",
+                        skipped.len(),
+                        skipped.join("; ")
+                    );
+                }
                 let n = ops.len() as u64;
-                self.run(|h| h.nft.apply(&ops), n)
+                let mut a = if ops.is_empty() {
+                    Answer::ok()
+                } else {
+                    self.run(|h| h.nft.apply(&ops), n)
+                };
+                a.skipped = skipped;
+                a
             }
         };
         answer(&mut stream, &a);
@@ -346,13 +366,22 @@ impl Helper {
         if ops.is_empty() || ops.len() > MAX_OPS {
             return Err(format!("{} changes (1 to {MAX_OPS} allowed)", ops.len()));
         }
-        ops.into_iter()
-            .map(|op| self.check_op(op))
-            .collect::<Result<Vec<Op>, String>>()
-            .map(Checked::Apply)
+        // A malformed change refuses the request; an add against a target protected
+        // here is left out and said (the plugin's view of the allowlist file may lag the
+        // helper's by a moment: that must not stop a whole restore).
+        let mut done = Vec::with_capacity(ops.len());
+        let mut skipped = Vec::new();
+        for op in ops {
+            match self.check_op(op)? {
+                Ok(op) => done.push(op),
+                Err(why) => skipped.push(why),
+            }
+        }
+        Ok(Checked::Apply(done, skipped))
     }
 
-    fn check_op(&self, op: WireOp) -> Result<Op, String> {
+    /// `Err`: outside the protocol; `Ok(Err)`: an add against a protected target.
+    fn check_op(&self, op: WireOp) -> Result<Result<Op, String>, String> {
         let (set, target, limit) = match &op {
             WireOp::Add {
                 set, target, limit, ..
@@ -378,7 +407,7 @@ impl Helper {
                 "{target}: a service is named for rate limits, and only for them"
             ));
         }
-        Ok(match op {
+        Ok(Ok(match op {
             WireOp::Add { timeout, .. } => {
                 if !(1..=MAX_TIMEOUT).contains(&timeout) {
                     return Err(format!(
@@ -386,7 +415,7 @@ impl Helper {
                     ));
                 }
                 if let Some(why) = self.net.protected_cidr(&target) {
-                    return Err(format!("{target}: {why}"));
+                    return Ok(Err(format!("{target}: {why}")));
                 }
                 Op::Add {
                     kind: set,
@@ -401,13 +430,61 @@ impl Helper {
                 target,
                 limit,
             },
-        })
+        }))
     }
 }
 
 enum Checked {
     Setup,
-    Apply(Vec<Op>),
+    /// What to apply, and the adds left out (protected here).
+    Apply(Vec<Op>, Vec<String>),
+}
+
+/// One request line, read within [`SERVER_READ_TIMEOUT`] in all (not per read: a client
+/// trickling bytes cannot hold the helper) and at most [`MAX_REQUEST`] bytes.
+fn read_request(mut stream: &UnixStream) -> Result<Vec<u8>, String> {
+    let deadline = Instant::now() + SERVER_READ_TIMEOUT;
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!(
+                "the request took longer than {} s",
+                SERVER_READ_TIMEOUT.as_secs()
+            ));
+        }
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(|e| format!("cannot read the request: {e}"))?;
+        match stream.read(&mut chunk) {
+            Ok(0) => return Ok(buf),
+            Ok(n) => {
+                let start = buf.len();
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(p) = buf[start..].iter().position(|&b| b == b'\n') {
+                    buf.truncate(start + p + 1);
+                    return Ok(buf);
+                }
+                if buf.len() > MAX_REQUEST {
+                    return Err(format!("request larger than {MAX_REQUEST} bytes"));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(format!(
+                    "the request took longer than {} s",
+                    SERVER_READ_TIMEOUT.as_secs()
+                ))
+            }
+            Err(e) => return Err(format!("cannot read the request: {e}")),
+        }
+    }
 }
 
 fn answer(stream: &mut UnixStream, a: &Answer) {
@@ -454,7 +531,8 @@ mod tests {
             serde_json::from_str(line).map_err(|e| format!("not in the protocol: {e}"))?;
         match helper().check(req)? {
             Checked::Setup => Ok(Vec::new()),
-            Checked::Apply(ops) => Ok(ops),
+            Checked::Apply(ops, skipped) if skipped.is_empty() => Ok(ops),
+            Checked::Apply(_, skipped) => Err(format!("skipped: {}", skipped.join("; "))),
         }
     }
 
@@ -532,6 +610,18 @@ mod tests {
         ] {
             let e = check(line).expect_err(line);
             assert!(e.contains(why), "{line}: {e}");
+        }
+        // Protected targets are left out of a request, the rest done.
+        let req: Request = serde_json::from_str(
+            r#"{"op":"apply","ops":[{"op":"add","set":"block","target":"198.51.100.9","timeout":60},{"op":"add","set":"block","target":"203.0.113.9","timeout":60}]}"#,
+        )
+        .unwrap();
+        match helper().check(req).unwrap() {
+            Checked::Apply(ops, skipped) => {
+                assert_eq!(ops.len(), 1);
+                assert_eq!(skipped, vec!["198.51.100.9: allowlisted".to_owned()]);
+            }
+            Checked::Setup => panic!("not a setup"),
         }
         // Lifting a protected address is allowed (that is how it gets out of a set).
         let ops = check(

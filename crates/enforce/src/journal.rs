@@ -326,7 +326,14 @@ impl Journal {
         self.appended += lines.len() as u64;
         if self.appended > COMPACT_AFTER.max(2 * self.compacted_size) {
             match compact_locked(&self.path, crate::now_secs()) {
-                Ok((file, _, size)) => {
+                Ok((file, replayed, size)) => {
+                    if replayed.bad_lines > 0 {
+                        tracing::warn!(
+                            "compacting the enforcement journal {} dropped {} unreadable line(s)",
+                            self.path.display(),
+                            replayed.bad_lines
+                        );
+                    }
                     self.file = Some(file);
                     self.compacted_size = size;
                     self.appended = 0;

@@ -784,6 +784,12 @@ fn run(setup: EnforcerSetup, rx: Receiver<Msg>, publish: &Mutex<EnforceStats>) -
         let w = AllowWatch::new(n.allowlist_file.clone()?, ALLOWLIST_CHECK_EVERY);
         Some((w, n))
     });
+    // Read again now that the file is watched: a change between the caller's read and
+    // the watch's start is not missed.
+    let net = match &allow_watch {
+        Some((_, n)) => n.model_checked().0,
+        None => net,
+    };
     let (journal, loaded) = match Journal::open_compacted(&journal, now_secs()) {
         Ok(x) => x,
         Err(e) => {

@@ -24,9 +24,11 @@ pub struct AllowFile {
 
 impl AllowFile {
     /// Reads `path`; a missing file is an empty list.
+    /// Bytes that are not UTF-8 (a Latin-1 comment, say) are replaced, never a reason to
+    /// drop the whole file: the lines around them still count.
     pub fn read(path: &Path) -> io::Result<AllowFile> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Ok(AllowFile::parse(&text)),
+        match std::fs::read(path) {
+            Ok(bytes) => Ok(AllowFile::parse(&String::from_utf8_lossy(&bytes))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(AllowFile::default()),
             Err(e) => Err(e),
         }
@@ -105,8 +107,8 @@ impl AllowFile {
 }
 
 fn read_or_empty(path: &Path) -> io::Result<String> {
-    match std::fs::read_to_string(path) {
-        Ok(t) => Ok(t),
+    match std::fs::read(path) {
+        Ok(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
         Err(e) => Err(e),
     }
@@ -270,6 +272,18 @@ mod tests {
         let f = AllowFile::read(&p).unwrap();
         assert_eq!(f.cidrs().collect::<Vec<_>>(), vec![c("10.1.0.0/16")]);
         assert_eq!(f.skipped.len(), 1);
+    }
+
+    #[test]
+    fn a_byte_that_is_not_utf8_costs_nothing_but_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("allowlist.txt");
+        std::fs::write(&p, b"192.0.2.1  # caf\xe9\n192.0.2.2\n").unwrap();
+        let f = AllowFile::read(&p).unwrap();
+        assert_eq!(
+            f.cidrs().collect::<Vec<_>>(),
+            vec![c("192.0.2.1"), c("192.0.2.2")]
+        );
     }
 
     #[test]

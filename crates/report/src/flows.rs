@@ -148,16 +148,16 @@ pub fn summarize(log: &[u8], ip: IpAddr) -> FlowSummary {
                         bytes: 0,
                     });
                     e.flows += 1;
-                    e.bytes += to_server + to_client;
+                    e.bytes = e.bytes.saturating_add(to_server.saturating_add(to_client));
                     (to_server, to_client)
                 } else {
                     (to_client, to_server)
                 };
-                s.bytes_out += out;
-                s.bytes_in += inb;
+                s.bytes_out = s.bytes_out.saturating_add(out);
+                s.bytes_in = s.bytes_in.saturating_add(inb);
                 let p = peers.entry(peer).or_default();
                 p.flows += 1;
-                p.bytes += out + inb;
+                p.bytes = p.bytes.saturating_add(out.saturating_add(inb));
             }
             EventType::Alert => {
                 s.alerts_total += 1;
@@ -233,8 +233,8 @@ pub fn totals(log: &[u8], want: impl Fn(IpAddr) -> bool) -> HashMap<IpAddr, Tota
                     if want(ip) {
                         let t = out.entry(ip).or_default();
                         t.flows += 1;
-                        t.bytes_out += out_b;
-                        t.bytes_in += in_b;
+                        t.bytes_out = t.bytes_out.saturating_add(out_b);
+                        t.bytes_in = t.bytes_in.saturating_add(in_b);
                     }
                 }
             }
