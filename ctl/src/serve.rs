@@ -402,6 +402,16 @@ fn layout(title: &str, who: &Who, body: &str) -> String {
     )
 }
 
+/// The CSRF token for a page's forms and whether the caller may change state; `None`
+/// when nobody is logged in.
+fn rights(who: &Who) -> Option<(String, bool)> {
+    match who {
+        Who::Nobody => None,
+        Who::Session(_, s) => Some((s.csrf.clone(), s.role.may_change())),
+        Who::Token => Some((String::new(), true)),
+    }
+}
+
 fn to_login() -> Response {
     Redirect::to("/login").into_response()
 }
@@ -811,14 +821,8 @@ async fn decisions_page(
     Query(query): Query<DecisionsQuery>,
 ) -> Response {
     let who = app.who(&headers);
-    let csrf = match &who {
-        Who::Nobody => return to_login(),
-        Who::Session(_, s) => s.csrf.clone(),
-        Who::Token => String::new(),
-    };
-    let may = match &who {
-        Who::Session(_, s) => s.role.may_change(),
-        _ => true,
+    let Some((csrf, may)) = rights(&who) else {
+        return to_login();
     };
     let a = Arc::clone(&app);
     let o = blocking(move || read_overview(&a.cfg, &a.sources)).await;
@@ -939,7 +943,7 @@ async fn explain_page(
             for d in &ds {
                 let _ = write!(b, "<pre>{}</pre>", esc(&decisions::explain(d)));
             }
-            let may = allow::rights(&who).is_some_and(|(_, may)| may);
+            let may = rights(&who).is_some_and(|(_, may)| may);
             let mut targets: Vec<IpAddr> = ds.iter().map(|d| d.target).collect();
             targets.dedup();
             for t in targets {
@@ -1540,10 +1544,8 @@ async fn device_page(
     UrlPath(addr): UrlPath<String>,
 ) -> Response {
     let who = app.who(&headers);
-    let (csrf, may) = match &who {
-        Who::Nobody => return to_login(),
-        Who::Session(_, s) => (s.csrf.clone(), s.role.may_change()),
-        Who::Token => (String::new(), true),
+    let Some((csrf, may)) = rights(&who) else {
+        return to_login();
     };
     let Ok(ip) = addr.parse::<IpAddr>() else {
         return refused(StatusCode::BAD_REQUEST, "Not an address.");

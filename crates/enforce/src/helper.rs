@@ -217,16 +217,6 @@ pub fn uid_of(user: &str) -> Option<u32> {
     })
 }
 
-/// What the helper did, for its log.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct HelperStats {
-    pub requests: u64,
-    pub refused_peer: u64,
-    pub refused_request: u64,
-    pub applied_ops: u64,
-    pub nft_errors: u64,
-}
-
 /// The helper's side: its own configuration decides the table, the rules and what is
 /// protected.
 pub struct Helper {
@@ -235,7 +225,6 @@ pub struct Helper {
     net: NetworkModel,
     watch: Option<AllowWatch>,
     peers: Peers,
-    pub stats: HelperStats,
 }
 
 impl Helper {
@@ -254,7 +243,6 @@ impl Helper {
             net,
             watch,
             peers,
-            stats: HelperStats::default(),
         }
     }
 
@@ -277,18 +265,15 @@ impl Helper {
 
     /// One connection: the peer checked, one request read, checked, done, answered.
     pub fn handle(&mut self, mut stream: UnixStream) {
-        self.stats.requests += 1;
         let cred = match rustix::net::sockopt::socket_peercred(&stream) {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!("refused a connection: cannot read its credentials: {e}");
-                self.stats.refused_peer += 1;
                 return;
             }
         };
         let (uid, pid) = (cred.uid.as_raw(), cred.pid.as_raw_nonzero().get());
         if !self.peers.allows(uid) {
-            self.stats.refused_peer += 1;
             tracing::warn!("refused a connection from uid {uid} (pid {pid}): not an allowed user");
             answer(
                 &mut stream,
@@ -303,11 +288,10 @@ impl Helper {
         });
         let a = match outcome {
             Err(why) => {
-                self.stats.refused_request += 1;
                 tracing::warn!("refused a request from uid {uid} (pid {pid}): {why}");
                 Answer::refused(why)
             }
-            Ok(Checked::Setup) => self.run(|h| h.nft.setup(&h.net.never_blocked()), 0),
+            Ok(Checked::Setup) => Helper::answer_for(self.nft.setup(&self.net.never_blocked())),
             Ok(Checked::Apply(ops, skipped)) => {
                 if !skipped.is_empty() {
                     tracing::warn!(
@@ -316,12 +300,8 @@ impl Helper {
                         skipped.join("; ")
                     );
                 }
-                let n = ops.len() as u64;
-                let mut a = if ops.is_empty() {
-                    Answer::ok()
-                } else {
-                    self.run(|h| h.nft.apply(&ops), n)
-                };
+                // (nothing left to apply is a success: `apply` of no change does nothing)
+                let mut a = Helper::answer_for(self.nft.apply(&ops));
                 a.skipped = skipped;
                 a
             }
@@ -329,14 +309,11 @@ impl Helper {
         answer(&mut stream, &a);
     }
 
-    fn run(&mut self, f: impl FnOnce(&Helper) -> Result<(), NftError>, ops: u64) -> Answer {
-        match f(self) {
-            Ok(()) => {
-                self.stats.applied_ops += ops;
-                Answer::ok()
-            }
+    /// nft's outcome as the answer (a failure logged here too).
+    fn answer_for(r: Result<(), NftError>) -> Answer {
+        match r {
+            Ok(()) => Answer::ok(),
             Err(e) => {
-                self.stats.nft_errors += 1;
                 tracing::error!("{e}");
                 Answer::from_nft(&e)
             }

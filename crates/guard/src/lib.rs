@@ -149,11 +149,13 @@ pub fn start(cfg: &GuardConfig) -> Result<Guard, GuardError> {
         path: journal,
         source,
     })?;
+    // The allowlist file read once here for the enforcer and for what to report.
+    let (net, allow_problems) = cfg.pipeline.network.model_checked();
     let enforcer: Box<dyn Enforcer> = match cfg.enforce.backend {
         Backend::Nftables => Box::new(
             suriguard_enforce::start(EnforcerSetup {
                 cfg: cfg.enforce.clone(),
-                net: cfg.network_model(),
+                net,
                 network: Some(cfg.pipeline.network.clone()),
                 journal: cfg.enforce_journal(),
             })
@@ -171,11 +173,7 @@ pub fn start(cfg: &GuardConfig) -> Result<Guard, GuardError> {
             decisions.path().display()
         ))
     });
-    let mut notes: Vec<Note> = cfg
-        .pipeline
-        .network
-        .model_checked()
-        .1
+    let mut notes: Vec<Note> = allow_problems
         .into_iter()
         .map(Note::Problem)
         .chain(torn)

@@ -11,20 +11,10 @@ use serde::Deserialize;
 use std::fmt::Write as _;
 use suriguard_net::Cidr;
 
-use super::{blocking, html, layout, may_change, refused, to_login, App, Peer, Who};
+use super::{blocking, html, layout, may_change, refused, rights, to_login, App, Peer};
 use crate::allowlist;
 use crate::decisions;
 use crate::html::{esc, url_part};
-
-/// The CSRF token for the page's forms and whether the caller may change state; `None`
-/// when nobody is logged in.
-pub(super) fn rights(who: &Who) -> Option<(String, bool)> {
-    match who {
-        Who::Nobody => None,
-        Who::Session(_, s) => Some((s.csrf.clone(), s.role.may_change())),
-        Who::Token => Some((String::new(), true)),
-    }
-}
 
 /// The link to the confirmation page for `target`.
 pub(super) fn never_block_link(target: &str) -> String {
