@@ -226,6 +226,9 @@ pub enum CtlError {
         what: &'static str,
         flag: &'static str,
     },
+    /// `setup`: what it cannot do, and why (names the file or the step).
+    #[error("setup: {what}")]
+    Setup { what: String },
     /// Suricata cannot be started.
     #[error("cannot run suricata: {source} (is it installed? `make deps`)")]
     SuricataSpawn { source: std::io::Error },
@@ -341,6 +344,7 @@ impl CtlError {
             | CtlError::Missing { .. }
             | CtlError::NotLocated { .. }
             | CtlError::SuricataSpawn { .. }
+            | CtlError::Setup { .. }
             | CtlError::Suricata { .. }
             | CtlError::NoPluginStats { .. }
             | CtlError::Report(_)

@@ -16,13 +16,14 @@ mod misp;
 mod notify;
 mod ops;
 mod serve;
+mod setup;
 mod store;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use config::{Config, Scope};
 use error::CtlError;
 use suriguard_cli::ExitStatus;
@@ -133,6 +134,16 @@ enum Noun {
         #[command(subcommand)]
         verb: DevicesVerb,
     },
+    /// Wire suriguard into the installed Suricata: the plugin and its eve-log output (two
+    /// marked lines in suricata.yaml, the original kept), suriguard.toml with home
+    /// networks proposed from this machine's interfaces and routes, then `suricata -T`
+    /// and `config check`. `--dry-run` shows the changes; `--remove` undoes them.
+    Setup(SetupArgs),
+    /// A shell completion script on stdout: `source <(suriguardctl completion bash)`.
+    Completion {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: suriguard_cli::docs::Shell,
+    },
     /// The local web console and /metrics (`[console]`; `serve passwd` makes a password
     /// hash). Runs until SIGINT/SIGTERM.
     Serve {
@@ -217,6 +228,55 @@ enum ModelVerb {
     /// Write feature sequences and labels for training (x.npy, samples.csv,
     /// export.json), computed by the plugin's own feature code.
     Export(ExportArgs),
+}
+
+#[derive(Args)]
+struct SetupArgs {
+    /// Suricata's configuration file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/suricata/suricata.yaml"
+    )]
+    suricata_config: PathBuf,
+    /// The Suricata program.
+    #[arg(long, value_name = "PROGRAM", default_value = "suricata")]
+    suricata: String,
+    /// The plugin Suricata loads.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/usr/lib/suriguard/libsuriguard.so"
+    )]
+    plugin: PathBuf,
+    /// The eve-log output suricata.yaml includes (written if missing).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/suriguard/suricata-eve.yaml"
+    )]
+    eve_include: PathBuf,
+    /// Home network for a new suriguard.toml (repeat for more); default: the private
+    /// networks connected to this machine.
+    #[arg(long = "home-net", value_name = "CIDR")]
+    home_nets: Vec<Cidr>,
+    /// A new suriguard.toml decides and journals but enforces nothing (`dry-run = true`).
+    #[arg(long)]
+    observe: bool,
+    /// Show what would change; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Where setup keeps the original suricata.yaml, and the state-dir of a new
+    /// suriguard.toml (default: the configuration's state-dir, or /var/lib/suriguard).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Apply without asking (package scripts).
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Undo setup: suricata.yaml as it was (byte for byte if unchanged since), and
+    /// suriguard's nftables table removed.
+    #[arg(long)]
+    remove: bool,
 }
 
 #[derive(Args)]
@@ -472,6 +532,9 @@ fn load_config(path: Option<&std::path::Path>, scope: Scope) -> Result<Config, C
 }
 
 fn main() -> ExitCode {
+    if let Some(status) = suriguard_cli::docs::generate_if_asked(Cli::command, "1") {
+        return ExitCode::from(status as u8);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -513,6 +576,12 @@ fn run(cli: Cli) -> Result<(), CtlError> {
         Noun::Devices {
             verb: DevicesVerb::Token { verb },
         } => device_tokens(verb, config, fmt)?,
+        Noun::Setup(args) => setup_verb(args, config, fmt)?,
+        Noun::Completion { shell } => {
+            let mut out = Vec::new();
+            suriguard_cli::docs::completion(shell, Cli::command(), &mut out);
+            String::from_utf8_lossy(&out).into_owned()
+        }
         Noun::Serve {
             verb: Some(ServeVerb::Passwd { viewer }),
             ..
@@ -598,6 +667,49 @@ fn config_check(config: Option<&Path>, fmt: Format) -> Result<String, CtlError> 
         });
     }
     Ok(text)
+}
+
+/// `setup` and `setup --remove`.
+fn setup_verb(a: SetupArgs, config: Option<&Path>, fmt: Format) -> Result<String, CtlError> {
+    let config = config
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(suriguard_config::DEFAULT_PATH));
+    let state_dir = a.state_dir.clone().unwrap_or_else(|| {
+        suriguard_config::ConfigFile::load(&config)
+            .ok()
+            .and_then(|f| f.state_dir().ok())
+            .unwrap_or_else(|| PathBuf::from(suriguard_config::DEFAULT_STATE_DIR))
+    });
+    let o = setup::Options {
+        suricata: a.suricata,
+        suricata_config: a.suricata_config,
+        plugin: a.plugin,
+        snippet: a.eve_include,
+        config: config.clone(),
+        state_dir,
+        home_nets: a.home_nets,
+        observe: a.observe,
+        dry_run: a.dry_run,
+        yes: a.yes,
+    };
+    if a.remove {
+        let r = setup::remove(&o, || {
+            if !config.exists() {
+                return Ok(());
+            }
+            let cfg = load_config(Some(&config), Scope::All)?;
+            decisions::teardown(&cfg)
+        })?;
+        return Ok(match fmt {
+            Format::Json => to_json_text(&r),
+            Format::Table => setup::render_removal(&r),
+        });
+    }
+    let r = setup::setup(&o)?;
+    Ok(match fmt {
+        Format::Json => to_json_text(&r),
+        Format::Table => setup::render(&r),
+    })
 }
 
 /// `stats show`: the counters the plugin wrote when Suricata stopped.

@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use suriguard_cli::ExitStatus;
 use suriguard_config::ConfigFile;
 use suriguard_enforce::helper::{bind, uid_of, Helper, Peers};
@@ -39,6 +39,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    if let Some(status) = suriguard_cli::docs::generate_if_asked(Args::command, "8") {
+        return ExitCode::from(status as u8);
+    }
     let args = Args::parse();
     suriguard_cli::init_tracing(args.quiet, args.verbose);
     let loaded = ConfigFile::load(&args.config).and_then(|f| {

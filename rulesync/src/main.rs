@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use clap::{ArgAction, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, CommandFactory, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use suriguard_cli::ExitStatus;
 use suriguard_intel::compile::{CompileOptions, INDEX_FILE, RULES_FILE};
@@ -125,6 +125,9 @@ enum FeedsCommand {
 }
 
 fn main() -> ExitCode {
+    if let Some(status) = suriguard_cli::docs::generate_if_asked(Cli::command, "1") {
+        return ExitCode::from(status as u8);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

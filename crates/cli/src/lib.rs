@@ -12,6 +12,9 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "docs")]
+pub mod docs;
+
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
