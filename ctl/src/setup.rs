@@ -346,7 +346,13 @@ fn push(v: &mut Vec<IpAddr>, a: IpAddr) {
     }
 }
 
-/// suriguard's configuration for a new install.
+/// The commented example configuration the package installs as
+/// `/etc/suriguard/suriguard.toml`: setup fills in its proposal when the file is missing
+/// or still exactly this.
+pub const EXAMPLE_CONFIG: &str = include_str!("../../suricata-conf/suriguard.toml");
+
+/// suriguard's configuration for a new install: the example with its `state-dir`,
+/// `home-networks`, `own-addresses` and `dry-run` lines replaced, every comment kept.
 pub fn config_text(home: &[Cidr], own: &[IpAddr], observe: bool, state_dir: &Path) -> String {
     let list = |v: Vec<String>| {
         v.iter()
@@ -354,26 +360,33 @@ pub fn config_text(home: &[Cidr], own: &[IpAddr], observe: bool, state_dir: &Pat
             .collect::<Vec<_>>()
             .join(", ")
     };
-    format!(
-        "# suriguard's configuration, written by `suriguardctl setup`. Every key is optional;\n\
-         # the commented example: /usr/share/doc/suriguard/examples/suriguard.toml.\n\
-         # Check it after every edit: suriguardctl config check\n\
-         \n\
-         state-dir = {state:?}\n\
-         \n\
-         [network]\n\
-         # Proposed from this machine's interfaces and routes: correct them if they are wrong.\n\
-         home-networks = [{home}]\n\
-         # This machine and the gateway: never blocked or quarantined.\n\
-         own-addresses = [{own}]\n\
-         \n\
-         [decisions]\n\
-         # true: decide and journal, enforce nothing (`suriguardctl setup --observe` wrote it).\n\
-         dry-run = {observe}\n",
-        state = state_dir.display().to_string(),
-        home = list(home.iter().map(ToString::to_string).collect()),
-        own = list(own.iter().map(ToString::to_string).collect()),
-    )
+    let mut out = String::from(
+        "# Written by `suriguardctl setup`: home-networks and own-addresses were proposed from\n\
+         # this machine's interfaces and routes; correct them if they are wrong, then run\n\
+         # `suriguardctl config check`.\n",
+    );
+    for l in EXAMPLE_CONFIG.lines() {
+        let line = if l.starts_with("state-dir = ") {
+            format!("state-dir = {:?}", state_dir.display().to_string())
+        } else if l.starts_with("home-networks = ") {
+            format!(
+                "home-networks = [{}]",
+                list(home.iter().map(ToString::to_string).collect())
+            )
+        } else if l.starts_with("own-addresses = ") {
+            format!(
+                "own-addresses = [{}]   # this machine and the gateway: never blocked",
+                list(own.iter().map(ToString::to_string).collect())
+            )
+        } else if l.starts_with("dry-run = ") {
+            format!("dry-run = {observe}   # true: decide and journal, enforce nothing")
+        } else {
+            l.to_owned()
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------
@@ -545,8 +558,12 @@ pub fn setup(o: &Options) -> Result<Report, CtlError> {
         })?;
     r.added_lines = edit.added.clone();
 
-    // suriguard's own configuration: written only if there is none.
-    let new_config = !o.config.exists();
+    // suriguard's own configuration: written only if there is none, or the package's
+    // example is still there untouched.
+    let new_config = match std::fs::read(&o.config) {
+        Ok(b) => b == EXAMPLE_CONFIG.as_bytes(),
+        Err(_) => true,
+    };
     if new_config {
         let found = propose(Path::new("/proc/net"));
         let home = if o.home_nets.is_empty() {
@@ -608,7 +625,7 @@ fn finish(
         }
     }
     if let Some(text) = &config {
-        write_new(&o.config, text, 0o640)?;
+        write_new(&o.config, text, 0o644)?;
     }
     if !o.snippet.exists() {
         write_new(&o.snippet, &snippet_text(&o.config, &o.state_dir), 0o644)?;
@@ -918,5 +935,8 @@ mod tests {
         std::fs::write(&f, &text).unwrap();
         assert_eq!(crate::config::check(&f), vec![], "{text}");
         assert!(text.contains("dry-run = true"));
+        assert!(text.contains("home-networks = [\"192.168.77.0/24\"]"), "{text}");
+        assert!(text.contains("[notify]"), "the example's other sections stay: {text}");
+        assert_eq!(text.lines().count(), EXAMPLE_CONFIG.lines().count() + 3);
     }
 }
