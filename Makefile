@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all deps build demo test bench bench-data bench-enforce bench-intel bench-report bench-model bench-evefile bench-memory soak lint clean fuzz fuzz-smoke
+.PHONY: all deps build demo test bench bench-data bench-enforce bench-intel bench-report bench-model bench-evefile bench-memory soak lint clean fuzz fuzz-smoke deb
 
 all: build
 
@@ -17,7 +17,12 @@ build: deps
 demo: build
 	scripts/demo.sh
 
-test: build
+# The Debian package: target/debian/suriguard_<version>_<arch>.deb (ARCH=arm64 cross-builds).
+deb: deps
+	scripts/deb.sh $(ARCH)
+
+# scripts/test.sh builds (the Debian roots download meanwhile), then tests.
+test: deps
 	scripts/test.sh
 
 # Records for the parse benchmark: real Suricata over the pcapgen capture.

@@ -43,7 +43,8 @@ PKGS=(
     dnsmasq-base      # real-tool lab: home resolver and outside DNS
     chrony            # real-tool lab: NTP server and clients
     curl              # real-tool lab: HTTP(S) clients
-    debootstrap       # the Debian 13 root with Suricata 8 (scripts/debian13-root.sh)
+    debootstrap       # the Debian 13 and 12 roots (scripts/debian-root.sh)
+    lintian           # make deb's package checked (tests/tests/package.rs)
     chromium          # browser tests of the console and the HTML report (headless)
     chromium-driver   # WebDriver for those tests
 )

@@ -935,8 +935,14 @@ mod tests {
         std::fs::write(&f, &text).unwrap();
         assert_eq!(crate::config::check(&f), vec![], "{text}");
         assert!(text.contains("dry-run = true"));
-        assert!(text.contains("home-networks = [\"192.168.77.0/24\"]"), "{text}");
-        assert!(text.contains("[notify]"), "the example's other sections stay: {text}");
+        assert!(
+            text.contains("home-networks = [\"192.168.77.0/24\"]"),
+            "{text}"
+        );
+        assert!(
+            text.contains("[notify]"),
+            "the example's other sections stay: {text}"
+        );
         assert_eq!(text.lines().count(), EXAMPLE_CONFIG.lines().count() + 3);
     }
 }
