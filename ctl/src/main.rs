@@ -232,13 +232,10 @@ enum ModelVerb {
 
 #[derive(Args)]
 struct SetupArgs {
-    /// Suricata's configuration file.
-    #[arg(
-        long,
-        value_name = "FILE",
-        default_value = "/etc/suricata/suricata.yaml"
-    )]
-    suricata_config: PathBuf,
+    /// Suricata's configuration file (default: suricata.yaml in the configuration
+    /// directory `suricata --build-info` names, /etc/suricata/ on Debian).
+    #[arg(long, value_name = "FILE")]
+    suricata_config: Option<PathBuf>,
     /// The Suricata program.
     #[arg(long, value_name = "PROGRAM", default_value = "suricata")]
     suricata: String,
@@ -680,9 +677,12 @@ fn setup_verb(a: SetupArgs, config: Option<&Path>, fmt: Format) -> Result<String
             .and_then(|f| f.state_dir().ok())
             .unwrap_or_else(|| PathBuf::from(suriguard_config::DEFAULT_STATE_DIR))
     });
+    let suricata_config = a
+        .suricata_config
+        .unwrap_or_else(|| setup::suricata_config_dir(&a.suricata).join("suricata.yaml"));
     let o = setup::Options {
         suricata: a.suricata,
-        suricata_config: a.suricata_config,
+        suricata_config,
         plugin: a.plugin,
         snippet: a.eve_include,
         config: config.clone(),

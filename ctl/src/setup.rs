@@ -421,6 +421,24 @@ pub fn suricata_version(program: &str) -> Result<(String, u32), CtlError> {
     Ok((version, major))
 }
 
+/// The configuration directory Suricata was built with (`suricata --build-info`:
+/// "Configuration directory: /etc/suricata/"), or /etc/suricata.
+pub fn suricata_config_dir(program: &str) -> PathBuf {
+    Command::new(program)
+        .arg("--build-info")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout).lines().find_map(|l| {
+                l.trim()
+                    .strip_prefix("Configuration directory:")
+                    .map(|d| PathBuf::from(d.trim()))
+            })
+        })
+        .filter(|d| d.is_absolute())
+        .unwrap_or_else(|| PathBuf::from("/etc/suricata"))
+}
+
 /// `suricata -T -c FILE` (with `-S /dev/null` when `no_rules`): passed, and its last
 /// lines.
 fn suricata_test(program: &str, config: &Path, no_rules: bool) -> Result<(bool, String), CtlError> {

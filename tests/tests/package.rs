@@ -340,6 +340,18 @@ fn install_setup_detect_remove_purge(suite: &str, major: &str) {
         Some(&ns),
         "suricata -T -c /etc/suricata/suricata.yaml >/dev/null 2>&1",
     );
+    let after = root.must(
+        Some(&ns),
+        "rm -rf /tmp/sglog && mkdir /tmp/sglog && suricata -c /etc/suricata/suricata.yaml -r /tmp/nmap-syn.pcap -l /tmp/sglog -k none --runmode single 2>&1",
+    );
+    assert!(
+        !after.contains("suriguard"),
+        "Suricata starts without the plugin:\n{after}"
+    );
+    assert!(
+        root.exists("/tmp/sglog/eve.json"),
+        "and writes its own eve.json:\n{after}"
+    );
     let tables = root.must(Some(&ns), "nft list tables");
     assert!(!tables.contains("suriguard"), "{tables}");
     assert!(
