@@ -45,6 +45,7 @@ pub struct Config {
     pub mitigate: MitigateConfig,
     pub notify: NotifyConfig,
     pub console: suriguard_report::console::ConsoleConfig,
+    pub honeypot: suriguard_report::honeypot::HoneypotConfig,
 }
 
 impl Config {
@@ -66,6 +67,7 @@ impl Config {
             mitigate: r.mitigate,
             notify: r.notify,
             console: r.console,
+            honeypot: r.honeypot,
         }
     }
 
@@ -178,6 +180,7 @@ pub fn check(path: &Path) -> Vec<Problem> {
         one::<MispPushConfig>(&file),
         one::<MitigateConfig>(&file),
         one::<NotifyConfig>(&file),
+        one::<suriguard_report::honeypot::HoneypotConfig>(&file),
     ];
     results
         .into_iter()

@@ -495,6 +495,7 @@ mod tests {
                         steps: 8,
                     }],
                 }),
+                honeypot: None,
             },
             ttl: 3600,
             confidence: 0.98,

@@ -542,6 +542,7 @@ mod tests {
                 example_flow_ids: vec![],
                 detail: None,
                 model: None,
+                honeypot: None,
             },
             ttl: 1,
             confidence: 0.9,

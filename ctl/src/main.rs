@@ -8,6 +8,7 @@ mod dataset;
 mod decisions;
 mod error;
 mod evaluate;
+mod honeypot;
 mod html;
 mod http;
 mod intake;
@@ -124,6 +125,11 @@ enum Noun {
         #[arg(long, default_value_t = 10.0)]
         interval: f64,
     },
+    /// The Cowrie honeypot: its visitors become decisions (`[honeypot]`).
+    Honeypot {
+        #[command(subcommand)]
+        verb: HoneypotVerb,
+    },
     /// suriguard's nftables table, sets and chains.
     Firewall {
         #[command(subcommand)]
@@ -228,6 +234,23 @@ enum ModelVerb {
     /// Write feature sequences and labels for training (x.npy, samples.csv,
     /// export.json), computed by the plugin's own feature code.
     Export(ExportArgs),
+}
+
+#[derive(Subcommand)]
+enum HoneypotVerb {
+    /// Tail Cowrie's JSON log: whoever logs in (or tries to) is decided on through the
+    /// gate, journaled and enforced within a second (reason `honeypot`, with the
+    /// passwords, commands and downloads as evidence). Remembers its place across
+    /// restarts and log rotation. Runs until SIGINT/SIGTERM unless --once.
+    Follow {
+        /// Cowrie's JSON log (default: `[honeypot] cowrie-log`).
+        #[arg(long, value_name = "FILE")]
+        cowrie_log: Option<PathBuf>,
+        /// Read the whole log once, decide, and exit (replays, tests); the saved place
+        /// is neither used nor changed.
+        #[arg(long)]
+        once: bool,
+    },
 }
 
 #[derive(Args)]
@@ -570,6 +593,9 @@ fn run(cli: Cli) -> Result<(), CtlError> {
         Noun::Notify { verb } => notify_verb(verb, config, fmt)?,
         Noun::Run { follow, interval } => run_loop(follow, interval, config, fmt)?,
         Noun::Firewall { verb } => firewall(verb, config, fmt)?,
+        Noun::Honeypot {
+            verb: HoneypotVerb::Follow { cowrie_log, once },
+        } => honeypot_follow(cowrie_log, once, config, fmt)?,
         Noun::Devices {
             verb: DevicesVerb::Token { verb },
         } => device_tokens(verb, config, fmt)?,
@@ -664,6 +690,51 @@ fn config_check(config: Option<&Path>, fmt: Format) -> Result<String, CtlError> 
         });
     }
     Ok(text)
+}
+
+/// `honeypot follow`: with `-o json`, one JSON decision per line as they happen (and for
+/// `--once`, the whole report at the end); a table line per decision otherwise.
+fn honeypot_follow(
+    cowrie_log: Option<PathBuf>,
+    once: bool,
+    config: Option<&Path>,
+    fmt: Format,
+) -> Result<String, CtlError> {
+    let cfg = load_config(config, Scope::All)?;
+    let log = cowrie_log.unwrap_or_else(|| cfg.honeypot.cowrie_log.clone());
+    let mut each = |d: &suriguard_decision::Decision, outcome: &str| {
+        if once {
+            return;
+        }
+        let line = match fmt {
+            Format::Json => serde_json::to_string(d).unwrap_or_default() + "\n",
+            Format::Table => format!("{}  {}  ({outcome})\n", d.time, d.summary),
+        };
+        let _ = print(&line);
+    };
+    let rep = honeypot::follow(&cfg, &log, once, &mut each)?;
+    Ok(match fmt {
+        Format::Json => to_json_text(&rep),
+        Format::Table => {
+            let mut s = String::new();
+            for (d, o) in rep.decisions.iter().zip(&rep.outcomes) {
+                s.push_str(&format!("{}  {}  ({o})\n", d.time, d.summary));
+            }
+            s.push_str(&format!(
+                "{}: {} lines, {} skipped, {} decisions, {} refused by the gate{}\n",
+                rep.log.display(),
+                rep.lines,
+                rep.skipped,
+                rep.decisions.len(),
+                rep.refused,
+                rep.first_error
+                    .as_deref()
+                    .map(|e| format!(" (first skipped: {e})"))
+                    .unwrap_or_default()
+            ));
+            s
+        }
+    })
 }
 
 /// `setup` and `setup --remove`.

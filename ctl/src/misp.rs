@@ -236,7 +236,8 @@ pub fn push(
             }
         }
     }
-    // Sightings: every alert from a rulesync rule, whatever its severity.
+    // Sightings: every alert from a rulesync rule, whatever its severity, and every
+    // honeypot visitor MISP knows.
     if let Some(index) = index.as_ref().filter(|_| !stopped) {
         for row in store.sighting_queue()? {
             if stopped {
@@ -434,7 +435,8 @@ fn push_one(
     Ok((uuid, id))
 }
 
-/// The sightings of one alert: one per MISP attribute behind the indicator it matched.
+/// The sightings of one alert: one per MISP attribute behind the indicator it matched
+/// (for a honeypot decision: behind its source address).
 fn sight_one(
     store: &Store,
     misp: &Misp,
@@ -446,7 +448,21 @@ fn sight_one(
     // On Suricata 8 the alert names its value's attributes itself (datajson context);
     // the index is asked when there is no context, or the context's lists were cut.
     let (mut uuids, complete) = trace::context_attributes(&inc.raw).unwrap_or_default();
-    if !complete || uuids.is_empty() {
+    // A honeypot visitor: what MISP knows of its address.
+    let honeypot_source = (inc.origin == suriguard_report::incident::Origin::Decision
+        && inc.signature == "honeypot")
+        .then(|| inc.target.as_deref().and_then(|t| t.parse().ok()))
+        .flatten();
+    if let Some(ip) = honeypot_source {
+        for t in trace::trace_address(&index.indicators, ip) {
+            uuids.extend(
+                t.entry
+                    .sources
+                    .iter()
+                    .flat_map(|(_, m)| m.attributes.iter().cloned()),
+            );
+        }
+    } else if !complete || uuids.is_empty() {
         for t in trace::trace(&index.indicators, &inc.raw) {
             uuids.extend(
                 t.entry

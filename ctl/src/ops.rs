@@ -31,8 +31,11 @@ pub fn ingest(
         } else {
             "local"
         };
-        // Sightings do not depend on severity: every hit on an indicator is one.
-        let sight = (sightings && inc.intel_set.is_some()).then_some("pending");
+        // Sightings do not depend on severity: every hit on an indicator is one, and so
+        // is every honeypot visitor MISP knows.
+        let honeypot = inc.origin == suriguard_report::incident::Origin::Decision
+            && inc.signature == "honeypot";
+        let sight = (sightings && (inc.intel_set.is_some() || honeypot)).then_some("pending");
         (state, sight)
     };
     let mut new = |s: &Store, inc: &Incident| notify::plan(s, &cfg.notify, inc, now);

@@ -51,6 +51,7 @@ pub const SECTIONS: &[(&str, Owner)] = &[
     ("mitigate", Owner::Reporting),
     ("notify", Owner::Reporting),
     ("console", Owner::Reporting),
+    ("honeypot", Owner::Reporting),
 ];
 
 /// The owner of a top-level name, if it is one the file may hold.

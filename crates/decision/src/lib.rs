@@ -131,6 +131,8 @@ pub enum Reason {
     FloodTarget,
     /// A home device sending far more than its own history.
     VolumeAnomaly,
+    /// Whoever logs into the honeypot (Cowrie): nobody legitimate does.
+    Honeypot,
 }
 
 impl Reason {
@@ -153,6 +155,7 @@ impl Reason {
             Reason::DnsTunnel => "dns-tunnel",
             Reason::FloodTarget => "flood-target",
             Reason::VolumeAnomaly => "volume-anomaly",
+            Reason::Honeypot => "honeypot",
         }
     }
 }
@@ -173,6 +176,54 @@ pub struct Evidence {
     /// For decisions of the model stage: which model, and the verdicts that made it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelEvidence>,
+    /// For honeypot decisions: what the source did in the honeypot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub honeypot: Option<Box<HoneypotEvidence>>,
+}
+
+/// What a source did in the honeypot before it was decided on (each list bounded).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoneypotEvidence {
+    /// `ssh` or `telnet`.
+    pub protocol: String,
+    /// The honeypot's name (Cowrie's `sensor`).
+    pub sensor: String,
+    /// The honeypot address and port that was touched.
+    pub honeypot: String,
+    /// Cowrie session ids.
+    pub sessions: Vec<String>,
+    /// Every login tried, in order.
+    pub logins: Vec<HoneypotLogin>,
+    /// Commands typed after logging in.
+    pub commands: Vec<String>,
+    /// Files the source made the honeypot fetch (`wget`, `curl`, `tftp`, uploads).
+    pub downloads: Vec<HoneypotDownload>,
+    /// Events of the source that were not kept because a list was full.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub truncated: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One login attempt in the honeypot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoneypotLogin {
+    pub username: String,
+    pub password: String,
+    pub success: bool,
+}
+
+/// One file fetched through the honeypot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoneypotDownload {
+    /// Absent for uploads (scp, sftp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// SHA-256 of the file, as Cowrie computed it (absent when the fetch failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// The model verdicts behind a decision.
@@ -611,6 +662,7 @@ impl Gate {
                 example_flow_ids: p.example_flow_ids,
                 detail: p.detail,
                 model: p.model,
+                honeypot: None,
             },
             ttl: self.cfg.ttl,
             confidence: p.confidence,

@@ -164,6 +164,34 @@ pub fn trace<'a>(index: &'a Index, alert: &Value) -> Vec<Traced<'a>> {
     out
 }
 
+/// The indicators naming one address (as itself, or inside a prefix): what MISP knows of
+/// a source that was decided without any rule (a honeypot visitor).
+pub fn trace_address(index: &Index, ip: IpAddr) -> Vec<Traced<'_>> {
+    let mut out = Vec::new();
+    let value = ip.to_string();
+    if let Some(entry) = index.get(&Kind::Ip).and_then(|m| m.get(&value)) {
+        out.push(Traced {
+            set: "address".into(),
+            kind: Kind::Ip,
+            value: value.clone(),
+            observed: None,
+            entry,
+        });
+    }
+    for (net, entry) in index.get(&Kind::Net).into_iter().flatten() {
+        if net.parse::<Cidr>().is_ok_and(|c| c.contains(ip)) {
+            out.push(Traced {
+                set: "address".into(),
+                kind: Kind::Net,
+                value: net.clone(),
+                observed: Some(value.clone()),
+                entry,
+            });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +239,16 @@ mod tests {
         t.iter()
             .flat_map(|t| t.entry.sources["misp"].events.iter().cloned())
             .collect()
+    }
+
+    #[test]
+    fn an_address_is_traced_as_itself_and_inside_prefixes() {
+        let i = index();
+        assert_eq!(events(&trace_address(&i, "45.9.148.108".parse().unwrap())), ["ev-ip"]);
+        let inside = trace_address(&i, "45.10.3.4".parse().unwrap());
+        assert_eq!(events(&inside), ["ev-net"]);
+        assert_eq!(inside[0].observed.as_deref(), Some("45.10.3.4"));
+        assert!(trace_address(&i, "198.51.100.1".parse().unwrap()).is_empty());
     }
 
     #[test]

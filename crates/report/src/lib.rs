@@ -5,6 +5,7 @@
 //! - [`misp_event`]: MISP event, attribute and sighting shapes, and the severity mapping;
 //! - [`mitigate`]: the built-in mitigation knowledge base and LLM request/answer shapes;
 //! - [`notify`]: notification settings and messages (email, Telegram, webhook);
+//! - [`honeypot`]: Cowrie's JSON log read as honeypot decisions (`[honeypot]`);
 //! - [`secret`]: secrets from the environment or owner-only files, kept out of output;
 //! - [`error`]: the crate's one error type, naming the input at fault.
 //!
@@ -18,6 +19,7 @@ pub mod console;
 pub mod device;
 pub mod error;
 pub mod flows;
+pub mod honeypot;
 pub mod incident;
 pub mod metrics;
 pub mod misp_event;
@@ -36,10 +38,12 @@ pub struct ReportConfig {
     pub mitigate: mitigate::MitigateConfig,
     pub notify: notify::NotifyConfig,
     pub console: console::ConsoleConfig,
+    pub honeypot: honeypot::HoneypotConfig,
 }
 
 impl ReportConfig {
-    /// Reads and validates `[alerts]`, `[misp]`, `[mitigate]`, `[notify]` and `[console]`.
+    /// Reads and validates `[alerts]`, `[misp]`, `[mitigate]`, `[notify]`, `[console]` and
+    /// `[honeypot]`.
     pub fn from_file(file: &ConfigFile) -> Result<ReportConfig, ConfigError> {
         Ok(ReportConfig {
             alerts: file.section()?,
@@ -47,6 +51,7 @@ impl ReportConfig {
             mitigate: file.section()?,
             notify: file.section()?,
             console: file.section()?,
+            honeypot: file.section()?,
         })
     }
 }

@@ -440,6 +440,34 @@ pub fn attributes(cfg: &MispPushConfig, net: &NetworkModel, inc: &Incident) -> V
             "HTTP user agent".into(),
         );
     }
+    // What a honeypot visitor made the honeypot fetch: payload URLs and file hashes,
+    // worth blocking elsewhere too.
+    if inc.origin == Origin::Decision && inc.signature == "honeypot" {
+        let downloads = inc
+            .raw
+            .pointer("/evidence/honeypot/downloads")
+            .and_then(Value::as_array);
+        for d in downloads.into_iter().flatten() {
+            if let Some(url) = d.get("url").and_then(Value::as_str) {
+                add(
+                    "url",
+                    "Payload delivery",
+                    url,
+                    true,
+                    "fetched through the honeypot".into(),
+                );
+            }
+            if let Some(sha) = d.get("sha256").and_then(Value::as_str) {
+                add(
+                    "sha256",
+                    "Payload delivery",
+                    sha,
+                    true,
+                    "file fetched through the honeypot".into(),
+                );
+            }
+        }
+    }
     out.sort();
     out.dedup();
     out
@@ -500,6 +528,51 @@ mod tests {
     }
 
     #[test]
+    fn honeypot_downloads_become_url_and_sha256_indicators() {
+        use suriguard_decision::{
+            Action, Decision, Evidence, HoneypotDownload, HoneypotEvidence, Reason,
+        };
+        use suriguard_net::Direction;
+        let d = Decision {
+            id: "hp".into(),
+            time: "2024-01-01T00:00:00Z".into(),
+            time_us: 1_704_067_200_000_000,
+            target: "203.0.113.9".parse().unwrap(),
+            action: Action::Block,
+            reason: Reason::Honeypot,
+            direction: Direction::Inbound,
+            summary: "block 203.0.113.9: honeypot".into(),
+            evidence: Evidence {
+                counter: "honeypot interactions".into(),
+                observed: 3,
+                threshold: 1,
+                window_secs: 0.5,
+                example_flow_ids: Vec::new(),
+                detail: None,
+                model: None,
+                honeypot: Some(Box::new(HoneypotEvidence {
+                    downloads: vec![HoneypotDownload {
+                        url: Some("http://198.51.100.7/bins/x86".into()),
+                        sha256: Some("ab".repeat(32)),
+                    }],
+                    ..HoneypotEvidence::default()
+                })),
+            },
+            ttl: 3600,
+            confidence: 0.99,
+            dry_run: false,
+            limit: None,
+        };
+        let inc = Incident::from_decision(&d);
+        let attrs = attributes(&MispPushConfig::default(), &net(), &inc);
+        let find = |k: &str| attrs.iter().find(|a| a.kind == k).unwrap();
+        assert_eq!(find("url").value, "http://198.51.100.7/bins/x86");
+        assert!(find("url").to_ids && find("sha256").to_ids);
+        assert_eq!(find("sha256").value, "ab".repeat(32));
+        assert!(find("ip-src").to_ids);
+    }
+
+    #[test]
     fn alert_only_decisions_are_pushed_without_ids_flags_or_home_identities() {
         use suriguard_decision::{Action, Decision, Evidence, Reason};
         use suriguard_net::Direction;
@@ -523,6 +596,7 @@ mod tests {
                 example_flow_ids: Vec::new(),
                 detail: None,
                 model: None,
+                honeypot: None,
             },
             ttl: 3600,
             confidence: 0.8,

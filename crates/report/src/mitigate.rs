@@ -581,6 +581,7 @@ mod tests {
                 example_flow_ids: vec![],
                 detail: detail.map(str::to_string),
                 model: None,
+                honeypot: None,
             },
             ttl: 60,
             confidence: 0.9,

@@ -1,0 +1,373 @@
+//! `suriguardctl honeypot follow`: Cowrie's JSON log, tailed, turned into decisions.
+//!
+//! What a source did is gathered by [`suriguard_report::honeypot::Tracker`]; this module
+//! does the I/O around it: reading the log as it grows (across rotation and restarts,
+//! remembering its place by inode in the state dir), the gate, the decisions journal
+//! (where `suriguardctl run` finds them for notification and MISP), and enforcement
+//! through the same path as `decisions add`.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::net::IpAddr;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use suriguard_decision::{Action, Decision, DecisionLog, Gate, Proposal, Reason};
+use suriguard_enforce::SetKind;
+use suriguard_net::{Cidr, Direction};
+use suriguard_report::honeypot::{parse, Ready, Tracker};
+
+use crate::config::Config;
+use crate::decisions;
+use crate::error::CtlError;
+
+/// Longest log line read; a longer one is skipped (counted).
+const MAX_LINE: usize = 1 << 20;
+/// How often a quiet log is looked at again.
+const POLL: Duration = Duration::from_millis(100);
+
+/// What a run read and decided.
+#[derive(Debug, Default, Serialize)]
+pub struct FollowReport {
+    pub log: PathBuf,
+    pub lines: u64,
+    /// Lines that are not Cowrie events (counted, skipped).
+    pub skipped: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
+    pub decisions: Vec<Decision>,
+    /// What became of each decision, in the same order (`blocked 203.0.113.9 for
+    /// 3600 s`, `alert only`, `refused: …`).
+    pub outcomes: Vec<String>,
+    /// Proposals the gate did not admit (cooldown, caps).
+    pub refused: u64,
+    /// Sources forgotten to stay within `max-sources`.
+    pub evicted: u64,
+}
+
+/// Where the last run stopped: the log's inode and the offset after the last whole line.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Position {
+    ino: u64,
+    offset: u64,
+}
+
+fn position_file(cfg: &Config) -> PathBuf {
+    cfg.state_dir.join("honeypot-position.json")
+}
+
+fn load_position(cfg: &Config) -> Option<Position> {
+    let b = std::fs::read(position_file(cfg)).ok()?;
+    serde_json::from_slice(&b).ok()
+}
+
+fn save_position(cfg: &Config, p: Position) -> Result<(), CtlError> {
+    let path = position_file(cfg);
+    let bytes = serde_json::to_vec(&p).unwrap_or_default();
+    suriguard_durable::write_atomic(&path, &bytes).map_err(CtlError::file("write", &path))
+}
+
+/// The log being read: its file, inode, and the offset after the last whole line.
+struct Open {
+    reader: BufReader<File>,
+    ino: u64,
+    offset: u64,
+    partial: Vec<u8>,
+}
+
+impl Open {
+    fn at(path: &Path, offset: u64) -> std::io::Result<Open> {
+        let f = File::open(path)?;
+        let meta = f.metadata()?;
+        let offset = if offset > meta.len() { 0 } else { offset };
+        let mut reader = BufReader::with_capacity(1 << 16, f);
+        reader.seek(SeekFrom::Start(offset))?;
+        Ok(Open {
+            reader,
+            ino: meta.ino(),
+            offset,
+            partial: Vec::new(),
+        })
+    }
+
+    /// The whole lines available now (a line still being written waits for its end).
+    fn lines(&mut self, rep: &mut FollowReport) -> std::io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        loop {
+            let n = (&mut self.reader)
+                .take((MAX_LINE + 1) as u64)
+                .read_until(b'\n', &mut self.partial)?;
+            if n == 0 {
+                break;
+            }
+            if self.partial.last() != Some(&b'\n') {
+                if self.partial.len() > MAX_LINE {
+                    // Too long to be an event: skip to its end.
+                    let mut rest = Vec::new();
+                    let m = self.reader.read_until(b'\n', &mut rest)?;
+                    if rest.last() == Some(&b'\n') {
+                        self.offset += (self.partial.len() + m) as u64;
+                        self.partial.clear();
+                        rep.lines += 1;
+                        rep.skipped += 1;
+                        rep.first_error
+                            .get_or_insert_with(|| format!("a line over {MAX_LINE} bytes"));
+                        continue;
+                    }
+                    self.partial.extend_from_slice(&rest);
+                }
+                break;
+            }
+            self.offset += self.partial.len() as u64;
+            out.push(String::from_utf8_lossy(&self.partial).into_owned());
+            self.partial.clear();
+        }
+        Ok(out)
+    }
+}
+
+/// The rotated file that still has inode `ino` (Cowrie renames `cowrie.json` to
+/// `cowrie.json.YYYY-MM-DD`), in the log's folder.
+fn rotated(path: &Path, ino: u64) -> Option<PathBuf> {
+    let dir = path.parent()?;
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    std::fs::read_dir(dir).ok()?.flatten().find_map(|e| {
+        let n = e.file_name().to_string_lossy().into_owned();
+        (n.starts_with(&name) && n != name && e.metadata().ok()?.ino() == ino).then(|| e.path())
+    })
+}
+
+/// The decisions half: gate, journal, enforcement.
+struct Decider<'a> {
+    cfg: &'a Config,
+    gate: Gate,
+    journal: DecisionLog,
+    ttl: u64,
+}
+
+impl Decider<'_> {
+    fn decide(&mut self, r: Ready, rep: &mut FollowReport) -> Result<(), CtlError> {
+        let net = self.cfg.network_model();
+        let target: IpAddr = r.source;
+        let protected = net.protected(target);
+        let home = net.is_home(target);
+        // Own addresses and the allowlist only ever get an alert; a home device probing
+        // the honeypot is itself evidence (an alert, or a quarantine if configured).
+        let (action, direction) = match (protected, home) {
+            (Some(_), true) => (Action::AlertOnly, Direction::Outbound),
+            (Some(_), false) => (Action::AlertOnly, Direction::Inbound),
+            (None, true) => (self.cfg.honeypot.home_action, Direction::Outbound),
+            (None, false) => (Action::Block, Direction::Inbound),
+        };
+        let detail = r.detail();
+        let p = Proposal {
+            target,
+            direction,
+            time_us: r.time_us,
+            action,
+            limit: None,
+            reason: Reason::Honeypot,
+            counter: "honeypot interactions",
+            observed: r.count(),
+            threshold: 1,
+            window: self.cfg.honeypot.gather,
+            detail: Some(match protected {
+                Some(why) => format!("{detail}; not blocked: {why}"),
+                None => detail,
+            }),
+            confidence: 0.99,
+            example_flow_ids: Vec::new(),
+            model: None,
+        };
+        let Some(mut d) = self.gate.decide(p, protected) else {
+            rep.refused += 1;
+            return Ok(());
+        };
+        d.ttl = self.ttl;
+        d.evidence.honeypot = Some(Box::new(r.evidence));
+        let path = self.cfg.decisions_log();
+        self.journal
+            .append(&d)
+            .map_err(CtlError::file("append to", &path))?;
+        let outcome = match (d.action, d.dry_run) {
+            (Action::AlertOnly, _) => "alert only".to_string(),
+            (_, true) => "dry run: journaled, not enforced".to_string(),
+            (a, false) => {
+                let kind = if a == Action::Quarantine {
+                    SetKind::Quarantine
+                } else {
+                    SetKind::Block
+                };
+                match decisions::add(self.cfg, Cidr::host(target), kind, self.ttl, "honeypot") {
+                    Ok(x) if x.enforced => format!("{} {target} for {} s", a.as_str(), x.ttl),
+                    Ok(_) => "journaled (no enforcement backend)".to_string(),
+                    Err(e) => format!("not enforced: {}", suriguard_cli::chain(&e)),
+                }
+            }
+        };
+        tracing::info!("honeypot: {} ({outcome})", d.summary);
+        rep.decisions.push(d);
+        rep.outcomes.push(outcome);
+        Ok(())
+    }
+}
+
+/// Feeds whole log lines to the tracker and decides on the sources that are ready.
+fn handle(
+    lines: Vec<String>,
+    tracker: &mut Tracker,
+    decider: &mut Decider,
+    rep: &mut FollowReport,
+    each: &mut dyn FnMut(&Decision, &str),
+) -> Result<(), CtlError> {
+    for l in lines {
+        rep.lines += 1;
+        let ev = match parse(l.trim_end()) {
+            Ok(Some(ev)) => ev,
+            Ok(None) => continue,
+            Err(e) => {
+                rep.skipped += 1;
+                rep.first_error
+                    .get_or_insert_with(|| format!("line {}: {e}", rep.lines));
+                continue;
+            }
+        };
+        let ready = tracker.on_event(ev);
+        decide_all(ready, decider, rep, each)?;
+    }
+    Ok(())
+}
+
+fn decide_all(
+    ready: Vec<Ready>,
+    decider: &mut Decider,
+    rep: &mut FollowReport,
+    each: &mut dyn FnMut(&Decision, &str),
+) -> Result<(), CtlError> {
+    for r in ready {
+        let before = rep.decisions.len();
+        decider.decide(r, rep)?;
+        if rep.decisions.len() > before {
+            each(&rep.decisions[before], &rep.outcomes[before]);
+        }
+    }
+    Ok(())
+}
+
+/// Reads `log` and decides on its visitors: to its end and back (`once`), or for ever,
+/// calling `each` after every decision (for `-o json` lines while following).
+pub fn follow(
+    cfg: &Config,
+    log: &Path,
+    once: bool,
+    each: &mut dyn FnMut(&Decision, &str),
+) -> Result<FollowReport, CtlError> {
+    let ttl = cfg.honeypot.ttl.unwrap_or(cfg.decisions.ttl);
+    let mut tracker = Tracker::new(&cfg.honeypot, ttl);
+    let journal_path = cfg.decisions_log();
+    let mut decider = Decider {
+        cfg,
+        gate: Gate::new(suriguard_decision::DecisionConfig {
+            ttl,
+            ..cfg.decisions.clone()
+        }),
+        journal: DecisionLog::open(&journal_path).map_err(CtlError::file("open", &journal_path))?,
+        ttl,
+    };
+    let mut rep = FollowReport {
+        log: log.to_path_buf(),
+        ..FollowReport::default()
+    };
+    if once {
+        let mut open = Open::at(log, 0).map_err(CtlError::file("read", log))?;
+        let lines = open.lines(&mut rep).map_err(CtlError::file("read", log))?;
+        handle(lines, &mut tracker, &mut decider, &mut rep, each)?;
+        decide_all(tracker.flush(), &mut decider, &mut rep, each)?;
+        rep.evicted = tracker.evicted;
+        return Ok(rep);
+    }
+
+    // Following: resume where the last run stopped (the same inode), finishing a file
+    // that was rotated meanwhile; a first run starts at the end of the log (its history
+    // is not acted on), a log that appears later is read from its start.
+    let saved = load_position(cfg);
+    let mut open: Option<Open> = None;
+    if let Ok(meta) = std::fs::metadata(log) {
+        match saved {
+            Some(p) if p.ino == meta.ino() => {
+                open = Some(Open::at(log, p.offset).map_err(CtlError::file("read", log))?)
+            }
+            Some(p) => {
+                if let Some(old) = rotated(log, p.ino) {
+                    let mut o = Open::at(&old, p.offset).map_err(CtlError::file("read", &old))?;
+                    let lines = o.lines(&mut rep).map_err(CtlError::file("read", &old))?;
+                    handle(lines, &mut tracker, &mut decider, &mut rep, each)?;
+                    tracing::info!("honeypot: finished the rotated {}", old.display());
+                }
+                open = Some(Open::at(log, 0).map_err(CtlError::file("read", log))?);
+            }
+            None => {
+                tracing::info!(
+                    "honeypot: following {} from its end (no saved position)",
+                    log.display()
+                );
+                open = Some(Open::at(log, meta.len()).map_err(CtlError::file("read", log))?);
+            }
+        }
+    } else {
+        tracing::warn!("honeypot: {} does not exist yet; waiting for it", log.display());
+    }
+    let mut last_data = Instant::now();
+    let mut saved_at = Position::default();
+    loop {
+        // A new file under the name (rotation, or the log appearing): finish the old one,
+        // then read the new one from its start.
+        if let Ok(meta) = std::fs::metadata(log) {
+            let renewed = open.as_ref().is_none_or(|o| o.ino != meta.ino());
+            if renewed {
+                if let Some(mut o) = open.take() {
+                    let lines = o.lines(&mut rep).map_err(CtlError::file("read", log))?;
+                    handle(lines, &mut tracker, &mut decider, &mut rep, each)?;
+                }
+                open = Some(Open::at(log, 0).map_err(CtlError::file("read", log))?);
+            } else if let Some(o) = open.as_mut() {
+                if meta.len() < o.offset {
+                    tracing::warn!("honeypot: {} was truncated; reading it again", log.display());
+                    *o = Open::at(log, 0).map_err(CtlError::file("read", log))?;
+                }
+            }
+        }
+        let mut got = false;
+        if let Some(o) = open.as_mut() {
+            let lines = o.lines(&mut rep).map_err(CtlError::file("read", log))?;
+            got = !lines.is_empty();
+            handle(lines, &mut tracker, &mut decider, &mut rep, each)?;
+            let here = Position {
+                ino: o.ino,
+                offset: o.offset,
+            };
+            if here != saved_at {
+                save_position(cfg, here)?;
+                saved_at = here;
+            }
+        }
+        if got {
+            last_data = Instant::now();
+        } else if tracker.pending() > 0
+            && last_data.elapsed().as_secs_f64() >= cfg.honeypot.gather
+        {
+            // Quiet for a whole gather window: every event of the pending windows has
+            // been written by now.
+            decide_all(tracker.flush(), &mut decider, &mut rep, each)?;
+        }
+        rep.evicted = tracker.evicted;
+        // Bounded memory while following: the report keeps the last decisions only.
+        if rep.decisions.len() > 1000 {
+            rep.decisions.drain(..500);
+            rep.outcomes.drain(..500);
+        }
+        std::thread::sleep(POLL);
+    }
+}
