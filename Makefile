@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all deps build demo test bench bench-data bench-enforce bench-intel bench-report bench-model bench-evefile bench-memory soak lint clean fuzz fuzz-smoke deb
+.PHONY: all deps build demo test bench bench-data bench-enforce bench-intel bench-report bench-model bench-evefile bench-memory soak lint clean fuzz fuzz-smoke deb honeypot
 
 all: build
 
@@ -16,6 +16,10 @@ build: deps
 
 demo: build
 	scripts/demo.sh
+
+# The Cowrie honeypot as an IoT device persona (docs/HONEYPOT.md).
+honeypot:
+	honeypot/install.sh $(HONEYPOT_ARGS)
 
 # The Debian package: target/debian/suriguard_<version>_<arch>.deb (ARCH=arm64 cross-builds).
 deb: deps

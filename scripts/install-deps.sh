@@ -45,6 +45,8 @@ PKGS=(
     curl              # real-tool lab: HTTP(S) clients
     debootstrap       # the Debian 13 and 12 roots (scripts/debian-root.sh)
     lintian           # make deb's package checked (tests/tests/package.rs)
+    python3-venv      # make honeypot: Cowrie's virtualenv (honeypot/install.sh)
+    python3-paramiko  # the honeypot test's SSH bot (tests/data/honeypot/bot.py)
     chromium          # browser tests of the console and the HTML report (headless)
     chromium-driver   # WebDriver for those tests
 )

@@ -317,7 +317,10 @@ pub fn follow(
             }
         }
     } else {
-        tracing::warn!("honeypot: {} does not exist yet; waiting for it", log.display());
+        tracing::warn!(
+            "honeypot: {} does not exist yet; waiting for it",
+            log.display()
+        );
     }
     let mut last_data = Instant::now();
     let mut saved_at = Position::default();
@@ -334,7 +337,10 @@ pub fn follow(
                 open = Some(Open::at(log, 0).map_err(CtlError::file("read", log))?);
             } else if let Some(o) = open.as_mut() {
                 if meta.len() < o.offset {
-                    tracing::warn!("honeypot: {} was truncated; reading it again", log.display());
+                    tracing::warn!(
+                        "honeypot: {} was truncated; reading it again",
+                        log.display()
+                    );
                     *o = Open::at(log, 0).map_err(CtlError::file("read", log))?;
                 }
             }
@@ -355,8 +361,7 @@ pub fn follow(
         }
         if got {
             last_data = Instant::now();
-        } else if tracker.pending() > 0
-            && last_data.elapsed().as_secs_f64() >= cfg.honeypot.gather
+        } else if tracker.pending() > 0 && last_data.elapsed().as_secs_f64() >= cfg.honeypot.gather
         {
             // Quiet for a whole gather window: every event of the pending windows has
             // been written by now.

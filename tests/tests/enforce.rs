@@ -148,6 +148,7 @@ fn decision(target: &str, action: Action, ttl: u64) -> Decision {
             example_flow_ids: vec![],
             detail: None,
             model: None,
+            honeypot: None,
         },
         ttl,
         confidence: 0.9,

@@ -1079,6 +1079,7 @@ mod tests {
                 example_flow_ids: vec![1],
                 detail: None,
                 model: None,
+                honeypot: None,
             },
             ttl: 10,
             confidence: 0.8,

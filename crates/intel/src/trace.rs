@@ -244,7 +244,10 @@ mod tests {
     #[test]
     fn an_address_is_traced_as_itself_and_inside_prefixes() {
         let i = index();
-        assert_eq!(events(&trace_address(&i, "45.9.148.108".parse().unwrap())), ["ev-ip"]);
+        assert_eq!(
+            events(&trace_address(&i, "45.9.148.108".parse().unwrap())),
+            ["ev-ip"]
+        );
         let inside = trace_address(&i, "45.10.3.4".parse().unwrap());
         assert_eq!(events(&inside), ["ev-net"]);
         assert_eq!(inside[0].observed.as_deref(), Some("45.10.3.4"));

@@ -168,7 +168,10 @@ pub fn parse(line: &str) -> Result<Option<Event>, String> {
         "cowrie.session.closed" => Kind::Closed,
         _ => Kind::Other,
     };
-    let dst = match (text(&v, "dst_ip"), v.get("dst_port").and_then(Value::as_u64)) {
+    let dst = match (
+        text(&v, "dst_ip"),
+        v.get("dst_port").and_then(Value::as_u64),
+    ) {
         (Some(ip), Some(port)) if ip.contains(':') => Some(format!("[{ip}]:{port}")),
         (Some(ip), Some(port)) => Some(format!("{ip}:{port}")),
         (ip, _) => ip,
@@ -494,13 +497,43 @@ mod tests {
         let a = "203.0.113.9";
         let lines = [
             line("cowrie.session.connect", a, "00.000000", ""),
-            line("cowrie.login.failed", a, "00.100000", r#","username":"root","password":"root""#),
-            line("cowrie.login.failed", a, "00.200000", r#","username":"root","password":"123456""#),
-            line("cowrie.login.success", a, "00.300000", r#","username":"root","password":"vizxv""#),
-            line("cowrie.command.input", a, "00.400000", r#","input":"uname -a""#),
-            line("cowrie.session.file_download", a, "00.550000", r#","url":"http://198.51.100.7/x.sh","shasum":"AB12""#),
+            line(
+                "cowrie.login.failed",
+                a,
+                "00.100000",
+                r#","username":"root","password":"root""#,
+            ),
+            line(
+                "cowrie.login.failed",
+                a,
+                "00.200000",
+                r#","username":"root","password":"123456""#,
+            ),
+            line(
+                "cowrie.login.success",
+                a,
+                "00.300000",
+                r#","username":"root","password":"vizxv""#,
+            ),
+            line(
+                "cowrie.command.input",
+                a,
+                "00.400000",
+                r#","input":"uname -a""#,
+            ),
+            line(
+                "cowrie.session.file_download",
+                a,
+                "00.550000",
+                r#","url":"http://198.51.100.7/x.sh","shasum":"AB12""#,
+            ),
             // After the window: not in the decision.
-            line("cowrie.command.input", a, "00.700000", r#","input":"rm -rf /tmp/x""#),
+            line(
+                "cowrie.command.input",
+                a,
+                "00.700000",
+                r#","input":"rm -rf /tmp/x""#,
+            ),
         ];
         let ready = feed(&mut t, &lines);
         assert_eq!(ready.len(), 1, "{ready:?}");
@@ -520,7 +553,12 @@ mod tests {
                 .unwrap()
                 .0
         );
-        assert!(r.detail().contains("3 login(s) (root/root failed, root/123456 failed, root/vizxv ok)"), "{}", r.detail());
+        assert!(
+            r.detail()
+                .contains("3 login(s) (root/root failed, root/123456 failed, root/vizxv ok)"),
+            "{}",
+            r.detail()
+        );
         // Nothing else is pending; the late command belongs to no window.
         assert!(t.flush().is_empty());
     }
@@ -533,7 +571,12 @@ mod tests {
             &mut t,
             &[
                 line("cowrie.session.connect", "198.51.100.1", "00.000000", ""),
-                line("cowrie.login.failed", "198.51.100.2", "01.000000", r#","username":"admin","password":"admin""#),
+                line(
+                    "cowrie.login.failed",
+                    "198.51.100.2",
+                    "01.000000",
+                    r#","username":"admin","password":"admin""#,
+                ),
             ],
         );
         assert!(ready.is_empty());
@@ -552,22 +595,48 @@ mod tests {
         let mut t = Tracker::new(&cfg, 10);
         let r = feed(
             &mut t,
-            &[line("cowrie.login.failed", "198.51.100.2", "00.000000", r#","username":"a","password":"b""#)],
+            &[line(
+                "cowrie.login.failed",
+                "198.51.100.2",
+                "00.000000",
+                r#","username":"a","password":"b""#,
+            )],
         );
         assert_eq!(r.len(), 1);
         let again = feed(
             &mut t,
-            &[line("cowrie.login.failed", "198.51.100.2", "05.000000", r#","username":"a","password":"c""#)],
+            &[line(
+                "cowrie.login.failed",
+                "198.51.100.2",
+                "05.000000",
+                r#","username":"a","password":"c""#,
+            )],
         );
         assert!(again.is_empty(), "in force: {again:?}");
         let later = feed(
             &mut t,
-            &[line("cowrie.login.failed", "198.51.100.2", "11.000000", r#","username":"a","password":"d""#)],
+            &[line(
+                "cowrie.login.failed",
+                "198.51.100.2",
+                "11.000000",
+                r#","username":"a","password":"d""#,
+            )],
         );
         assert_eq!(later.len(), 1, "after the ttl, a new round");
         assert_eq!(later[0].evidence.logins.len(), 1, "from scratch");
-        for (i, src) in ["198.51.100.3", "198.51.100.4", "198.51.100.5"].iter().enumerate() {
-            feed(&mut t, &[line("cowrie.session.connect", src, &format!("2{i}.000000"), "")]);
+        for (i, src) in ["198.51.100.3", "198.51.100.4", "198.51.100.5"]
+            .iter()
+            .enumerate()
+        {
+            feed(
+                &mut t,
+                &[line(
+                    "cowrie.session.connect",
+                    src,
+                    &format!("2{i}.000000"),
+                    "",
+                )],
+            );
         }
         assert!(t.sources.len() <= 2);
         assert!(t.evicted >= 2);
@@ -582,18 +651,30 @@ mod tests {
         let mut t = Tracker::new(&cfg, 3600);
         feed(
             &mut t,
-            &[line("cowrie.login.success", "198.51.100.2", "00.000000", r#","username":"a","password":"b""#)],
+            &[line(
+                "cowrie.login.success",
+                "198.51.100.2",
+                "00.000000",
+                r#","username":"a","password":"b""#,
+            )],
         );
         assert!(t.flush().is_empty(), "a login is not a command");
         assert!(parse("{").unwrap_err().contains("not JSON"));
-        assert!(parse(r#"{"eventid":"x","src_ip":"nope","timestamp":"2026-12-07T10:00:00Z"}"#)
-            .unwrap_err()
-            .contains("not an address"));
+        assert!(
+            parse(r#"{"eventid":"x","src_ip":"nope","timestamp":"2026-12-07T10:00:00Z"}"#)
+                .unwrap_err()
+                .contains("not an address")
+        );
         assert_eq!(parse(r#"{"eventid":"cowrie.log.closed"}"#).unwrap(), None);
         let long = "x".repeat(10_000);
-        let ev = parse(&line("cowrie.command.input", "198.51.100.2", "00.000000", &format!(r#","input":"{long}""#)))
-            .unwrap()
-            .unwrap();
+        let ev = parse(&line(
+            "cowrie.command.input",
+            "198.51.100.2",
+            "00.000000",
+            &format!(r#","input":"{long}""#),
+        ))
+        .unwrap()
+        .unwrap();
         assert_eq!(ev.input.unwrap().len(), MAX_TEXT);
     }
 }

@@ -95,6 +95,17 @@ pub fn classify(inc: &Incident) -> AttackClass {
             "outbound-scan" | "outbound-fan-out" if telnet => AttackClass::MiraiTelnet,
             "outbound-scan" | "outbound-fan-out" => AttackClass::CompromisedDevice,
             "flood-target" => AttackClass::DistributedFlood,
+            // A honeypot visitor is a login-guessing bot: over telnet, Mirai's kind.
+            "honeypot"
+                if telnet
+                    || inc
+                        .detail
+                        .as_deref()
+                        .is_some_and(|d| d.starts_with("telnet")) =>
+            {
+                AttackClass::MiraiTelnet
+            }
+            "honeypot" => AttackClass::BruteForce,
             _ => classify_text(inc, telnet),
         };
     }

@@ -46,6 +46,7 @@ fn decision(target: IpAddr) -> Decision {
             example_flow_ids: vec![],
             detail: None,
             model: None,
+            honeypot: None,
         },
         ttl: 3600,
         confidence: 1.0,

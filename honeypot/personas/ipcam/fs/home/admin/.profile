@@ -1,0 +1,1 @@
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin:/mnt/mtd/app
