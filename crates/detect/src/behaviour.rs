@@ -33,9 +33,9 @@
 //! order records arrive in, so a replay decides as the live run did (see
 //! docs/DETECTION.md, "Live and replay", for what order can still change).
 //!
-//! Memory, measured (`state_sizes` test): 160 bytes per source in the engine's source
+//! Memory, measured (`state_sizes` test): 144 bytes per source in the engine's source
 //! entry (the engine's table holds both parts, one lookup per record), plus up to
-//! [`SlowScan::max_contacts`] contacts (24 bytes each), 8 login services (112 bytes) and
+//! [`SlowScan::max_contacts`] contacts (24 bytes each), 8 login services (80 bytes) and
 //! 4 probed ports (64 bytes), all grown only as used; per home device, up to 32 beacon
 //! candidates (72 bytes, plus 8 per remembered contact, at most 24) and 8 DNS domains (up to 2 × threshold name hashes each); per
 //! home host under unanswered inbound traffic, 640 bytes. The tables hold at most
@@ -2974,8 +2974,8 @@ mod tests {
     /// The per-source memory the module docs state.
     #[test]
     fn state_sizes() {
-        assert_eq!(std::mem::size_of::<(IpAddr, Long)>(), 176);
-        assert_eq!(std::mem::size_of::<Service>(), 112);
+        assert_eq!(std::mem::size_of::<(IpAddr, Long)>(), 160);
+        assert_eq!(std::mem::size_of::<Service>(), 80);
         assert_eq!(std::mem::size_of::<Beacon>(), 72);
         assert_eq!(std::mem::size_of::<(IpAddr, Target)>(), 640);
     }

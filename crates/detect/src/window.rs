@@ -17,10 +17,12 @@ pub type AddrMap<V> = HashMap<IpAddr, V, foldhash::fast::RandomState>;
 /// Slots per window: counts have window/8 granularity.
 pub const SLOTS: usize = 8;
 
-/// Counts events in the last `window` of EVE time, in [`SLOTS`] slots. 40 bytes.
+/// Counts events in the last `window` of EVE time, in [`SLOTS`] slots. 24 bytes: a slot
+/// holds up to 65,535 events (it saturates there; every threshold is far below, so only
+/// the evidence of an extreme flood is capped, at 8 × 65,535 per window).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WindowCount {
-    slots: [u32; SLOTS],
+    slots: [u16; SLOTS],
     /// Slot number (time / slot width) of the newest slot.
     head: i64,
 }
@@ -45,7 +47,7 @@ impl WindowCount {
     }
 
     pub fn total(&self) -> u32 {
-        self.slots.iter().fold(0u32, |a, &b| a.saturating_add(b))
+        self.slots.iter().map(|&b| u32::from(b)).sum()
     }
 }
 
@@ -192,6 +194,16 @@ mod tests {
         assert_eq!(w.add(t0, slot), 1);
         // Out of order but inside the window still counts.
         assert_eq!(w.add(t0 + 5 * S, slot), 2);
+    }
+
+    #[test]
+    fn a_slot_saturates_instead_of_wrapping() {
+        let mut w = WindowCount::default();
+        for _ in 0..70_000 {
+            w.add(5 * S, S);
+        }
+        assert_eq!(w.total(), u32::from(u16::MAX));
+        assert_eq!(std::mem::size_of::<WindowCount>(), 24);
     }
 
     #[test]
