@@ -235,6 +235,17 @@ pub fn rulesync(cfg: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
     Ran::run(c, config_dir(cfg))
 }
 
+/// Appends `text` to `path` (created if missing), as a program writing its log would.
+pub fn append(path: &Path, text: &str) {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
 /// What a command printed on stdout, as JSON (`-o json`); panics with the whole run if
 /// it is not JSON.
 pub fn json(r: &Ran) -> serde_json::Value {

@@ -12,14 +12,13 @@
 //!   lists its passwords and commands, and a benign client still reaches the home network.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use suriguard_e2e::netns::{wait_for, Lab};
-use suriguard_e2e::{bin, ctl, json, shared_data, workspace_root, Ran};
+use suriguard_e2e::{append, bin, ctl, json, shared_data, workspace_root, Ran};
 
 fn cowrie_log() -> PathBuf {
     shared_data().join("cowrie/cowrie.json.2018-05-06")
@@ -148,15 +147,6 @@ fn event(id: &str, src: &str, extra: &str) -> String {
     format!(
         r#"{{"eventid":"{id}","src_ip":"{src}","timestamp":"{now}","session":"s-{src}","protocol":"telnet","sensor":"cam","dst_ip":"192.168.1.5","dst_port":2323{extra}}}"#
     ) + "\n"
-}
-
-fn append(path: &Path, text: &str) {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
 }
 
 fn visit(path: &Path, src: &str) {

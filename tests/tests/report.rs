@@ -9,7 +9,7 @@ use std::process::Command;
 use serde_json::Value;
 use suriguard_e2e::servers::{PyServer, MISP_KEY};
 use suriguard_e2e::{
-    ctl, infoblox_origin, json, rulesync, run_suricata, scenarios, shared_data, sv_pcap,
+    append, ctl, infoblox_origin, json, rulesync, run_suricata, scenarios, shared_data, sv_pcap,
     RunOptions, Suricata,
 };
 
@@ -49,16 +49,6 @@ fn telnet_alert(ts: &str, flow: u64, dport: u16) -> String {
     )
 }
 
-fn append(path: &Path, text: &str) {
-    use std::io::Write as _;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-}
-
 fn base_config(dir: &Path, extra: &str) -> PathBuf {
     let cfg = dir.join("suriguard.toml");
     std::fs::write(
@@ -70,6 +60,22 @@ fn base_config(dir: &Path, extra: &str) -> PathBuf {
     )
     .unwrap();
     cfg
+}
+
+/// The MISP stand-in, rulesync's index of the Infoblox feed (where sightings find their
+/// attribute UUIDs), and a configuration pushing to them with `extra` in `[misp]`.
+fn with_misp(dir: &Path, extra: &str) -> (PyServer, PathBuf) {
+    let misp = PyServer::misp(dir);
+    let index = rulesync_index(dir);
+    let cfg = base_config(
+        dir,
+        &format!(
+            "[misp]\nurl = \"{}\"\nkey = {{ env = \"SG_TEST_MISP_KEY\" }}\ntimeout = 1.5\nintel-index = \"{}\"\n{extra}",
+            misp.url(),
+            index.display()
+        ),
+    );
+    (misp, cfg)
 }
 
 fn incidents(cfg: &Path) -> Vec<Value> {
@@ -84,18 +90,8 @@ fn incidents(cfg: &Path) -> Vec<Value> {
 fn misp_events_severity_dedupe_sightings_and_failures() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let misp = PyServer::misp(dir);
-    // rulesync's index for the Infoblox feed: the sightings' source of attribute UUIDs.
-    let index = rulesync_index(dir);
+    let (misp, cfg) = with_misp(dir, "tags = [\"tlp:amber\"]\n");
     let (_, c2_attr) = infoblox_origin("45.63.119.177");
-    let cfg = base_config(
-        dir,
-        &format!(
-            "[misp]\nurl = \"{}\"\nkey = {{ env = \"SG_TEST_MISP_KEY\" }}\ntimeout = 1.5\nintel-index = \"{}\"\ntags = [\"tlp:amber\"]\n",
-            misp.url(),
-            index.display()
-        ),
-    );
     let env = [("SG_TEST_MISP_KEY", MISP_KEY)];
     let eve = dir.join("eve.json");
     let mut text = String::new();
@@ -1066,8 +1062,7 @@ fn alerts_from_real_suricata_reach_the_store_and_misp(suricata: Suricata) {
 fn a_honeypot_visitor_reaches_misp_with_its_payload_and_a_sighting() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let misp = PyServer::misp(dir);
-    let index = rulesync_index(dir);
+    let (misp, cfg) = with_misp(dir, "");
     let (_, c2_attr) = infoblox_origin("45.63.119.177");
     let log = dir.join("cowrie.json");
     let ev = |id: &str, t: &str, extra: &str| {
@@ -1101,14 +1096,6 @@ fn a_honeypot_visitor_reaches_misp_with_its_payload_and_a_sighting() {
             ),
     )
     .unwrap();
-    let cfg = base_config(
-        dir,
-        &format!(
-            "[misp]\nurl = \"{}\"\nkey = {{ env = \"SG_TEST_MISP_KEY\" }}\ntimeout = 1.5\nintel-index = \"{}\"\n",
-            misp.url(),
-            index.display()
-        ),
-    );
     let env = [("SG_TEST_MISP_KEY", MISP_KEY)];
     let r = ctl(
         &cfg,
