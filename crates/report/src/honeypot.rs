@@ -449,24 +449,34 @@ impl Tracker {
         self.newest_us
     }
 
+    /// Makes room: forgets the quieter half of the sources not waiting for their window
+    /// (amortised: a flood of new addresses costs O(1) each, not a scan each).
     fn evict(&mut self) {
-        // The longest-quiet source that is not waiting for its window.
-        let victim = self
+        let mut quiet: Vec<i64> = self
             .sources
-            .iter()
-            .filter(|(_, s)| s.triggered_us.is_none())
-            .min_by_key(|(ip, s)| (s.last_us, **ip))
-            .map(|(ip, _)| *ip)
-            .or_else(|| {
-                self.sources
-                    .iter()
-                    .min_by_key(|(ip, s)| (s.last_us, **ip))
-                    .map(|(ip, _)| *ip)
-            });
-        if let Some(ip) = victim {
-            self.sources.remove(&ip);
-            self.evicted += 1;
+            .values()
+            .filter(|s| s.triggered_us.is_none())
+            .map(|s| s.last_us)
+            .collect();
+        let before = self.sources.len();
+        if quiet.is_empty() {
+            // Everyone is waiting: the oldest trigger goes.
+            if let Some(ip) = self
+                .sources
+                .iter()
+                .min_by_key(|(ip, s)| (s.last_us, **ip))
+                .map(|(ip, _)| *ip)
+            {
+                self.sources.remove(&ip);
+            }
+        } else {
+            let mid = quiet.len() / 2;
+            let (_, cut, _) = quiet.select_nth_unstable(mid);
+            let cut = *cut;
+            self.sources
+                .retain(|_, s| s.triggered_us.is_some() || s.last_us > cut);
         }
+        self.evicted += (before - self.sources.len()) as u64;
     }
 }
 
