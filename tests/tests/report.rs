@@ -78,6 +78,16 @@ fn with_misp(dir: &Path, extra: &str) -> (PyServer, PathBuf) {
     (misp, cfg)
 }
 
+/// The attribute UUIDs the MISP stand-in recorded sightings for.
+fn sightings(state: &Value) -> Vec<&str> {
+    state["sightings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["attribute_uuid"].as_str().unwrap())
+        .collect()
+}
+
 fn incidents(cfg: &Path) -> Vec<Value> {
     let r = ctl(cfg, &["alerts", "list", "-o", "json"], &[]);
     r.assert_success();
@@ -274,13 +284,7 @@ fn misp_events_severity_dedupe_sightings_and_failures() {
         .iter()
         .any(|e| e["info"].as_str().unwrap().contains("informational")));
     // The sighting went to the Infoblox attribute the alert's indicator came from.
-    let sightings: Vec<&str> = state["sightings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["attribute_uuid"].as_str().unwrap())
-        .collect();
-    assert_eq!(sightings, [c2_attr.as_str()]);
+    assert_eq!(sightings(&state), [c2_attr.as_str()]);
     let intel = by_info("suriguard intel");
     assert!(values(intel).contains(&("ip-dst".into(), "45.63.119.177".into())));
 
@@ -1144,13 +1148,7 @@ fn a_honeypot_visitor_reaches_misp_with_its_payload_and_a_sighting() {
     ] {
         assert!(attrs.contains(&want), "{want:?} missing: {attrs:?}");
     }
-    let sightings: Vec<&str> = state["sightings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["attribute_uuid"].as_str().unwrap())
-        .collect();
-    assert_eq!(sightings, [c2_attr.as_str()]);
+    assert_eq!(sightings(&state), [c2_attr.as_str()]);
     for q in misp.take_requests() {
         assert_eq!(
             q["errors"],
