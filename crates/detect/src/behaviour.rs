@@ -1795,6 +1795,7 @@ fn contact(s: &mut Long, key: u64, t: i64, failed: bool, c: &SlowScan) -> Option
             s.contacts.swap_remove(oldest);
         }
     }
+    crate::window::grow_gently(&mut s.contacts);
     s.contacts.push((key, t, failed));
     if !failed {
         return None;

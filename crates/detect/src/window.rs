@@ -100,6 +100,7 @@ impl Targets {
                 }
             }
         }
+        grow_gently(&mut self.entries);
         self.entries.insert(at, (host, port, t_us));
         self.oldest = self.oldest.min(t_us);
     }
@@ -150,6 +151,16 @@ impl Targets {
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<(IpAddr, u16, i64)>()
+    }
+}
+
+/// Makes room for one more element of a per-source list by a quarter (at least 4) instead
+/// of doubling: with 100,000 sources holding a few contacts each, doubling leaves a third
+/// of every list empty on average; a quarter leaves a tenth, for a few more (small)
+/// reallocations while a list grows.
+pub fn grow_gently<T>(v: &mut Vec<T>) {
+    if v.len() == v.capacity() {
+        v.reserve_exact((v.len() / 4).max(4));
     }
 }
 
