@@ -89,10 +89,13 @@ chown -R root:root "$root/persona" "$root/etc" "$root/share"
 chmod 0755 "$root/var" "$root/var/log" "$root/var/log/cowrie"
 
 if [ "$units" = yes ]; then
+    # The source tree's units, or the package's (installed as /usr/share/suriguard/honeypot).
+    units_dir="$here/../suricata-conf/systemd"
+    [ -d "$units_dir" ] || units_dir=/usr/lib/systemd/system
     for u in suriguard-honeypot.service suriguard-honeypot-follow.service; do
         sed -e "s#/var/lib/suriguard-honeypot#$root#g" -e "s#/opt/suriguard-honeypot/venv#$venv#g" \
             -e "s#^User=cowrie#User=$user#" \
-            "$here/../suricata-conf/systemd/$u" >"/etc/systemd/system/$u"
+            "$units_dir/$u" >"/etc/systemd/system/$u"
     done
     systemctl daemon-reload
     systemctl enable --now suriguard-honeypot.service suriguard-honeypot-follow.service

@@ -83,6 +83,15 @@ for m in seq-lstm/seq-lstm.onnx seq-lstm/seq-lstm.meta.json seed/seed-bilstm.onn
 done
 f 0644 models/seq-lstm/MODEL_CARD.md usr/share/doc/suriguard/MODEL_CARD.md
 
+# The honeypot installer and its personas (docs/HONEYPOT.md):
+# /usr/share/suriguard/honeypot/install.sh.
+f 0755 honeypot/install.sh usr/share/suriguard/honeypot/install.sh
+(cd honeypot && find personas -type f) | while read -r p; do
+    # The persona's own scripts (its fake /etc/init.d/rcS) keep their mode.
+    if [ -x "honeypot/$p" ]; then mode=0755; else mode=0644; fi
+    f "$mode" "honeypot/$p" "usr/share/suriguard/honeypot/$p"
+done
+
 # Configuration: conffiles under /etc/suriguard, the same files as examples.
 f 0644 suricata-conf/suriguard.toml etc/suriguard/suriguard.toml
 f 0644 suricata-conf/rulesync.toml etc/suriguard/rulesync.toml
