@@ -59,7 +59,8 @@ if ! [ "$(readlink -f "$venv/bin/python")" = "$(readlink -f /usr/bin/python3)" ]
         exit 1
     }
     # Twisted's plugin cache, written once here (Cowrie's user cannot write it).
-    "$venv/bin/python" -c 'from twisted.plugin import IPlugin, getPlugins; list(getPlugins(IPlugin))' 2>/dev/null || true
+    # (From /: Cowrie reads a cowrie.cfg in the current folder when its plugin loads.)
+    (cd / && "$venv/bin/python" -c 'from twisted.plugin import IPlugin, getPlugins; list(getPlugins(IPlugin))') 2>/dev/null || true
 fi
 
 # Cowrie refuses to run as root: its own user.
@@ -95,6 +96,7 @@ if [ "$units" = yes ]; then
     for u in suriguard-honeypot.service suriguard-honeypot-follow.service; do
         sed -e "s#/var/lib/suriguard-honeypot#$root#g" -e "s#/opt/suriguard-honeypot/venv#$venv#g" \
             -e "s#^User=cowrie#User=$user#" \
+            -e "s#honeypot follow --config#honeypot follow --cowrie-log $root/var/log/cowrie/cowrie.json --config#" \
             "$units_dir/$u" >"/etc/systemd/system/$u"
     done
     systemctl daemon-reload

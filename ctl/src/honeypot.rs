@@ -25,6 +25,9 @@ use crate::error::CtlError;
 
 /// Longest log line read; a longer one is skipped (counted).
 const MAX_LINE: usize = 1 << 20;
+/// Lines read at once (a backlog after downtime is worked through in batches, the place
+/// saved after each).
+const BATCH: usize = 10_000;
 /// How often a quiet log is looked at again.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -75,6 +78,8 @@ struct Open {
     ino: u64,
     offset: u64,
     partial: Vec<u8>,
+    /// Inside a line over [`MAX_LINE`]: its bytes are dropped up to its end.
+    skipping: bool,
 }
 
 impl Open {
@@ -89,13 +94,15 @@ impl Open {
             ino: meta.ino(),
             offset,
             partial: Vec::new(),
+            skipping: false,
         })
     }
 
-    /// The whole lines available now (a line still being written waits for its end).
+    /// The whole lines available now, at most [`BATCH`] (a line still being written
+    /// waits for its end).
     fn lines(&mut self, rep: &mut FollowReport) -> std::io::Result<Vec<String>> {
         let mut out = Vec::new();
-        loop {
+        while out.len() < BATCH {
             let n = (&mut self.reader)
                 .take((MAX_LINE + 1) as u64)
                 .read_until(b'\n', &mut self.partial)?;
@@ -104,21 +111,25 @@ impl Open {
             }
             if self.partial.last() != Some(&b'\n') {
                 if self.partial.len() > MAX_LINE {
-                    // Too long to be an event: skip to its end.
-                    let mut rest = Vec::new();
-                    let m = self.reader.read_until(b'\n', &mut rest)?;
-                    if rest.last() == Some(&b'\n') {
-                        self.offset += (self.partial.len() + m) as u64;
-                        self.partial.clear();
-                        rep.lines += 1;
-                        rep.skipped += 1;
-                        rep.first_error
-                            .get_or_insert_with(|| format!("a line over {MAX_LINE} bytes"));
-                        continue;
-                    }
-                    self.partial.extend_from_slice(&rest);
+                    // Too long to be an event: its bytes are dropped as they come (never
+                    // held), and the line is counted once its end arrives.
+                    self.offset += self.partial.len() as u64;
+                    self.partial.clear();
+                    self.skipping = true;
                 }
                 break;
+            }
+            if self.skipping {
+                self.skipping = false;
+                self.offset += self.partial.len() as u64;
+                self.partial.clear();
+                rep.lines += 1;
+                rep.skipped += 1;
+                let at = self.offset;
+                rep.first_error.get_or_insert_with(|| {
+                    format!("a line over {MAX_LINE} bytes, ending at byte {at}")
+                });
+                continue;
             }
             self.offset += self.partial.len() as u64;
             out.push(String::from_utf8_lossy(&self.partial).into_owned());
@@ -148,7 +159,8 @@ struct Decider<'a> {
 }
 
 impl Decider<'_> {
-    fn decide(&mut self, r: Ready, rep: &mut FollowReport) -> Result<(), CtlError> {
+    /// Decides on a ready visitor; false when the gate did not admit it.
+    fn decide(&mut self, r: Ready, rep: &mut FollowReport) -> Result<bool, CtlError> {
         let net = self.cfg.network_model();
         let target: IpAddr = r.source;
         let protected = net.protected(target);
@@ -183,7 +195,7 @@ impl Decider<'_> {
         };
         let Some(mut d) = self.gate.decide(p, protected) else {
             rep.refused += 1;
-            return Ok(());
+            return Ok(false);
         };
         d.ttl = self.ttl;
         d.evidence.honeypot = Some(Box::new(r.evidence));
@@ -210,7 +222,7 @@ impl Decider<'_> {
         tracing::info!("honeypot: {} ({outcome})", d.summary);
         rep.decisions.push(d);
         rep.outcomes.push(outcome);
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -235,20 +247,24 @@ fn handle(
             }
         };
         let ready = tracker.on_event(ev);
-        decide_all(ready, decider, rep, each)?;
+        decide_all(ready, tracker, decider, rep, each)?;
     }
     Ok(())
 }
 
 fn decide_all(
     ready: Vec<Ready>,
+    tracker: &mut Tracker,
     decider: &mut Decider,
     rep: &mut FollowReport,
     each: &mut dyn FnMut(&Decision, &str),
 ) -> Result<(), CtlError> {
     for r in ready {
+        let source = r.source;
         let before = rep.decisions.len();
-        decider.decide(r, rep)?;
+        if !decider.decide(r, rep)? {
+            tracker.rearm(source);
+        }
         if rep.decisions.len() > before {
             each(&rep.decisions[before], &rep.outcomes[before]);
         }
@@ -282,9 +298,17 @@ pub fn follow(
     };
     if once {
         let mut open = Open::at(log, 0).map_err(CtlError::file("read", log))?;
-        let lines = open.lines(&mut rep).map_err(CtlError::file("read", log))?;
-        handle(lines, &mut tracker, &mut decider, &mut rep, each)?;
-        decide_all(tracker.flush(), &mut decider, &mut rep, each)?;
+        loop {
+            let lines = open.lines(&mut rep).map_err(CtlError::file("read", log))?;
+            if lines.is_empty() {
+                break;
+            }
+            handle(lines, &mut tracker, &mut decider, &mut rep, each)?;
+        }
+        {
+            let ready = tracker.flush();
+            decide_all(ready, &mut tracker, &mut decider, &mut rep, each)?;
+        }
         rep.evicted = tracker.evicted;
         return Ok(rep);
     }
@@ -302,8 +326,13 @@ pub fn follow(
             Some(p) => {
                 if let Some(old) = rotated(log, p.ino) {
                     let mut o = Open::at(&old, p.offset).map_err(CtlError::file("read", &old))?;
-                    let lines = o.lines(&mut rep).map_err(CtlError::file("read", &old))?;
-                    handle(lines, &mut tracker, &mut decider, &mut rep, each)?;
+                    loop {
+                        let lines = o.lines(&mut rep).map_err(CtlError::file("read", &old))?;
+                        if lines.is_empty() {
+                            break;
+                        }
+                        handle(lines, &mut tracker, &mut decider, &mut rep, each)?;
+                    }
                     tracing::info!("honeypot: finished the rotated {}", old.display());
                 }
                 open = Some(Open::at(log, 0).map_err(CtlError::file("read", log))?);
@@ -331,8 +360,13 @@ pub fn follow(
             let renewed = open.as_ref().is_none_or(|o| o.ino != meta.ino());
             if renewed {
                 if let Some(mut o) = open.take() {
-                    let lines = o.lines(&mut rep).map_err(CtlError::file("read", log))?;
-                    handle(lines, &mut tracker, &mut decider, &mut rep, each)?;
+                    loop {
+                        let lines = o.lines(&mut rep).map_err(CtlError::file("read", log))?;
+                        if lines.is_empty() {
+                            break;
+                        }
+                        handle(lines, &mut tracker, &mut decider, &mut rep, each)?;
+                    }
                 }
                 open = Some(Open::at(log, 0).map_err(CtlError::file("read", log))?);
             } else if let Some(o) = open.as_mut() {
@@ -346,9 +380,11 @@ pub fn follow(
             }
         }
         let mut got = false;
+        let mut full = false;
         if let Some(o) = open.as_mut() {
             let lines = o.lines(&mut rep).map_err(CtlError::file("read", log))?;
             got = !lines.is_empty();
+            full = lines.len() >= BATCH;
             handle(lines, &mut tracker, &mut decider, &mut rep, each)?;
             let here = Position {
                 ino: o.ino,
@@ -365,7 +401,10 @@ pub fn follow(
         {
             // Quiet for a whole gather window: every event of the pending windows has
             // been written by now.
-            decide_all(tracker.flush(), &mut decider, &mut rep, each)?;
+            {
+                let ready = tracker.flush();
+                decide_all(ready, &mut tracker, &mut decider, &mut rep, each)?;
+            }
         }
         rep.evicted = tracker.evicted;
         // Bounded memory while following: the report keeps the last decisions only.
@@ -373,6 +412,8 @@ pub fn follow(
             rep.decisions.drain(..500);
             rep.outcomes.drain(..500);
         }
-        std::thread::sleep(POLL);
+        if !full {
+            std::thread::sleep(POLL);
+        }
     }
 }

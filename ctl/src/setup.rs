@@ -653,38 +653,49 @@ fn finish(
     std::fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
     let edited_copy = dir.join("suricata.yaml.edited");
     let backup = dir.join("suricata.yaml.orig");
+    let state_file = dir.join("state.json");
     if !edit.added.is_empty() {
-        // A second setup over an edited file keeps the first backup: that is the user's.
-        if !backup.exists() {
-            std::fs::write(&backup, original).map_err(io_err("write", &backup))?;
+        // The backup is the file as it is now, unless setup's lines are already in it
+        // (a second setup over an edited file keeps the first backup: that is the
+        // user's). A stale backup (a Suricata upgrade replaced the file, dropping the
+        // lines) is replaced. Written durably before the file is touched.
+        let already_marked = !strip_marked(&String::from_utf8_lossy(original))
+            .1
+            .is_empty();
+        if !(already_marked && backup.exists()) {
+            suriguard_durable::write_atomic(&backup, original).map_err(io_err("write", &backup))?;
         }
-        replace_file(&o.suricata_config, edit.text.as_bytes())?;
-        std::fs::write(&edited_copy, edit.text.as_bytes())
+        suriguard_durable::write_atomic(&edited_copy, edit.text.as_bytes())
             .map_err(io_err("write", &edited_copy))?;
         let state = State {
             suricata_config: o.suricata_config.clone(),
             original: backup.clone(),
             edited: edited_copy.clone(),
         };
-        let state_file = dir.join("state.json");
-        std::fs::write(
+        suriguard_durable::write_atomic(
             &state_file,
-            serde_json::to_vec_pretty(&state).unwrap_or_default(),
+            &serde_json::to_vec_pretty(&state).unwrap_or_default(),
         )
         .map_err(io_err("write", &state_file))?;
+        replace_file(&o.suricata_config, edit.text.as_bytes())?;
         r.backup = Some(backup.clone());
     }
-    let checked = check_edit(
-        &o.suricata,
-        &o.suricata_config,
-        &backup_or(&backup, &o.suricata_config),
-    );
+    // The original is tested from the same folder as the edited file (relative
+    // `include:` paths resolve against it), as a hidden copy removed afterwards.
+    let original_copy = o
+        .suricata_config
+        .with_file_name(".suricata.yaml.suriguard-original");
+    std::fs::write(&original_copy, original).map_err(io_err("write", &original_copy))?;
+    let checked = check_edit(&o.suricata, &o.suricata_config, &original_copy);
+    let _ = std::fs::remove_file(&original_copy);
     match checked {
         Ok(line) => r.suricata_test = line,
         Err(e) => {
             if !edit.added.is_empty() {
                 replace_file(&o.suricata_config, original)?;
-                let _ = std::fs::remove_file(dir.join("state.json"));
+                for f in ["state.json", "suricata.yaml.edited", "suricata.yaml.orig"] {
+                    let _ = std::fs::remove_file(dir.join(f));
+                }
             }
             return Err(e);
         }
@@ -708,14 +719,6 @@ fn finish(
     Ok(r)
 }
 
-fn backup_or(backup: &Path, current: &Path) -> PathBuf {
-    if backup.exists() {
-        backup.to_path_buf()
-    } else {
-        current.to_path_buf()
-    }
-}
-
 pub fn remove(
     o: &Options,
     teardown: impl FnOnce() -> Result<(), CtlError>,
@@ -728,14 +731,20 @@ pub fn remove(
     let state: Option<State> = std::fs::read(dir.join("state.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let current = std::fs::read(&o.suricata_config).map_err(io_err("read", &o.suricata_config))?;
+    // The file setup edited, wherever it was (`--suricata-config` at setup time).
+    let target = state
+        .as_ref()
+        .map(|s| s.suricata_config.clone())
+        .unwrap_or_else(|| o.suricata_config.clone());
+    r.suricata_config = target.clone();
+    let current = std::fs::read(&target).map_err(io_err("read", &target))?;
     let edited = state.as_ref().and_then(|s| std::fs::read(&s.edited).ok());
     let original = state.as_ref().and_then(|s| std::fs::read(&s.original).ok());
     let (_, marked) = strip_marked(&String::from_utf8_lossy(&current));
     match (edited, original) {
         (Some(e), Some(orig)) if e == current => {
             if !o.dry_run {
-                replace_file(&o.suricata_config, &orig)?;
+                replace_file(&target, &orig)?;
             }
             r.how = "restored the original byte for byte".into();
             r.removed_lines = marked;
@@ -743,7 +752,7 @@ pub fn remove(
         _ if !marked.is_empty() => {
             let (text, removed) = strip_marked(&String::from_utf8_lossy(&current));
             if !o.dry_run {
-                replace_file(&o.suricata_config, text.as_bytes())?;
+                replace_file(&target, text.as_bytes())?;
             }
             r.how = "the file changed since setup: removed only the lines setup added".into();
             r.removed_lines = removed;
@@ -762,7 +771,7 @@ pub fn remove(
         Ok(()) => "suriguard's nftables table removed".into(),
         Err(e) => format!("nftables table not removed: {}", suriguard_cli::chain(&e)),
     };
-    r.suricata_test = match suricata_test(&o.suricata, &o.suricata_config, false) {
+    r.suricata_test = match suricata_test(&o.suricata, &target, false) {
         Ok((true, _)) => "suricata -T: ok".into(),
         Ok((false, out)) => format!(
             "suricata -T fails on the file as it is now (setup's lines are gone; no rules loaded?):\n{out}"

@@ -444,6 +444,14 @@ impl Tracker {
         }
     }
 
+    /// The gate did not admit `source`'s decision (a rate or a cap): it is not treated as
+    /// decided, so its next event starts a new round.
+    pub fn rearm(&mut self, source: IpAddr) {
+        if let Some(s) = self.sources.get_mut(&source) {
+            s.decided_until_us = None;
+        }
+    }
+
     /// The newest Cowrie time read.
     pub fn newest_us(&self) -> i64 {
         self.newest_us
