@@ -392,8 +392,8 @@ pub fn config_text(home: &[Cidr], own: &[IpAddr], observe: bool, state_dir: &Pat
 // ---------------------------------------------------------------------------------
 // Suricata.
 
-/// `suricata -V`: the version text and major number.
-pub fn suricata_version(program: &str) -> Result<(String, u32), CtlError> {
+/// `suricata -V`: the version text (7.0 or later; older is refused).
+pub fn suricata_version(program: &str) -> Result<String, CtlError> {
     let out = Command::new(program)
         .arg("-V")
         .output()
@@ -418,7 +418,7 @@ pub fn suricata_version(program: &str) -> Result<(String, u32), CtlError> {
             what: format!("Suricata {version} is too old: the plugin needs 7.0 or 8.0"),
         });
     }
-    Ok((version, major))
+    Ok(version)
 }
 
 /// The configuration directory Suricata was built with (`suricata --build-info`:
@@ -546,7 +546,7 @@ fn confirm(question: &str) -> bool {
 // The two commands.
 
 pub fn setup(o: &Options) -> Result<Report, CtlError> {
-    let (version, _major) = suricata_version(&o.suricata)?;
+    let version = suricata_version(&o.suricata)?;
     let mut r = Report {
         suricata_version: version,
         suricata_config: o.suricata_config.clone(),
@@ -582,41 +582,33 @@ pub fn setup(o: &Options) -> Result<Report, CtlError> {
         Ok(b) => b == EXAMPLE_CONFIG.as_bytes(),
         Err(_) => true,
     };
-    if new_config {
+    let config = if new_config {
         let found = propose(Path::new("/proc/net"));
         let home = if o.home_nets.is_empty() {
-            found.home.clone()
+            found.home
         } else {
             o.home_nets.clone()
         };
-        if home.is_empty() && o.dry_run {
-            r.notes.push("no private network (RFC 1918) is directly connected to this machine: pass --home-net CIDR".into());
-        } else if home.is_empty() {
-            return Err(CtlError::Setup {
-                what: "no private network (RFC 1918) is directly connected to this machine: pass --home-net CIDR".into(),
-            });
+        if home.is_empty() {
+            let what = "no private network (RFC 1918) is directly connected to this machine: pass --home-net CIDR";
+            if !o.dry_run {
+                return Err(CtlError::Setup { what: what.into() });
+            }
+            r.notes.push(what.into());
         }
-        let own: Vec<IpAddr> = found.own.clone();
         r.home_networks = home.iter().map(ToString::to_string).collect();
-        r.own_addresses = own.iter().map(ToString::to_string).collect();
+        r.own_addresses = found.own.iter().map(ToString::to_string).collect();
         r.wrote.push(o.config.clone());
-        if !o.snippet.exists() {
-            r.wrote.push(o.snippet.clone());
-        }
-        return finish(
-            o,
-            r,
-            &original,
-            &edit,
-            Some(config_text(&home, &own, o.observe, &o.state_dir)),
-        );
-    }
-    r.notes
-        .push(format!("{} exists: left as it is", o.config.display()));
+        Some(config_text(&home, &found.own, o.observe, &o.state_dir))
+    } else {
+        r.notes
+            .push(format!("{} exists: left as it is", o.config.display()));
+        None
+    };
     if !o.snippet.exists() {
         r.wrote.push(o.snippet.clone());
     }
-    finish(o, r, &original, &edit, None)
+    finish(o, r, &original, &edit, config)
 }
 
 fn finish(

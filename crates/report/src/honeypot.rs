@@ -297,8 +297,6 @@ pub struct Tracker {
     ttl_us: i64,
     max_sources: usize,
     sources: HashMap<IpAddr, Source>,
-    /// The newest Cowrie time read.
-    newest_us: i64,
     /// Sources forgotten to stay within `max-sources`.
     pub evicted: u64,
 }
@@ -312,7 +310,6 @@ impl Tracker {
             ttl_us: (ttl as i64).saturating_mul(1_000_000),
             max_sources: cfg.max_sources,
             sources: HashMap::new(),
-            newest_us: i64::MIN,
             evicted: 0,
         }
     }
@@ -340,7 +337,6 @@ impl Tracker {
     /// round starts from scratch.
     pub fn on_event(&mut self, ev: Event) -> Vec<Ready> {
         let mut ready = self.ready_before(ev.time_us);
-        self.newest_us = self.newest_us.max(ev.time_us);
         if !self.sources.contains_key(&ev.src) && self.sources.len() >= self.max_sources {
             self.evict();
         }
@@ -450,11 +446,6 @@ impl Tracker {
         if let Some(s) = self.sources.get_mut(&source) {
             s.decided_until_us = None;
         }
-    }
-
-    /// The newest Cowrie time read.
-    pub fn newest_us(&self) -> i64 {
-        self.newest_us
     }
 
     /// Makes room: forgets the quieter half of the sources not waiting for their window
