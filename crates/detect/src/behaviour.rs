@@ -477,8 +477,9 @@ struct Probed {
 #[derive(Debug, Default)]
 pub(crate) struct Long {
     pub(crate) last_seen: i64,
-    /// (hash of host and port, last time, failed).
-    contacts: Vec<(u64, i64, bool)>,
+    /// (hash of host and port with its lowest bit set while every contact failed, last
+    /// time): 16 bytes a contact.
+    contacts: Vec<(u64, i64)>,
     services: Vec<Service>,
     probed: Vec<Probed>,
     http_failures: WindowCount,
@@ -1782,10 +1783,13 @@ fn slot(window: f64) -> i64 {
 /// Records a contact for the slow-scan detector; `Some((failed, total))` when it trips.
 fn contact(s: &mut Long, key: u64, t: i64, failed: bool, c: &SlowScan) -> Option<(u64, u64)> {
     let horizon = t.max(s.last_seen) - (c.window * SEC) as i64;
-    if let Some(e) = s.contacts.iter_mut().find(|e| e.0 == key) {
+    let key = key & !1;
+    if let Some(e) = s.contacts.iter_mut().find(|e| e.0 & !1 == key) {
         e.1 = e.1.max(t);
         // Answered once is answered.
-        e.2 = e.2 && failed;
+        if !failed {
+            e.0 = key;
+        }
         return None;
     }
     if s.contacts.len() >= c.max_contacts {
@@ -1796,7 +1800,7 @@ fn contact(s: &mut Long, key: u64, t: i64, failed: bool, c: &SlowScan) -> Option
         }
     }
     crate::window::grow_gently(&mut s.contacts);
-    s.contacts.push((key, t, failed));
+    s.contacts.push((key | failed as u64, t));
     if !failed {
         return None;
     }
@@ -1804,7 +1808,7 @@ fn contact(s: &mut Long, key: u64, t: i64, failed: bool, c: &SlowScan) -> Option
     for e in &s.contacts {
         if e.1 >= horizon {
             total += 1;
-            if e.2 {
+            if e.0 & 1 == 1 {
                 bad += 1;
                 first = first.min(e.1);
             }
@@ -1937,6 +1941,9 @@ fn probe(
                     .unwrap_or(0);
                 s.probed.swap_remove(stalest);
             }
+            // One at a time: most sources probe one port (a vector's first push
+            // would make room for four).
+            s.probed.reserve_exact(1);
             s.probed.push(Probed {
                 host,
                 port,

@@ -270,10 +270,11 @@ struct Source {
     auth_sessions: WindowCount,
     targets: Targets,
     /// A home device's contacts that failed (no handshake, refused, no answer): its scan
-    /// checks count these, so answered browsing to many CDN hosts is not a scan.
-    failed: Targets,
+    /// checks count these, so answered browsing to many CDN hosts is not a scan. Made
+    /// on a home device's first failed contact (outside sources never need it).
+    failed: Option<Box<Targets>>,
     examples: [u64; EXAMPLES],
-    next_example: usize,
+    next_example: u32,
 }
 
 impl Source {
@@ -284,21 +285,28 @@ impl Source {
 
     fn remember(&mut self, flow_id: Option<u64>) {
         if let Some(id) = flow_id {
-            self.examples[self.next_example % EXAMPLES] = id;
-            self.next_example += 1;
+            self.examples[self.next_example as usize % EXAMPLES] = id;
+            // Wraps at a multiple of EXAMPLES, so the ring's order holds.
+            self.next_example = (self.next_example + 1) % (EXAMPLES as u32 * 1024);
+            if self.next_example == 0 {
+                self.next_example = EXAMPLES as u32;
+            }
         }
     }
 
     fn examples(&self) -> Vec<u64> {
-        let n = self.next_example.min(EXAMPLES);
+        let next = self.next_example as usize;
+        let n = next.min(EXAMPLES);
         (0..n)
-            .map(|k| self.examples[(self.next_example - n + k) % EXAMPLES])
+            .map(|k| self.examples[(next - n + k) % EXAMPLES])
             .collect()
     }
 }
 
 /// One source's entry: the window heuristics' state and the behaviour detectors' long
-/// windows side by side, so a record looks its source up once.
+/// windows side by side, so a record looks its source up once. The table holds it boxed:
+/// 24 bytes a bucket instead of the whole entry, so the table's spare buckets (up to
+/// half of them after it grows) cost little, and growing it moves pointers only.
 #[derive(Debug, Default)]
 struct Slot {
     win: Source,
@@ -441,7 +449,7 @@ impl Detail {
 pub struct Engine {
     cfg: DetectConfig,
     net: NetworkModel,
-    sources: AddrMap<Slot>,
+    sources: AddrMap<Box<Slot>>,
     newest: i64,
     stats: EngineStats,
     behaviour: Behaviour,
@@ -492,7 +500,6 @@ impl Engine {
     /// [`Engine::SOURCE_FEATURES`]); `None` for an untracked source.
     pub fn source_features(&self, ip: IpAddr) -> Option<[f32; 7]> {
         let s = &self.sources.get(&ip)?.win;
-        let net = &self.net;
         Some([
             s.flows.total() as f32,
             s.syn_only.total() as f32,
@@ -500,7 +507,7 @@ impl Engine {
             s.http_events.total() as f32,
             s.auth_sessions.total() as f32,
             s.targets.len() as f32,
-            s.targets.hosts(|h| !net.is_home(h)) as f32,
+            s.targets.hosts(|home| !home) as f32,
         ])
     }
 
@@ -639,12 +646,10 @@ impl Engine {
     /// too little, the least recently seen half.
     fn evict(&mut self) {
         let horizon = self.horizon();
-        self.stats.sources_evicted += evict_idle(
-            &mut self.sources,
-            self.cfg.max_sources,
-            horizon,
-            Slot::last_seen,
-        );
+        self.stats.sources_evicted +=
+            evict_idle(&mut self.sources, self.cfg.max_sources, horizon, |s| {
+                s.last_seen()
+            });
     }
 
     /// Entries last seen before this are idle: beyond every window a source's entry
@@ -950,14 +955,14 @@ impl Engine {
 /// the window heuristics (failed logins); makes room for a new source in a full table
 /// first (entries idle since `horizon`, else the least recently seen half).
 fn slot_of<'a>(
-    sources: &'a mut AddrMap<Slot>,
+    sources: &'a mut AddrMap<Box<Slot>>,
     cap: usize,
     horizon: i64,
     evicted: &'a mut u64,
 ) -> impl FnOnce(IpAddr) -> &'a mut Long {
     move |ip| {
         if sources.len() >= cap && !sources.contains_key(&ip) {
-            *evicted += evict_idle(sources, cap, horizon, Slot::last_seen);
+            *evicted += evict_idle(sources, cap, horizon, |s| s.last_seen());
         }
         &mut sources.entry(ip).or_default().long
     }
@@ -1020,25 +1025,38 @@ fn count(
     } else {
         s.auth_sessions.total()
     } as u64;
-    s.targets
-        .add(dst, dport, t, (scan_window * SEC) as i64, max_targets);
+    // Each contact carries whether its host is a home address, looked up once here.
+    let dst_home = net.is_home(dst);
+    let scan_us = (scan_window * SEC) as i64;
+    s.targets.add(dst, dst_home, dport, t, scan_us, max_targets);
     let home = dir != Direction::Inbound;
     if home && f.failed {
-        s.failed
-            .add(dst, dport, t, (scan_window * SEC) as i64, max_targets);
+        s.failed.get_or_insert_with(Default::default).add(
+            dst,
+            dst_home,
+            dport,
+            t,
+            scan_us,
+            max_targets,
+        );
     }
     // An outside source's contacts all count; a home device's only when they failed.
-    let scanned = if home { &s.failed } else { &s.targets };
+    static NONE: Targets = Targets::EMPTY;
+    let scanned = if home {
+        s.failed.as_deref().unwrap_or(&NONE)
+    } else {
+        &s.targets
+    };
     Counts {
         flows,
         syn,
         web,
         auth,
         ports: scanned.ports_on(dst) as u64,
-        hosts_on_port: scanned.hosts_on(dport, |h| home || net.is_home(h)) as u64,
+        hosts_on_port: scanned.hosts_on(dport, |h| home || h) as u64,
         // Only the fan-out check of a home device reads it.
         external_hosts: if home {
-            scanned.hosts(|h| !net.is_home(h)) as u64
+            scanned.hosts(|h| !h) as u64
         } else {
             0
         },
@@ -1423,14 +1441,16 @@ mod tests {
 }
 #[cfg(test)]
 mod size {
-    /// The per-source memory the docs state: a table slot of (address, state).
+    /// The per-source memory the docs state: the table's bucket (address and box), and
+    /// the boxed entry.
     #[test]
     fn source_state_stays_small() {
         assert_eq!(
-            std::mem::size_of::<(std::net::IpAddr, super::Source)>(),
-            272
+            std::mem::size_of::<(std::net::IpAddr, Box<super::Slot>)>(),
+            32
         );
-        // The table's entry: the windows and the behaviour detectors' part together.
-        assert_eq!(std::mem::size_of::<(std::net::IpAddr, super::Slot)>(), 408);
+        assert_eq!(std::mem::size_of::<super::Source>(), 216);
+        // The entry: the windows and the behaviour detectors' part together.
+        assert_eq!(std::mem::size_of::<super::Slot>(), 352);
     }
 }

@@ -55,44 +55,96 @@ impl WindowCount {
 /// Bounded: beyond `cap` entries the oldest is replaced. Kept sorted by host, so the
 /// counts the checks read after every flow are one pass (distinct hosts) or a binary
 /// search (ports on one host), never a pass per entry.
+///
+/// 16 bytes a contact: the host as a 32-bit key (an IPv4 address itself; an IPv6
+/// address folded by a fixed hash, so two of one source's IPv6 contacts are told apart
+/// unless their keys collide, about n²/2³³ for n contacts: 2·10⁻⁶ at the default 128),
+/// and one bit the caller fixes per host when it adds it (the engine: "a home
+/// address"), which the counts filter on instead of looking the host up again.
 #[derive(Debug, Clone)]
 pub struct Targets {
-    entries: Vec<(IpAddr, u16, i64)>,
+    entries: Vec<Contact>,
     newest: i64,
     /// No entry is older than this (a lower bound): nothing to forget before it.
     oldest: i64,
 }
 
-impl Default for Targets {
-    fn default() -> Self {
-        Targets {
-            entries: Vec::new(),
-            newest: i64::MIN,
-            oldest: i64::MAX,
+#[derive(Debug, Clone, Copy)]
+struct Contact {
+    key: u32,
+    port: u16,
+    v6: bool,
+    marked: bool,
+    t: i64,
+}
+
+impl Contact {
+    fn host(&self) -> HostKey {
+        HostKey(self.v6, self.key)
+    }
+}
+
+/// A host as [`Targets`] keeps it: the family, then the 32-bit key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct HostKey(bool, u32);
+
+impl HostKey {
+    fn of(ip: IpAddr) -> HostKey {
+        match ip {
+            IpAddr::V4(a) => HostKey(false, u32::from(a)),
+            IpAddr::V6(a) => {
+                let v = u128::from(a);
+                let z = (v as u64) ^ ((v >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                let z = (z ^ (z >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                HostKey(true, (z >> 32) as u32)
+            }
         }
     }
 }
 
+impl Default for Targets {
+    fn default() -> Self {
+        Targets::EMPTY
+    }
+}
+
 impl Targets {
+    /// No contacts.
+    pub const EMPTY: Targets = Targets {
+        entries: Vec::new(),
+        newest: i64::MIN,
+        oldest: i64::MAX,
+    };
+
     /// Records a contact and forgets contacts older than `window_us` before the newest.
-    pub fn add(&mut self, host: IpAddr, port: u16, t_us: i64, window_us: i64, cap: usize) {
+    /// `marked` is the caller's bit for `host` (the same every time for one host).
+    pub fn add(
+        &mut self,
+        host: IpAddr,
+        marked: bool,
+        port: u16,
+        t_us: i64,
+        window_us: i64,
+        cap: usize,
+    ) {
         self.newest = self.newest.max(t_us);
         let horizon = self.newest.saturating_sub(window_us);
         if t_us < horizon {
             return;
         }
         if self.oldest < horizon {
-            self.entries.retain(|e| e.2 >= horizon);
-            self.oldest = self.entries.iter().map(|e| e.2).min().unwrap_or(i64::MAX);
+            self.entries.retain(|e| e.t >= horizon);
+            self.oldest = self.entries.iter().map(|e| e.t).min().unwrap_or(i64::MAX);
         }
+        let host = HostKey::of(host);
         let (lo, hi) = self.host_range(host);
-        if let Some(e) = self.entries[lo..hi].iter_mut().find(|e| e.1 == port) {
-            e.2 = e.2.max(t_us);
+        if let Some(e) = self.entries[lo..hi].iter_mut().find(|e| e.port == port) {
+            e.t = e.t.max(t_us);
             return;
         }
         let mut at = lo;
         if self.entries.len() >= cap {
-            let oldest = (0..self.entries.len()).min_by_key(|&k| self.entries[k].2);
+            let oldest = (0..self.entries.len()).min_by_key(|&k| self.entries[k].t);
             if let Some(k) = oldest {
                 self.entries.remove(k);
                 if k < at {
@@ -101,40 +153,49 @@ impl Targets {
             }
         }
         grow_gently(&mut self.entries);
-        self.entries.insert(at, (host, port, t_us));
+        self.entries.insert(
+            at,
+            Contact {
+                key: host.1,
+                port,
+                v6: host.0,
+                marked,
+                t: t_us,
+            },
+        );
         self.oldest = self.oldest.min(t_us);
     }
 
     /// The entries of `host`: `entries[lo..hi]`.
-    fn host_range(&self, host: IpAddr) -> (usize, usize) {
-        let lo = self.entries.partition_point(|e| e.0 < host);
-        let hi = lo + self.entries[lo..].partition_point(|e| e.0 == host);
+    fn host_range(&self, host: HostKey) -> (usize, usize) {
+        let lo = self.entries.partition_point(|e| e.host() < host);
+        let hi = lo + self.entries[lo..].partition_point(|e| e.host() == host);
         (lo, hi)
     }
 
     /// Distinct ports contacted on `host`.
     pub fn ports_on(&self, host: IpAddr) -> usize {
-        let (lo, hi) = self.host_range(host);
+        let (lo, hi) = self.host_range(HostKey::of(host));
         hi - lo
     }
 
-    /// Distinct hosts contacted on `port` that satisfy `filter`.
-    pub fn hosts_on(&self, port: u16, filter: impl Fn(IpAddr) -> bool) -> usize {
+    /// Distinct hosts contacted on `port` whose bit satisfies `filter`.
+    pub fn hosts_on(&self, port: u16, filter: impl Fn(bool) -> bool) -> usize {
         self.entries
             .iter()
-            .filter(|e| e.1 == port && filter(e.0))
+            .filter(|e| e.port == port && filter(e.marked))
             .count()
     }
 
-    /// Distinct hosts contacted, any port, that satisfy `filter`.
-    pub fn hosts(&self, filter: impl Fn(IpAddr) -> bool) -> usize {
+    /// Distinct hosts contacted, any port, whose bit satisfies `filter`.
+    pub fn hosts(&self, filter: impl Fn(bool) -> bool) -> usize {
         // Sorted by host: a host's entries are next to each other.
         let mut n = 0;
         let mut last = None;
         for e in &self.entries {
-            if last != Some(e.0) {
-                last = Some(e.0);
-                n += filter(e.0) as usize;
+            if last != Some(e.host()) {
+                last = Some(e.host());
+                n += filter(e.marked) as usize;
             }
         }
         n
@@ -150,7 +211,7 @@ impl Targets {
 
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<(IpAddr, u16, i64)>()
+        self.entries.capacity() * std::mem::size_of::<Contact>()
     }
 }
 
@@ -233,6 +294,10 @@ mod tests {
             (x >> 33) % m
         };
         let (window, cap) = (10 * S, 16);
+        let odd = |h: IpAddr| match h {
+            IpAddr::V4(a) => a.octets()[3] % 2 == 1,
+            IpAddr::V6(a) => a.octets()[15] % 2 == 1,
+        };
         let mut t = Targets::default();
         let mut plain: Vec<(IpAddr, u16, i64)> = Vec::new();
         let mut newest = i64::MIN;
@@ -241,9 +306,15 @@ mod tests {
             now += rnd(400_000) as i64;
             // Out of order now and then, as flow records are.
             let at = now - rnd(3) as i64 * S;
-            let host = IpAddr::from([192, 168, 1, rnd(12) as u8]);
+            // Both families, and an IPv4 address beside its IPv4-mapped IPv6 form.
+            let k = rnd(12) as u8;
+            let host = match rnd(3) {
+                0 => IpAddr::from([192, 168, 1, k]),
+                1 => IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, k as u16]),
+                _ => IpAddr::V6(std::net::Ipv4Addr::new(192, 168, 1, k).to_ipv6_mapped()),
+            };
             let port = rnd(6) as u16;
-            t.add(host, port, at, window, cap);
+            t.add(host, odd(host), port, at, window, cap);
             newest = newest.max(at);
             let horizon = newest - window;
             if at >= horizon {
@@ -258,7 +329,6 @@ mod tests {
                     plain.push((host, port, at));
                 }
             }
-            let odd = |h: IpAddr| matches!(h, IpAddr::V4(a) if a.octets()[3] % 2 == 1);
             let distinct = |f: &dyn Fn(IpAddr) -> bool| {
                 let mut hs: Vec<IpAddr> = plain.iter().map(|e| e.0).filter(|&h| f(h)).collect();
                 hs.sort();
@@ -271,10 +341,10 @@ mod tests {
                 plain.iter().filter(|e| e.0 == host).count()
             );
             assert_eq!(
-                t.hosts_on(port, odd),
+                t.hosts_on(port, |m| m),
                 plain.iter().filter(|e| e.1 == port && odd(e.0)).count()
             );
-            assert_eq!(t.hosts(odd), distinct(&odd));
+            assert_eq!(t.hosts(|m| m), distinct(&odd));
             assert_eq!(t.hosts(|_| true), distinct(&|_| true));
         }
     }
@@ -285,21 +355,22 @@ mod tests {
         let h2: IpAddr = "192.168.1.11".parse().unwrap();
         let mut t = Targets::default();
         for p in 1..=5 {
-            t.add(h1, p, p as i64 * 1000, 10 * S, 64);
+            t.add(h1, false, p, p as i64 * 1000, 10 * S, 64);
         }
-        t.add(h2, 22, 6000, 10 * S, 64);
-        t.add(h1, 22, 7000, 10 * S, 64);
-        t.add(h1, 22, 8000, 10 * S, 64); // repeat, not distinct
+        t.add(h2, true, 22, 6000, 10 * S, 64);
+        t.add(h1, false, 22, 7000, 10 * S, 64);
+        t.add(h1, false, 22, 8000, 10 * S, 64); // repeat, not distinct
         assert_eq!(t.ports_on(h1), 6);
         assert_eq!(t.hosts_on(22, |_| true), 2);
-        assert_eq!(t.hosts(|ip| ip == h2), 1);
+        assert_eq!(t.hosts(|m| m), 1);
         // Everything expires once the newest contact is far enough ahead.
-        t.add(h2, 80, 20 * S, 10 * S, 64);
+        t.add(h2, true, 80, 20 * S, 10 * S, 64);
         assert_eq!(t.len(), 1);
         // The cap holds.
         for p in 0..100 {
-            t.add(h1, 1000 + p, 20 * S + p as i64, 10 * S, 16);
+            t.add(h1, false, 1000 + p, 20 * S + p as i64, 10 * S, 16);
         }
         assert_eq!(t.len(), 16);
+        assert_eq!(std::mem::size_of::<Contact>(), 16);
     }
 }
