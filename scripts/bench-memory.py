@@ -15,6 +15,10 @@ table: peak RSS per setup, what suriguard adds over the baseline, and the plugin
 counters (sources evicted at the source cap, records dropped because a queue was full).
 
 usage: scripts/bench-memory.py [--sources 1000,10000,100000] [--rounds 1] [--suricata PROGRAM]
+                               [--setups regular,model-off,model-on] [--set KEY=VALUE ...]
+
+--set passes a Suricata setting to the suriguard setups only, e.g.
+--set outputs.1.eve-log.suriguard.queue-bytes=16777216
 """
 
 import argparse
@@ -46,7 +50,13 @@ def main():
     ap.add_argument("--sources", default="1000,10000,100000")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--suricata", default="suricata")
+    ap.add_argument("--setups", default="regular,model-off,model-on",
+                    help="which setups to run (regular is the baseline and always runs)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a Suricata --set for the suriguard setups (repeatable)")
     a = ap.parse_args()
+    extra_sets = [x for kv in a.set for x in ("--set", kv)]
+    setups = ["regular"] + [s for s in a.setups.split(",") if s in ("model-off", "model-on")]
     os.makedirs(CACHE, exist_ok=True)
     work = tempfile.mkdtemp(prefix="sg-bench-memory-")
     try:
@@ -69,7 +79,7 @@ def main():
                       "-S", os.path.join(ROOT, "tests", "data", "bench.rules")]
             res = {}
             for r in range(a.rounds):
-                for setup in ["regular", "model-off", "model-on"]:
+                for setup in setups:
                     d = os.path.join(work, f"{n}-{setup}-{r}")
                     os.makedirs(d)
                     if setup == "regular":
@@ -84,7 +94,7 @@ def main():
                         args = [a.suricata, "-c", minimal, "-l", d] + common + [
                             "--set", f"plugins.0={plugin}",
                             "--set", f"outputs.1.eve-log.suriguard.config={toml}",
-                            "--set", f"outputs.1.eve-log.suriguard.stats-file={d}/stats.json"]
+                            "--set", f"outputs.1.eve-log.suriguard.stats-file={d}/stats.json"] + extra_sets
                     rss = peak_rss_mb(args)
                     stats = {}
                     if setup != "regular":
@@ -93,7 +103,7 @@ def main():
                     print(f"  {n} sources, {setup}: peak RSS {rss:.1f} MB", file=sys.stderr)
                     shutil.rmtree(d)
             base = statistics.median(x[0] for x in res["regular"])
-            for setup in ["regular", "model-off", "model-on"]:
+            for setup in setups:
                 rss = statistics.median(x[0] for x in res[setup])
                 st = res[setup][-1][1]
                 det = st.get("ingest", {}).get("detect") or {}

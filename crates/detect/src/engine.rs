@@ -8,14 +8,15 @@
 //! the home network is **blocked**; a home device that scans or fans out is
 //! **quarantined** instead, and the remote side is left alone.
 //!
-//! Memory: 408 bytes per tracked source in the table (five window counters of 24 bytes,
-//! four flow ids, two contact list headers, the address, and the behaviour detectors'
-//! part, which shares the entry so a record looks its source up once; the table's spare
-//! capacity adds 14 % to 128 %, as it fills between 44 % and 87.5 %), plus 32 bytes per distinct (host, port) it contacted within the scan
-//! window (and, for a home device, per failed one), each capped at
-//! [`DetectConfig::max_targets`] per source. At most
-//! [`DetectConfig::max_sources`] sources are tracked; beyond that the longest idle are
-//! evicted.
+//! Memory (`size` tests): a 32-byte bucket per tracked source in the table (its address
+//! and a box; the table's spare buckets add 14 % to 128 % of that, as it fills between
+//! 44 % and 87.5 %), and the boxed entry, 352 bytes: five window counters of 24 bytes,
+//! four flow ids, the contact list's header, and the behaviour detectors' part, which
+//! shares the entry so a record looks its source up once. Plus 16 bytes per distinct
+//! (host, port) the source contacted within the scan window (and, for a home device,
+//! per failed one, in a list made on its first failure), each list capped at
+//! [`DetectConfig::max_targets`]. At most [`DetectConfig::max_sources`] sources are
+//! tracked; beyond that the longest idle are evicted.
 
 use std::net::IpAddr;
 
