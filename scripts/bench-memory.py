@@ -19,10 +19,19 @@ usage: scripts/bench-memory.py [--sources 1000,10000,100000] [--rounds 1] [--sur
 
 --set passes a Suricata setting to the suriguard setups only, e.g.
 --set outputs.1.eve-log.suriguard.queue-bytes=16777216
+
+--live [--pps 50000]: live capture instead. Two network namespaces this script creates
+(and deletes) joined by a veth pair; Suricata captures with af-packet (runmode workers,
+one thread) on one end while tcpreplay (Debian's tcpreplay) sends the same capture into
+the other at PPS packets/s. Suricata is stopped (SIGTERM: it logs the flows still open)
+two seconds after the replay ends. Also reported: packets the kernel dropped before
+Suricata read them (from suricata.log), so a run that lost packets is visible.
 """
 
 import argparse
 import json
+import signal
+import time
 import os
 import re
 import shutil
@@ -45,6 +54,56 @@ def peak_rss_mb(args):
     return ru.ru_maxrss / 1024.0
 
 
+NS_TX, NS_IDS = "sgmem-tx", "sgmem-ids"
+
+
+def sh(*args):
+    subprocess.run(list(args), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def live_lab_down():
+    for ns in (NS_TX, NS_IDS):
+        subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+
+
+def live_lab_up():
+    live_lab_down()
+    sh("ip", "netns", "add", NS_TX)
+    sh("ip", "netns", "add", NS_IDS)
+    sh("ip", "link", "add", "sgm0", "netns", NS_TX, "type", "veth", "peer", "name", "sgm1",
+       "netns", NS_IDS)
+    for ns, dev in ((NS_TX, "sgm0"), (NS_IDS, "sgm1")):
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        # Room for the capture's largest frames; no addresses: nothing answers.
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", dev, "mtu", "9000", "up")
+
+
+def live_peak_rss_mb(args, logdir, pcap, pps):
+    """Suricata capturing in NS_IDS while tcpreplay sends `pcap`; (peak RSS, kernel drops)."""
+    log = os.path.join(logdir, "suricata.log")
+    p = subprocess.Popen(["ip", "netns", "exec", NS_IDS] + args + ["--af-packet=sgm1",
+                         "--runmode", "workers"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 60
+    while not (os.path.exists(log) and "Engine started" in open(log, errors="replace").read()):
+        if p.poll() is not None or time.time() > deadline:
+            p.kill()
+            sys.exit(f"suricata did not start:\n{p.stdout.read().decode(errors='replace')[-3000:]}")
+        time.sleep(0.2)
+    subprocess.run(["ip", "netns", "exec", NS_TX, "tcpreplay", "-q", "-i", "sgm0",
+                    f"--pps={pps}", pcap], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    time.sleep(2)
+    p.send_signal(signal.SIGTERM)
+    out = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    if status != 0:
+        sys.exit(f"suricata failed:\n{out.decode(errors='replace')[-3000:]}")
+    text = open(log, errors="replace").read()
+    drops = sum(int(m) for m in re.findall(r"Kernel: Packets \d+, dropped (\d+)", text))
+    return ru.ru_maxrss / 1024.0, drops
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sources", default="1000,10000,100000")
@@ -52,6 +111,9 @@ def main():
     ap.add_argument("--suricata", default="suricata")
     ap.add_argument("--setups", default="regular,model-off,model-on",
                     help="which setups to run (regular is the baseline and always runs)")
+    ap.add_argument("--live", action="store_true",
+                    help="capture live with af-packet from a veth that tcpreplay feeds")
+    ap.add_argument("--pps", type=int, default=50000, help="--live: packets per second")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a Suricata --set for the suriguard setups (repeatable)")
     a = ap.parse_args()
@@ -75,8 +137,9 @@ def main():
                 subprocess.run([os.path.join(REL, "pcapgen"), "bench", pcap + ".tmp", str(n)],
                                check=True, stdout=subprocess.DEVNULL)
                 os.rename(pcap + ".tmp", pcap)
-            common = ["-r", pcap, "-k", "none", "--runmode", "single",
-                      "-S", os.path.join(ROOT, "tests", "data", "bench.rules")]
+            common = ["-k", "none", "-S", os.path.join(ROOT, "tests", "data", "bench.rules")]
+            if not a.live:
+                common += ["-r", pcap, "--runmode", "single"]
             res = {}
             for r in range(a.rounds):
                 for setup in setups:
@@ -95,12 +158,21 @@ def main():
                             "--set", f"plugins.0={plugin}",
                             "--set", f"outputs.1.eve-log.suriguard.config={toml}",
                             "--set", f"outputs.1.eve-log.suriguard.stats-file={d}/stats.json"] + extra_sets
-                    rss = peak_rss_mb(args)
+                    if a.live:
+                        live_lab_up()
+                        try:
+                            rss, drops = live_peak_rss_mb(args, d, pcap, a.pps)
+                        finally:
+                            live_lab_down()
+                    else:
+                        rss, drops = peak_rss_mb(args), 0
                     stats = {}
                     if setup != "regular":
                         stats = json.load(open(os.path.join(d, "stats.json")))
+                    stats["kernel_drops"] = drops
                     res.setdefault(setup, []).append((rss, stats))
-                    print(f"  {n} sources, {setup}: peak RSS {rss:.1f} MB", file=sys.stderr)
+                    print(f"  {n} sources, {setup}: peak RSS {rss:.1f} MB"
+                          + (f", kernel drops {drops}" if a.live else ""), file=sys.stderr)
                     shutil.rmtree(d)
             base = statistics.median(x[0] for x in res["regular"])
             for setup in setups:
@@ -112,11 +184,16 @@ def main():
                     st.get("write", {}).get("dropped_queue_full", 0)
                     + (st.get("eve_file") or {}).get("dropped_queue_full", 0))
                 added = "" if setup == "regular" else f"{rss - base:+.1f}"
-                rows.append(f"| {n:,} | {setup} | {rss:.1f} | {added} | {evicted} | {dropped} |")
-        print(f"\nSuricata {version}, `suricata -r` runmode single, `pcapgen bench N`, "
+                kdrops = f" {st.get('kernel_drops', 0)} |" if a.live else ""
+                records = (st.get("ingest") or {}).get("records", "")
+                rows.append(f"| {n:,} | {setup} | {rss:.1f} | {added} | {records} | {evicted} | {dropped} |{kdrops}")
+        how = (f"af-packet live (runmode workers, one veth queue: one thread), tcpreplay at {a.pps:,} packets/s"
+               if a.live else "`suricata -r` runmode single")
+        print(f"\nSuricata {version}, {how}, `pcapgen bench N`, "
               f"median of {a.rounds} run(s) per cell\n")
-        print("| sources | setup | peak RSS (MB) | added by suriguard (MB) | sources evicted | records dropped (queue full) |")
-        print("|---:|---|---:|---:|---:|---:|")
+        extra = " kernel drops |" if a.live else ""
+        print("| sources | setup | peak RSS (MB) | added by suriguard (MB) | records read by suriguard | sources evicted | records dropped (queue full) |" + extra)
+        print("|---:|---|---:|---:|---:|---:|---:|" + ("---:|" if a.live else ""))
         for r in rows:
             print(r)
     finally:

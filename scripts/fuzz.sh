@@ -17,7 +17,8 @@
 # fuzz/artifacts/<target>/; minimised crashing inputs are kept in fuzz/regressions/.
 # Logs of run/campaign go to fuzz/logs/ (not committed).
 #
-# Knobs (environment): SMOKE_SECONDS, CAMPAIGN_RUNS, CAMPAIGN_SECONDS (default cap per
+# Knobs (environment): SMOKE_SECONDS, FUZZ_TIMEOUT (seconds one input may take, 10; a
+# fuzzer sharing a busy core needs more: the limit is wall time), CAMPAIGN_RUNS, CAMPAIGN_SECONDS (default cap per
 # target, 3600), CAMPAIGN_CAP_<target> (per-target cap in seconds), SHARED_DATA (default
 # ../shared/data beside the checkout, else /work/shared/data), FUZZ_SANITIZER (none;
 # `address` builds with AddressSanitizer through RUSTC_BOOTSTRAP=1, see below).
@@ -27,6 +28,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FUZZ="$ROOT/fuzz"
 SANITIZER="${FUZZ_SANITIZER:-none}"
 SMOKE_SECONDS="${SMOKE_SECONDS:-15}"
+TIMEOUT="${FUZZ_TIMEOUT:-10}"
 CAMPAIGN_RUNS="${CAMPAIGN_RUNS:-10000000}"
 CAMPAIGN_SECONDS="${CAMPAIGN_SECONDS:-3600}"
 if [[ -z "${SHARED_DATA:-}" ]]; then
@@ -327,7 +329,7 @@ run_one() {
     # -workers=1 would fork one child and write its log to ./fuzz-0.log instead.)
     if ! "$(bin_of "$t")" "$FUZZ/corpus/$t" \
         -artifact_prefix="$FUZZ/artifacts/$t/" \
-        -max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout=10 \
+        -max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout="$TIMEOUT" \
         -max_total_time="$secs" -runs="$runs" \
         -print_final_stats=1 >"$log" 2>&1; then
         tail -60 "$log" >&2

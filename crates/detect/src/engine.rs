@@ -248,6 +248,59 @@ impl suriguard_config::Section for DetectConfig {
         if self.max_sources == 0 || self.max_targets == 0 {
             return Err("[detect] max-sources and max-targets must be at least 1".into());
         }
+        // A threshold the counter behind it can never reach would switch its detector
+        // off without a word: refused, naming the ceiling.
+        let lg = &self.login_guessing;
+        for (name, threshold) in [
+            ("syn-flood.threshold", self.syn_flood.threshold),
+            ("http-flood.flows", self.http_flood.flows),
+            ("http-flood.events", self.http_flood.events),
+            ("connection-rate.threshold", self.connection_rate.threshold),
+            ("brute-force.threshold", self.brute_force.threshold),
+            ("login-guessing.threshold", lg.threshold),
+            ("login-guessing.long-threshold", lg.long_threshold),
+            ("service-scan.threshold", self.service_scan.threshold),
+        ] {
+            if threshold > WindowCount::MAX {
+                return Err(format!(
+                    "[detect] {name} must be at most {} (what one window counts), got {threshold}",
+                    WindowCount::MAX
+                ));
+            }
+        }
+        for (name, threshold, cap, cap_name) in [
+            (
+                "port-scan",
+                self.port_scan.threshold,
+                self.max_targets,
+                "max-targets",
+            ),
+            (
+                "horizontal-scan",
+                self.horizontal_scan.threshold,
+                self.max_targets,
+                "max-targets",
+            ),
+            (
+                "outbound-fan-out",
+                self.outbound_fan_out.threshold,
+                self.max_targets,
+                "max-targets",
+            ),
+            (
+                "slow-scan",
+                self.slow_scan.threshold,
+                self.slow_scan.max_contacts,
+                "slow-scan.max-contacts",
+            ),
+        ] {
+            if threshold > cap as u64 {
+                return Err(format!(
+                    "[detect] {name}.threshold ({threshold}) is above {cap_name} ({cap}), the \
+                     contacts a source's list keeps: it could never trip"
+                ));
+            }
+        }
         self.behaviour().validate()
     }
 
@@ -1132,6 +1185,40 @@ mod tests {
     }
 
     const T0: i64 = 1_700_000_000_000_000;
+
+    /// A threshold its counter cannot reach is refused, naming the key and the ceiling;
+    /// the ceilings themselves are accepted.
+    #[test]
+    fn thresholds_that_could_never_trip_are_refused() {
+        use suriguard_config::Section;
+        let check = |tweak: &dyn Fn(&mut DetectConfig)| {
+            let mut c = DetectConfig::default();
+            tweak(&mut c);
+            c.validate()
+        };
+        assert!(check(&|_| {}).is_ok());
+        assert!(check(&|c| c.syn_flood.threshold = WindowCount::MAX).is_ok());
+        let e = check(&|c| c.syn_flood.threshold = WindowCount::MAX + 1).unwrap_err();
+        assert!(
+            e.contains("syn-flood.threshold") && e.contains("524280"),
+            "{e}"
+        );
+        let e = check(&|c| c.login_guessing.long_threshold = 1 << 40).unwrap_err();
+        assert!(e.contains("login-guessing.long-threshold"), "{e}");
+        assert!(check(&|c| c.port_scan.threshold = 128).is_ok());
+        let e = check(&|c| c.port_scan.threshold = 129).unwrap_err();
+        assert!(
+            e.contains("port-scan.threshold (129)") && e.contains("max-targets (128)"),
+            "{e}"
+        );
+        let e = check(&|c| c.max_targets = 10).unwrap_err();
+        assert!(e.contains("port-scan.threshold (20)"), "{e}");
+        let e = check(&|c| c.slow_scan.max_contacts = 16).unwrap_err();
+        assert!(
+            e.contains("slow-scan.threshold (40)") && e.contains("slow-scan.max-contacts (16)"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn syn_flood_blocks_the_source_once() {

@@ -28,6 +28,9 @@ pub struct WindowCount {
 }
 
 impl WindowCount {
+    /// The most a window counts (every slot full): a threshold above it never trips.
+    pub const MAX: u64 = SLOTS as u64 * u16::MAX as u64;
+
     /// Adds one event at `t_us` and returns the count now in the window. `slot_us` is
     /// the window divided by [`SLOTS`] and must be the same on every call.
     pub fn add(&mut self, t_us: i64, slot_us: i64) -> u32 {
@@ -275,6 +278,12 @@ mod tests {
             w.add(5 * S, S);
         }
         assert_eq!(w.total(), u32::from(u16::MAX));
+        for k in 1..SLOTS as i64 {
+            for _ in 0..70_000 {
+                w.add(5 * S + k * S, S);
+            }
+        }
+        assert_eq!(u64::from(w.total()), WindowCount::MAX);
         assert_eq!(std::mem::size_of::<WindowCount>(), 24);
     }
 
