@@ -55,9 +55,10 @@ SOAK_SECONDS ?= 1800
 soak: build
 	SURIGUARD_SOAK_SECS=$(SOAK_SECONDS) $(CARGO) test --release -p suriguard-e2e --test soak -- --nocapture
 
-# Peak RSS suriguard adds to Suricata at 1,000 / 10,000 / 100,000 sources (docs/PERFORMANCE.md).
+# Peak RSS suriguard adds to Suricata at 1,000 / 10,000 / 100,000 sources (docs/PERFORMANCE.md);
+# LIVE=1 captures with af-packet from a veth that tcpreplay feeds, in two namespaces.
 bench-memory: build
-	python3 scripts/bench-memory.py
+	python3 scripts/bench-memory.py $(if $(LIVE),--live)
 
 bench-report: build
 	bash scripts/bench-report.sh

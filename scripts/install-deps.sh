@@ -43,6 +43,7 @@ PKGS=(
     dnsmasq-base      # real-tool lab: home resolver and outside DNS
     chrony            # real-tool lab: NTP server and clients
     curl              # real-tool lab: HTTP(S) clients
+    tcpreplay         # make bench-memory LIVE=1: feeds a capture into a veth
     debootstrap       # the Debian 13 and 12 roots (scripts/debian-root.sh)
     lintian           # make deb's package checked (tests/tests/package.rs)
     python3-venv      # make honeypot: Cowrie's virtualenv (honeypot/install.sh)

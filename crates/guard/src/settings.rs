@@ -63,13 +63,13 @@ impl Default for PluginSettings {
         PluginSettings {
             queue_size: 65_536,
             max_record_size: 256 * 1024,
-            queue_bytes: 64 << 20,
+            queue_bytes: 16 << 20,
             config: None,
             stats_file: None,
             stats_interval: 5,
             eve_file: None,
             eve_file_queue_size: 65_536,
-            eve_file_queue_bytes: 64 << 20,
+            eve_file_queue_bytes: 16 << 20,
         }
     }
 }
