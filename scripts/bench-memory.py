@@ -73,6 +73,9 @@ def live_lab_up():
     sh("ip", "link", "add", "sgm0", "netns", NS_TX, "type", "veth", "peer", "name", "sgm1",
        "netns", NS_IDS)
     for ns, dev in ((NS_TX, "sgm0"), (NS_IDS, "sgm1")):
+        # No IPv6 of their own: router solicitations and MLD reports would be sources too.
+        sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
+        sh("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1")
         sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
         # Room for the capture's largest frames; no addresses: nothing answers.
         sh("ip", "netns", "exec", ns, "ip", "link", "set", dev, "mtu", "9000", "up")
