@@ -33,9 +33,10 @@
 //! order records arrive in, so a replay decides as the live run did (see
 //! docs/DETECTION.md, "Live and replay", for what order can still change).
 //!
-//! Memory, measured (`state_sizes` test): 136 bytes per source in the engine's source
+//! Memory, measured (`state_sizes` test): 80 bytes per source in the engine's source
 //! entry (the engine's table holds both parts, one lookup per record), plus up to
-//! [`SlowScan::max_contacts`] contacts (16 bytes each), 8 login services (80 bytes) and
+//! [`SlowScan::max_contacts`] contacts (16 bytes each), for a source that logs in 64
+//! bytes and 8 login services (80 bytes), and
 //! 4 probed ports (40 bytes), all grown only as used; per home device, up to 32 beacon
 //! candidates (72 bytes, plus 8 per remembered contact, at most 24) and 8 DNS domains (up to 2 × threshold name hashes each); per
 //! home host under unanswered inbound traffic, 640 bytes. The tables hold at most
@@ -480,16 +481,30 @@ pub(crate) struct Long {
     /// (hash of host and port with its lowest bit set while every contact failed, last
     /// time): 16 bytes a contact.
     contacts: Vec<(u64, i64)>,
-    services: Vec<Service>,
     probed: Vec<Probed>,
+    /// What only a source that logs in or fails to has: made on its first login session
+    /// or failure (most sources never need it: 8 bytes instead of 64 in the entry).
+    logins: Option<Box<Logins>>,
+    /// Kinds of scanner probes seen ([`PROBE_KINDS`] bits) since `probes_since`.
+    probes: u8,
+    probes_since: i64,
+}
+
+/// A source's login sessions and failures (login guessing).
+#[derive(Debug, Default)]
+struct Logins {
+    services: Vec<Service>,
     http_failures: WindowCount,
     /// Distinct passwords of FTP 530 and MQTT refusals since `refused_since` (hashes;
     /// a fixed window, allocated only for sources that are refused).
     refused: Option<Box<[u32; REFUSED]>>,
     refused_since: i64,
-    /// Kinds of scanner probes seen ([`PROBE_KINDS`] bits) since `probes_since`.
-    probes: u8,
-    probes_since: i64,
+}
+
+impl Long {
+    fn logins(&mut self) -> &mut Logins {
+        self.logins.get_or_insert_with(Default::default)
+    }
 }
 
 /// Distinct refused passwords remembered per source.
@@ -993,7 +1008,7 @@ impl Behaviour {
             return None;
         }
         let (s, c, (src, dst), t) = self.failing_client(rec, net, client)?;
-        let n = s.http_failures.add(t, slot(c.window)) as u64;
+        let n = s.logins().http_failures.add(t, slot(c.window)) as u64;
         if n < c.http_failures {
             return None;
         }
@@ -1050,6 +1065,7 @@ impl Behaviour {
         let key = (fnv(password) as u32) | 1;
         let (s, c, (src, dst), t) = self.failing_client(rec, net, client)?;
         let w = (c.window * SEC) as i64;
+        let s = s.logins();
         let keys = s.refused.get_or_insert_with(|| Box::new([0; REFUSED]));
         if t - s.refused_since > w {
             **keys = [0; REFUSED];
@@ -1836,6 +1852,7 @@ fn login(
         return None;
     }
     let proto = proto.map_or(u8::MAX, |p| p as u8);
+    let s = s.logins();
     let i =
         match s.services.iter().position(|x| {
             x.host == host && x.proto == proto && (proto != u8::MAX || x.port == port)
@@ -2978,7 +2995,8 @@ mod tests {
     /// The per-source memory the module docs state.
     #[test]
     fn state_sizes() {
-        assert_eq!(std::mem::size_of::<Long>(), 136);
+        assert_eq!(std::mem::size_of::<Long>(), 80);
+        assert_eq!(std::mem::size_of::<Logins>(), 64);
         assert_eq!(std::mem::size_of::<Service>(), 80);
         assert_eq!(std::mem::size_of::<Beacon>(), 72);
         assert_eq!(std::mem::size_of::<Probed>(), 40);
