@@ -99,10 +99,13 @@ f 0644 suricata-conf/suricata-eve-include.yaml etc/suriguard/suricata-eve.yaml
 for e in suriguard.toml rulesync.toml suriguard-eve.yaml suricata-eve-include.yaml rulesync.cron; do
     f 0644 "suricata-conf/$e" "usr/share/doc/suriguard/examples/$e"
 done
+# The decisions journal's rotation.
+f 0644 suricata-conf/logrotate/suriguard etc/logrotate.d/suriguard
 cat >"$stage/DEBIAN/conffiles" <<EOF
 /etc/suriguard/suriguard.toml
 /etc/suriguard/rulesync.toml
 /etc/suriguard/suricata-eve.yaml
+/etc/logrotate.d/suriguard
 EOF
 
 # systemd units, pointing at the packaged programs.

@@ -1,5 +1,10 @@
 //! Reading incidents into the store: Suricata's eve.json (alert records) and the
 //! plugin's decisions journal, each from where the last run stopped.
+//!
+//! Rotation: a file is known by its inode. When the path names a new file, what the old
+//! one got after the last run is read first, from `<path>.1` (logrotate's first
+//! generation, left uncompressed by `delaycompress`, as Debian's Suricata and suriguard
+//! rotate), then the new file from its start.
 
 use std::io::{BufRead, BufReader, Read as _, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt as _;
@@ -54,6 +59,7 @@ pub fn ingest(
         Err(e) => return Err(CtlError::file("read", path)(e)),
     };
     let meta = file.metadata().map_err(CtlError::file("inspect", path))?;
+    let rotated = rotated_tail(store, &name, path, meta.ino())?;
     let start = store.cursor(&name, meta.ino(), meta.len())?;
     let mut reader = BufReader::with_capacity(1 << 16, file);
     reader
@@ -64,10 +70,19 @@ pub fn ingest(
         .db
         .execute_batch("BEGIN IMMEDIATE")
         .map_err(store.failed("starting the intake transaction"))?;
-    let result = read_lines(store, &mut reader, path, start, now, states, new, &mut rep);
+    let result = (|| {
+        if let Some((old, old_path, from)) = rotated {
+            let mut old = BufReader::with_capacity(1 << 16, old);
+            old.seek(SeekFrom::Start(from))
+                .map_err(CtlError::file("seek in", &old_path))?;
+            let end = read_lines(store, &mut old, &old_path, from, now, states, new, &mut rep)?;
+            rep.bytes += end - from;
+        }
+        read_lines(store, &mut reader, path, start, now, states, new, &mut rep)
+    })();
     match result {
         Ok(offset) => {
-            rep.bytes = offset - start;
+            rep.bytes += offset - start;
             store.set_cursor(&name, meta.ino(), offset)?;
             store
                 .db
@@ -80,6 +95,32 @@ pub fn ingest(
             Err(e)
         }
     }
+}
+
+/// The rest of the file the cursor of `name` was in, when `path` names another file now
+/// and that one was moved to `<path>.1`: (the file, its path, where to go on).
+fn rotated_tail(
+    store: &Store,
+    name: &str,
+    path: &Path,
+    ino: u64,
+) -> Result<Option<(std::fs::File, std::path::PathBuf, u64)>, CtlError> {
+    let Some((old_ino, offset)) = store.stored_cursor(name)? else {
+        return Ok(None);
+    };
+    if old_ino == ino {
+        return Ok(None);
+    }
+    let mut old_path = path.as_os_str().to_owned();
+    old_path.push(".1");
+    let old_path = std::path::PathBuf::from(old_path);
+    let Ok(old) = std::fs::File::open(&old_path) else {
+        return Ok(None);
+    };
+    let meta = old
+        .metadata()
+        .map_err(CtlError::file("inspect", &old_path))?;
+    Ok((meta.ino() == old_ino && meta.len() > offset).then_some((old, old_path, offset)))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -151,4 +192,60 @@ fn read_lines(
         }
     }
     Ok(offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(flow_id: u64) -> String {
+        format!(
+            r#"{{"timestamp":"2024-05-04T10:11:12.000000+0000","flow_id":{flow_id},"event_type":"alert","src_ip":"198.51.100.7","src_port":4444,"dest_ip":"192.168.1.20","dest_port":23,"proto":"TCP","alert":{{"action":"allowed","signature_id":2100498,"rev":7,"signature":"x","category":"c","severity":2}}}}"#
+        ) + "\n"
+    }
+
+    fn append(path: &Path, text: &str) {
+        use std::io::Write as _;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+
+    /// A file rotated between two runs (moved to `.1`, a new one started) loses nothing
+    /// and reads nothing twice: the old file's tail, then the new file.
+    #[test]
+    fn a_rotated_files_tail_is_read_before_the_new_file() {
+        let dir = std::env::temp_dir().join(format!("sg-intake-rot-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(&dir.join("db.sqlite")).unwrap();
+        let path = dir.join("eve.json");
+        let run = |store: &Store| {
+            let mut seen = 0u64;
+            let mut new = |_: &Store, _: &Incident| {
+                seen += 1;
+                Ok(())
+            };
+            let rep = ingest(store, &path, 0, &|_| ("new", None), &mut new).unwrap();
+            (rep.incidents, seen)
+        };
+        append(&path, &(alert(1) + &alert(2)));
+        assert_eq!(run(&store), (2, 2));
+        // Written after that run, then rotated; the new file gets two more.
+        append(&path, &(alert(3) + &alert(4)));
+        std::fs::rename(&path, dir.join("eve.json.1")).unwrap();
+        append(&path, &(alert(5) + &alert(6)));
+        assert_eq!(run(&store), (4, 4));
+        // Nothing new: nothing read, from either file.
+        assert_eq!(run(&store), (0, 0));
+        // Rotated again with nothing written in between, and the old `.1` replaced.
+        std::fs::rename(&path, dir.join("eve.json.1")).unwrap();
+        append(&path, &alert(7));
+        assert_eq!(run(&store), (1, 1));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

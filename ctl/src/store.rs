@@ -647,6 +647,18 @@ impl Store {
         })
     }
 
+    /// The inode and offset stored for `path`, if any.
+    pub fn stored_cursor(&self, path: &str) -> Result<Option<(u64, u64)>, CtlError> {
+        self.db
+            .query_row(
+                "SELECT ino, offset FROM cursors WHERE path = ?1",
+                params![path],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+            )
+            .optional()
+            .map_err(self.failed("reading a file cursor"))
+    }
+
     pub fn set_cursor(&self, path: &str, ino: u64, offset: u64) -> Result<(), CtlError> {
         self.db
             .execute(

@@ -329,6 +329,21 @@ fn install_setup_detect_remove_purge(suite: &str, major: &str) {
     let set = root.must(Some(&ns), "nft list set inet suriguard sg_block4");
     assert!(set.contains(ATTACKER), "enforced:\n{set}");
 
+    // The package's rotation rule, run by logrotate itself (from the mirror): it parses,
+    // and a forced rotation moves the journal to its uncompressed first generation,
+    // where `suriguardctl intake` reads its tail (the writers start a new file).
+    assert!(
+        conffiles.contains("/etc/logrotate.d/suriguard"),
+        "{conffiles}"
+    );
+    root.must(
+        None,
+        "apt-get install -y -qq logrotate >/dev/null && logrotate -f /etc/logrotate.d/suriguard",
+    );
+    let rotated = String::from_utf8(root.read("/var/lib/suriguard/decisions.jsonl.1")).unwrap();
+    assert_eq!(rotated, decisions, "the journal moved whole");
+    assert!(!root.exists("/var/lib/suriguard/decisions.jsonl"));
+
     // apt-get remove: the configuration as it was, Suricata still passes -T, no table.
     root.must(Some(&ns), "apt-get remove -y -qq suriguard");
     assert!(

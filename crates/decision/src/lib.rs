@@ -682,7 +682,9 @@ impl Gate {
 /// The append-only decisions journal: one JSON object per line, each written whole in
 /// one write (decisions are rare; losing one on a crash is worse than a write). A line
 /// cut short (a crash, a full disk) never swallows the next decision: the next write
-/// starts on a new line.
+/// starts on a new line. Rotation (logrotate moving the file away, the package's
+/// `/etc/logrotate.d/suriguard`) is followed: before each write the path is checked,
+/// and when it no longer names the open file the journal is opened again there.
 pub struct DecisionLog {
     path: PathBuf,
     file: File,
@@ -722,7 +724,32 @@ impl DecisionLog {
     pub fn append(&mut self, d: &Decision) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(d).map_err(std::io::Error::other)?;
         line.push(b'\n');
+        self.follow_rotation()?;
         suriguard_durable::append_lines(&mut self.file, &line, &mut self.torn)
+    }
+
+    /// Opens the journal again when its path names another file than the open one, or
+    /// none (moved or deleted by a rotation): the next line goes where readers look.
+    /// Other errors looking at the path keep the open file.
+    fn follow_rotation(&mut self) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt as _;
+        let moved = match std::fs::metadata(&self.path) {
+            Ok(now) => {
+                let open = self.file.metadata()?;
+                (now.dev(), now.ino()) != (open.dev(), open.ino())
+            }
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        };
+        if moved {
+            let file = OpenOptions::new()
+                .create(true)
+                .read(true)
+                .append(true)
+                .open(&self.path)?;
+            self.torn = suriguard_durable::ends_torn(&file)?;
+            self.file = file;
+        }
+        Ok(())
     }
 
     /// Reads every decision of a journal (a torn last line is skipped).
@@ -1103,12 +1130,30 @@ mod tests {
         assert!(log.opened_torn());
         log.append(&d).unwrap();
         let back = DecisionLog::read_all(&path).unwrap();
-        assert_eq!(back, vec![d.clone(), d.clone(), d]);
+        assert_eq!(back, vec![d.clone(), d.clone(), d.clone()]);
         let line = std::fs::read_to_string(&path).unwrap();
         assert!(
             line.starts_with(r#"{"id":"x","time":"1970-01-01T00:00:00.000000Z""#),
             "{line}"
         );
+
+        // Rotated as logrotate does it (moved away, no new file made): the next decision
+        // goes to a new journal at the path, the moved one keeps what it had.
+        let moved = dir.join("decisions.jsonl.1");
+        std::fs::rename(&path, &moved).unwrap();
+        let mut other = d.clone();
+        other.id = "y".into();
+        log.append(&other).unwrap();
+        assert_eq!(DecisionLog::read_all(&path).unwrap(), vec![other.clone()]);
+        assert_eq!(DecisionLog::read_all(&moved).unwrap().len(), 3);
+        // Rotated with `create` (a new empty file at the path) or deleted: the same.
+        std::fs::rename(&path, &moved).unwrap();
+        std::fs::write(&path, b"").unwrap();
+        log.append(&d).unwrap();
+        assert_eq!(DecisionLog::read_all(&path).unwrap(), vec![d.clone()]);
+        std::fs::remove_file(&path).unwrap();
+        log.append(&other).unwrap();
+        assert_eq!(DecisionLog::read_all(&path).unwrap(), vec![other]);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
