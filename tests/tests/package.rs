@@ -370,8 +370,8 @@ fn install_setup_detect_remove_purge(suite: &str, major: &str) {
     let tables = root.must(Some(&ns), "nft list tables");
     assert!(!tables.contains("suriguard"), "{tables}");
     assert!(
-        root.exists("/var/lib/suriguard/decisions.jsonl"),
-        "remove keeps the state"
+        root.exists("/var/lib/suriguard/decisions.jsonl.1"),
+        "remove keeps the state (the journal, rotated above)"
     );
     assert!(
         root.exists("/etc/suriguard/suriguard.toml"),
