@@ -15,7 +15,7 @@ use std::fmt;
 pub const MAX_DEPTH: usize = 128;
 
 /// How many names [`Reader::field`] compares whole before it scans and searches.
-const LOOK_AHEAD: usize = 4;
+const LOOK_AHEAD: usize = 8;
 
 /// Why a record was refused, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,7 +274,7 @@ impl<'a> Reader<'a> {
     /// next 16 bytes ([`Name`]), and on a match no scan or search is needed; afterwards
     /// `next` is the index after the key found. A key spelled with escapes is decoded
     /// and found like any other.
-    #[inline]
+    #[inline(always)]
     pub fn field(
         &mut self,
         first: bool,
@@ -296,11 +296,19 @@ impl<'a> Reader<'a> {
         let i = self.i;
         if let Some(chunk) = self.b.get(i..i + 16) {
             let x = u128::from_le_bytes(chunk.try_into().expect("16 bytes"));
-            let ahead = names.iter().enumerate().skip(*next).take(LOOK_AHEAD);
-            for (k, name) in ahead {
+            let end = (*next + LOOK_AHEAD).min(names.len());
+            // An index loop: slicing `names` first cost 2 % of a flow record's parse.
+            #[allow(clippy::needless_range_loop)]
+            for k in *next..end {
+                let name = &names[k];
                 if name.len != 0 && x & name.mask == name.quoted {
                     self.i = i + name.len;
-                    self.expect(b':', "`:`")?;
+                    // Suricata writes no space before the colon.
+                    if self.b.get(self.i) == Some(&b':') {
+                        self.i += 1;
+                    } else {
+                        self.expect(b':', "`:`")?;
+                    }
                     *next = k + 1;
                     return Ok(Some(Some(k)));
                 }

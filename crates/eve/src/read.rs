@@ -24,9 +24,12 @@ use crate::json::{Error, ErrorKind, Name, Reader, Result};
 /// tries the arm after the last one matched ([`Reader::field`]): when the record follows
 /// that order, each key is recognised by one comparison instead of a scan and a search.
 macro_rules! fields {
-    ($r:ident, { $($slot:ident = $name:literal => $read:expr,)* }) => {
+    ($r:ident, { $($slot:ident = $name:literal => $read:expr,)* } $(, skip [$($skip:literal),*])?) => {
         $(let mut $slot = None;)*
-        const NAMES: &[Name] = &[$(Name::new($name)),*];
+        // Names after the read ones (`skip`) are keys Suricata writes that are not read:
+        // named, they are found by their place instead of by a search, and skipped (a
+        // duplicate is allowed, as for any key not read).
+        const NAMES: &[Name] = &[$(Name::new($name),)* $($(Name::new($skip),)*)?];
         $r.object()?;
         let mut first = true;
         let mut next = 0usize;
@@ -157,7 +160,7 @@ fn read_tcp(r: &mut Reader<'_>) -> Result<Tcp> {
         ack = "ack" => r.bool()?,
         urg = "urg" => r.bool()?,
         state = "state" => opt(r, |r| Ok(TcpState::from_name(&r.string()?)))?,
-    });
+    }, skip ["ts_max_regions", "tc_max_regions"]);
     Ok(Tcp {
         tcp_flags: tcp_flags.flatten(),
         tcp_flags_ts: tcp_flags_ts.flatten(),
@@ -624,6 +627,22 @@ mod tests {
         let read = br#"{"event_type":"alert","alert":{"signature":"\ude00"}}"#;
         assert!(!agree(read));
         assert_eq!(record(read).unwrap_err().kind, ErrorKind::BadEscape);
+    }
+
+    /// Keys named only to be found by their place (`skip`) behave as any key not read:
+    /// skipped whatever their value, a duplicate allowed, as serde's reader does.
+    #[test]
+    fn named_skipped_keys_are_still_skipped() {
+        let rec = br#"{"event_type":"flow","tcp":{"syn":true,"state":"closed","ts_max_regions":1,"tc_max_regions":{"a":[1]},"ts_max_regions":"x"}}"#;
+        assert!(agree(rec));
+        let tcp = record(rec).unwrap().tcp.unwrap();
+        assert!(tcp.syn);
+        let dup = br#"{"event_type":"flow","tcp":{"state":"closed","state":"new"}}"#;
+        assert!(!agree(dup), "serde refuses the duplicate too");
+        assert_eq!(
+            record(dup).unwrap_err().kind,
+            ErrorKind::DuplicateField("state")
+        );
     }
 
     #[test]
