@@ -203,6 +203,9 @@ pub enum CtlError {
         what: String,
         source: std::io::Error,
     },
+    /// A long-running command could not install its SIGTERM/SIGINT handlers.
+    #[error("cannot install the SIGTERM/SIGINT handlers: {source}")]
+    Signals { source: std::io::Error },
     /// The console's TLS certificate or key does not load.
     #[error("console TLS: {}: {message}", path.display())]
     Tls { path: PathBuf, message: String },
@@ -338,6 +341,7 @@ impl CtlError {
             | CtlError::NotAllowlisted { .. }
             | CtlError::NoSuchDecision { .. }
             | CtlError::Serve { .. }
+            | CtlError::Signals { .. }
             | CtlError::Tls { .. }
             | CtlError::Model(_)
             | CtlError::NoModel { .. }

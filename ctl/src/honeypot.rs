@@ -11,6 +11,8 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -313,6 +315,13 @@ pub fn follow(
         return Ok(rep);
     }
 
+    // Following until SIGTERM or SIGINT, then a clean stop (below).
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|source| CtlError::Signals { source })?;
+    }
+
     // Following: resume where the last run stopped (the same inode), finishing a file
     // that was rotated meanwhile; a first run starts at the end of the log (its history
     // is not acted on), a log that appears later is read from its start.
@@ -354,6 +363,19 @@ pub fn follow(
     let mut last_data = Instant::now();
     let mut saved_at = Position::default();
     loop {
+        if stop.load(Ordering::Relaxed) {
+            // The saved place is after every line read, so a visitor still inside their
+            // gather window would be lost to the next start: decided now, with what was
+            // gathered (their trigger was met already).
+            let pending = tracker.pending();
+            let ready = tracker.flush();
+            decide_all(ready, &mut tracker, &mut decider, &mut rep, each)?;
+            rep.evicted = tracker.evicted;
+            tracing::info!(
+                "honeypot: stopping; {pending} visitor(s) still gathering decided on the way out"
+            );
+            return Ok(rep);
+        }
         // A new file under the name (rotation, or the log appearing): finish the old one,
         // then read the new one from its start.
         if let Ok(meta) = std::fs::metadata(log) {

@@ -265,6 +265,61 @@ fn follow_resumes_after_a_kill_and_reads_through_rotation() {
     );
 }
 
+#[test]
+fn follow_decides_visitors_still_gathering_when_stopped_by_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "");
+    // A long gather window: without the clean stop the visitor below would still be
+    // gathering when the follower ends, and the saved place is already past their lines.
+    append(&cfg, "[honeypot]\ngather = 30\n");
+    let log = dir.path().join("cowrie.json");
+    std::fs::write(&log, "").unwrap();
+    let err = dir.path().join("follow.log");
+    let mut f = start_follow(&cfg, &log, &err);
+    std::thread::sleep(Duration::from_millis(500));
+    let written = {
+        visit(&log, "198.51.100.9");
+        std::fs::metadata(&log).unwrap().len()
+    };
+    let position = dir.path().join("state/honeypot-position.json");
+    let read_through = || {
+        std::fs::read(&position)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|p| p["offset"].as_u64() == Some(written))
+    };
+    assert!(
+        wait_for(Duration::from_secs(5), read_through).is_some(),
+        "the follower never read the visit\n{}",
+        std::fs::read_to_string(&err).unwrap()
+    );
+    assert_eq!(decided(dir.path(), "198.51.100.9"), 0, "still gathering");
+    let stopped = Command::new("kill")
+        .args(["-TERM", &f.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let mut status = None;
+    wait_for(Duration::from_secs(5), || {
+        status = f.try_wait().unwrap();
+        status.is_some()
+    });
+    let status = status.expect("the follower did not stop within 5 s of SIGTERM");
+    let log_text = std::fs::read_to_string(&err).unwrap();
+    assert!(status.success(), "{status:?}\n{log_text}");
+    assert_eq!(
+        decided(dir.path(), "198.51.100.9"),
+        1,
+        "decided on the way out\n{log_text}"
+    );
+    // The next start reads nothing again and decides nothing twice.
+    let mut f = start_follow(&cfg, &log, &err);
+    std::thread::sleep(Duration::from_millis(800));
+    f.kill().unwrap();
+    f.wait().unwrap();
+    assert_eq!(decided(dir.path(), "198.51.100.9"), 1);
+}
+
 /// Installs the camera persona with `honeypot/install.sh` into `root` (the virtualenv
 /// cached in /var/cache/suriguard/cowrie-venv), Cowrie running as `sgcowrie`.
 fn install_honeypot(root: &Path) {
