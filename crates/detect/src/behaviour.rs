@@ -35,9 +35,9 @@
 //!
 //! Memory, measured (`state_sizes` test): 80 bytes per source in the engine's source
 //! entry (the engine's table holds both parts, one lookup per record), plus up to
-//! [`SlowScan::max_contacts`] contacts (16 bytes each), for a source that logs in 64
+//! [`SlowScan::max_contacts`] contacts (8 bytes each), for a source that logs in 64
 //! bytes and 8 login services (80 bytes), and
-//! 4 probed ports (40 bytes), all grown only as used; per home device, up to 32 beacon
+//! 4 probed ports (32 bytes), all grown only as used; per home device, up to 32 beacon
 //! candidates (72 bytes, plus 8 per remembered contact, at most 24) and 8 DNS domains (up to 2 × threshold name hashes each); per
 //! home host under unanswered inbound traffic, 640 bytes. The tables hold at most
 //! `max-sources` entries each, the longest idle evicted first.
@@ -466,21 +466,45 @@ struct Service {
 /// Sessions of one source to one (host, port) in the service-scan window.
 #[derive(Debug)]
 struct Probed {
-    /// [`mix`] of the host and port (40 bytes an entry instead of 56 with the address).
-    key: u64,
+    /// The high half of [`mix`] of the host and port (32 bytes an entry instead of 56
+    /// with the address; two of a source's four probed ports share a key with
+    /// probability about 2⁻²⁹).
+    key: u32,
+    /// [`fnv`] of the first protocol Suricata named on this (host, port), folded to 32
+    /// bits (0: none yet).
+    first_proto: u32,
     /// Unrecognised or changing-protocol sessions.
     odd: WindowCount,
-    /// The first protocol Suricata named on this (host, port).
-    first_proto: u64,
+}
+
+/// A slow-scan contact, 8 bytes.
+#[derive(Debug, Clone, Copy)]
+struct Contact {
+    /// The high half of [`mix`] of host and port, its lowest bit set while every
+    /// contact failed. Two of a source's contacts share a key with probability about
+    /// n²/2³² (6·10⁻⁵ at the default 512): they then count as one.
+    key: u32,
+    /// The last time, in milliseconds of EVE time, wrapping: read as its age from the
+    /// source's `last_seen`, which [`Long::seen`] keeps below 2³² ms.
+    ms: u32,
+}
+
+/// EVE microseconds as the wrapping milliseconds of a [`Contact`].
+fn wrapping_ms(t_us: i64) -> u32 {
+    t_us.div_euclid(1000) as u32
+}
+
+/// The high half of [`mix`]: the 32-bit key of a (host, port).
+fn mix32(ip: IpAddr, port: u16) -> u32 {
+    (mix(ip, port) >> 32) as u32
 }
 
 /// What one source did over the long windows.
 #[derive(Debug, Default)]
 pub(crate) struct Long {
     pub(crate) last_seen: i64,
-    /// (hash of host and port with its lowest bit set while every contact failed, last
-    /// time): 16 bytes a contact.
-    contacts: Vec<(u64, i64)>,
+    /// The slow-scan detector's contacts: 8 bytes each.
+    contacts: Vec<Contact>,
     probed: Vec<Probed>,
     /// What only a source that logs in or fails to has: made on its first login session
     /// or failure (most sources never need it: 8 bytes instead of 64 in the entry).
@@ -504,6 +528,30 @@ struct Logins {
 impl Long {
     fn logins(&mut self) -> &mut Logins {
         self.logins.get_or_insert_with(Default::default)
+    }
+
+    /// Moves the source's clock to `t` (never back). A [`Contact`]'s time is 32 bits of
+    /// milliseconds read as an age from this clock, right while the age stays below 2³²
+    /// ms (49.7 days): whenever the clock enters a new period of 2³⁰ ms (12.4 days), the
+    /// contacts older than 2³⁰ ms go (every window is at most a day, so none of them
+    /// counted any more), all of them if the clock jumped that far. Between two such
+    /// periods no contact can age past 3 × 2³⁰ ms.
+    fn seen(&mut self, t: i64) {
+        const PERIOD_MS: i64 = 1 << 30;
+        let (was, now) = (self.last_seen, self.last_seen.max(t));
+        self.last_seen = now;
+        if self.contacts.is_empty()
+            || now.div_euclid(1000) / PERIOD_MS == was.div_euclid(1000) / PERIOD_MS
+        {
+            return;
+        }
+        if now.div_euclid(1000) - was.div_euclid(1000) >= PERIOD_MS {
+            self.contacts.clear();
+        } else {
+            let n = wrapping_ms(now);
+            self.contacts
+                .retain(|e| i64::from(n.wrapping_sub(e.ms)) < PERIOD_MS);
+        }
     }
 }
 
@@ -824,9 +872,9 @@ impl Behaviour {
             out = out.or(p);
         }
         let c = &self.cfg;
-        s.last_seen = s.last_seen.max(t);
+        s.seen(t);
         let scan = if c.slow_scan.enabled && !retrying {
-            contact(s, mix(dst, dport), t, failed, &c.slow_scan)
+            contact(s, mix32(dst, dport), t, failed, &c.slow_scan)
         } else {
             None
         };
@@ -1105,7 +1153,7 @@ impl Behaviour {
         }
         self.make_room(t);
         let s = client(src);
-        s.last_seen = s.last_seen.max(t);
+        s.seen(t);
         Some((s, &self.cfg.login_guessing, (src, dst), t))
     }
 
@@ -1797,40 +1845,55 @@ fn slot(window: f64) -> i64 {
 }
 
 /// Records a contact for the slow-scan detector; `Some((failed, total))` when it trips.
-fn contact(s: &mut Long, key: u64, t: i64, failed: bool, c: &SlowScan) -> Option<(u64, u64)> {
-    let horizon = t.max(s.last_seen) - (c.window * SEC) as i64;
+/// Every time is a [`Contact`]'s: milliseconds, compared as ages from the source's
+/// clock (`s.last_seen`, which [`Long::seen`] moved to `t` or beyond).
+fn contact(s: &mut Long, key: u32, t: i64, failed: bool, c: &SlowScan) -> Option<(u64, u64)> {
+    let now = wrapping_ms(t.max(s.last_seen));
+    // At most a day (validated): below 2³¹.
+    let window = (c.window * 1000.0) as u32;
+    let at = wrapping_ms(t);
+    let age = |ms: u32| now.wrapping_sub(ms);
     let key = key & !1;
-    if let Some(e) = s.contacts.iter_mut().find(|e| e.0 & !1 == key) {
-        e.1 = e.1.max(t);
+    if let Some(e) = s.contacts.iter_mut().find(|e| e.key & !1 == key) {
+        if age(at) < age(e.ms) {
+            e.ms = at;
+        }
         // Answered once is answered.
         if !failed {
-            e.0 = key;
+            e.key = key;
         }
         return None;
     }
     if s.contacts.len() >= c.max_contacts {
-        s.contacts.retain(|e| e.1 >= horizon);
+        s.contacts.retain(|e| age(e.ms) <= window);
         if s.contacts.len() >= c.max_contacts {
-            let oldest = (0..s.contacts.len()).min_by_key(|&i| s.contacts[i].1)?;
+            // The oldest; the first of equals, as the list's order is.
+            let oldest =
+                (0..s.contacts.len()).min_by_key(|&i| std::cmp::Reverse(age(s.contacts[i].ms)))?;
             s.contacts.swap_remove(oldest);
         }
     }
     crate::window::grow_gently(&mut s.contacts);
-    s.contacts.push((key | failed as u64, t));
+    s.contacts.push(Contact {
+        key: key | failed as u32,
+        ms: at,
+    });
     if !failed {
         return None;
     }
-    let (mut bad, mut total, mut first) = (0u64, 0u64, t);
+    let (mut bad, mut total, mut first) = (0u64, 0u64, age(at));
     for e in &s.contacts {
-        if e.1 >= horizon {
+        let a = age(e.ms);
+        if a <= window {
             total += 1;
-            if e.0 & 1 == 1 {
+            if e.key & 1 == 1 {
                 bad += 1;
-                first = first.min(e.1);
+                first = first.max(a);
             }
         }
     }
-    let span = (t - first) as f64 / SEC;
+    // From the oldest failed contact to this one.
+    let span = f64::from(first - age(at)) / 1000.0;
     (bad >= c.threshold && bad as f64 >= c.min_failed_share * total as f64 && span >= c.min_span)
         .then_some((bad, total))
 }
@@ -1944,8 +2007,8 @@ fn probe(
     t: i64,
     c: &ServiceScan,
 ) -> Option<(u64, String)> {
-    let proto = fnv(app);
-    let key = mix(host, port);
+    let proto = fnv(app) as u32 | 1;
+    let key = mix32(host, port);
     let i = match s.probed.iter().position(|x| x.key == key) {
         Some(i) => i,
         None => {
@@ -2992,6 +3055,45 @@ mod tests {
         assert!(ds.is_empty(), "{:?}", brief(&ds));
     }
 
+    /// A slow-scan contact's time is 32 bits of milliseconds: 2³² ms (49.7 days) later
+    /// the old contacts must not look recent again.
+    #[test]
+    fn slow_scan_contacts_do_not_come_back_when_their_clock_wraps() {
+        let c = SlowScan::default();
+        let ip = |i: u32| IpAddr::from(std::net::Ipv4Addr::from(0xc633_6400 + i));
+        let fail = |s: &mut Long, i: u32, t: i64| {
+            s.seen(t);
+            contact(s, mix32(ip(i), 23), t, true, &c)
+        };
+        // 39 failed contacts over ten minutes: one short of the threshold.
+        let mut s = Long::default();
+        for i in 0..39 {
+            assert_eq!(fail(&mut s, i, T0 + i64::from(i) * 15 * S), None);
+        }
+        // The 40th within the window trips (the control)...
+        let mut trips = Long::default();
+        for i in 0..39 {
+            fail(&mut trips, i, T0 + i64::from(i) * 15 * S);
+        }
+        assert_eq!(fail(&mut trips, 39, T0 + 39 * 15 * S), Some((40, 40)));
+        // ... and exactly 2³² ms later it does not: the 39 are gone, not recent.
+        let wrapped = T0 + (1i64 << 32) * 1000 + 39 * 15 * S;
+        assert_eq!(fail(&mut s, 39, wrapped), None);
+        assert_eq!(s.contacts.len(), 1);
+        // A source seen every ten days: its old contacts leave as the clock goes on.
+        let mut s = Long::default();
+        for day in 0..60 {
+            let t = T0 + day * 10 * 86_400 * S;
+            for i in 0..39 {
+                assert_eq!(
+                    fail(&mut s, (day as u32) * 100 + i, t + i64::from(i) * S),
+                    None
+                );
+            }
+        }
+        assert!(s.contacts.len() <= 4 * 39, "{}", s.contacts.len());
+    }
+
     /// The per-source memory the module docs state.
     #[test]
     fn state_sizes() {
@@ -2999,7 +3101,8 @@ mod tests {
         assert_eq!(std::mem::size_of::<Logins>(), 64);
         assert_eq!(std::mem::size_of::<Service>(), 80);
         assert_eq!(std::mem::size_of::<Beacon>(), 72);
-        assert_eq!(std::mem::size_of::<Probed>(), 40);
+        assert_eq!(std::mem::size_of::<Probed>(), 32);
+        assert_eq!(std::mem::size_of::<Contact>(), 8);
         assert_eq!(std::mem::size_of::<(IpAddr, Target)>(), 640);
     }
 
