@@ -59,11 +59,13 @@ impl WindowCount {
 /// counts the checks read after every flow are one pass (distinct hosts) or a binary
 /// search (ports on one host), never a pass per entry.
 ///
-/// 16 bytes a contact: the host as a 32-bit key (an IPv4 address itself; an IPv6
+/// 12 bytes a contact: the host as a 32-bit key (an IPv4 address itself; an IPv6
 /// address folded by a fixed hash, so two of one source's IPv6 contacts are told apart
 /// unless their keys collide, about n²/2³³ for n contacts: 2·10⁻⁶ at the default 128),
-/// and one bit the caller fixes per host when it adds it (the engine: "a home
-/// address"), which the counts filter on instead of looking the host up again.
+/// one bit the caller fixes per host when it adds it (the engine: "a home address"),
+/// which the counts filter on instead of looking the host up again, and the last time in
+/// milliseconds (32 bits, wrapping, read against `newest`: every entry is within the
+/// window, at most a day, of it).
 #[derive(Debug, Clone)]
 pub struct Targets {
     entries: Vec<Contact>,
@@ -78,7 +80,8 @@ struct Contact {
     port: u16,
     v6: bool,
     marked: bool,
-    t: i64,
+    /// Milliseconds of EVE time, wrapping ([`Targets::ms`]).
+    ms: u32,
 }
 
 impl Contact {
@@ -121,6 +124,10 @@ impl Targets {
 
     /// Records a contact and forgets contacts older than `window_us` before the newest.
     /// `marked` is the caller's bit for `host` (the same every time for one host).
+    ///
+    /// Times are kept to the millisecond: a contact within the millisecond the window
+    /// begins in stays, and of two contacts last seen in one millisecond the first in
+    /// the list is the older.
     pub fn add(
         &mut self,
         host: IpAddr,
@@ -130,24 +137,41 @@ impl Targets {
         window_us: i64,
         cap: usize,
     ) {
+        if t_us.saturating_sub(self.newest) > window_us {
+            // Every entry is older than the new window: gone, before any is read
+            // against the new `newest` (their wrapping times could mislead).
+            self.entries.clear();
+            self.oldest = i64::MAX;
+        }
         self.newest = self.newest.max(t_us);
         let horizon = self.newest.saturating_sub(window_us);
         if t_us < horizon {
             return;
         }
+        let now = Self::ms(self.newest);
+        // Ages in milliseconds: at most a day, far below 2³².
+        let age = |ms: u32| now.wrapping_sub(ms);
         if self.oldest < horizon {
-            self.entries.retain(|e| e.t >= horizon);
-            self.oldest = self.entries.iter().map(|e| e.t).min().unwrap_or(i64::MAX);
+            let oldest = now.wrapping_sub(Self::ms(horizon));
+            self.entries.retain(|e| age(e.ms) <= oldest);
+            let max_age = self.entries.iter().map(|e| age(e.ms)).max();
+            self.oldest = max_age.map_or(i64::MAX, |a| {
+                (self.newest.div_euclid(1000) - i64::from(a)) * 1000
+            });
         }
+        let ms = Self::ms(t_us);
         let host = HostKey::of(host);
         let (lo, hi) = self.host_range(host);
         if let Some(e) = self.entries[lo..hi].iter_mut().find(|e| e.port == port) {
-            e.t = e.t.max(t_us);
+            if age(ms) < age(e.ms) {
+                e.ms = ms;
+            }
             return;
         }
         let mut at = lo;
         if self.entries.len() >= cap {
-            let oldest = (0..self.entries.len()).min_by_key(|&k| self.entries[k].t);
+            let oldest =
+                (0..self.entries.len()).min_by_key(|&k| std::cmp::Reverse(age(self.entries[k].ms)));
             if let Some(k) = oldest {
                 self.entries.remove(k);
                 if k < at {
@@ -163,10 +187,16 @@ impl Targets {
                 port,
                 v6: host.0,
                 marked,
-                t: t_us,
+                ms,
             },
         );
-        self.oldest = self.oldest.min(t_us);
+        // A lower bound: the start of the contact's millisecond.
+        self.oldest = self.oldest.min(t_us.div_euclid(1000) * 1000);
+    }
+
+    /// EVE microseconds as a contact's wrapping milliseconds.
+    fn ms(t_us: i64) -> u32 {
+        t_us.div_euclid(1000) as u32
     }
 
     /// The entries of `host`: `entries[lo..hi]`.
@@ -294,7 +324,9 @@ mod tests {
         assert_eq!(w.add(1_000 * S, S), 1);
     }
 
-    /// The sorted list counts as a plain list of (host, port, last time) would.
+    /// The sorted list counts as a plain list of (host, port, last millisecond) would,
+    /// kept in the same order (by host, a host's newest contact first) so that of two
+    /// contacts of one millisecond the same one is the older.
     #[test]
     fn targets_agree_with_a_plain_list() {
         let mut x: u64 = 99;
@@ -307,54 +339,64 @@ mod tests {
             IpAddr::V4(a) => a.octets()[3] % 2 == 1,
             IpAddr::V6(a) => a.octets()[15] % 2 == 1,
         };
-        let mut t = Targets::default();
-        let mut plain: Vec<(IpAddr, u16, i64)> = Vec::new();
-        let mut newest = i64::MIN;
-        let mut now = 0;
-        for _ in 0..5_000 {
-            now += rnd(400_000) as i64;
-            // Out of order now and then, as flow records are.
-            let at = now - rnd(3) as i64 * S;
-            // Both families, and an IPv4 address beside its IPv4-mapped IPv6 form.
-            let k = rnd(12) as u8;
-            let host = match rnd(3) {
-                0 => IpAddr::from([192, 168, 1, k]),
-                1 => IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, k as u16]),
-                _ => IpAddr::V6(std::net::Ipv4Addr::new(192, 168, 1, k).to_ipv6_mapped()),
-            };
-            let port = rnd(6) as u16;
-            t.add(host, odd(host), port, at, window, cap);
-            newest = newest.max(at);
-            let horizon = newest - window;
-            if at >= horizon {
-                plain.retain(|e| e.2 >= horizon);
-                if let Some(e) = plain.iter_mut().find(|e| e.0 == host && e.1 == port) {
-                    e.2 = e.2.max(at);
-                } else {
-                    if plain.len() >= cap {
-                        let k = (0..plain.len()).min_by_key(|&k| plain[k].2).unwrap();
-                        plain.swap_remove(k);
-                    }
-                    plain.push((host, port, at));
+        let ms = |t: i64| t.div_euclid(1000);
+        // Microsecond times, then whole milliseconds (many contacts of one millisecond),
+        // then gaps longer than the window now and then.
+        for (step, gap) in [(1, 400_000), (1000, 400), (1, 12_000_000)] {
+            let mut t = Targets::default();
+            let mut plain: Vec<(IpAddr, u16, i64)> = Vec::new();
+            let mut newest = i64::MIN;
+            let mut now = 0;
+            for _ in 0..5_000 {
+                now += (rnd(gap) * step) as i64;
+                // Out of order now and then, as flow records are.
+                let at = now - rnd(3) as i64 * S;
+                // Both families, and an IPv4 address beside its IPv4-mapped IPv6 form.
+                let k = rnd(12) as u8;
+                let host = match rnd(3) {
+                    0 => IpAddr::from([192, 168, 1, k]),
+                    1 => IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, k as u16]),
+                    _ => IpAddr::V6(std::net::Ipv4Addr::new(192, 168, 1, k).to_ipv6_mapped()),
+                };
+                let port = rnd(6) as u16;
+                t.add(host, odd(host), port, at, window, cap);
+                if at.saturating_sub(newest) > window {
+                    plain.clear();
                 }
+                newest = newest.max(at);
+                let horizon = newest - window;
+                if at >= horizon {
+                    plain.retain(|e| e.2 >= ms(horizon));
+                    if let Some(e) = plain.iter_mut().find(|e| e.0 == host && e.1 == port) {
+                        e.2 = e.2.max(ms(at));
+                    } else {
+                        if plain.len() >= cap {
+                            let k = (0..plain.len()).min_by_key(|&k| plain[k].2).unwrap();
+                            plain.remove(k);
+                        }
+                        let key = HostKey::of(host);
+                        let i = plain.partition_point(|e| HostKey::of(e.0) < key);
+                        plain.insert(i, (host, port, ms(at)));
+                    }
+                }
+                let distinct = |f: &dyn Fn(IpAddr) -> bool| {
+                    let mut hs: Vec<IpAddr> = plain.iter().map(|e| e.0).filter(|&h| f(h)).collect();
+                    hs.sort();
+                    hs.dedup();
+                    hs.len()
+                };
+                assert_eq!(t.len(), plain.len());
+                assert_eq!(
+                    t.ports_on(host),
+                    plain.iter().filter(|e| e.0 == host).count()
+                );
+                assert_eq!(
+                    t.hosts_on(port, |m| m),
+                    plain.iter().filter(|e| e.1 == port && odd(e.0)).count()
+                );
+                assert_eq!(t.hosts(|m| m), distinct(&odd));
+                assert_eq!(t.hosts(|_| true), distinct(&|_| true));
             }
-            let distinct = |f: &dyn Fn(IpAddr) -> bool| {
-                let mut hs: Vec<IpAddr> = plain.iter().map(|e| e.0).filter(|&h| f(h)).collect();
-                hs.sort();
-                hs.dedup();
-                hs.len()
-            };
-            assert_eq!(t.len(), plain.len());
-            assert_eq!(
-                t.ports_on(host),
-                plain.iter().filter(|e| e.0 == host).count()
-            );
-            assert_eq!(
-                t.hosts_on(port, |m| m),
-                plain.iter().filter(|e| e.1 == port && odd(e.0)).count()
-            );
-            assert_eq!(t.hosts(|m| m), distinct(&odd));
-            assert_eq!(t.hosts(|_| true), distinct(&|_| true));
         }
     }
 
@@ -380,6 +422,6 @@ mod tests {
             t.add(h1, false, 1000 + p, 20 * S + p as i64, 10 * S, 16);
         }
         assert_eq!(t.len(), 16);
-        assert_eq!(std::mem::size_of::<Contact>(), 16);
+        assert_eq!(std::mem::size_of::<Contact>(), 12);
     }
 }
