@@ -36,8 +36,8 @@
 //! Memory, measured (`state_sizes` test): 80 bytes per source in the engine's source
 //! entry (the engine's table holds both parts, one lookup per record), plus up to
 //! [`SlowScan::max_contacts`] contacts (8 bytes each), for a source that logs in 64
-//! bytes and 8 login services (80 bytes), and
-//! 4 probed ports (32 bytes), all grown only as used; per home device, up to 32 beacon
+//! bytes and 8 login services (72 bytes), and
+//! 4 probed ports (28 bytes), all grown only as used; per home device, up to 32 beacon
 //! candidates (72 bytes, plus 8 per remembered contact, at most 24) and 8 DNS domains (up to 2 × threshold name hashes each); per
 //! home host under unanswered inbound traffic, 640 bytes. The tables hold at most
 //! `max-sources` entries each, the longest idle evicted first.
@@ -362,9 +362,9 @@ impl BehaviourConfig {
             ("flood-target", self.flood_target.window),
             ("volume", self.volume.window),
         ] {
-            if !(w > 0.0 && w <= 86_400.0) {
+            if !(1.0..=86_400.0).contains(&w) {
                 return Err(format!(
-                    "[detect] {name}.window must be between 0 and 86400 seconds, got {w}"
+                    "[detect] {name}.window must be between 1 and 86400 seconds, got {w}"
                 ));
             }
         }
@@ -466,7 +466,7 @@ struct Service {
 /// Sessions of one source to one (host, port) in the service-scan window.
 #[derive(Debug)]
 struct Probed {
-    /// The high half of [`mix`] of the host and port (32 bytes an entry instead of 56
+    /// The high half of [`mix`] of the host and port (28 bytes an entry instead of 56
     /// with the address; two of a source's four probed ports share a key with
     /// probability about 2⁻²⁹).
     key: u32,
@@ -3099,9 +3099,9 @@ mod tests {
     fn state_sizes() {
         assert_eq!(std::mem::size_of::<Long>(), 80);
         assert_eq!(std::mem::size_of::<Logins>(), 64);
-        assert_eq!(std::mem::size_of::<Service>(), 80);
+        assert_eq!(std::mem::size_of::<Service>(), 72);
         assert_eq!(std::mem::size_of::<Beacon>(), 72);
-        assert_eq!(std::mem::size_of::<Probed>(), 32);
+        assert_eq!(std::mem::size_of::<Probed>(), 28);
         assert_eq!(std::mem::size_of::<Contact>(), 8);
         assert_eq!(std::mem::size_of::<(IpAddr, Target)>(), 640);
     }

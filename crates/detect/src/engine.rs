@@ -10,9 +10,9 @@
 //!
 //! Memory (`size` tests): a 32-byte bucket per tracked source in the table (its address
 //! and a box; the table's spare buckets add 14 % to 128 % of that, as it fills between
-//! 44 % and 87.5 %), and the boxed entry, 296 bytes: five window counters of 24 bytes,
+//! 44 % and 87.5 %), and the boxed entry, 272 bytes: five window counters of 20 bytes,
 //! four flow ids, the contact list's header, and the behaviour detectors' part, which
-//! shares the entry so a record looks its source up once. Plus 16 bytes per distinct
+//! shares the entry so a record looks its source up once. Plus 12 bytes per distinct
 //! (host, port) the source contacted within the scan window (and, for a home device,
 //! per failed one, in a list made on its first failure), each list capped at
 //! [`DetectConfig::max_targets`]. At most [`DetectConfig::max_sources`] sources are
@@ -239,9 +239,9 @@ impl suriguard_config::Section for DetectConfig {
             ("brute-force", self.brute_force.window),
             ("outbound-fan-out", self.outbound_fan_out.window),
         ] {
-            if !(window > 0.0 && window <= 86_400.0) {
+            if !(1.0..=86_400.0).contains(&window) {
                 return Err(format!(
-                    "[detect] {name}.window must be between 0 and 86400 seconds, got {window}"
+                    "[detect] {name}.window must be between 1 and 86400 seconds, got {window}"
                 ));
             }
         }
@@ -1537,8 +1537,8 @@ mod size {
             std::mem::size_of::<(std::net::IpAddr, Box<super::Slot>)>(),
             32
         );
-        assert_eq!(std::mem::size_of::<super::Source>(), 216);
+        assert_eq!(std::mem::size_of::<super::Source>(), 192);
         // The entry: the windows and the behaviour detectors' part together.
-        assert_eq!(std::mem::size_of::<super::Slot>(), 296);
+        assert_eq!(std::mem::size_of::<super::Slot>(), 272);
     }
 }

@@ -17,14 +17,17 @@ pub type AddrMap<V> = HashMap<IpAddr, V, foldhash::fast::RandomState>;
 /// Slots per window: counts have window/8 granularity.
 pub const SLOTS: usize = 8;
 
-/// Counts events in the last `window` of EVE time, in [`SLOTS`] slots. 24 bytes: a slot
+/// Counts events in the last `window` of EVE time, in [`SLOTS`] slots. 20 bytes: a slot
 /// holds up to 65,535 events (it saturates there; every threshold is far below, so only
 /// the evidence of an extreme flood is capped, at 8 × 65,535 per window).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WindowCount {
     slots: [u16; SLOTS],
-    /// Slot number (time / slot width) of the newest slot.
-    head: i64,
+    /// Slot number (time / slot width) of the newest slot, in 32 bits: compared by
+    /// wrapping difference, right while two slot numbers are less than 2³¹ slots apart
+    /// (8.5 years of the narrowest slot a validated window allows, 125 ms). 0 with
+    /// every slot empty: never used (the first event sets it).
+    head: u32,
 }
 
 impl WindowCount {
@@ -34,17 +37,22 @@ impl WindowCount {
     /// Adds one event at `t_us` and returns the count now in the window. `slot_us` is
     /// the window divided by [`SLOTS`] and must be the same on every call.
     pub fn add(&mut self, t_us: i64, slot_us: i64) -> u32 {
-        let slot = t_us.div_euclid(slot_us);
-        if slot > self.head {
-            let advance = (slot - self.head).min(SLOTS as i64);
+        // SLOTS divides 2³², so a slot's index is the same from the wrapped number.
+        let slot = t_us.div_euclid(slot_us) as u32;
+        if self.head == 0 && self.slots == [0; SLOTS] {
+            self.head = slot;
+        }
+        let ahead = slot.wrapping_sub(self.head) as i32;
+        if ahead > 0 {
+            let advance = ahead.min(SLOTS as i32) as u32;
             for k in 1..=advance {
-                self.slots[(self.head + k).rem_euclid(SLOTS as i64) as usize] = 0;
+                self.slots[(self.head.wrapping_add(k) % SLOTS as u32) as usize] = 0;
             }
             self.head = slot;
-        } else if slot <= self.head - SLOTS as i64 {
+        } else if ahead <= -(SLOTS as i32) {
             return self.total();
         }
-        let i = slot.rem_euclid(SLOTS as i64) as usize;
+        let i = (slot % SLOTS as u32) as usize;
         self.slots[i] = self.slots[i].saturating_add(1);
         self.total()
     }
@@ -314,7 +322,27 @@ mod tests {
             }
         }
         assert_eq!(u64::from(w.total()), WindowCount::MAX);
-        assert_eq!(std::mem::size_of::<WindowCount>(), 24);
+        assert_eq!(std::mem::size_of::<WindowCount>(), 20);
+    }
+
+    /// Slot numbers are kept in 32 bits: counting goes on across their wrap, and a new
+    /// counter counts its first event whatever its slot number.
+    #[test]
+    fn slot_numbers_wrap_at_32_bits() {
+        let mut w = WindowCount::default();
+        let first = (1i64 << 32) - 3;
+        for k in 0..6 {
+            assert_eq!(w.add((first + k) * S, S), k as u32 + 1);
+        }
+        // Eight slots before the newest: outside the window.
+        assert_eq!(w.add((first + 5 - 8) * S, S), 6);
+        assert_eq!(w.add((first + 5 - 7) * S, S), 7);
+        // Past the window: the earlier ones leave.
+        assert_eq!(w.add((first + 13) * S, S), 1);
+        // A first slot number whose low 32 bits read as negative.
+        let mut w = WindowCount::default();
+        assert_eq!(w.add(((1i64 << 31) + 5) * S, S), 1);
+        assert_eq!(w.add(((1i64 << 31) + 4) * S, S), 2);
     }
 
     #[test]
