@@ -33,11 +33,11 @@
 //! order records arrive in, so a replay decides as the live run did (see
 //! docs/DETECTION.md, "Live and replay", for what order can still change).
 //!
-//! Memory, measured (`state_sizes` test): 80 bytes per source in the engine's source
+//! Memory, measured (`state_sizes` test): 88 bytes per source in the engine's source
 //! entry (the engine's table holds both parts, one lookup per record), plus up to
 //! [`SlowScan::max_contacts`] contacts (8 bytes each), for a source that logs in 64
 //! bytes and 8 login services (72 bytes), and
-//! 4 probed ports (28 bytes), all grown only as used; per home device, up to 32 beacon
+//! 4 probed ports (8 bytes, and 24 for one that had an odd session), all grown only as used; per home device, up to 32 beacon
 //! candidates (72 bytes, plus 8 per remembered contact, at most 24) and 8 DNS domains (up to 2 × threshold name hashes each); per
 //! home host under unanswered inbound traffic, 640 bytes. The tables hold at most
 //! `max-sources` entries each, the longest idle evicted first.
@@ -466,15 +466,21 @@ struct Service {
 /// Sessions of one source to one (host, port) in the service-scan window.
 #[derive(Debug)]
 struct Probed {
-    /// The high half of [`mix`] of the host and port (28 bytes an entry instead of 56
-    /// with the address; two of a source's four probed ports share a key with
-    /// probability about 2⁻²⁹).
+    /// The high half of [`mix`] of the host and port (8 bytes an entry instead of 56
+    /// with the address and the counter; two of a source's four probed ports share a
+    /// key with probability about 2⁻²⁹).
     key: u32,
     /// [`fnv`] of the first protocol Suricata named on this (host, port), folded to 32
     /// bits (0: none yet).
     first_proto: u32,
-    /// Unrecognised or changing-protocol sessions.
-    odd: WindowCount,
+}
+
+/// The unrecognised or changing-protocol sessions on one probed (host, port): made on
+/// the first such session (most ports never have one).
+#[derive(Debug)]
+struct Odd {
+    key: u32,
+    sessions: WindowCount,
 }
 
 /// A slow-scan contact, 8 bytes.
@@ -506,6 +512,9 @@ pub(crate) struct Long {
     /// The slow-scan detector's contacts: 8 bytes each.
     contacts: Vec<Contact>,
     probed: Vec<Probed>,
+    /// The probed ports that had an odd session, each in `probed` too: made on the
+    /// first (8 bytes in the entry for the many sources that never have one).
+    odd: Option<Box<Vec<Odd>>>,
     /// What only a source that logs in or fails to has: made on its first login session
     /// or failure (most sources never need it: 8 bytes instead of 64 in the entry).
     logins: Option<Box<Logins>>,
@@ -2009,21 +2018,31 @@ fn probe(
 ) -> Option<(u64, String)> {
     let proto = fnv(app) as u32 | 1;
     let key = mix32(host, port);
+    let odd_total = |odd: &Option<Box<Vec<Odd>>>, key: u32| {
+        odd.iter()
+            .flat_map(|v| v.iter())
+            .find(|o| o.key == key)
+            .map_or(0, |o| o.sessions.total())
+    };
     let i = match s.probed.iter().position(|x| x.key == key) {
         Some(i) => i,
         None => {
             if s.probed.len() >= 4 {
                 let stalest = (0..s.probed.len())
-                    .min_by_key(|&i| s.probed[i].odd.total())
+                    .min_by_key(|&i| odd_total(&s.odd, s.probed[i].key))
                     .unwrap_or(0);
-                s.probed.swap_remove(stalest);
+                let gone = s.probed.swap_remove(stalest).key;
+                if let Some(odd) = s.odd.as_mut() {
+                    if let Some(o) = odd.iter().position(|o| o.key == gone) {
+                        odd.swap_remove(o);
+                    }
+                }
             }
             // One at a time: most sources probe one port (a vector's first push
             // would make room for four).
             s.probed.reserve_exact(1);
             s.probed.push(Probed {
                 key,
-                odd: WindowCount::default(),
                 first_proto: if app.is_empty() || app == "failed" {
                     0
                 } else {
@@ -2041,10 +2060,23 @@ fn probe(
     if !odd {
         return None;
     }
-    let n = p.odd.add(t, slot(c.window)) as u64;
+    let first_proto = p.first_proto;
+    let odd = s.odd.get_or_insert_with(Default::default);
+    let o = match odd.iter().position(|o| o.key == key) {
+        Some(o) => o,
+        None => {
+            odd.reserve_exact(1);
+            odd.push(Odd {
+                key,
+                sessions: WindowCount::default(),
+            });
+            odd.len() - 1
+        }
+    };
+    let n = odd[o].sessions.add(t, slot(c.window)) as u64;
     // A client that never speaks a protocol Suricata knows is not probing; a scanner's
     // probes disagree with the service the port really runs.
-    (n >= c.threshold && p.first_proto != 0).then(|| {
+    (n >= c.threshold && first_proto != 0).then(|| {
         (
             n,
             format!(
@@ -3097,11 +3129,12 @@ mod tests {
     /// The per-source memory the module docs state.
     #[test]
     fn state_sizes() {
-        assert_eq!(std::mem::size_of::<Long>(), 80);
+        assert_eq!(std::mem::size_of::<Long>(), 88);
         assert_eq!(std::mem::size_of::<Logins>(), 64);
         assert_eq!(std::mem::size_of::<Service>(), 72);
         assert_eq!(std::mem::size_of::<Beacon>(), 72);
-        assert_eq!(std::mem::size_of::<Probed>(), 28);
+        assert_eq!(std::mem::size_of::<Probed>(), 8);
+        assert_eq!(std::mem::size_of::<Odd>(), 24);
         assert_eq!(std::mem::size_of::<Contact>(), 8);
         assert_eq!(std::mem::size_of::<(IpAddr, Target)>(), 640);
     }

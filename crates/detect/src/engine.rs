@@ -10,7 +10,7 @@
 //!
 //! Memory (`size` tests): a 32-byte bucket per tracked source in the table (its address
 //! and a box; the table's spare buckets add 14 % to 128 % of that, as it fills between
-//! 44 % and 87.5 %), and the boxed entry, 272 bytes: five window counters of 20 bytes,
+//! 44 % and 87.5 %), and the boxed entry, 280 bytes: five window counters of 20 bytes,
 //! four flow ids, the contact list's header, and the behaviour detectors' part, which
 //! shares the entry so a record looks its source up once. Plus 12 bytes per distinct
 //! (host, port) the source contacted within the scan window (and, for a home device,
@@ -1539,6 +1539,6 @@ mod size {
         );
         assert_eq!(std::mem::size_of::<super::Source>(), 192);
         // The entry: the windows and the behaviour detectors' part together.
-        assert_eq!(std::mem::size_of::<super::Slot>(), 272);
+        assert_eq!(std::mem::size_of::<super::Slot>(), 280);
     }
 }
