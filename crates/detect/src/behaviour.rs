@@ -514,6 +514,7 @@ pub(crate) struct Long {
     probed: Vec<Probed>,
     /// The probed ports that had an odd session, each in `probed` too: made on the
     /// first (8 bytes in the entry for the many sources that never have one).
+    #[allow(clippy::box_collection)] // 8 bytes in every entry instead of a vector's 24
     odd: Option<Box<Vec<Odd>>>,
     /// What only a source that logs in or fails to has: made on its first login session
     /// or failure (most sources never need it: 8 bytes instead of 64 in the entry).
