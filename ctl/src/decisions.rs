@@ -365,7 +365,8 @@ pub fn teardown(cfg: &Config) -> Result<(), CtlError> {
 /// prefix of 6 characters or more), or against that address, oldest first.
 pub fn find(cfg: &Config, what: &str) -> Result<Vec<suriguard_decision::Decision>, CtlError> {
     let path = cfg.decisions_log();
-    let all = suriguard_decision::DecisionLog::read_all(&path)
+    // With the generation logrotate moved aside last: a week or more of history.
+    let all = suriguard_decision::DecisionLog::read_recent(&path)
         .map_err(CtlError::file("read the decisions journal", &path))?;
     let addr: Option<std::net::IpAddr> = what.parse().ok();
     let id = what.to_ascii_lowercase();

@@ -192,8 +192,9 @@ pub enum CtlError {
         file: PathBuf,
         in_config: bool,
     },
-    /// `decisions explain` of an id or address the journal does not name.
-    #[error("no decision in {} has id or target {what:?}", journal.display())]
+    /// `decisions explain` of an id or address the journal (and its previous generation)
+    /// does not name.
+    #[error("no decision in {j} or {j}.1 has id or target {what:?} (older generations are compressed: zgrep {what:?} {j}.*.gz)", j = journal.display())]
     NoSuchDecision { what: String, journal: PathBuf },
 
     // The console.

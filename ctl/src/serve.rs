@@ -563,7 +563,7 @@ fn read_overview(cfg: &Config, src: &MetricSources) -> Overview {
         Ok((rows, w)) => (Ok(rows), w),
         Err(e) => (Err(e.to_string()), None),
     };
-    let decisions = match DecisionLog::read_all(&src.decisions) {
+    let decisions = match DecisionLog::read_recent(&src.decisions) {
         Ok(d) => Ok(d),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(format!("{}: {e}", src.decisions.display())),
@@ -1430,7 +1430,7 @@ fn read_devices(cfg: &Config, src: &MetricSources) -> DeviceView {
             .map(|f| f.devices)
             .map_err(|e| e.to_string()),
     };
-    let decisions = DecisionLog::read_all(&src.decisions).unwrap_or_default();
+    let decisions = DecisionLog::read_recent(&src.decisions).unwrap_or_default();
     let in_force = decisions::list(cfg).map(|(r, _)| r).unwrap_or_default();
     DeviceView {
         devices,

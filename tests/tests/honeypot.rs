@@ -136,6 +136,46 @@ fn the_real_cowrie_log_replays_to_exact_decisions_twice_alike() {
     );
 }
 
+/// `decisions explain` after logrotate moved the journal aside: the previous generation
+/// is read, also before the next decision makes a new journal.
+#[test]
+fn explain_reads_the_journal_logrotate_moved_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "");
+    let log = cowrie_log().display().to_string();
+    ctl(
+        &cfg,
+        &["honeypot", "follow", "--once", "--cowrie-log", &log],
+        &[],
+    )
+    .assert_success();
+    let all = journal(dir.path());
+    assert!(all.len() >= 2, "{all:?}");
+    let path = dir.path().join("state/decisions.jsonl");
+    let moved = dir.path().join("state/decisions.jsonl.1");
+    let explain = |what: &str| ctl(&cfg, &["decisions", "explain", what, "-o", "json"], &[]);
+    let (first, last) = (&all[0], &all[all.len() - 1]);
+    // Rotated with nocreate: no journal at the path until the next decision.
+    std::fs::rename(&path, &moved).unwrap();
+    let r = explain(first["id"].as_str().unwrap());
+    r.assert_success();
+    assert_eq!(json(&r)[0]["target"], first["target"], "{r}");
+    // The next decision started a new journal: both generations are read, oldest first.
+    let text = std::fs::read_to_string(&moved).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&moved, lines[..lines.len() - 1].join("\n") + "\n").unwrap();
+    std::fs::write(&path, lines[lines.len() - 1].to_owned() + "\n").unwrap();
+    for d in [first, last] {
+        let r = explain(d["target"].as_str().unwrap());
+        r.assert_success();
+        assert_eq!(json(&r)[0]["id"], d["id"], "{r}");
+    }
+    // Neither generation names it: the error says where else to look.
+    let r = explain("198.51.100.250");
+    assert_eq!(r.output.status.code(), Some(1), "{r}");
+    assert!(r.stderr().contains("decisions.jsonl.1"), "{r}");
+}
+
 /// A Cowrie event line.
 fn event(id: &str, src: &str, extra: &str) -> String {
     let now = suriguard_decision::rfc3339(suriguard_eve::EveTime(

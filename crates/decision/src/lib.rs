@@ -760,6 +760,34 @@ impl DecisionLog {
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect())
     }
+
+    /// Reads the journal's previous generation (`<path>.1`, which the package's
+    /// logrotate rule leaves uncompressed) and then the journal, oldest first. Either may
+    /// be missing (right after a rotation there is no journal until the next decision);
+    /// both missing is `NotFound`.
+    pub fn read_recent(path: &Path) -> std::io::Result<Vec<Decision>> {
+        let mut previous = path.as_os_str().to_owned();
+        previous.push(".1");
+        let missing = |r: std::io::Result<Vec<Decision>>| match r {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        };
+        match (
+            missing(Self::read_all(Path::new(&previous)))?,
+            missing(Self::read_all(path))?,
+        ) {
+            (None, None) => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!(
+                    "{} (nor {})",
+                    path.display(),
+                    Path::new(&previous).display()
+                ),
+            )),
+            (a, b) => Ok(a.into_iter().chain(b).flatten().collect()),
+        }
+    }
 }
 
 /// Formats EVE time as RFC 3339 UTC with microseconds.
