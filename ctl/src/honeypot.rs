@@ -85,6 +85,14 @@ struct Open {
 }
 
 impl Open {
+    /// The place reached: after the last whole line read.
+    fn position(&self) -> Position {
+        Position {
+            ino: self.ino,
+            offset: self.offset,
+        }
+    }
+
     fn at(path: &Path, offset: u64) -> std::io::Result<Open> {
         let f = File::open(path)?;
         let meta = f.metadata()?;
@@ -315,10 +323,12 @@ pub fn follow(
         return Ok(rep);
     }
 
-    // Following until SIGTERM or SIGINT, then a clean stop (below).
+    // Following until SIGTERM or SIGINT, then a clean stop (below); a second signal
+    // while stopping exits at once (status 1), as a stuck stop must not need SIGKILL.
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
+        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
             .map_err(|source| CtlError::Signals { source })?;
     }
 
@@ -335,12 +345,15 @@ pub fn follow(
             Some(p) => {
                 if let Some(old) = rotated(log, p.ino) {
                     let mut o = Open::at(&old, p.offset).map_err(CtlError::file("read", &old))?;
-                    loop {
+                    // To its end, unless asked to stop: the place in it is saved after
+                    // every batch, so the next start goes on from there.
+                    while !stop.load(Ordering::Relaxed) {
                         let lines = o.lines(&mut rep).map_err(CtlError::file("read", &old))?;
                         if lines.is_empty() {
                             break;
                         }
                         handle(lines, &mut tracker, &mut decider, &mut rep, each)?;
+                        save_position(cfg, o.position())?;
                     }
                     tracing::info!("honeypot: finished the rotated {}", old.display());
                 }
@@ -382,12 +395,20 @@ pub fn follow(
             let renewed = open.as_ref().is_none_or(|o| o.ino != meta.ino());
             if renewed {
                 if let Some(mut o) = open.take() {
-                    loop {
+                    // The moved file to its end, unless asked to stop: the place in it
+                    // is saved after every batch, so the next start finds it by inode
+                    // and goes on from there.
+                    while !stop.load(Ordering::Relaxed) {
                         let lines = o.lines(&mut rep).map_err(CtlError::file("read", log))?;
                         if lines.is_empty() {
                             break;
                         }
                         handle(lines, &mut tracker, &mut decider, &mut rep, each)?;
+                        saved_at = o.position();
+                        save_position(cfg, saved_at)?;
+                    }
+                    if stop.load(Ordering::Relaxed) {
+                        continue;
                     }
                 }
                 open = Some(Open::at(log, 0).map_err(CtlError::file("read", log))?);
@@ -408,10 +429,7 @@ pub fn follow(
             got = !lines.is_empty();
             full = lines.len() >= BATCH;
             handle(lines, &mut tracker, &mut decider, &mut rep, each)?;
-            let here = Position {
-                ino: o.ino,
-                offset: o.offset,
-            };
+            let here = o.position();
             if here != saved_at {
                 save_position(cfg, here)?;
                 saved_at = here;

@@ -764,7 +764,8 @@ impl DecisionLog {
     /// Reads the journal's previous generation (`<path>.1`, which the package's
     /// logrotate rule leaves uncompressed) and then the journal, oldest first. Either may
     /// be missing (right after a rotation there is no journal until the next decision);
-    /// both missing is `NotFound`.
+    /// both missing is `NotFound`. A previous generation that cannot be read is skipped
+    /// with a warning.
     pub fn read_recent(path: &Path) -> std::io::Result<Vec<Decision>> {
         let mut previous = path.as_os_str().to_owned();
         previous.push(".1");
@@ -773,10 +774,20 @@ impl DecisionLog {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         };
-        match (
-            missing(Self::read_all(Path::new(&previous)))?,
-            missing(Self::read_all(path))?,
-        ) {
+        // The previous generation unreadable (its owner or mode changed by hand): the
+        // journal alone, said once, rather than nothing.
+        let old = match missing(Self::read_all(Path::new(&previous))) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(
+                    "cannot read {}: {e}; reading {} only",
+                    Path::new(&previous).display(),
+                    path.display()
+                );
+                None
+            }
+        };
+        match (old, missing(Self::read_all(path))?) {
             (None, None) => Err(std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 format!(
@@ -1181,7 +1192,23 @@ mod tests {
         assert_eq!(DecisionLog::read_all(&path).unwrap(), vec![d.clone()]);
         std::fs::remove_file(&path).unwrap();
         log.append(&other).unwrap();
-        assert_eq!(DecisionLog::read_all(&path).unwrap(), vec![other]);
+        assert_eq!(DecisionLog::read_all(&path).unwrap(), vec![other.clone()]);
+
+        // Both generations, oldest first; the previous one alone right after a rotation;
+        // an unreadable previous one skipped; neither is NotFound.
+        std::fs::write(&moved, serde_json::to_string(&d).unwrap() + "\n").unwrap();
+        assert_eq!(
+            DecisionLog::read_recent(&path).unwrap(),
+            vec![d.clone(), other.clone()]
+        );
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(DecisionLog::read_recent(&path).unwrap(), vec![d.clone()]);
+        std::fs::remove_file(&moved).unwrap();
+        let e = DecisionLog::read_recent(&path).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+        std::fs::create_dir(&moved).unwrap();
+        log.append(&other).unwrap();
+        assert_eq!(DecisionLog::read_recent(&path).unwrap(), vec![other]);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

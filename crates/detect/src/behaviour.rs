@@ -542,10 +542,11 @@ impl Long {
 
     /// Moves the source's clock to `t` (never back). A [`Contact`]'s time is 32 bits of
     /// milliseconds read as an age from this clock, right while the age stays below 2³²
-    /// ms (49.7 days): whenever the clock enters a new period of 2³⁰ ms (12.4 days), the
-    /// contacts older than 2³⁰ ms go (every window is at most a day, so none of them
-    /// counted any more), all of them if the clock jumped that far. Between two such
-    /// periods no contact can age past 3 × 2³⁰ ms.
+    /// ms (49.7 days): whenever the clock enters a new period of 2³⁰ ms (12.4 days),
+    /// contacts older than 2³⁰ ms are made exactly 2³⁰ ms old (all of them if the clock
+    /// jumped that far). Every window is at most a day, so none of them counted, and
+    /// each keeps its "answered" mark. Between two such periods no contact can age past
+    /// 3 × 2³⁰ ms.
     fn seen(&mut self, t: i64) {
         const PERIOD_MS: i64 = 1 << 30;
         let (was, now) = (self.last_seen, self.last_seen.max(t));
@@ -555,12 +556,13 @@ impl Long {
         {
             return;
         }
-        if now.div_euclid(1000) - was.div_euclid(1000) >= PERIOD_MS {
-            self.contacts.clear();
-        } else {
-            let n = wrapping_ms(now);
-            self.contacts
-                .retain(|e| i64::from(n.wrapping_sub(e.ms)) < PERIOD_MS);
+        let n = wrapping_ms(now);
+        let floor = n.wrapping_sub(PERIOD_MS as u32);
+        let jumped = now.div_euclid(1000) - was.div_euclid(1000) >= PERIOD_MS;
+        for e in &mut self.contacts {
+            if jumped || i64::from(n.wrapping_sub(e.ms)) > PERIOD_MS {
+                e.ms = floor;
+            }
         }
     }
 }
@@ -1858,10 +1860,14 @@ fn slot(window: f64) -> i64 {
 /// Every time is a [`Contact`]'s: milliseconds, compared as ages from the source's
 /// clock (`s.last_seen`, which [`Long::seen`] moved to `t` or beyond).
 fn contact(s: &mut Long, key: u32, t: i64, failed: bool, c: &SlowScan) -> Option<(u64, u64)> {
-    let now = wrapping_ms(t.max(s.last_seen));
+    let now_us = t.max(s.last_seen);
+    let now = wrapping_ms(now_us);
     // At most a day (validated): below 2³¹.
     let window = (c.window * 1000.0) as u32;
-    let at = wrapping_ms(t);
+    // A flow record carries its flow's start, which can be weeks back: older than the
+    // window it never counts, and is kept a second before the window so that its age
+    // stays small.
+    let at = wrapping_ms(t.max(now_us - (c.window * SEC) as i64 - SEC as i64));
     let age = |ms: u32| now.wrapping_sub(ms);
     let key = key & !1;
     if let Some(e) = s.contacts.iter_mut().find(|e| e.key & !1 == key) {
@@ -3089,42 +3095,57 @@ mod tests {
     }
 
     /// A slow-scan contact's time is 32 bits of milliseconds: 2³² ms (49.7 days) later
-    /// the old contacts must not look recent again.
+    /// the old contacts must not look recent again, a contact answered long ago stays
+    /// answered, and a flow record stamped with a start far back does not count.
     #[test]
     fn slow_scan_contacts_do_not_come_back_when_their_clock_wraps() {
         let c = SlowScan::default();
         let ip = |i: u32| IpAddr::from(std::net::Ipv4Addr::from(0xc633_6400 + i));
-        let fail = |s: &mut Long, i: u32, t: i64| {
+        let meet = |s: &mut Long, i: u32, t: i64, failed: bool| {
             s.seen(t);
-            contact(s, mix32(ip(i), 23), t, true, &c)
+            contact(s, mix32(ip(i), 23), t, failed, &c)
         };
         // 39 failed contacts over ten minutes: one short of the threshold.
         let mut s = Long::default();
         for i in 0..39 {
-            assert_eq!(fail(&mut s, i, T0 + i64::from(i) * 15 * S), None);
+            assert_eq!(meet(&mut s, i, T0 + i64::from(i) * 15 * S, true), None);
         }
         // The 40th within the window trips (the control)...
         let mut trips = Long::default();
         for i in 0..39 {
-            fail(&mut trips, i, T0 + i64::from(i) * 15 * S);
+            meet(&mut trips, i, T0 + i64::from(i) * 15 * S, true);
         }
-        assert_eq!(fail(&mut trips, 39, T0 + 39 * 15 * S), Some((40, 40)));
-        // ... and exactly 2³² ms later it does not: the 39 are gone, not recent.
+        assert_eq!(meet(&mut trips, 39, T0 + 39 * 15 * S, true), Some((40, 40)));
+        // ... and exactly 2³² ms later it does not: the 39 are old, not recent.
         let wrapped = T0 + (1i64 << 32) * 1000 + 39 * 15 * S;
-        assert_eq!(fail(&mut s, 39, wrapped), None);
-        assert_eq!(s.contacts.len(), 1);
-        // A source seen every ten days: its old contacts leave as the clock goes on.
+        assert_eq!(meet(&mut s, 39, wrapped, true), None);
+        // A flow record whose start is 2³² ms + 5 s back, arriving now: not in the window.
         let mut s = Long::default();
-        for day in 0..60 {
-            let t = T0 + day * 10 * 86_400 * S;
-            for i in 0..39 {
-                assert_eq!(
-                    fail(&mut s, (day as u32) * 100 + i, t + i64::from(i) * S),
-                    None
-                );
-            }
+        let now = T0 + 100 * 86_400 * S;
+        for i in 0..39 {
+            assert_eq!(meet(&mut s, i, now + i64::from(i) * 15 * S, true), None);
         }
-        assert!(s.contacts.len() <= 4 * 39, "{}", s.contacts.len());
+        let back = now + 39 * 15 * S - (1i64 << 32) * 1000 - 5 * S;
+        assert_eq!(meet(&mut s, 100, back, true), None);
+        assert_eq!(meet(&mut s, 39, now + 39 * 15 * S, true), Some((40, 40)));
+        // Forty servers answered, then failing thirteen days later (an outage): answered
+        // once is answered, whatever the time between.
+        let mut s = Long::default();
+        for i in 0..40 {
+            assert_eq!(meet(&mut s, i, T0 + i64::from(i) * S, false), None);
+        }
+        for i in 0..40 {
+            let t = T0 + 13 * 86_400 * S + i64::from(i) * 15 * S;
+            assert_eq!(meet(&mut s, i, t, true), None);
+        }
+        // A clock set from 1970 to now: the same.
+        let mut s = Long::default();
+        for i in 0..40 {
+            assert_eq!(meet(&mut s, i, i64::from(i) * S, false), None);
+        }
+        for i in 0..40 {
+            assert_eq!(meet(&mut s, i, T0 + i64::from(i) * 15 * S, true), None);
+        }
     }
 
     /// The per-source memory the module docs state.

@@ -36,6 +36,9 @@ use crate::window::{evict_idle, AddrMap, Targets, WindowCount, SLOTS};
 const SEC: f64 = 1_000_000.0;
 const EXAMPLES: usize = 4;
 
+/// A day in EVE microseconds: the longest window.
+const DAY_US: i64 = 86_400 * 1_000_000;
+
 /// A count-in-window heuristic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -333,6 +336,16 @@ struct Source {
 
 impl Source {
     fn touch(&mut self, t: i64, flow_id: Option<u64>) {
+        if t.saturating_sub(self.last_seen) > DAY_US {
+            // Longer than any window: every count has left its window. Starting the
+            // counters afresh keeps their 32-bit slot numbers from being compared across
+            // a jump of the clock (a device set from 1970 to now).
+            self.flows = WindowCount::default();
+            self.syn_only = WindowCount::default();
+            self.web_flows = WindowCount::default();
+            self.http_events = WindowCount::default();
+            self.auth_sessions = WindowCount::default();
+        }
         self.last_seen = self.last_seen.max(t);
         self.remember(flow_id);
     }
@@ -1254,6 +1267,47 @@ mod tests {
             d.summary
         );
         assert_eq!(e.engine_stats().unwrap().gate.suppressed_cooldown, 50);
+    }
+
+    /// A device whose clock ran from 1970 until it was set to now: its counters start
+    /// afresh, even when the jump is a whole number of 2³² slots minus a few (where the
+    /// 32-bit slot numbers alone would read the new records as late ones).
+    #[test]
+    fn a_clock_set_from_1970_to_now_starts_the_counters_afresh() {
+        let mut e = engine(|_| {});
+        let slot_us = 3 * 1_000_000 / SLOTS as i64;
+        let then = 10 * 1_000_000;
+        let now = then + ((1i64 << 32) - 100) * slot_us;
+        let recs: Vec<String> = (0..150)
+            .map(|i| {
+                flow(
+                    "203.0.113.7",
+                    "192.168.1.10",
+                    443,
+                    then + i * 5_000,
+                    true,
+                    i as u64,
+                )
+            })
+            .chain((0..250).map(|i| {
+                flow(
+                    "203.0.113.7",
+                    "192.168.1.10",
+                    443,
+                    now + i * 5_000,
+                    true,
+                    1000 + i as u64,
+                )
+            }))
+            .collect();
+        let ds = feed(&mut e, &recs);
+        assert_eq!(ds.len(), 1, "{ds:?}");
+        assert_eq!(ds[0].reason, Reason::SynFlood);
+        assert_eq!(ds[0].evidence.observed, 200);
+        assert_eq!(
+            ds[0].evidence.example_flow_ids,
+            vec![1196, 1197, 1198, 1199]
+        );
     }
 
     #[test]

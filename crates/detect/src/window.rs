@@ -24,9 +24,11 @@ pub const SLOTS: usize = 8;
 pub struct WindowCount {
     slots: [u16; SLOTS],
     /// Slot number (time / slot width) of the newest slot, in 32 bits: compared by
-    /// wrapping difference, right while two slot numbers are less than 2³¹ slots apart
-    /// (8.5 years of the narrowest slot a validated window allows, 125 ms). 0 with
-    /// every slot empty: never used (the first event sets it).
+    /// wrapping difference, so a jump ahead is told from a late record while it is under
+    /// 3 × 2³⁰ slots (12.7 years of the narrowest slot a validated window allows, 125
+    /// ms; the engine starts a source's counters afresh after a day without records, so
+    /// a clock set from 1970 to now does not reach them). 0 with every slot empty: never
+    /// used (the first event sets it).
     head: u32,
 }
 
@@ -43,8 +45,14 @@ impl WindowCount {
             self.head = slot;
         }
         let ahead = slot.wrapping_sub(self.head) as i32;
-        if ahead > 0 {
-            let advance = ahead.min(SLOTS as i32) as u32;
+        // More than 2³⁰ slots "behind" is a jump ahead past 2³¹ slots (no record comes
+        // that late): the window starts afresh, as it does for any jump past it.
+        if !(-(1 << 30)..=0).contains(&ahead) {
+            let advance = if ahead > 0 {
+                ahead.min(SLOTS as i32) as u32
+            } else {
+                SLOTS as u32
+            };
             for k in 1..=advance {
                 self.slots[(self.head.wrapping_add(k) % SLOTS as u32) as usize] = 0;
             }
@@ -339,6 +347,14 @@ mod tests {
         assert_eq!(w.add((first + 5 - 7) * S, S), 7);
         // Past the window: the earlier ones leave.
         assert_eq!(w.add((first + 13) * S, S), 1);
+        // A jump ahead of more than 2³¹ slots (a clock set from 1970 to now, 375 ms
+        // slots): a fresh window, not a late record.
+        let slot = 375_000;
+        let mut w = WindowCount::default();
+        w.add(5 * S, slot);
+        w.add(6 * S, slot);
+        assert_eq!(w.add(1_700_000_000 * S, slot), 1);
+        assert_eq!(w.add(1_700_000_001 * S, slot), 2);
         // A first slot number whose low 32 bits read as negative.
         let mut w = WindowCount::default();
         assert_eq!(w.add(((1i64 << 31) + 5) * S, S), 1);
