@@ -54,7 +54,7 @@ use suriguard_net::{Direction, NetworkModel};
 use crate::baseline::{
     span as human_span, BaselineConfig, BaselineFile, DeviceEntry, KnownPeriodic, Profile,
 };
-use crate::window::{evict_idle, AddrMap, WindowCount};
+use crate::window::{evict_idle, wrapping_ms, AddrMap, WindowCount};
 
 const SEC: f64 = 1_000_000.0;
 
@@ -493,11 +493,6 @@ struct Contact {
     /// The last time, in milliseconds of EVE time, wrapping: read as its age from the
     /// source's `last_seen`, which [`Long::seen`] keeps below 2³² ms.
     ms: u32,
-}
-
-/// EVE microseconds as the wrapping milliseconds of a [`Contact`].
-fn wrapping_ms(t_us: i64) -> u32 {
-    t_us.div_euclid(1000) as u32
 }
 
 /// The high half of [`mix`]: the 32-bit key of a (host, port).

@@ -96,7 +96,7 @@ struct Contact {
     port: u16,
     v6: bool,
     marked: bool,
-    /// Milliseconds of EVE time, wrapping ([`Targets::ms`]).
+    /// Milliseconds of EVE time, wrapping ([`wrapping_ms`]).
     ms: u32,
 }
 
@@ -164,18 +164,18 @@ impl Targets {
         if t_us < horizon {
             return;
         }
-        let now = Self::ms(self.newest);
+        let now = wrapping_ms(self.newest);
         // Ages in milliseconds: at most a day, far below 2³².
         let age = |ms: u32| now.wrapping_sub(ms);
         if self.oldest < horizon {
-            let oldest = now.wrapping_sub(Self::ms(horizon));
-            self.entries.retain(|e| age(e.ms) <= oldest);
-            let max_age = self.entries.iter().map(|e| age(e.ms)).max();
-            self.oldest = max_age.map_or(i64::MAX, |a| {
+            let limit = age(wrapping_ms(horizon));
+            self.entries.retain(|e| age(e.ms) <= limit);
+            let eldest = self.entries.iter().map(|e| age(e.ms)).max();
+            self.oldest = eldest.map_or(i64::MAX, |a| {
                 (self.newest.div_euclid(1000) - i64::from(a)) * 1000
             });
         }
-        let ms = Self::ms(t_us);
+        let ms = wrapping_ms(t_us);
         let host = HostKey::of(host);
         let (lo, hi) = self.host_range(host);
         if let Some(e) = self.entries[lo..hi].iter_mut().find(|e| e.port == port) {
@@ -208,11 +208,6 @@ impl Targets {
         );
         // A lower bound: the start of the contact's millisecond.
         self.oldest = self.oldest.min(t_us.div_euclid(1000) * 1000);
-    }
-
-    /// EVE microseconds as a contact's wrapping milliseconds.
-    fn ms(t_us: i64) -> u32 {
-        t_us.div_euclid(1000) as u32
     }
 
     /// The entries of `host`: `entries[lo..hi]`.
@@ -262,6 +257,12 @@ impl Targets {
     pub fn heap_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Contact>()
     }
+}
+
+/// EVE microseconds as wrapping 32-bit milliseconds, the time of a per-source contact:
+/// read only as an age from a newer time of the same list, less than 2³² ms later.
+pub(crate) fn wrapping_ms(t_us: i64) -> u32 {
+    t_us.div_euclid(1000) as u32
 }
 
 /// Makes room for one more element of a per-source list by a quarter (at least 4) instead
