@@ -12,7 +12,7 @@
 //! and a box; the table's spare buckets add 14 % to 128 % of that, as it fills between
 //! 44 % and 87.5 %), and the boxed entry, 280 bytes: five window counters of 20 bytes,
 //! four flow ids, the contact list's header, and the behaviour detectors' part, which
-//! shares the entry so a record looks its source up once. Plus 12 bytes per distinct
+//! shares the entry so a record looks its source up once. Plus 8 bytes per distinct
 //! (host, port) the source contacted within the scan window (and, for a home device,
 //! per failed one, in a list made on its first failure), each list capped at
 //! [`DetectConfig::max_targets`]. At most [`DetectConfig::max_sources`] sources are

@@ -75,13 +75,15 @@ impl WindowCount {
 /// counts the checks read after every flow are one pass (distinct hosts) or a binary
 /// search (ports on one host), never a pass per entry.
 ///
-/// 12 bytes a contact: the host as a 32-bit key (an IPv4 address itself; an IPv6
-/// address folded by a fixed hash, so two of one source's IPv6 contacts are told apart
-/// unless their keys collide, about n²/2³³ for n contacts: 2·10⁻⁶ at the default 128),
-/// one bit the caller fixes per host when it adds it (the engine: "a home address"),
-/// which the counts filter on instead of looking the host up again, and the last time in
-/// milliseconds (32 bits, wrapping, read against `newest`: every entry is within the
-/// window, at most a day, of it).
+/// 8 bytes a contact: the host as a 32-bit key (an IPv4 address itself; an IPv6
+/// address folded by a fixed hash, so two of one source's contacts are told apart unless
+/// their keys collide, about n²/2³³ for n IPv6 contacts, 2·10⁻⁶ at the default 128, and
+/// n/2³² for an IPv6 contact beside n IPv4 ones), the port, one bit the caller fixes per
+/// host when it adds it (the engine: "a home address"), which the counts filter on
+/// instead of looking the host up again, and the last time in 15 bits, wrapping, read
+/// as an age from `newest`. Its unit is a millisecond for windows up to 16.37 s (the
+/// defaults: 10 s), longer for longer windows ([`Targets::unit_us`]) so that every age
+/// the list reads, at most two windows, stays below 2¹⁵ units.
 #[derive(Debug, Clone)]
 pub struct Targets {
     entries: Vec<Contact>,
@@ -94,31 +96,41 @@ pub struct Targets {
 struct Contact {
     key: u32,
     port: u16,
-    v6: bool,
-    marked: bool,
-    /// Milliseconds of EVE time, wrapping ([`wrapping_ms`]).
-    ms: u32,
+    /// The caller's bit (bit 15) and the last time in units of the window's
+    /// [`Targets::unit_us`], wrapping at 2¹⁵ (bits 0 to 14).
+    tm: u16,
 }
+
+const MARK: u16 = 1 << 15;
+const TIME: u16 = MARK - 1;
 
 impl Contact {
     fn host(&self) -> HostKey {
-        HostKey(self.v6, self.key)
+        HostKey(self.key)
+    }
+
+    fn marked(&self) -> bool {
+        self.tm & MARK != 0
+    }
+
+    fn time(&self) -> u16 {
+        self.tm & TIME
     }
 }
 
-/// A host as [`Targets`] keeps it: the family, then the 32-bit key.
+/// A host as [`Targets`] keeps it: a 32-bit key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct HostKey(bool, u32);
+struct HostKey(u32);
 
 impl HostKey {
     fn of(ip: IpAddr) -> HostKey {
         match ip {
-            IpAddr::V4(a) => HostKey(false, u32::from(a)),
+            IpAddr::V4(a) => HostKey(u32::from(a)),
             IpAddr::V6(a) => {
                 let v = u128::from(a);
                 let z = (v as u64) ^ ((v >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
                 let z = (z ^ (z >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                HostKey(true, (z >> 32) as u32)
+                HostKey((z >> 32) as u32)
             }
         }
     }
@@ -138,12 +150,20 @@ impl Targets {
         oldest: i64::MAX,
     };
 
+    /// The unit of a contact's time for a window of `window_us`: a millisecond for
+    /// windows up to 16.37 s, else the fewest milliseconds that keep two windows (and
+    /// the rounding to units) below 32,760 units, short of the 2¹⁵ a time wraps at.
+    pub fn unit_us(window_us: i64) -> i64 {
+        let two = 2 * window_us.max(0).div_euclid(1000) + 4;
+        (two / 32_760 + 1) * 1000
+    }
+
     /// Records a contact and forgets contacts older than `window_us` before the newest.
     /// `marked` is the caller's bit for `host` (the same every time for one host).
     ///
-    /// Times are kept to the millisecond: a contact within the millisecond the window
-    /// begins in stays, and of two contacts last seen in one millisecond the first in
-    /// the list is the older.
+    /// Times are kept to the unit ([`Targets::unit_us`]; a millisecond at the default
+    /// windows): a contact within the unit the window begins in stays, and of two
+    /// contacts last seen in one unit the first in the list is the older.
     pub fn add(
         &mut self,
         host: IpAddr,
@@ -164,30 +184,34 @@ impl Targets {
         if t_us < horizon {
             return;
         }
-        let now = wrapping_ms(self.newest);
-        // Ages in milliseconds: at most a day, far below 2³².
-        let age = |ms: u32| now.wrapping_sub(ms);
+        let unit = Targets::unit_us(window_us);
+        let units = |t: i64| (t.div_euclid(unit) as u16) & TIME;
+        let now = units(self.newest);
+        // Every entry is at most two windows and a unit older than `newest` (the list
+        // was within one window of the previous newest, which is at most a window
+        // back): below 2¹⁵ units, so the wrapping difference is the age.
+        let age = |tm: u16| now.wrapping_sub(tm) & TIME;
         if self.oldest < horizon {
-            let limit = age(wrapping_ms(horizon));
-            self.entries.retain(|e| age(e.ms) <= limit);
-            let eldest = self.entries.iter().map(|e| age(e.ms)).max();
+            let limit = age(units(horizon));
+            self.entries.retain(|e| age(e.time()) <= limit);
+            let eldest = self.entries.iter().map(|e| age(e.time())).max();
             self.oldest = eldest.map_or(i64::MAX, |a| {
-                (self.newest.div_euclid(1000) - i64::from(a)) * 1000
+                (self.newest.div_euclid(unit) - i64::from(a)) * unit
             });
         }
-        let ms = wrapping_ms(t_us);
+        let tm = units(t_us);
         let host = HostKey::of(host);
         let (lo, hi) = self.host_range(host);
         if let Some(e) = self.entries[lo..hi].iter_mut().find(|e| e.port == port) {
-            if age(ms) < age(e.ms) {
-                e.ms = ms;
+            if age(tm) < age(e.time()) {
+                e.tm = (e.tm & MARK) | tm;
             }
             return;
         }
         let mut at = lo;
         if self.entries.len() >= cap {
-            let oldest =
-                (0..self.entries.len()).min_by_key(|&k| std::cmp::Reverse(age(self.entries[k].ms)));
+            let oldest = (0..self.entries.len())
+                .min_by_key(|&k| std::cmp::Reverse(age(self.entries[k].time())));
             if let Some(k) = oldest {
                 self.entries.remove(k);
                 if k < at {
@@ -199,15 +223,13 @@ impl Targets {
         self.entries.insert(
             at,
             Contact {
-                key: host.1,
+                key: host.0,
                 port,
-                v6: host.0,
-                marked,
-                ms,
+                tm: if marked { MARK | tm } else { tm },
             },
         );
-        // A lower bound: the start of the contact's millisecond.
-        self.oldest = self.oldest.min(t_us.div_euclid(1000) * 1000);
+        // A lower bound: the start of the contact's unit.
+        self.oldest = self.oldest.min(t_us.div_euclid(unit) * unit);
     }
 
     /// The entries of `host`: `entries[lo..hi]`.
@@ -227,7 +249,7 @@ impl Targets {
     pub fn hosts_on(&self, port: u16, filter: impl Fn(bool) -> bool) -> usize {
         self.entries
             .iter()
-            .filter(|e| e.port == port && filter(e.marked))
+            .filter(|e| e.port == port && filter(e.marked()))
             .count()
     }
 
@@ -239,7 +261,7 @@ impl Targets {
         for e in &self.entries {
             if last != Some(e.host()) {
                 last = Some(e.host());
-                n += filter(e.marked) as usize;
+                n += filter(e.marked()) as usize;
             }
         }
         n
@@ -369,9 +391,11 @@ mod tests {
         assert_eq!(w.add(1_000 * S, S), 1);
     }
 
-    /// The sorted list counts as a plain list of (host, port, last millisecond) would,
+    /// The sorted list counts as a plain list of (host, port, last unit of time) would,
     /// kept in the same order (by host, a host's newest contact first) so that of two
-    /// contacts of one millisecond the same one is the older.
+    /// contacts of one unit the same one is the older: at the default windows (a
+    /// millisecond's unit), and at a minute (4 ms) and a day (5.28 s), where the
+    /// 15-bit times wrap many times over.
     #[test]
     fn targets_agree_with_a_plain_list() {
         let mut x: u64 = 99;
@@ -379,15 +403,34 @@ mod tests {
             x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
             (x >> 33) % m
         };
-        let (window, cap) = (10 * S, 16);
+        assert_eq!(Targets::unit_us(10 * S), 1000);
+        assert_eq!(Targets::unit_us(16_370 * 1000), 1000);
+        assert_eq!(Targets::unit_us(16_380 * 1000), 2000);
+        assert_eq!(Targets::unit_us(60 * S), 4000);
+        let cap = 16;
         let odd = |h: IpAddr| match h {
             IpAddr::V4(a) => a.octets()[3] % 2 == 1,
             IpAddr::V6(a) => a.octets()[15] % 2 == 1,
         };
-        let ms = |t: i64| t.div_euclid(1000);
         // Microsecond times, then whole milliseconds (many contacts of one millisecond),
-        // then gaps longer than the window now and then.
-        for (step, gap) in [(1, 400_000), (1000, 400), (1, 12_000_000)] {
+        // then gaps long enough that entries live through a whole window (their ages
+        // near the most 15 bits hold), then gaps longer than the window now and then;
+        // each scaled to the window.
+        for (window, step, gap) in [
+            (10 * S, 1, 400_000),
+            (10 * S, 1000, 400),
+            (10 * S, 1, 12_000_000),
+            (60 * S, 1, 2_400_000),
+            (60 * S, 4000, 600),
+            (60 * S, 1, 30_000_000),
+            (60 * S, 1, 72_000_000),
+            // Milliseconds: `rnd` gives below 2³¹.
+            (86_400 * S, 1000, 3_456_000),
+            (86_400 * S, 1000, 43_200_000),
+            (86_400 * S, 1000, 103_680_000),
+        ] {
+            let unit = Targets::unit_us(window);
+            let ms = |t: i64| t.div_euclid(unit);
             let mut t = Targets::default();
             let mut plain: Vec<(IpAddr, u16, i64)> = Vec::new();
             let mut newest = i64::MIN;
@@ -395,7 +438,7 @@ mod tests {
             for _ in 0..5_000 {
                 now += (rnd(gap) * step) as i64;
                 // Out of order now and then, as flow records are.
-                let at = now - rnd(3) as i64 * S;
+                let at = now - rnd(3) as i64 * (window / 10);
                 // Both families, and an IPv4 address beside its IPv4-mapped IPv6 form.
                 let k = rnd(12) as u8;
                 let host = match rnd(3) {
@@ -467,6 +510,6 @@ mod tests {
             t.add(h1, false, 1000 + p, 20 * S + p as i64, 10 * S, 16);
         }
         assert_eq!(t.len(), 16);
-        assert_eq!(std::mem::size_of::<Contact>(), 12);
+        assert_eq!(std::mem::size_of::<Contact>(), 8);
     }
 }
