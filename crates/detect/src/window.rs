@@ -405,6 +405,7 @@ mod tests {
         };
         assert_eq!(Targets::unit_us(10 * S), 1000);
         assert_eq!(Targets::unit_us(16_370 * 1000), 1000);
+        assert_eq!(Targets::unit_us(16_377_999), 1000);
         assert_eq!(Targets::unit_us(16_380 * 1000), 2000);
         assert_eq!(Targets::unit_us(60 * S), 4000);
         let cap = 16;
@@ -422,6 +423,8 @@ mod tests {
             (10 * S, 1, 12_000_000),
             (60 * S, 1, 2_400_000),
             (60 * S, 4000, 600),
+            // The longest window with a millisecond's unit: the least headroom.
+            (16_377_999, 1, 4_000_000),
             (60 * S, 1, 30_000_000),
             (60 * S, 1, 72_000_000),
             // Milliseconds: `rnd` gives below 2³¹.
