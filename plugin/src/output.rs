@@ -258,7 +258,18 @@ impl Output {
             );
         }
 
-        let (tx, rx) = crossbeam_channel::bounded::<Item>(settings.queue_size);
+        // The channel's slots are allocated (and written) at start, 40 bytes each. Without
+        // eve-file it carries single records, so it is the `queue-size` bound itself. With
+        // eve-file it carries the writer's chunks (each at least one record, at most one
+        // a tick of 10 ms when traffic trickles, 256 KiB when it does not), whose records
+        // and bytes the counters bound: `EVE_FILE_CHUNK_SLOTS` hold 164 s of a trickle
+        // while the worker is held, and the byte bound is reached long before at any
+        // rate (2.0 MB fewer than 65,536 slots).
+        let slots = match settings.eve_file {
+            Some(_) => settings.queue_size.min(EVE_FILE_CHUNK_SLOTS),
+            None => settings.queue_size,
+        };
+        let (tx, rx) = crossbeam_channel::bounded::<Item>(slots);
         let counters = Arc::new(WriteCounters::default());
         let queued_bytes = Arc::new(AtomicUsize::new(0));
         let queued_records = Arc::new(AtomicUsize::new(0));
@@ -550,6 +561,9 @@ impl Publisher {
         }
     }
 }
+
+/// Slots of the detection channel when it carries the eve.json writer's chunks.
+const EVE_FILE_CHUNK_SLOTS: usize = 16_384;
 
 /// What the detection queue carries: one record copied by `Write`, or a chunk of
 /// records the eve.json writer wrote (one per line).
