@@ -263,8 +263,8 @@ impl Output {
         // eve-file it carries the writer's chunks (each at least one record, at most one
         // a tick of 10 ms when traffic trickles, 256 KiB when it does not), whose records
         // and bytes the counters bound: `EVE_FILE_CHUNK_SLOTS` hold 164 s of a trickle
-        // while the worker is held, and the byte bound is reached long before at any
-        // rate (2.0 MB fewer than 65,536 slots).
+        // while the worker is held; above about 100 kB/s of records the byte bound
+        // (16 MiB) is reached first (2.0 MB fewer than 65,536 slots).
         let slots = match settings.eve_file {
             Some(_) => settings.queue_size.min(EVE_FILE_CHUNK_SLOTS),
             None => settings.queue_size,
