@@ -153,6 +153,11 @@ done
 glibc=$(for b in usr/lib/suriguard/libsuriguard.so usr/bin/suriguardctl usr/bin/rulesync usr/sbin/suriguard-nft-helper; do
     objdump -T "$stage/$b"
 done | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -1)
+# The plugin's packed relocations (plugin/build.rs) need glibc 2.36, a version need
+# (GLIBC_ABI_DT_RELR) that names no symbol, so objdump -T does not show it.
+if readelf -V "$stage/usr/lib/suriguard/libsuriguard.so" | grep -q GLIBC_ABI_DT_RELR; then
+    glibc=$(printf '%s\n2.36\n' "$glibc" | sort -V | tail -1)
+fi
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 sed -e "s/@VERSION@/$debversion/" -e "s/@ARCH@/$arch/" -e "s/@GLIBC@/$glibc/" -e "s/@SIZE@/$size/" \
     packaging/debian/control >"$stage/DEBIAN/control"
