@@ -262,6 +262,40 @@ fn handle(
     Ok(())
 }
 
+/// A log file moved away from its name (rotated), read to its end.
+struct Moved<'a> {
+    /// The name errors give (the file's own when known, else the log's).
+    name: &'a Path,
+    stop: &'a AtomicBool,
+    cfg: &'a Config,
+}
+
+impl Moved<'_> {
+    /// Reads `o` to its end, unless asked to stop, saving the place after every batch:
+    /// the next start finds the file by inode and goes on from there. The last place
+    /// saved, if any.
+    fn finish(
+        &self,
+        o: &mut Open,
+        tracker: &mut Tracker,
+        decider: &mut Decider,
+        rep: &mut FollowReport,
+        each: &mut dyn FnMut(&Decision, &str),
+    ) -> Result<Option<Position>, CtlError> {
+        let mut saved = None;
+        while !self.stop.load(Ordering::Relaxed) {
+            let lines = o.lines(rep).map_err(CtlError::file("read", self.name))?;
+            if lines.is_empty() {
+                break;
+            }
+            handle(lines, tracker, decider, rep, each)?;
+            save_position(self.cfg, o.position())?;
+            saved = Some(o.position());
+        }
+        Ok(saved)
+    }
+}
+
 fn decide_all(
     ready: Vec<Ready>,
     tracker: &mut Tracker,
@@ -345,16 +379,12 @@ pub fn follow(
             Some(p) => {
                 if let Some(old) = rotated(log, p.ino) {
                     let mut o = Open::at(&old, p.offset).map_err(CtlError::file("read", &old))?;
-                    // To its end, unless asked to stop: the place in it is saved after
-                    // every batch, so the next start goes on from there.
-                    while !stop.load(Ordering::Relaxed) {
-                        let lines = o.lines(&mut rep).map_err(CtlError::file("read", &old))?;
-                        if lines.is_empty() {
-                            break;
-                        }
-                        handle(lines, &mut tracker, &mut decider, &mut rep, each)?;
-                        save_position(cfg, o.position())?;
-                    }
+                    let moved = Moved {
+                        name: &old,
+                        stop: &stop,
+                        cfg,
+                    };
+                    moved.finish(&mut o, &mut tracker, &mut decider, &mut rep, each)?;
                     tracing::info!("honeypot: finished the rotated {}", old.display());
                 }
                 open = Some(Open::at(log, 0).map_err(CtlError::file("read", log))?);
@@ -395,17 +425,15 @@ pub fn follow(
             let renewed = open.as_ref().is_none_or(|o| o.ino != meta.ino());
             if renewed {
                 if let Some(mut o) = open.take() {
-                    // The moved file to its end, unless asked to stop: the place in it
-                    // is saved after every batch, so the next start finds it by inode
-                    // and goes on from there.
-                    while !stop.load(Ordering::Relaxed) {
-                        let lines = o.lines(&mut rep).map_err(CtlError::file("read", log))?;
-                        if lines.is_empty() {
-                            break;
-                        }
-                        handle(lines, &mut tracker, &mut decider, &mut rep, each)?;
-                        saved_at = o.position();
-                        save_position(cfg, saved_at)?;
+                    let moved = Moved {
+                        name: log,
+                        stop: &stop,
+                        cfg,
+                    };
+                    if let Some(p) =
+                        moved.finish(&mut o, &mut tracker, &mut decider, &mut rep, each)?
+                    {
+                        saved_at = p;
                     }
                     if stop.load(Ordering::Relaxed) {
                         continue;

@@ -54,7 +54,7 @@ use suriguard_net::{Direction, NetworkModel};
 use crate::baseline::{
     span as human_span, BaselineConfig, BaselineFile, DeviceEntry, KnownPeriodic, Profile,
 };
-use crate::window::{evict_idle, wrapping_ms, AddrMap, WindowCount};
+use crate::window::{check_window, evict_idle, AddrMap, WindowCount};
 
 const SEC: f64 = 1_000_000.0;
 
@@ -362,11 +362,7 @@ impl BehaviourConfig {
             ("flood-target", self.flood_target.window),
             ("volume", self.volume.window),
         ] {
-            if !(1.0..=86_400.0).contains(&w) {
-                return Err(format!(
-                    "[detect] {name}.window must be between 1 and 86400 seconds, got {w}"
-                ));
-            }
+            check_window(name, w)?;
         }
         let share = |name: &str, v: f64| {
             if (0.0..=1.0).contains(&v) {
@@ -493,6 +489,12 @@ struct Contact {
     /// The last time, in milliseconds of EVE time, wrapping: read as its age from the
     /// source's `last_seen`, which [`Long::seen`] keeps below 2³² ms.
     ms: u32,
+}
+
+/// EVE microseconds as the wrapping milliseconds of a [`Contact`]: read only as an age
+/// from a newer time of the same source, less than 2³² ms later.
+fn wrapping_ms(t_us: i64) -> u32 {
+    t_us.div_euclid(1000) as u32
 }
 
 /// The high half of [`mix`]: the 32-bit key of a (host, port).

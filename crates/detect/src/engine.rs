@@ -31,13 +31,15 @@ use crate::behaviour::{
     Beaconing, Behaviour, BehaviourConfig, DnsTunnel, FloodTarget, LoginGuessing, Long,
     ServiceScan, SlowScan, VolumeAnomaly,
 };
-use crate::window::{evict_idle, AddrMap, Targets, WindowCount, SLOTS};
+use crate::window::{
+    check_window, evict_idle, AddrMap, Targets, WindowCount, MAX_WINDOW_SECS, SLOTS,
+};
 
 const SEC: f64 = 1_000_000.0;
 const EXAMPLES: usize = 4;
 
-/// A day in EVE microseconds: the longest window.
-const DAY_US: i64 = 86_400 * 1_000_000;
+/// The longest window in EVE microseconds.
+const MAX_WINDOW_US: i64 = MAX_WINDOW_SECS as i64 * 1_000_000;
 
 /// A count-in-window heuristic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -242,11 +244,7 @@ impl suriguard_config::Section for DetectConfig {
             ("brute-force", self.brute_force.window),
             ("outbound-fan-out", self.outbound_fan_out.window),
         ] {
-            if !(1.0..=86_400.0).contains(&window) {
-                return Err(format!(
-                    "[detect] {name}.window must be between 1 and 86400 seconds, got {window}"
-                ));
-            }
+            check_window(name, window)?;
         }
         if self.max_sources == 0 || self.max_targets == 0 {
             return Err("[detect] max-sources and max-targets must be at least 1".into());
@@ -336,7 +334,7 @@ struct Source {
 
 impl Source {
     fn touch(&mut self, t: i64, flow_id: Option<u64>) {
-        if t.saturating_sub(self.last_seen) > DAY_US {
+        if t.saturating_sub(self.last_seen) > MAX_WINDOW_US {
             // Longer than any window: every count has left its window. Starting the
             // counters afresh keeps their 32-bit slot numbers from being compared across
             // a jump of the clock (a device set from 1970 to now).
@@ -1210,6 +1208,18 @@ mod tests {
             c.validate()
         };
         assert!(check(&|_| {}).is_ok());
+        // Windows between 1 s and a day, in the engine's and the behaviour detectors' parts.
+        assert!(check(&|c| c.port_scan.window = 86_400.0).is_ok());
+        let e = check(&|c| c.port_scan.window = 86_401.0).unwrap_err();
+        assert_eq!(
+            e,
+            "[detect] port-scan.window must be between 1 and 86400 seconds, got 86401"
+        );
+        let e = check(&|c| c.slow_scan.window = 0.5).unwrap_err();
+        assert!(
+            e.starts_with("[detect] slow-scan.window must be between 1 and 86400"),
+            "{e}"
+        );
         assert!(check(&|c| c.syn_flood.threshold = WindowCount::MAX).is_ok());
         let e = check(&|c| c.syn_flood.threshold = WindowCount::MAX + 1).unwrap_err();
         assert!(

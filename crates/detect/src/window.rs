@@ -17,6 +17,21 @@ pub type AddrMap<V> = HashMap<IpAddr, V, foldhash::fast::RandomState>;
 /// Slots per window: counts have window/8 granularity.
 pub const SLOTS: usize = 8;
 
+/// The longest window any detector may be set to, in seconds (the shortest is 1 s):
+/// checked at start, and what the 32-bit and 15-bit times of per-source state rely on.
+pub const MAX_WINDOW_SECS: f64 = 86_400.0;
+
+/// The window settings' error unless `secs` is within 1 s and [`MAX_WINDOW_SECS`].
+pub fn check_window(name: &str, secs: f64) -> Result<(), String> {
+    if (1.0..=MAX_WINDOW_SECS).contains(&secs) {
+        Ok(())
+    } else {
+        Err(format!(
+            "[detect] {name}.window must be between 1 and {MAX_WINDOW_SECS} seconds, got {secs}"
+        ))
+    }
+}
+
 /// Counts events in the last `window` of EVE time, in [`SLOTS`] slots. 20 bytes: a slot
 /// holds up to 65,535 events (it saturates there; every threshold is far below, so only
 /// the evidence of an extreme flood is capped, at 8 × 65,535 per window).
@@ -279,12 +294,6 @@ impl Targets {
     pub fn heap_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Contact>()
     }
-}
-
-/// EVE microseconds as wrapping 32-bit milliseconds, the time of a per-source contact:
-/// read only as an age from a newer time of the same list, less than 2³² ms later.
-pub(crate) fn wrapping_ms(t_us: i64) -> u32 {
-    t_us.div_euclid(1000) as u32
 }
 
 /// Makes room for one more element of a per-source list by a quarter (at least 4) instead
