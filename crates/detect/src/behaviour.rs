@@ -33,7 +33,7 @@
 //! order records arrive in, so a replay decides as the live run did (see
 //! docs/DETECTION.md, "Live and replay", for what order can still change).
 //!
-//! Memory, measured (`state_sizes` test): 88 bytes per source in the engine's source
+//! Memory, measured (`state_sizes` test): 72 bytes per source in the engine's source
 //! entry (the engine's table holds both parts, one lookup per record), plus up to
 //! [`SlowScan::max_contacts`] contacts (8 bytes each), for a source that logs in 64
 //! bytes and 8 login services (72 bytes), and
@@ -508,7 +508,8 @@ pub(crate) struct Long {
     pub(crate) last_seen: i64,
     /// The slow-scan detector's contacts: 8 bytes each.
     contacts: Vec<Contact>,
-    probed: Vec<Probed>,
+    /// Up to 4, exactly as many as held (16 bytes in the entry instead of a vector's 24).
+    probed: Box<[Probed]>,
     /// The probed ports that had an odd session, each in `probed` too: made on the
     /// first (8 bytes in the entry for the many sources that never have one).
     #[allow(clippy::box_collection)] // 8 bytes in every entry instead of a vector's 24
@@ -516,9 +517,32 @@ pub(crate) struct Long {
     /// What only a source that logs in or fails to has: made on its first login session
     /// or failure (most sources never need it: 8 bytes instead of 64 in the entry).
     logins: Option<Box<Logins>>,
-    /// Kinds of scanner probes seen ([`PROBE_KINDS`] bits) since `probes_since`.
-    probes: u8,
-    probes_since: i64,
+    probes: Probes,
+}
+
+/// The kinds of scanner probes a source sent ([`PROBE_KINDS`] bits) and since when (EVE
+/// time, µs), in one word instead of two: the kinds in the low 4 bits, the time above.
+/// A time is kept within ±2⁵⁹ µs (±18,000 years; an EVE timestamp's year has 4 digits).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Probes(i64);
+
+impl Probes {
+    const KINDS: i64 = 0xF;
+    const LIMIT: i64 = 1 << 59;
+
+    fn new(since: i64, kinds: u8) -> Probes {
+        debug_assert!(i64::from(kinds) <= Probes::KINDS);
+        let since = since.clamp(-Probes::LIMIT, Probes::LIMIT - 1);
+        Probes((since << 4) | (i64::from(kinds) & Probes::KINDS))
+    }
+
+    fn kinds(self) -> u8 {
+        (self.0 & Probes::KINDS) as u8
+    }
+
+    fn since(self) -> i64 {
+        self.0 >> 4
+    }
 }
 
 /// A source's login sessions and failures (login guessing).
@@ -928,14 +952,13 @@ impl Behaviour {
         };
         let fingerprint = if c.service_scan.enabled && kind != 0 {
             let w = (c.service_scan.window * SEC) as i64;
-            if t - s.probes_since > w {
-                s.probes = 0;
-                s.probes_since = t;
+            if t - s.probes.since() > w {
+                s.probes = Probes::new(t, 0);
             }
-            let before = s.probes.count_ones();
-            s.probes |= kind;
-            let n = s.probes.count_ones();
-            (n >= 3 && n > before).then_some(s.probes)
+            let before = s.probes.kinds().count_ones();
+            s.probes = Probes::new(s.probes.since(), s.probes.kinds() | kind);
+            let n = s.probes.kinds().count_ones();
+            (n >= 3 && n > before).then_some(s.probes.kinds())
         } else {
             None
         };
@@ -2031,29 +2054,38 @@ fn probe(
     let i = match s.probed.iter().position(|x| x.key == key) {
         Some(i) => i,
         None => {
-            if s.probed.len() >= 4 {
-                let stalest = (0..s.probed.len())
-                    .min_by_key(|&i| odd_total(&s.odd, s.probed[i].key))
-                    .unwrap_or(0);
-                let gone = s.probed.swap_remove(stalest).key;
-                if let Some(odd) = s.odd.as_mut() {
-                    if let Some(o) = odd.iter().position(|o| o.key == gone) {
-                        odd.swap_remove(o);
-                    }
-                }
-            }
-            // One at a time: most sources probe one port (a vector's first push
-            // would make room for four).
-            s.probed.reserve_exact(1);
-            s.probed.push(Probed {
+            let new = Probed {
                 key,
                 first_proto: if app.is_empty() || app == "failed" {
                     0
                 } else {
                     proto
                 },
-            });
-            s.probed.len() - 1
+            };
+            if s.probed.len() >= 4 {
+                let last = s.probed.len() - 1;
+                let stalest = (0..s.probed.len())
+                    .min_by_key(|&i| odd_total(&s.odd, s.probed[i].key))
+                    .unwrap_or(0);
+                let gone = s.probed[stalest].key;
+                if let Some(odd) = s.odd.as_mut() {
+                    if let Some(o) = odd.iter().position(|o| o.key == gone) {
+                        odd.swap_remove(o);
+                    }
+                }
+                // A vector's swap_remove and push: the last takes the stalest's place,
+                // the new one goes last.
+                s.probed.swap(stalest, last);
+                s.probed[last] = new;
+                last
+            } else {
+                // One at a time: most sources probe one port.
+                let mut v = std::mem::take(&mut s.probed).into_vec();
+                v.reserve_exact(1);
+                v.push(new);
+                s.probed = v.into_boxed_slice();
+                s.probed.len() - 1
+            }
         }
     };
     let p = &mut s.probed[i];
@@ -3145,10 +3177,26 @@ mod tests {
         }
     }
 
+    /// A source's probe kinds and their start share a word: both read back as written,
+    /// for times before 1970 too, and a time past the kept range is held at its edge.
+    #[test]
+    fn probes_pack_kinds_and_time() {
+        for since in [0, 1, -1, T0, -T0, 253_402_300_799_999_999, -62_167_219_200_000_000] {
+            for kinds in [0u8, 1, 5, 10, 15] {
+                let p = Probes::new(since, kinds);
+                assert_eq!((p.since(), p.kinds()), (since, kinds));
+            }
+        }
+        assert_eq!(Probes::new(i64::MAX, 3).since(), (1 << 59) - 1);
+        assert_eq!(Probes::new(i64::MIN, 3).since(), -(1 << 59));
+        assert_eq!(Probes::new(i64::MIN, 3).kinds(), 3);
+        assert_eq!(Probes::default(), Probes::new(0, 0));
+    }
+
     /// The per-source memory the module docs state.
     #[test]
     fn state_sizes() {
-        assert_eq!(std::mem::size_of::<Long>(), 88);
+        assert_eq!(std::mem::size_of::<Long>(), 72);
         assert_eq!(std::mem::size_of::<Logins>(), 64);
         assert_eq!(std::mem::size_of::<Service>(), 72);
         assert_eq!(std::mem::size_of::<Beacon>(), 72);

@@ -1603,6 +1603,6 @@ mod size {
         );
         assert_eq!(std::mem::size_of::<super::Source>(), 192);
         // The entry: the windows and the behaviour detectors' part together.
-        assert_eq!(std::mem::size_of::<super::Slot>(), 280);
+        assert_eq!(std::mem::size_of::<super::Slot>(), 264);
     }
 }
