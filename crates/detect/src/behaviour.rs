@@ -3181,7 +3181,15 @@ mod tests {
     /// for times before 1970 too, and a time past the kept range is held at its edge.
     #[test]
     fn probes_pack_kinds_and_time() {
-        for since in [0, 1, -1, T0, -T0, 253_402_300_799_999_999, -62_167_219_200_000_000] {
+        for since in [
+            0,
+            1,
+            -1,
+            T0,
+            -T0,
+            253_402_300_799_999_999,
+            -62_167_219_200_000_000,
+        ] {
             for kinds in [0u8, 1, 5, 10, 15] {
                 let p = Probes::new(since, kinds);
                 assert_eq!((p.since(), p.kinds()), (since, kinds));

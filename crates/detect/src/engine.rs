@@ -8,9 +8,10 @@
 //! the home network is **blocked**; a home device that scans or fans out is
 //! **quarantined** instead, and the remote side is left alone.
 //!
-//! Memory (`size` tests): a 32-byte bucket per tracked source in the table (its address
-//! and a box; the table's spare buckets add 14 % to 128 % of that, as it fills between
-//! 44 % and 87.5 %), and the boxed entry, 280 bytes: five window counters of 20 bytes,
+//! Memory (`size` tests): a bucket per tracked source in the table (its address and a
+//! box: 16 bytes for an IPv4 source, 24 for an IPv6 one, the families in two maps; the
+//! table's spare buckets add 14 % to 128 % of that, as it fills between 44 % and 87.5
+//! %), and the boxed entry, 264 bytes: five window counters of 20 bytes,
 //! four flow ids, the contact list's header, and the behaviour detectors' part, which
 //! shares the entry so a record looks its source up once. Plus 8 bytes per distinct
 //! (host, port) the source contacted within the scan window (and, for a home device,
@@ -31,9 +32,7 @@ use crate::behaviour::{
     Beaconing, Behaviour, BehaviourConfig, DnsTunnel, FloodTarget, LoginGuessing, Long,
     ServiceScan, SlowScan, VolumeAnomaly,
 };
-use crate::window::{
-    check_window, evict_idle, AddrMap, Targets, WindowCount, MAX_WINDOW_SECS, SLOTS,
-};
+use crate::window::{check_window, AddrTable, Targets, WindowCount, MAX_WINDOW_SECS, SLOTS};
 
 const SEC: f64 = 1_000_000.0;
 const EXAMPLES: usize = 4;
@@ -370,7 +369,7 @@ impl Source {
 
 /// One source's entry: the window heuristics' state and the behaviour detectors' long
 /// windows side by side, so a record looks its source up once. The table holds it boxed:
-/// 24 bytes a bucket instead of the whole entry, so the table's spare buckets (up to
+/// 16 or 24 bytes a bucket instead of the whole entry, so the table's spare buckets (up to
 /// half of them after it grows) cost little, and growing it moves pointers only.
 #[derive(Debug, Default)]
 struct Slot {
@@ -514,7 +513,7 @@ impl Detail {
 pub struct Engine {
     cfg: DetectConfig,
     net: NetworkModel,
-    sources: AddrMap<Box<Slot>>,
+    sources: AddrTable<Box<Slot>>,
     newest: i64,
     stats: EngineStats,
     behaviour: Behaviour,
@@ -526,7 +525,7 @@ impl Engine {
             behaviour: Behaviour::new(cfg.behaviour(), cfg.max_sources),
             cfg,
             net,
-            sources: AddrMap::default(),
+            sources: AddrTable::default(),
             newest: i64::MIN,
             stats: EngineStats::default(),
         }
@@ -564,7 +563,7 @@ impl Engine {
     /// The per-source window features the model stage uses (names in
     /// [`Engine::SOURCE_FEATURES`]); `None` for an untracked source.
     pub fn source_features(&self, ip: IpAddr) -> Option<[f32; 7]> {
-        let s = &self.sources.get(&ip)?.win;
+        let s = &self.sources.get(ip)?.win;
         Some([
             s.flows.total() as f32,
             s.syn_only.total() as f32,
@@ -702,7 +701,7 @@ impl Engine {
     /// Makes room for `ip` if it is new and the table is full; advances the clock.
     fn make_room(&mut self, ip: IpAddr, t: i64) {
         self.newest = self.newest.max(t);
-        if self.sources.len() >= self.cfg.max_sources && !self.sources.contains_key(&ip) {
+        if self.sources.len() >= self.cfg.max_sources && !self.sources.contains(ip) {
             self.evict();
         }
     }
@@ -711,10 +710,9 @@ impl Engine {
     /// too little, the least recently seen half.
     fn evict(&mut self) {
         let horizon = self.horizon();
-        self.stats.sources_evicted +=
-            evict_idle(&mut self.sources, self.cfg.max_sources, horizon, |s| {
-                s.last_seen()
-            });
+        self.stats.sources_evicted += self
+            .sources
+            .evict_idle(self.cfg.max_sources, horizon, |s| s.last_seen());
     }
 
     /// Entries last seen before this are idle: beyond every window a source's entry
@@ -752,7 +750,7 @@ impl Engine {
         let shape = FlowShape::of(rec, flow);
         let heuristics = self.cfg.heuristics;
         self.make_room(src, t);
-        let slot = self.sources.entry(src).or_default();
+        let slot = self.sources.get_or_default(src);
         let counts = count(
             &self.cfg,
             &self.net,
@@ -903,7 +901,7 @@ impl Engine {
         let t = t.micros();
         let slot = Threshold::new(self.cfg.http_flood.window, 0).slot_us();
         self.make_room(src, t);
-        let s = &mut self.sources.entry(src).or_default().win;
+        let s = &mut self.sources.get_or_default(src).win;
         s.touch(t, rec.flow_id);
         let n = s.http_events.add(t, slot) as u64;
         let hf = &self.cfg.http_flood;
@@ -1005,7 +1003,7 @@ impl Engine {
     /// The flow ids of a source's latest records (most recent last), for evidence.
     pub fn examples(&self, src: IpAddr) -> Vec<u64> {
         self.sources
-            .get(&src)
+            .get(src)
             .map(|s| s.win.examples())
             .unwrap_or_default()
     }
@@ -1020,16 +1018,16 @@ impl Engine {
 /// the window heuristics (failed logins); makes room for a new source in a full table
 /// first (entries idle since `horizon`, else the least recently seen half).
 fn slot_of<'a>(
-    sources: &'a mut AddrMap<Box<Slot>>,
+    sources: &'a mut AddrTable<Box<Slot>>,
     cap: usize,
     horizon: i64,
     evicted: &'a mut u64,
 ) -> impl FnOnce(IpAddr) -> &'a mut Long {
     move |ip| {
-        if sources.len() >= cap && !sources.contains_key(&ip) {
-            *evicted += evict_idle(sources, cap, horizon, |s| s.last_seen());
+        if sources.len() >= cap && !sources.contains(ip) {
+            *evicted += sources.evict_idle(cap, horizon, |s| s.last_seen());
         }
-        &mut sources.entry(ip).or_default().long
+        &mut sources.get_or_default(ip).long
     }
 }
 
@@ -1593,13 +1591,17 @@ mod tests {
 }
 #[cfg(test)]
 mod size {
-    /// The per-source memory the docs state: the table's bucket (address and box), and
-    /// the boxed entry.
+    /// The per-source memory the docs state: the table's bucket (address and box, per
+    /// family), and the boxed entry.
     #[test]
     fn source_state_stays_small() {
         assert_eq!(
-            std::mem::size_of::<(std::net::IpAddr, Box<super::Slot>)>(),
-            32
+            std::mem::size_of::<(std::net::Ipv4Addr, Box<super::Slot>)>(),
+            16
+        );
+        assert_eq!(
+            std::mem::size_of::<(std::net::Ipv6Addr, Box<super::Slot>)>(),
+            24
         );
         assert_eq!(std::mem::size_of::<super::Source>(), 192);
         // The entry: the windows and the behaviour detectors' part together.

@@ -7,12 +7,84 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The per-address tables' map: a fast hash with a random seed per process (addresses
 /// are chosen by whoever sends packets, so the seed matters; SipHash cost a tenth of the
 /// detection path).
 pub type AddrMap<V> = HashMap<IpAddr, V, foldhash::fast::RandomState>;
+
+/// A per-address table as two maps, one per family, with [`AddrMap`]'s hash: a bucket
+/// holds the address in its own size, so with a boxed value an IPv4 address's bucket is
+/// 16 bytes and an IPv6 one's 24, where an [`IpAddr`] key (17 bytes, padded to 24) makes
+/// every bucket 32. The families stay apart: an IPv4-mapped IPv6 address is not the
+/// IPv4 address. For the engine's source table, the largest.
+#[derive(Debug)]
+pub struct AddrTable<V> {
+    v4: HashMap<Ipv4Addr, V, foldhash::fast::RandomState>,
+    v6: HashMap<Ipv6Addr, V, foldhash::fast::RandomState>,
+}
+
+impl<V> Default for AddrTable<V> {
+    fn default() -> Self {
+        AddrTable {
+            v4: HashMap::default(),
+            v6: HashMap::default(),
+        }
+    }
+}
+
+impl<V> AddrTable<V> {
+    pub fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, ip: IpAddr) -> Option<&V> {
+        match ip {
+            IpAddr::V4(a) => self.v4.get(&a),
+            IpAddr::V6(a) => self.v6.get(&a),
+        }
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.get(ip).is_some()
+    }
+
+    /// The value of `ip`, made with its default if there is none.
+    pub fn get_or_default(&mut self, ip: IpAddr) -> &mut V
+    where
+        V: Default,
+    {
+        match ip {
+            IpAddr::V4(a) => self.v4.entry(a).or_default(),
+            IpAddr::V6(a) => self.v6.entry(a).or_default(),
+        }
+    }
+
+    /// [`evict_idle`] over both families as one table: the same entries go as from one
+    /// map holding them all (the half's cut is taken over both).
+    pub fn evict_idle(&mut self, cap: usize, horizon: i64, last_seen: impl Fn(&V) -> i64) -> u64 {
+        let before = self.len();
+        self.v4.retain(|_, v| last_seen(v) >= horizon);
+        self.v6.retain(|_, v| last_seen(v) >= horizon);
+        if self.len() >= cap {
+            let seen: Vec<i64> = self
+                .v4
+                .values()
+                .chain(self.v6.values())
+                .map(&last_seen)
+                .collect();
+            let cut = half_cut(seen);
+            self.v4.retain(|_, v| last_seen(v) > cut);
+            self.v6.retain(|_, v| last_seen(v) > cut);
+        }
+        (before - self.len()) as u64
+    }
+}
 
 /// Slots per window: counts have window/8 granularity.
 pub const SLOTS: usize = 8;
@@ -317,13 +389,17 @@ pub fn evict_idle<K: Hash + Eq, V, S: BuildHasher>(
     let before = table.len();
     table.retain(|_, v| last_seen(v) >= horizon);
     if table.len() >= cap {
-        let mut seen: Vec<i64> = table.values().map(&last_seen).collect();
-        let mid = seen.len() / 2;
-        let (_, cut, _) = seen.select_nth_unstable(mid);
-        let cut = *cut;
+        let cut = half_cut(table.values().map(&last_seen).collect());
         table.retain(|_, v| last_seen(v) > cut);
     }
     (before - table.len()) as u64
+}
+
+/// The median of last-seen times (the upper one of an even count): entries seen at or
+/// before it are the least recently seen half. `seen` is not empty.
+fn half_cut(mut seen: Vec<i64>) -> i64 {
+    let mid = seen.len() / 2;
+    *seen.select_nth_unstable(mid).1
 }
 
 #[cfg(test)]
@@ -391,6 +467,52 @@ mod tests {
         let mut w = WindowCount::default();
         assert_eq!(w.add(((1i64 << 31) + 5) * S, S), 1);
         assert_eq!(w.add(((1i64 << 31) + 4) * S, S), 2);
+    }
+
+    /// The two-family table keeps an IPv4 address and its IPv4-mapped IPv6 form apart,
+    /// and evicts exactly what one map of all its entries would.
+    #[test]
+    fn addr_table_is_one_table_of_both_families() {
+        let mut x: u64 = 7;
+        let mut rnd = |m: u64| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (x >> 33) % m
+        };
+        let v4 = Ipv4Addr::new(198, 51, 100, 7);
+        let mut t: AddrTable<i64> = AddrTable::default();
+        *t.get_or_default(IpAddr::V4(v4)) = 1;
+        *t.get_or_default(IpAddr::V6(v4.to_ipv6_mapped())) = 2;
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.get(IpAddr::V4(v4)), Some(&1));
+        assert_eq!(t.get(IpAddr::V6(v4.to_ipv6_mapped())), Some(&2));
+        assert!(!t.contains(IpAddr::from([198, 51, 100, 8])));
+        for round in 0..50 {
+            let mut t: AddrTable<i64> = AddrTable::default();
+            let mut one: AddrMap<i64> = AddrMap::default();
+            for _ in 0..rnd(300) {
+                let k = rnd(200) as u16;
+                let ip = if rnd(2) == 0 {
+                    IpAddr::from([10, 0, (k >> 8) as u8, k as u8])
+                } else {
+                    IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, k])
+                };
+                // Few distinct times, so the half's cut falls on ties.
+                let seen = rnd(40) as i64;
+                *t.get_or_default(ip) = seen;
+                *one.entry(ip).or_default() = seen;
+            }
+            let (cap, horizon) = (1 + rnd(250) as usize, rnd(20) as i64);
+            let gone = t.evict_idle(cap, horizon, |v| *v);
+            assert_eq!(
+                gone,
+                evict_idle(&mut one, cap, horizon, |v| *v),
+                "round {round}"
+            );
+            assert_eq!(t.len(), one.len());
+            for (ip, v) in &one {
+                assert_eq!(t.get(*ip), Some(v), "round {round}");
+            }
+        }
     }
 
     #[test]
