@@ -11,8 +11,10 @@ tests/data/bench.rules, for N = 1,000, 10,000 and 100,000:
   model-on   the same with the shipped sequence model (models/seq-lstm)
 
 Peak RSS is the kernel's (wait4's ru_maxrss of the Suricata process). Prints a Markdown
-table: peak RSS per setup, what suriguard adds over the baseline, and the plugin's own
-counters (sources evicted at the source cap, records dropped because a queue was full).
+table: peak RSS per setup, what suriguard adds over the baseline, the peak of the plugin's
+own heap (its allocator's count: Suricata's allocations excluded, so it does not move with
+what Suricata itself holds in a run), and the plugin's own counters (sources evicted at
+the source cap, records dropped because a queue was full).
 
 usage: scripts/bench-memory.py [--sources 1000,10000,100000] [--rounds 1] [--suricata PROGRAM]
                                [--setups regular,model-off,model-on] [--set KEY=VALUE ...]
@@ -189,14 +191,16 @@ def main():
                 added = "" if setup == "regular" else f"{rss - base:+.1f}"
                 kdrops = f" {st.get('kernel_drops', 0)} |" if a.live else ""
                 records = (st.get("ingest") or {}).get("records", "")
-                rows.append(f"| {n:,} | {setup} | {rss:.1f} | {added} | {records} | {evicted} | {dropped} |{kdrops}")
+                heap = "" if setup == "regular" else "{:.1f}".format(statistics.median(
+                    (x[1].get("heap") or {}).get("peak_bytes", 0) for x in res[setup]) / 1e6)
+                rows.append(f"| {n:,} | {setup} | {rss:.1f} | {added} | {heap} | {records} | {evicted} | {dropped} |{kdrops}")
         how = (f"af-packet live (runmode workers, one veth queue: one thread), tcpreplay at {a.pps:,} packets/s"
                if a.live else "`suricata -r` runmode single")
         print(f"\nSuricata {version}, {how}, `pcapgen bench N`, "
               f"median of {a.rounds} run(s) per cell\n")
         extra = " kernel drops |" if a.live else ""
-        print("| sources | setup | peak RSS (MB) | added by suriguard (MB) | records read by suriguard | sources evicted | records dropped (queue full) |" + extra)
-        print("|---:|---|---:|---:|---:|---:|---:|" + ("---:|" if a.live else ""))
+        print("| sources | setup | peak RSS (MB) | added by suriguard (MB) | suriguard's own heap, peak (MB) | records read by suriguard | sources evicted | records dropped (queue full) |" + extra)
+        print("|---:|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if a.live else ""))
         for r in rows:
             print(r)
     finally:

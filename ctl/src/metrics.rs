@@ -108,6 +108,16 @@ fn plugin_metrics(e: &mut Exposition, p: &PluginStats, now: u64) {
         "Records the detection queue holds at most.",
         p.queue_size as f64,
     );
+    e.gauge1(
+        "suriguard_plugin_heap_bytes",
+        "Bytes the plugin's own code holds on the heap inside Suricata (requested sizes; Suricata's allocations not included).",
+        p.heap.bytes as f64,
+    );
+    e.gauge1(
+        "suriguard_plugin_heap_peak_bytes",
+        "The most bytes the plugin's own code held on the heap at once since Suricata loaded it.",
+        p.heap.peak_bytes as f64,
+    );
     e.counter1(
         "suriguard_records_received_total",
         "EVE records Suricata handed to the plugin.",

@@ -12,6 +12,7 @@
 
 mod failpoints;
 mod ffi;
+mod heap;
 mod host;
 mod logging;
 mod output;

@@ -510,6 +510,7 @@ impl SharedStats {
             threaded: self.threaded,
             eve_threads: self.eve_threads.load(Relaxed),
             queue_size: self.queue_size,
+            heap: crate::heap::stats(),
             write: self.counters.snapshot(),
             ingest,
             decisions,

@@ -63,6 +63,16 @@ impl Metrics {
                 stats.running as u8 as f64,
             ),
             ("suriguard_records_received_total", vec![], w.calls as f64),
+            (
+                "suriguard_plugin_heap_bytes",
+                vec![],
+                stats.heap.bytes as f64,
+            ),
+            (
+                "suriguard_plugin_heap_peak_bytes",
+                vec![],
+                stats.heap.peak_bytes as f64,
+            ),
             ("suriguard_records_queued_total", vec![], w.queued as f64),
             (
                 "suriguard_records_dropped_total",

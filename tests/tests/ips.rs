@@ -315,6 +315,12 @@ fn live_counters(dir: &Path) {
     );
     let (st, m) = stats_and_metrics(dir, &stats);
     m.assert_matches_plugin(&st);
+    // The running plugin's own heap: its queue's slots alone are more than 64 KiB.
+    assert!(
+        st.heap.bytes > 64 << 10 && st.heap.peak_bytes >= st.heap.bytes,
+        "{:?}",
+        st.heap
+    );
     assert!(m.get("suriguard_enforce_elements", &[]) >= 1.0);
     assert!(m.get("suriguard_in_force", &[("set", "block")]) >= 1.0);
     let decided: f64 =

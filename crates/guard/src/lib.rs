@@ -27,7 +27,7 @@ pub use config::GuardConfig;
 pub use evefile::{EveFile, EveFileStats};
 pub use settings::{ConfValue, PluginSettings, SettingsError};
 pub use sink::{DecisionSink, Enforcer, LogOnly, SinkStats};
-pub use stats::{PluginStats, WriteStats};
+pub use stats::{HeapStats, PluginStats, WriteStats};
 
 use suriguard_decision::DecisionLog;
 use suriguard_detect::baseline::{BaselineError, BaselineFile};

@@ -40,6 +40,17 @@ pub struct WriteStats {
     pub write_panics: u64,
 }
 
+/// The plugin's own heap: what its code allocated (Suricata's allocations are not in it),
+/// counted by the library's allocator. Requested bytes, without the allocator's headers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HeapStats {
+    /// Held when the counters were taken.
+    pub bytes: u64,
+    /// The most held at once since Suricata loaded the plugin.
+    pub peak_bytes: u64,
+}
+
 /// The whole picture at shutdown. Fields missing from an older file read as zero.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -55,6 +66,8 @@ pub struct PluginStats {
     /// Eve threads that called `ThreadInit` (threaded eve only).
     pub eve_threads: u64,
     pub queue_size: usize,
+    /// The plugin's own heap (0 in files from before it was counted).
+    pub heap: HeapStats,
     pub write: WriteStats,
     pub ingest: IngestStats,
     /// What happened to the decisions made.
@@ -143,6 +156,15 @@ impl PluginStats {
                     .unwrap_or_default()
             );
         }
+        if self.heap.peak_bytes > 0 {
+            let mb = |b: u64| b as f64 / (1 << 20) as f64;
+            let _ = write!(
+                s,
+                "; heap {:.1} MiB held, peak {:.1} MiB",
+                mb(self.heap.bytes),
+                mb(self.heap.peak_bytes)
+            );
+        }
         s
     }
 
@@ -213,7 +235,36 @@ mod tests {
             line.starts_with("10 records received, 5 parsed (dns 5); 1 parse errors, 2 dropped"),
             "{line}"
         );
+        assert!(!line.contains("heap"), "{line}");
+        st.heap = HeapStats {
+            bytes: 3 << 20,
+            peak_bytes: 5 << 19,
+        };
+        let line = st.summary_line();
+        assert!(
+            line.ends_with("; heap 3.0 MiB held, peak 2.5 MiB"),
+            "{line}"
+        );
         st.ingest.records = 7;
         assert!(!st.balanced());
+    }
+
+    /// A stats file from before the heap was counted reads with a zero heap.
+    #[test]
+    fn older_files_read_without_a_heap() {
+        let st: PluginStats = serde_json::from_str(r#"{"queue_size": 8}"#).unwrap();
+        assert_eq!(st.heap, HeapStats::default());
+        let back: PluginStats = serde_json::from_str(
+            &serde_json::to_string(&PluginStats {
+                heap: HeapStats {
+                    bytes: 1,
+                    peak_bytes: 2,
+                },
+                ..Default::default()
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(back.heap.peak_bytes, 2);
     }
 }
