@@ -176,7 +176,9 @@ def main():
                         stats = json.load(open(os.path.join(d, "stats.json")))
                     stats["kernel_drops"] = drops
                     res.setdefault(setup, []).append((rss, stats))
+                    heap = (stats.get("heap") or {}).get("peak_bytes")
                     print(f"  {n} sources, {setup}: peak RSS {rss:.1f} MB"
+                          + (f", suriguard's heap peak {heap / 1048576:.1f} MB" if heap else "")
                           + (f", kernel drops {drops}" if a.live else ""), file=sys.stderr)
                     shutil.rmtree(d)
             base = statistics.median(x[0] for x in res["regular"])
@@ -192,7 +194,7 @@ def main():
                 kdrops = f" {st.get('kernel_drops', 0)} |" if a.live else ""
                 records = (st.get("ingest") or {}).get("records", "")
                 heap = "" if setup == "regular" else "{:.1f}".format(statistics.median(
-                    (x[1].get("heap") or {}).get("peak_bytes", 0) for x in res[setup]) / 1e6)
+                    (x[1].get("heap") or {}).get("peak_bytes", 0) for x in res[setup]) / 1048576)
                 rows.append(f"| {n:,} | {setup} | {rss:.1f} | {added} | {heap} | {records} | {evicted} | {dropped} |{kdrops}")
         how = (f"af-packet live (runmode workers, one veth queue: one thread), tcpreplay at {a.pps:,} packets/s"
                if a.live else "`suricata -r` runmode single")

@@ -108,16 +108,19 @@ fn plugin_metrics(e: &mut Exposition, p: &PluginStats, now: u64) {
         "Records the detection queue holds at most.",
         p.queue_size as f64,
     );
-    e.gauge1(
+    // Left out for a stats file from before the heap was counted (not known, not 0).
+    if p.heap.peak_bytes > 0 {
+        e.gauge1(
         "suriguard_plugin_heap_bytes",
-        "Bytes the plugin's own code holds on the heap inside Suricata (requested sizes; Suricata's allocations not included).",
+        "Bytes the plugin library's own code holds on the heap inside Suricata (requested sizes; Suricata's allocations not included; one figure for all suriguard outputs).",
         p.heap.bytes as f64,
     );
-    e.gauge1(
+        e.gauge1(
         "suriguard_plugin_heap_peak_bytes",
         "The most bytes the plugin's own code held on the heap at once since Suricata loaded it.",
         p.heap.peak_bytes as f64,
     );
+    }
     e.counter1(
         "suriguard_records_received_total",
         "EVE records Suricata handed to the plugin.",
@@ -511,5 +514,30 @@ mod tests {
         assert_eq!(*b.last().unwrap(), (f64::INFINITY, 1));
         assert_eq!(b.iter().map(|x| x.1).sum::<u64>(), 8);
         assert!(fixed_buckets(&BTreeMap::new()).iter().all(|x| x.1 == 0));
+    }
+
+    /// The heap gauges carry the plugin's figures, and are left out for a stats file
+    /// from before the heap was counted.
+    #[test]
+    fn heap_gauges_only_when_counted() {
+        let text = |p: &PluginStats| {
+            let mut e = Exposition::new();
+            plugin_metrics(&mut e, p, 0);
+            e.finish()
+        };
+        let old = text(&PluginStats::default());
+        assert!(!old.contains("suriguard_plugin_heap"), "{old}");
+        let mut p = PluginStats::default();
+        p.heap.bytes = 1234;
+        p.heap.peak_bytes = 5678;
+        let new = text(&p);
+        assert!(
+            new.contains("\nsuriguard_plugin_heap_bytes 1234\n"),
+            "{new}"
+        );
+        assert!(
+            new.contains("\nsuriguard_plugin_heap_peak_bytes 5678\n"),
+            "{new}"
+        );
     }
 }

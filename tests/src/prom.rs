@@ -63,16 +63,6 @@ impl Metrics {
                 stats.running as u8 as f64,
             ),
             ("suriguard_records_received_total", vec![], w.calls as f64),
-            (
-                "suriguard_plugin_heap_bytes",
-                vec![],
-                stats.heap.bytes as f64,
-            ),
-            (
-                "suriguard_plugin_heap_peak_bytes",
-                vec![],
-                stats.heap.peak_bytes as f64,
-            ),
             ("suriguard_records_queued_total", vec![], w.queued as f64),
             (
                 "suriguard_records_dropped_total",
@@ -85,6 +75,18 @@ impl Metrics {
                 i.parse_errors as f64,
             ),
         ];
+        if stats.heap.peak_bytes > 0 {
+            want.push((
+                "suriguard_plugin_heap_bytes",
+                vec![],
+                stats.heap.bytes as f64,
+            ));
+            want.push((
+                "suriguard_plugin_heap_peak_bytes",
+                vec![],
+                stats.heap.peak_bytes as f64,
+            ));
+        }
         for (ty, n) in i.parsed.to_map() {
             want.push((
                 "suriguard_records_parsed_total",
