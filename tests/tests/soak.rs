@@ -59,6 +59,8 @@ struct Sample {
     intake_rss: u64,
     intake_fds: usize,
     journal: u64,
+    /// The plugin's own heap from its running stats (bytes), if published yet.
+    heap: Option<u64>,
 }
 
 /// Least-squares slope of `ys` over `xs`.
@@ -277,6 +279,11 @@ fn soak_under_recurring_attacks_stays_flat_and_loses_nothing() {
             let (s_rss, s_fds) = sample(suricata).expect("Suricata died");
             let (c_rss, c_fds) = sample(intake).expect("the intake loop died");
             let journal = std::fs::metadata(dir.join("enforce.jsonl")).map_or(0, |m| m.len());
+            let heap = std::fs::read_to_string(dir.join("stats.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<PluginStats>(&t).ok())
+                .filter(|st| st.running && st.heap.peak_bytes > 0)
+                .map(|st| st.heap.bytes);
             samples.push(Sample {
                 at: t0.elapsed().as_secs_f64(),
                 suricata_rss: s_rss,
@@ -284,6 +291,7 @@ fn soak_under_recurring_attacks_stays_flat_and_loses_nothing() {
                 intake_rss: c_rss,
                 intake_fds: c_fds,
                 journal,
+                heap,
             });
             next_sample = now + Duration::from_secs(2);
         }
@@ -333,6 +341,15 @@ fn soak_under_recurring_attacks_stays_flat_and_loses_nothing() {
             .map(|s| s.intake_rss as f64 / 1024.0)
             .collect::<Vec<_>>(),
     );
+    // The plugin's own heap: its state and queues alone, whatever Suricata holds.
+    let heaps: Vec<(f64, f64)> = warm
+        .iter()
+        .filter_map(|s| s.heap.map(|h| (s.at / 60.0, h as f64 / 1048576.0)))
+        .collect();
+    let h_slope = slope(
+        &heaps.iter().map(|h| h.0).collect::<Vec<_>>(),
+        &heaps.iter().map(|h| h.1).collect::<Vec<_>>(),
+    );
     let fd_range = |f: fn(&Sample) -> usize| {
         let v: Vec<usize> = warm.iter().map(f).collect();
         v.iter().max().unwrap() - v.iter().min().unwrap()
@@ -348,6 +365,7 @@ fn soak_under_recurring_attacks_stays_flat_and_loses_nothing() {
          | samples with the partner in a set | {partner_blocked} |\n\
          | Suricata RSS after warm-up: first, last (MB); slope (MB/min) | {:.1}, {:.1}; {s_slope:+.3} |\n\
          | suriguardctl run RSS after warm-up: first, last (MB); slope (MB/min) | {:.1}, {:.1}; {c_slope:+.3} |\n\
+         | the plugin's own heap after warm-up: first, last, peak of the run (MiB); slope (MiB/min) | {:.2}, {:.2}, {:.2}; {h_slope:+.3} |\n\
          | open files after warm-up, range: Suricata, suriguardctl run | {s_fd}, {c_fd} |\n\
          | enforce.jsonl largest (bytes) | {journal_max} |\n",
         stats_version(dir),
@@ -360,6 +378,9 @@ fn soak_under_recurring_attacks_stays_flat_and_loses_nothing() {
         warm.last().map_or(0.0, |s| s.suricata_rss as f64 / 1024.0),
         warm.first().map_or(0.0, |s| s.intake_rss as f64 / 1024.0),
         warm.last().map_or(0.0, |s| s.intake_rss as f64 / 1024.0),
+        heaps.first().map_or(0.0, |h| h.1),
+        heaps.last().map_or(0.0, |h| h.1),
+        stats.heap.peak_bytes as f64 / 1048576.0,
     );
     let out = workspace_root().join("target/soak");
     std::fs::create_dir_all(&out).unwrap();
@@ -397,11 +418,17 @@ fn soak_under_recurring_attacks_stays_flat_and_loses_nothing() {
     );
     assert!(s_fd <= 8 && c_fd <= 8, "open files grow\n{report}");
     assert!(journal_max < 1 << 20, "{report}");
+    // Every running copy of the stats after warm-up carried the heap.
+    assert!(
+        heaps.len() * 2 >= warm.len() && stats.heap.peak_bytes > 0,
+        "the plugin's heap was not published\n{report}"
+    );
     if secs >= 600 {
         assert!(
             s_slope < 1.0 && c_slope < 1.0,
             "resident size grows\n{report}"
         );
+        assert!(h_slope < 0.25, "the plugin's heap grows\n{report}");
     }
 }
 
