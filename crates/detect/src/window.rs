@@ -408,6 +408,15 @@ mod tests {
 
     const S: i64 = 1_000_000;
 
+    /// A small deterministic generator for the randomised tests: `rnd(m)` is below `m`.
+    fn lcg(seed: u64) -> impl FnMut(u64) -> u64 {
+        let mut x = seed;
+        move |m| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (x >> 33) % m
+        }
+    }
+
     #[test]
     fn counts_within_the_window_only() {
         let slot = 3 * S / SLOTS as i64;
@@ -473,11 +482,7 @@ mod tests {
     /// and evicts exactly what one map of all its entries would.
     #[test]
     fn addr_table_is_one_table_of_both_families() {
-        let mut x: u64 = 7;
-        let mut rnd = |m: u64| {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            (x >> 33) % m
-        };
+        let mut rnd = lcg(7);
         let v4 = Ipv4Addr::new(198, 51, 100, 7);
         let mut t: AddrTable<i64> = AddrTable::default();
         *t.get_or_default(IpAddr::V4(v4)) = 1;
@@ -529,11 +534,7 @@ mod tests {
     /// 15-bit times wrap many times over.
     #[test]
     fn targets_agree_with_a_plain_list() {
-        let mut x: u64 = 99;
-        let mut rnd = |m: u64| {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            (x >> 33) % m
-        };
+        let mut rnd = lcg(99);
         assert_eq!(Targets::unit_us(10 * S), 1000);
         assert_eq!(Targets::unit_us(16_370 * 1000), 1000);
         assert_eq!(Targets::unit_us(16_377_999), 1000);
