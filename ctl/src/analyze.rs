@@ -172,7 +172,14 @@ impl SuricataSetup {
         plugin_candidates.push(PathBuf::from("/usr/lib/suriguard/libsuriguard.so"));
         conf_candidates.push(PathBuf::from("/usr/share/suriguard/suricata-minimal.yaml"));
         Ok(SuricataSetup {
-            suricata: suricata.unwrap_or_else(|| PathBuf::from("suricata")),
+            // A bare name is looked up on the PATH; a path with a directory in it is made
+            // absolute here, because Suricata runs in a temporary directory.
+            suricata: match suricata {
+                Some(p) if p.components().count() > 1 && p.is_relative() => std::path::absolute(&p)
+                    .map_err(CtlError::file("resolve the Suricata program", &p))?,
+                Some(p) => p,
+                None => PathBuf::from("suricata"),
+            },
             plugin: first(plugin, plugin_candidates, "plugin", "--plugin")?,
             suricata_config: first(
                 suricata_config,

@@ -660,7 +660,10 @@ fn run_worker(
             }
         }
     }
-    pipeline.finish();
+    // The held shutdown flow records are handled here: contained like any record.
+    if catch_unwind(AssertUnwindSafe(|| pipeline.finish())).is_err() {
+        pipeline.count_panic(true);
+    }
     take_decisions(&mut pipeline, &mut sink);
     save_baselines(&mut saver, &pipeline, true);
     let (sink_stats, enforcement) = sink.finish();

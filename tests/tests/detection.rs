@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use suriguard_decision::{Action, Decision, Reason};
-use suriguard_e2e::{run_suricata, scenarios, sv_pcap, Ran, RunOptions, Suricata, SuricataRun};
+use suriguard_e2e::{
+    run_suricata, scenarios, sv_pcap, workspace_root, Ran, RunOptions, Suricata, SuricataRun,
+};
 
 /// Runs the capture on Suricata 7.0 and 8.0.
 fn detect_each(
@@ -364,14 +366,20 @@ fn analyze_pcap_twice_gives_identical_decisions() {
         .enumerate()
     {
         let report = tmp.path().join(format!("report{k}.json"));
+        // 8.0 as a checkout names it, relative to where the command runs (Suricata
+        // itself runs in a temporary directory).
+        let (program, cwd) = match suricata {
+            Suricata::V8 => ("scripts/suricata8".into(), workspace_root()),
+            Suricata::V7 => (suricata.program(), tmp.path().to_owned()),
+        };
         let mut cmd = Command::new(ctl());
         cmd.args(["analyze", "-o", "json", "--pcap"])
             .arg(&pcap)
             .arg("--suricata")
-            .arg(suricata.program())
+            .arg(program)
             .arg("--out")
             .arg(&report);
-        let ran = Ran::run(cmd, tmp.path());
+        let ran = Ran::run(cmd, &cwd);
         ran.assert_success();
         let ds: Vec<Decision> =
             serde_json::from_str(&ran.stdout()).unwrap_or_else(|e| panic!("{e}\n{ran}"));

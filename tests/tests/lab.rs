@@ -197,3 +197,78 @@ fn real_iot_devices_are_never_blocked() {
         assert_eq!(c["live_action_differs"], Value::Array(vec![]), "{c:#}");
     }
 }
+
+/// The flows Suricata writes as it stops (`"reason":"shutdown"`: every flow still open
+/// when a capture ends) come out in its flow table's hash order, seeded afresh each run.
+/// On the lab's own eve.json, with those records shuffled among their places, the
+/// plugin's code (`analyze --order file`, Suricata's order) decides exactly as on the
+/// file as written: every decision, evidence included.
+#[test]
+fn the_order_of_flows_logged_at_shutdown_changes_no_decision() {
+    let manifest = lab_manifest();
+    let dir = manifest.parent().unwrap();
+    let text = std::fs::read_to_string(dir.join("eve.json")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let at_shutdown: Vec<usize> = (0..lines.len())
+        .filter(|&i| {
+            lines[i].contains(r#""event_type":"flow""#)
+                && lines[i].contains(r#""reason":"shutdown""#)
+        })
+        .collect();
+    assert!(
+        at_shutdown.len() >= 500,
+        "the lab's capture ends with flows open: {}",
+        at_shutdown.len()
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let decide = |name: &str, lines: &[&str]| -> Vec<Value> {
+        let eve = tmp.path().join(format!("{name}.json"));
+        std::fs::write(&eve, lines.join("\n") + "\n").unwrap();
+        let out = tmp.path().join(format!("{name}.out.json"));
+        let mut cmd = Command::new(bin("suriguardctl"));
+        cmd.args(["-o", "json", "analyze", "--order", "file", "--eve"])
+            .arg(&eve)
+            .args([
+                "--home-net",
+                "192.168.50.0/24",
+                "--home-net",
+                "fd00:50::/64",
+            ])
+            .arg("--out")
+            .arg(&out);
+        Ran::run(cmd, &workspace_root()).assert_success();
+        let rep: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        let mut ds = rep["decisions"].as_array().unwrap().clone();
+        for d in &mut ds {
+            d.as_object_mut().unwrap().remove("id");
+        }
+        assert_eq!(
+            rep["records"].as_u64(),
+            Some(lines.len() as u64),
+            "{name}: every record read"
+        );
+        ds
+    };
+    let written = decide("written", &lines);
+    assert!(written.len() >= 25, "{written:#?}");
+    let mut x: u64 = 0x5eed;
+    for round in 0..3 {
+        let mut shuffled = lines.clone();
+        let mut places = at_shutdown.clone();
+        for i in (1..places.len()).rev() {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            places.swap(i, ((x >> 33) % (i as u64 + 1)) as usize);
+        }
+        for (&to, &from) in at_shutdown.iter().zip(&places) {
+            shuffled[to] = lines[from];
+        }
+        assert_ne!(shuffled, lines);
+        let ds = decide(&format!("shuffled-{round}"), &shuffled);
+        assert_eq!(
+            ds, written,
+            "round {round}: shutdown flows in another order"
+        );
+    }
+}

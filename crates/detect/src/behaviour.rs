@@ -2720,6 +2720,77 @@ mod tests {
         assert!(run(recs).is_empty());
     }
 
+    /// Flow records Suricata writes as it stops come out in its flow table's hash order.
+    /// A beacon's contacts taken in an order other than time can look regular when, in
+    /// time, they are not (a home resolver forwarding its clients' lookups was alerted
+    /// so in one CI run and not in its replay): the pipeline holds those records and
+    /// takes them in time order, so any order decides as time order does.
+    #[test]
+    fn flows_logged_at_shutdown_decide_the_same_in_any_order() {
+        // 20 contacts every 10 s to one server and 20 more at uneven moments between
+        // them: in time order the gaps are uneven (no beacon); the 20 alone are regular.
+        let regular: Vec<i64> = (0..20).map(|i| T0 + i * 10 * S).collect();
+        let extra: Vec<i64> = (0..20)
+            .map(|i| T0 + i * 10 * S + (1 + i * 37 % 8) * S)
+            .collect();
+        let flow = |t: i64, reason: &str| {
+            let mut x = f("192.168.1.53", "198.51.100.53", 53, t);
+            x.proto = "UDP";
+            x.json().replace(
+                r#""state":"closed""#,
+                &format!(r#""state":"established","reason":"{reason}""#),
+            )
+        };
+        let finished = |recs: Vec<String>| {
+            let mut p = Pipeline::with_parts(
+                DetectConfig::default(),
+                NetworkModel::default(),
+                DecisionConfig::default(),
+            );
+            for r in &recs {
+                p.handle(r.as_bytes()).unwrap();
+            }
+            p.finish();
+            let held = p.stats().shutdown_flows_sorted;
+            (brief(&p.drain_decisions().collect::<Vec<_>>()), held)
+        };
+        let mut in_time: Vec<i64> = regular.iter().chain(&extra).copied().collect();
+        in_time.sort_unstable();
+        let adversarial: Vec<i64> = regular.iter().chain(&extra).copied().collect();
+        let by = |ts: &[i64], reason: &str| ts.iter().map(|&t| flow(t, reason)).collect();
+
+        // The detector itself depends on order: timed-out flows in this order (possible
+        // only with flows far more out of order than Suricata writes timeouts) beacon.
+        assert_eq!(finished(by(&in_time, "timeout")), (vec![], 0));
+        assert_eq!(
+            finished(by(&adversarial, "timeout")).0,
+            [("192.168.1.53".into(), Action::AlertOnly, Reason::Beaconing)]
+        );
+        // Logged at shutdown: held and taken in time order, whatever order they came in.
+        assert_eq!(finished(by(&in_time, "shutdown")), (vec![], 40));
+        assert_eq!(finished(by(&adversarial, "shutdown")), (vec![], 40));
+        let mut rnd = crate::window::tests::lcg(7);
+        for _ in 0..20 {
+            let mut ts = in_time.clone();
+            for i in (1..ts.len()).rev() {
+                ts.swap(i, rnd(i as u64 + 1) as usize);
+            }
+            assert_eq!(finished(by(&ts, "shutdown")), (vec![], 40), "{ts:?}");
+        }
+        // And a real beacon logged at shutdown is still found, once, at the end of input.
+        let beacon = finished(by(
+            &regular.iter().rev().copied().collect::<Vec<_>>(),
+            "shutdown",
+        ));
+        assert_eq!(
+            beacon,
+            (
+                vec![("192.168.1.53".into(), Action::AlertOnly, Reason::Beaconing)],
+                20
+            )
+        );
+    }
+
     #[test]
     fn dns_tunnels_are_named_by_domain_normal_lookups_are_not() {
         let tunnel = (0..40).map(|i| {

@@ -111,6 +111,10 @@ pub struct IngestStats {
     pub parse_errors: u64,
     /// Panics contained while handling one record; the record counts as lost.
     pub worker_panics: u64,
+    /// Flow records Suricata logged as it stopped, held and handled in event-time order
+    /// at the end of input (their output order is its flow table's hash order).
+    #[serde(default)]
+    pub shutdown_flows_sorted: u64,
     /// The detection engine's counters, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detect: Option<EngineStats>,

@@ -403,13 +403,13 @@ fn half_cut(mut seen: Vec<i64>) -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const S: i64 = 1_000_000;
 
     /// A small deterministic generator for the randomised tests: `rnd(m)` is below `m`.
-    fn lcg(seed: u64) -> impl FnMut(u64) -> u64 {
+    pub(crate) fn lcg(seed: u64) -> impl FnMut(u64) -> u64 {
         let mut x = seed;
         move |m| {
             x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
