@@ -112,6 +112,18 @@ impl<'a> EveRecord<'a> {
         EventType::from_name(&self.event_type)
     }
 
+    /// A flow record Suricata wrote because it was stopping (`flow.reason` "shutdown"),
+    /// not because the flow ended or timed out: such records come out all at once, in
+    /// its flow table's hash order.
+    pub fn logged_at_shutdown(&self) -> bool {
+        self.kind() == EventType::Flow
+            && self
+                .flow
+                .as_ref()
+                .and_then(|f| f.reason.as_deref())
+                .is_some_and(|r| r == "shutdown")
+    }
+
     /// The time the detection engine files this record under: a flow's start, otherwise
     /// the record's timestamp.
     pub fn event_time(&self) -> Option<EveTime> {
