@@ -89,7 +89,8 @@ pub fn eve_file(path: &Path, cfg: &Config, order: ReplayOrder) -> Result<Report,
             let mut keyed: Vec<(Option<ReplayKey>, &[u8])> = lines
                 .map(|l| (eve::parse(l).ok().map(|r| r.replay_key()), l))
                 .collect();
-            keyed.sort_by_key(|(k, _)| *k);
+            // Equal keys (rare) by the records' bytes: the file's order is Suricata's.
+            keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
             keyed.into_iter().map(|(_, l)| l).collect()
         }
     };
@@ -257,7 +258,8 @@ pub fn run_suricata(
         .arg(&pcap)
         .arg("-S")
         .arg(&rules)
-        // One packet thread: flow records come out in a reproducible order.
+        // One packet thread. The flow manager still times flows out on its own thread,
+        // and the flows open at the end come out in hash order: the replay sorts.
         .args(["-k", "none", "--runmode", "single", "--init-errors-fatal"])
         .arg("--set")
         .arg(format!("plugins.0={}", plugin.display()))

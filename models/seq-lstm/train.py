@@ -39,7 +39,12 @@ CLASSES = ["benign", "scan", "flood", "brute-force", "c2"]
 # Weight of a real benign sample (real devices, the real-tool lab's clients) against a
 # synthetic one.
 REAL_BENIGN_WEIGHT = 4.0
-HIDDEN = 32
+HIDDEN = int(os.environ.get("SURIGUARD_HIDDEN", "32"))
+# The recurrent layer: "lstm" (shipped) or "gru" (Keras reset_after, exported as ONNX GRU
+# with linear_before_reset = 1, which tract runs as one fused op instead of a scan).
+CELL = os.environ.get("SURIGUARD_CELL", "lstm")
+# Where the model, its sidecar, reference.json and metrics.json go (default: here).
+OUT = os.environ.get("SURIGUARD_MODEL_OUT", HERE)
 SEED = 7
 
 
@@ -89,19 +94,29 @@ def binary(truth, flagged):
 
 
 def export_onnx(model, path, steps, features):
-    lstm = model.get_layer("lstm")
-    kernel, recurrent, bias = lstm.get_weights()  # [F, 4H], [H, 4H], [4H]
     d1 = model.get_layer("hidden").get_weights()
     d2 = model.get_layer("classes").get_weights()
     g = Graph()
     x = g.op("Transpose", ["input"], perm=[1, 0, 2])  # [T, B, F]
-    W = keras_gates_to_onnx(kernel.T)[None]
-    R = keras_gates_to_onnx(recurrent.T)[None]
-    B = np.concatenate([keras_gates_to_onnx(bias), np.zeros_like(bias)])[None].astype(np.float32)
     _, y_h = g.name("y"), g.name("y_h")
-    g.nodes.append(onnx.helper.make_node(
-        "LSTM", [x, g.const("W", W), g.const("R", R), g.const("B", B)], ["", y_h],
-        hidden_size=HIDDEN, direction="forward"))
+    if CELL == "gru":
+        # Keras and ONNX both order a GRU's gates (update, reset, candidate); with
+        # reset_after the bias is [input bias, recurrent bias], ONNX's [Wb, Rb].
+        kernel, recurrent, bias = model.get_layer("gru").get_weights()  # [F, 3H], [H, 3H], [2, 3H]
+        W = np.asarray(kernel.T, np.float32)[None]
+        R = np.asarray(recurrent.T, np.float32)[None]
+        B = np.asarray(bias, np.float32).reshape(1, 6 * HIDDEN)
+        g.nodes.append(onnx.helper.make_node(
+            "GRU", [x, g.const("W", W), g.const("R", R), g.const("B", B)], ["", y_h],
+            hidden_size=HIDDEN, direction="forward", linear_before_reset=1))
+    else:
+        kernel, recurrent, bias = model.get_layer("lstm").get_weights()  # [F, 4H], [H, 4H], [4H]
+        W = keras_gates_to_onnx(kernel.T)[None]
+        R = keras_gates_to_onnx(recurrent.T)[None]
+        B = np.concatenate([keras_gates_to_onnx(bias), np.zeros_like(bias)])[None].astype(np.float32)
+        g.nodes.append(onnx.helper.make_node(
+            "LSTM", [x, g.const("W", W), g.const("R", R), g.const("B", B)], ["", y_h],
+            hidden_size=HIDDEN, direction="forward"))
     h = g.op("Reshape", [y_h, g.const("shape", np.array([-1, HIDDEN], np.int64))])  # [B, H]
     h = g.op("Relu", [dense(g, h, d1[0].T, d1[1])])
     probs = g.op("Softmax", [dense(g, h, d2[0].T, d2[1])], "probabilities", axis=-1)
@@ -190,7 +205,10 @@ def main():
     print("training samples by class", dict(zip(CLASSES, counts.astype(int))), "weights", weights)
 
     inp = keras.Input((steps, features), name="input")
-    h = keras.layers.LSTM(HIDDEN, name="lstm")(inp)
+    if CELL == "gru":
+        h = keras.layers.GRU(HIDDEN, reset_after=True, name="gru")(inp)
+    else:
+        h = keras.layers.LSTM(HIDDEN, name="lstm")(inp)
     h = keras.layers.Dense(16, activation="relu", name="hidden")(h)
     out = keras.layers.Dense(len(CLASSES), activation="softmax", name="classes")(h)
     model = keras.Model(inp, out)
@@ -241,7 +259,8 @@ def main():
     print(f"calibration: temperature {best_t:.2f} (nll {best_nll:.4f}), benign offset {offset:.1f}")
     model.get_layer("classes").set_weights([W / best_t, b / best_t + np.eye(len(CLASSES))[0] * offset])
 
-    onnx_path = os.path.join(HERE, "seq-lstm.onnx")
+    os.makedirs(OUT, exist_ok=True)
+    onnx_path = os.path.join(OUT, "seq-lstm.onnx")
     export_onnx(model, onnx_path, steps, features)
     def device_fp(names):
         total, decided, flagged, samples, which = 0, 0, 0, 0, []
@@ -276,7 +295,7 @@ def main():
         if got:
             x, y, probs = got
             results[key]["seed_model_binary"] = binary(y[sl] != 0, (1.0 - probs[sl, 0]) >= 0.60)
-    json.dump(results, open(os.path.join(HERE, "metrics.json"), "w"), indent=2)
+    json.dump(results, open(os.path.join(OUT, "metrics.json"), "w"), indent=2)
 
     # Reference vectors: held-out samples of every class, a new source (one real step),
     # and all padding; the training framework's outputs for them.
@@ -296,7 +315,7 @@ def main():
         "shape": [steps, features],
         "inputs": ref_x.reshape(len(ref_x), -1).round(7).tolist(),
         "outputs": ref_y.tolist(),
-    }, open(os.path.join(HERE, "reference.json"), "w"))
+    }, open(os.path.join(OUT, "reference.json"), "w"))
 
     meta_out = {
         "name": "suriguard-seq-lstm",
@@ -310,12 +329,12 @@ def main():
         "classes": CLASSES,
         "benign-class": "benign",
         "about": {
-            "architecture": f"LSTM({HIDDEN}) over the last {steps} flows of a source -> Dense(16, relu) -> Dense({len(CLASSES)}, softmax)",
+            "architecture": f"{CELL.upper()}({HIDDEN}) over the last {steps} flows of a source -> Dense(16, relu) -> Dense({len(CLASSES)}, softmax)",
             "training": "models/seq-lstm/train.py on models/seq-lstm/make-data.sh and make-real-data.sh (synthetic lab, IoT-23, real IoT devices held out whole, the real-tool lab); temperature and benign offset folded into the last layer; see MODEL_CARD.md",
             "framework": f"tf-keras {keras.__version__}",
         },
     }
-    with open(os.path.join(HERE, "seq-lstm.meta.json"), "w") as f:
+    with open(os.path.join(OUT, "seq-lstm.meta.json"), "w") as f:
         json.dump(meta_out, f, indent=2)
         f.write("\n")
     print(json.dumps(results, indent=1))

@@ -19,9 +19,11 @@
 //! open, at the end of a capture read with `-r` too) come out in its flow table's hash
 //! order, which is seeded afresh each run. Those of home devices are held (up to
 //! [`HOLD_BYTES`]) and handled in event-time order at the end of input, in the plugin and
-//! in every replay alike, so that order never reaches a detector: a beacon's contacts
-//! taken in a random order can look regular when taken in time they do not (seen on a
-//! home resolver).
+//! in every replay alike, so that their hash order does not reach the detectors (beyond
+//! that bound it does, one run of the bound at a time): a beacon's contacts taken in a
+//! random order can look regular when taken in time they do not (seen on a home
+//! resolver). The flow manager's timeouts are not held (docs/DETECTION.md, "Live and
+//! replay").
 
 use std::time::{Duration, Instant};
 
@@ -76,8 +78,8 @@ pub struct Pipeline {
 }
 
 /// Bytes of home devices' shutdown flow records held before they are handled (sorted)
-/// early: about 4,500 flow records (the real-tool lab's are 1,670, 0.8 MB). A larger
-/// flush is sorted in runs of this size.
+/// early: about 4,500 flow records (the real-tool lab's are 1,670, 0.8 MB), plus an
+/// index of 64 bytes a record. A larger flush is sorted in runs of this size.
 pub const HOLD_BYTES: usize = 2 << 20;
 
 /// Held shutdown flow records: their bytes one after another, and per record its replay
@@ -90,7 +92,7 @@ struct ShutdownFlush {
 
 impl ShutdownFlush {
     fn record(&self, at: u32, len: u32) -> &[u8] {
-        &self.bytes[at as usize..(at + len) as usize]
+        &self.bytes[at as usize..at as usize + len as usize]
     }
 }
 
@@ -237,8 +239,9 @@ impl Pipeline {
 
     /// Whether a shutdown flow record waits for the end of input: one a home device
     /// started. The detectors that judge a device's sequence of contacts (beaconing,
-    /// volume, slow scans) decide on what has arrived so far, so the order its flows
-    /// arrive in is what must not vary; an outside source's flows go to window counts.
+    /// volume, slow scans, login sessions) decide on what has arrived so far, so the
+    /// order its flows arrive in is what must not vary; an outside source's flows go to
+    /// window counts.
     /// The flows a home network's devices have open are few (a benchmark's 100,000
     /// outside sources are none of them), so the hold rarely reaches its bound.
     pub fn holds_until_the_end(&self, rec: &EveRecord<'_>) -> bool {
@@ -254,7 +257,7 @@ impl Pipeline {
     fn hold(&mut self, key: ReplayKey, bytes: &[u8]) {
         let f = &self.flush;
         if !f.index.is_empty() && f.bytes.len() + bytes.len() > HOLD_BYTES {
-            self.release();
+            self.release(true);
         }
         // A record is at most `max-record-size` (a few MiB), so offsets fit in u32; one
         // that would not is handled at once.
@@ -277,8 +280,9 @@ impl Pipeline {
     }
 
     /// Handles the held shutdown flow records in event-time order (ties by their bytes,
-    /// so the order is total) and frees them.
-    fn release(&mut self) {
+    /// so the order is total); keeps the emptied buffers for more (`reuse`, when the
+    /// bound was reached) or frees them (at the end of input).
+    fn release(&mut self, reuse: bool) {
         let mut f = std::mem::take(&mut self.flush);
         if f.index.is_empty() {
             return;
@@ -288,11 +292,17 @@ impl Pipeline {
             a.0.cmp(&b.0)
                 .then_with(|| f.record(a.1, a.2).cmp(f.record(b.1, b.2)))
         });
-        for (_, at, len) in index {
+        for &(_, at, len) in &index {
             // Parsed once already; a record cannot fail the second time.
             if let Ok(rec) = eve::parse(f.record(at, len)) {
                 self.detect(&rec);
             }
+        }
+        if reuse {
+            index.clear();
+            f.bytes.clear();
+            f.index = index;
+            self.flush = f;
         }
     }
 
@@ -368,7 +378,7 @@ impl Pipeline {
     /// End of input: handles the held shutdown flow records, then runs whatever the
     /// model stage has pending.
     pub fn finish(&mut self) {
-        self.release();
+        self.release(false);
         #[cfg(feature = "ml")]
         if let Some(m) = self.model.as_mut() {
             m.finish();
@@ -563,6 +573,8 @@ mod tests {
             )
         };
         let flows = |p: &Pipeline| p.engine_stats().unwrap().flows;
+        // What HOLD_BYTES's documentation says an index entry costs.
+        assert_eq!(std::mem::size_of::<(ReplayKey, u32, u32)>(), 64);
         p.handle(flow(0, "timeout").as_bytes()).unwrap();
         assert_eq!(flows(&p), 1, "a timed-out flow is handled at once");
         let one = flow(1, "shutdown").len();
@@ -576,6 +588,11 @@ mod tests {
         p.handle(flow(fit + 1, "shutdown").as_bytes()).unwrap();
         assert_eq!(flows(&p), 1 + fit);
         assert!(p.flush.bytes.len() <= HOLD_BYTES && p.flush.index.len() == 1);
+        assert_eq!(
+            p.flush.bytes.capacity(),
+            HOLD_BYTES,
+            "kept, never grown past"
+        );
         p.finish();
         assert_eq!(flows(&p), 2 + fit);
         assert_eq!(p.stats().shutdown_flows_sorted, 1 + fit);

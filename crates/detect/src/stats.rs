@@ -113,7 +113,6 @@ pub struct IngestStats {
     pub worker_panics: u64,
     /// Flow records Suricata logged as it stopped, held and handled in event-time order
     /// at the end of input (their output order is its flow table's hash order).
-    #[serde(default)]
     pub shutdown_flows_sorted: u64,
     /// The detection engine's counters, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]

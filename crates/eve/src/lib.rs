@@ -134,9 +134,10 @@ impl<'a> EveRecord<'a> {
             .or(self.timestamp)
     }
 
-    /// A total order on records that does not depend on the order Suricata wrote them in
+    /// An order on records that does not depend on the order Suricata wrote them in
     /// (which varies between runs: its flow table is seeded randomly). Replaying records
-    /// sorted by this key gives the same verdicts every time.
+    /// sorted by this key, and by their bytes where two keys are equal, gives the same
+    /// verdicts every time.
     pub fn replay_key(&self) -> ReplayKey {
         ReplayKey {
             time: self.event_time().map_or(i64::MIN, EveTime::micros),
