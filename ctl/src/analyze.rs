@@ -95,6 +95,9 @@ pub fn eve_file(path: &Path, cfg: &Config, order: ReplayOrder) -> Result<Report,
         }
     };
     let (mut pipeline, problem) = Pipeline::build(&cfg.pipeline());
+    if order == ReplayOrder::Canonical {
+        pipeline.input_is_sorted();
+    }
     let mut warnings: Vec<String> = problem.into_iter().collect();
     let mut decisions = Vec::new();
     for rec in records {

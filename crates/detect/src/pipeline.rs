@@ -19,7 +19,8 @@
 //! open, at the end of a capture read with `-r` too) come out in its flow table's hash
 //! order, which is seeded afresh each run. Those of home devices are held (up to
 //! [`HOLD_BYTES`]) and handled in event-time order at the end of input, in the plugin and
-//! in every replay alike, so that their hash order does not reach the detectors (beyond
+//! in a replay in the file's order alike (the canonical replay sorts everything itself:
+//! [`Pipeline::input_is_sorted`]), so that their hash order does not reach the detectors (beyond
 //! that bound it does, one run of the bound at a time): a beacon's contacts taken in a
 //! random order can look regular when taken in time they do not (seen on a home
 //! resolver). The flow manager's timeouts are not held (docs/DETECTION.md, "Live and
@@ -75,6 +76,8 @@ pub struct Pipeline {
     decided: Vec<Decision>,
     /// Flow records logged at Suricata's shutdown, waiting for the end of input.
     flush: ShutdownFlush,
+    /// Whether such records are held: not when the input comes sorted already.
+    hold: bool,
 }
 
 /// Bytes of home devices' shutdown flow records held before they are handled (sorted)
@@ -117,6 +120,7 @@ impl Pipeline {
             held: Vec::new(),
             decided: Vec::new(),
             flush: ShutdownFlush::default(),
+            hold: true,
         }
     }
 
@@ -228,6 +232,14 @@ impl Pipeline {
         }
     }
 
+    /// The records will come sorted by their replay key (the canonical replay): nothing
+    /// is held. Which flows Suricata marks "shutdown" rather than "timeout" at a
+    /// capture's end depends on its threads' timing, so holding them would make two
+    /// runs' canonical replays differ; sorted input has no hash order to undo.
+    pub fn input_is_sorted(&mut self) {
+        self.hold = false;
+    }
+
     /// Handles a record the caller has parsed already (counted like [`Pipeline::handle`]
     /// minus the parse), at once, even one [`Pipeline::holds_until_the_end`] names:
     /// `model export` reads the engine right after each record, and puts those records
@@ -245,7 +257,8 @@ impl Pipeline {
     /// The flows a home network's devices have open are few (a benchmark's 100,000
     /// outside sources are none of them), so the hold rarely reaches its bound.
     pub fn holds_until_the_end(&self, rec: &EveRecord<'_>) -> bool {
-        rec.logged_at_shutdown()
+        self.hold
+            && rec.logged_at_shutdown()
             && self
                 .engine
                 .as_ref()
