@@ -45,6 +45,12 @@ HIDDEN = int(os.environ.get("SURIGUARD_HIDDEN", "32"))
 CELL = os.environ.get("SURIGUARD_CELL", "lstm")
 # Where the model, its sidecar, reference.json and metrics.json go (default: here).
 OUT = os.environ.get("SURIGUARD_MODEL_OUT", HERE)
+# Epochs, and whether to stop early on the synthetic validation network's loss (and keep
+# its best epoch). The GRU stopped that way after 6 epochs with its best at the 2nd,
+# before it had learned the c2 class; 12 epochs without stopping learned it
+# (docs/PERFORMANCE.md, "A GRU weighed against the LSTM").
+EPOCHS = int(os.environ.get("SURIGUARD_EPOCHS", "30"))
+EARLY_STOP = os.environ.get("SURIGUARD_EARLY_STOP", "1") != "0"
 SEED = 7
 
 
@@ -216,8 +222,9 @@ def main():
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     sample_w = boost * np.array([weights[int(c)] for c in ys], np.float32)
     model.fit(n(xs), ys, sample_weight=sample_w, validation_data=(n(val_x), val_y),
-              epochs=30, batch_size=256, verbose=2, shuffle=True,
-              callbacks=[keras.callbacks.EarlyStopping(patience=4, restore_best_weights=True)])
+              epochs=EPOCHS, batch_size=256, verbose=2, shuffle=True,
+              callbacks=[keras.callbacks.EarlyStopping(patience=4, restore_best_weights=True)]
+              if EARLY_STOP else [])
 
     # Calibration on data never trained on: the synthetic validation network and the
     # calibration devices. Temperature first (fit of the probabilities), then an offset
