@@ -619,6 +619,11 @@ mod tests {
         let mut q = Pipeline::new();
         q.handle(flow(1, "shutdown").as_bytes()).unwrap();
         assert_eq!(q.stats().shutdown_flows_sorted, 0);
+        // Nor in the canonical replay, whose input is sorted already.
+        let (mut r, _) = Pipeline::build(&PipelineConfig::default());
+        r.input_is_sorted();
+        r.handle(flow(1, "shutdown").as_bytes()).unwrap();
+        assert_eq!((flows(&r), r.stats().shutdown_flows_sorted), (1, 0));
     }
 
     #[test]
