@@ -38,7 +38,7 @@ from onnx_lstm import Graph, dense, keras_gates_to_onnx  # noqa: E402,F401
 CLASSES = ["benign", "scan", "flood", "brute-force", "c2"]
 # Weight of a real benign sample (real devices, the real-tool lab's clients) against a
 # synthetic one.
-REAL_BENIGN_WEIGHT = 4.0
+REAL_BENIGN_WEIGHT = float(os.environ.get("SURIGUARD_REAL_BENIGN_WEIGHT", "4.0"))
 HIDDEN = int(os.environ.get("SURIGUARD_HIDDEN", "32"))
 # The recurrent layer: "lstm" (shipped) or "gru" (Keras reset_after, exported as ONNX GRU
 # with linear_before_reset = 1, which tract runs as one fused op instead of a scan).
