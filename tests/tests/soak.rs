@@ -418,7 +418,8 @@ fn soak_under_recurring_attacks_stays_flat_and_loses_nothing() {
     );
     assert!(s_fd <= 8 && c_fd <= 8, "open files grow\n{report}");
     assert!(journal_max < 1 << 20, "{report}");
-    // Every running copy of the stats after warm-up carried the heap.
+    // At least half the samples after warm-up read a running stats file with the heap
+    // (the file is rewritten every few seconds), and the final one has it.
     assert!(
         heaps.len() * 2 >= warm.len() && stats.heap.peak_bytes > 0,
         "the plugin's heap was not published\n{report}"

@@ -266,23 +266,21 @@ impl Pipeline {
                 .is_some_and(|(e, src)| e.network().is_home(src))
     }
 
-    /// Holds a shutdown flow record; handles the held ones first if it would not fit.
+    /// Holds a shutdown flow record; handles the held ones first if it would not fit. A
+    /// record larger than the whole hold is handled at once, so the buffer never grows
+    /// past [`HOLD_BYTES`] and offsets fit in u32.
     fn hold(&mut self, key: ReplayKey, bytes: &[u8]) {
-        let f = &self.flush;
-        if !f.index.is_empty() && f.bytes.len() + bytes.len() > HOLD_BYTES {
-            self.release(true);
-        }
-        // A record is at most `max-record-size` (a few MiB), so offsets fit in u32; one
-        // that would not is handled at once.
-        let (Ok(at), Ok(len)) = (
-            u32::try_from(self.flush.bytes.len()),
-            u32::try_from(bytes.len()),
-        ) else {
+        if bytes.len() > HOLD_BYTES {
             if let Ok(rec) = eve::parse(bytes) {
                 self.detect(&rec);
             }
             return;
-        };
+        }
+        let f = &self.flush;
+        if f.bytes.len() + bytes.len() > HOLD_BYTES {
+            self.release(true);
+        }
+        let (at, len) = (self.flush.bytes.len() as u32, bytes.len() as u32);
         if self.flush.bytes.capacity() == 0 {
             // Its bound at once: growing by doubling would pass it.
             self.flush.bytes.reserve_exact(HOLD_BYTES);
@@ -296,10 +294,10 @@ impl Pipeline {
     /// so the order is total); keeps the emptied buffers for more (`reuse`, when the
     /// bound was reached) or frees them (at the end of input).
     fn release(&mut self, reuse: bool) {
-        let mut f = std::mem::take(&mut self.flush);
-        if f.index.is_empty() {
+        if self.flush.index.is_empty() {
             return;
         }
+        let mut f = std::mem::take(&mut self.flush);
         let mut index = std::mem::take(&mut f.index);
         index.sort_unstable_by(|a, b| {
             a.0.cmp(&b.0)
@@ -610,10 +608,21 @@ mod tests {
         assert_eq!(flows(&p), 2 + fit);
         assert_eq!(p.stats().shutdown_flows_sorted, 1 + fit);
         assert!(p.flush.index.is_empty());
+        // One record larger than the whole hold is handled at once.
+        let big = flow(2, "shutdown").replace(
+            r#""reason":"shutdown""#,
+            &format!(r#""reason":"shutdown","pad":"{}""#, "x".repeat(HOLD_BYTES)),
+        );
+        p.handle(big.as_bytes()).unwrap();
+        assert_eq!(
+            (flows(&p), p.stats().shutdown_flows_sorted),
+            (3 + fit, 1 + fit)
+        );
+        assert!(p.flush.index.is_empty());
         // An outside source's flows are not held (they go to window counts).
         let outside = flow(1, "shutdown").replace("192.168.1.2", "198.51.100.9");
         p.handle(outside.as_bytes()).unwrap();
-        assert_eq!(flows(&p), 3 + fit);
+        assert_eq!(flows(&p), 4 + fit);
         assert_eq!(p.stats().shutdown_flows_sorted, 1 + fit);
         // Without an engine (the reader's benchmarks) nothing is held.
         let mut q = Pipeline::new();

@@ -116,12 +116,12 @@ impl<'a> EveRecord<'a> {
     /// not because the flow ended or timed out: such records come out all at once, in
     /// its flow table's hash order.
     pub fn logged_at_shutdown(&self) -> bool {
-        self.kind() == EventType::Flow
-            && self
-                .flow
-                .as_ref()
-                .and_then(|f| f.reason.as_deref())
-                .is_some_and(|r| r == "shutdown")
+        // The reason first: most records carry none, so the type's name is rarely read.
+        self.flow
+            .as_ref()
+            .and_then(|f| f.reason.as_deref())
+            .is_some_and(|r| r == "shutdown")
+            && self.kind() == EventType::Flow
     }
 
     /// The time the detection engine files this record under: a flow's start, otherwise
