@@ -284,19 +284,13 @@ pub fn export(
         Source::Eve { path, labels } => {
             summary.input = path.display().to_string();
             let text = std::fs::read(path).map_err(CtlError::file("read", path))?;
-            // Canonical order, with the flows the pipeline holds until the end of input
-            // (home devices' flows Suricata logged as it stopped) last, in the order it
-            // takes them in (exactly so up to its `HOLD_BYTES` of them), so the
-            // features are those the plugin computes.
+            // Canonical order (equal keys by the records' bytes), as `analyze` replays;
+            // a pipeline with a model holds nothing back, so this is the order the
+            // model stage scores flows in.
             let mut recs: Vec<_> = text
                 .split(|&b| b == b'\n')
                 .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-                .map(|l| {
-                    let key = eve::parse(l)
-                        .ok()
-                        .map(|r| (pipeline.holds_until_the_end(&r), r.replay_key()));
-                    (key, l)
-                })
+                .map(|l| (eve::parse(l).ok().map(|r| r.replay_key()), l))
                 .collect();
             recs.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
             let recs = recs

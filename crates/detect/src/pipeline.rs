@@ -20,7 +20,8 @@
 //! order, which is seeded afresh each run. Those of home devices are held (up to
 //! [`HOLD_BYTES`]) and handled in event-time order at the end of input, in the plugin and
 //! in a replay in the file's order alike (the canonical replay sorts everything itself:
-//! [`Pipeline::input_is_sorted`]), so that their hash order does not reach the detectors (beyond
+//! [`Pipeline::input_is_sorted`]; nor with a model stage loaded, whose features are the
+//! engine's windows as flows arrive), so that their hash order does not reach the detectors (beyond
 //! that bound it does, one run of the bound at a time): a beacon's contacts taken in a
 //! random order can look regular when taken in time they do not (seen on a home
 //! resolver). The flow manager's timeouts are not held (docs/DETECTION.md, "Live and
@@ -241,9 +242,8 @@ impl Pipeline {
     }
 
     /// Handles a record the caller has parsed already (counted like [`Pipeline::handle`]
-    /// minus the parse), at once, even one [`Pipeline::holds_until_the_end`] names:
-    /// `model export` reads the engine right after each record, and puts those records
-    /// last itself, in the order the hold would take them in.
+    /// minus the parse), at once: `model export` reads the engine right after each
+    /// record, as the model stage does (which holds nothing).
     pub fn handle_record(&mut self, rec: &EveRecord<'_>) {
         self.stats.records += 1;
         self.handle_parsed(rec);
@@ -256,8 +256,14 @@ impl Pipeline {
     /// window counts.
     /// The flows a home network's devices have open are few (a benchmark's 100,000
     /// outside sources are none of them), so the hold rarely reaches its bound.
+    ///
+    /// Not with a model stage loaded: a sample's features are the engine's windows when
+    /// its flow arrives, and a held flow would be scored against windows that later
+    /// records had already moved (a clean-clone run saw the model quarantine a benign
+    /// lab device on such verdicts); the model was trained on flows taken as they came.
     pub fn holds_until_the_end(&self, rec: &EveRecord<'_>) -> bool {
         self.hold
+            && !self.has_model()
             && rec.logged_at_shutdown()
             && self
                 .engine

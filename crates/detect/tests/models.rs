@@ -258,6 +258,11 @@ fn the_stage_batches_by_size_and_deadline_and_decides_with_its_verdicts() {
     };
     let stage = MlStage::load(&mc).unwrap().unwrap();
     let mut p = Pipeline::build(&cfg).0.with_model(stage);
+    // With a model nothing is held back at shutdown: its samples are scored as flows come.
+    let home_flow_at_shutdown = r#"{"timestamp":"2024-01-01T00:00:00.000000+0000","event_type":"flow","src_ip":"192.168.1.2","src_port":1024,"dest_ip":"203.0.113.1","dest_port":80,"proto":"TCP","flow":{"pkts_toserver":3,"pkts_toclient":3,"start":"2024-01-01T00:00:00.000000+0000","end":"2024-01-01T00:00:09.000000+0000","state":"established","reason":"shutdown"}}"#;
+    let parsed = suriguard_eve::parse(home_flow_at_shutdown.as_bytes()).unwrap();
+    assert!(!p.holds_until_the_end(&parsed));
+    assert!(Pipeline::build(&cfg).0.holds_until_the_end(&parsed));
     let recs = scan_records();
     // One sample: below the batch size, so it waits for the deadline; one verdict is
     // not yet a decision.
