@@ -7,6 +7,9 @@ captures (N external sources, 11 flows and about 49 packets each) with
 tests/data/bench.rules, for N = 1,000, 10,000 and 100,000:
 
   regular    Suricata's regular eve.json output, no plugin loaded (the baseline)
+  none       no eve output at all and no plugin (the baseline the reliability issue
+             first measured against; offline it also shows how much Suricata's own
+             state moves with its speed: its flow manager works on wall-clock time)
   model-off  suriguard as the eve-log output (writing eve.json), default settings
   model-on   the same with the shipped sequence model (models/seq-lstm)
 
@@ -17,7 +20,7 @@ what Suricata itself holds in a run), and the plugin's own counters (sources evi
 the source cap, records dropped because a queue was full).
 
 usage: scripts/bench-memory.py [--sources 1000,10000,100000] [--rounds 1] [--suricata PROGRAM]
-                               [--setups regular,model-off,model-on] [--set KEY=VALUE ...]
+                               [--setups regular,none,model-off,model-on] [--set KEY=VALUE ...]
 
 --set passes a Suricata setting to the suriguard setups only, e.g.
 --set outputs.1.eve-log.suriguard.queue-bytes=16777216
@@ -48,12 +51,14 @@ CACHE = os.path.join(ROOT, "target", "bench")
 
 
 def peak_rss_mb(args):
+    """Peak RSS (MiB) and wall seconds of one run."""
+    start = time.monotonic()
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = p.stdout.read()
     _, status, ru = os.wait4(p.pid, 0)
     if status != 0:
         sys.exit(f"{' '.join(args)} failed:\n{out.decode(errors='replace')[-3000:]}")
-    return ru.ru_maxrss / 1024.0
+    return ru.ru_maxrss / 1024.0, time.monotonic() - start
 
 
 NS_TX, NS_IDS = "sgmem-tx", "sgmem-ids"
@@ -123,7 +128,7 @@ def main():
                     help="a Suricata --set for the suriguard setups (repeatable)")
     a = ap.parse_args()
     extra_sets = [x for kv in a.set for x in ("--set", kv)]
-    setups = ["regular"] + [s for s in a.setups.split(",") if s in ("model-off", "model-on")]
+    setups = ["regular"] + [s for s in a.setups.split(",") if s in ("none", "model-off", "model-on")]
     os.makedirs(CACHE, exist_ok=True)
     work = tempfile.mkdtemp(prefix="sg-bench-memory-")
     try:
@@ -150,9 +155,10 @@ def main():
                 for setup in setups:
                     d = os.path.join(work, f"{n}-{setup}-{r}")
                     os.makedirs(d)
-                    if setup == "regular":
+                    if setup in ("regular", "none"):
                         args = [a.suricata, "-c", bare, "-l", d] + common + [
-                            "--set", "outputs.0.eve-log.enabled=yes",
+                            "--set", "outputs.0.eve-log.enabled="
+                            + ("yes" if setup == "regular" else "no"),
                             "--set", "outputs.1.eve-log.enabled=no"]
                     else:
                         toml = os.path.join(d, "suriguard.toml")
@@ -167,42 +173,48 @@ def main():
                         live_lab_up()
                         try:
                             rss, drops = live_peak_rss_mb(args, d, pcap, a.pps)
+                            secs = None
                         finally:
                             live_lab_down()
                     else:
-                        rss, drops = peak_rss_mb(args), 0
+                        (rss, secs), drops = peak_rss_mb(args), 0
                     stats = {}
-                    if setup != "regular":
+                    if setup not in ("regular", "none"):
                         stats = json.load(open(os.path.join(d, "stats.json")))
                     stats["kernel_drops"] = drops
-                    res.setdefault(setup, []).append((rss, stats))
+                    res.setdefault(setup, []).append((rss, stats, secs))
                     heap = (stats.get("heap") or {}).get("peak_bytes")
                     print(f"  {n} sources, {setup}: peak RSS {rss:.1f} MB"
+                          + ("" if a.live else f" in {secs:.1f} s")
                           + (f", suriguard's heap peak {heap / 1048576:.1f} MB" if heap else "")
                           + (f", kernel drops {drops}" if a.live else ""), file=sys.stderr)
                     shutil.rmtree(d)
             base = statistics.median(x[0] for x in res["regular"])
+            none = statistics.median(x[0] for x in res["none"]) if "none" in res else None
             for setup in setups:
                 rss = statistics.median(x[0] for x in res[setup])
                 st = res[setup][-1][1]
                 det = st.get("ingest", {}).get("detect") or {}
                 evicted = det.get("sources_evicted", "")
-                dropped = "" if setup == "regular" else (
+                dropped = "" if setup in ("regular", "none") else (
                     st.get("write", {}).get("dropped_queue_full", 0)
                     + (st.get("eve_file") or {}).get("dropped_queue_full", 0))
                 added = "" if setup == "regular" else f"{rss - base:+.1f}"
+                added_none = (f"{rss - none:+.1f}" if none is not None and setup != "none"
+                              else "")
                 kdrops = f" {st.get('kernel_drops', 0)} |" if a.live else ""
                 records = (st.get("ingest") or {}).get("records", "")
-                heap = "" if setup == "regular" else "{:.1f}".format(statistics.median(
+                heap = "" if setup in ("regular", "none") else "{:.1f}".format(statistics.median(
                     (x[1].get("heap") or {}).get("peak_bytes", 0) for x in res[setup]) / 1048576)
-                rows.append(f"| {n:,} | {setup} | {rss:.1f} | {added} | {heap} | {records} | {evicted} | {dropped} |{kdrops}")
+                secs = "" if a.live else f" {statistics.median(x[2] for x in res[setup]):.1f} |"
+                rows.append(f"| {n:,} | {setup} | {rss:.1f} | {added} | {added_none} | {heap} | {records} | {evicted} | {dropped} |{kdrops}{secs}")
         how = (f"af-packet live (runmode workers, one veth queue: one thread), tcpreplay at {a.pps:,} packets/s"
                if a.live else "`suricata -r` runmode single")
         print(f"\nSuricata {version}, {how}, `pcapgen bench N`, "
               f"median of {a.rounds} run(s) per cell\n")
-        extra = " kernel drops |" if a.live else ""
-        print("| sources | setup | peak RSS (MB) | added by suriguard (MB) | suriguard's own heap, peak (MB) | records read by suriguard | sources evicted | records dropped (queue full) |" + extra)
-        print("|---:|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if a.live else ""))
+        extra = " kernel drops |" if a.live else " wall s |"
+        print("| sources | setup | peak RSS (MB) | added over regular eve.json (MB) | added over no output (MB) | suriguard's own heap, peak (MB) | records read by suriguard | sources evicted | records dropped (queue full) |" + extra)
+        print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
             print(r)
     finally:

@@ -481,7 +481,7 @@ struct Odd {
 
 /// A slow-scan contact, 8 bytes.
 #[derive(Debug, Clone, Copy)]
-struct Contact {
+pub(crate) struct Contact {
     /// The high half of [`mix`] of host and port, its lowest bit set while every
     /// contact failed. Two of a source's contacts share a key with probability about
     /// n²/2³² (6·10⁻⁵ at the default 512): they then count as one.
@@ -507,7 +507,7 @@ fn mix32(ip: IpAddr, port: u16) -> u32 {
 pub(crate) struct Long {
     pub(crate) last_seen: i64,
     /// The slow-scan detector's contacts: 8 bytes each.
-    contacts: Vec<Contact>,
+    pub(crate) contacts: Vec<Contact>,
     /// Up to 4, exactly as many as held (16 bytes in the entry instead of a vector's 24).
     probed: Box<[Probed]>,
     /// The probed ports that had an odd session, each in `probed` too: made on the
@@ -557,6 +557,16 @@ struct Logins {
 }
 
 impl Long {
+    /// Frees the slow-scan contacts if the source was last seen before `before`;
+    /// whether it did.
+    pub(crate) fn release_idle(&mut self, before: i64) -> bool {
+        if self.last_seen >= before || self.contacts.capacity() == 0 {
+            return false;
+        }
+        self.contacts = Vec::new();
+        true
+    }
+
     fn logins(&mut self) -> &mut Logins {
         self.logins.get_or_insert_with(Default::default)
     }
@@ -1444,6 +1454,11 @@ impl Behaviour {
 
     /// The longest window the per-source part of these detectors ([`Long`]) looks
     /// back (seconds): slow scans, login guessing, service scans.
+    /// The window of the slow-scan contacts, seconds.
+    pub(crate) fn contacts_window(&self) -> f64 {
+        self.cfg.slow_scan.window
+    }
+
     pub(crate) fn longest_source_window(&self) -> f64 {
         let c = &self.cfg;
         [

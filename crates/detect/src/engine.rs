@@ -332,6 +332,19 @@ struct Source {
 }
 
 impl Source {
+    /// Frees the contact lists last added to before `before`; whether any was freed.
+    fn release_idle(&mut self, before: i64) -> bool {
+        let targets = self.targets.release_if_idle(before);
+        let failed = match &self.failed {
+            Some(f) if f.newest() < before => {
+                self.failed = None;
+                true
+            }
+            _ => false,
+        };
+        targets || failed
+    }
+
     fn touch(&mut self, t: i64, flow_id: Option<u64>) {
         if t.saturating_sub(self.last_seen) > MAX_WINDOW_US {
             // Longer than any window: every count has left its window. Starting the
@@ -394,6 +407,10 @@ pub struct EngineStats {
     /// Records the engine could not use (no addresses, no time).
     pub incomplete: u64,
     pub sources_evicted: u64,
+    /// Contact lists of idle sources freed (their windows long past; see
+    /// `Engine::release_idle_lists`).
+    #[serde(default)]
+    pub idle_lists_released: u64,
     /// Regular contacts a device's baseline knew as normal (not proposed).
     #[serde(default)]
     pub beacons_suppressed: u64,
@@ -515,9 +532,23 @@ pub struct Engine {
     net: NetworkModel,
     sources: AddrTable<Box<Slot>>,
     newest: i64,
+    /// EVE time of the next pass that frees idle sources' expired contact lists.
+    next_release: i64,
     stats: EngineStats,
     behaviour: Behaviour,
 }
+
+/// How often (EVE time) the contact lists of idle sources are freed: a pass over the
+/// table, at most `max-sources` entries.
+const RELEASE_EVERY_US: i64 = 60 * SEC as i64;
+
+/// How long past its window a contact list is kept after its source's last contact
+/// before it is freed. Suricata logs a flow when it ends or times out (its default
+/// timeouts are at most 10 minutes), and a flow record carries its flow's start: a
+/// record that could still count a list's contacts arrives within this margin, except
+/// for a flow longer than it, which then counts without the contacts of more than ten
+/// minutes before it.
+const RELEASE_MARGIN_US: i64 = 600 * SEC as i64;
 
 impl Engine {
     pub fn new(cfg: DetectConfig, net: NetworkModel) -> Self {
@@ -527,6 +558,7 @@ impl Engine {
             net,
             sources: AddrTable::default(),
             newest: i64::MIN,
+            next_release: i64::MIN,
             stats: EngineStats::default(),
         }
     }
@@ -582,6 +614,9 @@ impl Engine {
     /// Updates state with one record and returns what it tipped, if anything.
     pub fn handle(&mut self, rec: &EveRecord<'_>) -> Option<Proposal> {
         let p = self.handle_record(rec);
+        if self.newest >= self.next_release {
+            self.release_idle_lists();
+        }
         let mut p = p.or_else(|| self.behaviour.take_pending())?;
         if self.net.is_home(p.target) {
             self.explain(&mut p, rec);
@@ -713,6 +748,32 @@ impl Engine {
         self.stats.sources_evicted += self
             .sources
             .evict_idle(self.cfg.max_sources, horizon, |s| s.last_seen());
+    }
+
+    /// Frees the contact lists of sources whose last contact is older than the list's
+    /// window and [`RELEASE_MARGIN_US`] (the entry stays: its counters, examples and
+    /// the rest), so a source seen once costs its entry, not its contacts, once it is
+    /// idle. A list is made again on the source's next contact. Runs every
+    /// [`RELEASE_EVERY_US`] of EVE time; the first call only sets the schedule.
+    fn release_idle_lists(&mut self) {
+        if self.next_release != i64::MIN {
+            let c = &self.cfg;
+            let scan = c
+                .port_scan
+                .window
+                .max(c.horizontal_scan.window)
+                .max(c.outbound_fan_out.window);
+            let win_before = self.newest - (scan * SEC) as i64 - RELEASE_MARGIN_US;
+            let long_before =
+                self.newest - (self.behaviour.contacts_window() * SEC) as i64 - RELEASE_MARGIN_US;
+            let mut released = 0;
+            self.sources.for_each_mut(|slot| {
+                released += slot.win.release_idle(win_before) as u64;
+                released += slot.long.release_idle(long_before) as u64;
+            });
+            self.stats.idle_lists_released += released;
+        }
+        self.next_release = self.newest.saturating_add(RELEASE_EVERY_US);
     }
 
     /// Entries last seen before this are idle: beyond every window a source's entry
@@ -1335,6 +1396,83 @@ mod tests {
             })
             .collect();
         assert!(feed(&mut e, &recs).is_empty());
+    }
+
+    /// An idle source's contact lists are freed once their windows and the margin have
+    /// passed (every minute of EVE time), its entry kept; its next contacts make them
+    /// again and count as they would have: a scan after the pause is caught, the
+    /// contacts before it are not added to it.
+    #[test]
+    fn an_idle_sources_contact_lists_are_freed_and_made_again() {
+        let mut e = engine(|c| c.connection_rate.enabled = false);
+        let a: IpAddr = "198.51.100.9".parse().unwrap();
+        let held = |e: &Pipeline| {
+            let slot = e.engine().unwrap().sources.get(a).unwrap();
+            (slot.win.targets.heap_bytes(), slot.long.contacts.capacity())
+        };
+        let probe = |from: i64, ports: std::ops::Range<u16>| -> Vec<String> {
+            ports
+                .map(|p| {
+                    flow(
+                        "198.51.100.9",
+                        "192.168.1.20",
+                        1000 + p,
+                        from + i64::from(p) * 1000,
+                        true,
+                        u64::from(p),
+                    )
+                })
+                .collect()
+        };
+        // 15 ports, below the port-scan threshold (20).
+        assert!(feed(&mut e, &probe(T0, 0..15)).is_empty());
+        let (targets, contacts) = held(&e);
+        assert!(targets > 0 && contacts > 0);
+        // Another source, once a minute: the clock moves on.
+        let tick = |e: &mut Pipeline, minutes: std::ops::Range<i64>| {
+            let recs: Vec<String> = minutes
+                .map(|m| {
+                    // A new host each time: regular contacts to one would be a beacon.
+                    let dst = format!("203.0.113.{}", 100 + m);
+                    flow(
+                        "192.168.1.30",
+                        &dst,
+                        443,
+                        T0 + m * 60 * 1_000_000,
+                        false,
+                        9000 + m as u64,
+                    )
+                })
+                .collect();
+            assert!(feed(e, &recs).is_empty());
+        };
+        tick(&mut e, 1..10);
+        assert_eq!(
+            held(&e).0,
+            targets,
+            "within the margin the window's list stays"
+        );
+        tick(&mut e, 10..13);
+        assert_eq!(held(&e), (0, contacts), "the window's list goes first");
+        let released = e.engine_stats().unwrap().idle_lists_released;
+        assert!(released >= 1);
+        tick(&mut e, 13..27);
+        assert_eq!(
+            held(&e),
+            (0, 0),
+            "then the slow-scan contacts (15 minutes and the margin)"
+        );
+        assert!(e.engine_stats().unwrap().idle_lists_released > released);
+        // Back after 27 minutes: 15 new ports are not a scan (nor would they have been
+        // with the old contacts kept: they left every window), 25 are.
+        let back = T0 + 27 * 60 * 1_000_000;
+        assert!(feed(&mut e, &probe(back, 15..30)).is_empty());
+        let ds = feed(&mut e, &probe(back + 60_000_000, 30..55));
+        assert_eq!(ds.len(), 1, "{ds:?}");
+        assert_eq!(
+            (ds[0].reason, ds[0].evidence.observed),
+            (Reason::PortScan, 20)
+        );
     }
 
     #[test]
