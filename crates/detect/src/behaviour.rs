@@ -1452,13 +1452,13 @@ impl Behaviour {
         (!self.pending.is_empty()).then(|| self.pending.remove(0))
     }
 
-    /// The longest window the per-source part of these detectors ([`Long`]) looks
-    /// back (seconds): slow scans, login guessing, service scans.
     /// The window of the slow-scan contacts, seconds.
     pub(crate) fn contacts_window(&self) -> f64 {
         self.cfg.slow_scan.window
     }
 
+    /// The longest window the per-source part of these detectors ([`Long`]) looks
+    /// back (seconds): slow scans, login guessing, service scans.
     pub(crate) fn longest_source_window(&self) -> f64 {
         let c = &self.cfg;
         [

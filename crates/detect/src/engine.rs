@@ -763,9 +763,13 @@ impl Engine {
                 .window
                 .max(c.horizontal_scan.window)
                 .max(c.outbound_fan_out.window);
-            let win_before = self.newest - (scan * SEC) as i64 - RELEASE_MARGIN_US;
-            let long_before =
-                self.newest - (self.behaviour.contacts_window() * SEC) as i64 - RELEASE_MARGIN_US;
+            let before = |window: f64| {
+                self.newest
+                    .saturating_sub((window * SEC) as i64)
+                    .saturating_sub(RELEASE_MARGIN_US)
+            };
+            let win_before = before(scan);
+            let long_before = before(self.behaviour.contacts_window());
             let mut released = 0;
             self.sources.for_each_mut(|slot| {
                 released += slot.win.release_idle(win_before) as u64;
