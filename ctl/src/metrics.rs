@@ -191,6 +191,11 @@ fn plugin_metrics(e: &mut Exposition, p: &PluginStats, now: u64) {
             "Tracked sources dropped to stay within max-sources.",
             d.sources_evicted,
         );
+        e.counter1(
+            "suriguard_detect_idle_lists_released_total",
+            "Contact lists of idle sources freed (their windows and ten minutes past).",
+            d.idle_lists_released,
+        );
         let g = &d.gate;
         e.counter(
             "suriguard_gate_proposals_total",

@@ -557,14 +557,22 @@ struct Logins {
 }
 
 impl Long {
-    /// Frees the slow-scan contacts if the source was last seen before `before`;
-    /// whether it did.
+    /// If the source was last seen before `before`, forgets its slow-scan contacts that
+    /// never got an answer (the list freed if none is left); whether it did. Answered
+    /// ones stay: answered once is answered, so a server that answered long ago and
+    /// fails now (an outage) never counts as a failed contact.
     pub(crate) fn release_idle(&mut self, before: i64) -> bool {
         if self.last_seen >= before || self.contacts.capacity() == 0 {
             return false;
         }
-        self.contacts = Vec::new();
-        true
+        let held = self.contacts.capacity();
+        self.contacts.retain(|e| e.key & 1 == 0);
+        if self.contacts.is_empty() {
+            self.contacts = Vec::new();
+        } else {
+            self.contacts.shrink_to_fit();
+        }
+        self.contacts.capacity() < held
     }
 
     fn logins(&mut self) -> &mut Logins {
@@ -1924,7 +1932,7 @@ fn contact(s: &mut Long, key: u32, t: i64, failed: bool, c: &SlowScan) -> Option
             s.contacts.swap_remove(oldest);
         }
     }
-    crate::window::grow_gently(&mut s.contacts);
+    crate::window::grow_gently(&mut s.contacts, c.max_contacts);
     s.contacts.push(Contact {
         key: key | failed as u32,
         ms: at,
@@ -3207,6 +3215,42 @@ mod tests {
             })
         }));
         assert!(ds.is_empty(), "{:?}", brief(&ds));
+    }
+
+    /// An idle source's unanswered slow-scan contacts are forgotten, its answered ones
+    /// kept (answered once is answered): forty servers that answered and fail weeks
+    /// later, after the source was idle, are still not forty failed contacts.
+    #[test]
+    fn an_idle_source_forgets_only_its_unanswered_contacts() {
+        let c = SlowScan::default();
+        let ip = |i: u32| IpAddr::from(std::net::Ipv4Addr::from(0xc633_6400 + i));
+        let meet = |s: &mut Long, i: u32, t: i64, failed: bool| {
+            s.seen(t);
+            contact(s, mix32(ip(i), 23), t, failed, &c)
+        };
+        let mut s = Long::default();
+        for i in 0..40 {
+            assert_eq!(meet(&mut s, i, T0 + i64::from(i) * S, false), None);
+        }
+        for i in 100..110 {
+            assert_eq!(meet(&mut s, i, T0 + i64::from(i) * S, true), None);
+        }
+        assert!(!s.release_idle(T0), "not idle before its last contact");
+        assert!(s.release_idle(T0 + 86_400 * S));
+        assert_eq!(s.contacts.len(), 40);
+        assert!(s.contacts.iter().all(|e| e.key & 1 == 0));
+        assert!(!s.release_idle(T0 + 86_400 * S), "nothing left to forget");
+        for i in 0..40 {
+            let t = T0 + 13 * 86_400 * S + i64::from(i) * 15 * S;
+            assert_eq!(meet(&mut s, i, t, true), None);
+        }
+        // All unanswered: the list goes.
+        let mut s = Long::default();
+        for i in 0..5 {
+            meet(&mut s, i, T0 + i64::from(i) * S, true);
+        }
+        assert!(s.release_idle(T0 + 86_400 * S));
+        assert_eq!(s.contacts.capacity(), 0);
     }
 
     /// A slow-scan contact's time is 32 bits of milliseconds: 2³² ms (49.7 days) later

@@ -335,13 +335,12 @@ impl Source {
     /// Frees the contact lists last added to before `before`; whether any was freed.
     fn release_idle(&mut self, before: i64) -> bool {
         let targets = self.targets.release_if_idle(before);
-        let failed = match &self.failed {
-            Some(f) if f.newest() < before => {
-                self.failed = None;
-                true
-            }
-            _ => false,
-        };
+        // The box stays (home devices only): its newest time reads later contacts as
+        // the window's list does.
+        let failed = self
+            .failed
+            .as_mut()
+            .is_some_and(|f| f.release_if_idle(before));
         targets || failed
     }
 
@@ -532,8 +531,11 @@ pub struct Engine {
     net: NetworkModel,
     sources: AddrTable<Box<Slot>>,
     newest: i64,
-    /// EVE time of the next pass that frees idle sources' expired contact lists.
+    /// EVE time of the next pass that frees idle sources' expired contact lists, and
+    /// records handled since the last (a pass waits for as many as there are sources,
+    /// so it never costs more than one visit of an entry per record).
     next_release: i64,
+    handled_since_release: u64,
     stats: EngineStats,
     behaviour: Behaviour,
 }
@@ -543,11 +545,11 @@ pub struct Engine {
 const RELEASE_EVERY_US: i64 = 60 * SEC as i64;
 
 /// How long past its window a contact list is kept after its source's last contact
-/// before it is freed. Suricata logs a flow when it ends or times out (its default
-/// timeouts are at most 10 minutes), and a flow record carries its flow's start: a
-/// record that could still count a list's contacts arrives within this margin, except
-/// for a flow longer than it, which then counts without the contacts of more than ten
-/// minutes before it.
+/// before it is freed. A flow record carries its flow's start and arrives when the flow
+/// ends or times out (Suricata's default timeouts are at most 10 minutes): a record
+/// that arrives later than the window and this margin after its flow's start, and
+/// whose source was otherwise idle, counts without the contacts its source made around
+/// that start.
 const RELEASE_MARGIN_US: i64 = 600 * SEC as i64;
 
 impl Engine {
@@ -559,6 +561,7 @@ impl Engine {
             sources: AddrTable::default(),
             newest: i64::MIN,
             next_release: i64::MIN,
+            handled_since_release: 0,
             stats: EngineStats::default(),
         }
     }
@@ -613,10 +616,14 @@ impl Engine {
 
     /// Updates state with one record and returns what it tipped, if anything.
     pub fn handle(&mut self, rec: &EveRecord<'_>) -> Option<Proposal> {
-        let p = self.handle_record(rec);
-        if self.newest >= self.next_release {
+        // Before the record, so that what it adds is never freed with what it finds.
+        self.handled_since_release += 1;
+        if self.newest >= self.next_release
+            && self.handled_since_release >= self.sources.len() as u64
+        {
             self.release_idle_lists();
         }
+        let p = self.handle_record(rec);
         let mut p = p.or_else(|| self.behaviour.take_pending())?;
         if self.net.is_home(p.target) {
             self.explain(&mut p, rec);
@@ -778,6 +785,7 @@ impl Engine {
             self.stats.idle_lists_released += released;
         }
         self.next_release = self.newest.saturating_add(RELEASE_EVERY_US);
+        self.handled_since_release = 0;
     }
 
     /// Entries last seen before this are idle: beyond every window a source's entry
@@ -1460,16 +1468,16 @@ mod tests {
         assert_eq!(held(&e), (0, contacts), "the window's list goes first");
         let released = e.engine_stats().unwrap().idle_lists_released;
         assert!(released >= 1);
-        tick(&mut e, 13..27);
+        tick(&mut e, 13..30);
         assert_eq!(
             held(&e),
             (0, 0),
-            "then the slow-scan contacts (15 minutes and the margin)"
+            "then the slow-scan contacts (15 minutes and the margin), none answered"
         );
         assert!(e.engine_stats().unwrap().idle_lists_released > released);
-        // Back after 27 minutes: 15 new ports are not a scan (nor would they have been
+        // Back after 30 minutes: 15 new ports are not a scan (nor would they have been
         // with the old contacts kept: they left every window), 25 are.
-        let back = T0 + 27 * 60 * 1_000_000;
+        let back = T0 + 30 * 60 * 1_000_000;
         assert!(feed(&mut e, &probe(back, 15..30)).is_empty());
         let ds = feed(&mut e, &probe(back + 60_000_000, 30..55));
         assert_eq!(ds.len(), 1, "{ds:?}");

@@ -312,7 +312,7 @@ impl Targets {
                 }
             }
         }
-        grow_gently(&mut self.entries);
+        grow_gently(&mut self.entries, cap);
         self.entries.insert(
             at,
             Contact {
@@ -395,16 +395,17 @@ impl Targets {
 /// of doubling: with 100,000 sources holding a few contacts each, doubling leaves a third
 /// of every list empty on average; an eighth leaves about a sixteenth, for a few more
 /// (small) reallocations while a list grows.
-pub fn grow_gently<T>(v: &mut Vec<T>) {
+pub fn grow_gently<T>(v: &mut Vec<T>, cap: usize) {
     if v.len() == v.capacity() {
         let size = std::mem::size_of::<T>().max(1);
-        let want = v.len() + (v.len() / 8).max(2);
+        // Never beyond the list's cap (but room for one more in any case).
+        let want = (v.len() + (v.len() / 8).max(2)).min(cap).max(v.len() + 1);
         // glibc's malloc hands out chunks of a multiple of 16 bytes holding an 8-byte
         // header: fill the chunk the request takes anyway (for 8-byte elements, an odd
         // capacity: 11 contacts in the 96 bytes that 10 take, where 12 took 112).
         let chunk = (want * size + 8).next_multiple_of(16);
-        let cap = ((chunk - 8) / size).max(want);
-        v.reserve_exact(cap - v.len());
+        let room = ((chunk - 8) / size).clamp(want, cap.max(want));
+        v.reserve_exact(room - v.len());
     }
 }
 
@@ -443,7 +444,7 @@ pub(crate) mod tests {
         let mut caps = Vec::new();
         for i in 0..200u64 {
             let (len, cap) = (v.len(), v.capacity());
-            grow_gently(&mut v);
+            grow_gently(&mut v, usize::MAX);
             if cap == len {
                 let want = len + (len / 8).max(2);
                 assert!(
@@ -461,10 +462,18 @@ pub(crate) mod tests {
         assert_eq!(caps[..6], [3, 5, 7, 9, 11, 13]);
         let mut w: Vec<[u8; 3]> = Vec::new();
         for _ in 0..50 {
-            grow_gently(&mut w);
+            grow_gently(&mut w, usize::MAX);
             w.push([0; 3]);
         }
         assert!(w.capacity() >= 50);
+        // A list at its cap gets no room beyond it (one more if it is full: the caller
+        // makes room first, so this is only the cap's own element).
+        let mut c: Vec<u64> = Vec::new();
+        for i in 0..128u64 {
+            grow_gently(&mut c, 128);
+            c.push(i);
+        }
+        assert_eq!(c.capacity(), 128);
     }
 
     use super::*;
