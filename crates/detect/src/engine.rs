@@ -760,8 +760,9 @@ impl Engine {
     /// Frees the contact lists of sources whose last contact is older than the list's
     /// window and [`RELEASE_MARGIN_US`] (the entry stays: its counters, examples and
     /// the rest), so a source seen once costs its entry, not its contacts, once it is
-    /// idle. A list is made again on the source's next contact. Runs every
-    /// [`RELEASE_EVERY_US`] of EVE time; the first call only sets the schedule.
+    /// idle. A list is made again on the source's next contact. Runs at most every
+    /// [`RELEASE_EVERY_US`] of EVE time, and after as many records as there are
+    /// sources; the first call, before any record has a time, only sets the schedule.
     fn release_idle_lists(&mut self) {
         if self.next_release != i64::MIN {
             let c = &self.cfg;
