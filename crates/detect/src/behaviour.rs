@@ -3217,23 +3217,25 @@ mod tests {
         assert!(ds.is_empty(), "{:?}", brief(&ds));
     }
 
+    /// One flow to 198.51.100.`i` port 23 as the slow-scan detector (defaults) takes it:
+    /// the source's clock moved to `t`, then the contact.
+    fn slow_contact(s: &mut Long, i: u32, t: i64, failed: bool) -> Option<(u64, u64)> {
+        let ip = IpAddr::from(std::net::Ipv4Addr::from(0xc633_6400 + i));
+        s.seen(t);
+        contact(s, mix32(ip, 23), t, failed, &SlowScan::default())
+    }
+
     /// An idle source's unanswered slow-scan contacts are forgotten, its answered ones
     /// kept (answered once is answered): forty servers that answered and fail weeks
     /// later, after the source was idle, are still not forty failed contacts.
     #[test]
     fn an_idle_source_forgets_only_its_unanswered_contacts() {
-        let c = SlowScan::default();
-        let ip = |i: u32| IpAddr::from(std::net::Ipv4Addr::from(0xc633_6400 + i));
-        let meet = |s: &mut Long, i: u32, t: i64, failed: bool| {
-            s.seen(t);
-            contact(s, mix32(ip(i), 23), t, failed, &c)
-        };
         let mut s = Long::default();
         for i in 0..40 {
-            assert_eq!(meet(&mut s, i, T0 + i64::from(i) * S, false), None);
+            assert_eq!(slow_contact(&mut s, i, T0 + i64::from(i) * S, false), None);
         }
         for i in 100..110 {
-            assert_eq!(meet(&mut s, i, T0 + i64::from(i) * S, true), None);
+            assert_eq!(slow_contact(&mut s, i, T0 + i64::from(i) * S, true), None);
         }
         assert!(!s.release_idle(T0), "not idle before its last contact");
         assert!(s.release_idle(T0 + 86_400 * S));
@@ -3242,12 +3244,12 @@ mod tests {
         assert!(!s.release_idle(T0 + 86_400 * S), "nothing left to forget");
         for i in 0..40 {
             let t = T0 + 13 * 86_400 * S + i64::from(i) * 15 * S;
-            assert_eq!(meet(&mut s, i, t, true), None);
+            assert_eq!(slow_contact(&mut s, i, t, true), None);
         }
         // All unanswered: the list goes.
         let mut s = Long::default();
         for i in 0..5 {
-            meet(&mut s, i, T0 + i64::from(i) * S, true);
+            slow_contact(&mut s, i, T0 + i64::from(i) * S, true);
         }
         assert!(s.release_idle(T0 + 86_400 * S));
         assert_eq!(s.contacts.capacity(), 0);
@@ -3258,52 +3260,61 @@ mod tests {
     /// answered, and a flow record stamped with a start far back does not count.
     #[test]
     fn slow_scan_contacts_do_not_come_back_when_their_clock_wraps() {
-        let c = SlowScan::default();
-        let ip = |i: u32| IpAddr::from(std::net::Ipv4Addr::from(0xc633_6400 + i));
-        let meet = |s: &mut Long, i: u32, t: i64, failed: bool| {
-            s.seen(t);
-            contact(s, mix32(ip(i), 23), t, failed, &c)
-        };
         // 39 failed contacts over ten minutes: one short of the threshold.
         let mut s = Long::default();
         for i in 0..39 {
-            assert_eq!(meet(&mut s, i, T0 + i64::from(i) * 15 * S, true), None);
+            assert_eq!(
+                slow_contact(&mut s, i, T0 + i64::from(i) * 15 * S, true),
+                None
+            );
         }
         // The 40th within the window trips (the control)...
         let mut trips = Long::default();
         for i in 0..39 {
-            meet(&mut trips, i, T0 + i64::from(i) * 15 * S, true);
+            slow_contact(&mut trips, i, T0 + i64::from(i) * 15 * S, true);
         }
-        assert_eq!(meet(&mut trips, 39, T0 + 39 * 15 * S, true), Some((40, 40)));
+        assert_eq!(
+            slow_contact(&mut trips, 39, T0 + 39 * 15 * S, true),
+            Some((40, 40))
+        );
         // ... and exactly 2³² ms later it does not: the 39 are old, not recent.
         let wrapped = T0 + (1i64 << 32) * 1000 + 39 * 15 * S;
-        assert_eq!(meet(&mut s, 39, wrapped, true), None);
+        assert_eq!(slow_contact(&mut s, 39, wrapped, true), None);
         // A flow record whose start is 2³² ms + 5 s back, arriving now: not in the window.
         let mut s = Long::default();
         let now = T0 + 100 * 86_400 * S;
         for i in 0..39 {
-            assert_eq!(meet(&mut s, i, now + i64::from(i) * 15 * S, true), None);
+            assert_eq!(
+                slow_contact(&mut s, i, now + i64::from(i) * 15 * S, true),
+                None
+            );
         }
         let back = now + 39 * 15 * S - (1i64 << 32) * 1000 - 5 * S;
-        assert_eq!(meet(&mut s, 100, back, true), None);
-        assert_eq!(meet(&mut s, 39, now + 39 * 15 * S, true), Some((40, 40)));
+        assert_eq!(slow_contact(&mut s, 100, back, true), None);
+        assert_eq!(
+            slow_contact(&mut s, 39, now + 39 * 15 * S, true),
+            Some((40, 40))
+        );
         // Forty servers answered, then failing thirteen days later (an outage): answered
         // once is answered, whatever the time between.
         let mut s = Long::default();
         for i in 0..40 {
-            assert_eq!(meet(&mut s, i, T0 + i64::from(i) * S, false), None);
+            assert_eq!(slow_contact(&mut s, i, T0 + i64::from(i) * S, false), None);
         }
         for i in 0..40 {
             let t = T0 + 13 * 86_400 * S + i64::from(i) * 15 * S;
-            assert_eq!(meet(&mut s, i, t, true), None);
+            assert_eq!(slow_contact(&mut s, i, t, true), None);
         }
         // A clock set from 1970 to now: the same.
         let mut s = Long::default();
         for i in 0..40 {
-            assert_eq!(meet(&mut s, i, i64::from(i) * S, false), None);
+            assert_eq!(slow_contact(&mut s, i, i64::from(i) * S, false), None);
         }
         for i in 0..40 {
-            assert_eq!(meet(&mut s, i, T0 + i64::from(i) * 15 * S, true), None);
+            assert_eq!(
+                slow_contact(&mut s, i, T0 + i64::from(i) * 15 * S, true),
+                None
+            );
         }
     }
 

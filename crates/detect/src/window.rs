@@ -368,11 +368,6 @@ impl Targets {
         self.entries.is_empty()
     }
 
-    /// The newest contact's time (EVE µs; `i64::MIN` before the first).
-    pub fn newest(&self) -> i64 {
-        self.newest
-    }
-
     /// Frees the list if its newest contact is older than `before`; whether it did. The
     /// newest time stays, so a later contact is read against it as before: only
     /// contacts older than `before` are gone.
